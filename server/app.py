@@ -1,0 +1,136 @@
+"""create_app(settings) -> Sanic: routes from the contract, listeners, middleware, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sanic import HTTPResponse, Request, Sanic
+from sanic_ext import Extend
+
+from server import handlers, middleware
+from server.config import Settings
+from server.contract import Contract
+from server.db import load_queries, open_database
+from server.errors import NotImplementedYet, render_problem, to_api_error
+from server.migrations import migration_ids
+from server.pipeline import endpoint
+from server.reply import Reply
+from server.security import PasswordHasher
+
+STATIC_DIR = Path(__file__).resolve().parent / "static" / "docs"
+CORS_HEADERS = ["authorization", "content-type", "if-match", "if-none-match", "idempotency-key",
+                "x-request-id"]
+EXPOSED_HEADERS = ["etag", "location", "retry-after", "www-authenticate", "x-request-id"]
+
+
+class StartupError(Exception):
+    """The contract and the handlers disagree; the service refuses to start."""
+
+
+@lru_cache(maxsize=1)
+def load_contract() -> Contract:
+    """openapi.yaml is parsed once per process, however many apps a test session builds."""
+    return Contract()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    name: str = "todo_api",
+    implemented: Mapping[str, Any] | None = None,
+    pending: Mapping[str, int] | None = None,
+) -> Sanic:
+    if not settings.database_url:
+        raise StartupError("create_app needs settings.database_url (the CLI starts one)")
+    contract = load_contract()
+    app = Sanic(name)
+    _configure(app, settings)
+    app.ctx.settings = settings
+    app.ctx.contract = contract
+    app.ctx.queries = load_queries()
+    app.ctx.migration_ids = migration_ids()
+    app.ctx.docs_html = (STATIC_DIR / "index.html").read_text()
+    bind_operations(
+        app,
+        contract,
+        handlers.collect() if implemented is None else implemented,
+        handlers.PENDING if pending is None else pending,
+    )
+    app.static("/docs/assets", STATIC_DIR, name="docs_assets")
+    app.on_request(middleware.assign_request_id)
+    app.on_response(middleware.finish_response)
+    app.error_handler.add(Exception, _render_error)
+    app.before_server_start(_open_resources)
+    app.after_server_stop(_close_resources)
+    return app
+
+
+def bind_operations(
+    app: Sanic, contract: Contract, implemented: Mapping[str, Any], pending: Mapping[str, int]
+) -> None:
+    """Route every operation to the handler its operationId names (connexion's rule)."""
+    operation_ids = {op.operation_id for op in contract.operations}
+    problems = [
+        *(f"operation {op!r} has no handler" for op in sorted(
+            operation_ids - set(implemented) - set(pending))),
+        *(f"handler {fn!r} has no operation" for fn in sorted(set(implemented) - operation_ids)),
+        *(f"{op!r} is implemented but still listed as pending" for op in sorted(
+            set(implemented) & set(pending))),
+    ]
+    if problems:
+        raise StartupError("; ".join(problems))
+    for op in contract.operations:
+        handler = implemented.get(op.operation_id) or _not_implemented(pending[op.operation_id])
+        app.add_route(
+            endpoint(contract, op, handler), op.sanic_uri, methods=[op.method],
+            name=op.operation_id,
+        )
+
+
+def _not_implemented(issue: int) -> Any:
+    async def pending(request: Request) -> Reply:
+        raise NotImplementedYet(f"This operation arrives with issue {issue}.")
+
+    return pending
+
+
+def _configure(app: Sanic, settings: Settings) -> None:
+    app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    app.config.PROXIES_COUNT = settings.proxies_count
+    app.config.ACCESS_LOG = False
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.MOTD = False
+    Extend(
+        app,
+        config={
+            "oas": False,
+            "health": False,
+            "http_auto_trace": False,
+            "cors": bool(settings.cors_origins),
+            "cors_origins": list(settings.cors_origins),
+            "cors_allow_headers": CORS_HEADERS,
+            "cors_expose_headers": EXPOSED_HEADERS,
+            "cors_max_age": 600,
+        },
+    )
+
+
+async def _render_error(request: Request, exc: Exception) -> HTTPResponse:
+    """Errors raised outside an operation's pipeline: unknown routes, 405, 413, bad HTTP."""
+    settings: Settings = request.app.ctx.settings
+    return render_problem(request, to_api_error(exc, settings.retry_after_seconds))
+
+
+async def _open_resources(app: Sanic) -> None:
+    settings: Settings = app.ctx.settings
+    assert settings.database_url
+    app.ctx.db = await open_database(settings, settings.database_url)
+    app.ctx.hasher = PasswordHasher(settings.bcrypt_rounds)
+
+
+async def _close_resources(app: Sanic) -> None:
+    await app.ctx.db.close()
+    app.ctx.hasher.close()

@@ -1,0 +1,97 @@
+"""todo-api serve | migrate {apply,rollback,list}"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import replace
+from functools import partial
+
+from server import migrations
+from server.config import ConfigError, Settings, load_settings
+from server.logs import configure_logging
+
+log = logging.getLogger("todo_api")
+
+
+def database_url(settings: Settings, *, migrate_embedded: bool) -> str:
+    """DATABASE_URL, or the embedded server in DATA_DIR (migrated on start)."""
+    if settings.database_url:
+        return settings.database_url
+    from server.embedded import start_embedded
+
+    dsn = start_embedded(settings.data_dir)
+    if migrate_embedded:
+        applied = migrations.apply(dsn)
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
+    return dsn
+
+
+def serve(settings: Settings) -> None:
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from server.app import create_app
+
+    settings = replace(settings, database_url=database_url(settings, migrate_embedded=True))
+    loader = AppLoader(factory=partial(create_app, settings))
+    app = loader.load()
+    single = settings.workers == 1
+    app.prepare(
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        single_process=single,
+        access_log=False,
+        motd=False,
+    )
+    log.info(
+        "serving on http://%s:%s (docs at /docs, %d worker(s))",
+        settings.host, settings.port, settings.workers,
+    )
+    if single:
+        Sanic.serve_single(primary=app)
+    else:
+        Sanic.serve(primary=app, app_loader=loader)
+
+
+def migrate(settings: Settings, action: str, count: int | None) -> None:
+    dsn = database_url(settings, migrate_embedded=False)
+    if action == "apply":
+        applied = migrations.apply(dsn)
+        print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    elif action == "rollback":
+        rolled = migrations.rollback(dsn, count)
+        print("rolled back: " + (", ".join(rolled) if rolled else "nothing"))
+    else:
+        for migration_id, applied in migrations.status(dsn):
+            print(f"{'applied' if applied else 'pending'}  {migration_id}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="todo-api", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="serve the API on HOST:PORT with WORKERS processes")
+    migrate_parser = commands.add_parser("migrate", help="apply, roll back or list migrations")
+    migrate_parser.add_argument("action", choices=["apply", "rollback", "list"])
+    group = migrate_parser.add_mutually_exclusive_group()
+    group.add_argument("--count", type=int, default=1, help="migrations to roll back (1)")
+    group.add_argument("--all", action="store_true", help="roll back every migration")
+    args = parser.parse_args(argv)
+    configure_logging()
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"todo-api: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        serve(settings)
+    else:
+        migrate(settings, args.action, None if args.all else args.count)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""openapi.yaml, loaded once per process, and the Sanic <-> openapi-core adapters."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+from openapi_core import Config, OpenAPI
+from openapi_core.datatypes import RequestParameters
+from sanic import Request
+from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTRACT_PATH = ROOT / "openapi.yaml"
+
+
+def _json(value: bytes | str, **_params: str) -> Any:
+    return orjson.loads(value)
+
+
+def _text(value: bytes | str, **_params: str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+MEDIA_TYPE_DESERIALIZERS: dict[str, Any] = {
+    "application/problem+json": _json,
+    "application/merge-patch+json": _json,
+    "application/yaml": _text,
+    "text/html": _text,
+}
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+@dataclass(frozen=True)
+class Operation:
+    operation_id: str
+    method: str
+    path: str
+    secured: bool
+    has_body: bool
+
+    @property
+    def sanic_uri(self) -> str:
+        """/api/{user_id}/tasks -> /api/<user_id:str>/tasks"""
+        return re.sub(r"\{(\w+)\}", r"<\1:str>", self.path)
+
+
+class Contract:
+    """The parsed contract: raw text for serving, the openapi-core app, the operation table."""
+
+    def __init__(self, path: Path = CONTRACT_PATH) -> None:
+        self.yaml_text = path.read_text(encoding="utf-8")
+        self.document: dict[str, Any] = yaml.safe_load(self.yaml_text)
+        self.openapi = OpenAPI.from_dict(self.document, config=Config(
+            extra_media_type_deserializers=MEDIA_TYPE_DESERIALIZERS
+        ))
+
+    @cached_property
+    def json_bytes(self) -> bytes:
+        return orjson.dumps(self.document)
+
+    @cached_property
+    def operations(self) -> tuple[Operation, ...]:
+        return tuple(self._operations())
+
+    def _operations(self) -> Iterator[Operation]:
+        default_security = self.document.get("security", [])
+        for path, item in self.document["paths"].items():
+            for method in HTTP_METHODS:
+                op = item.get(method)
+                if op is None:
+                    continue
+                security = op.get("security", default_security)
+                yield Operation(
+                    operation_id=op["operationId"],
+                    method=method.upper(),
+                    path=path,
+                    secured=any(requirement for requirement in security),
+                    has_body="requestBody" in op,
+                )
+
+
+class SanicOpenAPIRequest:
+    """openapi-core's Request protocol over a Sanic request (path parameters already matched)."""
+
+    def __init__(self, request: Request, operation: Operation) -> None:
+        self.request = request
+        self.path_pattern = operation.path
+        self.parameters = RequestParameters(
+            query=ImmutableMultiDict(request.query_args),
+            header=Headers(list(request.headers.items())),
+            cookie=ImmutableMultiDict(),
+            path=dict(request.match_info),
+        )
+
+    @property
+    def host_url(self) -> str:
+        return f"{self.request.scheme}://{self.request.host}"
+
+    @property
+    def path(self) -> str:
+        return self.request.path
+
+    @property
+    def method(self) -> str:
+        return self.request.method.lower()
+
+    @property
+    def body(self) -> bytes | None:
+        return self.request.body or None
+
+    @property
+    def content_type(self) -> str:
+        return str(self.request.headers.get("content-type", "")).lower()
+
+
+class SanicOpenAPIResponse:
+    """openapi-core's Response protocol over a reply that has not been sent yet."""
+
+    def __init__(
+        self, status: int, headers: Mapping[str, str], content_type: str, data: bytes | None
+    ) -> None:
+        self.status_code = status
+        self.headers = Headers(list(headers.items()))
+        self.content_type = content_type
+        self.data = data

@@ -1,0 +1,83 @@
+"""The asyncpg pool of one worker, and the named queries of sql/."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosql
+import asyncpg
+import orjson
+
+from server.config import Settings
+
+log = logging.getLogger("todo_api")
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+
+def load_queries(path: Path = SQL_DIR) -> Any:
+    """Every `-- name:` block of sql/*.sql, as async functions taking a connection or Database."""
+    return aiosql.from_path(path, "asyncpg")
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # uuid as text: the contract speaks strings, and orjson refuses asyncpg's UUID type.
+    await conn.set_type_codec(
+        "uuid", encoder=str, decoder=str, schema="pg_catalog", format="text"
+    )
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda v: orjson.dumps(v).decode(),
+        decoder=orjson.loads,
+        schema="pg_catalog",
+        format="text",
+    )
+
+
+class Database:
+    """A pool whose every acquire is bounded in time, so an outage becomes a 503, not a hang.
+
+    It is also a valid aiosql client: `await queries.get_user(db, id=...)` acquires and
+    releases a connection around one statement.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float) -> None:
+        self.pool = pool
+        self.acquire_timeout = acquire_timeout
+
+    def acquire(self) -> Any:
+        return self.pool.acquire(timeout=self.acquire_timeout)
+
+    async def release(self, conn: asyncpg.Connection) -> None:
+        await self.pool.release(conn)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.acquire() as conn, conn.transaction():
+            yield conn
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+async def open_database(settings: Settings, dsn: str) -> Database:
+    """Lazy pool (min_size 0): the service starts, and answers 503, while PostgreSQL is down."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=0,
+        max_size=settings.db_pool_size,
+        timeout=settings.db_connect_timeout,
+        command_timeout=settings.db_statement_timeout,
+        max_inactive_connection_lifetime=60,
+        init=_init_connection,
+        server_settings={
+            "application_name": "todo-api",
+            "statement_timeout": str(int(settings.db_statement_timeout * 1000)),
+            "timezone": "UTC",
+        },
+    )
+    return Database(pool, settings.db_acquire_timeout)

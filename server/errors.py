@@ -1,0 +1,181 @@
+"""ApiError subclasses and the one problem+json (RFC 9457) renderer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import asyncpg
+import orjson
+from sanic import HTTPResponse, Request
+from sanic.exceptions import SanicException
+
+log = logging.getLogger("todo_api")
+
+PROBLEM_JSON = "application/problem+json"
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    409: "Conflict",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+}
+
+
+class ApiError(Exception):
+    """An answer other than success: status, a stable type slug and a human sentence."""
+
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal-error"
+    default_detail: ClassVar[str] = "The server could not complete the request."
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.detail = detail or self.default_detail
+        self.errors = list(errors) if errors else None
+        self.headers = dict(headers or {})
+        super().__init__(self.detail)
+
+
+class BadRequest(ApiError):
+    status, slug = 400, "bad-request"
+    default_detail = "The request is malformed."
+
+
+class Unauthorized(ApiError):
+    status, slug = 401, "unauthorized"
+    default_detail = "A valid bearer access token is required."
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="todo-api"'})
+
+
+class Forbidden(ApiError):
+    status, slug = 403, "forbidden"
+    default_detail = "You may not act on this resource."
+
+
+class NotFound(ApiError):
+    status, slug = 404, "not-found"
+    default_detail = "No such resource."
+
+
+class Conflict(ApiError):
+    status, slug = 409, "conflict"
+    default_detail = "The request conflicts with the current state of the resource."
+
+
+class PreconditionFailed(ApiError):
+    status, slug = 412, "precondition-failed"
+    default_detail = "The resource has changed since you read it (If-Match did not match)."
+
+
+class UnsupportedMediaType(ApiError):
+    status, slug = 415, "unsupported-media-type"
+    default_detail = "Send the body as application/json."
+
+
+class UnprocessableContent(ApiError):
+    status, slug = 422, "validation-error"
+    default_detail = "The request body does not match the schema."
+
+
+class TooManyRequests(ApiError):
+    status, slug = 429, "too-many-requests"
+    default_detail = "Too many failed attempts; try again later."
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
+class NotImplementedYet(ApiError):
+    status, slug = 501, "not-implemented"
+    default_detail = "This operation is in the contract but not built yet."
+
+
+class ServiceUnavailable(ApiError):
+    status, slug = 503, "service-unavailable"
+    default_detail = "The database is unavailable; retry shortly."
+
+    def __init__(self, retry_after: int = 5, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+DATABASE_DOWN = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.QueryCanceledError,
+    asyncio.TimeoutError,
+    ConnectionError,
+    OSError,
+)
+
+
+def to_api_error(exc: BaseException, retry_after: int = 5) -> ApiError:
+    """Map any exception to the ApiError a client may see; internals stay in the log."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, DATABASE_DOWN):
+        log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+        return ServiceUnavailable(retry_after)
+    if isinstance(exc, SanicException) and 400 <= exc.status_code < 500:
+        error = ApiError(_sanic_detail(exc), headers=getattr(exc, "headers", None))
+        error.status = exc.status_code  # type: ignore[misc]
+        error.slug = TITLES.get(exc.status_code, "error").lower().replace(" ", "-")  # type: ignore[misc]
+        return error
+    log.error("unhandled error", exc_info=exc)
+    return ApiError()
+
+
+def _sanic_detail(exc: SanicException) -> str:
+    status = exc.status_code
+    if status == 404:
+        return "No route matches this path."
+    if status == 405:
+        return "This path does not support that method; see the Allow header."
+    if status == 413:
+        return "The request body is larger than the server accepts."
+    return str(exc) or TITLES.get(status, "The request could not be handled.")
+
+
+def problem(request: Request, error: ApiError) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"urn:todo-api:problem:{error.slug}",
+        "title": TITLES.get(error.status, "Error"),
+        "status": error.status,
+        "detail": error.detail,
+        "instance": request.path,
+        "request_id": getattr(request.ctx, "request_id", ""),
+    }
+    if error.errors:
+        body["errors"] = error.errors
+    return body
+
+
+def render_problem(request: Request, error: ApiError) -> HTTPResponse:
+    """The single renderer: every non-2xx answer leaves through here."""
+    return HTTPResponse(
+        orjson.dumps(problem(request, error)),
+        status=error.status,
+        headers=error.headers,
+        content_type=PROBLEM_JSON,
+    )

@@ -1,0 +1,38 @@
+"""Handlers of the contract tag `system`: liveness, readiness, the docs and the contract."""
+
+from __future__ import annotations
+
+from sanic import Request
+
+from server.errors import ServiceUnavailable
+from server.reply import Reply
+
+
+async def health(request: Request) -> Reply:
+    return Reply({"status": "ok"})
+
+
+async def ready(request: Request) -> Reply:
+    """200 only when the database answers and every migration in migrations/ is applied."""
+    app = request.app
+    retry = app.ctx.settings.retry_after_seconds
+    try:
+        applied = {row["migration_id"] async for row in app.ctx.queries.applied_migrations(app.ctx.db)}
+    except Exception:
+        raise ServiceUnavailable(retry, "The database is not reachable.") from None
+    missing = app.ctx.migration_ids - applied
+    if missing:
+        raise ServiceUnavailable(retry, f"{len(missing)} migration(s) not applied yet.")
+    return Reply({"status": "ready"})
+
+
+async def docs(request: Request) -> Reply:
+    return Reply(request.app.ctx.docs_html, content_type="text/html; charset=utf-8")
+
+
+async def openapi_yaml(request: Request) -> Reply:
+    return Reply(request.app.ctx.contract.yaml_text, content_type="application/yaml")
+
+
+async def openapi_json(request: Request) -> Reply:
+    return Reply(request.app.ctx.contract.json_bytes)

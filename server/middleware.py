@@ -1,0 +1,58 @@
+"""Around every request: its id, security headers, and one JSON access-log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from sanic import HTTPResponse, Request
+
+access_log = logging.getLogger("todo_api.access")
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+API_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+}
+# Redoc runs its search in a blob: worker and styles itself inline.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'"
+)
+
+
+async def assign_request_id(request: Request) -> None:
+    incoming = request.headers.get("x-request-id", "")
+    request.ctx.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request.ctx.started = time.perf_counter()
+
+
+async def finish_response(request: Request, response: HTTPResponse) -> None:
+    headers = response.headers
+    for name, value in API_HEADERS.items():
+        headers.setdefault(name, value)
+    if request.path == "/docs" or request.path.startswith("/docs/"):
+        headers["Content-Security-Policy"] = DOCS_CSP
+        headers["Cache-Control"] = "public, max-age=300"
+    request_id = getattr(request.ctx, "request_id", None) or uuid.uuid4().hex
+    headers["X-Request-ID"] = request_id
+    started = getattr(request.ctx, "started", None)
+    access_log.info(
+        "request",
+        extra={
+            "request_id": request_id,
+            "method": request.method,
+            "path": request.path,
+            "status": response.status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+            "client": request.remote_addr or request.ip,
+            "user_id": getattr(request.ctx, "user_id", None),
+        },
+    )

@@ -1,0 +1,84 @@
+"""One trip through the house: authenticate, validate, run the handler, check the reply."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sanic import HTTPResponse, Request
+
+from server.contract import Contract, Operation, SanicOpenAPIRequest, SanicOpenAPIResponse
+from server.errors import PROBLEM_JSON, ApiError, Forbidden, Unauthorized, problem, to_api_error
+from server.reply import Reply
+from server.security import bearer_token, read_access_token
+from server.validation import ResponseMismatch, validate_request, validate_response
+
+log = logging.getLogger("todo_api")
+
+Handler = Callable[[Request], Awaitable[Reply]]
+
+
+def endpoint(contract: Contract, operation: Operation, handler: Handler) -> Handler:
+    """The Sanic route handler for one operation of the contract."""
+
+    async def run(request: Request, **_path: str) -> HTTPResponse:
+        adapter = SanicOpenAPIRequest(request, operation)
+        try:
+            if operation.secured:
+                await authenticate(request)
+            await _check_owner(request)
+            values = validate_request(contract, adapter)
+            request.ctx.path_params = values.path
+            request.ctx.query = values.query
+            request.ctx.header_params = values.headers
+            request.ctx.body = values.body
+            reply = await handler(request)
+        except Exception as exc:
+            error = to_api_error(exc, request.app.ctx.settings.retry_after_seconds)
+            reply = Reply(problem(request, error), error.status, error.headers, PROBLEM_JSON)
+        return _respond(request, contract, adapter, reply)
+
+    run.__name__ = operation.operation_id
+    return run
+
+
+async def authenticate(request: Request) -> None:
+    """A bearer JWT whose user still exists, or 401 with WWW-Authenticate."""
+    app = request.app
+    user_id = read_access_token(app.ctx.settings, bearer_token(request.headers.get("authorization")))
+    if not await app.ctx.queries.user_exists(app.ctx.db, id=user_id):
+        raise Unauthorized("The account of this access token no longer exists.")
+    request.ctx.user_id = user_id
+
+
+async def _check_owner(request: Request) -> None:
+    """/api/{user_id}/... belongs to the token's subject alone (a malformed id is left to 400)."""
+    raw = request.match_info.get("user_id")
+    if raw is None or raw.lower() == getattr(request.ctx, "user_id", None):
+        return
+    try:
+        uuid.UUID(raw)
+    except ValueError:
+        return
+    raise Forbidden("These tasks belong to another account.")
+
+
+def _respond(
+    request: Request, contract: Contract, adapter: SanicOpenAPIRequest, reply: Reply
+) -> HTTPResponse:
+    data = reply.encode()
+    headers = dict(reply.headers)
+    if request.app.ctx.settings.validate_responses and reply.status != 501:
+        checked = SanicOpenAPIResponse(reply.status, headers, reply.content_type, data)
+        try:
+            validate_response(contract, adapter, checked)
+        except ResponseMismatch as exc:
+            log.error("response breaks the contract: %s", exc)
+            error = ApiError("The server produced an invalid response.")
+            return HTTPResponse(
+                Reply(problem(request, error)).encode(), 500, content_type=PROBLEM_JSON
+            )
+    content_type: Any = reply.content_type if data is not None else None
+    return HTTPResponse(data, status=reply.status, headers=headers, content_type=content_type)

