@@ -49,6 +49,8 @@ def check_contract(response: httpx.Response) -> None:
         body = response.json()
         assert body["status"] == response.status_code
         assert body["request_id"] == response.headers["x-request-id"]
+    if response.status_code == 501:
+        return  # an operation whose issue is still open (server.handlers.PENDING)
     openapi = load_contract().openapi
     request = _HttpxRequest(response.request)
     reply = SanicOpenAPIResponse(
