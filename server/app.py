@@ -21,8 +21,14 @@ from server.reply import Reply
 from server.security import PasswordHasher
 
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "docs"
-CORS_HEADERS = ["authorization", "content-type", "if-match", "if-none-match", "idempotency-key",
-                "x-request-id"]
+CORS_HEADERS = [
+    "authorization",
+    "content-type",
+    "if-match",
+    "if-none-match",
+    "idempotency-key",
+    "x-request-id",
+]
 EXPOSED_HEADERS = ["etag", "location", "retry-after", "www-authenticate", "x-request-id"]
 
 
@@ -46,7 +52,7 @@ def create_app(
     if not settings.database_url:
         raise StartupError("create_app needs settings.database_url (the CLI starts one)")
     contract = load_contract()
-    app = Sanic(name)
+    app = Sanic(name, configure_logging=False)
     _configure(app, settings)
     app.ctx.settings = settings
     app.ctx.contract = contract
@@ -74,18 +80,24 @@ def bind_operations(
     """Route every operation to the handler its operationId names (connexion's rule)."""
     operation_ids = {op.operation_id for op in contract.operations}
     problems = [
-        *(f"operation {op!r} has no handler" for op in sorted(
-            operation_ids - set(implemented) - set(pending))),
+        *(
+            f"operation {op!r} has no handler"
+            for op in sorted(operation_ids - set(implemented) - set(pending))
+        ),
         *(f"handler {fn!r} has no operation" for fn in sorted(set(implemented) - operation_ids)),
-        *(f"{op!r} is implemented but still listed as pending" for op in sorted(
-            set(implemented) & set(pending))),
+        *(
+            f"{op!r} is implemented but still listed as pending"
+            for op in sorted(set(implemented) & set(pending))
+        ),
     ]
     if problems:
         raise StartupError("; ".join(problems))
     for op in contract.operations:
         handler = implemented.get(op.operation_id) or _not_implemented(pending[op.operation_id])
         app.add_route(
-            endpoint(contract, op, handler), op.sanic_uri, methods=[op.method],
+            endpoint(contract, op, handler),
+            op.sanic_uri,
+            methods=[op.method],
             name=op.operation_id,
         )
 

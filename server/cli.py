@@ -49,7 +49,9 @@ def serve(settings: Settings) -> None:
     )
     log.info(
         "serving on http://%s:%s (docs at /docs, %d worker(s))",
-        settings.host, settings.port, settings.workers,
+        settings.host,
+        settings.port,
+        settings.workers,
     )
     if single:
         Sanic.serve_single(primary=app)
@@ -66,8 +68,8 @@ def migrate(settings: Settings, action: str, count: int | None) -> None:
         rolled = migrations.rollback(dsn, count)
         print("rolled back: " + (", ".join(rolled) if rolled else "nothing"))
     else:
-        for migration_id, applied in migrations.status(dsn):
-            print(f"{'applied' if applied else 'pending'}  {migration_id}")
+        for migration_id, done in migrations.status(dsn):
+            print(f"{'applied' if done else 'pending'}  {migration_id}")
 
 
 def main(argv: list[str] | None = None) -> int:

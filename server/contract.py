@@ -57,9 +57,9 @@ class Contract:
     def __init__(self, path: Path = CONTRACT_PATH) -> None:
         self.yaml_text = path.read_text(encoding="utf-8")
         self.document: dict[str, Any] = yaml.safe_load(self.yaml_text)
-        self.openapi = OpenAPI.from_dict(self.document, config=Config(
-            extra_media_type_deserializers=MEDIA_TYPE_DESERIALIZERS
-        ))
+        self.openapi = OpenAPI.from_dict(
+            self.document, config=Config(extra_media_type_deserializers=MEDIA_TYPE_DESERIALIZERS)
+        )
 
     @cached_property
     def json_bytes(self) -> bytes:

@@ -26,9 +26,7 @@ def load_queries(path: Path = SQL_DIR) -> Any:
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # uuid as text: the contract speaks strings, and orjson refuses asyncpg's UUID type.
-    await conn.set_type_codec(
-        "uuid", encoder=str, decoder=str, schema="pg_catalog", format="text"
-    )
+    await conn.set_type_codec("uuid", encoder=str, decoder=str, schema="pg_catalog", format="text")
     await conn.set_type_codec(
         "jsonb",
         encoder=lambda v: orjson.dumps(v).decode(),

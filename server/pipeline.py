@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from sanic import HTTPResponse, Request
@@ -18,9 +18,10 @@ from server.validation import ResponseMismatch, validate_request, validate_respo
 log = logging.getLogger("todo_api")
 
 Handler = Callable[[Request], Awaitable[Reply]]
+Route = Callable[..., Coroutine[Any, Any, HTTPResponse]]
 
 
-def endpoint(contract: Contract, operation: Operation, handler: Handler) -> Handler:
+def endpoint(contract: Contract, operation: Operation, handler: Handler) -> Route:
     """The Sanic route handler for one operation of the contract."""
 
     async def run(request: Request, **_path: str) -> HTTPResponse:
@@ -47,7 +48,9 @@ def endpoint(contract: Contract, operation: Operation, handler: Handler) -> Hand
 async def authenticate(request: Request) -> None:
     """A bearer JWT whose user still exists, or 401 with WWW-Authenticate."""
     app = request.app
-    user_id = read_access_token(app.ctx.settings, bearer_token(request.headers.get("authorization")))
+    user_id = read_access_token(
+        app.ctx.settings, bearer_token(request.headers.get("authorization"))
+    )
     if not await app.ctx.queries.user_exists(app.ctx.db, id=user_id):
         raise Unauthorized("The account of this access token no longer exists.")
     request.ctx.user_id = user_id

@@ -17,7 +17,7 @@ from openapi_core.validation.request.exceptions import (
     SecurityValidationError,
 )
 
-from server.contract import Contract, Operation, SanicOpenAPIRequest, SanicOpenAPIResponse
+from server.contract import Contract, SanicOpenAPIRequest, SanicOpenAPIResponse
 from server.errors import (
     ApiError,
     BadRequest,
@@ -46,7 +46,7 @@ class ResponseMismatch(Exception):
 def validate_request(contract: Contract, adapter: SanicOpenAPIRequest) -> RequestValues:
     result = contract.openapi.request_unmarshaller.unmarshal(adapter)
     if result.errors:
-        raise _request_error(result.errors)
+        raise _request_error(list(result.errors))
     params = result.parameters
     return RequestValues(
         path=dict(params.path),
@@ -62,7 +62,8 @@ def validate_response(
     errors = list(contract.openapi.response_validator.iter_errors(adapter, reply))
     if errors:
         details = "; ".join(_describe(e) for e in errors)
-        raise ResponseMismatch(f"{adapter.method.upper()} {adapter.path} -> {reply.status_code}: {details}")
+        request = f"{adapter.method.upper()} {adapter.path}"
+        raise ResponseMismatch(f"{request} -> {reply.status_code}: {details}")
 
 
 def _describe(error: Exception) -> str:
@@ -72,7 +73,7 @@ def _describe(error: Exception) -> str:
     return f"{error} {parts}" if parts else f"{error} ({cause})"
 
 
-def _request_error(errors: list[Exception]) -> ApiError:
+def _request_error(errors: list[Any]) -> ApiError:
     """The first class of problem wins: media type, then malformed input, then the schema."""
     for error in errors:
         if isinstance(error, SecurityValidationError):
@@ -135,9 +136,13 @@ def _item(base: list[Any], error: Any) -> dict[str, Any]:
     return {"loc": loc, "msg": _message(kind, value), "type": kind}
 
 
+def _listed(value: Any) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 def _message(kind: str, value: Any) -> str:
     messages = {
-        "type": f"must be of type {' or '.join(value) if isinstance(value, list) else value}",
+        "type": f"must be of type {_listed(value).replace(', ', ' or ')}",
         "minLength": f"must be at least {value} characters",
         "maxLength": f"must be at most {value} characters",
         "minimum": f"must be at least {value}",
@@ -146,7 +151,7 @@ def _message(kind: str, value: Any) -> str:
         "maxItems": f"must have at most {value} items",
         "minProperties": "must not be empty",
         "uniqueItems": "must not contain duplicates",
-        "enum": f"must be one of: {', '.join(map(str, value)) if isinstance(value, list) else value}",
+        "enum": f"must be one of: {_listed(value)}",
         "format": f"must be a valid {value}",
         "pattern": "must not be blank" if value == r"\S" else "has an invalid format",
         "const": f"must be {value!r}",

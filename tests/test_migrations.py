@@ -1,0 +1,68 @@
+"""The real migrations apply, roll back and re-apply cleanly, and the CLI drives them."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from server import cli, migrations
+from server.embedded import create_database, with_database
+
+TABLES = {"users", "tasks", "refresh_tokens", "login_failures", "idempotency_keys"}
+
+
+@pytest.fixture
+def scratch_dsn(admin_dsn: str) -> str:
+    create_database(admin_dsn, "todo_migrations_test", fresh=True)
+    return with_database(admin_dsn, "todo_migrations_test")
+
+
+def _tables(dsn: str) -> set[str]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
+    return {row[0] for row in rows} - {"_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock"}
+
+
+def test_migrations_apply_roll_back_and_reapply_cleanly(scratch_dsn: str) -> None:
+    applied = migrations.apply(scratch_dsn)
+    assert applied == sorted(migrations.migration_ids())
+    assert _tables(scratch_dsn) == TABLES
+    assert all(done for _, done in migrations.status(scratch_dsn))
+
+    rolled = migrations.rollback(scratch_dsn, None)
+    assert sorted(rolled) == sorted(applied)
+    assert _tables(scratch_dsn) == set()
+
+    assert migrations.apply(scratch_dsn) == applied
+    assert _tables(scratch_dsn) == TABLES
+    assert migrations.apply(scratch_dsn) == []
+
+
+def test_rollback_undoes_only_the_newest_migration(scratch_dsn: str) -> None:
+    migrations.apply(scratch_dsn)
+    newest = max(migrations.migration_ids())
+    assert migrations.rollback(scratch_dsn, 1) == [newest]
+    pending = [mid for mid, done in migrations.status(scratch_dsn) if not done]
+    assert pending == [newest]
+
+
+def test_cli_migrate_apply_and_list(
+    scratch_dsn: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", scratch_dsn)
+    monkeypatch.setenv("JWT_SECRET", "x" * 48)
+    assert cli.main(["migrate", "apply"]) == 0
+    assert cli.main(["migrate", "list"]) == 0
+    out = capsys.readouterr().out
+    for migration_id in migrations.migration_ids():
+        assert f"applied  {migration_id}" in out
+
+
+def test_cli_reports_a_bad_setting_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PORT", "eighty")
+    assert cli.main(["migrate", "list"]) == 2
+    assert "PORT must be a whole number" in capsys.readouterr().err

@@ -1,0 +1,139 @@
+"""Start-up refuses a contract and handlers that disagree, and settings production can't run."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sanic import Request
+
+from server import handlers
+from server.app import StartupError, create_app
+from server.config import ConfigError, Settings, load_settings
+from server.reply import Reply
+from tests.support import Api
+
+STRONG = "s" * 48
+
+
+def test_operation_without_handler_stops_startup(settings: Settings) -> None:
+    implemented = {k: v for k, v in handlers.collect().items() if k != "health"}
+    with pytest.raises(StartupError, match="operation 'health' has no handler"):
+        create_app(settings, name="missing_handler", implemented=implemented)
+
+
+def test_handler_without_operation_stops_startup(settings: Settings) -> None:
+    async def archive_everything(request: Request) -> Reply:
+        return Reply()
+
+    implemented = {**handlers.collect(), "archive_everything": archive_everything}
+    with pytest.raises(StartupError, match="handler 'archive_everything' has no operation"):
+        create_app(settings, name="extra_handler", implemented=implemented)
+
+
+def test_pending_operations_are_exactly_the_unimplemented_ones() -> None:
+    assert not set(handlers.PENDING) & set(handlers.collect())
+
+
+async def _leaky_health(request: Request) -> Reply:
+    return Reply({"status": "ok", "password_hash": "$2b$12$..."})
+
+
+def _with_leaky_health(settings: Settings, make_api: Any, mode: str) -> Api:
+    implemented = {**handlers.collect(), "health": _leaky_health}
+    return make_api(dataclasses.replace(settings, openapi_validation=mode), implemented=implemented)
+
+
+def test_response_breaking_the_contract_becomes_500(settings: Settings, make_api: Any) -> None:
+    with _with_leaky_health(settings, make_api, "full") as api:
+        response = api.get("/health")
+    assert response.status_code == 500
+    assert "password_hash" not in response.text
+
+
+def test_response_validation_can_be_switched_off_for_measurement(
+    settings: Settings, make_api: Any
+) -> None:
+    with _with_leaky_health(settings, make_api, "requests") as api:
+        response = api.request("GET", "/health", check=False)
+    assert response.status_code == 200
+    assert response.json()["password_hash"]
+
+
+def test_production_without_database_url_is_refused(tmp_path: Path) -> None:
+    env = {"APP_ENV": "production", "JWT_SECRET": STRONG, "DATA_DIR": str(tmp_path)}
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        load_settings(env)
+
+
+@pytest.mark.parametrize("secret", ["", "short-secret", "x" * 31])
+def test_production_with_weak_jwt_secret_is_refused(tmp_path: Path, secret: str) -> None:
+    env = {"APP_ENV": "production", "DATABASE_URL": "postgresql://db/todo", "JWT_SECRET": secret}
+    with pytest.raises(ConfigError, match="JWT_SECRET"):
+        load_settings({**env, "DATA_DIR": str(tmp_path)})
+
+
+def test_production_with_database_and_strong_secret_starts(tmp_path: Path) -> None:
+    env = {"APP_ENV": "production", "DATABASE_URL": "postgresql://db/todo", "JWT_SECRET": STRONG}
+    settings = load_settings({**env, "DATA_DIR": str(tmp_path)})
+    assert settings.production
+    assert not (tmp_path / "jwt-secret").exists()
+
+
+def test_development_secret_is_generated_once_and_private(tmp_path: Path) -> None:
+    first = load_settings({"DATA_DIR": str(tmp_path)}).jwt_secret
+    second = load_settings({"DATA_DIR": str(tmp_path)}).jwt_secret
+    assert first == second
+    assert len(first) >= 32
+    mode = stat.S_IMODE(os.stat(tmp_path / "jwt-secret").st_mode)
+    assert mode == 0o600
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "http"),
+        ("PORT", "70000"),
+        ("WORKERS", "0"),
+        ("BCRYPT_ROUNDS", "3"),
+        ("OPENAPI_VALIDATION", "sometimes"),
+        ("CORS_ORIGINS", "*"),
+    ],
+)
+def test_malformed_setting_is_refused_with_its_name(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({"DATA_DIR": str(tmp_path), name: value})
+
+
+def test_defaults_match_the_specification(tmp_path: Path) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path)})
+    assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8000, 1)
+    assert settings.access_token_ttl == 1800
+    assert settings.refresh_token_ttl == 30 * 24 * 3600
+    assert settings.bcrypt_rounds == 12
+    assert settings.openapi_validation == "full"
+    assert settings.database_url is None
+
+
+def test_settings_are_read_from_the_environment(tmp_path: Path) -> None:
+    env = {
+        "DATA_DIR": str(tmp_path),
+        "HOST": "0.0.0.0",  # noqa: S104
+        "PORT": "9000",
+        "WORKERS": "4",
+        "ACCESS_TOKEN_TTL": "60",
+        "REFRESH_TOKEN_TTL": "3600",
+        "BCRYPT_ROUNDS": "10",
+        "CORS_ORIGINS": "http://localhost:5173, https://app.example.org",
+        "OPENAPI_VALIDATION": "requests",
+    }
+    settings = load_settings(env)
+    assert (settings.host, settings.port, settings.workers) == ("0.0.0.0", 9000, 4)  # noqa: S104
+    assert (settings.access_token_ttl, settings.refresh_token_ttl) == (60, 3600)
+    assert settings.bcrypt_rounds == 10
+    assert settings.cors_origins == ("http://localhost:5173", "https://app.example.org")
+    assert not settings.validate_responses
