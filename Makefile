@@ -42,3 +42,17 @@ pytest: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+## make bench: the load benchmark (bench/README.md). Needs wrk; installs it only as root on Debian.
+.PHONY: bench
+bench: install
+	@command -v wrk >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "bench: installing wrk (apt-get install -y wrk)"; \
+			apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }; \
+		else \
+			echo "bench: wrk is needed: 'sudo apt-get install -y wrk' (Debian, Ubuntu) or 'brew install wrk' (macOS)"; \
+			exit 1; \
+		fi; \
+	}
+	$(BIN)/python -m bench.run

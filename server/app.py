@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +16,7 @@ from server.config import Settings
 from server.contract import Contract
 from server.db import load_queries, open_database
 from server.errors import NotImplementedYet, render_problem, to_api_error
+from server.fastpath import OperationPlan, compile_plans
 from server.migrations import migration_ids
 from server.pipeline import endpoint
 from server.reply import Reply
@@ -40,6 +42,11 @@ class StartupError(Exception):
 def load_contract() -> Contract:
     """openapi.yaml is parsed once per process, however many apps a test session builds."""
     return Contract()
+
+
+@lru_cache(maxsize=1)
+def load_plans() -> dict[str, OperationPlan]:
+    return compile_plans(load_contract())
 
 
 def create_app(
@@ -70,6 +77,7 @@ def create_app(
     app.on_response(middleware.finish_response)
     app.error_handler.add(Exception, _render_error)
     app.before_server_start(_open_resources)
+    app.after_server_start(_freeze_heap)
     app.after_server_stop(_close_resources)
     return app
 
@@ -92,10 +100,11 @@ def bind_operations(
     ]
     if problems:
         raise StartupError("; ".join(problems))
+    plans = load_plans()
     for op in contract.operations:
         handler = implemented.get(op.operation_id) or _not_implemented(pending[op.operation_id])
         app.add_route(
-            endpoint(contract, op, handler),
+            endpoint(contract, op, plans[op.operation_id], handler),
             op.sanic_uri,
             methods=[op.method],
             name=op.operation_id,
@@ -141,6 +150,13 @@ async def _open_resources(app: Sanic) -> None:
     assert settings.database_url
     app.ctx.db = await open_database(settings, settings.database_url)
     app.ctx.hasher = PasswordHasher(settings.bcrypt_rounds)
+
+
+async def _freeze_heap(app: Sanic) -> None:
+    """Move start-up objects (the parsed contract, compiled plans) out of the collector's
+    reach, so full collections stay short and p99 close to p50."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _close_resources(app: Sanic) -> None:

@@ -55,6 +55,10 @@ class Settings:
     def validate_responses(self) -> bool:
         return self.openapi_validation == "full"
 
+    @property
+    def validate_requests(self) -> bool:
+        return self.openapi_validation != "off"
+
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
     raw = env.get(name)

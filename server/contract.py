@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,14 @@ def _json(value: bytes | str, **_params: str) -> Any:
 def _text(value: bytes | str, **_params: str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
+
+def _date_time(value: str) -> datetime:
+    """RFC 3339 allows a lower-case t and z; openapi-core's default parser does not."""
+    return datetime.fromisoformat(value.upper())
+
+
+# Values of these formats reach handlers as Python objects, in both validation paths.
+FORMAT_UNMARSHALLERS: dict[str, Any] = {"date-time": _date_time}
 
 MEDIA_TYPE_DESERIALIZERS: dict[str, Any] = {
     "application/problem+json": _json,
@@ -58,7 +67,11 @@ class Contract:
         self.yaml_text = path.read_text(encoding="utf-8")
         self.document: dict[str, Any] = yaml.safe_load(self.yaml_text)
         self.openapi = OpenAPI.from_dict(
-            self.document, config=Config(extra_media_type_deserializers=MEDIA_TYPE_DESERIALIZERS)
+            self.document,
+            config=Config(
+                extra_media_type_deserializers=MEDIA_TYPE_DESERIALIZERS,
+                extra_format_unmarshallers=FORMAT_UNMARSHALLERS,
+            ),
         )
 
     @cached_property
