@@ -219,7 +219,7 @@ class OperationPlan:
                 if param.default is not _MISSING:
                     values[param.location][param.name] = copy.deepcopy(param.default)
                 continue
-            value = (
+            value: Any = (
                 [_cast(param.item_type, v) for v in raw]
                 if param.array
                 else _cast(param.item_type, raw[0])
