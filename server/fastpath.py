@@ -209,8 +209,8 @@ class OperationPlan:
     ) -> RequestValues:
         values: dict[str, dict[str, Any]] = {"path": {}, "query": {}, "header": {}}
         query: dict[str, list[str]] = {}
-        for key, value in query_args:
-            query.setdefault(key, []).append(value)
+        for key, arg in query_args:
+            query.setdefault(key, []).append(arg)
         for param in self.parameters:
             raw = self._raw(param, path, headers, query)
             if raw is None:
