@@ -7,6 +7,7 @@ import logging
 import sys
 from dataclasses import replace
 from functools import partial
+from typing import Any
 
 from server import migrations
 from server.config import ConfigError, Settings, load_settings
@@ -29,14 +30,20 @@ def database_url(settings: Settings, *, migrate_embedded: bool) -> str:
     return dsn
 
 
+def worker_app(settings: Settings) -> Any:
+    """The app of one worker process: each process logs JSON lines of its own."""
+    from server.app import create_app
+
+    configure_logging()
+    return create_app(settings)
+
+
 def serve(settings: Settings) -> None:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
-    from server.app import create_app
-
     settings = replace(settings, database_url=database_url(settings, migrate_embedded=True))
-    loader = AppLoader(factory=partial(create_app, settings))
+    loader = AppLoader(factory=partial(worker_app, settings))
     app = loader.load()
     single = settings.workers == 1
     app.prepare(

