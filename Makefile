@@ -56,3 +56,49 @@ bench: install
 		fi; \
 	}
 	$(BIN)/python -m bench.run
+
+## make e2e: the contract's consumers against a service it starts itself: the frontend's types are
+## regenerated from openapi.yaml and checked, the typed client flow runs, and Chromium opens /docs and
+## calls the API across origins (clients/typescript/README.md). Needs Node.js 20.19+ and Chromium.
+## make docs: build/docs/index.html, a self-contained Redoc reference, checked offline in Chromium.
+CLIENT := clients/typescript
+REDOCLY_CLI := @redocly/cli@2.11.1
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
+
+.PHONY: e2e docs node-deps chromium
+
+node-deps: $(CLIENT)/node_modules/.package-lock.json
+
+$(CLIENT)/node_modules/.package-lock.json: $(CLIENT)/package.json $(CLIENT)/package-lock.json
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
+		echo "Node.js 20.19+ with npm is needed: see the README (Debian/Ubuntu: apt-get install nodejs npm, or NodeSource; macOS: brew install node)"; \
+		exit 1; }
+	@node -e 'const [a, b] = process.versions.node.split(".").map(Number); if (a < 20 || (a === 20 && b < 19) || a === 21) { console.error(`Node.js $${process.versions.node}: 20.19+ or 22.12+ is needed`); process.exit(1); }'
+	cd $(CLIENT) && npm ci --no-audit --no-fund
+	@touch $@
+
+# Chromium from the system, never a download. Installed here only under CI (as root, or with sudo).
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ -n "$$CI" ] && command -v apt-get >/dev/null 2>&1; then \
+		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		echo "installing Debian's chromium (CI)"; \
+		$$sudo apt-get update -qq && $$sudo apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "Chromium is needed at $(CHROMIUM): 'sudo apt-get install -y chromium' (Debian, Ubuntu), or"; \
+		echo "'brew install --cask chromium' (macOS) and CHROMIUM=/Applications/Chromium.app/Contents/MacOS/Chromium"; \
+		exit 1; \
+	fi
+
+e2e: install node-deps chromium
+	@cd $(CLIENT) && npm run --silent generate:check >/dev/null || { \
+		echo "$(CLIENT)/src/schema.d.ts is out of date with openapi.yaml: run 'npm --prefix $(CLIENT) run generate' and commit it"; \
+		exit 1; }
+	cd $(CLIENT) && npx tsc --strict --noEmit -p tsconfig.json
+	cd $(CLIENT) && npm run --silent e2e
+
+docs: node-deps chromium
+	npx --yes $(REDOCLY_CLI) build-docs openapi.yaml --disableGoogleFont --output build/docs/index.html
+	cd $(CLIENT) && npx --yes -p $(REDOCLY_CLI) -c 'node --import tsx src/static-docs.ts inline ../../build/docs/index.html'
+	cd $(CLIENT) && node --import tsx src/static-docs.ts check ../../build/docs/index.html

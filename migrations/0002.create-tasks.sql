@@ -25,6 +25,9 @@ CREATE INDEX tasks_user_created_idx  ON tasks (user_id, created_at, id);
 CREATE INDEX tasks_user_updated_idx  ON tasks (user_id, updated_at, id);
 CREATE INDEX tasks_user_title_idx    ON tasks (user_id, title, id);
 CREATE INDEX tasks_user_priority_idx ON tasks (user_id, priority_rank, id);
-CREATE INDEX tasks_user_due_asc_idx  ON tasks (user_id, due_date ASC NULLS LAST, id);
-CREATE INDEX tasks_user_due_desc_idx ON tasks (user_id, due_date DESC NULLS LAST, id DESC);
+-- Due dates sort with the undated last in either direction: ascending on
+-- coalesce(due_date, 'infinity'), descending on coalesce(due_date, '-infinity'). A key that is
+-- never null lets the keyset predicate be one row comparison, an index range at any depth.
+CREATE INDEX tasks_user_due_asc_idx  ON tasks (user_id, coalesce(due_date, 'infinity'), id);
+CREATE INDEX tasks_user_due_desc_idx ON tasks (user_id, coalesce(due_date, '-infinity'), id);
 CREATE INDEX tasks_tags_idx          ON tasks USING gin (tags);

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sanic import HTTPResponse, Request, Sanic
+from sanic.exceptions import SanicException
 from sanic_ext import Extend
 
 from server import handlers, middleware
@@ -31,6 +32,7 @@ CORS_HEADERS = [
     "idempotency-key",
     "x-request-id",
 ]
+ROUTABLE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 EXPOSED_HEADERS = ["etag", "location", "retry-after", "www-authenticate", "x-request-id"]
 
 
@@ -142,7 +144,22 @@ def _configure(app: Sanic, settings: Settings) -> None:
 async def _render_error(request: Request, exc: Exception) -> HTTPResponse:
     """Errors raised outside an operation's pipeline: unknown routes, 405, 413, bad HTTP."""
     settings: Settings = request.app.ctx.settings
-    return render_problem(request, to_api_error(exc, settings.retry_after_seconds))
+    error = to_api_error(exc, settings.retry_after_seconds)
+    if error.status == 405 and "Allow" not in error.headers:
+        error.headers["Allow"] = _allowed_methods(request.app, request.path)
+    return render_problem(request, error)
+
+
+def _allowed_methods(app: Sanic, path: str) -> str:
+    """Sanic's router names the allowed methods of static paths only: ask it for each method."""
+    allowed = []
+    for method in ROUTABLE_METHODS:
+        try:
+            app.router.get(path, method, None)
+        except SanicException:
+            continue
+        allowed.append(method)
+    return ", ".join(allowed)
 
 
 async def _open_resources(app: Sanic) -> None:

@@ -35,6 +35,13 @@ def with_database(uri: str, database: str) -> str:
     return f"{scheme}://{authority}/{database}{sep}{query}"
 
 
+def drop_database(uri: str, database: str) -> None:
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+        )
+
+
 def create_database(uri: str, database: str, *, fresh: bool = False) -> None:
     with psycopg.connect(uri, autocommit=True) as conn:
         exists = conn.execute(

@@ -83,6 +83,11 @@ class Conflict(ApiError):
     default_detail = "The request conflicts with the current state of the resource."
 
 
+class EmailTaken(Conflict):
+    slug = "email-taken"
+    default_detail = "An account with this email address already exists."
+
+
 class PreconditionFailed(ApiError):
     status, slug = 412, "precondition-failed"
     default_detail = "The resource has changed since you read it (If-Match did not match)."

@@ -23,7 +23,7 @@ from multidict import CIMultiDict
 from openapi_core.unmarshalling.schemas import oas31_format_unmarshallers
 from sanic import Request
 
-from server.contract import FORMAT_UNMARSHALLERS, HTTP_METHODS, Contract
+from server.contract import FORMAT_UNMARSHALLERS, HTTP_METHODS, Contract, query_args
 from server.validation import RequestValues
 
 INTEGER = re.compile(r"-?[0-9]+")
@@ -196,7 +196,7 @@ class OperationPlan:
 
     def read_request(self, request: Request, validate: bool) -> RequestValues:
         return self.read(
-            request.query_args, request.match_info, request.headers, request.body, validate
+            query_args(request), request.match_info, request.headers, request.body, validate
         )
 
     def read(
@@ -224,7 +224,7 @@ class OperationPlan:
                 if param.array
                 else _cast(param.item_type, raw[0])
             )
-            if validate and not param.validator.is_valid(value):
+            if validate and not _is_valid(param.validator, value):
                 raise Unsure
             values[param.location][param.name] = param.convert(value)
         return RequestValues(
@@ -301,6 +301,15 @@ class OperationPlan:
             raise Unsure
         if not validator.is_valid(orjson.loads(data)):
             raise Unsure
+
+
+def _is_valid(validator: Any, value: Any) -> bool:
+    """jsonschema-rs reads UTF-8 only; a header's undecodable bytes reach us as surrogates,
+    and such a value is openapi-core's to judge."""
+    try:
+        return bool(validator.is_valid(value))
+    except UnicodeEncodeError:
+        raise Unsure from None
 
 
 def _cast(kind: str, raw: str) -> Any:

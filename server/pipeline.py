@@ -17,6 +17,7 @@ from server.security import bearer_token, read_access_token
 from server.validation import (
     RequestValues,
     ResponseMismatch,
+    check_storable,
     validate_request,
     validate_response,
 )
@@ -39,6 +40,7 @@ def endpoint(
                 await authenticate(request)
             await _check_owner(request)
             values = _read_request(request, contract, adapter, plan)
+            check_storable(values)
             request.ctx.path_params = values.path
             request.ctx.query = values.query
             request.ctx.header_params = values.headers

@@ -20,8 +20,12 @@ REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss", "aud", "jti"]
 
 
 def _prehash(password: str) -> bytes:
-    """bcrypt reads 72 bytes; SHA-256 first makes every character count (44 base64 bytes)."""
-    return base64.b64encode(hashlib.sha256(password.encode("utf-8")).digest())
+    """bcrypt reads 72 bytes; SHA-256 first makes every character count (44 base64 bytes).
+
+    base64 because bcrypt stops at a NUL byte; `surrogatepass` so even a lone surrogate from JSON
+    hashes instead of failing."""
+    digest = hashlib.sha256(password.encode("utf-8", "surrogatepass")).digest()
+    return base64.b64encode(digest)
 
 
 def hash_password_blocking(password: str, rounds: int) -> str:
@@ -35,7 +39,9 @@ class PasswordHasher:
     def __init__(self, rounds: int, threads: int = 2) -> None:
         self.rounds = rounds
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bcrypt")
-        self._dummy: bytes | None = None
+        # A well-formed hash of this cost that no password matches: checking against it costs
+        # what a real check costs, and making it costs nothing.
+        self._dummy = (bcrypt.gensalt(rounds) + b"A" * 31).decode()
 
     def _hash(self, password: str) -> str:
         return hash_password_blocking(password, self.rounds)
@@ -49,16 +55,10 @@ class PasswordHasher:
 
     async def verify(self, password: str, hashed: str | None) -> bool:
         """With no hash (unknown account) a dummy check runs, so timing reveals nothing."""
-        if hashed is None:
-            if self._dummy is None:
-                self._dummy = (await self.hash(secrets.token_urlsafe(16))).encode()
-            await asyncio.get_running_loop().run_in_executor(
-                self.executor, self._check, "not-the-password", self._dummy.decode()
-            )
-            return False
-        return await asyncio.get_running_loop().run_in_executor(
-            self.executor, self._check, password, hashed
+        matches = await asyncio.get_running_loop().run_in_executor(
+            self.executor, self._check, password, hashed or self._dummy
         )
+        return matches and hashed is not None
 
     def close(self) -> None:
         self.executor.shutdown(wait=False)

@@ -1,3 +1,50 @@
 -- name: user_exists(id)$
 -- True when an account with this id exists (checked for every access token).
 SELECT EXISTS (SELECT 1 FROM users WHERE id = :id);
+
+-- name: create_user(email, name, password_hash)^
+-- The new account (a second account for the same email, in any letter case, is a unique violation).
+INSERT INTO users (email, name, password_hash)
+VALUES (:email, :name, :password_hash)
+RETURNING id, email, name, created_at, updated_at;
+
+-- name: get_user(id)^
+-- The account with this id, without its password hash.
+SELECT id, email, name, created_at, updated_at
+FROM users
+WHERE id = :id;
+
+-- name: get_login(email)^
+-- The account with this email in any letter case, with its password hash.
+SELECT id, email, name, created_at, updated_at, password_hash
+FROM users
+WHERE lower(email) = lower(:email);
+
+-- name: get_password_hash(id)$
+-- The password hash of the account with this id.
+SELECT password_hash FROM users WHERE id = :id;
+
+-- name: rename_user(id, name)^
+-- The renamed account, or nothing when it no longer exists.
+UPDATE users
+SET name = :name, updated_at = now()
+WHERE id = :id
+RETURNING id, email, name, created_at, updated_at;
+
+-- name: replace_password_hash(id, old_hash, new_hash)<!
+-- The account's id when its hash was still old_hash and is now new_hash, else nothing.
+UPDATE users
+SET password_hash = :new_hash, updated_at = now()
+WHERE id = :id AND password_hash = :old_hash
+RETURNING id;
+
+-- name: delete_user(id, password_hash)<!
+-- The deleted account's id when its hash was still password_hash (tasks and tokens cascade).
+DELETE FROM users
+WHERE id = :id AND password_hash = :password_hash
+RETURNING id;
+
+-- name: lock_user(id)$
+-- The account's password hash, its row locked until the transaction ends; token writes that must
+-- see all of a user's tokens take this lock first (see tokens.sql).
+SELECT password_hash FROM users WHERE id = :id FOR NO KEY UPDATE;

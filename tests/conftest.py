@@ -16,12 +16,13 @@ import pytest
 from server import migrations
 from server.app import create_app
 from server.config import Settings
-from server.embedded import create_database, with_database
+from server.embedded import create_database, drop_database, with_database
 from server.security import hash_password_blocking, issue_access_token
 from tests.support import Api
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_DATABASE = "todo_test"
+# One database per session, so concurrent sessions on one server never collide.
+TEST_DATABASE = f"todo_test_{os.getpid()}"
 TABLES = "idempotency_keys, login_failures, refresh_tokens, tasks, users"
 
 
@@ -43,12 +44,13 @@ def admin_dsn() -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(admin_dsn: str) -> str:
-    """A fresh database for this session, built by the real migrations."""
+def database_url(admin_dsn: str) -> Iterator[str]:
+    """A fresh database for this session, built by the real migrations, dropped after."""
     create_database(admin_dsn, TEST_DATABASE, fresh=True)
     dsn = with_database(admin_dsn, TEST_DATABASE)
     migrations.apply(dsn)
-    return dsn
+    yield dsn
+    drop_database(admin_dsn, TEST_DATABASE)
 
 
 @pytest.fixture(scope="session")
@@ -141,3 +143,24 @@ def other_user(make_user: Callable[..., User]) -> User:
 @pytest.fixture
 def auth_headers(user: User) -> dict[str, str]:
     return user.headers
+
+
+@pytest.fixture
+def make_task(api: Api) -> Callable[..., dict[str, Any]]:
+    """A task created through the API: `make_task(user, title="Buy milk", tags=["home"])`."""
+
+    def make(owner: User, **fields: Any) -> dict[str, Any]:
+        response = api.post(
+            f"/api/{owner.id}/tasks", json={"title": "A task", **fields}, headers=owner.headers
+        )
+        assert response.status_code == 201, response.text
+        task: dict[str, Any] = response.json()
+        return task
+
+    return make
+
+
+@pytest.fixture
+def task(make_task: Callable[..., dict[str, Any]], user: User) -> dict[str, Any]:
+    """One task of `user`."""
+    return make_task(user, title="Buy milk")

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import os
+
 import psycopg
 import pytest
 
 from server import cli, migrations
 from server.embedded import create_database, with_database
 
+SCRATCH = f"todo_migrations_{os.getpid()}"
 TABLES = {"users", "tasks", "refresh_tokens", "login_failures", "idempotency_keys"}
 
 
 @pytest.fixture
 def scratch_dsn(admin_dsn: str) -> str:
-    create_database(admin_dsn, "todo_migrations_test", fresh=True)
-    return with_database(admin_dsn, "todo_migrations_test")
+    create_database(admin_dsn, SCRATCH, fresh=True)
+    return with_database(admin_dsn, SCRATCH)
 
 
 def _tables(dsn: str) -> set[str]:

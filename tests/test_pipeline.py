@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -127,3 +128,17 @@ def test_problem_carries_the_request_id_and_instance(api: Api) -> None:
     assert body["request_id"] == "trace-123" == response.headers["X-Request-ID"]
     assert body["instance"] == "/api/me"
     assert body["type"].startswith("urn:todo-api:problem:")
+
+
+@pytest.mark.parametrize("text", ["nul\x00inside", "lone \ud800 surrogate"])
+def test_text_postgresql_cannot_store_is_422_at_its_field(api: Api, text: str) -> None:
+    raw = json.dumps({**GOOD_SIGNUP, "name": text}).encode()
+    response = api.post(SIGNUP, content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "name"]
+
+
+def test_query_text_postgresql_cannot_store_is_400(api: Api, user: User) -> None:
+    response = api.get(f"/api/{user.id}/tasks", params={"q": "a\x00b"}, headers=user.headers)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["loc"] == ["query", "q"]

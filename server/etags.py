@@ -1,0 +1,71 @@
+"""A task's entity tag is its version, strong and quoted: `"3"`. Reading If-Match and
+If-None-Match (RFC 9110 §13.1): `*`, or a comma-separated list of entity tags."""
+
+from __future__ import annotations
+
+import re
+
+from server.errors import BadRequest
+
+# One element of a list: an entity tag or nothing (RFC 9110 §5.6.1 lets lists have empty
+# elements), then a comma or the end.
+LIST_ELEMENT = re.compile(r'\s*(?:(W/)?"([\x21\x23-\x7e\x80-\xff]*)")?\s*(?:,|$)')
+MAX_VERSION = 2**31 - 1  # the column is an integer
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def if_match_versions(header: str | None) -> list[int] | None:
+    """The versions an If-Match allows; None when any version will do (absent, or `*`).
+
+    If-Match compares strongly, so a weak tag (`W/"3"`) never matches; a tag that is not
+    one of ours matches nothing. Both leave the list without it, so a stale or foreign
+    precondition fails with 412 rather than being ignored.
+    """
+    if header is None or header.strip() == "*":
+        return None
+    return [version for weak, version in _tags(header, "If-Match") if not weak and version]
+
+
+def if_none_match_hits(header: str | None, version: int) -> bool:
+    """True when If-None-Match names the current version (weak comparison) or is `*`."""
+    if header is None:
+        return False
+    if header.strip() == "*":
+        return True
+    return any(tag_version == version for _weak, tag_version in _tags(header, "If-None-Match"))
+
+
+def _tags(header: str, name: str) -> list[tuple[bool, int]]:
+    """(weak, version) for each entity tag; version 0 for a tag that is not a version of ours."""
+    found: list[tuple[bool, int]] = []
+    position = 0
+    while position < len(header):
+        match = LIST_ELEMENT.match(header, position)
+        if match is None:
+            raise _malformed(name)
+        if match.group(2) is not None:
+            found.append((match.group(1) is not None, _version(match.group(2))))
+        position = match.end()
+    if not found:
+        raise _malformed(name)
+    return found
+
+
+def _malformed(name: str) -> BadRequest:
+    return BadRequest(
+        f'{name} must be `*` or a list of quoted entity tags such as "3".',
+        errors=[
+            {"loc": ["header", name], "msg": "malformed entity tag list", "type": "value_error"}
+        ],
+    )
+
+
+def _version(opaque: str) -> int:
+    if opaque.isascii() and opaque.isdigit() and len(opaque) <= 10:
+        version = int(opaque)
+        if 1 <= version <= MAX_VERSION:
+            return version
+    return 0

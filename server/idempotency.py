@@ -1,0 +1,51 @@
+"""Idempotent task creation: a retry with the same Idempotency-Key answers the first
+request's task; the same key with a different request is refused; two requests racing with one
+key create one task, because the key's row is inserted first, in the creating transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from server.db import Database
+from server.errors import UnprocessableContent
+from server.task_fields import json_ready, request_hash, task_body
+
+ATTEMPTS = 3
+
+
+async def create_once(
+    db: Database, queries: Any, user_id: str, key: str, fields: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The created task's body: made now, or replayed from the request that first used `key`."""
+    digest = request_hash(fields)
+    await queries.purge_idempotency_keys(db, user_id=user_id)
+    for _attempt in range(ATTEMPTS):
+        async with db.transaction() as conn:
+            # Waits here while another transaction holds the same key, until it ends.
+            if await queries.claim_idempotency_key(
+                conn, user_id=user_id, key=key, request_hash=digest
+            ):
+                row = await queries.create_task(conn, user_id=user_id, **fields)
+                body: dict[str, Any] = json_ready(task_body(row))
+                await queries.record_idempotent_response(
+                    conn, user_id=user_id, key=key, task_id=row["id"], response=body
+                )
+                return body
+            earlier = await queries.get_idempotency_key(conn, user_id=user_id, key=key)
+        if earlier is None:
+            continue  # the earlier use expired and was purged in between: claim it afresh
+        if earlier["request_hash"] != digest:
+            raise UnprocessableContent(
+                "This Idempotency-Key was already used with a different request body.",
+                errors=[
+                    {
+                        "loc": ["header", "Idempotency-Key"],
+                        "msg": "already used with a different request",
+                        "type": "value_error",
+                    }
+                ],
+            )
+        response: dict[str, Any] = earlier["response"]
+        return response
+    raise RuntimeError("could not claim an idempotency key")  # pragma: no cover

@@ -1,0 +1,114 @@
+"""What the schema cannot say about a task's fields: titles are trimmed, tags lower-cased,
+trimmed and de-duplicated, instants kept in UTC; and the row a query returns as a Task body."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from server.errors import ApiError, BadRequest, UnprocessableContent
+
+TASK_FIELDS = (
+    "id",
+    "user_id",
+    "title",
+    "description",
+    "is_completed",
+    "completed_at",
+    "priority",
+    "due_date",
+    "tags",
+    "created_at",
+    "updated_at",
+    "version",
+)
+TAG_MAX_LENGTH = 32
+
+
+def task_body(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Exactly the fields of the contract's Task, whatever else the query selected."""
+    return {name: row[name] for name in TASK_FIELDS}
+
+
+def json_ready(body: Any) -> Any:
+    """The body as the client reads it (instants as RFC 3339 with Z), for storing as jsonb."""
+    return orjson.loads(orjson.dumps(body, option=orjson.OPT_UTC_Z))
+
+
+def written_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A validated TaskCreate/TaskReplace body (defaults applied) as the values to store."""
+    return {
+        "title": title(body["title"]),
+        "description": body.get("description"),
+        "priority": body["priority"],
+        "due_date": instant(body.get("due_date"), ["body", "due_date"]),
+        "tags": tags(body.get("tags") or [], ["body", "tags"]),
+        "is_completed": body["is_completed"],
+    }
+
+
+def patched_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A validated TaskPatch body as update_task's parameters: None keeps a non-nullable
+    field, and set_description / set_due_date say whether the nullable ones change."""
+    return {
+        "title": title(body["title"]) if "title" in body else None,
+        "set_description": "description" in body,
+        "description": body.get("description"),
+        "priority": body.get("priority"),
+        "set_due_date": "due_date" in body,
+        "due_date": instant(body.get("due_date"), ["body", "due_date"]),
+        "tags": tags(body["tags"], ["body", "tags"]) if "tags" in body else None,
+        "is_completed": body.get("is_completed"),
+    }
+
+
+def request_hash(fields: Mapping[str, Any]) -> bytes:
+    """A digest of the canonical request, so a retry is told from a different request."""
+    return hashlib.sha256(
+        orjson.dumps(fields, option=orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z)
+    ).digest()
+
+
+def title(value: str) -> str:
+    cleaned = value.strip()
+    if not cleaned:
+        raise _invalid(["body", "title"], "must not be blank", "pattern")
+    return cleaned
+
+
+def tags(values: list[str], loc: list[Any], *, stored: bool = True) -> list[str]:
+    """Trimmed, lower-cased, first-seen order, no duplicates. Tags to be stored must still fit
+    the schema; a tag filter that cannot fit simply matches nothing."""
+    cleaned: list[str] = []
+    for index, value in enumerate(values):
+        tag = value.strip().lower()
+        if not tag:
+            raise _invalid([*loc, index], "must not be blank", "pattern")
+        if stored and len(tag) > TAG_MAX_LENGTH:  # lower() can lengthen a string: 'İ' -> 'i̇'
+            raise _invalid(
+                [*loc, index], f"must be at most {TAG_MAX_LENGTH} characters", "maxLength"
+            )
+        if tag not in cleaned:
+            cleaned.append(tag)
+    return cleaned
+
+
+def instant(value: datetime | None, loc: list[Any]) -> datetime | None:
+    """The instant in UTC, or a clear error when it is outside what a timestamp can hold."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise _invalid(loc, "must be between years 1 and 9999 in UTC", "value_error") from None
+
+
+def _invalid(loc: list[Any], msg: str, kind: str) -> ApiError:
+    item = {"loc": loc, "msg": msg, "type": kind}
+    if loc[0] == "body":
+        return UnprocessableContent(errors=[item])
+    return BadRequest("A path, query or header parameter is invalid.", errors=[item])

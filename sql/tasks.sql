@@ -1,0 +1,100 @@
+-- Tasks, always reached through their owner: every query has user_id in its WHERE clause.
+-- The listing (filters, sort, keyset paging) is composed from fixed fragments in server/listing.py.
+-- completed_at follows is_completed (the table CHECKs it); every change bumps version by one and
+-- moves updated_at forward, even if the clock has not.
+
+-- name: create_task(user_id, title, description, priority, due_date, tags, is_completed)^
+-- The new task.
+INSERT INTO tasks (user_id, title, description, priority, due_date, tags, is_completed, completed_at)
+VALUES (:user_id, :title, :description, :priority, :due_date, :tags, :is_completed,
+        CASE WHEN :is_completed THEN now() END)
+RETURNING id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
+          created_at, updated_at, version;
+
+-- name: get_task(user_id, id)^
+-- The task, or nothing when it is missing or another user's.
+SELECT id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
+       created_at, updated_at, version
+  FROM tasks
+ WHERE user_id = :user_id AND id = :id;
+
+-- name: task_version(user_id, id)$
+-- The task's version, or null when it is missing or another user's (tells 404 from 412).
+SELECT version FROM tasks WHERE user_id = :user_id AND id = :id;
+
+-- name: replace_task(user_id, id, versions, title, description, priority, due_date, tags, is_completed)^
+-- The replaced task, or nothing when it is missing, another user's, or not at one of `versions`
+-- (null: any version).
+UPDATE tasks
+   SET title = :title,
+       description = :description,
+       priority = :priority,
+       due_date = :due_date,
+       tags = :tags,
+       is_completed = :is_completed,
+       completed_at = CASE WHEN :is_completed THEN coalesce(completed_at, now()) END,
+       version = version + 1,
+       updated_at = greatest(now(), updated_at + interval '1 microsecond')
+ WHERE user_id = :user_id AND id = :id
+   AND (:versions::integer[] IS NULL OR version = ANY (:versions))
+RETURNING id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
+          created_at, updated_at, version;
+
+-- name: update_task(user_id, id, versions, title, set_description, description, priority, set_due_date, due_date, tags, is_completed)^
+-- The patched task (a null non-nullable field, or a false set_ flag, keeps the stored value), or
+-- nothing when it is missing, another user's, or not at one of `versions` (null: any version).
+UPDATE tasks
+   SET title = coalesce(:title, title),
+       description = CASE WHEN :set_description THEN :description ELSE description END,
+       priority = coalesce(:priority, priority),
+       due_date = CASE WHEN :set_due_date THEN :due_date ELSE due_date END,
+       tags = coalesce(:tags, tags),
+       is_completed = coalesce(:is_completed, is_completed),
+       completed_at = CASE WHEN coalesce(:is_completed, is_completed)
+                           THEN coalesce(completed_at, now()) END,
+       version = version + 1,
+       updated_at = greatest(now(), updated_at + interval '1 microsecond')
+ WHERE user_id = :user_id AND id = :id
+   AND (:versions::integer[] IS NULL OR version = ANY (:versions))
+RETURNING id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
+          created_at, updated_at, version;
+
+-- name: complete_task(user_id, id, versions, is_completed)^
+-- The task with is_completed set (null: toggled), or nothing when it is missing, another
+-- user's, or not at one of `versions` (null: any version).
+UPDATE tasks
+   SET is_completed = coalesce(:is_completed, NOT is_completed),
+       completed_at = CASE WHEN coalesce(:is_completed, NOT is_completed)
+                           THEN coalesce(completed_at, now()) END,
+       version = version + 1,
+       updated_at = greatest(now(), updated_at + interval '1 microsecond')
+ WHERE user_id = :user_id AND id = :id
+   AND (:versions::integer[] IS NULL OR version = ANY (:versions))
+RETURNING id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
+          created_at, updated_at, version;
+
+-- name: delete_task(user_id, id, versions)$
+-- The deleted task's id, or null when it is missing, another user's, or not at one of
+-- `versions` (null: any version).
+DELETE FROM tasks
+ WHERE user_id = :user_id AND id = :id
+   AND (:versions::integer[] IS NULL OR version = ANY (:versions))
+RETURNING id;
+
+-- name: get_stats(user_id)^
+-- The user's counts: total, completed, overdue (open and past due), per priority, and per tag
+-- as a JSON array [{tag, count}] sorted by count desc then tag; one statement, one snapshot.
+SELECT count(*) AS total,
+       count(*) FILTER (WHERE is_completed) AS completed,
+       count(*) FILTER (WHERE NOT is_completed AND due_date < now()) AS overdue,
+       count(*) FILTER (WHERE priority = 'low') AS low,
+       count(*) FILTER (WHERE priority = 'medium') AS medium,
+       count(*) FILTER (WHERE priority = 'high') AS high,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('tag', tag, 'count', n) ORDER BY n DESC, tag),
+                        '[]'::jsonb)
+          FROM (SELECT tag, count(*) AS n
+                  FROM tasks AS t, unnest(t.tags) AS tag
+                 WHERE t.user_id = :user_id
+                 GROUP BY tag) AS per_tag) AS tags
+  FROM tasks
+ WHERE user_id = :user_id;

@@ -1,0 +1,92 @@
+"""No lost updates: writers racing with one If-Match, toggles racing each other, and creates
+racing with one Idempotency-Key."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import psycopg
+
+from tests.conftest import User
+from tests.support import Api
+
+Task = dict[str, Any]
+
+
+def test_concurrent_patches_with_one_if_match_let_exactly_one_succeed(
+    api: Api, user: User, task: Task
+) -> None:
+    url = f"/api/{user.id}/tasks/{task['id']}"
+    headers = {**user.headers, "If-Match": '"1"'}
+
+    def patch(n: int) -> Any:
+        return lambda: api.arequest("PATCH", url, json={"title": f"writer {n}"}, headers=headers)
+
+    responses = api.gather(*[patch(n) for n in range(20)])
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {200: 1, 412: 19}
+    winner = next(r.json() for r in responses if r.status_code == 200)
+    stored = api.get(url, headers=user.headers).json()
+    assert stored["version"] == 2
+    assert stored["title"] == winner["title"]
+
+
+def test_concurrent_patches_without_if_match_each_bump_the_version(
+    api: Api, user: User, task: Task
+) -> None:
+    url = f"/api/{user.id}/tasks/{task['id']}"
+    call = lambda: api.arequest("PATCH", url, json={"priority": "high"}, headers=user.headers)  # noqa: E731
+    responses = api.gather(*[call] * 20)
+    assert {r.status_code for r in responses} == {200}
+    assert sorted(r.json()["version"] for r in responses) == list(range(2, 22))
+    assert api.get(url, headers=user.headers).json()["version"] == 21
+
+
+def test_concurrent_toggles_are_not_lost(api: Api, user: User, task: Task) -> None:
+    url = f"/api/{user.id}/tasks/{task['id']}/complete"
+    responses = api.gather(*[lambda: api.arequest("PATCH", url, headers=user.headers)] * 11)
+    assert {r.status_code for r in responses} == {200}
+    stored = api.get(f"/api/{user.id}/tasks/{task['id']}", headers=user.headers).json()
+    assert stored["version"] == 12
+    assert stored["is_completed"] is True  # eleven toggles from open
+    assert stored["completed_at"] is not None
+
+
+def test_concurrent_creates_with_one_idempotency_key_create_one_task(
+    api: Api, user: User, sql: psycopg.Connection[Any]
+) -> None:
+    headers = {**user.headers, "Idempotency-Key": "race-1"}
+    body = {"title": "Exactly once", "tags": ["race"]}
+    call = lambda: api.arequest("POST", f"/api/{user.id}/tasks", json=body, headers=headers)  # noqa: E731
+    responses = api.gather(*[call] * 10)
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert len({r.headers["location"] for r in responses}) == 1
+    assert sql.execute("SELECT count(*) FROM tasks").fetchone() == (1,)
+    assert sql.execute("SELECT count(*) FROM idempotency_keys").fetchone() == (1,)
+
+
+def test_concurrent_creates_with_one_key_and_different_bodies_create_one_task(
+    api: Api, user: User, sql: psycopg.Connection[Any]
+) -> None:
+    headers = {**user.headers, "Idempotency-Key": "race-2"}
+
+    def create(n: int) -> Any:
+        body = {"title": f"body {n}"}
+        return lambda: api.arequest("POST", f"/api/{user.id}/tasks", json=body, headers=headers)
+
+    responses = api.gather(*[create(n) for n in range(10)])
+    assert Counter(r.status_code for r in responses) == {201: 1, 422: 9}
+    assert sql.execute("SELECT count(*) FROM tasks").fetchone() == (1,)
+
+
+def test_concurrent_creates_without_a_key_create_every_task(
+    api: Api, user: User, other_user: User, sql: psycopg.Connection[Any]
+) -> None:
+    call = lambda: api.arequest(  # noqa: E731
+        "POST", f"/api/{user.id}/tasks", json={"title": "Many"}, headers=user.headers
+    )
+    responses = api.gather(*[call] * 10)
+    assert {r.status_code for r in responses} == {201}
+    assert sql.execute("SELECT count(*) FROM tasks").fetchone() == (10,)
