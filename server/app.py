@@ -9,19 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from sanic import HTTPResponse, Request, Sanic
-from sanic.exceptions import SanicException
+from sanic.exceptions import PayloadTooLarge, SanicException
 from sanic_ext import Extend
 
 from server import handlers, middleware
 from server.config import Settings
 from server.contract import Contract
 from server.db import load_queries, open_database
-from server.errors import NotImplementedYet, render_problem, to_api_error
+from server.errors import ApiError, NotImplementedYet, render_problem, to_api_error
 from server.fastpath import OperationPlan, compile_plans
 from server.migrations import migration_ids
 from server.pipeline import endpoint
 from server.reply import Reply
-from server.security import PasswordHasher
+from server.security import AccessTokenReader, PasswordHasher
 
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "docs"
 CORS_HEADERS = [
@@ -34,6 +34,11 @@ CORS_HEADERS = [
 ]
 ROUTABLE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 EXPOSED_HEADERS = ["etag", "location", "retry-after", "www-authenticate", "x-request-id"]
+
+
+class HeadTooLarge(ApiError):
+    status, slug = 431, "request-header-fields-too-large"
+    default_detail = "The request line and headers are larger than the server accepts."
 
 
 class StartupError(Exception):
@@ -147,6 +152,8 @@ async def _render_error(request: Request, exc: Exception) -> HTTPResponse:
     error = to_api_error(exc, settings.retry_after_seconds)
     if error.status == 405 and "Allow" not in error.headers:
         error.headers["Allow"] = _allowed_methods(request.app, request.path)
+    if isinstance(exc, PayloadTooLarge) and "header" in str(exc):  # Sanic says 413 for both
+        error = HeadTooLarge()
     return render_problem(request, error)
 
 
@@ -167,6 +174,7 @@ async def _open_resources(app: Sanic) -> None:
     assert settings.database_url
     app.ctx.db = await open_database(settings, settings.database_url)
     app.ctx.hasher = PasswordHasher(settings.bcrypt_rounds)
+    app.ctx.tokens = AccessTokenReader(settings)
 
 
 async def _freeze_heap(app: Sanic) -> None:

@@ -36,6 +36,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Released connections skip asyncpg's reset round trip (RESET ALL, UNLISTEN *, ...): this
+    service sets no session state (advisory locks are transaction-scoped, settings SET LOCAL),
+    and asyncpg still rolls back any transaction left open before calling this."""
+
+
 class Database:
     """A pool whose every acquire is bounded in time, so an outage becomes a 503, not a hang.
 
@@ -72,6 +78,7 @@ async def open_database(settings: Settings, dsn: str) -> Database:
         command_timeout=settings.db_statement_timeout,
         max_inactive_connection_lifetime=60,
         init=_init_connection,
+        reset=_keep_session,
         server_settings={
             "application_name": "todo-api",
             "statement_timeout": str(int(settings.db_statement_timeout * 1000)),

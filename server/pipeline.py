@@ -13,7 +13,7 @@ from server.contract import Contract, Operation, SanicOpenAPIRequest, SanicOpenA
 from server.errors import PROBLEM_JSON, ApiError, Forbidden, Unauthorized, problem, to_api_error
 from server.fastpath import OperationPlan, Unsure
 from server.reply import Reply
-from server.security import bearer_token, read_access_token
+from server.security import bearer_token
 from server.validation import (
     RequestValues,
     ResponseMismatch,
@@ -58,9 +58,7 @@ def endpoint(
 async def authenticate(request: Request) -> None:
     """A bearer JWT whose user still exists, or 401 with WWW-Authenticate."""
     app = request.app
-    user_id = read_access_token(
-        app.ctx.settings, bearer_token(request.headers.get("authorization"))
-    )
+    user_id = app.ctx.tokens.user_id(bearer_token(request.headers.get("authorization")))
     if not await app.ctx.queries.user_exists(app.ctx.db, id=user_id):
         raise Unauthorized("The account of this access token no longer exists.")
     request.ctx.user_id = user_id

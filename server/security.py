@@ -8,6 +8,7 @@ import hashlib
 import secrets
 import time
 import uuid
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
@@ -77,8 +78,8 @@ def issue_access_token(settings: Settings, user_id: str) -> str:
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
-def read_access_token(settings: Settings, token: str) -> str:
-    """The user id a valid token speaks for; anything else is a 401."""
+def read_access_token(settings: Settings, token: str) -> tuple[str, int]:
+    """The user id a valid token speaks for, and its expiry; anything else is a 401."""
     try:
         claims = jwt.decode(
             token,
@@ -88,11 +89,33 @@ def read_access_token(settings: Settings, token: str) -> str:
             issuer=settings.jwt_issuer,
             options={"require": REQUIRED_CLAIMS},
         )
-        return str(uuid.UUID(str(claims["sub"])))
+        return str(uuid.UUID(str(claims["sub"]))), int(claims["exp"])
     except jwt.ExpiredSignatureError:
         raise Unauthorized("The access token has expired.") from None
     except (jwt.InvalidTokenError, ValueError):
         raise Unauthorized("The access token is invalid.") from None
+
+
+class AccessTokenReader:
+    """Verifies access tokens, remembering each verified one until it expires: a client sends
+    the same token for up to 30 minutes, and checking its signature again each time is most of
+    what authentication costs. Only verified tokens are kept; expiry is checked on every use."""
+
+    def __init__(self, settings: Settings, size: int = 4096) -> None:
+        self.settings = settings
+        self.size = size
+        self._verified: OrderedDict[str, tuple[str, int]] = OrderedDict()
+
+    def user_id(self, token: str) -> str:
+        known = self._verified.get(token)
+        if known is not None and time.time() < known[1]:
+            self._verified.move_to_end(token)
+            return known[0]
+        user_id, expires = read_access_token(self.settings, token)
+        self._verified[token] = (user_id, expires)
+        if len(self._verified) > self.size:
+            self._verified.popitem(last=False)
+        return user_id
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import time
 import uuid
@@ -14,6 +15,8 @@ import psycopg
 import pytest
 
 from server.config import Settings
+from server.errors import Unauthorized
+from server.security import AccessTokenReader, issue_access_token
 from tests.conftest import User
 from tests.support import Api
 
@@ -223,3 +226,13 @@ def test_logout_needs_no_access_token_and_answers_204_for_unknown_or_revoked_tok
     assert api.post(LOGOUT, json={"refresh_token": token}).status_code == 204
     assert api.post(LOGOUT, json={"refresh_token": token}).status_code == 204
     assert api.post(LOGOUT, json={"refresh_token": "never-issued"}).status_code == 204
+
+
+def test_a_remembered_token_is_refused_once_it_expires(settings: Settings) -> None:
+    short = dataclasses.replace(settings, access_token_ttl=1)
+    reader = AccessTokenReader(short)
+    token = issue_access_token(short, str(uuid.uuid4()))
+    assert reader.user_id(token)
+    time.sleep(1.1)
+    with pytest.raises(Unauthorized):
+        reader.user_id(token)
