@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sanic import HTTPResponse, Request, Sanic
-from sanic.exceptions import PayloadTooLarge, SanicException
+from sanic.exceptions import PayloadTooLarge, RequestCancelled, SanicException
 from sanic_ext import Extend
 
 from server import handlers, middleware
@@ -32,6 +32,7 @@ CORS_HEADERS = [
     "idempotency-key",
     "x-request-id",
 ]
+CLIENT_CLOSED_REQUEST = 499
 ROUTABLE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 EXPOSED_HEADERS = ["etag", "location", "retry-after", "www-authenticate", "x-request-id"]
 
@@ -83,6 +84,7 @@ def create_app(
     app.on_request(middleware.assign_request_id)
     app.on_response(middleware.finish_response)
     app.error_handler.add(Exception, _render_error)
+    app.error_handler.add(RequestCancelled, _render_error)  # a BaseException, so named apart
     app.before_server_start(_open_resources)
     app.after_server_start(_freeze_heap)
     app.after_server_stop(_close_resources)
@@ -146,8 +148,11 @@ def _configure(app: Sanic, settings: Settings) -> None:
     )
 
 
-async def _render_error(request: Request, exc: Exception) -> HTTPResponse:
+async def _render_error(request: Request, exc: BaseException) -> HTTPResponse:
     """Errors raised outside an operation's pipeline: unknown routes, 405, 413, bad HTTP."""
+    if isinstance(exc, RequestCancelled):
+        # The client went away mid-request: nobody to answer; logged as nginx's 499.
+        return HTTPResponse(status=CLIENT_CLOSED_REQUEST)
     settings: Settings = request.app.ctx.settings
     error = to_api_error(exc, settings.retry_after_seconds)
     if error.status == 405 and "Allow" not in error.headers:

@@ -126,4 +126,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         openapi_validation=mode,
         proxies_count=_int(env, "PROXIES_COUNT", 0, 0, 10),
         db_pool_size=_int(env, "DATABASE_POOL_SIZE", 10, 1, 200),
+        login_limit_per_email=_int(env, "LOGIN_LIMIT_PER_EMAIL", 10, 1, 10**9),
+        login_limit_per_client=_int(env, "LOGIN_LIMIT_PER_CLIENT", 100, 1, 10**9),
+        login_window_seconds=_int(env, "LOGIN_WINDOW_SECONDS", 900, 1, 7 * 24 * 3600),
     )

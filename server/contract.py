@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -22,8 +23,35 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTRACT_PATH = ROOT / "openapi.yaml"
 
 
+# No body of the contract nests past a few levels; openapi-core's validators recurse (and
+# repr what they refuse), so a value nested a thousand deep would overflow the stack: a 500.
+MAX_JSON_DEPTH = 64
+
+
 def _json(value: bytes | str, **_params: str) -> Any:
-    return orjson.loads(value)
+    return _shallow(orjson.loads(value))
+
+
+def _json_std(value: bytes | str, **_params: str) -> Any:
+    """openapi-core's own reading (the standard library's, which keeps a lone surrogate for the
+    storable-text check to name), with nesting past the recursion limit as malformed JSON."""
+    try:
+        return _shallow(json.loads(value))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _shallow(value: Any) -> Any:
+    """The value, unless it nests deeper than MAX_JSON_DEPTH (then malformed, a 400)."""
+    pending = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError("JSON nested too deeply")
+            children = node.values() if isinstance(node, dict) else node
+            pending.extend((child, depth + 1) for child in children)
+    return value
 
 
 def _text(value: bytes | str, **_params: str) -> str:
@@ -57,6 +85,7 @@ def _email(value: Any) -> bool:
 FORMAT_VALIDATORS: dict[str, Any] = {"email": _email}
 
 MEDIA_TYPE_DESERIALIZERS: dict[str, Any] = {
+    "application/json": _json_std,
     "application/problem+json": _json,
     "application/merge-patch+json": _json,
     "application/yaml": _yaml,

@@ -129,6 +129,7 @@ DATABASE_DOWN = (
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     asyncpg.QueryCanceledError,
+    asyncpg.InternalClientError,  # a connection left mid-operation as the database went away
     asyncio.TimeoutError,
     ConnectionError,
     OSError,

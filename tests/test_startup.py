@@ -130,6 +130,9 @@ def test_settings_are_read_from_the_environment(tmp_path: Path) -> None:
         "BCRYPT_ROUNDS": "10",
         "CORS_ORIGINS": "http://localhost:5173, https://app.example.org",
         "OPENAPI_VALIDATION": "requests",
+        "LOGIN_LIMIT_PER_EMAIL": "5",
+        "LOGIN_LIMIT_PER_CLIENT": "50",
+        "LOGIN_WINDOW_SECONDS": "60",
     }
     settings = load_settings(env)
     assert (settings.host, settings.port, settings.workers) == ("0.0.0.0", 9000, 4)  # noqa: S104
@@ -137,3 +140,5 @@ def test_settings_are_read_from_the_environment(tmp_path: Path) -> None:
     assert settings.bcrypt_rounds == 10
     assert settings.cors_origins == ("http://localhost:5173", "https://app.example.org")
     assert not settings.validate_responses
+    assert (settings.login_limit_per_email, settings.login_limit_per_client) == (5, 50)
+    assert settings.login_window_seconds == 60

