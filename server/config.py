@@ -6,7 +6,7 @@ import logging
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger("todo_api")
@@ -45,7 +45,6 @@ class Settings:
     db_acquire_timeout: float = 3.0
     db_statement_timeout: float = 5.0
     retry_after_seconds: int = 5
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def production(self) -> bool:

@@ -100,7 +100,6 @@ class Operation:
     method: str
     path: str
     secured: bool
-    has_body: bool
 
     @property
     def sanic_uri(self) -> str:
@@ -144,7 +143,6 @@ class Contract:
                     method=method.upper(),
                     path=path,
                     secured=any(requirement for requirement in security),
-                    has_body="requestBody" in op,
                 )
 
 

@@ -23,7 +23,7 @@ from multidict import CIMultiDict
 from openapi_core.unmarshalling.schemas import oas31_format_unmarshallers
 from sanic import Request
 
-from server.contract import FORMAT_UNMARSHALLERS, HTTP_METHODS, Contract, query_args
+from server.contract import FORMAT_UNMARSHALLERS, Contract, query_args
 from server.validation import RequestValues
 
 INTEGER = re.compile(r"-?[0-9]+")
@@ -60,17 +60,17 @@ class Compiler:
             {**schema, "components": self.components}, validate_formats=True
         )
 
-    def _merged(self, schema: Any) -> dict[str, Any]:
+    def merged(self, schema: Any) -> dict[str, Any]:
         """The schema with its allOf members folded in (for formats, defaults, properties)."""
         node = dict(self.resolve(schema))
         for member in node.pop("allOf", []):
-            for key, value in self._merged(member).items():
+            for key, value in self.merged(member).items():
                 node.setdefault(key, value)
         return node
 
     def converter(self, schema: Any) -> Convert:
         """openapi-core's unmarshalling of a valid value: defaults and format objects."""
-        node = self._merged(schema)
+        node = self.merged(schema)
         unmarshal = FORMATS.get(node.get("format", ""))
         if unmarshal is not None:
             return _formatted(unmarshal)
@@ -85,7 +85,7 @@ class Compiler:
     def _object_converter(self, properties: Mapping[str, Any]) -> Convert:
         fields: list[tuple[str, Convert, Any]] = []
         for name, prop in properties.items():
-            merged = self._merged(prop)
+            merged = self.merged(prop)
             fields.append((name, self.converter(prop), merged.get("default", _MISSING)))
         active = [(n, c, d) for n, c, d in fields if c is not _identity or d is not _MISSING]
         if not active:
@@ -157,9 +157,9 @@ class OperationPlan:
     @staticmethod
     def _parameter(compiler: Compiler, raw: Mapping[str, Any]) -> Parameter:
         param = compiler.resolve(raw)
-        schema = compiler._merged(param.get("schema", {}))
+        schema = compiler.merged(param.get("schema", {}))
         array = schema.get("type") == "array"
-        item = compiler._merged(schema.get("items", {})) if array else schema
+        item = compiler.merged(schema.get("items", {})) if array else schema
         if param.get("style", "form" if param["in"] == "query" else "simple") not in (
             "form",
             "simple",
@@ -186,7 +186,7 @@ class OperationPlan:
         headers = {}
         for name, header in response.get("headers", {}).items():
             header = compiler.resolve(header)
-            schema = compiler._merged(header.get("schema", {}))
+            schema = compiler.merged(header.get("schema", {}))
             headers[name.lower()] = (
                 bool(header.get("required", False)),
                 str(schema.get("type", "string")),
@@ -328,9 +328,7 @@ def compile_plans(contract: Contract) -> dict[str, OperationPlan]:
     """One plan per operationId, built at start-up."""
     compiler = Compiler(contract.document)
     plans = {}
-    for path_item in contract.document["paths"].values():
-        for method in HTTP_METHODS:
-            if method in path_item:
-                op = path_item[method]
-                plans[op["operationId"]] = OperationPlan(compiler, path_item, op)
+    for op in contract.operations:
+        path_item = contract.document["paths"][op.path]
+        plans[op.operation_id] = OperationPlan(compiler, path_item, path_item[op.method.lower()])
     return plans

@@ -64,12 +64,10 @@ STRINGS = ["", " ", "x", "x" * 33, "x" * 201, "x" * 2001, "🎉", "\x00", "'; DR
 
 
 def operation(operation_id: str) -> tuple[str, str, dict[str, Any]]:
-    document = load_contract().document
-    for path, item in document["paths"].items():
-        for method, op in item.items():
-            if isinstance(op, dict) and op.get("operationId") == operation_id:
-                return path, method, op
-    raise KeyError(operation_id)
+    contract = load_contract()
+    op = next(op for op in contract.operations if op.operation_id == operation_id)
+    method = op.method.lower()
+    return op.path, method, contract.document["paths"][op.path][method]
 
 
 def concrete(path: str) -> str:
