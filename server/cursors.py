@@ -46,10 +46,7 @@ def decode_cursor(secret: str, context: bytes, cursor: str) -> tuple[Any, str]:
 
 
 def invalid_cursor(detail: str = "The cursor is not one this listing issued.") -> BadRequest:
-    return BadRequest(
-        detail,
-        errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
-    )
+    return BadRequest.at(["query", "cursor"], "invalid cursor", "value_error", detail)
 
 
 def _encode(token: bytes) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import asyncpg
 import orjson
@@ -53,6 +53,11 @@ class ApiError(Exception):
         self.errors = list(errors) if errors else None
         self.headers = dict(headers or {})
         super().__init__(self.detail)
+
+    @classmethod
+    def at(cls, loc: list[Any], msg: str, kind: str, detail: str | None = None) -> Self:
+        """One error located at `loc`, such as ["body", "title"] or ["query", "cursor"]."""
+        return cls(detail, errors=[{"loc": loc, "msg": msg, "type": kind}])
 
 
 class BadRequest(ApiError):

@@ -55,11 +55,11 @@ def _tags(header: str, name: str) -> list[tuple[bool, int]]:
 
 
 def _malformed(name: str) -> BadRequest:
-    return BadRequest(
+    return BadRequest.at(
+        ["header", name],
+        "malformed entity tag list",
+        "value_error",
         f'{name} must be `*` or a list of quoted entity tags such as "3".',
-        errors=[
-            {"loc": ["header", name], "msg": "malformed entity tag list", "type": "value_error"}
-        ],
     )
 
 

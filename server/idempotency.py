@@ -36,15 +36,11 @@ async def create_once(
         if earlier is None:
             continue  # the earlier use expired and was purged in between: claim it afresh
         if earlier["request_hash"] != digest:
-            raise UnprocessableContent(
+            raise UnprocessableContent.at(
+                ["header", "Idempotency-Key"],
+                "already used with a different request",
+                "value_error",
                 "This Idempotency-Key was already used with a different request body.",
-                errors=[
-                    {
-                        "loc": ["header", "Idempotency-Key"],
-                        "msg": "already used with a different request",
-                        "type": "value_error",
-                    }
-                ],
             )
         response: dict[str, Any] = earlier["response"]
         return response

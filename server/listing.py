@@ -160,15 +160,11 @@ class PageRequest:
 def page_request(user_id: str, query: dict[str, Any], secret: str) -> PageRequest:
     """The validated query of list_tasks as a PageRequest; a bad cursor is a 400."""
     if "cursor" in query and "offset" in query:
-        raise BadRequest(
+        raise BadRequest.at(
+            ["query", "cursor"],
+            "cannot be combined with offset",
+            "value_error",
             "Send either offset or cursor, not both.",
-            errors=[
-                {
-                    "loc": ["query", "cursor"],
-                    "msg": "cannot be combined with offset",
-                    "type": "value_error",
-                }
-            ],
         )
     request = PageRequest(
         user_id=user_id,

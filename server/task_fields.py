@@ -108,7 +108,6 @@ def instant(value: datetime | None, loc: list[Any]) -> datetime | None:
 
 
 def _invalid(loc: list[Any], msg: str, kind: str) -> ApiError:
-    item = {"loc": loc, "msg": msg, "type": kind}
     if loc[0] == "body":
-        return UnprocessableContent(errors=[item])
-    return BadRequest("A path, query or header parameter is invalid.", errors=[item])
+        return UnprocessableContent.at(loc, msg, kind)
+    return BadRequest.at(loc, msg, kind, "A path, query or header parameter is invalid.")

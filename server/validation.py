@@ -122,14 +122,15 @@ def _request_error(errors: list[Any]) -> ApiError:
         return BadRequest("A path, query or header parameter is invalid.", errors=param_items)
     for error in errors:
         if isinstance(error, MissingRequestBodyError):
-            return UnprocessableContent(
+            return UnprocessableContent.at(
+                ["body"],
+                "a request body is required",
+                "missing",
                 "A JSON request body is required.",
-                errors=[{"loc": ["body"], "msg": "a request body is required", "type": "missing"}],
             )
         if isinstance(error.__cause__, DeserializeError):
-            return BadRequest(
-                "The request body is not valid JSON.",
-                errors=[{"loc": ["body"], "msg": "malformed JSON", "type": "json_invalid"}],
+            return BadRequest.at(
+                ["body"], "malformed JSON", "json_invalid", "The request body is not valid JSON."
             )
     items = [item for e in errors for item in _schema_items(["body"], e)]
     if items:

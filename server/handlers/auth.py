@@ -33,7 +33,9 @@ async def signup(request: Request) -> Reply:
     except asyncpg.UniqueViolationError:
         raise EmailTaken() from None
     except asyncpg.CheckViolationError:  # the table's own bounds on email, should they differ
-        raise _invalid("email", "must be a valid email address", "format") from None
+        raise UnprocessableContent.at(
+            ["body", "email"], "must be a valid email address", "format"
+        ) from None
     return Reply(dict(user), status=201)
 
 
@@ -80,10 +82,6 @@ async def logout(request: Request) -> Reply:
     token_hash = refresh_token_hash(request.ctx.body["refresh_token"])
     await request.app.ctx.queries.revoke_refresh_token(request.app.ctx.db, token_hash=token_hash)
     return Reply(status=204)
-
-
-def _invalid(field: str, msg: str, kind: str) -> UnprocessableContent:
-    return UnprocessableContent(errors=[{"loc": ["body", field], "msg": msg, "type": kind}])
 
 
 def _client(request: Request) -> str:
