@@ -3,6 +3,7 @@ migrations; every test starts from empty tables. Factories make users and tokens
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -48,6 +49,28 @@ def own_server() -> Iterator[Any]:
     )
     yield server
     server.cleanup()
+
+
+@pytest.fixture(scope="module")
+def outage_app(
+    own_server: Any, settings: Settings, make_api: Any
+) -> Iterator[tuple[Api, str, str]]:
+    """An app on `own_server` (which the module's tests stop and restart) with short database
+    timeouts, and one account on it: (api, its user id, its access token)."""
+    from tests.live import fresh_database
+
+    dsn = fresh_database(own_server.get_uri(), "todo")
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "INSERT INTO users (email, name, password_hash) VALUES ('o@example.org', 'O', 'x')"
+            " RETURNING id::text"
+        ).fetchone()
+    assert row is not None
+    fast = dataclasses.replace(
+        settings, database_url=dsn, db_connect_timeout=1.0, db_acquire_timeout=1.0
+    )
+    with make_api(fast) as api:
+        yield api, row[0], issue_access_token(fast, row[0])
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,7 @@ the client timeout is the guard against hangs, and every loop is bounded.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +17,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from server.config import Settings
-from server.security import issue_access_token
-from tests.live import fresh_database
 from tests.support import Api
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,26 +37,10 @@ class Traffic:
         self.statuses.setdefault(phase, Counter())[status] += 1
 
 
-@pytest.fixture(scope="module")
-def outage(own_server: Any, settings: Settings, make_api: Any) -> Iterator[tuple[Api, str, str]]:
-    dsn = fresh_database(own_server.get_uri(), "todo")
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute(
-            "INSERT INTO users (email, name, password_hash) VALUES ('o@example.org', 'O', 'x')"
-            " RETURNING id::text"
-        ).fetchone()
-    assert row is not None
-    fast = dataclasses.replace(
-        settings, database_url=dsn, db_connect_timeout=1.0, db_acquire_timeout=1.0
-    )
-    with make_api(fast) as api:
-        yield api, row[0], issue_access_token(fast, row[0])
-
-
 def test_outage_under_traffic_is_503_then_recovers_and_keeps_acknowledged_writes(
-    own_server: Any, outage: tuple[Api, str, str], capsys: pytest.CaptureFixture[str]
+    own_server: Any, outage_app: tuple[Api, str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    api, user_id, token = outage
+    api, user_id, token = outage_app
     headers = {"Authorization": f"Bearer {token}"}
     traffic = Traffic()
     ready: dict[str, int] = {}

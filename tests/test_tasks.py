@@ -178,17 +178,17 @@ def test_get_task_with_malformed_id_returns_400(api: Api, user: User) -> None:
 
 # --- ownership ------------------------------------------------------------------------------
 
+# Every operation on one task: (method, path suffix, body).
+ONE_TASK_OPERATIONS = [
+    ("GET", "", None),
+    ("PUT", "", {"title": "Mine now"}),
+    ("PATCH", "", {"title": "Mine now"}),
+    ("PATCH", "/complete", None),
+    ("DELETE", "", None),
+]
 
-@pytest.mark.parametrize(
-    ("method", "suffix", "body"),
-    [
-        ("GET", "", None),
-        ("PUT", "", {"title": "Mine now"}),
-        ("PATCH", "", {"title": "Mine now"}),
-        ("PATCH", "/complete", None),
-        ("DELETE", "", None),
-    ],
-)
+
+@pytest.mark.parametrize(("method", "suffix", "body"), ONE_TASK_OPERATIONS)
 def test_another_users_task_is_404_on_every_operation(
     api: Api,
     user: User,
@@ -206,16 +206,7 @@ def test_another_users_task_is_404_on_every_operation(
     assert stored.fetchone() == ("Buy milk", 1)
 
 
-@pytest.mark.parametrize(
-    ("method", "suffix", "body"),
-    [
-        ("GET", "", None),
-        ("PUT", "", {"title": "Mine now"}),
-        ("PATCH", "", {"title": "Mine now"}),
-        ("PATCH", "/complete", None),
-        ("DELETE", "", None),
-    ],
-)
+@pytest.mark.parametrize(("method", "suffix", "body"), ONE_TASK_OPERATIONS)
 def test_another_users_path_is_403_on_every_task_operation(
     api: Api,
     user: User,
