@@ -51,6 +51,12 @@ def written_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def replaced_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A validated TaskReplace body as update_task's parameters: a replace is a patch that
+    sets every field (the schema's defaults stand in for the omitted ones)."""
+    return {**written_fields(body), "set_description": True, "set_due_date": True}
+
+
 def patched_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     """A validated TaskPatch body as update_task's parameters: None keeps a non-nullable
     field, and set_description / set_due_date say whether the nullable ones change."""

@@ -22,24 +22,6 @@ SELECT id, user_id, title, description, is_completed, completed_at, priority, du
 -- The task's version, or null when it is missing or another user's (tells 404 from 412).
 SELECT version FROM tasks WHERE user_id = :user_id AND id = :id;
 
--- name: replace_task(user_id, id, versions, title, description, priority, due_date, tags, is_completed)^
--- The replaced task, or nothing when it is missing, another user's, or not at one of `versions`
--- (null: any version).
-UPDATE tasks
-   SET title = :title,
-       description = :description,
-       priority = :priority,
-       due_date = :due_date,
-       tags = :tags,
-       is_completed = :is_completed,
-       completed_at = CASE WHEN :is_completed THEN coalesce(completed_at, now()) END,
-       version = version + 1,
-       updated_at = greatest(now(), updated_at + interval '1 microsecond')
- WHERE user_id = :user_id AND id = :id
-   AND (:versions::integer[] IS NULL OR version = ANY (:versions))
-RETURNING id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
-          created_at, updated_at, version;
-
 -- name: update_task(user_id, id, versions, title, set_description, description, priority, set_due_date, due_date, tags, is_completed)^
 -- The patched task (a null non-nullable field, or a false set_ flag, keeps the stored value), or
 -- nothing when it is missing, another user's, or not at one of `versions` (null: any version).

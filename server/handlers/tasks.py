@@ -50,8 +50,8 @@ async def get_task(request: Request) -> Reply:
 
 
 async def replace_task(request: Request) -> Reply:
-    fields = task_fields.written_fields(request.ctx.body)
-    return await _write(request, request.app.ctx.queries.replace_task, fields)
+    fields = task_fields.replaced_fields(request.ctx.body)
+    return await _write(request, request.app.ctx.queries.update_task, fields)
 
 
 async def update_task(request: Request) -> Reply:
