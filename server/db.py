@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,11 @@ from server.config import Settings
 log = logging.getLogger("todo_api")
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+# One round trip (simple query protocol): asyncpg's transaction() would spend a second on the SET.
+BEGIN_SNAPSHOT = (
+    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+    " SET LOCAL plan_cache_mode = force_custom_plan"
+)
 
 
 def load_queries(path: Path = SQL_DIR) -> Any:
@@ -63,6 +68,21 @@ class Database:
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         async with self.acquire() as conn, conn.transaction():
             yield conn
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection in a read-only transaction whose statements all see one snapshot and are
+        planned for their actual arguments: a cached generic plan cannot see which of a query's
+        optional filters are off (see listing.read_page)."""
+        async with self.acquire() as conn:
+            await conn.execute(BEGIN_SNAPSHOT)
+            try:
+                yield conn
+            except BaseException:
+                with suppress(Exception):  # a broken connection is dropped by the pool
+                    await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
 
     async def close(self) -> None:
         await self.pool.close()
