@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,7 @@ log = logging.getLogger("todo_api")
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 # One round trip (simple query protocol): asyncpg's transaction() would spend a second on the SET.
 BEGIN_SNAPSHOT = (
-    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
-    " SET LOCAL plan_cache_mode = force_custom_plan"
+    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL plan_cache_mode = force_custom_plan"
 )
 
 
@@ -48,21 +48,43 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 class Database:
-    """A pool whose every acquire is bounded in time, so an outage becomes a 503, not a hang.
+    """A pool whose every acquire is bounded in time, so an outage becomes a 503, not a hang,
+    and served in arrival order.
+
+    asyncpg's pool wakes the first waiter when a connection comes back, but a request arriving
+    before that waiter runs takes the connection, and the waiter goes back to the end of the
+    line: under load a few requests wait many turns (list 20 with 32 clients and 10 connections:
+    p99 3.4x p50). A FIFO semaphore with one permit per connection hands out the turns instead.
 
     It is also a valid aiosql client: `await queries.get_user(db, id=...)` acquires and
     releases a connection around one statement.
     """
 
-    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, size: int, acquire_timeout: float) -> None:
         self.pool = pool
         self.acquire_timeout = acquire_timeout
+        self._turns = asyncio.Semaphore(size)
 
-    def acquire(self) -> Any:
-        return self.pool.acquire(timeout=self.acquire_timeout)
+    def acquire(self) -> _Acquire:
+        """`async with db.acquire() as conn`, or `conn = await db.acquire()` then release."""
+        return _Acquire(self)
+
+    async def _take(self) -> asyncpg.Connection:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.acquire_timeout
+        async with asyncio.timeout_at(deadline):
+            await self._turns.acquire()
+        try:
+            return await self.pool.acquire(timeout=max(deadline - loop.time(), 0.001))
+        except BaseException:
+            self._turns.release()
+            raise
 
     async def release(self, conn: asyncpg.Connection) -> None:
-        await self.pool.release(conn)
+        try:
+            await self.pool.release(conn)
+        finally:
+            self._turns.release()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
@@ -88,6 +110,23 @@ class Database:
         await self.pool.close()
 
 
+class _Acquire:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.conn: asyncpg.Connection | None = None
+
+    def __await__(self) -> Generator[Any, None, asyncpg.Connection]:
+        return self.db._take().__await__()
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        self.conn = await self.db._take()
+        return self.conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.conn is not None
+        await self.db.release(self.conn)
+
+
 async def open_database(settings: Settings, dsn: str) -> Database:
     """Lazy pool (min_size 0): the service starts, and answers 503, while PostgreSQL is down."""
     pool = await asyncpg.create_pool(
@@ -105,4 +144,4 @@ async def open_database(settings: Settings, dsn: str) -> Database:
             "timezone": "UTC",
         },
     )
-    return Database(pool, settings.db_acquire_timeout)
+    return Database(pool, settings.db_pool_size, settings.db_acquire_timeout)

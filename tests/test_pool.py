@@ -1,0 +1,64 @@
+"""The worker's connection pool: connections handed out in the order requests asked for them,
+and an acquire that gives up in time."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+
+from server.config import Settings
+from server.db import open_database
+
+
+def test_connections_are_handed_out_in_arrival_order(settings: Settings) -> None:
+    """A request that arrives while others wait for a connection queues behind them; it never
+    takes a connection that was freed for an earlier one (that is what made list 20's p99
+    3.4x its p50 under load)."""
+
+    async def scenario() -> list[int]:
+        small = dataclasses.replace(settings, db_pool_size=2)
+        db = await open_database(small, settings.database_url or "")
+        served: list[int] = []
+
+        async def request(number: int) -> None:
+            async with db.acquire() as conn:
+                served.append(number)
+                await conn.execute("SELECT 1")
+
+        try:
+            warm = [await db.acquire() for _ in range(2)]  # both connections open
+            for conn in warm:
+                await db.release(conn)
+            arrivals = []
+            for number in range(60):  # one arrival per turn of the event loop, as under load
+                arrivals.append(asyncio.create_task(request(number)))
+                await asyncio.sleep(0)
+            await asyncio.gather(*arrivals)
+        finally:
+            await db.close()
+        return served
+
+    served = asyncio.run(scenario())
+    assert served == sorted(served)
+
+
+def test_acquire_gives_up_after_its_timeout(settings: Settings) -> None:
+    """With every connection held, the next request waits acquire_timeout, then fails with
+    TimeoutError (a 503 for the client), and leaves no turn behind."""
+
+    async def scenario() -> None:
+        small = dataclasses.replace(settings, db_pool_size=1, db_acquire_timeout=0.2)
+        db = await open_database(small, settings.database_url or "")
+        try:
+            held = await db.acquire()
+            with pytest.raises(TimeoutError):
+                await db.acquire()
+            await db.release(held)
+            async with db.acquire() as conn:  # the timed-out wait did not keep a turn
+                assert await conn.fetchval("SELECT 1") == 1
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
