@@ -70,12 +70,15 @@ class Database:
         return _Acquire(self)
 
     async def _take(self) -> asyncpg.Connection:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.acquire_timeout
-        async with asyncio.timeout_at(deadline):
-            await self._turns.acquire()
+        if self._turns.locked():
+            async with asyncio.timeout(self.acquire_timeout):
+                await self._turns.acquire()
+        else:
+            await self._turns.acquire()  # free: returns at once
         try:
-            return await self.pool.acquire(timeout=max(deadline - loop.time(), 0.001))
+            # A turn means a connection is free, or can be opened within the connect timeout:
+            # no timer (asyncpg's would run the acquire as a task of its own).
+            return await self.pool.acquire()
         except BaseException:
             self._turns.release()
             raise
