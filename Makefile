@@ -23,8 +23,8 @@ run: install
 test: install lint typecheck contract pytest
 
 lint: install
-	$(BIN)/ruff check server tests
-	$(BIN)/ruff format --check server tests
+	$(BIN)/ruff check server tests bench
+	$(BIN)/ruff format --check server tests bench
 
 typecheck: install
 	$(BIN)/mypy
@@ -44,8 +44,20 @@ clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
 ## make bench: the load benchmark (bench/README.md). Needs wrk; installs it only as root on Debian.
-.PHONY: bench
-bench: install
+## make profile: py-spy's samples of the service under one workload (BENCH_ONLY, default list 20).
+.PHONY: bench profile wrk
+bench: install wrk
+	$(BIN)/python -m bench.run
+
+PROFILE_STAMP := $(VENV)/.profile-stamp
+$(PROFILE_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,profile]'
+	@touch $@
+
+profile: install wrk $(PROFILE_STAMP)
+	$(BIN)/python -m bench.profile
+
+wrk:
 	@command -v wrk >/dev/null 2>&1 || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			echo "bench: installing wrk (apt-get install -y wrk)"; \
@@ -55,7 +67,6 @@ bench: install
 			exit 1; \
 		fi; \
 	}
-	$(BIN)/python -m bench.run
 
 ## make e2e: the contract's consumers against a service it starts itself: the frontend's types are
 ## regenerated from openapi.yaml and checked, the typed client flow runs, and Chromium opens /docs and

@@ -27,7 +27,7 @@ from bench.service import Service
 from bench.workloads import BY_NAME, STORM, WORKLOADS, Fixtures, Workload
 
 RESULTS = Path(".data/bench-results.md")
-SERVER_LOG = Path(".data/bench-server.log")
+SERVER_LOGS = Path(".data/bench-logs")  # one per service start: <label>.log
 STORM_SECONDS = 10  # at least: 32 cost-12 logins queue for seconds before the first answers
 
 
@@ -62,7 +62,7 @@ class Bench:
 
     def __init__(self, knobs: Knobs, dsn: str, seeded: Seeded, secret: str) -> None:
         self.knobs, self.dsn, self.seeded = knobs, dsn, seeded
-        self.service = Service(dsn, secret, SERVER_LOG)
+        self.service = Service(dsn, secret, SERVER_LOGS / "none.log")
         self.fixtures = Fixtures(seeded, secret)
         self.workloads = [w for w in WORKLOADS if knobs.wants(w.name)]
         self.cut_off = 0
@@ -92,6 +92,10 @@ class Bench:
         self.cut_off += connections  # requests in flight when wrk stops: at most one each
         return wrk(self.service.url, script, env, seconds, connections, self.knobs.threads)
 
+    def start(self, label: str, validation: str, workers: int = 1) -> None:
+        self.service.log_path = SERVER_LOGS / f"{label.replace(' ', '-')}.log"
+        self.service.start(validation, workers)
+
     def stop(self, label: str) -> None:
         summary = self.service.stop()
         summary.cut_off_bound, self.cut_off = self.cut_off, 0
@@ -103,7 +107,7 @@ class Bench:
         for round_no in range(1, self.knobs.rounds + 1):
             for mode in MODES:
                 label = f"r{round_no} {mode}"
-                self.service.start(mode)
+                self.start(label, mode)
                 try:
                     for workload in self.workloads:
                         if self.runnable(workload, first=round_no == 1 and mode == "full"):
@@ -126,7 +130,7 @@ class Bench:
 
     def storm(self) -> None:
         """32 concurrent logins at bcrypt cost 12, while a light client times GET /health."""
-        self.service.start("full")
+        self.start("storm", "full")
         try:
             if problem := self.fixtures.probe(self.service, STORM):
                 self.report.skipped["login storm"] = problem
@@ -162,7 +166,7 @@ class Bench:
         for round_no in range(1, self.knobs.rounds + 1):
             for count in (1, 2):
                 label = f"r{round_no} {count} worker{'s' if count > 1 else ''}"
-                self.service.start("full", workers=count)
+                self.start(label, "full", workers=count)
                 try:
                     if (
                         round_no == 1

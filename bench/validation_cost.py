@@ -81,7 +81,8 @@ def main() -> None:
 
     plans = load_plans()
     get_plan, list_plan = plans["get_task"], plans["list_tasks"]
-    get_args = ([], {"user_id": USER, "task_id": task_id}, CIMultiDict(headers), None)
+    no_query: list[tuple[str, str]] = []
+    get_args = (no_query, {"user_id": USER, "task_id": task_id}, CIMultiDict(headers), None)
     list_args = ([("limit", "50")], {"user_id": USER}, CIMultiDict(headers), None)
     rows = [
         ("GET one task: request", lambda: openapi.request_unmarshaller.unmarshal(get_request)),

@@ -1,0 +1,1 @@
+"""The load benchmark and the measuring tools of bench/README.md."""
