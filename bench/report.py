@@ -150,6 +150,7 @@ class Report:
             "|---|---|---|---|",
         ]
         out += [f"| {t} | {m} | {g} | {'yes' if ok else 'NO'} |" for t, m, g, ok in rows]
+        out += self._worker_ceiling()
         if self.storm:
             s = self.storm
             out += [
@@ -159,6 +160,22 @@ class Report:
                 f"during the storm {s.storm_p99_ms:.2f} ms, over {s.probes} probes.",
             ]
         return [*out, ""]
+
+    def _worker_ceiling(self) -> list[str]:
+        """What the cores allow a second worker: at the same CPU per request, the cores of the
+        machine over those busy with one worker (the service's and PostgreSQL's)."""
+        cores = [r.extra["cores"] for r in self.workers.get(1, []) if r.extra.get("cores")]
+        if not cores:
+            return []
+        service = statistics.fmean(c["service"] for c in cores)
+        database = statistics.fmean(c["postgres"] for c in cores)
+        machine = os.cpu_count() or 1
+        return [
+            "",
+            f"With 1 worker on list 20 the service kept {service:.2f} cores busy and PostgreSQL "
+            f"{database:.2f}, of {machine}: at the same CPU per request, a second worker can "
+            f"add at most {_div(machine, service + database):.2f}x (wrk's own share is ~0.03).",
+        ]
 
     def _problems(self) -> list[str]:
         out = ["## Errors", ""]
@@ -199,13 +216,17 @@ class Report:
         out = [
             "## Every run",
             "",
-            "| run | workload | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx |",
-            "|---|---|---:|---:|---:|---:|---:|---:|",
+            "| run | workload | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx "
+            "| cores busy: service, PostgreSQL |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for label, name, r in self.details:
+            cores = r.extra.get("cores")
+            busy = f"{cores['service']:.2f}, {cores['postgres']:.2f}" if cores else ""
             out.append(
                 f"| {label} | {name} | {r.rps:,.1f} | {r.p50_ms:.2f} | {r.p90_ms:.2f} "
-                f"| {r.p99_ms:.2f} | {r.max_ms:.1f} | {r.failures + r.statuses.get('3xx', 0)} |"
+                f"| {r.p99_ms:.2f} | {r.max_ms:.1f} | {r.failures + r.statuses.get('3xx', 0)} "
+                f"| {busy} |"
             )
         return [*out, ""]
 

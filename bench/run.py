@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import database
+from bench import cpu, database
 from bench.database import Seeded
 from bench.load import HealthProbe, Result, probe_health, wrk, wrk_missing
 from bench.report import MODES, Report, Storm
@@ -73,7 +73,11 @@ class Bench:
         env, k = self.fixtures.env(workload), self.knobs
         if k.warmup > 0:
             self.drive(workload.script, env, k.warmup)
+        assert self.service.process is not None
+        pid, start = self.service.process.pid, time.monotonic()
+        before = cpu.sample(pid)
         result = self.drive(workload.script, env, k.seconds)
+        result.extra["cores"] = cpu.busy(before, cpu.sample(pid), time.monotonic() - start)
         self.report.add(label, workload.name, result)
         if workload.creates:
             database.remove_created_tasks(self.dsn, self.seeded)
