@@ -58,25 +58,25 @@ class Knobs:
 
 
 class Bench:
-    """Runs the three parts against a service it starts and stops, filling in a Report."""
+    """Runs the three parts against services it starts and stops, filling in a Report."""
 
     def __init__(self, knobs: Knobs, dsn: str, seeded: Seeded, secret: str) -> None:
         self.knobs, self.dsn, self.seeded = knobs, dsn, seeded
-        self.service = Service(dsn, secret, SERVER_LOGS / "none.log")
+        self.services = {mode: Service(dsn, secret, SERVER_LOGS / "none.log") for mode in MODES}
+        self.service = self.services["full"]  # the storm's and the workers' runs
         self.fixtures = Fixtures(seeded, secret)
         self.workloads = [w for w in WORKLOADS if knobs.wants(w.name)]
-        self.cut_off = 0
         self.report = Report(header=[], order=[w.name for w in self.workloads])
 
-    def load(self, workload: Workload, label: str) -> Result:
+    def load(self, service: Service, workload: Workload, label: str) -> Result:
         """Warm up, then one measured wrk run of the workload."""
         env, k = self.fixtures.env(workload), self.knobs
         if k.warmup > 0:
-            self.drive(workload.script, env, k.warmup)
-        assert self.service.process is not None
-        pid, start = self.service.process.pid, time.monotonic()
+            self.drive(service, workload.script, env, k.warmup)
+        assert service.process is not None
+        pid, start = service.process.pid, time.monotonic()
         before = cpu.sample(pid)
-        result = self.drive(workload.script, env, k.seconds)
+        result = self.drive(service, workload.script, env, k.seconds)
         result.extra["cores"] = cpu.busy(before, cpu.sample(pid), time.monotonic() - start)
         self.report.add(label, workload.name, result)
         if workload.creates:
@@ -90,43 +90,53 @@ class Bench:
         return result
 
     def drive(
-        self, script: str, env: dict[str, str], seconds: float, connections: int = 0
+        self,
+        service: Service,
+        script: str,
+        env: dict[str, str],
+        seconds: float,
+        connections: int = 0,
     ) -> Result:
         connections = connections or self.knobs.connections
-        self.cut_off += connections  # requests in flight when wrk stops: at most one each
-        return wrk(self.service.url, script, env, seconds, connections, self.knobs.threads)
+        service.cut_off += connections
+        return wrk(service.url, script, env, seconds, connections, self.knobs.threads)
 
-    def start(self, label: str, validation: str, workers: int = 1) -> None:
-        self.service.log_path = SERVER_LOGS / f"{label.replace(' ', '-')}.log"
-        self.service.start(validation, workers)
+    def start(self, service: Service, label: str, validation: str, workers: int = 1) -> None:
+        service.log_path = SERVER_LOGS / f"{label.replace(' ', '-')}.log"
+        service.start(validation, workers)
 
-    def stop(self, label: str) -> None:
-        summary = self.service.stop()
-        summary.cut_off_bound, self.cut_off = self.cut_off, 0
-        self.report.logs.append((label, summary))
+    def stop(self, service: Service, label: str) -> None:
+        self.report.logs.append((label, service.stop()))
 
     # -- the three parts ----------------------------------------------------------------------
     def matrix(self) -> None:
-        """Every workload, validation full then off, for each round (A B A B)."""
+        """Every workload, validation full then off (A B A B): two services run side by side,
+        and each workload is measured on one, then at once on the other, so that both modes
+        meet the same moment of a shared, noisy machine."""
         for round_no in range(1, self.knobs.rounds + 1):
-            for mode in MODES:
-                label = f"r{round_no} {mode}"
-                self.start(label, mode)
-                try:
-                    for workload in self.workloads:
-                        if self.runnable(workload, first=round_no == 1 and mode == "full"):
-                            result = self.load(workload, label)
+            started = []
+            try:
+                for mode in MODES:
+                    self.start(self.services[mode], f"r{round_no} {mode}", mode)
+                    started.append(mode)
+                for workload in self.workloads:
+                    for mode in MODES:
+                        service, label = self.services[mode], f"r{round_no} {mode}"
+                        first = round_no == 1 and mode == "full"
+                        if self.runnable(service, workload, first):
+                            result = self.load(service, workload, label)
                             self.report.runs[(workload.name, mode)].append(result)
-                finally:
-                    self.stop(label)
+            finally:
+                for mode in started:
+                    self.stop(self.services[mode], f"r{round_no} {mode}")
 
-    def runnable(self, workload: Workload, first: bool) -> bool:
+    def runnable(self, service: Service, workload: Workload, first: bool) -> bool:
         """On the first run, walk the deep cursor and probe each workload; skip what can't run."""
         if first:
             problem = None
-            if workload.name == "cursor 9000" and not self.fixtures.walk_cursor(self.service):
+            if workload.name == "cursor 9000" and not self.fixtures.walk_cursor(service):
                 problem = "the listing gives no cursor to walk to depth 9,000"
-            problem = problem or self.fixtures.probe(self.service, workload)
+            problem = problem or self.fixtures.probe(service, workload)
             if problem:
                 self.report.skipped[workload.name] = problem
                 print(f"  skipped {workload.name}: {problem}", flush=True)
@@ -134,7 +144,7 @@ class Bench:
 
     def storm(self) -> None:
         """32 concurrent logins at bcrypt cost 12, while a light client times GET /health."""
-        self.start("storm", "full")
+        self.start(self.service, "storm", "full")
         try:
             if problem := self.fixtures.probe(self.service, STORM):
                 self.report.skipped["login storm"] = problem
@@ -145,7 +155,8 @@ class Bench:
             during.start()
             k = self.knobs
             seconds = max(k.seconds, STORM_SECONDS)
-            logins = self.drive(STORM.script, self.fixtures.env(STORM), seconds, connections=32)
+            env = self.fixtures.env(STORM)
+            logins = self.drive(self.service, STORM.script, env, seconds, connections=32)
             during.finish()
             self.report.add("storm", STORM.name, logins)
             self.report.storm = Storm(
@@ -162,7 +173,7 @@ class Bench:
                 flush=True,
             )
         finally:
-            self.stop("storm")
+            self.stop(self.service, "storm")
 
     def workers(self) -> None:
         """list 20 (validation full) with WORKERS=1 and WORKERS=2, alternately."""
@@ -170,7 +181,7 @@ class Bench:
         for round_no in range(1, self.knobs.rounds + 1):
             for count in (1, 2):
                 label = f"r{round_no} {count} worker{'s' if count > 1 else ''}"
-                self.start(label, "full", workers=count)
+                self.start(self.service, label, "full", workers=count)
                 try:
                     if (
                         round_no == 1
@@ -179,9 +190,9 @@ class Bench:
                     ):
                         self.report.skipped["workers"] = problem
                         return
-                    self.report.workers[count].append(self.load(workload, label))
+                    self.report.workers[count].append(self.load(self.service, workload, label))
                 finally:
-                    self.stop(label)
+                    self.stop(self.service, label)
 
 
 def header(knobs: Knobs, started: datetime) -> list[str]:
@@ -215,6 +226,9 @@ def main() -> int:
     print("bench: PostgreSQL, seeding users with 10,000 and 1,000 tasks ...", flush=True)
     dsn = database.open_database()
     seeded = database.seed(dsn, run_id)
+    SERVER_LOGS.mkdir(parents=True, exist_ok=True)
+    for old in SERVER_LOGS.glob("*.log"):  # the last run's, which would be mistaken for this one's
+        old.unlink()
     bench = Bench(knobs, dsn, seeded, secrets.token_urlsafe(48))
     bench.report.header = header(knobs, started)
     try:
@@ -227,8 +241,9 @@ def main() -> int:
             print("bench: 1 and 2 workers on list 20", flush=True)
             bench.workers()
     finally:
-        if bench.service.process is not None:
-            bench.stop("interrupted")
+        for service in bench.services.values():
+            if service.process is not None:
+                bench.stop(service, "interrupted")
         if os.environ.get("DATABASE_URL"):
             database.cleanup(dsn, run_id)
     bench.report.elapsed_s = time.monotonic() - clock

@@ -38,13 +38,14 @@ class Service:
         self.dsn, self.secret, self.log_path = dsn, secret, log_path
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
+        self.cut_off = 0  # wrk connections since start: requests left in flight, at most one each
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, validation: str, workers: int = 1) -> None:
-        self.port = free_port()
+        self.port, self.cut_off = free_port(), 0
         env = {
             **os.environ,
             "DATABASE_URL": self.dsn,
@@ -97,7 +98,9 @@ class Service:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)  # its workers, if any outlived it
             process.wait()
-        return read_log(self.log_path)
+        summary = read_log(self.log_path)
+        summary.cut_off_bound = self.cut_off
+        return summary
 
     def call(
         self, method: str, path: str, token: str | None = None, body: Any = None
