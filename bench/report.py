@@ -173,8 +173,10 @@ class Report:
         return [
             "",
             f"With 1 worker on list 20 the service kept {service:.2f} cores busy and PostgreSQL "
-            f"{database:.2f}, of {machine}: at the same CPU per request, a second worker can "
-            f"add at most {_div(machine, service + database):.2f}x (wrk's own share is ~0.03).",
+            f"{database:.2f}, of {machine}: at the same CPU per request, the machine has room "
+            f"for about {_div(machine, service + database):.2f}x that throughput, whatever the "
+            "number of workers (wrk's own share is ~0.03 cores; CPU per request itself moves "
+            "with the machine's other load).",
         ]
 
     def _problems(self) -> list[str]:
