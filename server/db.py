@@ -60,10 +60,10 @@ class Database:
     releases a connection around one statement.
     """
 
-    def __init__(self, pool: asyncpg.Pool, size: int, acquire_timeout: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float) -> None:
         self.pool = pool
         self.acquire_timeout = acquire_timeout
-        self._turns = asyncio.Semaphore(size)
+        self._turns = asyncio.Semaphore(pool.get_max_size())
 
     def acquire(self) -> _Acquire:
         """`async with db.acquire() as conn`, or `conn = await db.acquire()` then release."""
@@ -147,4 +147,4 @@ async def open_database(settings: Settings, dsn: str) -> Database:
             "timezone": "UTC",
         },
     )
-    return Database(pool, settings.db_pool_size, settings.db_acquire_timeout)
+    return Database(pool, settings.db_acquire_timeout)
