@@ -5,12 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 import pytest
 
 from server.config import Settings
-from server.db import open_database
+from server.db import Database, open_database
+
+
+@asynccontextmanager
+async def small_database(settings: Settings, **changes: Any) -> AsyncIterator[Database]:
+    """A pool of the test database's own, with some settings changed (say db_pool_size)."""
+    db = await open_database(dataclasses.replace(settings, **changes), settings.database_url or "")
+    try:
+        yield db
+    finally:
+        await db.close()
 
 
 def test_connections_are_handed_out_in_arrival_order(settings: Settings) -> None:
@@ -19,16 +32,14 @@ def test_connections_are_handed_out_in_arrival_order(settings: Settings) -> None
     3.4x its p50 under load)."""
 
     async def scenario() -> list[int]:
-        small = dataclasses.replace(settings, db_pool_size=2)
-        db = await open_database(small, settings.database_url or "")
         served: list[int] = []
+        async with small_database(settings, db_pool_size=2) as db:
 
-        async def request(number: int) -> None:
-            async with db.acquire() as conn:
-                served.append(number)
-                await conn.execute("SELECT 1")
+            async def request(number: int) -> None:
+                async with db.acquire() as conn:
+                    served.append(number)
+                    await conn.execute("SELECT 1")
 
-        try:
             warm = [await db.acquire() for _ in range(2)]  # both connections open
             for conn in warm:
                 await db.release(conn)
@@ -37,8 +48,6 @@ def test_connections_are_handed_out_in_arrival_order(settings: Settings) -> None
                 arrivals.append(asyncio.create_task(request(number)))
                 await asyncio.sleep(0)
             await asyncio.gather(*arrivals)
-        finally:
-            await db.close()
         return served
 
     served = asyncio.run(scenario())
@@ -50,17 +59,13 @@ def test_acquire_gives_up_after_its_timeout(settings: Settings) -> None:
     TimeoutError (a 503 for the client), and leaves no turn behind."""
 
     async def scenario() -> None:
-        small = dataclasses.replace(settings, db_pool_size=1, db_acquire_timeout=0.2)
-        db = await open_database(small, settings.database_url or "")
-        try:
+        async with small_database(settings, db_pool_size=1, db_acquire_timeout=0.2) as db:
             held = await db.acquire()
             with pytest.raises(TimeoutError):
                 await db.acquire()
             await db.release(held)
             async with db.acquire() as conn:  # the timed-out wait did not keep a turn
                 assert await conn.fetchval("SELECT 1") == 1
-        finally:
-            await db.close()
 
     asyncio.run(scenario())
 
@@ -70,9 +75,7 @@ def test_a_failed_snapshot_leaves_its_connection_clean(settings: Settings) -> No
     aborted transaction for the next request, nor with custom plans forced."""
 
     async def scenario() -> None:
-        small = dataclasses.replace(settings, db_pool_size=1)
-        db = await open_database(small, settings.database_url or "")
-        try:
+        async with small_database(settings, db_pool_size=1) as db:
             with pytest.raises(asyncpg.DataError):
                 async with db.snapshot() as conn:
                     await conn.fetchval("SELECT 1 / $1::int", 0)
@@ -80,7 +83,5 @@ def test_a_failed_snapshot_leaves_its_connection_clean(settings: Settings) -> No
                 assert not conn.is_in_transaction()
                 assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
                 assert await conn.fetchval("SELECT 1") == 1
-        finally:
-            await db.close()
 
     asyncio.run(scenario())
