@@ -201,10 +201,10 @@ class Report:
                     out.append(f"- server log ({label}): {count} x {line}")
             for message in summary.messages:
                 out.append(f"- server log ({label}) error: {message}")
-        if len(out) > 2:
-            out.append("Each run's server log: .data/bench-logs/<run>.log (run as labelled here).")
         if len(out) == 2:
             out.append("None: every answer wrk received was 2xx/3xx.")
+        else:
+            out.append("Each run's server log: .data/bench-logs/<run>.log (run as labelled here).")
         if explained:
             out += [
                 "",
