@@ -23,9 +23,9 @@ BENCH_DATABASE = "todo_bench"
 NEW_TASK_TAG = "bench"  # created by the load; removed after each workload that creates
 
 SEED_TASKS = """
-INSERT INTO tasks (user_id, title, description, is_completed, completed_at, priority, due_date,
-                   tags, created_at, updated_at)
-SELECT %(user_id)s,
+INSERT INTO tasks (user_id, list_id, title, description, is_completed, completed_at, priority,
+                   due_date, tags, created_at, updated_at)
+SELECT %(user_id)s, (SELECT id FROM lists WHERE user_id = %(user_id)s AND is_inbox),
        'Task number ' || i,
        CASE WHEN i %% 2 = 0 THEN 'Something worth doing, described in a sentence or two.' END,
        i %% 3 = 0,

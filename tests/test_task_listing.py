@@ -27,8 +27,8 @@ RANK = {"low": 1, "medium": 2, "high": 3}
 # Many ties on every key: 10 creation instants, 7 update instants, 4 titles (lower-case ASCII
 # letters, which every collation orders alike), 3 priorities, a third without a due date.
 TIED_TASKS = """
-INSERT INTO tasks (user_id, title, priority, due_date, created_at, updated_at)
-SELECT %(user_id)s,
+INSERT INTO tasks (user_id, list_id, title, priority, due_date, created_at, updated_at)
+SELECT %(user_id)s, (SELECT id FROM lists WHERE user_id = %(user_id)s AND is_inbox),
        (ARRAY['alpha', 'bravo', 'charlie', 'delta'])[1 + n %% 4],
        (ARRAY['low', 'medium', 'high'])[1 + n %% 3],
        CASE WHEN n %% 3 = 0 THEN NULL
@@ -381,8 +381,9 @@ def test_cursor_walk_with_filters_sees_exactly_the_matches(
 # --- the index behind each page -------------------------------------------------------------
 
 BIG_USER_TASKS = """
-INSERT INTO tasks (user_id, title, priority, due_date, tags, created_at, updated_at)
-SELECT %(user_id)s, 'task ' || n, (ARRAY['low', 'medium', 'high'])[1 + n %% 3],
+INSERT INTO tasks (user_id, list_id, title, priority, due_date, tags, created_at, updated_at)
+SELECT %(user_id)s, (SELECT id FROM lists WHERE user_id = %(user_id)s AND is_inbox),
+       'task ' || n, (ARRAY['low', 'medium', 'high'])[1 + n %% 3],
        CASE WHEN n %% 4 = 0 THEN NULL ELSE now() + n * interval '1 hour' END,
        ARRAY['t' || (n %% 7)], now() - n * interval '1 minute', now() - n * interval '1 second'
   FROM generate_series(1, %(count)s) AS n
