@@ -1,3 +1,5 @@
+DROP TRIGGER tasks_complete_children ON tasks;
+DROP FUNCTION complete_children();
 ALTER TABLE tasks
     DROP COLUMN parent_key,
     DROP COLUMN position,

@@ -34,3 +34,22 @@ ALTER TABLE tasks
 CREATE UNIQUE INDEX tasks_user_position_key ON tasks (user_id, list_id, parent_key, position);
 -- A task's children: the subtree walks and the parent_id foreign key's cascade.
 CREATE INDEX tasks_parent_idx ON tasks (parent_id) WHERE parent_id IS NOT NULL;
+
+-- Completing a task completes its open children, whose own completion completes theirs: the
+-- whole subtree in the completing statement, whichever statement it is (PUT, PATCH, complete);
+-- each is a change. Reopening does not cascade.
+CREATE FUNCTION complete_children() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE tasks
+       SET is_completed = true,
+           completed_at = NEW.completed_at,
+           version = version + 1,
+           updated_at = greatest(now(), updated_at + interval '1 microsecond')
+     WHERE user_id = NEW.user_id AND parent_id = NEW.id AND NOT is_completed;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER tasks_complete_children AFTER UPDATE OF is_completed ON tasks
+    FOR EACH ROW WHEN (NEW.is_completed AND NOT OLD.is_completed)
+    EXECUTE FUNCTION complete_children();

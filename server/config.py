@@ -45,6 +45,8 @@ class Settings:
     db_acquire_timeout: float = 3.0
     db_statement_timeout: float = 5.0
     retry_after_seconds: int = 5
+    list_quota: int = 500  # lists per user, the inbox included
+    task_quota: int = 50_000  # tasks per user
 
     @property
     def production(self) -> bool:
@@ -128,4 +130,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         login_limit_per_email=_int(env, "LOGIN_LIMIT_PER_EMAIL", 10, 1, 10**9),
         login_limit_per_client=_int(env, "LOGIN_LIMIT_PER_CLIENT", 100, 1, 10**9),
         login_window_seconds=_int(env, "LOGIN_WINDOW_SECONDS", 900, 1, 7 * 24 * 3600),
+        list_quota=_int(env, "LIST_QUOTA", Settings.list_quota, 1, 10**6),
+        task_quota=_int(env, "TASK_QUOTA", Settings.task_quota, 1, 10**9),
     )

@@ -3,18 +3,26 @@
 -- completed_at follows is_completed (the table CHECKs it); every change bumps version by one and
 -- moves updated_at forward, even if the clock has not.
 
--- name: create_task(user_id, title, description, priority, due_date, tags, is_completed)^
--- The new task.
-INSERT INTO tasks (user_id, title, description, priority, due_date, tags, is_completed, completed_at)
-VALUES (:user_id, :title, :description, :priority, :due_date, :tags, :is_completed,
-        CASE WHEN :is_completed THEN now() END)
+-- name: create_task(user_id, list_id, parent_id, title, description, priority, due_date, tags, is_completed, quota)^
+-- The new task, last among its siblings, in list_id (null: the inbox) under parent_id (null: top
+-- level; the caller has checked it); nothing when the list is not the user's, or the user
+-- already has `quota` tasks.
+INSERT INTO tasks (user_id, list_id, parent_id, title, description, priority, due_date, tags,
+                   is_completed, completed_at)
+SELECT :user_id, l.id, :parent_id, :title, :description, :priority, :due_date, :tags,
+       :is_completed, CASE WHEN :is_completed THEN now() END
+  FROM lists AS l
+ WHERE l.user_id = :user_id
+   AND CASE WHEN :list_id::uuid IS NULL THEN l.is_inbox ELSE l.id = :list_id END
+   AND (SELECT count(*) FROM (SELECT FROM tasks WHERE user_id = :user_id LIMIT :quota) AS t)
+       < :quota
 RETURNING id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
-          created_at, updated_at, version;
+          list_id, parent_id, position, created_at, updated_at, version;
 
 -- name: get_task(user_id, id)^
 -- The task, or nothing when it is missing or another user's.
 SELECT id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
-       created_at, updated_at, version
+       list_id, parent_id, position, created_at, updated_at, version
   FROM tasks
  WHERE user_id = :user_id AND id = :id;
 
@@ -39,11 +47,12 @@ UPDATE tasks
  WHERE user_id = :user_id AND id = :id
    AND (:versions::integer[] IS NULL OR version = ANY (:versions))
 RETURNING id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
-          created_at, updated_at, version;
+          list_id, parent_id, position, created_at, updated_at, version;
 
 -- name: complete_task(user_id, id, versions, is_completed)^
 -- The task with is_completed set (null: toggled), or nothing when it is missing, another
--- user's, or not at one of `versions` (null: any version).
+-- user's, or not at one of `versions` (null: any version). Completing it completes its open
+-- descendants (the trigger of migration 0011).
 UPDATE tasks
    SET is_completed = coalesce(:is_completed, NOT is_completed),
        completed_at = CASE WHEN coalesce(:is_completed, NOT is_completed)
@@ -53,7 +62,7 @@ UPDATE tasks
  WHERE user_id = :user_id AND id = :id
    AND (:versions::integer[] IS NULL OR version = ANY (:versions))
 RETURNING id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
-          created_at, updated_at, version;
+          list_id, parent_id, position, created_at, updated_at, version;
 
 -- name: delete_task(user_id, id, versions)$
 -- The deleted task's id, or null when it is missing, another user's, or not at one of
@@ -63,9 +72,10 @@ DELETE FROM tasks
    AND (:versions::integer[] IS NULL OR version = ANY (:versions))
 RETURNING id;
 
--- name: get_stats(user_id)^
+-- name: get_stats(user_id, list_id)^
 -- The user's counts: total, completed, overdue (open and past due), per priority, and per tag
 -- as a JSON array [{tag, count}] sorted by count desc then tag; one statement, one snapshot.
+-- With list_id (else null), of that list's tasks only.
 SELECT count(*) AS total,
        count(*) FILTER (WHERE is_completed) AS completed,
        count(*) FILTER (WHERE NOT is_completed AND due_date < now()) AS overdue,
@@ -77,6 +87,8 @@ SELECT count(*) AS total,
           FROM (SELECT tag, count(*) AS n
                   FROM tasks AS t, unnest(t.tags) AS tag
                  WHERE t.user_id = :user_id
+                   AND (:list_id::uuid IS NULL OR t.list_id = :list_id)
                  GROUP BY tag) AS per_tag) AS tags
   FROM tasks
- WHERE user_id = :user_id;
+ WHERE user_id = :user_id
+   AND (:list_id::uuid IS NULL OR list_id = :list_id);

@@ -8,10 +8,11 @@ from types import ModuleType
 from typing import Any
 
 from server.accounts import auth, me
+from server.lists import handlers as lists
 from server.system import handlers as system
 from server.tasks import handlers as tasks
 
-MODULES: tuple[ModuleType, ...] = (auth, me, tasks, system)
+MODULES: tuple[ModuleType, ...] = (auth, me, tasks, lists, system)
 
 # Operations in the contract whose issue is still open: they answer 501 until it lands.
 # Each leaves this table in the change that implements it.

@@ -22,6 +22,9 @@ TASK_FIELDS = (
     "priority",
     "due_date",
     "tags",
+    "list_id",
+    "parent_id",
+    "position",
     "created_at",
     "updated_at",
     "version",
@@ -49,6 +52,13 @@ def written_fields(body: Mapping[str, Any]) -> dict[str, Any]:
         "tags": tags(body.get("tags") or [], ["body", "tags"]),
         "is_completed": body["is_completed"],
     }
+
+
+def placed_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A validated TaskCreate body as the values to store: its fields and its placement (a
+    null list: the inbox; a null parent: the top level)."""
+    place = {name: body.get(name) for name in ("list_id", "parent_id")}
+    return {**written_fields(body), **{k: None if v is None else str(v) for k, v in place.items()}}
 
 
 def replaced_fields(body: Mapping[str, Any]) -> dict[str, Any]:
