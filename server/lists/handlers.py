@@ -20,8 +20,8 @@ from server.tasks.etags import etag, if_match_versions, versioned_reply
 
 
 async def list_lists(request: Request) -> Reply:
-    rows = await request.app.ctx.queries.list_lists(request.app.ctx.db, user_id=request.ctx.user_id)
-    return Reply({"lists": [dict(row) for row in rows]})
+    rows = request.app.ctx.queries.list_lists(request.app.ctx.db, user_id=request.ctx.user_id)
+    return Reply({"lists": [dict(row) async for row in rows]})
 
 
 async def create_list(request: Request) -> Reply:
@@ -89,7 +89,7 @@ async def move_list(request: Request) -> Reply:
             raise PreconditionFailed()
         siblings = ordering.Siblings(
             neighbours=partial(_neighbours, queries, conn, user_id, list_id),
-            positions=partial(queries.list_positions, conn, user_id=user_id, id=list_id),
+            positions=partial(_positions, queries, conn, user_id, list_id),
             park=lambda ids: queries.park_lists(conn, user_id=user_id, ids=ids),
             renumber=lambda ids, keys: queries.renumber_lists(
                 conn, user_id=user_id, ids=ids, positions=keys
@@ -112,6 +112,10 @@ async def _neighbours(
     queries: Any, conn: Any, user_id: str, list_id: str, after_id: str | None
 ) -> Any:
     return await queries.list_neighbours(conn, user_id=user_id, id=list_id, after_id=after_id)
+
+
+async def _positions(queries: Any, conn: Any, user_id: str, list_id: str) -> list[Any]:
+    return [row async for row in queries.list_positions(conn, user_id=user_id, id=list_id)]
 
 
 async def _refused(request: Request, *, deleting: bool) -> NoReturn:

@@ -123,7 +123,7 @@ def _siblings(
         return await queries.task_neighbours(conn, **group, id=task_id, after_id=after_id)
 
     async def positions() -> list[Any]:
-        return list(await queries.task_positions(conn, **group, id=task_id))
+        return [row async for row in queries.task_positions(conn, **group, id=task_id)]
 
     async def park(ids: list[str]) -> None:
         await queries.park_tasks(conn, user_id=user_id, ids=ids)
