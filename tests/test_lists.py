@@ -141,9 +141,7 @@ def test_moves_give_the_manual_order(api: Api, user: User) -> None:
     assert positions == sorted(positions, key=lambda p: p.encode())
 
 
-def test_move_after_itself_or_a_foreign_list_is_422(
-    api: Api, user: User, other_user: User
-) -> None:
+def test_move_after_itself_or_a_foreign_list_is_422(api: Api, user: User, other_user: User) -> None:
     mine = make_list(api, user)
     foreign = make_list(api, other_user)
     for after in (mine["id"], foreign["id"], "9b8e6a2c-3f1d-4c7a-8e5b-6a4f2c1d0e93"):
@@ -154,9 +152,7 @@ def test_move_after_itself_or_a_foreign_list_is_422(
     assert stale.status_code == 412
 
 
-def test_another_users_list_is_missing_everywhere(
-    api: Api, user: User, other_user: User
-) -> None:
+def test_another_users_list_is_missing_everywhere(api: Api, user: User, other_user: User) -> None:
     theirs = make_list(api, other_user)
     url = f"/api/{user.id}/lists/{theirs['id']}"
     assert api.get(url, headers=user.headers).status_code == 404

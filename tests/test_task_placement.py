@@ -150,7 +150,11 @@ def test_move_rules_each_422_at_its_field(
         (chain[0], {"parent_id": chain[0]["id"]}, "parent_id"),
         (chain[0], {"parent_id": chain[2]["id"]}, "parent_id"),
         (loose, {"parent_id": chain[3]["id"]}, "parent_id"),
-        (chain[1], {"parent_id": loose["id"], "after_id": None, "list_id": chain[0]["list_id"]}, None),
+        (
+            chain[1],
+            {"parent_id": loose["id"], "after_id": None, "list_id": chain[0]["list_id"]},
+            None,
+        ),
         (chain[2], {"parent_id": in_work["id"], "after_id": None}, None),
         (loose, {"after_id": their_task["id"]}, "after_id"),
         (loose, {"after_id": in_work["id"]}, "after_id"),
@@ -215,7 +219,10 @@ def test_patch_completion_cascades_too(api: Api, user: User, chain: list[Task]) 
 
 
 def test_deleting_takes_the_descendants(api: Api, user: User, chain: list[Task]) -> None:
-    assert api.delete(f"/api/{user.id}/tasks/{chain[1]['id']}", headers=user.headers).status_code == 204
+    assert (
+        api.delete(f"/api/{user.id}/tasks/{chain[1]['id']}", headers=user.headers).status_code
+        == 204
+    )
     statuses = [
         api.get(f"/api/{user.id}/tasks/{t['id']}", headers=user.headers).status_code for t in chain
     ]
