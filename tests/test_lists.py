@@ -42,7 +42,9 @@ def move_list(api: Api, owner: User, list_id: str, after_id: str | None, **kw: A
 
 def test_every_account_has_one_inbox(api: Api, user: User, other_user: User) -> None:
     [inbox] = lists_of(api, user)
-    assert inbox["is_inbox"] is True and inbox["name"] == "Inbox" and inbox["user_id"] == user.id
+    assert inbox["is_inbox"] is True
+    assert inbox["name"] == "Inbox"
+    assert inbox["user_id"] == user.id
     assert lists_of(api, other_user)[0]["id"] != inbox["id"]
 
 
@@ -73,7 +75,9 @@ def test_create_places_last_with_location_and_etag(api: Api, user: User) -> None
     )
     assert response.status_code == 201
     made = response.json()
-    assert made["name"] == "Work" and made["color"] == "#A0b1c2" and made["is_inbox"] is False
+    assert made["name"] == "Work"
+    assert made["color"] == "#A0b1c2"
+    assert made["is_inbox"] is False
     assert response.headers["location"] == f"/api/{user.id}/lists/{made['id']}"
     assert response.headers["etag"] == '"1"'
     second = make_list(api, user, "Home")
@@ -94,8 +98,10 @@ def test_get_patch_and_if_none_match(api: Api, user: User) -> None:
     assert api.get(url, headers={**user.headers, "If-None-Match": '"1"'}).status_code == 304
     patched = api.patch(url, json={"color": None}, headers={**user.headers, "If-Match": '"1"'})
     assert patched.status_code == 200
-    assert patched.json()["color"] is None and patched.json()["name"] == made["name"]
-    assert patched.json()["version"] == 2 and patched.headers["etag"] == '"2"'
+    assert patched.json()["color"] is None
+    assert patched.json()["name"] == made["name"]
+    assert patched.json()["version"] == 2
+    assert patched.headers["etag"] == '"2"'
     stale = api.patch(url, json={"name": "X"}, headers={**user.headers, "If-Match": '"1"'})
     assert stale.status_code == 412
     assert api.get(url, headers=user.headers).json()["name"] == made["name"]
@@ -107,7 +113,8 @@ def test_the_inbox_can_be_renamed_and_moved_but_not_deleted(api: Api, user: User
     url = f"/api/{user.id}/lists/{inbox['id']}"
     assert api.patch(url, json={"name": "Later"}, headers=user.headers).json()["name"] == "Later"
     moved = move_list(api, user, inbox["id"], other["id"])
-    assert moved.status_code == 200 and moved.json()["version"] == 3
+    assert moved.status_code == 200
+    assert moved.json()["version"] == 3
     assert [lst["id"] for lst in lists_of(api, user)] == [other["id"], inbox["id"]]
     refused = api.delete(url, headers=user.headers)
     assert refused.status_code == 409
@@ -132,7 +139,7 @@ def test_delete_takes_the_lists_tasks(
 
 def test_moves_give_the_manual_order(api: Api, user: User) -> None:
     [inbox] = lists_of(api, user)
-    a, b, c = (make_list(api, user, name) for name in "ABC")
+    a, _b, c = (make_list(api, user, name) for name in "ABC")
     assert move_list(api, user, c["id"], None).status_code == 200
     assert move_list(api, user, inbox["id"], a["id"]).status_code == 200
     order = [lst["name"] for lst in lists_of(api, user)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -46,10 +47,7 @@ class Model:
         """The field a move is refused at, or the group the task goes to."""
         own_list, own_parent = self.group_of[task_id]
         wanted = body.get("list_id")
-        if "parent_id" in body:
-            parent = body["parent_id"]
-        else:
-            parent = own_parent if wanted in (None, own_list) else None
+        parent = body.get("parent_id", own_parent if wanted in (None, own_list) else None)
         if wanted is not None and wanted not in lists:
             return "list_id"
         if parent is None:
@@ -106,6 +104,12 @@ def create(api: Api, user: User, **body: Any) -> str:
     assert response.status_code == 201, response.text
     task_id: str = response.json()["id"]
     return task_id
+
+
+def under(api: Api, user: User, task_id: str, parent_id: str) -> Callable[[], Awaitable[Any]]:
+    """A request, to send concurrently with others, that moves a task under a parent."""
+    url = f"/api/{user.id}/tasks/{task_id}/move"
+    return lambda: api.arequest("POST", url, json={"parent_id": parent_id}, headers=user.headers)
 
 
 def test_a_thousand_random_moves_follow_the_model(
@@ -186,15 +190,7 @@ def test_concurrent_moves_that_would_make_a_cycle_leave_a_tree(
 ) -> None:
     for _ in range(10):
         a, b = create(api, user), create(api, user)
-        url = f"/api/{user.id}/tasks/{{}}/move"
-        responses = api.gather(
-            lambda a=a, b=b: api.arequest(
-                "POST", url.format(a), json={"parent_id": b}, headers=user.headers
-            ),
-            lambda a=a, b=b: api.arequest(
-                "POST", url.format(b), json={"parent_id": a}, headers=user.headers
-            ),
-        )
+        responses = api.gather(under(api, user, a, b), under(api, user, b, a))
         assert sorted(r.status_code for r in responses) == [200, 422]
     cycles = sql.execute(
         """WITH RECURSIVE walk (id, parent_id, steps) AS (
@@ -217,16 +213,8 @@ def test_concurrent_moves_cannot_make_a_fifth_level(
     pair = create(api, user)
     create(api, user, parent_id=pair)  # pair has height 2
     other = create(api, user)
-    url = f"/api/{user.id}/tasks/{{}}/move"
     # each alone is allowed; together they would put pair's child at level 5
-    responses = api.gather(
-        lambda: api.arequest(
-            "POST", url.format(pair), json={"parent_id": other}, headers=user.headers
-        ),
-        lambda: api.arequest(
-            "POST", url.format(other), json={"parent_id": third}, headers=user.headers
-        ),
-    )
+    responses = api.gather(under(api, user, pair, other), under(api, user, other, third))
     assert sorted(r.status_code for r in responses) == [200, 422]
     depth = sql.execute(
         """WITH RECURSIVE walk (id, level) AS (
@@ -236,4 +224,5 @@ def test_concurrent_moves_cannot_make_a_fifth_level(
            SELECT max(level) FROM walk""",
         (user.id,),
     ).fetchone()
-    assert depth is not None and depth[0] <= MAX_LEVEL
+    assert depth is not None
+    assert depth[0] <= MAX_LEVEL

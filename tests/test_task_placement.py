@@ -66,7 +66,8 @@ def test_a_new_task_goes_to_the_inbox_top_level_last(
 ) -> None:
     [inbox] = lists_of(api, user)
     first, second = make_task(user, title="first"), make_task(user, title="second")
-    assert first["list_id"] == inbox["id"] and first["parent_id"] is None
+    assert first["list_id"] == inbox["id"]
+    assert first["parent_id"] is None
     assert first["position"].encode() < second["position"].encode()
     assert children(api, user, list_id=inbox["id"]) == ["first", "second"]
 
@@ -75,7 +76,8 @@ def test_create_into_a_list_and_under_a_parent(api: Api, user: User, make_task: 
     work = make_list(api, user, "Work")
     parent = make_task(user, title="parent", list_id=work["id"])
     child = make_task(user, title="child", parent_id=parent["id"])
-    assert child["list_id"] == work["id"] and child["parent_id"] == parent["id"]
+    assert child["list_id"] == work["id"]
+    assert child["parent_id"] == parent["id"]
     same = make_task(user, title="again", parent_id=parent["id"], list_id=work["id"])
     assert children(api, user, parent["id"]) == ["child", "again"]
     assert same["list_id"] == work["id"]
@@ -122,11 +124,13 @@ def test_move_into_another_list_takes_the_descendants(
 ) -> None:
     work = make_list(api, user, "Work")
     result = moved(api, user, chain[1], list_id=work["id"])
-    assert result["list_id"] == work["id"] and result["parent_id"] is None
+    assert result["list_id"] == work["id"]
+    assert result["parent_id"] is None
     assert result["version"] == chain[1]["version"] + 1
     for task in chain[2:]:
         after = get(api, user, task)
-        assert after["list_id"] == work["id"] and after["version"] == task["version"] + 1
+        assert after["list_id"] == work["id"]
+        assert after["version"] == task["version"] + 1
         assert after["parent_id"] == task["parent_id"]
     assert get(api, user, chain[0])["version"] == chain[0]["version"]
     assert children(api, user, list_id=work["id"]) == ["L2"]
@@ -181,7 +185,8 @@ def test_parent_omitted_kept_in_its_list_top_level_across_lists(
     assert first["parent_id"] == chain[0]["id"]
     assert children(api, user, chain[0]["id"]) == ["sib", "L2"]
     last = moved(api, user, sibling)
-    assert children(api, user, chain[0]["id"]) == ["L2", "sib"] and last["parent_id"]
+    assert children(api, user, chain[0]["id"]) == ["L2", "sib"]
+    assert last["parent_id"]
     under = moved(api, user, sibling, parent_id=chain[1]["id"])
     assert under["list_id"] == chain[0]["list_id"]
     top = moved(api, user, sibling, parent_id=None, after_id=chain[0]["id"])
@@ -190,7 +195,8 @@ def test_parent_omitted_kept_in_its_list_top_level_across_lists(
     stale = move(api, user, sibling, headers={"If-Match": f'"{top["version"] - 1}"'})
     assert stale.status_code == 412
     fresh = move(api, user, sibling, after_id=None, headers={"If-Match": f'"{top["version"]}"'})
-    assert fresh.status_code == 200 and fresh.headers["etag"] == f'"{top["version"] + 1}"'
+    assert fresh.status_code == 200
+    assert fresh.headers["etag"] == f'"{top["version"] + 1}"'
 
 
 def test_completing_cascades_to_open_descendants_only_downwards(
@@ -240,7 +246,8 @@ def test_listing_filters_and_stats_by_list(
     assert children(api, user, chain[1]["id"]) == ["L3"]
     assert sorted(children(api, user)) == ["L1", "w1"]  # each list's top level, lists apart
     stats = api.get(f"/api/{user.id}/stats", headers=user.headers, params={"list_id": work["id"]})
-    assert stats.json()["total"] == 1 and stats.json()["completed"] == 1
+    assert stats.json()["total"] == 1
+    assert stats.json()["completed"] == 1
     their_list = lists_of(api, other_user)[0]["id"]
     none = api.get(f"/api/{user.id}/tasks", headers=user.headers, params={"list_id": their_list})
     assert none.json()["total"] == 0
