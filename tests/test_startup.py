@@ -35,10 +35,6 @@ def test_handler_without_operation_stops_startup(settings: Settings) -> None:
         create_app(settings, name="extra_handler", implemented=implemented)
 
 
-def test_pending_operations_are_exactly_the_unimplemented_ones() -> None:
-    assert not set(handlers.PENDING) & set(handlers.collect())
-
-
 async def _leaky_health(request: Request) -> Reply:
     return Reply({"status": "ok", "password_hash": "$2b$12$..."})
 
