@@ -16,8 +16,9 @@ import orjson
 import yaml
 from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
-from sanic import Request
 from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+from server.context import Request
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CONTRACT_PATH = ROOT / "openapi.yaml"
