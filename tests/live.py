@@ -25,9 +25,9 @@ import httpx
 
 from server.db import migrations
 from server.db.embedded import create_database, with_database
+from tests import ROOT
 from tests.support import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 HIGH_LOGIN_LIMIT = 1_000_000
 
 

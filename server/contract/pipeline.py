@@ -21,7 +21,7 @@ from server.contract.validation import (
     validate_request,
     validate_response,
 )
-from server.errors import ApiError, Forbidden, Unauthorized, problem_reply
+from server.errors import AccountGone, ApiError, Forbidden, problem_reply
 
 log = logging.getLogger("todo_api")
 
@@ -59,7 +59,7 @@ async def authenticate(request: Request) -> None:
     app = request.app
     user_id = app.ctx.tokens.user_id(bearer_token(request.headers.get("authorization")))
     if not await app.ctx.queries.user_exists(app.ctx.db, id=user_id):
-        raise Unauthorized("The account of this access token no longer exists.")
+        raise AccountGone()
     request.ctx.user_id = user_id
 
 

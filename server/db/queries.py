@@ -20,6 +20,11 @@ from server.db.pool import Database
 Conn = Database | Any  # an asyncpg.Connection (asyncpg ships no types)
 Row = Any  # an asyncpg.Record, read as a Mapping[str, Any]; None when nothing matched
 SQL_DIR = Path(__file__).resolve().parent.parent.parent / "sql"
+# A task's columns, as every task query returns them (the Task body's fields, in its order).
+TASK_COLUMNS = (
+    "id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,"
+    " created_at, updated_at, version"
+)
 
 
 class Queries(Protocol):
@@ -128,4 +133,5 @@ class Queries(Protocol):
 
 def load_queries(path: Path = SQL_DIR) -> Queries:
     """Every `-- name:` block of sql/*.sql, as async functions taking a connection or Database."""
-    return cast(Queries, aiosql.from_path(path, "asyncpg"))
+    text = "\n\n".join(f.read_text(encoding="utf-8") for f in sorted(path.glob("*.sql")))
+    return cast(Queries, aiosql.from_str(text.replace("{task_columns}", TASK_COLUMNS), "asyncpg"))
