@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 from collections.abc import Mapping
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from sanic import HTTPResponse, Sanic
@@ -23,9 +22,9 @@ from server.db.migrations import migration_ids
 from server.db.pool import open_database
 from server.db.queries import load_queries
 from server.errors import problem_reply
+from server.resources import STATIC_DIR
 from server.system import middleware
 
-STATIC_DIR = Path(__file__).resolve().parent / "static" / "docs"
 CORS_HEADERS = [
     "authorization",
     "content-type",

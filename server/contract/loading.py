@@ -19,10 +19,7 @@ from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from server.context import Request
-
-ROOT = Path(__file__).resolve().parent.parent.parent
-CONTRACT_PATH = ROOT / "openapi.yaml"
-
+from server.resources import CONTRACT_PATH
 
 # No body of the contract nests past a few levels; openapi-core's validators recurse (and
 # repr what they refuse), so a value nested a thousand deep would overflow the stack: a 500.

@@ -16,10 +16,10 @@ from typing import Any, Protocol, cast
 import aiosql
 
 from server.db.pool import Database
+from server.resources import SQL_DIR
 
 Conn = Database | Any  # an asyncpg.Connection (asyncpg ships no types)
 Row = Any  # an asyncpg.Record, read as a Mapping[str, Any]; None when nothing matched
-SQL_DIR = Path(__file__).resolve().parent.parent.parent / "sql"
 # A task's columns, as every task query returns them (the Task body's fields, in its order).
 TASK_COLUMNS = (
     "id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,"
