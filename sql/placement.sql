@@ -99,5 +99,4 @@ UPDATE tasks
        version = version + 1,
        updated_at = greatest(now(), updated_at + interval '1 microsecond')
  WHERE user_id = :user_id AND id = :id
-RETURNING id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
-          list_id, parent_id, position, created_at, updated_at, version;
+RETURNING {task_columns};

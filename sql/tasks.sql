@@ -1,7 +1,8 @@
 -- Tasks, always reached through their owner: every query has user_id in its WHERE clause.
--- The listing (filters, sort, keyset paging) is composed from fixed fragments in server/listing.py.
+-- The listing (filters, sort, keyset paging) is composed from fixed fragments in server/tasks/listing.py.
 -- completed_at follows is_completed (the table CHECKs it); every change bumps version by one and
--- moves updated_at forward, even if the clock has not.
+-- moves updated_at forward, even if the clock has not. {task_columns} stands for a task's columns
+-- (TASK_COLUMNS in server/db/queries.py), written in as the queries load.
 
 -- name: create_task(user_id, list_id, parent_id, title, description, priority, due_date, tags, is_completed, quota)^
 -- The new task, last among its siblings, in list_id (null: the inbox) under parent_id (null: top
@@ -16,13 +17,11 @@ SELECT :user_id, l.id, :parent_id, :title, :description, :priority, :due_date, :
    AND CASE WHEN :list_id::uuid IS NULL THEN l.is_inbox ELSE l.id = :list_id END
    AND (SELECT count(*) FROM (SELECT FROM tasks WHERE user_id = :user_id LIMIT :quota) AS t)
        < :quota
-RETURNING id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
-          list_id, parent_id, position, created_at, updated_at, version;
+RETURNING {task_columns};
 
 -- name: get_task(user_id, id)^
 -- The task, or nothing when it is missing or another user's.
-SELECT id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
-       list_id, parent_id, position, created_at, updated_at, version
+SELECT {task_columns}
   FROM tasks
  WHERE user_id = :user_id AND id = :id;
 
@@ -46,8 +45,7 @@ UPDATE tasks
        updated_at = greatest(now(), updated_at + interval '1 microsecond')
  WHERE user_id = :user_id AND id = :id
    AND (:versions::integer[] IS NULL OR version = ANY (:versions))
-RETURNING id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
-          list_id, parent_id, position, created_at, updated_at, version;
+RETURNING {task_columns};
 
 -- name: complete_task(user_id, id, versions, is_completed)^
 -- The task with is_completed set (null: toggled), or nothing when it is missing, another
@@ -61,8 +59,7 @@ UPDATE tasks
        updated_at = greatest(now(), updated_at + interval '1 microsecond')
  WHERE user_id = :user_id AND id = :id
    AND (:versions::integer[] IS NULL OR version = ANY (:versions))
-RETURNING id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
-          list_id, parent_id, position, created_at, updated_at, version;
+RETURNING {task_columns};
 
 -- name: delete_task(user_id, id, versions)$
 -- The deleted task's id, or null when it is missing, another user's, or not at one of

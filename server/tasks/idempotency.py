@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from server.db.pool import Database
+from server.db.queries import Queries
 from server.errors import UnprocessableContent
 from server.tasks.fields import json_ready, request_hash, task_body
 
@@ -16,7 +17,7 @@ ATTEMPTS = 3
 
 async def create_once(
     db: Database,
-    queries: Any,
+    queries: Queries,
     user_id: str,
     key: str,
     fields: Mapping[str, Any],

@@ -17,14 +17,12 @@ from typing import Any
 import orjson
 
 from server.db.pool import Database
+from server.db.queries import TASK_COLUMNS
 from server.errors import BadRequest
 from server.tasks import fields as task_fields
 from server.tasks.cursors import decode_cursor, encode_cursor, invalid_cursor
 
-COLUMNS = (
-    "id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,"
-    " list_id, parent_id, position, created_at, updated_at, version, priority_rank, parent_key"
-)
+COLUMNS = f"{TASK_COLUMNS}, priority_rank, parent_key"
 # $1 user_id, $2 is_completed, $3 priority, $4 tags (all of them), $5 ILIKE pattern,
 # $6 due_before, $7 due_after, $8 list_id, $9 parent_key (the nil uuid: top level): see
 # Filters.args. A null (or empty tags) filter is off. A parent's children are all in its list:
