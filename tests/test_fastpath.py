@@ -25,6 +25,7 @@ from server.contract.fastpath import Unsure
 
 USER = str(uuid.uuid4())
 TASK = str(uuid.uuid4())
+LIST = str(uuid.uuid4())
 AUTH = {"Authorization": "Bearer x"}
 NOW = "2026-11-21T10:00:00Z"
 
@@ -265,6 +266,9 @@ def task(**changes: Any) -> dict[str, Any]:
         "priority": "medium",
         "due_date": None,
         "tags": ["home"],
+        "list_id": LIST,
+        "parent_id": None,
+        "position": "b1V",
         "created_at": NOW,
         "updated_at": NOW,
         "version": 1,
