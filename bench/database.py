@@ -43,6 +43,7 @@ FROM generate_series(1, %(count)s) AS i
 class Account:
     id: str
     email: str
+    inbox_id: str = ""  # the list every account is made with, holding the seeded tasks
     task_ids: list[str] = field(default_factory=list)
 
 
@@ -84,7 +85,11 @@ def seed(dsn: str, run_id: str, accounts: int = 64) -> Seeded:
                 (email, f"Bench {name}", password_hash),
             ).fetchone()
             assert row is not None
-            user = Account(str(row[0]), email)
+            inbox = conn.execute(
+                "SELECT id FROM lists WHERE user_id = %s AND is_inbox", (row[0],)
+            ).fetchone()
+            assert inbox is not None
+            user = Account(str(row[0]), email, str(inbox[0]))
             if tasks:
                 conn.execute(SEED_TASKS, {"user_id": user.id, "count": tasks})
                 user.task_ids = [

@@ -8,7 +8,6 @@ placement lock: the quota is counted, and neighbours read, with no other such ch
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, NoReturn
 
 from sanic import Request
@@ -16,7 +15,9 @@ from sanic import Request
 from server.contract.reply import Reply
 from server.errors import InboxKept, NotFound, PreconditionFailed, QuotaExceeded
 from server.lists import ordering
-from server.tasks.etags import etag, if_match_versions, versioned_reply
+from server.tasks.etags import current, etag, if_match_versions, versioned_reply
+
+NO_LIST = "No such list."
 
 
 async def list_lists(request: Request) -> Reply:
@@ -43,7 +44,7 @@ async def get_list(request: Request) -> Reply:
         request.app.ctx.db, user_id=request.ctx.user_id, id=_list_id(request)
     )
     if row is None:
-        raise NotFound("No such list.")
+        raise NotFound(NO_LIST)
     if_none_match = request.ctx.header_params.get("If-None-Match")
     return versioned_reply(dict(row), row["version"], if_none_match)
 
@@ -82,40 +83,25 @@ async def move_list(request: Request) -> Reply:
     versions = _versions(request)
     async with request.app.ctx.db.transaction() as conn:
         await queries.lock_placement(conn, user_id=user_id)
-        state = await queries.list_state(conn, user_id=user_id, id=list_id)
-        if state is None:
-            raise NotFound("No such list.")
-        if versions is not None and state["version"] not in versions:
-            raise PreconditionFailed()
+        current(await queries.list_state(conn, user_id=user_id, id=list_id), versions, NO_LIST)
         siblings = ordering.Siblings(
-            neighbours=partial(_neighbours, queries, conn, user_id, list_id),
-            positions=partial(_positions, queries, conn, user_id, list_id),
-            park=lambda ids: queries.park_lists(conn, user_id=user_id, ids=ids),
-            renumber=lambda ids, keys: queries.renumber_lists(
-                conn, user_id=user_id, ids=ids, positions=keys
-            ),
-            next_position=partial(queries.next_position, conn),
-            not_a_sibling="is not another of your lists",
+            conn,
+            {"user_id": user_id},
+            list_id,
+            queries.list_neighbours,
+            queries.list_positions,
+            queries.park_lists,
+            queries.renumber_lists,
+            queries.next_position,
+            "is not another of your lists",
         )
         slot = await ordering.find_slot(siblings, None if after_id is None else str(after_id))
-        row = await ordering.put(
-            siblings,
-            slot,
-            lambda position: queries.move_list(
-                conn, user_id=user_id, id=list_id, position=position
-            ),
-        )
+
+        async def write(position: str | None) -> Any:
+            return await queries.move_list(conn, user_id=user_id, id=list_id, position=position)
+
+        row = await ordering.put(siblings, slot, write)
     return Reply(dict(row), headers={"ETag": etag(row["version"])})
-
-
-async def _neighbours(
-    queries: Any, conn: Any, user_id: str, list_id: str, after_id: str | None
-) -> Any:
-    return await queries.list_neighbours(conn, user_id=user_id, id=list_id, after_id=after_id)
-
-
-async def _positions(queries: Any, conn: Any, user_id: str, list_id: str) -> list[Any]:
-    return [row async for row in queries.list_positions(conn, user_id=user_id, id=list_id)]
 
 
 async def _refused(request: Request, *, deleting: bool) -> NoReturn:
@@ -125,7 +111,7 @@ async def _refused(request: Request, *, deleting: bool) -> NoReturn:
         request.app.ctx.db, user_id=request.ctx.user_id, id=_list_id(request)
     )
     if state is None:
-        raise NotFound("No such list.")
+        raise NotFound(NO_LIST)
     versions = _versions(request)
     if deleting and state["is_inbox"] and (versions is None or state["version"] in versions):
         raise InboxKept()

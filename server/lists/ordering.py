@@ -5,7 +5,7 @@ under the user's placement lock, so no other move reads the same neighbours mean
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -18,15 +18,38 @@ LAST: Any = object()  # after_id omitted: the item goes after every sibling
 
 @dataclass(frozen=True)
 class Siblings:
-    """The group an item goes into, as the queries that read and renumber it, each bound to
-    the group and leaving out the item itself."""
+    """The group an item goes into, read and renumbered through its named queries on `conn`:
+    `group` holds the parameters that name the group (user_id among them), and the item
+    itself is left out of it."""
 
-    neighbours: Callable[[str | None], Awaitable[Any]]  # after_id -> {found, low, high}
-    positions: Callable[[], Awaitable[list[Any]]]  # [{id, position}] in order
-    park: Callable[[list[str]], Awaitable[None]]
-    renumber: Callable[[list[str], list[str]], Awaitable[None]]
-    next_position: Callable[[], Awaitable[str]]
+    conn: Any
+    group: Mapping[str, Any]
+    item_id: str
+    neighbours_query: Any  # (group, id, after_id) -> {found, low, high}
+    positions_query: Any  # (group, id) -> [{id, position}] in order
+    park_query: Any  # (user_id, ids)
+    renumber_query: Any  # (user_id, ids, positions)
+    next_position_query: Any
     not_a_sibling: str  # why an unknown after_id is refused
+
+    async def neighbours(self, after_id: str | None) -> Any:
+        query = self.neighbours_query
+        return await query(self.conn, **self.group, id=self.item_id, after_id=after_id)
+
+    async def positions(self) -> list[Any]:
+        rows = self.positions_query(self.conn, **self.group, id=self.item_id)
+        return [row async for row in rows]
+
+    async def park(self, ids: list[str]) -> None:
+        await self.park_query(self.conn, user_id=self.group["user_id"], ids=ids)
+
+    async def renumber(self, ids: list[str], keys: list[str]) -> None:
+        user_id = self.group["user_id"]
+        await self.renumber_query(self.conn, user_id=user_id, ids=ids, positions=keys)
+
+    async def next_position(self) -> str:
+        key: str = await self.next_position_query(self.conn)
+        return key
 
 
 @dataclass(frozen=True)

@@ -66,17 +66,20 @@ class Respacing:
 
 def respace(siblings: list[str], index: int, fresh: str) -> Respacing:
     """New keys for the smallest run of `siblings` (keys in order, without the item being
-    placed) around `index` (where the item goes) whose keys, with the item's, fit in
-    RESPACED_LENGTH. `fresh` is a key after every key (bounds a run that reaches the end)."""
+    placed) around `index` (where the item goes, before the last sibling) whose keys, with the
+    item's, fit in RESPACED_LENGTH. The last sibling bounds every run and keeps its key, so a
+    task appended meanwhile (after every key) stays after the run; only when no run below it
+    fits does the whole group take new keys below `fresh`, a key after every key."""
+    last = len(siblings) - 1
     reach = 1
     while True:
-        start, stop = max(0, index - reach), min(len(siblings), index + reach)
+        start, stop = max(0, index - reach), min(last, index + reach)
         low = siblings[start - 1] if start > 0 else None
-        high = siblings[stop] if stop < len(siblings) else fresh
-        keys = spread(low, high, stop - start + 1)
-        whole = start == 0 and stop == len(siblings)
-        if whole or max(map(len, keys)) <= RESPACED_LENGTH:
+        keys = spread(low, siblings[stop], stop - start + 1)
+        if max(map(len, keys)) <= RESPACED_LENGTH:
             return Respacing(start, stop, keys)
+        if start == 0 and stop == last:
+            return Respacing(0, len(siblings), spread(None, fresh, len(siblings) + 1))
         reach *= 2
 
 

@@ -8,15 +8,19 @@ hold when the write lands: two concurrent moves cannot make a cycle or a fifth l
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import asyncpg
+
 from server.db.pool import Database
-from server.errors import NotFound, PreconditionFailed, QuotaExceeded, UnprocessableContent
+from server.errors import QuotaExceeded, UnprocessableContent
 from server.lists import ordering
+from server.tasks.etags import current
 
 MAX_LEVEL = 4  # a top-level task is at level 1
+ATTEMPTS = 3
 TOP_LEVEL = "00000000-0000-0000-0000-000000000000"  # parent_key of top-level tasks
 
 
@@ -25,6 +29,13 @@ async def create(
 ) -> Any:
     """The new task's row, last among its siblings. `executor` is the pool, or a connection
     already in a transaction."""
+    with _gone_meanwhile():
+        return await _create(executor, queries, user_id, fields, quota)
+
+
+async def _create(
+    executor: Any, queries: Any, user_id: str, fields: Mapping[str, Any], quota: int
+) -> Any:
     if fields["parent_id"] is None:
         row = await queries.create_task(executor, user_id=user_id, quota=quota, **fields)
         if row is None:
@@ -58,40 +69,58 @@ async def move(
     body: Mapping[str, Any],
     versions: list[int] | None,
 ) -> Any:
-    """The moved task's row: into body's list, under its parent, after its sibling (SPEC §6)."""
-    async with db.transaction() as conn:
-        await queries.lock_placement(conn, user_id=user_id)
-        task = await queries.task_placement(conn, user_id=user_id, id=task_id)
-        if task is None:
-            raise NotFound("No such task.")
-        if versions is not None and task["version"] not in versions:
-            raise PreconditionFailed()
-        wanted_list = _id(body.get("list_id"))
-        if "parent_id" in body:
-            parent = _id(body["parent_id"])
-        elif wanted_list in (None, task["list_id"]):
-            parent = task["parent_id"]
-        else:
-            parent = None
-        facts = await queries.placement_facts(
-            conn, user_id=user_id, id=task_id, parent_id=parent, list_id=wanted_list
+    """The moved task's row: into body's list, under its parent, after its sibling (SPEC §6).
+    A task created meanwhile can take a key a renumbered run wanted (it holds no lock): then
+    the move runs again, and sees it."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with _gone_meanwhile():
+                async with db.transaction() as conn:
+                    await queries.lock_placement(conn, user_id=user_id)
+                    task = await queries.task_placement(conn, user_id=user_id, id=task_id)
+                    current(task, versions, "No such task.")
+                    return await _place(conn, queries, user_id, task_id, task, body)
+        except asyncpg.UniqueViolationError:
+            if attempt == ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _place(
+    conn: Any,
+    queries: Any,
+    user_id: str,
+    task_id: str,
+    task: Mapping[str, Any],
+    body: Mapping[str, Any],
+) -> Any:
+    """The task, locked and at the expected version, at the place body asks for."""
+    wanted_list = _id(body.get("list_id"))
+    if "parent_id" in body:
+        parent = _id(body["parent_id"])
+    elif wanted_list in (None, task["list_id"]):
+        parent = task["parent_id"]
+    else:
+        parent = None
+    facts = await queries.placement_facts(
+        conn, user_id=user_id, id=task_id, parent_id=parent, list_id=wanted_list
+    )
+    list_id = _check_destination(task, facts, wanted_list, parent)
+    siblings = _siblings(queries, conn, user_id, list_id, parent, task_id)
+    after = _id(body["after_id"]) if "after_id" in body else ordering.LAST
+    slot = await ordering.find_slot(siblings, after)
+
+    async def write(position: str | None) -> Any:
+        return await queries.move_task(
+            conn,
+            user_id=user_id,
+            id=task_id,
+            list_id=list_id,
+            parent_id=parent,
+            position=position,
         )
-        list_id = _check_destination(task, facts, wanted_list, parent)
-        siblings = _siblings(queries, conn, user_id, list_id, parent, task_id)
-        after = _id(body["after_id"]) if "after_id" in body else ordering.LAST
-        slot = await ordering.find_slot(siblings, after)
 
-        async def write(position: str | None) -> Any:
-            return await queries.move_task(
-                conn,
-                user_id=user_id,
-                id=task_id,
-                list_id=list_id,
-                parent_id=parent,
-                position=position,
-            )
-
-        return await ordering.put(siblings, slot, write)
+    return await ordering.put(siblings, slot, write)
 
 
 def _check_destination(
@@ -117,26 +146,16 @@ def _check_destination(
 def _siblings(
     queries: Any, conn: Any, user_id: str, list_id: str, parent: str | None, task_id: str
 ) -> ordering.Siblings:
-    group = {"user_id": user_id, "list_id": list_id, "parent_key": parent or TOP_LEVEL}
-
-    async def neighbours(after_id: str | None) -> Any:
-        return await queries.task_neighbours(conn, **group, id=task_id, after_id=after_id)
-
-    async def positions() -> list[Any]:
-        return [row async for row in queries.task_positions(conn, **group, id=task_id)]
-
-    async def park(ids: list[str]) -> None:
-        await queries.park_tasks(conn, user_id=user_id, ids=ids)
-
-    async def renumber(ids: list[str], keys: list[str]) -> None:
-        await queries.renumber_tasks(conn, user_id=user_id, ids=ids, positions=keys)
-
-    async def next_position() -> str:
-        key: str = await queries.next_position(conn)
-        return key
-
     return ordering.Siblings(
-        neighbours, positions, park, renumber, next_position, "is not a sibling at the destination"
+        conn,
+        {"user_id": user_id, "list_id": list_id, "parent_key": parent or TOP_LEVEL},
+        task_id,
+        queries.task_neighbours,
+        queries.task_positions,
+        queries.park_tasks,
+        queries.renumber_tasks,
+        queries.next_position,
+        "is not a sibling at the destination",
     )
 
 
@@ -150,6 +169,17 @@ async def _refused(
     if not facts["list_found"]:
         raise _invalid("list_id", "is not one of your lists")
     raise _over_quota(quota)
+
+
+@contextmanager
+def _gone_meanwhile() -> Iterator[None]:
+    """A list or parent deleted between the checks and the write (deletes take no placement
+    lock): the write's foreign key refuses it, and the answer is the check's."""
+    try:
+        yield
+    except asyncpg.ForeignKeyViolationError as exc:
+        field = "parent_id" if "parent" in (exc.constraint_name or "") else "list_id"
+        raise _invalid(field, "no longer exists") from None
 
 
 @asynccontextmanager
