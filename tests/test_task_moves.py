@@ -9,11 +9,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.conftest import User
 from tests.support import Api
 from tests.test_lists import lists_of, make_list
 from tests.test_task_placement import move
+
+pytestmark = pytest.mark.slow  # a thousand moves and more: about a minute
 
 MAX_LEVEL = 4
 Group = tuple[str, str | None]  # (list_id, parent_id)
