@@ -22,7 +22,7 @@ from tests.support import Api, User
 
 # One database per session, so concurrent sessions on one server never collide.
 TEST_DATABASE = f"todo_test_{os.getpid()}"
-TABLES = "idempotency_keys, lists, login_failures, refresh_tokens, tasks, users"
+TABLES = "idempotency_keys, login_failures, refresh_tokens, tasks, lists, users"
 
 
 def _admin_dsn() -> str:
