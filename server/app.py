@@ -12,7 +12,7 @@ from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import PayloadTooLarge, RequestCancelled, SanicException
 from sanic_ext import Extend
 
-from server import handlers, middleware
+from server import console, handlers, middleware
 from server.config import Settings
 from server.contract import Contract
 from server.db import load_queries, open_database
@@ -81,6 +81,7 @@ def create_app(
         handlers.PENDING if pending is None else pending,
     )
     app.static("/docs/assets", STATIC_DIR, name="docs_assets")
+    console.mount(app, settings)
     app.on_request(middleware.assign_request_id)
     app.on_response(middleware.finish_response)
     app.error_handler.add(Exception, _render_error)

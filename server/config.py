@@ -13,6 +13,10 @@ log = logging.getLogger("todo_api")
 
 VALIDATION_MODES = ("full", "requests", "off")
 MIN_PRODUCTION_SECRET_BYTES = 32
+FLAGS = {
+    **dict.fromkeys(("1", "true", "yes", "on"), True),
+    **dict.fromkeys(("0", "false", "no", "off"), False),
+}
 
 
 class ConfigError(Exception):
@@ -45,10 +49,16 @@ class Settings:
     db_acquire_timeout: float = 3.0
     db_statement_timeout: float = 5.0
     retry_after_seconds: int = 5
+    # Swagger UI at /console; None follows APP_ENV: on in development, off in production.
+    console_enabled: bool | None = None
 
     @property
     def production(self) -> bool:
         return self.app_env == "production"
+
+    @property
+    def console(self) -> bool:
+        return not self.production if self.console_enabled is None else self.console_enabled
 
     @property
     def validate_responses(self) -> bool:
@@ -70,6 +80,15 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
     if not lo <= value <= hi:
         raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool | None:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return None
+    if raw in FLAGS:
+        return FLAGS[raw]
+    raise ConfigError(f"{name} must be true or false (or 1/0, yes/no, on/off), got {raw!r}")
 
 
 def _dev_secret(data_dir: Path) -> str:
@@ -128,4 +147,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         login_limit_per_email=_int(env, "LOGIN_LIMIT_PER_EMAIL", 10, 1, 10**9),
         login_limit_per_client=_int(env, "LOGIN_LIMIT_PER_CLIENT", 100, 1, 10**9),
         login_window_seconds=_int(env, "LOGIN_WINDOW_SECONDS", 900, 1, 7 * 24 * 3600),
+        console_enabled=_flag(env, "CONSOLE_ENABLED"),
     )

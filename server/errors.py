@@ -15,6 +15,7 @@ from sanic.exceptions import SanicException
 log = logging.getLogger("todo_api")
 
 PROBLEM_JSON = "application/problem+json"
+NO_ROUTE = "No route matches this path."
 TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -160,7 +161,7 @@ def to_api_error(exc: BaseException, retry_after: int = 5) -> ApiError:
 def _sanic_detail(exc: SanicException) -> str:
     status = exc.status_code
     if status == 404:
-        return "No route matches this path."
+        return NO_ROUTE
     if status == 405:
         return "This path does not support that method; see the Allow header."
     if status == 413:

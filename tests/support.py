@@ -52,9 +52,9 @@ def check_contract(response: httpx.Response) -> None:
     if response.status_code == 501:
         return  # an operation whose issue is still open (server.handlers.PENDING)
     if response.request.method == "OPTIONS" or response.request.url.path.startswith(
-        "/docs/assets/"
+        ("/docs/assets/", "/console/assets/")
     ):
-        return  # CORS preflights and the docs page's static files are not operations
+        return  # CORS preflights and the pages' static files are not operations
     openapi = load_contract().openapi
     request = _HttpxRequest(response.request)
     reply = SanicOpenAPIResponse(
