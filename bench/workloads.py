@@ -9,8 +9,8 @@ from urllib.parse import quote
 from bench import database
 from bench.database import Seeded
 from bench.service import TOKEN_TTL, Service
+from server.accounts.security import issue_access_token
 from server.config import Settings
-from server.security import issue_access_token
 
 DEPTH = 9_000
 Check = tuple[str, str, str | None, Any]  # method, path, bearer token, JSON body

@@ -12,16 +12,17 @@ from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import PayloadTooLarge, RequestCancelled, SanicException
 from sanic_ext import Extend
 
-from server import console, handlers, middleware
+from server import handlers
+from server.accounts.security import AccessTokenReader, PasswordHasher
 from server.config import Settings
-from server.contract import Contract
-from server.db import load_queries, open_database
+from server.contract.fastpath import OperationPlan, compile_plans
+from server.contract.loading import Contract
+from server.contract.pipeline import endpoint
+from server.contract.reply import Reply
+from server.db.migrations import migration_ids
+from server.db.pool import load_queries, open_database
 from server.errors import ApiError, NotImplementedYet, render_problem, to_api_error
-from server.fastpath import OperationPlan, compile_plans
-from server.migrations import migration_ids
-from server.pipeline import endpoint
-from server.reply import Reply
-from server.security import AccessTokenReader, PasswordHasher
+from server.system import console, middleware
 
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "docs"
 CORS_HEADERS = [

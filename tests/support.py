@@ -15,7 +15,7 @@ from sanic_testing.reusable import ReusableClient
 from werkzeug.datastructures import Headers
 
 from server.app import load_contract
-from server.contract import SanicOpenAPIResponse
+from server.contract.loading import SanicOpenAPIResponse
 
 
 class ContractViolation(AssertionError):

@@ -14,7 +14,7 @@ from sanic import Request
 from server import handlers
 from server.app import StartupError, create_app
 from server.config import ConfigError, Settings, load_settings
-from server.reply import Reply
+from server.contract.reply import Reply
 from tests.support import Api
 
 STRONG = "s" * 48

@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from server.handlers import auth, me, system, tasks
+from server.accounts import auth, me
+from server.system import handlers as system
+from server.tasks import handlers as tasks
 
 MODULES: tuple[ModuleType, ...] = (auth, me, tasks, system)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sanic import Request
 
+from server.contract.reply import Reply
 from server.errors import NO_ROUTE, NotFound, ServiceUnavailable
-from server.reply import Reply
 
 HTML = "text/html; charset=utf-8"
 
@@ -35,7 +35,7 @@ async def docs(request: Request) -> Reply:
 
 
 async def console(request: Request) -> Reply:
-    """Swagger UI, unless CONSOLE_ENABLED switched it off (server/console.py)."""
+    """Swagger UI, unless CONSOLE_ENABLED switched it off (server/system/console.py)."""
     page = request.app.ctx.console_html
     if page is None:
         raise NotFound(NO_ROUTE)

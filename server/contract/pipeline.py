@@ -9,18 +9,18 @@ from typing import Any
 
 from sanic import HTTPResponse, Request
 
-from server.contract import Contract, Operation, SanicOpenAPIRequest, SanicOpenAPIResponse
-from server.errors import PROBLEM_JSON, ApiError, Forbidden, Unauthorized, problem, to_api_error
-from server.fastpath import OperationPlan, Unsure
-from server.reply import Reply
-from server.security import bearer_token
-from server.validation import (
+from server.accounts.security import bearer_token
+from server.contract.fastpath import OperationPlan, Unsure
+from server.contract.loading import Contract, Operation, SanicOpenAPIRequest, SanicOpenAPIResponse
+from server.contract.reply import Reply
+from server.contract.validation import (
     RequestValues,
     ResponseMismatch,
     check_storable,
     validate_request,
     validate_response,
 )
+from server.errors import PROBLEM_JSON, ApiError, Forbidden, Unauthorized, problem, to_api_error
 
 log = logging.getLogger("todo_api")
 

@@ -9,7 +9,7 @@ from sanic import Sanic
 
 from server.config import Settings
 
-CONSOLE_DIR = Path(__file__).resolve().parent / "static" / "console"
+CONSOLE_DIR = Path(__file__).resolve().parent.parent / "static" / "console"
 # /docs/assets/init.js turns this tag of the docs page into a link to the console.
 DOCS_LINK = '<meta name="todo-api-console" content="/console">\n'
 
