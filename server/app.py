@@ -5,26 +5,26 @@ from __future__ import annotations
 import gc
 from collections.abc import Mapping
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-from sanic import HTTPResponse, Request, Sanic
-from sanic.exceptions import PayloadTooLarge, RequestCancelled, SanicException
+from sanic import HTTPResponse, Sanic
+from sanic.exceptions import RequestCancelled
 from sanic_ext import Extend
 
 from server import handlers
 from server.accounts.security import AccessTokenReader, PasswordHasher
 from server.config import Settings
+from server.context import App, AppContext, Request
 from server.contract.fastpath import OperationPlan, compile_plans
 from server.contract.loading import Contract
 from server.contract.pipeline import endpoint
-from server.contract.reply import Reply
 from server.db.migrations import migration_ids
-from server.db.pool import load_queries, open_database
-from server.errors import ApiError, NotImplementedYet, render_problem, to_api_error
+from server.db.pool import open_database
+from server.db.queries import load_queries
+from server.errors import problem_reply
+from server.resources import STATIC_DIR
 from server.system import console, middleware
 
-STATIC_DIR = Path(__file__).resolve().parent / "static" / "docs"
 CORS_HEADERS = [
     "authorization",
     "content-type",
@@ -34,13 +34,7 @@ CORS_HEADERS = [
     "x-request-id",
 ]
 CLIENT_CLOSED_REQUEST = 499
-ROUTABLE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 EXPOSED_HEADERS = ["etag", "location", "retry-after", "www-authenticate", "x-request-id"]
-
-
-class HeadTooLarge(ApiError):
-    status, slug = 431, "request-header-fields-too-large"
-    default_detail = "The request line and headers are larger than the server accepts."
 
 
 class StartupError(Exception):
@@ -63,24 +57,22 @@ def create_app(
     *,
     name: str = "todo_api",
     implemented: Mapping[str, Any] | None = None,
-    pending: Mapping[str, int] | None = None,
-) -> Sanic:
+) -> App:
     if not settings.database_url:
         raise StartupError("create_app needs settings.database_url (the CLI starts one)")
     contract = load_contract()
-    app = Sanic(name, configure_logging=False)
-    _configure(app, settings)
-    app.ctx.settings = settings
-    app.ctx.contract = contract
-    app.ctx.queries = load_queries()
-    app.ctx.migration_ids = migration_ids()
-    app.ctx.docs_html = (STATIC_DIR / "index.html").read_text()
-    bind_operations(
-        app,
-        contract,
-        handlers.collect() if implemented is None else implemented,
-        handlers.PENDING if pending is None else pending,
+    context = AppContext(
+        settings=settings,
+        contract=contract,
+        queries=load_queries(),
+        migration_ids=migration_ids(),
+        docs_html=(STATIC_DIR / "index.html").read_text(),
     )
+    # Sanic types request_class as its default Request; ours is a subclass of it.
+    request_class: Any = Request
+    app: App = Sanic(name, ctx=context, request_class=request_class, configure_logging=False)
+    _configure(app, settings)
+    bind_operations(app, contract, handlers.collect() if implemented is None else implemented)
     app.static("/docs/assets", STATIC_DIR, name="docs_assets")
     console.mount(app, settings)
     app.on_request(middleware.assign_request_id)
@@ -93,43 +85,27 @@ def create_app(
     return app
 
 
-def bind_operations(
-    app: Sanic, contract: Contract, implemented: Mapping[str, Any], pending: Mapping[str, int]
-) -> None:
-    """Route every operation to the handler its operationId names (connexion's rule)."""
+def bind_operations(app: App, contract: Contract, implemented: Mapping[str, Any]) -> None:
+    """Route every operation to the handler its operationId names; like connexion, refuse to
+    start on an operation without a handler or a handler without an operation."""
     operation_ids = {op.operation_id for op in contract.operations}
     problems = [
-        *(
-            f"operation {op!r} has no handler"
-            for op in sorted(operation_ids - set(implemented) - set(pending))
-        ),
+        *(f"operation {op!r} has no handler" for op in sorted(operation_ids - set(implemented))),
         *(f"handler {fn!r} has no operation" for fn in sorted(set(implemented) - operation_ids)),
-        *(
-            f"{op!r} is implemented but still listed as pending"
-            for op in sorted(set(implemented) & set(pending))
-        ),
     ]
     if problems:
         raise StartupError("; ".join(problems))
     plans = load_plans()
     for op in contract.operations:
-        handler = implemented.get(op.operation_id) or _not_implemented(pending[op.operation_id])
         app.add_route(
-            endpoint(contract, op, plans[op.operation_id], handler),
+            endpoint(contract, op, plans[op.operation_id], implemented[op.operation_id]),
             op.sanic_uri,
             methods=[op.method],
             name=op.operation_id,
         )
 
 
-def _not_implemented(issue: int) -> Any:
-    async def pending(request: Request) -> Reply:
-        raise NotImplementedYet(f"This operation arrives with issue {issue}.")
-
-    return pending
-
-
-def _configure(app: Sanic, settings: Settings) -> None:
+def _configure(app: App, settings: Settings) -> None:
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     app.config.PROXIES_COUNT = settings.proxies_count
     app.config.ACCESS_LOG = False
@@ -155,42 +131,25 @@ async def _render_error(request: Request, exc: BaseException) -> HTTPResponse:
     if isinstance(exc, RequestCancelled):
         # The client went away mid-request: nobody to answer; logged as nginx's 499.
         return HTTPResponse(status=CLIENT_CLOSED_REQUEST)
-    settings: Settings = request.app.ctx.settings
-    error = to_api_error(exc, settings.retry_after_seconds)
-    if error.status == 405 and "Allow" not in error.headers:
-        error.headers["Allow"] = _allowed_methods(request.app, request.path)
-    if isinstance(exc, PayloadTooLarge) and "header" in str(exc):  # Sanic says 413 for both
-        error = HeadTooLarge()
-    return render_problem(request, error)
+    reply = problem_reply(request, exc)
+    return reply.response(reply.encode())
 
 
-def _allowed_methods(app: Sanic, path: str) -> str:
-    """Sanic's router names the allowed methods of static paths only: ask it for each method."""
-    allowed = []
-    for method in ROUTABLE_METHODS:
-        try:
-            app.router.get(path, method, None)
-        except SanicException:
-            continue
-        allowed.append(method)
-    return ", ".join(allowed)
-
-
-async def _open_resources(app: Sanic) -> None:
-    settings: Settings = app.ctx.settings
+async def _open_resources(app: App) -> None:
+    settings = app.ctx.settings
     assert settings.database_url
     app.ctx.db = await open_database(settings, settings.database_url)
     app.ctx.hasher = PasswordHasher(settings.bcrypt_rounds)
     app.ctx.tokens = AccessTokenReader(settings)
 
 
-async def _freeze_heap(app: Sanic) -> None:
+async def _freeze_heap(app: App) -> None:
     """Move start-up objects (the parsed contract, compiled plans) out of the collector's
     reach, so full collections stay short and p99 close to p50."""
     gc.collect()
     gc.freeze()
 
 
-async def _close_resources(app: Sanic) -> None:
+async def _close_resources(app: App) -> None:
     await app.ctx.db.close()
     app.ctx.hasher.close()

@@ -8,7 +8,6 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -19,9 +18,9 @@ from server.app import create_app
 from server.config import Settings
 from server.db import migrations
 from server.db.embedded import create_database, drop_database, with_database
+from tests import ROOT
 from tests.support import Api
 
-ROOT = Path(__file__).resolve().parent.parent
 # One database per session, so concurrent sessions on one server never collide.
 TEST_DATABASE = f"todo_test_{os.getpid()}"
 TABLES = "idempotency_keys, login_failures, refresh_tokens, tasks, users"

@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 from server.config import ConfigError, Settings, load_settings
+from server.resources import CONSOLE_DIR
 from tests.support import Api
-
-CONSOLE_DIR = Path(__file__).resolve().parent.parent / "server" / "static" / "console"
 
 
 def _links(html: str) -> list[str]:

@@ -7,9 +7,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from sanic import HTTPResponse, Request
+from sanic import HTTPResponse
 
 from server.accounts.security import bearer_token
+from server.context import Request
 from server.contract.fastpath import OperationPlan, Unsure
 from server.contract.loading import Contract, Operation, SanicOpenAPIRequest, SanicOpenAPIResponse
 from server.contract.reply import Reply
@@ -20,7 +21,7 @@ from server.contract.validation import (
     validate_request,
     validate_response,
 )
-from server.errors import PROBLEM_JSON, ApiError, Forbidden, Unauthorized, problem, to_api_error
+from server.errors import AccountGone, ApiError, Forbidden, problem_reply
 
 log = logging.getLogger("todo_api")
 
@@ -46,8 +47,7 @@ def endpoint(
             request.ctx.body = values.body
             reply = await handler(request)
         except Exception as exc:
-            error = to_api_error(exc, request.app.ctx.settings.retry_after_seconds)
-            reply = Reply(problem(request, error), error.status, error.headers, PROBLEM_JSON)
+            reply = problem_reply(request, exc)
         return _respond(request, contract, operation, plan, reply)
 
     run.__name__ = operation.operation_id
@@ -59,14 +59,14 @@ async def authenticate(request: Request) -> None:
     app = request.app
     user_id = app.ctx.tokens.user_id(bearer_token(request.headers.get("authorization")))
     if not await app.ctx.queries.user_exists(app.ctx.db, id=user_id):
-        raise Unauthorized("The account of this access token no longer exists.")
+        raise AccountGone()
     request.ctx.user_id = user_id
 
 
 def _check_owner(request: Request) -> None:
     """/api/{user_id}/... belongs to the token's subject alone (a malformed id is left to 400)."""
     raw = request.match_info.get("user_id")
-    if raw is None or raw.lower() == getattr(request.ctx, "user_id", None):
+    if raw is None or raw.lower() == request.ctx.user_id:
         return
     try:
         uuid.UUID(raw)
@@ -109,15 +109,11 @@ def _respond(
     reply: Reply,
 ) -> HTTPResponse:
     data = reply.encode()
-    headers = dict(reply.headers)
-    if request.app.ctx.settings.validate_responses and reply.status != 501:
+    if request.app.ctx.settings.validate_responses:
         try:
             _check_reply(request, contract, operation, plan, reply, data)
         except ResponseMismatch as exc:
             log.error("response breaks the contract: %s", exc)
-            error = ApiError("The server produced an invalid response.")
-            return HTTPResponse(
-                Reply(problem(request, error)).encode(), 500, content_type=PROBLEM_JSON
-            )
-    content_type: Any = reply.content_type if data is not None else None
-    return HTTPResponse(data, status=reply.status, headers=headers, content_type=content_type)
+            reply = problem_reply(request, ApiError("The server produced an invalid response."))
+            data = reply.encode()
+    return reply.response(data)

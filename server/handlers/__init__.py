@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
@@ -12,10 +11,6 @@ from server.system import handlers as system
 from server.tasks import handlers as tasks
 
 MODULES: tuple[ModuleType, ...] = (auth, me, tasks, system)
-
-# Operations in the contract whose issue is still open: they answer 501 until it lands.
-# Each leaves this table in the change that implements it.
-PENDING: Mapping[str, int] = {}
 
 
 def collect(modules: tuple[ModuleType, ...] = MODULES) -> dict[str, Any]:

@@ -3,21 +3,17 @@ to it. CONSOLE_ENABLED off leaves neither: /console is then a 404 like an unknow
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from sanic import Sanic
-
 from server.config import Settings
+from server.context import App
+from server.resources import CONSOLE_DIR
 
-CONSOLE_DIR = Path(__file__).resolve().parent.parent / "static" / "console"
 # /docs/assets/init.js turns this tag of the docs page into a link to the console.
 DOCS_LINK = '<meta name="todo-api-console" content="/console">\n'
 
 
-def mount(app: Sanic, settings: Settings) -> None:
+def mount(app: App, settings: Settings) -> None:
     """Serve the console page and its assets, or, switched off, drop the reference's link."""
     if not settings.console:
-        app.ctx.console_html = None
         app.ctx.docs_html = app.ctx.docs_html.replace(DOCS_LINK, "")
         return
     app.ctx.console_html = (CONSOLE_DIR / "index.html").read_text()

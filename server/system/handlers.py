@@ -3,8 +3,7 @@ contract."""
 
 from __future__ import annotations
 
-from sanic import Request
-
+from server.context import Request
 from server.contract.reply import Reply
 from server.errors import NO_ROUTE, NotFound, ServiceUnavailable
 
