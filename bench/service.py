@@ -140,7 +140,7 @@ def read_log(path: Path, keep: int = 5) -> LogSummary:
             except ValueError:
                 continue
             status = line.get("status")
-            if isinstance(status, int) and status >= 500 and status != 501:  # 501: not built yet
+            if isinstance(status, int) and status >= 500:
                 route = UUID.sub("{id}", str(line.get("path")))
                 summary.server_errors[f"{status} {line.get('method')} {route}"] += 1
             elif line.get("level") == "error" and len(summary.messages) < keep:

@@ -4,7 +4,8 @@
 
 Times request validation (unmarshal, as the pipeline does) and response validation for
 GET one task and GET a 50-task list, on the real openapi.yaml with the server's own config:
-plain openapi-core, and the compiled plan of server/fastpath.py that serves the same verdicts.
+plain openapi-core, and the compiled plan of server/contract/fastpath.py that serves the same
+verdicts.
 """
 
 from __future__ import annotations

@@ -9,19 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from sanic import HTTPResponse, Request, Sanic
-from sanic.exceptions import PayloadTooLarge, RequestCancelled, SanicException
+from sanic.exceptions import RequestCancelled
 from sanic_ext import Extend
 
-from server import handlers, middleware
+from server import handlers
+from server.accounts.security import AccessTokenReader, PasswordHasher
 from server.config import Settings
-from server.contract import Contract
-from server.db import load_queries, open_database
-from server.errors import ApiError, NotImplementedYet, render_problem, to_api_error
-from server.fastpath import OperationPlan, compile_plans
-from server.migrations import migration_ids
-from server.pipeline import endpoint
-from server.reply import Reply
-from server.security import AccessTokenReader, PasswordHasher
+from server.contract.fastpath import OperationPlan, compile_plans
+from server.contract.loading import Contract
+from server.contract.pipeline import endpoint
+from server.db.migrations import migration_ids
+from server.db.pool import load_queries, open_database
+from server.errors import problem_reply
+from server.system import middleware
 
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "docs"
 CORS_HEADERS = [
@@ -33,13 +33,7 @@ CORS_HEADERS = [
     "x-request-id",
 ]
 CLIENT_CLOSED_REQUEST = 499
-ROUTABLE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 EXPOSED_HEADERS = ["etag", "location", "retry-after", "www-authenticate", "x-request-id"]
-
-
-class HeadTooLarge(ApiError):
-    status, slug = 431, "request-header-fields-too-large"
-    default_detail = "The request line and headers are larger than the server accepts."
 
 
 class StartupError(Exception):
@@ -62,7 +56,6 @@ def create_app(
     *,
     name: str = "todo_api",
     implemented: Mapping[str, Any] | None = None,
-    pending: Mapping[str, int] | None = None,
 ) -> Sanic:
     if not settings.database_url:
         raise StartupError("create_app needs settings.database_url (the CLI starts one)")
@@ -74,12 +67,7 @@ def create_app(
     app.ctx.queries = load_queries()
     app.ctx.migration_ids = migration_ids()
     app.ctx.docs_html = (STATIC_DIR / "index.html").read_text()
-    bind_operations(
-        app,
-        contract,
-        handlers.collect() if implemented is None else implemented,
-        handlers.PENDING if pending is None else pending,
-    )
+    bind_operations(app, contract, handlers.collect() if implemented is None else implemented)
     app.static("/docs/assets", STATIC_DIR, name="docs_assets")
     app.on_request(middleware.assign_request_id)
     app.on_response(middleware.finish_response)
@@ -91,40 +79,24 @@ def create_app(
     return app
 
 
-def bind_operations(
-    app: Sanic, contract: Contract, implemented: Mapping[str, Any], pending: Mapping[str, int]
-) -> None:
-    """Route every operation to the handler its operationId names (connexion's rule)."""
+def bind_operations(app: Sanic, contract: Contract, implemented: Mapping[str, Any]) -> None:
+    """Route every operation to the handler its operationId names; like connexion, refuse to
+    start on an operation without a handler or a handler without an operation."""
     operation_ids = {op.operation_id for op in contract.operations}
     problems = [
-        *(
-            f"operation {op!r} has no handler"
-            for op in sorted(operation_ids - set(implemented) - set(pending))
-        ),
+        *(f"operation {op!r} has no handler" for op in sorted(operation_ids - set(implemented))),
         *(f"handler {fn!r} has no operation" for fn in sorted(set(implemented) - operation_ids)),
-        *(
-            f"{op!r} is implemented but still listed as pending"
-            for op in sorted(set(implemented) & set(pending))
-        ),
     ]
     if problems:
         raise StartupError("; ".join(problems))
     plans = load_plans()
     for op in contract.operations:
-        handler = implemented.get(op.operation_id) or _not_implemented(pending[op.operation_id])
         app.add_route(
-            endpoint(contract, op, plans[op.operation_id], handler),
+            endpoint(contract, op, plans[op.operation_id], implemented[op.operation_id]),
             op.sanic_uri,
             methods=[op.method],
             name=op.operation_id,
         )
-
-
-def _not_implemented(issue: int) -> Any:
-    async def pending(request: Request) -> Reply:
-        raise NotImplementedYet(f"This operation arrives with issue {issue}.")
-
-    return pending
 
 
 def _configure(app: Sanic, settings: Settings) -> None:
@@ -153,25 +125,8 @@ async def _render_error(request: Request, exc: BaseException) -> HTTPResponse:
     if isinstance(exc, RequestCancelled):
         # The client went away mid-request: nobody to answer; logged as nginx's 499.
         return HTTPResponse(status=CLIENT_CLOSED_REQUEST)
-    settings: Settings = request.app.ctx.settings
-    error = to_api_error(exc, settings.retry_after_seconds)
-    if error.status == 405 and "Allow" not in error.headers:
-        error.headers["Allow"] = _allowed_methods(request.app, request.path)
-    if isinstance(exc, PayloadTooLarge) and "header" in str(exc):  # Sanic says 413 for both
-        error = HeadTooLarge()
-    return render_problem(request, error)
-
-
-def _allowed_methods(app: Sanic, path: str) -> str:
-    """Sanic's router names the allowed methods of static paths only: ask it for each method."""
-    allowed = []
-    for method in ROUTABLE_METHODS:
-        try:
-            app.router.get(path, method, None)
-        except SanicException:
-            continue
-        allowed.append(method)
-    return ", ".join(allowed)
+    reply = problem_reply(request, exc)
+    return reply.response(reply.encode())
 
 
 async def _open_resources(app: Sanic) -> None:

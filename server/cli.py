@@ -9,9 +9,9 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from server import migrations
 from server.config import ConfigError, Settings, load_settings
-from server.logs import configure_logging
+from server.db import migrations
+from server.system.logs import configure_logging
 
 log = logging.getLogger("todo_api")
 
@@ -20,7 +20,7 @@ def database_url(settings: Settings, *, migrate_embedded: bool) -> str:
     """DATABASE_URL, or the embedded server in DATA_DIR (migrated on start)."""
     if settings.database_url:
         return settings.database_url
-    from server.embedded import start_embedded
+    from server.db.embedded import start_embedded
 
     dsn = start_embedded(settings.data_dir)
     if migrate_embedded:

@@ -1,4 +1,4 @@
-"""ApiError subclasses and the one problem+json (RFC 9457) renderer."""
+"""ApiError subclasses and the one exit of every problem+json (RFC 9457) answer: problem_reply."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Self
 
 import asyncpg
-import orjson
-from sanic import HTTPResponse, Request
-from sanic.exceptions import SanicException
+from sanic import Request, Sanic
+from sanic.exceptions import PayloadTooLarge, SanicException
+
+from server.contract.reply import Reply
 
 log = logging.getLogger("todo_api")
 
 PROBLEM_JSON = "application/problem+json"
+ROUTABLE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -30,7 +32,6 @@ TITLES = {
     429: "Too Many Requests",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
-    501: "Not Implemented",
     503: "Service Unavailable",
 }
 
@@ -116,9 +117,9 @@ class TooManyRequests(ApiError):
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
 
 
-class NotImplementedYet(ApiError):
-    status, slug = 501, "not-implemented"
-    default_detail = "This operation is in the contract but not built yet."
+class HeadTooLarge(ApiError):
+    status, slug = 431, "request-header-fields-too-large"
+    default_detail = "The request line and headers are larger than the server accepts."
 
 
 class ServiceUnavailable(ApiError):
@@ -148,6 +149,8 @@ def to_api_error(exc: BaseException, retry_after: int = 5) -> ApiError:
     if isinstance(exc, DATABASE_DOWN):
         log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
         return ServiceUnavailable(retry_after)
+    if isinstance(exc, PayloadTooLarge) and "header" in str(exc):  # Sanic says 413 for both
+        return HeadTooLarge()
     if isinstance(exc, SanicException) and 400 <= exc.status_code < 500:
         error = ApiError(_sanic_detail(exc), headers=getattr(exc, "headers", None))
         error.status = exc.status_code  # type: ignore[misc]
@@ -182,11 +185,22 @@ def problem(request: Request, error: ApiError) -> dict[str, Any]:
     return body
 
 
-def render_problem(request: Request, error: ApiError) -> HTTPResponse:
-    """The single renderer: every non-2xx answer leaves through here."""
-    return HTTPResponse(
-        orjson.dumps(problem(request, error)),
-        status=error.status,
-        headers=error.headers,
-        content_type=PROBLEM_JSON,
-    )
+def problem_reply(request: Request, exc: BaseException) -> Reply:
+    """The one exit: every problem answer, raised in a handler, in the pipeline or outside any
+    operation (unknown route, 405, 413, bad HTTP), is made here."""
+    error = to_api_error(exc, request.app.ctx.settings.retry_after_seconds)
+    if error.status == 405 and "Allow" not in error.headers:
+        error.headers["Allow"] = _allowed_methods(request.app, request.path)
+    return Reply(problem(request, error), error.status, error.headers, PROBLEM_JSON)
+
+
+def _allowed_methods(app: Sanic, path: str) -> str:
+    """Sanic's router names the allowed methods of static paths only: ask it for each method."""
+    allowed = []
+    for method in ROUTABLE_METHODS:
+        try:
+            app.router.get(path, method, None)
+        except SanicException:
+            continue
+        allowed.append(method)
+    return ", ".join(allowed)

@@ -14,11 +14,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from server import migrations
+from server.accounts.security import hash_password_blocking, issue_access_token
 from server.app import create_app
 from server.config import Settings
-from server.embedded import create_database, drop_database, with_database
-from server.security import hash_password_blocking, issue_access_token
+from server.db import migrations
+from server.db.embedded import create_database, drop_database, with_database
 from tests.support import Api
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,8 +23,8 @@ from typing import Any
 
 import httpx
 
-from server import migrations
-from server.embedded import create_database, with_database
+from server.db import migrations
+from server.db.embedded import create_database, with_database
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ from multidict import CIMultiDict
 from openapi_core.testing import MockRequest, MockResponse
 
 from server.app import load_contract, load_plans
-from server.fastpath import Unsure
+from server.contract.fastpath import Unsure
 
 USER = str(uuid.uuid4())
 TASK = str(uuid.uuid4())

@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from server import migrations
+from server.db import migrations
 from tests.support import Api
 
 ROOT = Path(__file__).resolve().parent.parent

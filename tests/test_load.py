@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from server.app import load_plans
-from server.fastpath import Unsure
+from server.contract.fastpath import Unsure
 from tests.live import LiveServer, serve_fresh
 from tests.support import check_contract
 

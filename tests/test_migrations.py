@@ -7,8 +7,9 @@ import os
 import psycopg
 import pytest
 
-from server import cli, migrations
-from server.embedded import create_database, with_database
+from server import cli
+from server.db import migrations
+from server.db.embedded import create_database, with_database
 
 SCRATCH = f"todo_migrations_{os.getpid()}"
 TABLES = {"users", "tasks", "refresh_tokens", "login_failures", "idempotency_keys"}

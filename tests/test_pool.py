@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from server.config import Settings
-from server.db import Database, open_database
+from server.db.pool import Database, open_database
 
 
 @asynccontextmanager

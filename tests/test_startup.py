@@ -14,7 +14,7 @@ from sanic import Request
 from server import handlers
 from server.app import StartupError, create_app
 from server.config import ConfigError, Settings, load_settings
-from server.reply import Reply
+from server.contract.reply import Reply
 from tests.support import Api
 
 STRONG = "s" * 48
@@ -33,10 +33,6 @@ def test_handler_without_operation_stops_startup(settings: Settings) -> None:
     implemented = {**handlers.collect(), "archive_everything": archive_everything}
     with pytest.raises(StartupError, match="handler 'archive_everything' has no operation"):
         create_app(settings, name="extra_handler", implemented=implemented)
-
-
-def test_pending_operations_are_exactly_the_unimplemented_ones() -> None:
-    assert not set(handlers.PENDING) & set(handlers.collect())
 
 
 async def _leaky_health(request: Request) -> Reply:

@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from server import listing
 from server.config import Settings
+from server.tasks import listing
 from tests.conftest import User
 from tests.support import Api
 

@@ -14,9 +14,9 @@ import orjson
 import psycopg
 import pytest
 
+from server.accounts.security import AccessTokenReader, issue_access_token
 from server.config import Settings
 from server.errors import Unauthorized
-from server.security import AccessTokenReader, issue_access_token
 from tests.conftest import User
 from tests.support import Api
 

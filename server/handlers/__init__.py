@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from server.handlers import auth, me, system, tasks
+from server.accounts import auth, me
+from server.system import handlers as system
+from server.tasks import handlers as tasks
 
 MODULES: tuple[ModuleType, ...] = (auth, me, tasks, system)
-
-# Operations in the contract whose issue is still open: they answer 501 until it lands.
-# Each leaves this table in the change that implements it.
-PENDING: Mapping[str, int] = {}
 
 
 def collect(modules: tuple[ModuleType, ...] = MODULES) -> dict[str, Any]:

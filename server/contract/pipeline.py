@@ -9,18 +9,18 @@ from typing import Any
 
 from sanic import HTTPResponse, Request
 
-from server.contract import Contract, Operation, SanicOpenAPIRequest, SanicOpenAPIResponse
-from server.errors import PROBLEM_JSON, ApiError, Forbidden, Unauthorized, problem, to_api_error
-from server.fastpath import OperationPlan, Unsure
-from server.reply import Reply
-from server.security import bearer_token
-from server.validation import (
+from server.accounts.security import bearer_token
+from server.contract.fastpath import OperationPlan, Unsure
+from server.contract.loading import Contract, Operation, SanicOpenAPIRequest, SanicOpenAPIResponse
+from server.contract.reply import Reply
+from server.contract.validation import (
     RequestValues,
     ResponseMismatch,
     check_storable,
     validate_request,
     validate_response,
 )
+from server.errors import ApiError, Forbidden, Unauthorized, problem_reply
 
 log = logging.getLogger("todo_api")
 
@@ -46,8 +46,7 @@ def endpoint(
             request.ctx.body = values.body
             reply = await handler(request)
         except Exception as exc:
-            error = to_api_error(exc, request.app.ctx.settings.retry_after_seconds)
-            reply = Reply(problem(request, error), error.status, error.headers, PROBLEM_JSON)
+            reply = problem_reply(request, exc)
         return _respond(request, contract, operation, plan, reply)
 
     run.__name__ = operation.operation_id
@@ -109,15 +108,11 @@ def _respond(
     reply: Reply,
 ) -> HTTPResponse:
     data = reply.encode()
-    headers = dict(reply.headers)
-    if request.app.ctx.settings.validate_responses and reply.status != 501:
+    if request.app.ctx.settings.validate_responses:
         try:
             _check_reply(request, contract, operation, plan, reply, data)
         except ResponseMismatch as exc:
             log.error("response breaks the contract: %s", exc)
-            error = ApiError("The server produced an invalid response.")
-            return HTTPResponse(
-                Reply(problem(request, error)).encode(), 500, content_type=PROBLEM_JSON
-            )
-    content_type: Any = reply.content_type if data is not None else None
-    return HTTPResponse(data, status=reply.status, headers=headers, content_type=content_type)
+            reply = problem_reply(request, ApiError("The server produced an invalid response."))
+            data = reply.encode()
+    return reply.response(data)

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from server.db import Database
+from server.db.pool import Database
 from server.errors import UnprocessableContent
-from server.task_fields import json_ready, request_hash, task_body
+from server.tasks.fields import json_ready, request_hash, task_body
 
 ATTEMPTS = 3
 

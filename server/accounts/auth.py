@@ -15,9 +15,9 @@ from typing import Any
 import asyncpg
 from sanic import Request
 
+from server.accounts.security import issue_access_token, new_refresh_token, refresh_token_hash
+from server.contract.reply import Reply
 from server.errors import EmailTaken, TooManyRequests, Unauthorized, UnprocessableContent
-from server.reply import Reply
-from server.security import issue_access_token, new_refresh_token, refresh_token_hash
 
 BAD_CREDENTIALS = "The email or password is wrong."
 REFRESH_REFUSED = "The refresh token is invalid, expired or revoked; log in again."

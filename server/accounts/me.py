@@ -11,8 +11,8 @@ from typing import Any
 
 from sanic import Request
 
+from server.contract.reply import Reply
 from server.errors import Forbidden, Unauthorized
-from server.reply import Reply
 
 NOT_CONFIRMED = "The password is wrong."
 GONE = "The account of this access token no longer exists."

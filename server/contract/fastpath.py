@@ -23,8 +23,8 @@ from multidict import CIMultiDict
 from openapi_core.unmarshalling.schemas import oas31_format_unmarshallers
 from sanic import Request
 
-from server.contract import FORMAT_UNMARSHALLERS, Contract, query_args
-from server.validation import RequestValues
+from server.contract.loading import FORMAT_UNMARSHALLERS, Contract, query_args
+from server.contract.validation import RequestValues
 
 INTEGER = re.compile(r"-?[0-9]+")
 FORMATS = {**oas31_format_unmarshallers, **FORMAT_UNMARSHALLERS}

@@ -17,7 +17,7 @@ from server.config import Settings
 
 log = logging.getLogger("todo_api")
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = Path(__file__).resolve().parent.parent.parent / "sql"
 # One round trip (simple query protocol): asyncpg's transaction() would spend a second on the SET.
 BEGIN_SNAPSHOT = (
     "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL plan_cache_mode = force_custom_plan"

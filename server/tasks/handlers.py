@@ -11,12 +11,13 @@ from typing import Any, NoReturn
 
 from sanic import Request
 
-from server import listing, task_fields
+from server.contract.reply import Reply
 from server.errors import NotFound, PreconditionFailed
-from server.etags import etag, if_match_versions, if_none_match_hits
-from server.idempotency import create_once
-from server.reply import Reply
-from server.task_fields import task_body
+from server.tasks import fields as task_fields
+from server.tasks import listing
+from server.tasks.etags import etag, if_match_versions, if_none_match_hits
+from server.tasks.fields import task_body
+from server.tasks.idempotency import create_once
 
 
 async def list_tasks(request: Request) -> Reply:

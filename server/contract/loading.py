@@ -19,7 +19,7 @@ from openapi_core.datatypes import RequestParameters
 from sanic import Request
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 CONTRACT_PATH = ROOT / "openapi.yaml"
 
 

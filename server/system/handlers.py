@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sanic import Request
 
+from server.contract.reply import Reply
 from server.errors import ServiceUnavailable
-from server.reply import Reply
 
 
 async def health(request: Request) -> Reply:

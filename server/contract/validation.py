@@ -18,7 +18,7 @@ from openapi_core.validation.request.exceptions import (
     SecurityValidationError,
 )
 
-from server.contract import Contract, SanicOpenAPIRequest, SanicOpenAPIResponse
+from server.contract.loading import Contract, SanicOpenAPIRequest, SanicOpenAPIResponse
 from server.errors import (
     ApiError,
     BadRequest,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from sanic import HTTPResponse
 
 JSON = "application/json"
 
@@ -26,3 +27,8 @@ class Reply:
         if isinstance(self.body, str):
             return self.body.encode()
         return orjson.dumps(self.body, option=orjson.OPT_UTC_Z)
+
+    def response(self, data: bytes | None) -> HTTPResponse:
+        """The HTTP response carrying `data`, this reply's body as encoded (and checked)."""
+        content_type: Any = self.content_type if data is not None else None
+        return HTTPResponse(data, self.status, dict(self.headers), content_type=content_type)

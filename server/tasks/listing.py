@@ -16,10 +16,10 @@ from typing import Any
 
 import orjson
 
-from server import task_fields
-from server.cursors import decode_cursor, encode_cursor, invalid_cursor
-from server.db import Database
+from server.db.pool import Database
 from server.errors import BadRequest
+from server.tasks import fields as task_fields
+from server.tasks.cursors import decode_cursor, encode_cursor, invalid_cursor
 
 COLUMNS = (
     "id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,"

@@ -1,0 +1,1 @@
+"""Accounts: signup, login, tokens, the signed-in user's own account, password hashing."""

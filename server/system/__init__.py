@@ -1,0 +1,1 @@
+"""The service itself: health, readiness, docs, request ids and headers, JSON logs."""

@@ -1,0 +1,1 @@
+"""Tasks: their handlers, fields, listing and cursors, ETags and idempotent creates."""
