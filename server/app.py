@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import Mapping
+from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,8 @@ from sanic.exceptions import RequestCancelled
 from sanic_ext import Extend
 
 from server import handlers
-from server.accounts.security import AccessTokenReader, PasswordHasher
+from server.accounts.hashing import PasswordHasher
+from server.accounts.security import AccessTokenReader
 from server.config import Settings
 from server.contract.fastpath import OperationPlan, compile_plans
 from server.contract.loading import Contract
@@ -22,6 +25,7 @@ from server.db.migrations import migration_ids
 from server.db.pool import load_queries, open_database
 from server.errors import problem_reply
 from server.system import middleware
+from server.system.purger import run_purger
 
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "docs"
 CORS_HEADERS = [
@@ -133,8 +137,15 @@ async def _open_resources(app: Sanic) -> None:
     settings: Settings = app.ctx.settings
     assert settings.database_url
     app.ctx.db = await open_database(settings, settings.database_url)
-    app.ctx.hasher = PasswordHasher(settings.bcrypt_rounds)
+    app.ctx.hasher = PasswordHasher(
+        settings.bcrypt_rounds,
+        threads=settings.hash_threads,
+        queue_size=settings.hash_queue_size,
+    )
     app.ctx.tokens = AccessTokenReader(settings)
+    app.ctx.purger = asyncio.get_running_loop().create_task(
+        run_purger(app.ctx.db, app.ctx.queries, settings), name="purger"
+    )
 
 
 async def _freeze_heap(app: Sanic) -> None:
@@ -145,5 +156,8 @@ async def _freeze_heap(app: Sanic) -> None:
 
 
 async def _close_resources(app: Sanic) -> None:
+    app.ctx.purger.cancel()
+    with suppress(asyncio.CancelledError):
+        await app.ctx.purger
     await app.ctx.db.close()
     app.ctx.hasher.close()

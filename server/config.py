@@ -12,7 +12,9 @@ from pathlib import Path
 log = logging.getLogger("todo_api")
 
 VALIDATION_MODES = ("full", "requests", "off")
+APP_ENVS = ("development", "production")
 MIN_PRODUCTION_SECRET_BYTES = 32
+MIN_PRODUCTION_BCRYPT_ROUNDS = 10
 
 
 class ConfigError(Exception):
@@ -30,15 +32,22 @@ class Settings:
     data_dir: Path = Path(".data")
     access_token_ttl: int = 1800
     refresh_token_ttl: int = 30 * 24 * 3600
+    refresh_family_ttl: int = 90 * 24 * 3600
     bcrypt_rounds: int = 12
     cors_origins: tuple[str, ...] = ()
     openapi_validation: str = "full"
     proxies_count: int = 0
     jwt_issuer: str = "todo-api"
     jwt_audience: str = "todo-api"
-    login_limit_per_email: int = 10
+    clock_skew_seconds: int = 30  # exp and iat of access tokens
+    login_limit_per_email_client: int = 10
+    login_limit_per_email: int = 100
     login_limit_per_client: int = 100
     login_window_seconds: int = 900
+    signup_limit_per_hour: int = 20
+    hash_threads: int = 2
+    hash_queue_size: int = 32
+    purge_interval_seconds: int = 300
     max_body_bytes: int = 64 * 1024
     db_pool_size: int = 10
     db_connect_timeout: float = 3.0
@@ -89,7 +98,9 @@ def _dev_secret(data_dir: Path) -> str:
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment, refusing what production must not run with."""
     env = os.environ if env is None else env
-    app_env = env.get("APP_ENV", "development") or "development"
+    app_env = env.get("APP_ENV") or "development"
+    if app_env not in APP_ENVS:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(APP_ENVS)}, got {app_env!r}")
     production = app_env == "production"
     data_dir = Path(env.get("DATA_DIR") or ".data")
     database_url = env.get("DATABASE_URL") or None
@@ -108,8 +119,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 f"{MIN_PRODUCTION_SECRET_BYTES} bytes (try: openssl rand -base64 48)"
             )
     origins = tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip())
-    if "*" in origins:
-        raise ConfigError("CORS_ORIGINS lists exact origins; '*' is not allowed")
+    if any("*" in origin for origin in origins):
+        raise ConfigError("CORS_ORIGINS lists exact origins; a wildcard is not allowed")
+    bcrypt_rounds = _int(env, "BCRYPT_ROUNDS", 12, 4, 31)
+    if production and bcrypt_rounds < MIN_PRODUCTION_BCRYPT_ROUNDS:
+        raise ConfigError(
+            f"APP_ENV=production needs BCRYPT_ROUNDS of at least {MIN_PRODUCTION_BCRYPT_ROUNDS}"
+        )
+    if not production:
+        log.warning("APP_ENV=development: set APP_ENV=production for a deployment")
     return Settings(
         jwt_secret=secret or _dev_secret(data_dir),
         database_url=database_url,
@@ -120,12 +138,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         access_token_ttl=_int(env, "ACCESS_TOKEN_TTL", 1800, 1, 7 * 24 * 3600),
         refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600, 60, 365 * 24 * 3600),
-        bcrypt_rounds=_int(env, "BCRYPT_ROUNDS", 12, 4, 31),
+        refresh_family_ttl=_int(env, "REFRESH_FAMILY_TTL", 90 * 24 * 3600, 60, 3650 * 24 * 3600),
+        bcrypt_rounds=bcrypt_rounds,
         cors_origins=origins,
         openapi_validation=mode,
         proxies_count=_int(env, "PROXIES_COUNT", 0, 0, 10),
         db_pool_size=_int(env, "DATABASE_POOL_SIZE", 10, 1, 200),
-        login_limit_per_email=_int(env, "LOGIN_LIMIT_PER_EMAIL", 10, 1, 10**9),
+        login_limit_per_email_client=_int(env, "LOGIN_LIMIT_PER_EMAIL_CLIENT", 10, 1, 10**9),
+        login_limit_per_email=_int(env, "LOGIN_LIMIT_PER_EMAIL", 100, 1, 10**9),
         login_limit_per_client=_int(env, "LOGIN_LIMIT_PER_CLIENT", 100, 1, 10**9),
         login_window_seconds=_int(env, "LOGIN_WINDOW_SECONDS", 900, 1, 7 * 24 * 3600),
+        signup_limit_per_hour=_int(env, "SIGNUP_LIMIT_PER_HOUR", 20, 1, 10**9),
+        hash_threads=_int(env, "HASH_THREADS", 2, 1, 64),
+        hash_queue_size=_int(env, "HASH_QUEUE_SIZE", 32, 1, 10_000),
+        purge_interval_seconds=_int(env, "PURGE_INTERVAL_SECONDS", 300, 1, 24 * 3600),
     )
