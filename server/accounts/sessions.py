@@ -12,8 +12,8 @@ from server.errors import NotFound
 
 async def list_sessions(request: Request) -> Reply:
     app, ctx = request.app, request.ctx
-    rows = await app.ctx.queries.list_sessions(app.ctx.db, user_id=ctx.user_id)
-    sessions = [{**dict(row), "current": row["id"] == ctx.session_id} for row in rows]
+    rows = app.ctx.queries.list_sessions(app.ctx.db, user_id=ctx.user_id)
+    sessions = [{**dict(row), "current": row["id"] == ctx.session_id} async for row in rows]
     return Reply({"sessions": sessions})
 
 
