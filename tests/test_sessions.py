@@ -146,7 +146,8 @@ def test_a_login_family_lives_at_most_refresh_family_ttl(
         " WHERE user_id = %s AND user_agent = 'pytest'",
         (user.id,),
     ).fetchone()
-    assert row is not None and round(row[0]) == settings.refresh_family_ttl == 90 * 24 * 3600
+    assert row is not None
+    assert round(row[0]) == settings.refresh_family_ttl == 90 * 24 * 3600
     sql.execute("UPDATE login_families SET expires_at = now() WHERE user_id = %s", (user.id,))
     assert api.post(REFRESH, json={"refresh_token": pair["refresh_token"]}).status_code == 401
 
@@ -162,4 +163,5 @@ def test_refresh_token_never_outlives_its_family(
         " JOIN login_families f ON f.id = t.family_id WHERE t.user_id = %s",
         (user.id,),
     ).fetchone()
-    assert row is not None and round(row[0]) == 120
+    assert row is not None
+    assert round(row[0]) == 120

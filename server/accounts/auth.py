@@ -29,8 +29,9 @@ REFRESH_REFUSED = "The refresh token is invalid, expired or revoked; log in agai
 
 async def signup(request: Request) -> Reply:
     app, body = request.app, request.ctx.body
-    await charge_signup(request)
-    password_hash = await app.ctx.hasher.hash(body["password"], client_key(request))
+    async with app.ctx.hasher.admitted(client_key(request)) as hashing:
+        await charge_signup(request)
+        password_hash = await hashing.hash(body["password"])
     try:
         user = await app.ctx.queries.create_user(
             app.ctx.db, email=body["email"], name=body["name"].strip(), password_hash=password_hash
@@ -47,15 +48,13 @@ async def signup(request: Request) -> Reply:
 async def login(request: Request) -> Reply:
     app, body = request.app, request.ctx.body
     email = body["email"]
-    await charge_login_attempt(request, email)
-    found = await app.ctx.queries.get_login(app.ctx.db, email=email)
-    account = dict(found) if found else None
-    password_hash = account.pop("password_hash") if account else None
-    if (
-        not await app.ctx.hasher.verify(body["password"], password_hash, client_key(request))
-        or account is None
-    ):
-        raise Unauthorized(BAD_CREDENTIALS)
+    async with app.ctx.hasher.admitted(client_key(request)) as hashing:
+        await charge_login_attempt(request, email)
+        found = await app.ctx.queries.get_login(app.ctx.db, email=email)
+        account = dict(found) if found else None
+        password_hash = account.pop("password_hash") if account else None
+        if not await hashing.verify(body["password"], password_hash) or account is None:
+            raise Unauthorized(BAD_CREDENTIALS)
     await clear_login_failures(request, email)
     family_id = str(uuid.uuid4())
     async with app.ctx.db.transaction() as conn:

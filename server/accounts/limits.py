@@ -22,7 +22,7 @@ SIGNUP_WINDOW_SECONDS = 3600
 def client_key(request: Request) -> str:
     """The peer's address (or the one a trusted proxy reports: Sanic applies PROXIES_COUNT);
     an IPv6 client is counted by its /64, the block one subscriber usually holds."""
-    raw = str(request.remote_addr or request.ip)
+    raw = str(request.remote_addr or request.ip).strip("[]")
     try:
         address = ipaddress.ip_address(raw)
     except ValueError:

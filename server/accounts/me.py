@@ -12,6 +12,7 @@ from typing import Any
 
 from sanic import Request
 
+from server.accounts.hashing import Admission
 from server.accounts.limits import charge_login_attempt, clear_login_failures, client_key
 from server.contract.reply import Reply
 from server.errors import Forbidden, Unauthorized
@@ -42,8 +43,9 @@ async def change_password(request: Request) -> Reply:
     """The new password replaces the old, and every login family of the account ends: its
     refresh tokens and every access token issued before now stop working."""
     app, body, user_id = request.app, request.ctx.body, request.ctx.user_id
-    old_hash = await _confirmed_hash(request, body["current_password"])
-    new_hash = await app.ctx.hasher.hash(body["new_password"], client_key(request))
+    async with app.ctx.hasher.admitted(client_key(request)) as hashing:
+        old_hash = await _confirmed_hash(request, hashing, body["current_password"])
+        new_hash = await hashing.hash(body["new_password"])
     async with app.ctx.db.transaction() as conn:
         changed = await app.ctx.queries.replace_password_hash(
             conn, id=user_id, old_hash=old_hash, new_hash=new_hash
@@ -57,7 +59,8 @@ async def change_password(request: Request) -> Reply:
 async def delete_me(request: Request) -> Reply:
     """The account goes, and with it (ON DELETE CASCADE) its tasks, tokens and idempotency keys."""
     app = request.app
-    password_hash = await _confirmed_hash(request, request.ctx.body["password"])
+    async with app.ctx.hasher.admitted(client_key(request)) as hashing:
+        password_hash = await _confirmed_hash(request, hashing, request.ctx.body["password"])
     async with app.ctx.db.transaction() as conn:
         deleted = await app.ctx.queries.delete_user(
             conn, id=request.ctx.user_id, password_hash=password_hash
@@ -67,7 +70,7 @@ async def delete_me(request: Request) -> Reply:
     return Reply(status=204)
 
 
-async def _confirmed_hash(request: Request, password: str) -> Any:
+async def _confirmed_hash(request: Request, hashing: Admission, password: str) -> Any:
     """The account's password hash once `password` matches it; else 403 (401 if it is gone,
     429 once the account's failed logins from this client are over their limit)."""
     app = request.app
@@ -75,7 +78,7 @@ async def _confirmed_hash(request: Request, password: str) -> Any:
     if account is None:
         raise Unauthorized(GONE)
     await charge_login_attempt(request, account["email"])
-    if not await app.ctx.hasher.verify(password, account["password_hash"], client_key(request)):
+    if not await hashing.verify(password, account["password_hash"]):
         raise Forbidden(NOT_CONFIRMED)
     await clear_login_failures(request, account["email"])
     return account["password_hash"]

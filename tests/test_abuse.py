@@ -1,0 +1,370 @@
+"""Hostile clients (issue 12, SPEC §9): each attack that once stalled a worker or went
+unlimited, sent again (bounded in count and time, loopback only), with the outcome SPEC §9
+states. Latency is compared with the same service's idle latency, as a ratio, never a clock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import re
+import statistics
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+import httpx
+import pytest
+
+from server.accounts.hashing import PasswordHasher
+from server.accounts.security import bearer_token
+from server.app import load_contract
+from server.errors import BadRequest, Unauthorized
+from server.tasks.etags import if_match_versions, if_none_match_hits
+from tests.conftest import User
+from tests.live import serve_fresh
+from tests.support import Api
+
+PASSWORD = "correct horse battery"
+HOSTILE_EMAIL = "a@" + "a." * 30000 + "@"  # 60 KB: 6 s of backtracking with the old pattern
+OLD_EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+SUPERLINEAR = 24  # 8x longer input: linear work grows ~8x, quadratic ~64x
+
+
+def cost(run: Callable[[], Any], repeat: int = 5) -> float:
+    """The least time of a few runs: noise only ever adds."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def growth(make: Callable[[int], str], check: Callable[[str], Any], small: int = 1000) -> float:
+    """How much longer `check` takes on an input 8 times longer."""
+    short, long = make(small), make(8 * small)
+    return cost(lambda: check(long)) / max(cost(lambda: check(short)), 1e-6)
+
+
+def contract_patterns() -> list[str]:
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                found.add(node["pattern"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(load_contract().document)
+    return sorted(found)
+
+
+def adversarial_inputs(pattern: str) -> Iterator[Callable[[int], str]]:
+    """Pumped strings: a prefix, one or two characters repeated, a suffix that fails the match."""
+    literals = {c for c in re.sub(r"\\.|\[.*?\]", "", pattern) if c.isprintable()} - set("^$()+*?|")
+    alphabet = sorted(literals | {"a", " ", "\t", "@", ".", "é", "\u3000", "\x85", "!"})
+    pumps = alphabet + [x + y for x in alphabet for y in alphabet]
+    for prefix in ("", "a", "a@"):
+        for pump in pumps:
+            for suffix in ("", "@", " ", "\n"):
+                yield partial(pumped, prefix, pump, suffix)
+
+
+def pumped(prefix: str, pump: str, suffix: str, length: int) -> str:
+    return prefix + pump * (length // len(pump)) + suffix
+
+
+def worst_growth(pattern: str) -> float:
+    compiled = re.compile(pattern)
+    worst = 0.0
+    for make in adversarial_inputs(pattern):
+        if cost(partial(compiled.search, make(2000)), repeat=1) < 0.002:  # 2K characters
+            continue  # microseconds: no backtracking worth measuring
+        worst = max(worst, growth(make, compiled.search, small=500))
+    return worst
+
+
+def test_the_check_finds_the_old_quadratic_email_pattern() -> None:
+    assert worst_growth(OLD_EMAIL_PATTERN) > SUPERLINEAR
+
+
+@pytest.mark.parametrize("pattern", contract_patterns())
+def test_every_pattern_in_the_contract_matches_in_linear_time(pattern: str) -> None:
+    assert worst_growth(pattern) < SUPERLINEAR, pattern
+
+
+def test_the_email_pattern_still_accepts_addresses_and_refuses_the_rest() -> None:
+    email = load_contract().document["components"]["schemas"]["Email"]["pattern"]
+    for good in ["ada@example.org", "a.b+c@mail.example.co.uk", "x@y.z"]:
+        assert re.search(email, good), good
+    for bad in ["plain", "a@b", "a b@c.d", "a@@b.c", "a@b..c", "a@.b.c", "a@b.c.", HOSTILE_EMAIL]:
+        assert not re.search(email, bad), bad
+
+
+@pytest.mark.parametrize(
+    "parse",
+    [
+        lambda h: if_match_versions(h),
+        lambda h: if_none_match_hits(h, 1),
+        lambda h: bearer_token(h),
+    ],
+    ids=["If-Match", "If-None-Match", "Authorization"],
+)
+def test_header_parsers_take_linear_time(parse: Callable[[str], Any]) -> None:
+    def attempt(header: str) -> None:
+        with contextlib.suppress(BadRequest, Unauthorized):
+            parse(header)
+
+    for make in [
+        lambda n: '"1",' + " " * n + "x",
+        lambda n: " " * n + "x",
+        lambda n: "Bearer " + " " * n + "x",
+        lambda n: '"1" ' * (n // 4) + "x",
+        lambda n: 'W/"' + "1" * n,
+    ]:
+        assert growth(make, attempt) < SUPERLINEAR
+
+
+def test_a_number_too_long_to_parse_is_400_at_its_parameter(api: Api, user: User) -> None:
+    for name in ("limit", "offset"):
+        response = api.get(f"/api/{user.id}/tasks?{name}=" + "9" * 5000, headers=user.headers)
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["loc"] == ["query", name]
+
+
+def test_offset_past_10000_is_400_at_offset(api: Api, user: User) -> None:
+    assert api.get(f"/api/{user.id}/tasks?offset=10000", headers=user.headers).status_code == 200
+    response = api.get(f"/api/{user.id}/tasks?offset=10001", headers=user.headers)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["loc"] == ["query", "offset"]
+
+
+def test_stats_name_the_100_most_used_tags(
+    api: Api, user: User, make_task: Callable[..., Any]
+) -> None:
+    for start in range(0, 120, 20):
+        make_task(user, tags=[f"t{i:03d}" for i in range(start, start + 20)])
+    make_task(user, tags=["t119", "t118"])
+    tags = api.get(f"/api/{user.id}/stats", headers=user.headers).json()["tags"]
+    assert len(tags) == 100
+    assert tags[:2] == [{"tag": "t118", "count": 2}, {"tag": "t119", "count": 1 + 1}]
+
+
+def test_a_hostile_body_is_answered_by_the_fast_engine(api: Api) -> None:
+    """The plan rejected it: openapi-core must not re-run every pattern just to word it."""
+    body = {"email": HOSTILE_EMAIL, "password": PASSWORD, "name": "x"}
+    response = api.post("/api/auth/signup", json=body)
+    assert response.status_code == 422
+    assert {tuple(e["loc"]) for e in response.json()["errors"]} == {("body", "email")}
+
+
+def test_signup_is_limited_per_client_address(api: Api) -> None:
+    statuses = [
+        api.post(
+            "/api/auth/signup",
+            json={"email": f"s{i}@example.org", "password": PASSWORD, "name": "S"},
+        ).status_code
+        for i in range(21)
+    ]
+    assert statuses == [201] * 20 + [429]
+
+
+def test_wrong_current_passwords_count_as_failed_logins(api: Api, user: User) -> None:
+    wrong = {"current_password": "not my password", "new_password": "whatever it is"}
+    statuses = [api.put("/api/me/password", json=wrong, headers=user.headers).status_code]
+    statuses += [
+        api.request(
+            "DELETE", "/api/me", json={"password": "nope nope"}, headers=user.headers
+        ).status_code
+        for _ in range(9)
+    ]
+    assert statuses == [403] * 10
+    right = {"current_password": user.password, "new_password": "whatever it is"}
+    limited = api.put("/api/me/password", json=right, headers=user.headers)
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) >= 1
+    login = {"email": user.email, "password": user.password}
+    assert api.post("/api/auth/login", json=login).status_code == 429, "the account is limited"
+
+
+def test_a_full_hashing_queue_refuses_at_once_and_serves_clients_in_turn() -> None:
+    """One thread, a queue of 8 (2 a client): a third job of one client is refused (503) while
+    its first two wait, and another client's job runs before that client's second."""
+    hasher = PasswordHasher(rounds=8, threads=1, queue_size=8)
+    finished: list[str] = []
+
+    async def job(client: str, name: str) -> None:
+        async with hasher.admitted(client) as hashing:
+            await hashing.hash(PASSWORD)
+        finished.append(name)
+
+    async def scene() -> int:
+        flood = [asyncio.create_task(job("198.51.100.1", f"a{i}")) for i in range(3)]
+        await asyncio.sleep(0)
+        other = asyncio.create_task(job("198.51.100.2", "b"))
+        results = await asyncio.gather(*flood, other, return_exceptions=True)
+        return sum(getattr(r, "status", 0) == 503 for r in results)
+
+    try:
+        assert asyncio.run(scene()) == 1
+    finally:
+        hasher.close()
+    assert finished == ["a0", "b", "a1"]
+
+
+@pytest.fixture(scope="module")
+def hostile_target(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The service as it ships (one worker, default login limits and hashing queue), bcrypt
+    cost 10, and the signup limit raised so that a flood reaches the hashing queue (the limit
+    itself is tested in-process)."""
+    defaults = {
+        "LOGIN_LIMIT_PER_EMAIL_CLIENT": "10",
+        "LOGIN_LIMIT_PER_EMAIL": "100",
+        "LOGIN_LIMIT_PER_CLIENT": "100",
+        "HASH_QUEUE_SIZE": "32",
+        "BCRYPT_ROUNDS": "10",
+    }
+    with serve_fresh(admin_dsn, tmp_path_factory, "abuse", env=defaults) as server:
+        yield server.url
+
+
+def timed(client: httpx.Client, method: str, path: str, **kwargs: Any) -> tuple[int, float]:
+    start = time.perf_counter()
+    status = client.request(method, path, **kwargs).status_code
+    return status, time.perf_counter() - start
+
+
+def health_latency(client: httpx.Client, probes: int = 7) -> float:
+    return statistics.median(timed(client, "GET", "/health")[1] for _ in range(probes))
+
+
+@contextlib.contextmanager
+def while_flooding(
+    url: str, flood: Callable[[httpx.Client], Any], seconds: float
+) -> Iterator[None]:
+    """Runs `flood` in a loop on 2 threads (from 127.0.0.1) until the block ends or time's up."""
+    stop = threading.Event()
+    deadline = time.monotonic() + seconds
+
+    def loop() -> None:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            while not stop.is_set() and time.monotonic() < deadline:
+                flood(client)
+
+    threads = [threading.Thread(target=loop) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+
+def test_health_answers_at_idle_latency_while_hostile_bodies_arrive(hostile_target: str) -> None:
+    body = {"email": HOSTILE_EMAIL, "password": PASSWORD, "name": "x"}
+    statuses: Counter[int] = Counter()
+
+    def hostile(client: httpx.Client) -> None:
+        statuses[client.post("/api/auth/signup", json=body).status_code] += 1
+
+    with httpx.Client(base_url=hostile_target, timeout=30) as client:
+        idle = health_latency(client)
+        with while_flooding(hostile_target, hostile, seconds=20):
+            during = health_latency(client)
+    assert set(statuses) == {422}
+    assert statuses[422] >= 8
+    assert during < 10 * idle + 0.005, (
+        f"/health idle {idle * 1000:.1f} ms, during {during * 1000:.1f} ms"
+    )
+
+
+def test_a_signup_flood_from_one_address_barely_delays_another_addresses_login(
+    hostile_target: str,
+) -> None:
+    """64 signups at a time for 8 s, repeating one taken email, from 127.0.0.1 (each a bcrypt
+    hash if admitted); meanwhile logins from 127.0.0.2."""
+    email = "victim@example.org"
+    account = {"email": email, "password": PASSWORD, "name": "V"}
+    login = {"email": email, "password": PASSWORD}
+    statuses: Counter[int] = Counter()
+    retry_after: set[str] = set()
+
+    async def flood(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        async with httpx.AsyncClient(base_url=hostile_target, timeout=30) as client:
+
+            async def one() -> None:
+                while time.monotonic() < deadline:
+                    response = await client.post("/api/auth/signup", json=account)
+                    statuses[response.status_code] += 1
+                    if response.status_code == 503:
+                        retry_after.add(response.headers["Retry-After"])
+
+            await asyncio.gather(*(one() for _ in range(64)))
+
+    other = httpx.Client(
+        base_url=hostile_target,
+        timeout=30,
+        transport=httpx.HTTPTransport(local_address="127.0.0.2"),
+    )
+    with other:
+        assert other.post("/api/auth/signup", json=account).status_code == 201
+        idle = statistics.median(
+            timed(other, "POST", "/api/auth/login", json=login)[1] for _ in range(3)
+        )
+        flooding = threading.Thread(target=lambda: asyncio.run(flood(8.0)))
+        flooding.start()
+        time.sleep(1.0)
+        during = [timed(other, "POST", "/api/auth/login", json=login) for _ in range(3)]
+        flooding.join()
+    assert {status for status, _ in during} == {200}
+    assert statuses[503] > 0, statuses
+    assert statuses[409] > 0, statuses
+    assert retry_after
+    assert all(int(value) >= 1 for value in retry_after)
+    slowest = max(took for _, took in during)
+    assert slowest < 6 * idle, f"login idle {idle:.3f}s, during the flood {slowest:.3f}s"
+
+
+def test_login_limits_per_pair_email_and_client_with_ipv6_by_its_64(
+    settings: Any, make_api: Callable[..., Api], user: User
+) -> None:
+
+    limits = dataclasses.replace(
+        settings,
+        proxies_count=1,
+        login_limit_per_email_client=2,
+        login_limit_per_email=5,
+        login_limit_per_client=4,
+    )
+
+    def attempt(api: Api, email: str, client: str, password: str = "wrong password") -> int:
+        body = {"email": email, "password": password}
+        return api.post(
+            "/api/auth/login", json=body, headers={"X-Forwarded-For": client}
+        ).status_code
+
+    with make_api(limits) as api:
+        # (email, client): the third try from one /64 is refused, the right password too
+        assert [attempt(api, user.email, "2001:db8::1") for _ in range(2)] == [401, 401]
+        assert attempt(api, user.email, "2001:db8::ffff", user.password) == 429
+        # another /64, another pair: not limited by the first
+        assert attempt(api, user.email, "2001:db8:0:1::1") == 401
+        # email across clients: 5 failures in all, then 429 from a fresh client
+        assert attempt(api, user.email, "192.0.2.7") == 401
+        assert attempt(api, user.email, "192.0.2.8") == 401
+        assert attempt(api, user.email, "192.0.2.9", user.password) == 429
+        # client across emails: 4 failures, then 429 for a fifth email
+        assert [attempt(api, f"g{i}@example.org", "203.0.113.5") for i in range(4)] == [401] * 4
+        assert attempt(api, "g9@example.org", "203.0.113.5") == 429
