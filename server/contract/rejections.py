@@ -3,31 +3,39 @@ server/contract/validation.py words openapi-core's, by the fast engine that foun
 
 Handing such a request to openapi-core would re-run every check in Python (every `pattern` on
 every string, however long) only to word the answer: the answer would cost more than the
-request. Format errors are the exception (the engines judge some formats differently): there
-the plan stays unsure and openapi-core decides, as before.
+request. The engines judge some formats differently: a value the fast engine finds malformed
+is judged again by openapi-core's own format checker (one cheap check of one string). A body
+nested too deeply for the fast engine to describe is left to openapi-core, as before.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from openapi_schema_validator import oas31_format_checker
+
+from server.contract.loading import FORMAT_VALIDATORS
 from server.contract.validation import message
 
 KEYWORD_VALUES = {"limit", "pattern", "options", "types", "format"}
 
 
 class Unworded(Exception):
-    """The fast engine's errors include one it cannot word as openapi-core would."""
+    """The fast engine cannot say what openapi-core would: openapi-core decides."""
 
 
 def rejection_items(validator: Any, value: Any, base: list[Any]) -> list[dict[str, Any]]:
     """{loc, msg, type} for each schema error of `value`, located under `base`."""
+    try:
+        errors = list(validator.iter_errors(value))
+    except ValueError:  # "Recursion limit reached"
+        raise Unworded from None
     items = []
-    for error in validator.iter_errors(value):
+    for error in errors:
         keyword = str(error.schema_path[-1]) if error.schema_path else ""
-        if keyword == "format":
-            raise Unworded
         details = error.kind.as_dict()
+        if keyword == "format" and _openapi_core_accepts(error.instance, details["format"]):
+            continue
         loc = [*base, *error.instance_path]
         if keyword == "required":
             items.append(
@@ -44,3 +52,10 @@ def rejection_items(validator: Any, value: Any, base: list[Any]) -> list[dict[st
                 {"loc": loc, "msg": message(keyword, found[0] if found else None), "type": keyword}
             )
     return items
+
+
+def _openapi_core_accepts(value: Any, format_name: str) -> bool:
+    """openapi-core's verdict on one formatted value: its checker, with the contract's own
+    validators (server/contract/loading.py) in place of some of its formats."""
+    own = FORMAT_VALIDATORS.get(format_name)
+    return bool(own(value)) if own else oas31_format_checker.conforms(value, format_name)
