@@ -83,7 +83,8 @@ def purge(settings: Settings) -> None:
     """One round of every purge, now (the service also purges by itself)."""
     import asyncio
 
-    from server.db.pool import load_queries, open_database
+    from server.db.pool import open_database
+    from server.db.queries import load_queries
     from server.system.purger import purge as purge_all
 
     async def once() -> dict[str, int]:

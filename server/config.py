@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("todo_api")
 
@@ -68,10 +69,28 @@ class Settings:
         return self.openapi_validation != "off"
 
 
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+# Whole-number settings: (variable, Settings field, lowest, highest); unset keeps the default.
+INT_SETTINGS = (
+    ("PORT", "port", 0, 65535),
+    ("WORKERS", "workers", 1, 64),
+    ("ACCESS_TOKEN_TTL", "access_token_ttl", 1, 7 * 24 * 3600),
+    ("REFRESH_TOKEN_TTL", "refresh_token_ttl", 60, 365 * 24 * 3600),
+    ("REFRESH_FAMILY_TTL", "refresh_family_ttl", 60, 3650 * 24 * 3600),
+    ("BCRYPT_ROUNDS", "bcrypt_rounds", 4, 31),
+    ("PROXIES_COUNT", "proxies_count", 0, 10),
+    ("DATABASE_POOL_SIZE", "db_pool_size", 1, 200),
+    ("LOGIN_LIMIT_PER_EMAIL_CLIENT", "login_limit_per_email_client", 1, 10**9),
+    ("LOGIN_LIMIT_PER_EMAIL", "login_limit_per_email", 1, 10**9),
+    ("LOGIN_LIMIT_PER_CLIENT", "login_limit_per_client", 1, 10**9),
+    ("LOGIN_WINDOW_SECONDS", "login_window_seconds", 1, 7 * 24 * 3600),
+    ("SIGNUP_LIMIT_PER_HOUR", "signup_limit_per_hour", 1, 10**9),
+    ("HASH_THREADS", "hash_threads", 1, 64),
+    ("HASH_QUEUE_SIZE", "hash_queue_size", 1, 10_000),
+    ("PURGE_INTERVAL_SECONDS", "purge_interval_seconds", 1, 24 * 3600),
+)
+
+
+def _int(name: str, raw: str, lo: int, hi: int) -> int:
     try:
         value = int(raw)
     except ValueError:
@@ -98,13 +117,13 @@ def _dev_secret(data_dir: Path) -> str:
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment, refusing what production must not run with."""
     env = os.environ if env is None else env
-    app_env = env.get("APP_ENV") or "development"
+    app_env = env.get("APP_ENV") or Settings.app_env
     if app_env not in APP_ENVS:
         raise ConfigError(f"APP_ENV must be one of {', '.join(APP_ENVS)}, got {app_env!r}")
     production = app_env == "production"
-    data_dir = Path(env.get("DATA_DIR") or ".data")
+    data_dir = Path(env.get("DATA_DIR") or Settings.data_dir)
     database_url = env.get("DATABASE_URL") or None
-    mode = env.get("OPENAPI_VALIDATION") or "full"
+    mode = env.get("OPENAPI_VALIDATION") or Settings.openapi_validation
     if mode not in VALIDATION_MODES:
         raise ConfigError(f"OPENAPI_VALIDATION must be one of {', '.join(VALIDATION_MODES)}")
     secret = env.get("JWT_SECRET") or ""
@@ -121,7 +140,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     origins = tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip())
     if any("*" in origin for origin in origins):
         raise ConfigError("CORS_ORIGINS lists exact origins; a wildcard is not allowed")
-    bcrypt_rounds = _int(env, "BCRYPT_ROUNDS", 12, 4, 31)
+    numbers: dict[str, Any] = {
+        field: _int(name, env[name], lo, hi)
+        for name, field, lo, hi in INT_SETTINGS
+        if env.get(name)  # unset or empty: the field's default
+    }
+    bcrypt_rounds = numbers.get("bcrypt_rounds", Settings.bcrypt_rounds)
     if production and bcrypt_rounds < MIN_PRODUCTION_BCRYPT_ROUNDS:
         raise ConfigError(
             f"APP_ENV=production needs BCRYPT_ROUNDS of at least {MIN_PRODUCTION_BCRYPT_ROUNDS}"
@@ -132,24 +156,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jwt_secret=secret or _dev_secret(data_dir),
         database_url=database_url,
         app_env=app_env,
-        host=env.get("HOST") or "127.0.0.1",
-        port=_int(env, "PORT", 8000, 0, 65535),
-        workers=_int(env, "WORKERS", 1, 1, 64),
+        host=env.get("HOST") or Settings.host,
         data_dir=data_dir,
-        access_token_ttl=_int(env, "ACCESS_TOKEN_TTL", 1800, 1, 7 * 24 * 3600),
-        refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600, 60, 365 * 24 * 3600),
-        refresh_family_ttl=_int(env, "REFRESH_FAMILY_TTL", 90 * 24 * 3600, 60, 3650 * 24 * 3600),
-        bcrypt_rounds=bcrypt_rounds,
         cors_origins=origins,
         openapi_validation=mode,
-        proxies_count=_int(env, "PROXIES_COUNT", 0, 0, 10),
-        db_pool_size=_int(env, "DATABASE_POOL_SIZE", 10, 1, 200),
-        login_limit_per_email_client=_int(env, "LOGIN_LIMIT_PER_EMAIL_CLIENT", 10, 1, 10**9),
-        login_limit_per_email=_int(env, "LOGIN_LIMIT_PER_EMAIL", 100, 1, 10**9),
-        login_limit_per_client=_int(env, "LOGIN_LIMIT_PER_CLIENT", 100, 1, 10**9),
-        login_window_seconds=_int(env, "LOGIN_WINDOW_SECONDS", 900, 1, 7 * 24 * 3600),
-        signup_limit_per_hour=_int(env, "SIGNUP_LIMIT_PER_HOUR", 20, 1, 10**9),
-        hash_threads=_int(env, "HASH_THREADS", 2, 1, 64),
-        hash_queue_size=_int(env, "HASH_QUEUE_SIZE", 32, 1, 10_000),
-        purge_interval_seconds=_int(env, "PURGE_INTERVAL_SECONDS", 300, 1, 24 * 3600),
+        **numbers,
     )

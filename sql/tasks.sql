@@ -1,20 +1,19 @@
 -- Tasks, always reached through their owner: every query has user_id in its WHERE clause.
--- The listing (filters, sort, keyset paging) is composed from fixed fragments in server/listing.py.
+-- The listing (filters, sort, keyset paging) is composed from fixed fragments in server/tasks/listing.py.
 -- completed_at follows is_completed (the table CHECKs it); every change bumps version by one and
--- moves updated_at forward, even if the clock has not.
+-- moves updated_at forward, even if the clock has not. {task_columns} stands for a task's columns
+-- (TASK_COLUMNS in server/db/queries.py), written in as the queries load.
 
 -- name: create_task(user_id, title, description, priority, due_date, tags, is_completed)^
 -- The new task.
 INSERT INTO tasks (user_id, title, description, priority, due_date, tags, is_completed, completed_at)
 VALUES (:user_id, :title, :description, :priority, :due_date, :tags, :is_completed,
         CASE WHEN :is_completed THEN now() END)
-RETURNING id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
-          created_at, updated_at, version;
+RETURNING {task_columns};
 
 -- name: get_task(user_id, id)^
 -- The task, or nothing when it is missing or another user's.
-SELECT id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
-       created_at, updated_at, version
+SELECT {task_columns}
   FROM tasks
  WHERE user_id = :user_id AND id = :id;
 
@@ -38,8 +37,7 @@ UPDATE tasks
        updated_at = greatest(now(), updated_at + interval '1 microsecond')
  WHERE user_id = :user_id AND id = :id
    AND (:versions::integer[] IS NULL OR version = ANY (:versions))
-RETURNING id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
-          created_at, updated_at, version;
+RETURNING {task_columns};
 
 -- name: complete_task(user_id, id, versions, is_completed)^
 -- The task with is_completed set (null: toggled), or nothing when it is missing, another
@@ -52,8 +50,7 @@ UPDATE tasks
        updated_at = greatest(now(), updated_at + interval '1 microsecond')
  WHERE user_id = :user_id AND id = :id
    AND (:versions::integer[] IS NULL OR version = ANY (:versions))
-RETURNING id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
-          created_at, updated_at, version;
+RETURNING {task_columns};
 
 -- name: delete_task(user_id, id, versions)$
 -- The deleted task's id, or null when it is missing, another user's, or not at one of

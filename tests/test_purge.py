@@ -11,7 +11,8 @@ from typing import Any
 
 import psycopg
 
-from server.db.pool import load_queries, open_database
+from server.db.pool import open_database
+from server.db.queries import load_queries
 from server.system.purger import PURGES, purge
 from tests.conftest import User
 from tests.live import fresh_database

@@ -175,3 +175,9 @@ def test_the_limits_default_to_the_specification(tmp_path: Path) -> None:
     assert limits == (10, 100, 100, 900)
     assert settings.signup_limit_per_hour == 20
     assert settings.refresh_family_ttl == 90 * 24 * 3600
+
+
+def test_unset_and_empty_variables_take_the_settings_defaults(tmp_path: Path) -> None:
+    names = ["PORT", "WORKERS", "BCRYPT_ROUNDS", "HOST", "APP_ENV", "OPENAPI_VALIDATION"]
+    env = {"JWT_SECRET": STRONG, "DATA_DIR": str(tmp_path), **dict.fromkeys(names, "")}
+    assert load_settings(env) == Settings(jwt_secret=STRONG, data_dir=tmp_path)

@@ -11,7 +11,6 @@ import uuid
 from typing import Any
 
 import asyncpg
-from sanic import Request
 
 from server.accounts.limits import (
     charge_login_attempt,
@@ -20,6 +19,7 @@ from server.accounts.limits import (
     client_key,
 )
 from server.accounts.security import issue_access_token, new_refresh_token, refresh_token_hash
+from server.context import Request
 from server.contract.reply import Reply
 from server.errors import EmailTaken, Unauthorized, UnprocessableContent
 

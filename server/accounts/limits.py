@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from sanic import Request
-
+from server.context import Request
 from server.errors import TooManyRequests
 
 SIGNUP_WINDOW_SECONDS = 3600

@@ -10,22 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sanic import Request
-
 from server.accounts.hashing import Admission
 from server.accounts.limits import charge_login_attempt, clear_login_failures, client_key
+from server.context import Request
 from server.contract.reply import Reply
-from server.errors import Forbidden, Unauthorized
+from server.errors import AccountGone, Forbidden
 
 NOT_CONFIRMED = "The password is wrong."
-GONE = "The account of this access token no longer exists."
 
 
 async def get_me(request: Request) -> Reply:
     app = request.app
     account = await app.ctx.queries.get_user(app.ctx.db, id=request.ctx.user_id)
     if account is None:
-        raise Unauthorized(GONE)
+        raise AccountGone()
     return Reply(dict(account))
 
 
@@ -35,7 +33,7 @@ async def update_me(request: Request) -> Reply:
         app.ctx.db, id=request.ctx.user_id, name=request.ctx.body["name"].strip()
     )
     if account is None:
-        raise Unauthorized(GONE)
+        raise AccountGone()
     return Reply(dict(account))
 
 
@@ -76,7 +74,7 @@ async def _confirmed_hash(request: Request, hashing: Admission, password: str) -
     app = request.app
     account = await app.ctx.queries.get_credentials(app.ctx.db, id=request.ctx.user_id)
     if account is None:
-        raise Unauthorized(GONE)
+        raise AccountGone()
     await charge_login_attempt(request, account["email"])
     if not await hashing.verify(password, account["password_hash"]):
         raise Forbidden(NOT_CONFIRMED)

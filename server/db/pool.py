@@ -1,4 +1,4 @@
-"""The asyncpg pool of one worker, and the named queries of sql/."""
+"""The asyncpg pool of one worker (the named queries are in server/db/queries.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager, suppress
-from pathlib import Path
 from typing import Any
 
-import aiosql
 import asyncpg
 import orjson
 
@@ -17,16 +15,10 @@ from server.config import Settings
 
 log = logging.getLogger("todo_api")
 
-SQL_DIR = Path(__file__).resolve().parent.parent.parent / "sql"
 # One round trip (simple query protocol): asyncpg's transaction() would spend a second on the SET.
 BEGIN_SNAPSHOT = (
     "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL plan_cache_mode = force_custom_plan"
 )
-
-
-def load_queries(path: Path = SQL_DIR) -> Any:
-    """Every `-- name:` block of sql/*.sql, as async functions taking a connection or Database."""
-    return aiosql.from_path(path, "asyncpg")
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

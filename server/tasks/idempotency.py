@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from server.db.pool import Database
+from server.db.queries import Queries
 from server.errors import UnprocessableContent
 from server.tasks.fields import json_ready, request_hash, task_body
 
@@ -15,7 +16,7 @@ ATTEMPTS = 3
 
 
 async def create_once(
-    db: Database, queries: Any, user_id: str, key: str, fields: Mapping[str, Any]
+    db: Database, queries: Queries, user_id: str, key: str, fields: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The created task's body: made now, or replayed from the request that first used `key`."""
     digest = request_hash(fields)

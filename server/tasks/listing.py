@@ -17,14 +17,12 @@ from typing import Any
 import orjson
 
 from server.db.pool import Database
+from server.db.queries import TASK_COLUMNS
 from server.errors import BadRequest
 from server.tasks import fields as task_fields
 from server.tasks.cursors import decode_cursor, encode_cursor, invalid_cursor
 
-COLUMNS = (
-    "id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,"
-    " created_at, updated_at, version, priority_rank"
-)
+COLUMNS = f"{TASK_COLUMNS}, priority_rank"
 # $1 user_id, $2 is_completed, $3 priority, $4 tags (all of them), $5 ILIKE pattern,
 # $6 due_before, $7 due_after: see Filters.args. A null (or empty tags) filter is off.
 MATCHES = """user_id = $1

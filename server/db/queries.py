@@ -1,0 +1,156 @@
+"""The named queries of sql/ as mypy sees them: a misspelled query or parameter name is a type
+error. aiosql builds the functions at run time; test_queries checks that this surface and
+sql/ name the same queries with the same parameters.
+
+Each takes a `Database` (one statement on a connection of its own) or a connection (inside a
+transaction). `^` answers a row or None, `$` a value or None, `!` asyncpg's status string, and
+a query without a suffix an async iterator of rows."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+import aiosql
+
+from server.db.pool import Database
+from server.resources import SQL_DIR
+
+Conn = Database | Any  # an asyncpg.Connection (asyncpg ships no types)
+Row = Any  # an asyncpg.Record, read as a Mapping[str, Any]; None when nothing matched
+# A task's columns, as every task query returns them (the Task body's fields, in its order).
+TASK_COLUMNS = (
+    "id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,"
+    " created_at, updated_at, version"
+)
+
+
+class Queries(Protocol):
+    # users.sql
+    async def create_user(
+        self, conn: Conn, *, email: str, name: str, password_hash: str
+    ) -> Row: ...
+    async def get_user(self, conn: Conn, *, id: str) -> Row: ...
+    async def get_login(self, conn: Conn, *, email: str) -> Row: ...
+    async def get_credentials(self, conn: Conn, *, id: str) -> Row: ...
+    async def rename_user(self, conn: Conn, *, id: str, name: str) -> Row: ...
+    async def replace_password_hash(
+        self, conn: Conn, *, id: str, old_hash: str, new_hash: str
+    ) -> str | None: ...
+    async def delete_user(self, conn: Conn, *, id: str, password_hash: str) -> str | None: ...
+    async def lock_user(self, conn: Conn, *, id: str) -> str | None: ...
+
+    # tasks.sql
+    async def create_task(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        title: str,
+        description: str | None,
+        priority: str,
+        due_date: datetime | None,
+        tags: list[str],
+        is_completed: bool,
+    ) -> Row: ...
+    async def get_task(self, conn: Conn, *, user_id: str, id: str) -> Row: ...
+    async def task_version(self, conn: Conn, *, user_id: str, id: str) -> int | None: ...
+    async def update_task(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        id: str,
+        versions: list[int] | None,
+        title: str | None,
+        set_description: bool,
+        description: str | None,
+        priority: str | None,
+        set_due_date: bool,
+        due_date: datetime | None,
+        tags: list[str] | None,
+        is_completed: bool | None,
+    ) -> Row: ...
+    async def complete_task(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        id: str,
+        versions: list[int] | None,
+        is_completed: bool | None,
+    ) -> Row: ...
+    async def delete_task(
+        self, conn: Conn, *, user_id: str, id: str, versions: list[int] | None
+    ) -> str | None: ...
+    async def get_stats(self, conn: Conn, *, user_id: str) -> Row: ...
+
+    # idempotency.sql
+    async def claim_idempotency_key(
+        self, conn: Conn, *, user_id: str, key: str, request_hash: bytes
+    ) -> Row: ...
+    async def get_idempotency_key(self, conn: Conn, *, user_id: str, key: str) -> Row: ...
+    async def record_idempotent_response(
+        self, conn: Conn, *, user_id: str, key: str, task_id: str, response: Mapping[str, Any]
+    ) -> str: ...
+
+    # logins.sql
+    async def lock_login_limits(self, conn: Conn, *, email: str, client: str) -> str: ...
+    async def login_retry_after(
+        self,
+        conn: Conn,
+        *,
+        email: str,
+        client: str,
+        window_seconds: int,
+        per_email_client: int,
+        per_email: int,
+        per_client: int,
+    ) -> int | None: ...
+    async def record_login_failure(self, conn: Conn, *, email: str, client: str) -> str: ...
+    async def clear_login_failures(self, conn: Conn, *, email: str, client: str) -> str: ...
+    async def lock_signups(self, conn: Conn, *, client: str) -> str: ...
+    async def signup_retry_after(
+        self, conn: Conn, *, client: str, per_window: int, window_seconds: int
+    ) -> int | None: ...
+    async def record_signup(self, conn: Conn, *, client: str) -> str: ...
+
+    # tokens.sql
+    async def access_token_live(
+        self, conn: Conn, *, user_id: str, session_id: str
+    ) -> bool | None: ...
+    async def insert_login_family(
+        self, conn: Conn, *, id: str, user_id: str, ttl_seconds: int, user_agent: str | None
+    ) -> str: ...
+    async def insert_refresh_token(
+        self, conn: Conn, *, user_id: str, family_id: str, token_hash: bytes, ttl_seconds: int
+    ) -> str: ...
+    async def refresh_token_owner(self, conn: Conn, *, token_hash: bytes) -> Row: ...
+    async def lock_refresh_token(self, conn: Conn, *, token_hash: bytes) -> Row: ...
+    async def mark_rotated(self, conn: Conn, *, id: str) -> str: ...
+    async def touch_family(self, conn: Conn, *, id: str, user_agent: str | None) -> str: ...
+    async def end_family(self, conn: Conn, *, user_id: str, id: str) -> str | None: ...
+    async def end_user_families(self, conn: Conn, *, user_id: str) -> str: ...
+    def list_sessions(self, conn: Conn, *, user_id: str) -> AsyncIterator[Row]: ...
+
+    # purge.sql
+    async def take_purge_lease(
+        self, conn: Conn, *, holder: str, lease_seconds: int
+    ) -> bool | None: ...
+    async def release_purge_lease(self, conn: Conn, *, holder: str) -> str: ...
+    async def purge_refresh_tokens(self, conn: Conn) -> int: ...
+    async def purge_login_families(self, conn: Conn, *, access_seconds: int) -> int: ...
+    async def purge_login_failures(self, conn: Conn, *, window_seconds: int) -> int: ...
+    async def purge_signup_attempts(self, conn: Conn, *, window_seconds: int) -> int: ...
+    async def purge_idempotency_keys(self, conn: Conn) -> int: ...
+
+    # system.sql
+    def applied_migrations(self, conn: Conn) -> AsyncIterator[Row]: ...
+
+
+def load_queries(path: Path = SQL_DIR) -> Queries:
+    """Every `-- name:` block of sql/*.sql, as async functions taking a connection or Database."""
+    text = "\n\n".join(f.read_text(encoding="utf-8") for f in sorted(path.glob("*.sql")))
+    return cast(Queries, aiosql.from_str(text.replace("{task_columns}", TASK_COLUMNS), "asyncpg"))
