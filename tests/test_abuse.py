@@ -98,10 +98,12 @@ def worst_growth(pattern: str) -> float:
     return worst
 
 
+@pytest.mark.slow
 def test_the_check_finds_the_old_quadratic_email_pattern() -> None:
     assert worst_growth(OLD_EMAIL_PATTERN) > SUPERLINEAR
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pattern", contract_patterns())
 def test_every_pattern_in_the_contract_matches_in_linear_time(pattern: str) -> None:
     assert worst_growth(pattern) < SUPERLINEAR, pattern
@@ -284,6 +286,7 @@ def while_flooding(
             thread.join()
 
 
+@pytest.mark.slow
 def test_health_answers_at_idle_latency_while_hostile_bodies_arrive(hostile_target: str) -> None:
     body = {"email": HOSTILE_EMAIL, "password": PASSWORD, "name": "x"}
     statuses: Counter[int] = Counter()
@@ -302,6 +305,7 @@ def test_health_answers_at_idle_latency_while_hostile_bodies_arrive(hostile_targ
     )
 
 
+@pytest.mark.slow
 def test_a_signup_flood_from_one_address_barely_delays_another_addresses_login(
     hostile_target: str,
 ) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from server.db.pool import open_database
 from server.db.queries import load_queries
@@ -53,6 +54,7 @@ def counts(sql: psycopg.Connection[Any]) -> dict[str, int]:
     return {name: sql.execute(query).fetchone()[0] for name, query in COUNTS.items()}  # type: ignore[index]
 
 
+@pytest.mark.slow
 def test_todo_api_purge_deletes_what_has_expired_and_keeps_the_rest(
     user: User, sql: psycopg.Connection[Any], database_url: str
 ) -> None:

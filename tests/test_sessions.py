@@ -79,6 +79,7 @@ def _session_of(api: Api, pair: dict[str, Any]) -> str:
     return str(next(s["id"] for s in sessions if s["current"]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", REVOCATIONS)
 def test_revocation_refuses_earlier_access_tokens_at_once_on_another_instance(
     api: Api, user: User, other_instance: httpx.Client, how: str
