@@ -49,7 +49,8 @@ async def health_during(http: httpx.AsyncClient, hostile: Any) -> str:
 
 async def main(base: str, flood_seconds: float) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=120) as http:
-        email, user_id, headers = await account(http)
+        # Every account first: the service may limit signups per address (SPEC §9).
+        (email, user_id, headers), second, third, fourth = [await account(http) for _ in range(4)]
         hostile_email = "a@" + "a." * 30000 + "@"
         body = {"email": hostile_email, "password": PASSWORD, "name": "x"}
         print(
@@ -80,16 +81,12 @@ async def main(base: str, flood_seconds: float) -> None:
         if flood_seconds > 0:
             await flood(base, http, email, flood_seconds)
 
-        _, _, headers = await account(http)
-        email2, _, old = await account(http)
-        login = (
-            await http.post("/api/auth/login", json={"email": email2, "password": PASSWORD})
-        ).json()
+        old = second[2]
         change = {"current_password": PASSWORD, "new_password": PASSWORD + "!"}
         await http.put("/api/me/password", json=change, headers=old)
         response = await http.get("/api/me", headers=old)
         print(f"access token after a password change: GET /api/me {response.status_code}")
-        email3, _, old = await account(http)
+        email3 = third[0]
         login = (
             await http.post("/api/auth/login", json={"email": email3, "password": PASSWORD})
         ).json()
@@ -98,7 +95,7 @@ async def main(base: str, flood_seconds: float) -> None:
         response = await http.get("/api/me", headers=fresh)
         print(f"access token after logout of its refresh token: GET /api/me {response.status_code}")
 
-        _, _, stolen = await account(http)
+        stolen = fourth[2]
         statuses: Counter[int] = Counter()
         for i in range(15):
             wrong = {"current_password": f"guess-{i:08d}", "new_password": PASSWORD}
