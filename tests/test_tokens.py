@@ -236,3 +236,18 @@ def test_a_remembered_token_is_refused_once_it_expires(settings: Settings) -> No
     time.sleep(1.1)
     with pytest.raises(Unauthorized):
         reader.read(token)
+
+
+def test_exp_and_iat_allow_30_seconds_of_clock_skew(
+    api: Api, user: User, settings: Settings
+) -> None:
+    now = int(time.time())
+
+    def status(**claims: int) -> int:
+        token = jwt.encode(claims_for(settings, user, **claims), settings.jwt_secret, "HS256")
+        return int(api.get(ME, headers={"Authorization": f"Bearer {token}"}).status_code)
+
+    assert status(iat=now - 600, exp=now - 10) == 200, "expired 10 s ago: within the skew"
+    assert status(iat=now + 10, exp=now + 600) == 200, "issued 10 s ahead: within the skew"
+    assert status(iat=now - 600, exp=now - 60) == 401
+    assert status(iat=now + 60, exp=now + 600) == 401
