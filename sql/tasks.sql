@@ -71,8 +71,8 @@ RETURNING id;
 
 -- name: get_stats(user_id, list_id)^
 -- The user's counts: total, completed, overdue (open and past due), per priority, and per tag
--- as a JSON array [{tag, count}] sorted by count desc then tag; one statement, one snapshot.
--- With list_id (else null), of that list's tasks only.
+-- as a JSON array [{tag, count}] of the 100 most used tags, sorted by count desc then tag;
+-- one statement, one snapshot. With list_id (else null), of that list's tasks only.
 SELECT count(*) AS total,
        count(*) FILTER (WHERE is_completed) AS completed,
        count(*) FILTER (WHERE NOT is_completed AND due_date < now()) AS overdue,
@@ -85,7 +85,9 @@ SELECT count(*) AS total,
                   FROM tasks AS t, unnest(t.tags) AS tag
                  WHERE t.user_id = :user_id
                    AND (:list_id::uuid IS NULL OR t.list_id = :list_id)
-                 GROUP BY tag) AS per_tag) AS tags
+                 GROUP BY tag
+                 ORDER BY n DESC, tag
+                 LIMIT 100) AS per_tag) AS tags
   FROM tasks
  WHERE user_id = :user_id
    AND (:list_id::uuid IS NULL OR list_id = :list_id);

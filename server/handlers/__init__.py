@@ -6,12 +6,12 @@ import inspect
 from types import ModuleType
 from typing import Any
 
-from server.accounts import auth, me
+from server.accounts import auth, me, sessions
 from server.lists import handlers as lists
 from server.system import handlers as system
 from server.tasks import handlers as tasks
 
-MODULES: tuple[ModuleType, ...] = (auth, me, tasks, lists, system)
+MODULES: tuple[ModuleType, ...] = (auth, me, sessions, tasks, lists, system)
 
 
 def collect(modules: tuple[ModuleType, ...] = MODULES) -> dict[str, Any]:
