@@ -26,6 +26,7 @@ from server.db.pool import open_database
 from server.db.queries import load_queries
 from server.errors import problem_reply
 from server.resources import STATIC_DIR
+from server.sync.hub import Hub
 from server.system import console, middleware
 from server.system.purger import run_purger
 
@@ -85,6 +86,7 @@ def create_app(
     app.error_handler.add(RequestCancelled, _render_error)  # a BaseException, so named apart
     app.before_server_start(_open_resources)
     app.after_server_start(_freeze_heap)
+    app.before_server_stop(_end_streams)
     app.after_server_stop(_close_resources)
     return app
 
@@ -149,6 +151,9 @@ async def _open_resources(app: App) -> None:
         queue_size=settings.hash_queue_size,
     )
     app.ctx.tokens = AccessTokenReader(settings)
+    app.ctx.hub = Hub(
+        settings.database_listen_url or settings.database_url, settings.events_per_user
+    )
     app.ctx.purger = asyncio.get_running_loop().create_task(
         run_purger(app.ctx.db, app.ctx.queries, settings), name="purger"
     )
@@ -159,6 +164,11 @@ async def _freeze_heap(app: App) -> None:
     reach, so full collections stay short and p99 close to p50."""
     gc.collect()
     gc.freeze()
+
+
+async def _end_streams(app: App) -> None:
+    """Event streams end as the worker stops (so the graceful shutdown does not wait on them)."""
+    await app.ctx.hub.stop()
 
 
 async def _close_resources(app: App) -> None:

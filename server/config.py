@@ -61,6 +61,11 @@ class Settings:
     retry_after_seconds: int = 5
     list_quota: int = 500  # lists per user, the inbox included
     task_quota: int = 50_000  # tasks per user
+    trash_retention_days: int = 30
+    changes_retention_days: int = 30  # tombstones of the change feed
+    events_heartbeat_seconds: float = 15.0  # a comment line on every idle event stream
+    events_per_user: int = 10  # open event streams per user, across the cluster
+    database_listen_url: str | None = None  # LISTEN's own connection (not through PgBouncer)
     # Swagger UI at /console; None follows APP_ENV: on in development, off in production.
     console_enabled: bool | None = None
 
@@ -101,6 +106,8 @@ INT_SETTINGS = (
     ("HASH_THREADS", "hash_threads", 1, 64),
     ("HASH_QUEUE_SIZE", "hash_queue_size", 1, 10_000),
     ("PURGE_INTERVAL_SECONDS", "purge_interval_seconds", 1, 24 * 3600),
+    ("TRASH_RETENTION_DAYS", "trash_retention_days", 1, 3650),
+    ("CHANGES_RETENTION_DAYS", "changes_retention_days", 1, 3650),
 )
 
 
@@ -178,6 +185,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         jwt_secret=secret or _dev_secret(data_dir),
         database_url=database_url,
+        database_listen_url=env.get("DATABASE_LISTEN_URL") or None,
         app_env=app_env,
         host=env.get("HOST") or Settings.host,
         data_dir=data_dir,

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from server.contract.loading import Contract
     from server.db.pool import Database
     from server.db.queries import Queries
+    from server.sync.hub import Hub
 
 
 @dataclass
@@ -36,6 +37,7 @@ class AppContext:
     hasher: PasswordHasher = field(init=False)
     tokens: AccessTokenReader = field(init=False)
     purger: asyncio.Task[None] = field(init=False)
+    hub: Hub = field(init=False)  # this worker's event streams
 
 
 @dataclass

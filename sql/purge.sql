@@ -55,3 +55,23 @@ WITH gone AS (
     DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours' RETURNING 1
 )
 SELECT count(*) FROM gone;
+
+-- name: purge_trash(days)$
+-- How many trashed tasks older than `days` (TRASH_RETENTION_DAYS) were purged.
+WITH gone AS (
+    DELETE FROM trash WHERE deleted_at < now() - make_interval(days => :days::int) RETURNING 1
+)
+SELECT count(*) FROM gone;
+
+-- name: purge_tombstones(days)$
+-- How many tombstones older than `days` (CHANGES_RETENTION_DAYS) were forgotten; each user's
+-- sync_horizon rises to the newest forgotten, so an older since is 410 (do a full sync).
+WITH gone AS (
+    DELETE FROM tombstones WHERE changed_at < now() - make_interval(days => :days::int)
+    RETURNING user_id, revision
+), horizon AS (
+    UPDATE users AS u SET sync_horizon = greatest(u.sync_horizon, g.revision)
+      FROM (SELECT user_id, max(revision) AS revision FROM gone GROUP BY user_id) AS g
+     WHERE u.id = g.user_id
+)
+SELECT count(*) FROM gone;

@@ -7,7 +7,7 @@
 -- name: create_task(user_id, list_id, parent_id, title, description, priority, due_date, tags, is_completed, quota)^
 -- The new task, last among its siblings, in list_id (null: the inbox) under parent_id (null: top
 -- level; the caller has checked it); nothing when the list is not the user's, or the user
--- already has `quota` tasks.
+-- already has `quota` tasks (the trash counts).
 INSERT INTO tasks (user_id, list_id, parent_id, title, description, priority, due_date, tags,
                    is_completed, completed_at)
 SELECT :user_id, l.id, :parent_id, :title, :description, :priority, :due_date, :tags,
@@ -15,7 +15,10 @@ SELECT :user_id, l.id, :parent_id, :title, :description, :priority, :due_date, :
   FROM lists AS l
  WHERE l.user_id = :user_id
    AND CASE WHEN :list_id::uuid IS NULL THEN l.is_inbox ELSE l.id = :list_id END
-   AND (SELECT count(*) FROM (SELECT FROM tasks WHERE user_id = :user_id LIMIT :quota) AS t)
+   AND (SELECT count(*) FROM (SELECT FROM tasks WHERE user_id = :user_id
+                               UNION ALL
+                               SELECT FROM trash WHERE user_id = :user_id
+                               LIMIT :quota) AS t)
        < :quota
 RETURNING {task_columns};
 

@@ -352,6 +352,9 @@ def test_undeclared_status_is_left_to_openapi_core() -> None:
     assert not compare_response("get_task", 418, task(), ETAG)
 
 
+PAGE_ETAG = 'W/"5f1c0e7a9d2b4c6e8a1f"'  # the pages carry a weak ETag since 1.5.0
+
+
 def test_list_page_and_problem_responses_agree() -> None:
     page = {
         "tasks": [task() for _ in range(50)],
@@ -360,8 +363,8 @@ def test_list_page_and_problem_responses_agree() -> None:
         "offset": 0,
         "next_cursor": None,
     }
-    assert compare_response("list_tasks", 200, page)
-    assert not compare_response("list_tasks", 200, {**page, "offset": -1})
+    assert compare_response("list_tasks", 200, page, {"ETag": PAGE_ETAG})
+    assert not compare_response("list_tasks", 200, {**page, "offset": -1}, {"ETag": PAGE_ETAG})
     problem = {
         "type": "urn:todo-api:problem:not-found",
         "title": "Not Found",

@@ -22,6 +22,8 @@ TABLES = {
     "login_families",
     "signup_attempts",
     "purge_lease",
+    "trash",
+    "tombstones",
 }
 
 

@@ -13,7 +13,7 @@ from server.accounts.security import bearer_token
 from server.context import Request
 from server.contract.fastpath import OperationPlan, Unsure
 from server.contract.loading import Contract, Operation, SanicOpenAPIRequest, SanicOpenAPIResponse
-from server.contract.reply import Reply
+from server.contract.reply import Reply, Streamed
 from server.contract.validation import (
     RequestValues,
     ResponseMismatch,
@@ -46,6 +46,9 @@ def endpoint(
             request.ctx.header_params = values.headers
             request.ctx.body = values.body
             reply = await handler(request)
+            if isinstance(reply, Streamed):
+                await reply.stream(request)
+                return None  # type: ignore[return-value]  # the stream has answered
         except Exception as exc:
             reply = problem_reply(request, exc)
         return _respond(request, contract, operation, plan, reply)

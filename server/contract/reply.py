@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,3 +32,23 @@ class Reply:
         """The HTTP response carrying `data`, this reply's body as encoded (and checked)."""
         content_type: Any = self.content_type if data is not None else None
         return HTTPResponse(data, self.status, dict(self.headers), content_type=content_type)
+
+
+@dataclass
+class Streamed(Reply):
+    """A 200 text/event-stream whose body `send` writes to the open response as it goes (the
+    status and headers are sent first; the body is not checked against the contract)."""
+
+    send: Callable[[Any], Awaitable[None]] = field(default=lambda response: _nothing())
+    content_type: str = "text/event-stream"
+
+    async def stream(self, request: Any) -> Any:
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **self.headers}
+        response = await request.respond(headers=headers, content_type=self.content_type)
+        await self.send(response)
+        await response.eof()
+        return response
+
+
+async def _nothing() -> None:
+    return None

@@ -8,10 +8,12 @@ from typing import Any
 
 from server.accounts import auth, me, sessions
 from server.lists import handlers as lists
+from server.sync import batch, trash
+from server.sync import handlers as sync
 from server.system import handlers as system
 from server.tasks import handlers as tasks
 
-MODULES: tuple[ModuleType, ...] = (auth, me, sessions, tasks, lists, system)
+MODULES: tuple[ModuleType, ...] = (auth, me, sessions, tasks, lists, trash, batch, sync, system)
 
 
 def collect(modules: tuple[ModuleType, ...] = MODULES) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from sanic import Request
 from server.contract.reply import Reply
 from server.errors import InboxKept, NotFound, PreconditionFailed, QuotaExceeded
 from server.lists import ordering
+from server.sync.conditional import conditional
 from server.tasks.etags import current, etag, if_match_versions, versioned_reply
 
 NO_LIST = "No such list."
@@ -22,7 +23,7 @@ NO_LIST = "No such list."
 
 async def list_lists(request: Request) -> Reply:
     rows = request.app.ctx.queries.list_lists(request.app.ctx.db, user_id=request.ctx.user_id)
-    return Reply({"lists": [dict(row) async for row in rows]})
+    return conditional(request, {"lists": [dict(row) async for row in rows]})
 
 
 async def create_list(request: Request) -> Reply:

@@ -34,6 +34,8 @@ PURGES: tuple[tuple[str, Callable[[Settings], dict[str, Any]]], ...] = (
     ("purge_login_failures", lambda settings: {"window_seconds": settings.login_window_seconds}),
     ("purge_signup_attempts", lambda settings: {"window_seconds": SIGNUP_WINDOW_SECONDS}),
     ("purge_idempotency_keys", lambda settings: {}),
+    ("purge_trash", lambda settings: {"days": settings.trash_retention_days}),
+    ("purge_tombstones", lambda settings: {"days": settings.changes_retention_days}),
 )
 
 

@@ -4,7 +4,7 @@ If-None-Match (RFC 9110 §13.1): `*`, or a comma-separated list of entity tags."
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NoReturn
 
 from server.contract.reply import Reply
 from server.errors import BadRequest, NotFound, PreconditionFailed
@@ -37,6 +37,14 @@ def current(row: Any, versions: list[int] | None, missing: str) -> Any:
     if versions is not None and row["version"] not in versions:
         raise PreconditionFailed()
     return row
+
+
+async def missing_or_stale(queries: Any, conn: Any, user_id: str, task_id: str) -> NoReturn:
+    """After a write under If-Match matched no row: 404 when the task is missing (or another
+    user's), else 412."""
+    if await queries.task_version(conn, user_id=user_id, id=task_id) is None:
+        raise NotFound("No such task.")
+    raise PreconditionFailed()
 
 
 def if_match_versions(header: str | None) -> list[int] | None:

@@ -18,8 +18,9 @@ TAG_MAX_LENGTH = 32
 
 
 def task_body(row: Mapping[str, Any]) -> dict[str, Any]:
-    """Exactly the fields of the contract's Task, whatever else the query selected."""
-    return {name: row[name] for name in TASK_FIELDS}
+    """Exactly the fields of the contract's Task, whatever else the query selected; deleted_at
+    is null outside the trash."""
+    return {**{name: row[name] for name in TASK_FIELDS}, "deleted_at": row.get("deleted_at")}
 
 
 def json_ready(body: Any) -> Any:

@@ -11,10 +11,11 @@ from typing import Any, NoReturn
 
 from server.context import Request
 from server.contract.reply import Reply
-from server.errors import NotFound, PreconditionFailed
+from server.errors import NotFound
+from server.sync.conditional import conditional
 from server.tasks import fields as task_fields
 from server.tasks import listing, placement
-from server.tasks.etags import etag, if_match_versions, versioned_reply
+from server.tasks.etags import etag, if_match_versions, missing_or_stale, versioned_reply
 from server.tasks.fields import task_body
 from server.tasks.idempotency import create_once
 
@@ -22,7 +23,7 @@ from server.tasks.idempotency import create_once
 async def list_tasks(request: Request) -> Reply:
     secret = request.app.ctx.settings.jwt_secret
     page = listing.page_request(request.ctx.user_id, request.ctx.query, secret)
-    return Reply(await listing.read_page(request.app.ctx.db, page, secret))
+    return conditional(request, await listing.read_page(request.app.ctx.db, page, secret))
 
 
 async def create_task(request: Request) -> Reply:
@@ -97,7 +98,8 @@ async def get_stats(request: Request) -> Reply:
         user_id=request.ctx.user_id,
         list_id=None if list_id is None else str(list_id),
     )
-    return Reply(
+    return conditional(
+        request,
         {
             "total": row["total"],
             "completed": row["completed"],
@@ -105,7 +107,7 @@ async def get_stats(request: Request) -> Reply:
             "overdue": row["overdue"],
             "by_priority": {"low": row["low"], "medium": row["medium"], "high": row["high"]},
             "tags": row["tags"],
-        }
+        },
     )
 
 
@@ -125,12 +127,8 @@ async def _write(request: Request, query: Any, fields: dict[str, Any]) -> Reply:
 
 
 async def _missing_or_stale(request: Request) -> NoReturn:
-    version = await request.app.ctx.queries.task_version(
-        request.app.ctx.db, user_id=request.ctx.user_id, id=_task_id(request)
-    )
-    if version is None:
-        raise NotFound("No such task.")
-    raise PreconditionFailed()
+    app = request.app
+    await missing_or_stale(app.ctx.queries, app.ctx.db, request.ctx.user_id, _task_id(request))
 
 
 def _task_id(request: Request) -> str:

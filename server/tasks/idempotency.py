@@ -25,17 +25,33 @@ async def create_once(
 ) -> dict[str, Any]:
     """The created task's body: made now by create(connection), or replayed from the request
     that first used `key`."""
-    digest = request_hash(fields)
+
+    async def work(conn: Any) -> tuple[str | None, dict[str, Any]]:
+        row = await create(conn)
+        return row["id"], json_ready(task_body(row))
+
+    return await once(db, queries, user_id, key, request_hash(fields), work)
+
+
+async def once(
+    db: Database,
+    queries: Queries,
+    user_id: str,
+    key: str,
+    digest: bytes,
+    work: Callable[[Any], Awaitable[tuple[str | None, dict[str, Any]]]],
+) -> dict[str, Any]:
+    """The body that work(connection) answers now (its task id and JSON-ready body), in the
+    transaction that claims `key`; or the body the first request with `key` got."""
     for _attempt in range(ATTEMPTS):
         async with db.transaction() as conn:
             # Waits here while another transaction holds the same key, until it ends.
             if await queries.claim_idempotency_key(
                 conn, user_id=user_id, key=key, request_hash=digest
             ):
-                row = await create(conn)
-                body: dict[str, Any] = json_ready(task_body(row))
+                task_id, body = await work(conn)
                 await queries.record_idempotent_response(
-                    conn, user_id=user_id, key=key, task_id=row["id"], response=body
+                    conn, user_id=user_id, key=key, task_id=task_id, response=body
                 )
                 return body
             earlier = await queries.get_idempotency_key(conn, user_id=user_id, key=key)

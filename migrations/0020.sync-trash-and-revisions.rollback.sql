@@ -1,0 +1,13 @@
+DROP TRIGGER lists_tombstone ON lists;
+DROP TRIGGER tasks_trash ON tasks;
+DROP TRIGGER lists_stamp_revision ON lists;
+DROP TRIGGER tasks_stamp_revision ON tasks;
+DROP FUNCTION tombstone_list();
+DROP FUNCTION trash_task();
+DROP FUNCTION stamp_revision();
+DROP FUNCTION next_revision(uuid);
+DROP TABLE tombstones;
+DROP TABLE trash;
+ALTER TABLE lists DROP COLUMN revision;
+ALTER TABLE tasks DROP COLUMN revision;
+ALTER TABLE users DROP COLUMN sync_horizon, DROP COLUMN revision;

@@ -1,0 +1,193 @@
+"""POST /tasks/batch: up to 100 task operations in order, each answered as its single operation
+would answer. Every item runs in a savepoint of one transaction: a failed item changes nothing,
+and with `atomic` any failure rolls the whole batch back (409: the failed items with their
+problem, the others 424). Each item's body is validated by the compiled request schema of its
+single operation (the contract's BatchBodies names them), so a bad body is that item's 422."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from server.context import Request
+from server.contract.fastpath import OperationPlan
+from server.contract.rejections import Unworded, rejection_items
+from server.contract.reply import Reply
+from server.contract.validation import RequestValues, check_storable
+from server.errors import PROBLEM_JSON, ApiError, UnprocessableContent, problem, to_api_error
+from server.tasks import fields as task_fields
+from server.tasks import placement
+from server.tasks.etags import if_match_versions, missing_or_stale
+from server.tasks.fields import json_ready, request_hash, task_body
+from server.tasks.idempotency import once
+
+OPERATIONS = {  # op -> (its single operation, the success status)
+    "create": ("create_task", 201),
+    "update": ("update_task", 200),
+    "complete": ("complete_task", 200),
+    "move": ("move_task", 200),
+    "delete": ("delete_task", 204),
+}
+JSON = "application/json"
+
+
+class BatchFailed(ApiError):
+    status, slug = 409, "batch-failed"
+    default_detail = "An item of the atomic batch failed, so none was applied."
+
+
+class AtomicFailure(Exception):
+    def __init__(self, results: list[dict[str, Any]]) -> None:
+        self.results = results
+
+
+async def batch_tasks(request: Request) -> Reply:
+    app, user_id, body = request.app, request.ctx.user_id, request.ctx.body
+    key = request.ctx.header_params.get("Idempotency-Key")
+
+    async def work(conn: Any) -> tuple[None, dict[str, Any]]:
+        results = [
+            await _item(request, conn, index, item) for index, item in enumerate(body["operations"])
+        ]
+        if body.get("atomic") and any(r["status"] >= 400 for r in results):
+            raise AtomicFailure([r if r["status"] >= 400 else {"status": 424} for r in results])
+        return None, json_ready({"results": results})
+
+    try:
+        if key is None:
+            async with app.ctx.db.transaction() as conn:
+                _none, answer = await work(conn)
+        else:
+            digest = request_hash({"batch": body})
+            answer = await once(app.ctx.db, app.ctx.queries, user_id, key, digest, work)
+    except AtomicFailure as failure:
+        body = {**problem(request, BatchFailed()), "results": failure.results}
+        return Reply(json_ready(body), status=409, content_type=PROBLEM_JSON)
+    return Reply(answer)
+
+
+async def _item(request: Request, conn: Any, index: int, item: dict[str, Any]) -> dict[str, Any]:
+    name, success = OPERATIONS[item["op"]]
+    try:
+        async with conn.transaction():  # a savepoint: a failed item leaves no trace
+            row = await RUN[item["op"]](request, conn, _body(name, item), item)
+    except Exception as exc:
+        error = to_api_error(exc, request.app.ctx.settings.retry_after_seconds)
+        return {"status": error.status, "problem": problem(request, _located(error, index))}
+    return {"status": success} if row is None else {"status": success, "task": task_body(row)}
+
+
+def _body(name: str, item: dict[str, Any]) -> Any:
+    """The item's body, validated and converted as its single operation's request body."""
+    from server.app import load_plans  # the plans are compiled once per process
+
+    plan: OperationPlan = load_plans()[name]
+    if not plan.has_body:
+        return None
+    raw = item.get("body")
+    if raw is None:
+        if plan.body_required:
+            raise UnprocessableContent.at(["body"], "Field required", "missing")
+        return None
+    validator, convert = plan.body_types[JSON]
+    if not validator.is_valid(raw):
+        try:
+            errors = rejection_items(validator, raw, ["body"])
+        except Unworded:
+            errors = [{"loc": ["body"], "msg": "does not match the schema", "type": "schema"}]
+        raise UnprocessableContent(errors=errors)
+    check_storable(RequestValues({}, {}, {}, raw))
+    return convert(raw)
+
+
+def _located(error: ApiError, index: int) -> ApiError:
+    """The error with its locations inside the batch: ["body", "operations", index, ...]."""
+    if error.errors:
+        error.errors = [
+            {**e, "loc": ["body", "operations", index, *e["loc"][e["loc"][0] == "body" :]]}
+            for e in error.errors
+        ]
+    return error
+
+
+def _task_id(item: dict[str, Any]) -> str:
+    if item.get("task_id") is None:
+        raise UnprocessableContent.at(["task_id"], "Field required", "missing")
+    return str(item["task_id"])
+
+
+def _versions(item: dict[str, Any]) -> list[int] | None:
+    return if_match_versions(item.get("if_match"))
+
+
+async def _written(request: Request, conn: Any, item: dict[str, Any], row: Any) -> Any:
+    """The written row, or the single operation's 404/412 when nothing matched."""
+    if row is not None:
+        return row
+    await missing_or_stale(request.app.ctx.queries, conn, request.ctx.user_id, _task_id(item))
+
+
+async def _create(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
+    quota = request.app.ctx.settings.task_quota
+    fields = task_fields.placed_fields(body)
+    return await placement.create(conn, request.app.ctx.queries, request.ctx.user_id, fields, quota)
+
+
+async def _update(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
+    row = await request.app.ctx.queries.update_task(
+        conn,
+        user_id=request.ctx.user_id,
+        id=_task_id(item),
+        versions=_versions(item),
+        **task_fields.patched_fields(body),
+    )
+    return await _written(request, conn, item, row)
+
+
+async def _complete(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
+    row = await request.app.ctx.queries.complete_task(
+        conn,
+        user_id=request.ctx.user_id,
+        id=_task_id(item),
+        versions=_versions(item),
+        is_completed=None if body is None else body["is_completed"],
+    )
+    return await _written(request, conn, item, row)
+
+
+async def _move(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
+    savepoints: Any = _Savepoints(conn)  # a Database as far as move can tell
+    app, user_id = request.app, request.ctx.user_id
+    return await placement.move(
+        savepoints, app.ctx.queries, user_id, _task_id(item), body, _versions(item)
+    )
+
+
+async def _delete(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
+    deleted = await request.app.ctx.queries.delete_task(
+        conn, user_id=request.ctx.user_id, id=_task_id(item), versions=_versions(item)
+    )
+    await _written(request, conn, item, deleted)
+    return None
+
+
+class _Savepoints:
+    """The batch's connection where a Database is expected: each transaction a savepoint."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        async with self.conn.transaction():
+            yield self.conn
+
+
+RUN: dict[str, Callable[[Request, Any, Any, dict[str, Any]], Awaitable[Any]]] = {
+    "create": _create,
+    "update": _update,
+    "complete": _complete,
+    "move": _move,
+    "delete": _delete,
+}

@@ -1,0 +1,149 @@
+"""The change feed: GET /changes, and the since tokens it (and the event stream) hands out.
+
+A token is base64url of (mode, position, end) with an HMAC binding it to the user. An
+incremental token means "every change after revision `position`". A full sync pages the objects
+live at its start (revision <= `end`, read first) by revision; when they run out its next token
+is the incremental one at `end`, so whatever committed while it paged follows (SPEC §7)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import struct
+from datetime import datetime
+from typing import Any, NoReturn
+
+from server.errors import ApiError, BadRequest
+from server.tasks.fields import task_body
+
+MAC_BYTES = 16
+TOKEN = struct.Struct(">BQQ")  # mode (0 incremental, 1 full sync), position, end
+KEY_LABEL = b"todo-api/since/v1"
+LIST_FIELDS = (
+    "id",
+    "user_id",
+    "name",
+    "color",
+    "position",
+    "is_inbox",
+    "created_at",
+    "updated_at",
+    "version",
+)
+
+
+class SyncExpired(ApiError):
+    status, slug = 410, "sync-expired"
+    default_detail = "This since is older than the change history kept: do a full sync."
+
+
+def encode(secret: str, user_id: str, position: int, end: int | None = None) -> str:
+    payload = TOKEN.pack(0 if end is None else 1, position, end or 0)
+    token = payload + _mac(secret, user_id, payload)
+    return base64.urlsafe_b64encode(token).rstrip(b"=").decode("ascii")
+
+
+def decode(secret: str, user_id: str, since: str, loc: list[Any]) -> tuple[int, int | None]:
+    """(position, end or None) of a token this service gave this user; else 400 at loc."""
+    try:
+        raw = since.encode("ascii")
+        token = base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
+    except (UnicodeEncodeError, binascii.Error, ValueError):
+        invalid(loc)
+    payload, mac = token[: TOKEN.size], token[TOKEN.size :]
+    if len(token) != TOKEN.size + MAC_BYTES or not hmac.compare_digest(
+        mac, _mac(secret, user_id, payload)
+    ):
+        invalid(loc)
+    mode, position, end = TOKEN.unpack(payload)
+    if mode > 1:
+        invalid(loc)
+    return position, end if mode else None
+
+
+async def read_changes(
+    app: Any, user_id: str, since: str | None, limit: int, loc: list[Any]
+) -> dict[str, Any]:
+    """One page of the feed: {changes, next_since, has_more}."""
+    secret = app.ctx.settings.jwt_secret
+    position, end = (0, None) if since is None else decode(secret, user_id, since, loc)
+    full = since is None or end is not None
+    rows, revision, end = await read_rows(app, user_id, position, end, full, limit, loc)
+    more, rows = len(rows) > limit, rows[:limit]
+    last = rows[-1]["revision"] if rows else position
+    if full and more:
+        next_since = encode(secret, user_id, last, end)
+    elif full:
+        next_since, more = encode(secret, user_id, end), revision > end
+    else:
+        next_since = encode(secret, user_id, last)
+    return {"changes": [change(row) for row in rows], "next_since": next_since, "has_more": more}
+
+
+async def read_rows(
+    app: Any, user_id: str, position: int, end: int | None, full: bool, limit: int, loc: list[Any]
+) -> tuple[list[Any], int, int]:
+    """(up to limit + 1 rows after position, the user's revision, the full sync's end). A full
+    sync without an end starts now: its end is the revision committed at this point."""
+    async with app.ctx.db.transaction() as conn:
+        state = await app.ctx.queries.sync_state(conn, user_id=user_id)
+        revision = state["revision"]
+        if full and end is None:
+            end = revision
+        if not full and position < state["sync_horizon"]:
+            raise SyncExpired()
+        if position > revision:  # a token of a revision never committed: not ours
+            invalid(loc)
+        upto = end if full and end is not None else revision
+        rows = [
+            row
+            async for row in app.ctx.queries.changes_after(
+                conn, user_id=user_id, since=position, upto=upto, live_only=full, limit=limit + 1
+            )
+        ]
+    return rows, revision, upto
+
+
+def change(row: Any) -> dict[str, Any]:
+    """One change as the contract's Change: the whole Task or List, or null for a delete."""
+    data: dict[str, Any] | None = None
+    if row["op"] == "upsert":
+        data = task_body(row) if row["kind"] == "task" else {k: row[k] for k in LIST_FIELDS}
+    return {
+        "kind": row["kind"],
+        "op": row["op"],
+        "id": row["id"],
+        "data": data,
+        "changed_at": row["changed_at"],
+    }
+
+
+def both_offset_and_cursor() -> NoReturn:
+    raise BadRequest.at(
+        ["query", "cursor"],
+        "cannot be combined with offset",
+        "value_error",
+        "Send either offset or cursor, not both.",
+    )
+
+
+def instant(value: Any) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        from server.tasks.cursors import invalid_cursor
+
+        raise invalid_cursor() from None
+
+
+def invalid(loc: list[Any]) -> NoReturn:
+    raise BadRequest.at(
+        loc, "invalid since", "value_error", "This since is not one this service gave you."
+    )
+
+
+def _mac(secret: str, user_id: str, payload: bytes) -> bytes:
+    key = hmac.new(secret.encode(), KEY_LABEL, hashlib.sha256).digest()
+    return hmac.new(key, user_id.encode() + b"\n" + payload, hashlib.sha256).digest()[:MAC_BYTES]

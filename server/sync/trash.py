@@ -1,0 +1,97 @@
+"""Handlers of the trash: a deleted task (and the descendants deleted with it) waits there
+TRASH_RETENTION_DAYS, can be restored, purged, or the trash emptied. Deleting moves a task to the
+trash by the trigger of migration 0020, whichever statement deletes it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.context import Request
+from server.contract.reply import Reply
+from server.errors import NotFound
+from server.sync import feed
+from server.sync.conditional import conditional
+from server.tasks.cursors import decode_cursor, encode_cursor
+from server.tasks.etags import etag
+from server.tasks.fields import task_body
+
+CONTEXT = b"trash"
+
+
+async def list_trash(request: Request) -> Reply:
+    app, user_id, query = request.app, request.ctx.user_id, request.ctx.query
+    secret = app.ctx.settings.jwt_secret
+    limit, offset, cursor = query["limit"], query.get("offset"), query.get("cursor")
+    after: tuple[Any, Any] = (None, None)
+    if cursor is not None:
+        if offset is not None:
+            feed.both_offset_and_cursor()
+        at, last_id = decode_cursor(secret, user_id.encode() + CONTEXT, cursor)
+        after = (feed.instant(at), last_id)
+    async with app.ctx.db.transaction() as conn:
+        rows = [
+            row
+            async for row in app.ctx.queries.trash_page(
+                conn,
+                user_id=user_id,
+                limit=limit + 1,
+                offset=offset or 0,
+                after_deleted_at=after[0],
+                after_id=after[1],
+            )
+        ]
+        total = (
+            rows[0]["total"] if rows else await app.ctx.queries.trash_total(conn, user_id=user_id)
+        )
+    more, rows = len(rows) > limit, rows[:limit]
+    next_cursor = None
+    if more:
+        last = rows[-1]
+        key = last["deleted_at"].isoformat()
+        next_cursor = encode_cursor(secret, user_id.encode() + CONTEXT, key, str(last["id"]))
+    body = {
+        "tasks": [task_body(row) for row in rows],
+        "total": total,
+        "limit": limit,
+        "offset": None if cursor is not None else offset or 0,
+        "next_cursor": next_cursor,
+    }
+    return conditional(request, body)
+
+
+async def restore_task(request: Request) -> Reply:
+    row = await request.app.ctx.queries.restore_task(
+        request.app.ctx.db, user_id=request.ctx.user_id, id=_task_id(request)
+    )
+    if row is None:
+        raise NotFound("The trash holds no such task.")
+    return Reply(task_body(row), headers={"ETag": etag(row["version"])})
+
+
+async def purge_trashed_task(request: Request) -> Reply:
+    count = await request.app.ctx.queries.purge_trashed(
+        request.app.ctx.db, user_id=request.ctx.user_id, id=_task_id(request)
+    )
+    if not count:
+        raise NotFound("The trash holds no such task.")
+    return Reply(status=204)
+
+
+async def empty_trash(request: Request) -> Reply:
+    await request.app.ctx.queries.empty_trash(request.app.ctx.db, user_id=request.ctx.user_id)
+    return Reply(status=204)
+
+
+async def clear_completed(request: Request) -> Reply:
+    app, user_id, body = request.app, request.ctx.user_id, request.ctx.body or {}
+    list_id = body.get("list_id")
+    async with app.ctx.db.transaction() as conn:
+        await app.ctx.queries.clear_completed(
+            conn, user_id=user_id, list_id=None if list_id is None else str(list_id)
+        )
+        count = await app.ctx.queries.trashed_now(conn, user_id=user_id)
+    return Reply({"count": count})
+
+
+def _task_id(request: Request) -> str:
+    return str(request.ctx.path_params["task_id"])

@@ -1,0 +1,34 @@
+-- The change feed (SPEC §7). Every write of a user's task or list takes the user's next revision
+-- (the triggers of migration 0020), so "revision > since" read up to a revision already
+-- committed (`upto`) is exactly the changes after since, in commit order, each object once in
+-- its latest state. Deletions are tombstones.
+
+-- name: sync_state(user_id)^
+-- The user's committed revision and the oldest since the feed still answers (sync_horizon).
+SELECT revision, sync_horizon FROM users WHERE id = :user_id;
+
+-- name: changes_after(user_id, since, upto, live_only, limit)
+-- Up to `limit` changes with since < revision <= upto in revision order: tasks and lists as
+-- upserts (their columns), tombstones as deletes (unless live_only: a full sync).
+SELECT 'task' AS kind, 'upsert' AS op, id, revision, updated_at AS changed_at,
+       user_id, title, description, is_completed, completed_at, priority, due_date, tags,
+       list_id, parent_id, position, created_at, updated_at, version,
+       NULL AS name, NULL AS color, NULL::boolean AS is_inbox
+  FROM tasks
+ WHERE user_id = :user_id AND revision > :since AND revision <= :upto
+UNION ALL
+SELECT 'list', 'upsert', id, revision, updated_at,
+       user_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, position, created_at, updated_at, version,
+       name, color, is_inbox
+  FROM lists
+ WHERE user_id = :user_id AND revision > :since AND revision <= :upto
+UNION ALL
+SELECT kind, 'delete', id, revision, changed_at,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL
+  FROM tombstones
+ WHERE user_id = :user_id AND revision > :since AND revision <= :upto AND NOT :live_only
+ ORDER BY revision
+ LIMIT :limit;

@@ -1,0 +1,115 @@
+"""POST /tasks/batch (SPEC §7), with a second user present: per-item results as the single
+operation would answer, per-item if_match, atomic all-or-nothing (409 + 424), each body
+validated by its single operation's schema, Idempotency-Key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support import Api, User
+from tests.test_trash import make_task
+
+
+def batch(api: Api, owner: User, operations: list[dict[str, Any]], **kw: Any) -> Any:
+    headers = {**owner.headers, **kw.pop("headers", {})}
+    return api.post(
+        f"/api/{owner.id}/tasks/batch", json={"operations": operations, **kw}, headers=headers
+    )
+
+
+def titles(api: Api, owner: User) -> list[str]:
+    tasks = api.get(f"/api/{owner.id}/tasks", headers=owner.headers).json()["tasks"]
+    return sorted(t["title"] for t in tasks)
+
+
+def test_each_item_answers_as_its_single_operation(api: Api, user: User, other_user: User) -> None:
+    a, b, c = (make_task(api, user, t) for t in ("A", "B", "C"))
+    theirs = make_task(api, other_user, "Theirs")
+    made = api.post(f"/api/{user.id}/lists", json={"name": "Work"}, headers=user.headers).json()
+    response = batch(
+        api,
+        user,
+        [
+            {"op": "create", "body": {"title": "  New  ", "tags": ["X"]}},
+            {"op": "update", "task_id": a["id"], "if_match": '"1"', "body": {"title": "A1"}},
+            {"op": "update", "task_id": b["id"], "if_match": '"7"', "body": {"title": "B1"}},
+            {"op": "complete", "task_id": c["id"]},
+            {"op": "move", "task_id": c["id"], "body": {"list_id": made["id"]}},
+            {"op": "delete", "task_id": theirs["id"]},
+            {"op": "update", "task_id": a["id"], "body": {"title": ""}},
+            {"op": "create", "body": {"nope": 1}},
+            {"op": "delete", "task_id": b["id"]},
+        ],
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [201, 200, 412, 200, 200, 404, 422, 422, 204]
+    assert results[0]["task"]["title"] == "New"
+    assert results[0]["task"]["tags"] == ["x"]
+    assert results[1]["task"]["version"] == 2
+    assert results[2]["problem"]["type"].endswith("precondition-failed")
+    assert results[3]["task"]["is_completed"] is True
+    assert results[4]["task"]["list_id"] == made["id"]
+    assert results[6]["problem"]["errors"][0]["loc"] == ["body", "operations", 6, "title"]
+    assert results[7]["problem"]["errors"][0]["loc"][:3] == ["body", "operations", 7]
+    assert "task" not in results[8]
+    assert titles(api, user) == ["A1", "C", "New"]
+    assert titles(api, other_user) == ["Theirs"]
+
+
+def test_an_atomic_batch_with_one_stale_if_match_changes_nothing(
+    api: Api, user: User, other_user: User
+) -> None:
+    a, b = make_task(api, user, "A"), make_task(api, user, "B")
+    make_task(api, other_user, "Theirs")
+    before = api.get(f"/api/{user.id}/changes", headers=user.headers).json()["next_since"]
+    response = batch(
+        api,
+        user,
+        [
+            {"op": "create", "body": {"title": "New"}},
+            {"op": "update", "task_id": a["id"], "if_match": '"1"', "body": {"title": "A1"}},
+            {"op": "delete", "task_id": b["id"], "if_match": '"9"'},
+        ],
+        atomic=True,
+    )
+    assert response.status_code == 409, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [424, 424, 412]
+    assert titles(api, user) == ["A", "B"]
+    changes = api.get(f"/api/{user.id}/changes", params={"since": before}, headers=user.headers)
+    assert changes.json()["changes"] == []
+    ok = batch(
+        api,
+        user,
+        [
+            {"op": "create", "body": {"title": "New"}},
+            {"op": "delete", "task_id": b["id"], "if_match": '"1"'},
+        ],
+        atomic=True,
+    )
+    assert [r["status"] for r in ok.json()["results"]] == [201, 204]
+    assert titles(api, user) == ["A", "New"]
+
+
+def test_idempotency_key_replays_the_batch(api: Api, user: User, other_user: User) -> None:
+    ops = [{"op": "create", "body": {"title": "Once"}}]
+    key = {"Idempotency-Key": "batch-1"}
+    first = batch(api, user, ops, headers=key)
+    again = batch(api, user, ops, headers=key)
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json()
+    assert titles(api, user) == ["Once"]
+    different = batch(api, user, [{"op": "create", "body": {"title": "Other"}}], headers=key)
+    assert different.status_code == 422
+    assert batch(api, other_user, ops, headers=key).status_code == 200  # keys are per user
+    assert titles(api, other_user) == ["Once"]
+
+
+def test_the_envelope_is_checked_by_the_contract(api: Api, user: User) -> None:
+    assert batch(api, user, []).status_code == 422
+    many = [{"op": "create", "body": {"title": "x"}}] * 101
+    assert batch(api, user, many).status_code == 422
+    assert batch(api, user, [{"op": "explode"}]).status_code == 422
+    missing = batch(api, user, [{"op": "delete"}])
+    assert missing.json()["results"][0]["status"] == 422

@@ -1,0 +1,206 @@
+"""The trash (SPEC §7), with a second user present in every test: delete moves a task and its
+descendants there, 404 everywhere in §2 after; the trash page; restore; purge one; empty;
+clear-completed; deleting a list trashes its tasks; the retention purge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from server.config import Settings
+from server.db.queries import load_queries
+from server.system import purger
+from tests.support import Api, User
+
+Task = dict[str, Any]
+
+
+def make_task(api: Api, owner: User, title: str, **fields: Any) -> Task:
+    response = api.post(
+        f"/api/{owner.id}/tasks", json={"title": title, **fields}, headers=owner.headers
+    )
+    assert response.status_code == 201, response.text
+    made: Task = response.json()
+    return made
+
+
+def trash_of(api: Api, owner: User, **params: Any) -> dict[str, Any]:
+    response = api.get(f"/api/{owner.id}/trash", params=params, headers=owner.headers)
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()
+    return page
+
+
+def listing(api: Api, owner: User) -> list[str]:
+    response = api.get(f"/api/{owner.id}/tasks", params={"limit": 100}, headers=owner.headers)
+    return sorted(t["id"] for t in response.json()["tasks"])
+
+
+def test_delete_moves_the_task_and_descendants_to_the_trash(
+    api: Api, user: User, other_user: User
+) -> None:
+    parent = make_task(api, user, "Parent")
+    child = make_task(api, user, "Child", parent_id=parent["id"])
+    grandchild = make_task(api, user, "Grandchild", parent_id=child["id"])
+    theirs = make_task(api, other_user, "Theirs")
+    assert (
+        api.delete(f"/api/{user.id}/tasks/{parent['id']}", headers=user.headers).status_code == 204
+    )
+    for task in (parent, child, grandchild):
+        path = f"/api/{user.id}/tasks/{task['id']}"
+        assert api.get(path, headers=user.headers).status_code == 404
+        assert api.patch(path, json={"title": "x"}, headers=user.headers).status_code == 404
+        assert api.delete(path, headers=user.headers).status_code == 404
+    assert listing(api, user) == []
+    stats = api.get(f"/api/{user.id}/stats", headers=user.headers).json()
+    assert stats["total"] == 0
+    page = trash_of(api, user)
+    assert page["total"] == 3
+    assert sorted(t["id"] for t in page["tasks"]) == sorted(
+        t["id"] for t in (parent, child, grandchild)
+    )
+    assert all(t["deleted_at"] is not None for t in page["tasks"])
+    # the other user's task and trash are untouched, and ours is invisible to them
+    assert listing(api, other_user) == [theirs["id"]]
+    assert trash_of(api, other_user)["total"] == 0
+    restore = f"/api/{other_user.id}/trash/{parent['id']}/restore"
+    assert api.post(restore, headers=other_user.headers).status_code == 404
+    assert (
+        api.delete(
+            f"/api/{other_user.id}/trash/{parent['id']}", headers=other_user.headers
+        ).status_code
+        == 404
+    )
+    assert api.get(f"/api/{other_user.id}/trash", headers=user.headers).status_code == 403
+
+
+def test_restore_brings_back_the_descendants_deleted_with_it(
+    api: Api, user: User, other_user: User
+) -> None:
+    parent = make_task(api, user, "Parent")
+    early = make_task(api, user, "Deleted earlier", parent_id=parent["id"])
+    child = make_task(api, user, "Child", parent_id=parent["id"])
+    api.delete(f"/api/{user.id}/tasks/{early['id']}", headers=user.headers)
+    api.delete(f"/api/{user.id}/tasks/{parent['id']}", headers=user.headers)
+    response = api.post(f"/api/{user.id}/trash/{parent['id']}/restore", headers=user.headers)
+    assert response.status_code == 200, response.text
+    restored = response.json()
+    assert restored["deleted_at"] is None
+    assert restored["version"] == parent["version"] + 1
+    assert response.headers["ETag"] == f'"{restored["version"]}"'
+    assert listing(api, user) == sorted([parent["id"], child["id"]])
+    again = api.get(f"/api/{user.id}/tasks/{child['id']}", headers=user.headers).json()
+    assert again["parent_id"] == parent["id"]
+    assert [t["id"] for t in trash_of(api, user)["tasks"]] == [early["id"]]
+    # the earlier deletion's parent is live again: it goes back under it
+    back = api.post(f"/api/{user.id}/trash/{early['id']}/restore", headers=user.headers).json()
+    assert back["parent_id"] == parent["id"]
+    assert (
+        api.post(f"/api/{user.id}/trash/{early['id']}/restore", headers=user.headers).status_code
+        == 404
+    )
+
+
+def test_restore_falls_back_to_top_level_and_the_inbox(
+    api: Api, user: User, other_user: User
+) -> None:
+    made = api.post(f"/api/{user.id}/lists", json={"name": "Work"}, headers=user.headers).json()
+    parent = make_task(api, user, "Parent", list_id=made["id"])
+    child = make_task(api, user, "Child", parent_id=parent["id"])
+    api.delete(f"/api/{user.id}/tasks/{child['id']}", headers=user.headers)
+    assert api.delete(f"/api/{user.id}/lists/{made['id']}", headers=user.headers).status_code == 204
+    assert trash_of(api, user)["total"] == 2  # the list's task went to the trash too
+    inbox = api.get(f"/api/{user.id}/lists", headers=user.headers).json()["lists"][0]
+    back = api.post(f"/api/{user.id}/trash/{child['id']}/restore", headers=user.headers).json()
+    assert (back["parent_id"], back["list_id"]) == (None, inbox["id"])
+    assert trash_of(api, other_user)["total"] == 0
+
+
+def test_purge_one_and_empty(api: Api, user: User, other_user: User) -> None:
+    tasks = [make_task(api, user, f"T{i}") for i in range(3)]
+    theirs = make_task(api, other_user, "Theirs")
+    for task in tasks:
+        api.delete(f"/api/{user.id}/tasks/{task['id']}", headers=user.headers)
+    api.delete(f"/api/{other_user.id}/tasks/{theirs['id']}", headers=other_user.headers)
+    purge = f"/api/{user.id}/trash/{tasks[0]['id']}"
+    assert api.delete(purge, headers=user.headers).status_code == 204
+    assert api.delete(purge, headers=user.headers).status_code == 404
+    assert api.post(f"{purge}/restore", headers=user.headers).status_code == 404
+    assert trash_of(api, user)["total"] == 2
+    assert api.delete(f"/api/{user.id}/trash", headers=user.headers).status_code == 204
+    assert trash_of(api, user)["total"] == 0
+    assert trash_of(api, other_user)["total"] == 1
+
+
+def test_trash_page_newest_first_with_offset_and_cursor(
+    api: Api, user: User, other_user: User
+) -> None:
+    tasks = [make_task(api, user, f"T{i}") for i in range(5)]
+    make_task(api, other_user, "Theirs")
+    for task in tasks:
+        api.delete(f"/api/{user.id}/tasks/{task['id']}", headers=user.headers)
+    newest_first = [t["id"] for t in reversed(tasks)]
+    first = trash_of(api, user, limit=2)
+    assert [t["id"] for t in first["tasks"]] == newest_first[:2]
+    assert first["total"] == 5
+    assert first["offset"] == 0
+    second = trash_of(api, user, limit=2, cursor=first["next_cursor"])
+    assert [t["id"] for t in second["tasks"]] == newest_first[2:4]
+    assert second["offset"] is None
+    assert [t["id"] for t in trash_of(api, user, limit=2, offset=4)["tasks"]] == newest_first[4:]
+    foreign = api.get(
+        f"/api/{other_user.id}/trash",
+        params={"cursor": first["next_cursor"]},
+        headers=other_user.headers,
+    )
+    assert foreign.status_code == 400
+
+
+def test_clear_completed_counts_descendants(api: Api, user: User, other_user: User) -> None:
+    done = make_task(api, user, "Done", is_completed=True)
+    make_task(api, user, "Open child of done", parent_id=done["id"])
+    kept = make_task(api, user, "Open")
+    theirs = make_task(api, other_user, "Theirs done", is_completed=True)
+    response = api.post(f"/api/{user.id}/tasks/clear-completed", json={}, headers=user.headers)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"count": 2}
+    assert listing(api, user) == [kept["id"]]
+    assert listing(api, other_user) == [theirs["id"]]
+    made = api.post(f"/api/{user.id}/lists", json={"name": "Work"}, headers=user.headers).json()
+    in_list = make_task(api, user, "Done in Work", list_id=made["id"], is_completed=True)
+    in_inbox = make_task(api, user, "Done in inbox", is_completed=True)
+    response = api.post(
+        f"/api/{user.id}/tasks/clear-completed", json={"list_id": made["id"]}, headers=user.headers
+    )
+    assert response.json() == {"count": 1}
+    assert listing(api, user) == sorted([kept["id"], in_inbox["id"]])
+    assert in_list["id"] in [t["id"] for t in trash_of(api, user)["tasks"]]
+
+
+def test_trashed_tasks_count_toward_the_quota(
+    make_api: Any, settings: Settings, user: User
+) -> None:
+    import dataclasses
+
+    with make_api(dataclasses.replace(settings, task_quota=2)) as api:
+        first = make_task(api, user, "One")
+        make_task(api, user, "Two")
+        api.delete(f"/api/{user.id}/tasks/{first['id']}", headers=user.headers)
+        response = api.post(f"/api/{user.id}/tasks", json={"title": "Three"}, headers=user.headers)
+        assert response.status_code == 409
+
+
+def test_retention_purges_old_trash_only(
+    api: Api, user: User, other_user: User, sql: psycopg.Connection[Any], settings: Settings
+) -> None:
+    old, recent = make_task(api, user, "Old"), make_task(api, other_user, "Recent")
+    api.delete(f"/api/{user.id}/tasks/{old['id']}", headers=user.headers)
+    api.delete(f"/api/{other_user.id}/tasks/{recent['id']}", headers=other_user.headers)
+    sql.execute(
+        "UPDATE trash SET deleted_at = now() - interval '31 days' WHERE id = %s", (old["id"],)
+    )
+    counts = api.run(purger.purge(api.app.ctx.db, load_queries(), settings))
+    assert counts["purge_trash"] == 1
+    assert trash_of(api, user)["total"] == 0
+    assert trash_of(api, other_user)["total"] == 1
