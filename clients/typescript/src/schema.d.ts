@@ -456,6 +456,202 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/{user_id}/tasks/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run task operations in bulk
+         * @description Runs up to 100 operations in order (`create`, `update` (PATCH's merge), `complete`, `move`, `delete`), each with an optional `if_match` and the body of its single operation, validated against that operation's own request schema (`BatchBodies`). Each result is what the single operation would answer: `{status, task}` or `{status, problem}`. With `atomic: true` either every item succeeds or nothing changes: `409` with `results` naming each failed item and the others `424`. `Idempotency-Key` works as on create.
+         */
+        post: operations["batch_tasks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/tasks/clear-completed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move the completed tasks to the trash
+         * @description Moves every completed task (of `list_id` when given, else of every list) to the trash with its descendants. `count` is every task moved.
+         */
+        post: operations["clear_completed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/trash": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List the trash
+         * @description The trashed tasks (descendants included, one row each), newest deletion first, paged like the task listing. Carries a weak `ETag`; `If-None-Match` naming it answers `304`.
+         */
+        get: operations["list_trash"];
+        put?: never;
+        post?: never;
+        /**
+         * Empty the trash
+         * @description Purges every trashed task for good.
+         */
+        delete: operations["empty_trash"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/trash/{task_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The task's id.
+                 * @example 9b8e6a2c-3f1d-4c7a-8e5b-6a4f2c1d0e93
+                 */
+                task_id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Purge one trashed task
+         * @description Purges the trashed task, and the descendants deleted with it, for good.
+         */
+        delete: operations["purge_trashed_task"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/trash/{task_id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The task's id.
+                 * @example 9b8e6a2c-3f1d-4c7a-8e5b-6a4f2c1d0e93
+                 */
+                task_id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore a trashed task
+         * @description Restores the task with the descendants deleted with it: into its list (the inbox if that list is gone), under its parent (top level if the parent is not live), last among its new siblings. Its version grows by one.
+         */
+        post: operations["restore_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the change feed
+         * @description Without `since`: a full sync, every live list and task as an upsert, paged through `next_since`. With `since`: what changed after that point, one entry per object (its latest state), in commit order. Following `next_since` never misses a committed change. A garbled or foreign `since` is `400`; one older than `CHANGES_RETENTION_DAYS` is `410` `sync-expired`.
+         */
+        get: operations["list_changes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Stream live events
+         * @description A `text/event-stream`: each change as `event: change`, `id:` (a `since` value), `data:` (one `Change`), within a second of its commit; reminders as `event: reminder`; a comment line at least every 15 s. `Last-Event-ID` resumes right after that point. At most 10 streams per user (`429`).
+         */
+        get: operations["stream_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -600,6 +796,87 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        BatchRequest: {
+            /**
+             * @description True - every item succeeds or nothing changes.
+             * @default false
+             */
+            atomic?: boolean;
+            operations: components["schemas"]["BatchOperation"][];
+        };
+        BatchOperation: {
+            /** @enum {string} */
+            op: "create" | "update" | "complete" | "move" | "delete";
+            /**
+             * Format: uuid
+             * @description The task (every op but `create`).
+             */
+            task_id?: string;
+            /** @description As the `If-Match` header of the single operation. */
+            if_match?: string;
+            /** @description The single operation's request body, validated against its schema in `BatchBodies` (a body that breaks it is this item's `422`). */
+            body?: Record<string, unknown> | null;
+        };
+        /** @description The body each op of a batch takes: the very request schemas of the single operations (`create_task`, `update_task`, `complete_task`, `move_task`). */
+        BatchBodies: {
+            create?: components["schemas"]["TaskCreate"];
+            update?: components["schemas"]["TaskPatch"];
+            complete?: components["schemas"]["CompleteRequest"];
+            move?: components["schemas"]["TaskMove"];
+        };
+        BatchResults: {
+            results: components["schemas"]["BatchResult"][];
+        };
+        /** @description A `Problem` with the extension member `results` (an atomic batch that failed). */
+        BatchFailed: {
+            type: string;
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            detail: string;
+            instance: string;
+            request_id: string;
+            results: components["schemas"]["BatchResult"][];
+        };
+        BatchResult: {
+            status: number;
+            task?: components["schemas"]["Task"];
+            problem?: components["schemas"]["Problem"];
+        };
+        ClearCompleted: {
+            list_id?: components["schemas"]["ListId"];
+        };
+        Cleared: {
+            /** @description Every task moved to the trash, descendants included. */
+            count: number;
+        };
+        /** @description One object's latest change: the whole `Task` or `List` for an upsert, null for a delete (a move to the trash or a purge deletes a task; a restore is an upsert). */
+        Change: {
+            /** @enum {string} */
+            kind: "task" | "list";
+            /** @enum {string} */
+            op: "upsert" | "delete";
+            /** Format: uuid */
+            id: string;
+            data: null | components["schemas"]["Task"] | components["schemas"]["List"];
+            changed_at: components["schemas"]["Timestamp"];
+        };
+        ChangePage: {
+            changes: components["schemas"]["Change"][];
+            /** @description Pass as `since` next time (opaque, bound to the user). */
+            next_since: string;
+            /** @description True when more changes are ready now. */
+            has_more: boolean;
+        };
+        /** @description The `data` of a `reminder` event (published by the reminder scheduler). */
+        Reminder: {
+            /** Format: uuid */
+            task_id: string;
+            title: components["schemas"]["TaskTitle"];
+            fire_at: components["schemas"]["Timestamp"];
+        };
+        /** @description The `data` of one event of the stream: a `Change` for `event: change`, a `Reminder` for `event: reminder`. */
+        Event: components["schemas"]["Change"] | components["schemas"]["Reminder"];
         /** @description An RFC 9457 problem details object. */
         Problem: {
             /** @description A URI reference identifying the problem type. */
@@ -760,6 +1037,11 @@ export interface components {
             updated_at: components["schemas"]["Timestamp"];
             /** @description Starts at 1 and grows by one with every change; the `ETag` derives from it. */
             version: number;
+            /**
+             * Format: date-time
+             * @description When the task went to the trash; null outside the trash (since 1.5.0).
+             */
+            deleted_at?: string | null;
         };
         /** @description A new task, placed last among its siblings. Only `title` is required. Without `list_id` and `parent_id` it goes to the inbox's top level; with `parent_id` it goes under that task, in its list (a different `list_id` is a `422`, and so is a parent at level 4). */
         TaskCreate: {
@@ -895,6 +1177,33 @@ export interface components {
         };
     };
     responses: {
+        /** @description Unchanged since the `ETag` given in `If-None-Match`. */
+        PageNotModified: {
+            headers: {
+                ETag: components["headers"]["PageETag"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description The `since` (or `Last-Event-ID`) is older than the change history kept. */
+        SyncExpired: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The user already holds the most event streams allowed (10). */
+        TooManyStreams: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description Malformed JSON, or a path, query or header parameter that breaks its schema. */
         BadRequest: {
             headers: {
@@ -1045,6 +1354,21 @@ export interface components {
     };
     parameters: {
         /**
+         * @description The opaque `next_since` of an earlier call (or an event's `id`).
+         * @example AAAAAAAAAAAAEAAAAAAAAAAAnRs0Yb3wR8pG0b1c9q3m0w
+         */
+        Since: string;
+        /**
+         * @description Changes per page.
+         * @example 500
+         */
+        ChangeLimit: number;
+        /**
+         * @description The `id` of the last event received; the stream replays what followed.
+         * @example AAAAAAAAAAAAEAAAAAAAAAAAnRs0Yb3wR8pG0b1c9q3m0w
+         */
+        LastEventId: string;
+        /**
          * @description The user's id; must be the subject of the access token, else `403`.
          * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
          */
@@ -1147,6 +1471,11 @@ export interface components {
     };
     requestBodies: never;
     headers: {
+        /**
+         * @description A weak entity tag of the page (or statistics) as answered; send it back in `If-None-Match` to get `304` while it has not changed.
+         * @example W/"5f1c0e7a9d2b4c6e8a1f"
+         */
+        PageETag: string;
         /**
          * @description The task's entity tag, derived from its `version`; send it back in `If-Match` or `If-None-Match`.
          * @example "3"
@@ -1578,7 +1907,13 @@ export interface operations {
                  */
                 order?: components["parameters"]["Order"];
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description The `ETag` the client holds; when it still matches, the answer is `304` without a body.
+                 * @example "3"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The user's id; must be the subject of the access token, else `403`.
@@ -1593,12 +1928,14 @@ export interface operations {
             /** @description One page of tasks. */
             200: {
                 headers: {
+                    ETag: components["headers"]["PageETag"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["TaskPage"];
                 };
             };
+            304: components["responses"]["PageNotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -1923,7 +2260,13 @@ export interface operations {
                  */
                 list_id?: components["parameters"]["ListFilter"];
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description The `ETag` the client holds; when it still matches, the answer is `304` without a body.
+                 * @example "3"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The user's id; must be the subject of the access token, else `403`.
@@ -1938,12 +2281,14 @@ export interface operations {
             /** @description The user's task statistics. */
             200: {
                 headers: {
+                    ETag: components["headers"]["PageETag"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Stats"];
                 };
             };
+            304: components["responses"]["PageNotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -2009,7 +2354,13 @@ export interface operations {
     list_lists: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The `ETag` the client holds; when it still matches, the answer is `304` without a body.
+                 * @example "3"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The user's id; must be the subject of the access token, else `403`.
@@ -2024,12 +2375,14 @@ export interface operations {
             /** @description The user's lists in manual order. */
             200: {
                 headers: {
+                    ETag: components["headers"]["PageETag"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ListPage"];
                 };
             };
+            304: components["responses"]["PageNotModified"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -2282,6 +2635,355 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    batch_tasks: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key returns the task the first request created. The same key with a different body is `422`.
+                 * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BatchRequest"];
+            };
+        };
+        responses: {
+            /** @description Every item's result, in order. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchResults"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description An atomic batch failed: nothing changed. The failed items carry their problem; the others are `424`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["BatchFailed"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    clear_completed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ClearCompleted"];
+            };
+        };
+        responses: {
+            /** @description How many tasks went to the trash. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cleared"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_trash: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page size.
+                 * @example 20
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description Number of matching tasks to skip (offset mode), at most 10,000: page deeper with `cursor`. Absent means 0 unless `cursor` is given. Cannot be combined with `cursor` (`400`). An offset past the end gives an empty page with the right `total`.
+                 * @example 40
+                 */
+                offset?: components["parameters"]["Offset"];
+                /**
+                 * @description The opaque `next_cursor` of the previous page (cursor mode, keyset paging). Cannot be combined with `offset` (`400`).
+                 * @example eyJrIjpbIjIwMjUtMDEtMTVUMDk6MzA6MDBaIiwiOWI4ZTZhMmMiXX0
+                 */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: {
+                /**
+                 * @description The `ETag` the client holds; when it still matches, the answer is `304` without a body.
+                 * @example "3"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of the trash. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["PageETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskPage"];
+                };
+            };
+            304: components["responses"]["PageNotModified"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    empty_trash: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The trash is empty. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    purge_trashed_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The task's id.
+                 * @example 9b8e6a2c-3f1d-4c7a-8e5b-6a4f2c1d0e93
+                 */
+                task_id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The task is purged. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    restore_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The task's id.
+                 * @example 9b8e6a2c-3f1d-4c7a-8e5b-6a4f2c1d0e93
+                 */
+                task_id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The restored task. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_changes: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The opaque `next_since` of an earlier call (or an event's `id`).
+                 * @example AAAAAAAAAAAAEAAAAAAAAAAAnRs0Yb3wR8pG0b1c9q3m0w
+                 */
+                since?: components["parameters"]["Since"];
+                /**
+                 * @description Changes per page.
+                 * @example 500
+                 */
+                limit?: components["parameters"]["ChangeLimit"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of changes. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChangePage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            410: components["responses"]["SyncExpired"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    stream_events: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The `id` of the last event received; the stream replays what followed.
+                 * @example AAAAAAAAAAAAEAAAAAAAAAAAnRs0Yb3wR8pG0b1c9q3m0w
+                 */
+                "Last-Event-ID"?: components["parameters"]["LastEventId"];
+            };
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream. Each event's `data` is an `Event` (a `Change` for `event: change`). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example event: change
+                     *     id: AAAAAAAAAAAAEAAAAAAAAAAAnRs0Yb3wR8pG0b1c9q3m0w
+                     *     data: {"kind":"task","op":"delete","id":"9b8e6a2c-3f1d-4c7a-8e5b-6a4f2c1d0e93","data":null,"changed_at":"2025-01-15T09:30:00Z"}
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            410: components["responses"]["SyncExpired"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyStreams"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

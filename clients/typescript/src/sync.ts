@@ -1,0 +1,194 @@
+/**
+ * Sync across tabs and devices, as a frontend keeps a local copy (SPEC §7): a full sync through
+ * /changes, then live events through /events (fetch streaming with the bearer header: a
+ * browser's EventSource cannot send it), while a second client writes: creates, edits, moves,
+ * trash and restore, a batch. The local copy must end equal to a fresh full listing. Also: the
+ * trash page, clear-completed, an atomic batch with a stale if_match, and 304 on the pages.
+ */
+import { type Api, type Schemas, type Task, check, expectEmpty, expectProblem, expectStatus } from "./api.js";
+
+type Change = Schemas["Change"];
+type Step = <T>(name: string, run: () => Promise<T>) => Promise<T>;
+
+/** The local copy: every live task and list by id, and the feed position it reflects. */
+class LocalCopy {
+  readonly tasks = new Map<string, Task>();
+  readonly lists = new Map<string, Schemas["List"]>();
+  since: string | undefined;
+
+  apply(change: Change): void {
+    const store: Map<string, unknown> = change.kind === "task" ? this.tasks : this.lists;
+    if (change.op === "delete") store.delete(change.id);
+    else store.set(change.id, change.data);
+  }
+}
+
+/** Reads /changes until it has nothing more (a full sync when the copy has no position yet). */
+async function pull(api: Api, userId: string, copy: LocalCopy): Promise<number> {
+  let applied = 0;
+  for (let pages = 0; pages < 100; pages += 1) {
+    const query = { limit: 2, ...(copy.since ? { since: copy.since } : {}) };
+    const page = expectStatus(await api.GET("/api/{user_id}/changes", { params: { path: { user_id: userId }, query } }), 200);
+    page.changes.forEach((c) => copy.apply(c));
+    applied += page.changes.length;
+    copy.since = page.next_since;
+    if (!page.has_more) return applied;
+  }
+  throw new Error("the feed never ran out");
+}
+
+/** An open /events stream: applies each change event to the copy as it arrives. */
+class LiveStream {
+  private readonly abort = new AbortController();
+  private done: Promise<void> = Promise.resolve();
+  events = 0;
+
+  async open(baseUrl: string, userId: string, token: string, copy: LocalCopy): Promise<void> {
+    const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
+    if (copy.since) headers["Last-Event-ID"] = copy.since;
+    const response = await fetch(`${baseUrl}/api/${userId}/events`, { headers, signal: this.abort.signal });
+    check(response.status === 200 && response.body, `events answered ${response.status}`);
+    check((response.headers.get("Content-Type") ?? "").startsWith("text/event-stream"), "not an event stream");
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    this.done = (async () => {
+      let buffer = "";
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          buffer += value;
+          let end: number;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const fields = new Map(block.split("\n").filter((l) => !l.startsWith(":")).map((l) => {
+              const at = l.indexOf(": ");
+              return [l.slice(0, at), l.slice(at + 2)] as const;
+            }));
+            if (fields.get("event") === "change") {
+              copy.apply(JSON.parse(fields.get("data") ?? "null") as Change);
+              copy.since = fields.get("id");
+              this.events += 1;
+            }
+          }
+        }
+      } catch (error) {
+        if (!this.abort.signal.aborted) throw error;
+      }
+    })();
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort();
+    await this.done;
+  }
+}
+
+async function fullListing(api: Api, userId: string): Promise<Task[]> {
+  const tasks: Task[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const query = { limit: 100, ...(cursor ? { cursor } : {}) };
+    const page = expectStatus(await api.GET("/api/{user_id}/tasks", { params: { path: { user_id: userId }, query } }), 200);
+    tasks.push(...page.tasks);
+    if (page.next_cursor === null) return tasks;
+    cursor = page.next_cursor;
+  }
+}
+
+const canonical = (tasks: Iterable<Task>): string =>
+  JSON.stringify([...tasks].sort((a, b) => (a.id < b.id ? -1 : 1)));
+
+async function converged(api: Api, userId: string, copy: LocalCopy): Promise<boolean> {
+  const truth = canonical(await fullListing(api, userId));
+  for (let tries = 0; tries < 50; tries += 1) {
+    if (canonical(copy.tasks.values()) === truth) return true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return false;
+}
+
+export async function syncFlow(
+  api: Api,
+  otherDevice: Api,
+  baseUrl: string,
+  userId: string,
+  token: () => string,
+  step: Step,
+): Promise<void> {
+  const path = { user_id: userId };
+  const copy = new LocalCopy();
+  await step("full sync through /changes fills the local copy", async () => {
+    await pull(api, userId, copy);
+    check(canonical(copy.tasks.values()) === canonical(await fullListing(api, userId)), "full sync differs from the listing");
+    check(copy.lists.size >= 1, "the full sync has no lists");
+  });
+
+  const live = new LiveStream();
+  await live.open(baseUrl, userId, token(), copy);
+  const written = await step("another device writes while the stream follows", async () => {
+    const made: Task[] = [];
+    for (const title of ["Synced one", "Synced two", "Synced three"]) {
+      made.push(expectStatus(await otherDevice.POST("/api/{user_id}/tasks", { params: { path }, body: { title } }), 201));
+    }
+    const [one, two, three] = made as [Task, Task, Task];
+    expectStatus(await otherDevice.PATCH("/api/{user_id}/tasks/{task_id}", { params: { path: { ...path, task_id: one.id } }, body: { title: "Synced one, edited" } }), 200);
+    expectStatus(await otherDevice.POST("/api/{user_id}/tasks/{task_id}/move", { params: { path: { ...path, task_id: three.id } }, body: { parent_id: two.id } }), 200);
+    expectEmpty(await otherDevice.DELETE("/api/{user_id}/tasks/{task_id}", { params: { path: { ...path, task_id: two.id } } }), 204);
+    const batch = expectStatus(await otherDevice.POST("/api/{user_id}/tasks/batch", { params: { path }, body: { operations: [
+      { op: "create", body: { title: "From a batch" } },
+      { op: "complete", task_id: one.id, body: { is_completed: true } },
+    ] } }), 200);
+    check(batch.results.map((r) => r.status).join() === "201,200", `batch results ${JSON.stringify(batch.results)}`);
+    return { one, two, three };
+  });
+  await step("the live copy equals a fresh full listing", async () => {
+    check(await converged(api, userId, copy), "the local copy did not converge through /events");
+    check(!copy.tasks.has(written.two.id) && !copy.tasks.has(written.three.id), "trashed tasks are still in the copy");
+  });
+  await live.close();
+
+  await step("trash page, restore with the subtask, and the copy follows by /changes", async () => {
+    const trash = expectStatus(await api.GET("/api/{user_id}/trash", { params: { path } }), 200);
+    check(trash.tasks.some((t) => t.id === written.three.id && t.deleted_at !== null), "the subtask is not in the trash");
+    const restored = expectStatus(await otherDevice.POST("/api/{user_id}/trash/{task_id}/restore", { params: { path: { ...path, task_id: written.two.id } } }), 200);
+    check(restored.deleted_at === null, "a restored task has deleted_at");
+    const before = (await fullListing(api, userId)).length;
+    const cleared = expectStatus(await otherDevice.POST("/api/{user_id}/tasks/clear-completed", { params: { path }, body: {} }), 200);
+    const after = (await fullListing(api, userId)).length;
+    check(cleared.count >= 1 && cleared.count === before - after, `clear-completed moved ${cleared.count} of ${before - after}`);
+    await pull(api, userId, copy);
+    check(copy.tasks.has(written.three.id) && !copy.tasks.has(written.one.id), "the copy missed the restore or the clear");
+    check(await converged(api, userId, copy), "the copy differs from the listing after /changes");
+  });
+
+  await step("Last-Event-ID resumes with exactly what the copy missed", async () => {
+    const before = copy.since;
+    expectStatus(await otherDevice.POST("/api/{user_id}/tasks", { params: { path }, body: { title: "While offline" } }), 201);
+    const resumed = new LiveStream();
+    await resumed.open(baseUrl, userId, token(), copy);
+    check(await converged(api, userId, copy), "the resumed stream did not replay the missed change");
+    await resumed.close();
+    check(resumed.events === 1 && copy.since !== before, `replayed ${resumed.events} events`);
+  });
+
+  await step("an atomic batch with a stale if_match changes nothing (409, others 424)", async () => {
+    const target = [...copy.tasks.values()][0];
+    check(target, "no task to edit");
+    const answer = await otherDevice.POST("/api/{user_id}/tasks/batch", { params: { path }, body: { atomic: true, operations: [
+      { op: "create", body: { title: "Never" } },
+      { op: "update", task_id: target.id, if_match: `"${target.version + 7}"`, body: { title: "Never" } },
+    ] } });
+    const problem = expectProblem(answer, 409) as Schemas["BatchFailed"];
+    check(problem.results.map((r) => r.status).join() === "424,412", `results ${JSON.stringify(problem.results)}`);
+    check(await pull(api, userId, copy) === 0, "a failed atomic batch changed something");
+  });
+
+  await step("pages carry a weak ETag: 304 until something changes", async () => {
+    const first = await api.GET("/api/{user_id}/tasks", { params: { path } });
+    const tag = first.response.headers.get("ETag") ?? "";
+    check(tag.startsWith('W/"'), `tasks page ETag ${tag}`);
+    const again = await api.GET("/api/{user_id}/tasks", { params: { path, header: { "If-None-Match": tag } } });
+    expectEmpty(again, 304);
+  });
+}
