@@ -1,10 +1,15 @@
 DROP TRIGGER lists_tombstone ON lists;
 DROP TRIGGER tasks_trash ON tasks;
+DROP TRIGGER tombstones_stamp_revision ON tombstones;
 DROP TRIGGER lists_stamp_revision ON lists;
 DROP TRIGGER tasks_stamp_revision ON tasks;
+DROP TRIGGER tombstones_mark_changed ON tombstones;
+DROP TRIGGER lists_mark_changed ON lists;
+DROP TRIGGER tasks_mark_changed ON tasks;
 DROP FUNCTION tombstone_list();
 DROP FUNCTION trash_task();
 DROP FUNCTION stamp_revision();
+DROP FUNCTION mark_changed();
 DROP FUNCTION next_revision(uuid);
 DROP TABLE tombstones;
 DROP TABLE trash;

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import asyncpg
 from sanic import HTTPResponse
 
 from server.accounts.security import bearer_token
@@ -26,6 +27,7 @@ from server.errors import ApiError, Forbidden, Unauthorized, problem_reply
 log = logging.getLogger("todo_api")
 
 Handler = Callable[[Request], Awaitable[Reply]]
+DEADLOCK_ATTEMPTS = 3
 Route = Callable[..., Coroutine[Any, Any, HTTPResponse]]
 
 
@@ -45,7 +47,7 @@ def endpoint(
             request.ctx.query = values.query
             request.ctx.header_params = values.headers
             request.ctx.body = values.body
-            reply = await handler(request)
+            reply = await _retrying(handler, request)
             if isinstance(reply, Streamed):
                 await reply.stream(request)
                 return None  # type: ignore[return-value]  # the stream has answered
@@ -55,6 +57,17 @@ def endpoint(
 
     run.__name__ = operation.operation_id
     return run
+
+
+async def _retrying(handler: Handler, request: Request) -> Reply:
+    """The handler's reply; a transaction PostgreSQL chose as a deadlock's victim was rolled back
+    whole (nothing of it happened, nothing was answered), so the operation runs again."""
+    for _attempt in range(DEADLOCK_ATTEMPTS - 1):
+        try:
+            return await handler(request)
+        except asyncpg.DeadlockDetectedError as exc:
+            log.info("deadlock victim, running %s again: %s", request.path, exc)
+    return await handler(request)
 
 
 async def authenticate(request: Request) -> None:
