@@ -74,6 +74,13 @@ class Unauthorized(ApiError):
         super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="todo-api"'})
 
 
+class AccountGone(Unauthorized):
+    default_detail = "The account of this access token no longer exists."
+
+    def __init__(self) -> None:
+        super().__init__(self.default_detail)
+
+
 class Forbidden(ApiError):
     status, slug = 403, "forbidden"
     default_detail = "You may not act on this resource."

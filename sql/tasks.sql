@@ -1,72 +1,81 @@
 -- Tasks, always reached through their owner: every query has user_id in its WHERE clause.
--- The listing (filters, sort, keyset paging) is composed from fixed fragments in server/listing.py.
+-- The listing (filters, sort, keyset paging) is composed from fixed fragments in server/tasks/page_sql.py.
 -- completed_at follows is_completed (the table CHECKs it); every change bumps version by one and
 -- moves updated_at forward, even if the clock has not.
+--
+-- Each statement a request starts with also checks the access token's account (its condition is
+-- token_account_ok in users.sql, embedded where it says {token_account_ok}): one round trip
+-- does both. Its answer is always one row: account_ok, and the task's columns (null when
+-- there is no such task, or when the account may not act: then nothing was read or written).
 
--- name: create_task(user_id, title, description, priority, due_date, tags, is_completed)^
--- The new task.
-INSERT INTO tasks (user_id, title, description, priority, due_date, tags, is_completed, completed_at)
-VALUES (:user_id, :title, :description, :priority, :due_date, :tags, :is_completed,
-        CASE WHEN :is_completed THEN now() END)
-RETURNING id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
-          created_at, updated_at, version;
+-- name: create_task({token}, title, description, priority, due_date, tags, is_completed)^
+-- account_ok, and the new task.
+WITH account AS (SELECT {token_account_ok} AS ok),
+task AS (
+  INSERT INTO tasks (user_id, title, description, priority, due_date, tags, is_completed,
+                     completed_at)
+  SELECT :user_id, :title::text, :description::text, :priority::text, :due_date::timestamptz,
+         :tags::text[], :is_completed::boolean, CASE WHEN :is_completed THEN now() END
+    FROM account WHERE account.ok
+  RETURNING *
+)
+SELECT account.ok AS account_ok, task.*
+  FROM account LEFT JOIN task ON true;
 
--- name: get_task(user_id, id)^
--- The task, or nothing when it is missing or another user's.
-SELECT id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
-       created_at, updated_at, version
-  FROM tasks
- WHERE user_id = :user_id AND id = :id;
+-- name: get_task({token}, id)^
+-- account_ok, and the task (null when it is missing or another user's).
+WITH account AS (SELECT {token_account_ok} AS ok)
+SELECT account.ok AS account_ok, task.*
+  FROM account LEFT JOIN tasks AS task ON account.ok AND task.user_id = :user_id AND task.id = :id;
 
 -- name: task_version(user_id, id)$
 -- The task's version, or null when it is missing or another user's (tells 404 from 412).
 SELECT version FROM tasks WHERE user_id = :user_id AND id = :id;
 
--- name: update_task(user_id, id, versions, title, set_description, description, priority, set_due_date, due_date, tags, is_completed)^
--- The patched task (a null non-nullable field, or a false set_ flag, keeps the stored value), or
--- nothing when it is missing, another user's, or not at one of `versions` (null: any version).
-UPDATE tasks
-   SET title = coalesce(:title, title),
-       description = CASE WHEN :set_description THEN :description ELSE description END,
-       priority = coalesce(:priority, priority),
-       due_date = CASE WHEN :set_due_date THEN :due_date ELSE due_date END,
-       tags = coalesce(:tags, tags),
-       is_completed = coalesce(:is_completed, is_completed),
-       completed_at = CASE WHEN coalesce(:is_completed, is_completed)
-                           THEN coalesce(completed_at, now()) END,
-       version = version + 1,
-       updated_at = greatest(now(), updated_at + interval '1 microsecond')
- WHERE user_id = :user_id AND id = :id
-   AND (:versions::integer[] IS NULL OR version = ANY (:versions))
-RETURNING id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
-          created_at, updated_at, version;
+-- name: update_task({token}, id, versions, title, set_description, description, priority, set_due_date, due_date, tags, is_completed, toggle)^
+-- account_ok, and the patched task (a null non-nullable field, or a false set_ flag, keeps the
+-- stored value; toggle flips is_completed), or null when it is missing, another user's, or not at
+-- one of `versions` (null: any version).
+WITH account AS (SELECT {token_account_ok} AS ok),
+task AS (
+  UPDATE tasks
+     SET title = coalesce(:title, title),
+         description = CASE WHEN :set_description THEN :description ELSE description END,
+         priority = coalesce(:priority, priority),
+         due_date = CASE WHEN :set_due_date THEN :due_date ELSE due_date END,
+         tags = coalesce(:tags, tags),
+         is_completed = CASE WHEN :toggle THEN NOT is_completed
+                             ELSE coalesce(:is_completed, is_completed) END,
+         completed_at = CASE WHEN (CASE WHEN :toggle THEN NOT is_completed
+                                        ELSE coalesce(:is_completed, is_completed) END)
+                             THEN coalesce(completed_at, now()) END,
+         version = version + 1,
+         updated_at = greatest(now(), updated_at + interval '1 microsecond')
+   WHERE (SELECT ok FROM account) AND user_id = :user_id AND id = :id
+     AND (:versions::integer[] IS NULL OR version = ANY (:versions))
+  RETURNING *
+)
+SELECT account.ok AS account_ok, task.*
+  FROM account LEFT JOIN task ON true;
 
--- name: complete_task(user_id, id, versions, is_completed)^
--- The task with is_completed set (null: toggled), or nothing when it is missing, another
--- user's, or not at one of `versions` (null: any version).
-UPDATE tasks
-   SET is_completed = coalesce(:is_completed, NOT is_completed),
-       completed_at = CASE WHEN coalesce(:is_completed, NOT is_completed)
-                           THEN coalesce(completed_at, now()) END,
-       version = version + 1,
-       updated_at = greatest(now(), updated_at + interval '1 microsecond')
- WHERE user_id = :user_id AND id = :id
-   AND (:versions::integer[] IS NULL OR version = ANY (:versions))
-RETURNING id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,
-          created_at, updated_at, version;
+-- name: delete_task({token}, id, versions)^
+-- account_ok, and the deleted task's id, or null when it is missing, another user's, or not at
+-- one of `versions` (null: any version).
+WITH account AS (SELECT {token_account_ok} AS ok),
+task AS (
+  DELETE FROM tasks
+   WHERE (SELECT ok FROM account) AND user_id = :user_id AND id = :id
+     AND (:versions::integer[] IS NULL OR version = ANY (:versions))
+  RETURNING id
+)
+SELECT account.ok AS account_ok, task.id FROM account LEFT JOIN task ON true;
 
--- name: delete_task(user_id, id, versions)$
--- The deleted task's id, or null when it is missing, another user's, or not at one of
--- `versions` (null: any version).
-DELETE FROM tasks
- WHERE user_id = :user_id AND id = :id
-   AND (:versions::integer[] IS NULL OR version = ANY (:versions))
-RETURNING id;
-
--- name: get_stats(user_id)^
--- The user's counts: total, completed, overdue (open and past due), per priority, and per tag
--- as a JSON array [{tag, count}] sorted by count desc then tag; one statement, one snapshot.
-SELECT count(*) AS total,
+-- name: get_stats({token})^
+-- account_ok, and the user's counts: total, completed, overdue (open and past due), per
+-- priority, and per tag as a JSON array [{tag, count}] sorted by count desc then tag; one
+-- statement, one snapshot.
+SELECT {token_account_ok} AS account_ok,
+       count(*) AS total,
        count(*) FILTER (WHERE is_completed) AS completed,
        count(*) FILTER (WHERE NOT is_completed AND due_date < now()) AS overdue,
        count(*) FILTER (WHERE priority = 'low') AS low,

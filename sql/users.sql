@@ -1,6 +1,8 @@
--- name: user_exists(id)$
--- True when an account with this id exists (checked for every access token).
-SELECT EXISTS (SELECT 1 FROM users WHERE id = :id);
+-- name: token_account_ok(user_id)$
+-- True while an access token's account may act: it still exists. The one place for this check:
+-- each task statement embeds this expression where it says {token_account_ok}, and declares
+-- its parameters where it says {token} (server/db/pool.py); other operations run it alone.
+SELECT EXISTS (SELECT 1 FROM users WHERE id = :user_id);
 
 -- name: create_user(email, name, password_hash)^
 -- The new account (a second account for the same email, in any letter case, is a unique violation).

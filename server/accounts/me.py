@@ -12,17 +12,16 @@ from typing import Any
 from sanic import Request
 
 from server.contract.reply import Reply
-from server.errors import Forbidden, Unauthorized
+from server.errors import AccountGone, Forbidden
 
 NOT_CONFIRMED = "The password is wrong."
-GONE = "The account of this access token no longer exists."
 
 
 async def get_me(request: Request) -> Reply:
     app = request.app
     account = await app.ctx.queries.get_user(app.ctx.db, id=request.ctx.user_id)
     if account is None:
-        raise Unauthorized(GONE)
+        raise AccountGone()
     return Reply(dict(account))
 
 
@@ -32,7 +31,7 @@ async def update_me(request: Request) -> Reply:
         app.ctx.db, id=request.ctx.user_id, name=request.ctx.body["name"].strip()
     )
     if account is None:
-        raise Unauthorized(GONE)
+        raise AccountGone()
     return Reply(dict(account))
 
 
@@ -69,7 +68,7 @@ async def _confirmed_hash(request: Request, password: str) -> Any:
     app = request.app
     password_hash = await app.ctx.queries.get_password_hash(app.ctx.db, id=request.ctx.user_id)
     if password_hash is None:
-        raise Unauthorized(GONE)
+        raise AccountGone()
     if not await app.ctx.hasher.verify(password, password_hash):
         raise Forbidden(NOT_CONFIRMED)
     return password_hash

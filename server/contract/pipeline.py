@@ -20,7 +20,7 @@ from server.contract.validation import (
     validate_request,
     validate_response,
 )
-from server.errors import ApiError, Forbidden, Unauthorized, problem_reply
+from server.errors import AccountGone, ApiError, Forbidden, problem_reply
 
 log = logging.getLogger("todo_api")
 
@@ -36,7 +36,7 @@ def endpoint(
     async def run(request: Request, **_path: str) -> HTTPResponse:
         try:
             if operation.secured:
-                await authenticate(request)
+                await authenticate(request, handler)
             _check_owner(request)
             values = _read_request(request, contract, operation, plan)
             check_storable(values)
@@ -53,13 +53,20 @@ def endpoint(
     return run
 
 
-async def authenticate(request: Request) -> None:
-    """A bearer JWT whose user still exists, or 401 with WWW-Authenticate."""
+async def authenticate(request: Request, handler: Handler) -> None:
+    """A bearer JWT whose account may still act, or 401 with WWW-Authenticate.
+
+    request.ctx.token holds the parameters of the account check (sql/users.sql,
+    token_account_ok). A handler marked checks_account runs the check in its own statement;
+    for any other, it costs a round trip here."""
     app = request.app
     user_id = app.ctx.tokens.user_id(bearer_token(request.headers.get("authorization")))
-    if not await app.ctx.queries.user_exists(app.ctx.db, id=user_id):
-        raise Unauthorized("The account of this access token no longer exists.")
     request.ctx.user_id = user_id
+    request.ctx.token = {"user_id": user_id}
+    if getattr(handler, "checks_account", False):
+        return
+    if not await app.ctx.queries.token_account_ok(app.ctx.db, **request.ctx.token):
+        raise AccountGone()
 
 
 def _check_owner(request: Request) -> None:

@@ -3,30 +3,77 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator, Generator
-from contextlib import asynccontextmanager, suppress
+import re
+from collections.abc import AsyncIterator, Generator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiosql
 import asyncpg
 import orjson
+from aiosql.query_loader import QueryLoader
+from aiosql.types import QueryDatum
 
 from server.config import Settings
 
 log = logging.getLogger("todo_api")
 
 SQL_DIR = Path(__file__).resolve().parent.parent.parent / "sql"
-# One round trip (simple query protocol): asyncpg's transaction() would spend a second on the SET.
-BEGIN_SNAPSHOT = (
-    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL plan_cache_mode = force_custom_plan"
+# The access token's account check (sql/users.sql, token_account_ok): its condition, and the
+# parameters it reads. Task statements embed both, so each of them checks the account itself,
+# in its own round trip, and a condition added to the check holds for all of them.
+ACCOUNT_CHECK = re.compile(
+    r"^-- name: token_account_ok\((?P<params>[\w, ]*)\)\$\n"
+    r"(?:--[^\n]*\n)*SELECT (?P<condition>.*?);$",
+    re.MULTILINE | re.DOTALL,
 )
+
+
+@dataclass(frozen=True)
+class AccountCheck:
+    condition: str  # a boolean SQL expression with :name parameters
+    params: tuple[str, ...]
+
+    @classmethod
+    def read(cls) -> AccountCheck:
+        found = ACCOUNT_CHECK.search((SQL_DIR / "users.sql").read_text())
+        if found is None:
+            raise RuntimeError("sql/users.sql has no token_account_ok block")
+        params = tuple(p.strip() for p in found["params"].split(","))
+        return cls(" ".join(found["condition"].split()), params)
+
+    def embed(self, sql: str) -> str:
+        return sql.replace("{token}", ", ".join(self.params)).replace(
+            "{token_account_ok}", self.condition
+        )
+
+    def numbered(self, placeholders: Mapping[str, str]) -> str:
+        """The condition with each :name as its $n, for statements composed in Python."""
+        return re.sub(r"(?<!:):(\w+)", lambda m: placeholders[m[1]], self.condition)
+
+
+@functools.cache
+def account_check() -> AccountCheck:
+    return AccountCheck.read()
+
+
+class _Loader(QueryLoader):
+    """aiosql's loader, with the account check embedded where a statement asks for it."""
+
+    def load_query_data_from_file(
+        self, path: Path, ns_parts: list[str] | None = None, encoding: str | None = None
+    ) -> list[QueryDatum]:
+        sql = account_check().embed(path.read_text(encoding=encoding))
+        return self.load_query_data_from_sql(sql, ns_parts or [], path)
 
 
 def load_queries(path: Path = SQL_DIR) -> Any:
     """Every `-- name:` block of sql/*.sql, as async functions taking a connection or Database."""
-    return aiosql.from_path(path, "asyncpg")
+    return aiosql.from_path(path, "asyncpg", loader_cls=_Loader)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -93,21 +140,6 @@ class Database:
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         async with self.acquire() as conn, conn.transaction():
             yield conn
-
-    @asynccontextmanager
-    async def snapshot(self) -> AsyncIterator[asyncpg.Connection]:
-        """A connection in a read-only transaction whose statements all see one snapshot and are
-        planned for their actual arguments: a cached generic plan cannot see which of a query's
-        optional filters are off (see listing.read_page)."""
-        async with self.acquire() as conn:
-            await conn.execute(BEGIN_SNAPSHOT)
-            try:
-                yield conn
-            except BaseException:
-                with suppress(Exception):  # a broken connection is dropped by the pool
-                    await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
 
     async def close(self) -> None:
         await self.pool.close()

@@ -2,7 +2,8 @@
 
 Every query names the owner; a task that is missing or another user's is a 404 alike.
 Writes check If-Match in the UPDATE's own WHERE clause, so of two writers holding one ETag
-exactly one succeeds; when no row changed, task_version tells 404 from 412.
+exactly one succeeds; when no row changed, task_version tells 404 from 412. Each handler's
+first statement also checks the access token's account (checks_account): one round trip.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any, NoReturn
 
 from sanic import Request
 
+from server.accounts.security import account_ok, checks_account
 from server.contract.reply import Reply
 from server.errors import NotFound, PreconditionFailed
 from server.tasks import fields as task_fields
@@ -20,29 +22,32 @@ from server.tasks.fields import task_body
 from server.tasks.idempotency import create_once
 
 
+@checks_account
 async def list_tasks(request: Request) -> Reply:
     secret = request.app.ctx.settings.jwt_secret
-    page = listing.page_request(request.ctx.user_id, request.ctx.query, secret)
+    page = listing.page_request(request.ctx.token, request.ctx.query, secret)
     return Reply(await listing.read_page(request.app.ctx.db, page, secret))
 
 
+@checks_account
 async def create_task(request: Request) -> Reply:
     db, queries, user_id = request.app.ctx.db, request.app.ctx.queries, request.ctx.user_id
     fields = task_fields.written_fields(request.ctx.body)
     key = request.ctx.header_params.get("Idempotency-Key")
     if key is None:
-        body = task_body(await queries.create_task(db, user_id=user_id, **fields))
+        body = task_body(account_ok(await queries.create_task(db, **request.ctx.token, **fields)))
     else:
-        body = await create_once(db, queries, user_id, key, fields)
+        body = await create_once(db, queries, request.ctx.token, key, fields)
     headers = {"Location": f"/api/{user_id}/tasks/{body['id']}", "ETag": etag(body["version"])}
     return Reply(body, status=201, headers=headers)
 
 
+@checks_account
 async def get_task(request: Request) -> Reply:
     row = await request.app.ctx.queries.get_task(
-        request.app.ctx.db, user_id=request.ctx.user_id, id=_task_id(request)
+        request.app.ctx.db, **request.ctx.token, id=_task_id(request)
     )
-    if row is None:
+    if account_ok(row)["id"] is None:
         raise NotFound("No such task.")
     headers = {"ETag": etag(row["version"])}
     if if_none_match_hits(request.ctx.header_params.get("If-None-Match"), row["version"]):
@@ -50,34 +55,40 @@ async def get_task(request: Request) -> Reply:
     return Reply(task_body(row), headers=headers)
 
 
+@checks_account
 async def replace_task(request: Request) -> Reply:
     fields = task_fields.replaced_fields(request.ctx.body)
-    return await _write(request, request.app.ctx.queries.update_task, fields)
+    return await _write(request, fields)
 
 
+@checks_account
 async def update_task(request: Request) -> Reply:
     fields = task_fields.patched_fields(request.ctx.body)
-    return await _write(request, request.app.ctx.queries.update_task, fields)
+    return await _write(request, fields)
 
 
+@checks_account
 async def complete_task(request: Request) -> Reply:
-    body = request.ctx.body
-    fields = {"is_completed": None if body is None else body["is_completed"]}  # None: toggle
-    return await _write(request, request.app.ctx.queries.complete_task, fields)
+    fields = task_fields.completed_fields(request.ctx.body)
+    return await _write(request, fields)
 
 
+@checks_account
 async def delete_task(request: Request) -> Reply:
     versions = if_match_versions(request.ctx.header_params.get("If-Match"))
     deleted = await request.app.ctx.queries.delete_task(
-        request.app.ctx.db, user_id=request.ctx.user_id, id=_task_id(request), versions=versions
+        request.app.ctx.db, **request.ctx.token, id=_task_id(request), versions=versions
     )
-    if deleted is None:
+    if account_ok(deleted)["id"] is None:
         await _missing_or_stale(request)
     return Reply(status=204)
 
 
+@checks_account
 async def get_stats(request: Request) -> Reply:
-    row = await request.app.ctx.queries.get_stats(request.app.ctx.db, user_id=request.ctx.user_id)
+    row = account_ok(
+        await request.app.ctx.queries.get_stats(request.app.ctx.db, **request.ctx.token)
+    )
     return Reply(
         {
             "total": row["total"],
@@ -90,17 +101,13 @@ async def get_stats(request: Request) -> Reply:
     )
 
 
-async def _write(request: Request, query: Any, fields: dict[str, Any]) -> Reply:
-    """Run one of the UPDATE queries under If-Match; the task with its new ETag."""
+async def _write(request: Request, fields: dict[str, Any]) -> Reply:
+    """update_task under If-Match; the task with its new ETag."""
     versions = if_match_versions(request.ctx.header_params.get("If-Match"))
-    row = await query(
-        request.app.ctx.db,
-        user_id=request.ctx.user_id,
-        id=_task_id(request),
-        versions=versions,
-        **fields,
+    row = await request.app.ctx.queries.update_task(
+        request.app.ctx.db, **request.ctx.token, id=_task_id(request), versions=versions, **fields
     )
-    if row is None:
+    if account_ok(row)["id"] is None:
         await _missing_or_stale(request)
     return Reply(task_body(row), headers={"ETag": etag(row["version"])})
 

@@ -7,18 +7,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from server.accounts.security import account_ok
 from server.db.pool import Database
-from server.errors import UnprocessableContent
+from server.errors import AccountGone, UnprocessableContent
 from server.tasks.fields import json_ready, request_hash, task_body
 
 ATTEMPTS = 3
 
 
 async def create_once(
-    db: Database, queries: Any, user_id: str, key: str, fields: Mapping[str, Any]
+    db: Database, queries: Any, token: Mapping[str, Any], key: str, fields: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The created task's body: made now, or replayed from the request that first used `key`."""
-    digest = request_hash(fields)
+    """The created task's body: made now, or replayed from the request that first used `key`.
+    The account is checked first: the key's row refers to it."""
+    user_id, digest = token["user_id"], request_hash(fields)
+    if not await queries.token_account_ok(db, **token):
+        raise AccountGone()
     await queries.purge_idempotency_keys(db, user_id=user_id)
     for _attempt in range(ATTEMPTS):
         async with db.transaction() as conn:
@@ -26,7 +30,7 @@ async def create_once(
             if await queries.claim_idempotency_key(
                 conn, user_id=user_id, key=key, request_hash=digest
             ):
-                row = await queries.create_task(conn, user_id=user_id, **fields)
+                row = account_ok(await queries.create_task(conn, **token, **fields))
                 body: dict[str, Any] = json_ready(task_body(row))
                 await queries.record_idempotent_response(
                     conn, user_id=user_id, key=key, task_id=row["id"], response=body

@@ -1,90 +1,24 @@
-"""GET /api/{user_id}/tasks: filters, sorting, offset and keyset paging.
-
-The SQL is a choice among fixed fragments: one filter clause, and per (sort, order) an ORDER BY
-and a keyset predicate over the same key. Nothing a client sends reaches the SQL text; it is
-bound as parameters. Each sort key has an index led by user_id and ending in id (migration
-0002), so a page is an index range scan at any cursor depth. Undated tasks sort last in both
-directions because the due-date key is coalesce(due_date, +/-infinity), never null.
-"""
+"""GET /api/{user_id}/tasks: filters, sorting, offset and keyset paging, read in one statement
+(its SQL, one fixed text per shape of request: server/tasks/page_sql.py)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import orjson
 
+from server.accounts.security import account_ok
 from server.db.pool import Database
 from server.errors import BadRequest
 from server.tasks import fields as task_fields
+from server.tasks import page_sql
 from server.tasks.cursors import decode_cursor, encode_cursor, invalid_cursor
 
-COLUMNS = (
-    "id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,"
-    " created_at, updated_at, version, priority_rank"
-)
-# $1 user_id, $2 is_completed, $3 priority, $4 tags (all of them), $5 ILIKE pattern,
-# $6 due_before, $7 due_after: see Filters.args. A null (or empty tags) filter is off.
-MATCHES = """user_id = $1
-   AND ($2::boolean IS NULL OR is_completed = $2)
-   AND ($3::text IS NULL OR priority = $3)
-   AND (cardinality($4::text[]) = 0 OR tags @> $4)
-   AND ($5::text IS NULL OR title ILIKE $5 OR description ILIKE $5)
-   AND ($6::timestamptz IS NULL OR due_date < $6)
-   AND ($7::timestamptz IS NULL OR due_date > $7)"""
-COUNT_SQL = "SELECT count(*) FROM tasks WHERE " + MATCHES  # noqa: S608 (fixed fragments)
-# Every row of a page carries the count of all matches: one statement, one round trip.
-TOTAL = f"({COUNT_SQL}) AS total"
-
-
-@dataclass(frozen=True)
-class SortKey:
-    column: str  # the row field the cursor keeps
-    expression: str  # the indexed expression
-    parameter: str  # the cursor's key as bound parameter $9, cast to the expression's type
-
-
-SORT_KEYS = {
-    ("created", "asc"): SortKey("created_at", "created_at", "$9::timestamptz"),
-    ("created", "desc"): SortKey("created_at", "created_at", "$9::timestamptz"),
-    ("updated", "asc"): SortKey("updated_at", "updated_at", "$9::timestamptz"),
-    ("updated", "desc"): SortKey("updated_at", "updated_at", "$9::timestamptz"),
-    ("title", "asc"): SortKey("title", "title", "$9::text"),
-    ("title", "desc"): SortKey("title", "title", "$9::text"),
-    ("priority", "asc"): SortKey("priority_rank", "priority_rank", "$9::smallint"),
-    ("priority", "desc"): SortKey("priority_rank", "priority_rank", "$9::smallint"),
-    ("due_date", "asc"): SortKey(
-        "due_date", "coalesce(due_date, 'infinity')", "coalesce($9::timestamptz, 'infinity')"
-    ),
-    ("due_date", "desc"): SortKey(
-        "due_date", "coalesce(due_date, '-infinity')", "coalesce($9::timestamptz, '-infinity')"
-    ),
-}
-DIRECTIONS = {"asc": ("ASC", ">"), "desc": ("DESC", "<")}
 MAX_OFFSET = 2**63 - 1  # OFFSET is a bigint; any offset beyond is past the end all the same
-
-
-def _page_sql(key: SortKey, order: str, keyset: bool) -> str:
-    """One page: $8 rows from offset $9 (offset mode), or after ($9, $10) (keyset mode), each
-    with the total of matches (computed once, as an InitPlan)."""
-    direction, beyond = DIRECTIONS[order]
-    after = f"\n   AND ({key.expression}, id) {beyond} ({key.parameter}, $10::uuid)"
-    return (
-        f"SELECT {COLUMNS}, {TOTAL}\n  FROM tasks\n"  # noqa: S608
-        f" WHERE {MATCHES}{after if keyset else ''}\n"
-        f" ORDER BY {key.expression} {direction}, id {direction}\n"
-        f" LIMIT $8{'' if keyset else ' OFFSET $9'}"
-    )
-
-
-# Every statement the listing can run, fixed when the module loads: (sort, order, keyset) -> SQL.
-PAGE_SQL = {
-    (sort, order, keyset): _page_sql(key, order, keyset)
-    for (sort, order), key in SORT_KEYS.items()
-    for keyset in (False, True)
-}
 
 
 @dataclass(frozen=True)
@@ -108,22 +42,15 @@ class Filters:
             due_after=task_fields.instant(query.get("due_after"), ["query", "due_after"]),
         )
 
-    def args(self, user_id: str) -> tuple[Any, ...]:
-        """$1 to $7 of MATCHES."""
-        return (
-            user_id,
-            self.completed,
-            self.priority,
-            self.tags,
-            self.pattern,
-            self.due_before,
-            self.due_after,
-        )
+    def in_use(self) -> dict[str, Any]:
+        """The filters that are on (not null, tags not empty), by name, in FILTERS' order."""
+        values = {name: getattr(self, name) for name in page_sql.FILTERS}
+        return {name: value for name, value in values.items() if value not in (None, [])}
 
 
 @dataclass(frozen=True)
 class PageRequest:
-    user_id: str
+    token: Mapping[str, Any]  # the access token's parameters of the account check
     sort: str
     order: str
     limit: int
@@ -132,8 +59,12 @@ class PageRequest:
     after: tuple[Any, str] | None  # (sort key, id) of the previous page's last row
 
     @property
-    def key(self) -> SortKey:
-        return SORT_KEYS[(self.sort, self.order)]
+    def user_id(self) -> str:
+        return str(self.token["user_id"])
+
+    @property
+    def key(self) -> page_sql.SortKey:
+        return page_sql.SORT_KEYS[(self.sort, self.order)]
 
     def context(self) -> bytes:
         """What a cursor is bound to: this user, this sort and order, these filters."""
@@ -155,13 +86,15 @@ class PageRequest:
 
     def statement(self) -> tuple[str, tuple[Any, ...]]:
         """The page query and its arguments (one row more than the page, to see if more follow)."""
-        args = (*self.filters.args(self.user_id), self.limit + 1)
-        if self.after is None:
-            return PAGE_SQL[(self.sort, self.order, False)], (*args, self.offset)
-        return PAGE_SQL[(self.sort, self.order, True)], (*args, *self.after)
+        filters = self.filters.in_use()
+        shape = page_sql.Shape(self.sort, self.order, self.after is not None, tuple(filters))
+        paging = (self.offset,) if self.after is None else self.after
+        token = [v for name, v in self.token.items() if name != "user_id"]
+        args = (self.user_id, *filters.values(), self.limit + 1, *paging, *token)
+        return page_sql.statement(shape), args
 
 
-def page_request(user_id: str, query: dict[str, Any], secret: str) -> PageRequest:
+def page_request(token: Mapping[str, Any], query: dict[str, Any], secret: str) -> PageRequest:
     """The validated query of list_tasks as a PageRequest; a bad cursor is a 400."""
     if "cursor" in query and "offset" in query:
         raise BadRequest.at(
@@ -171,7 +104,7 @@ def page_request(user_id: str, query: dict[str, Any], secret: str) -> PageReques
             "Send either offset or cursor, not both.",
         )
     request = PageRequest(
-        user_id=user_id,
+        token=token,
         sort=query["sort"],
         order=query["order"],
         limit=query["limit"],
@@ -188,24 +121,18 @@ def page_request(user_id: str, query: dict[str, Any], secret: str) -> PageReques
 
 async def read_page(db: Database, request: PageRequest, secret: str) -> dict[str, Any]:
     """The TaskPage body: the page, the total of matches and the cursor after the page, read
-    in one snapshot so that the total and the page agree.
-
-    Custom plans matter: a generic plan cannot see which filters are off, misjudges them and
-    sorts all of the user's tasks; a plan made for the actual arguments walks the sort key's
-    index. An empty page has no row to carry the total, so only then is it counted apart.
-    """
+    in one statement (one snapshot: the total and the page agree), which also checks the
+    access token's account."""
     sql, args = request.statement()
-    async with db.snapshot() as conn:
+    async with db.acquire() as conn:
         rows = await conn.fetch(sql, *args)
-        if rows:
-            total = rows[0]["total"]
-        else:
-            total = await conn.fetchval(COUNT_SQL, *request.filters.args(request.user_id))
-    page = rows[: request.limit]
-    more = len(rows) > request.limit
+    head = account_ok(rows[0])
+    found = rows if head["id"] is not None else []
+    page = found[: request.limit]
+    more = len(found) > request.limit
     return {
         "tasks": [task_fields.task_body(row) for row in page],
-        "total": total,
+        "total": head["total"],
         "limit": request.limit,
         "offset": request.offset,
         "next_cursor": _cursor_after(request, page[-1], secret) if more else None,
@@ -223,7 +150,7 @@ def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _sort_key_from_cursor(key: SortKey, raw: Any) -> Any:
+def _sort_key_from_cursor(key: page_sql.SortKey, raw: Any) -> Any:
     """The key as the query binds it; the MAC already vouches for it, this checks the shape."""
     if key.column == "title" and isinstance(raw, str):
         return raw
