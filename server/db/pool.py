@@ -76,7 +76,7 @@ def load_queries(path: Path = SQL_DIR) -> Any:
     return aiosql.from_path(path, "asyncpg", loader_cls=_Loader)
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def init_connection(conn: asyncpg.Connection) -> None:
     # uuid as text: the contract speaks strings, and orjson refuses asyncpg's UUID type.
     await conn.set_type_codec("uuid", encoder=str, decoder=str, schema="pg_catalog", format="text")
     await conn.set_type_codec(
@@ -88,7 +88,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
+async def keep_session(conn: asyncpg.Connection) -> None:
     """Released connections skip asyncpg's reset round trip (RESET ALL, UNLISTEN *, ...): this
     service sets no session state (advisory locks are transaction-scoped, settings SET LOCAL),
     and asyncpg still rolls back any transaction left open before calling this."""
@@ -171,8 +171,8 @@ async def open_database(settings: Settings, dsn: str) -> Database:
         timeout=settings.db_connect_timeout,
         command_timeout=settings.db_statement_timeout,
         max_inactive_connection_lifetime=60,
-        init=_init_connection,
-        reset=_keep_session,
+        init=init_connection,
+        reset=keep_session,
         server_settings={
             "application_name": "todo-api",
             "statement_timeout": str(int(settings.db_statement_timeout * 1000)),
