@@ -1,12 +1,13 @@
 """The bare reference server of `make bench`: a measuring stick, never a service.
 
-Sanic and an asyncpg pool of the service's size (with its connection set-up and its release
-without reset) on the same tables, running the service's own statements from sql/ and
-server/tasks/page_sql.py for the workloads it answers: get, list (first pages, created desc),
-create, update and complete. None of the service's own layers: no token (the user is the one
-in the path; the account check inside each statement still runs, as part of the statement),
-no validation, no ETag or If-Match, no cursor, no security headers, no access log, no error
-shape. What the service costs over this is what its own layers cost.
+Sanic and asyncpg's own pool, of the service's size (with its connection set-up, and no reset
+round trip on release, as the service), on the same tables, running the service's own
+statements from sql/ and server/tasks/page_sql.py for the workloads it answers: get, list
+(first pages, created desc), create, update and complete. None of the service's own layers:
+no token (the user is the one in the path; the account check inside each statement still
+runs, as part of the statement), no validation, no ETag or If-Match, no cursor, no security
+headers, no access log, no error shape. What the service costs over this is what its own
+layers cost.
 
     DATABASE_URL=postgresql://... HOST=127.0.0.1 PORT=8080 python -m bench.bare
 """
@@ -21,7 +22,8 @@ import orjson
 from sanic import HTTPResponse, Request, Sanic
 
 from server.config import load_settings
-from server.db.pool import init_connection, keep_session, load_queries
+from server.db.pool import init_connection
+from server.db.queries import load_queries
 from server.tasks import page_sql
 from server.tasks.fields import task_body
 
@@ -38,6 +40,10 @@ def task(row: Any, status: int = 200) -> HTTPResponse:
     return NOT_FOUND if row["id"] is None else json(task_body(row), status)
 
 
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """As the service: no reset round trip when a connection goes back to the pool."""
+
+
 def create_bare(dsn: str, pool_size: int) -> Sanic:
     app = Sanic("bench_bare", configure_logging=False)
     queries = load_queries()
@@ -48,7 +54,7 @@ def create_bare(dsn: str, pool_size: int) -> Sanic:
     @app.before_server_start
     async def open_pool(app: Sanic) -> None:
         app.ctx.pool = await asyncpg.create_pool(
-            dsn, min_size=0, max_size=pool_size, init=init_connection, reset=keep_session
+            dsn, min_size=0, max_size=pool_size, init=init_connection, reset=_no_reset
         )
 
     @app.after_server_stop

@@ -19,7 +19,8 @@ from server.contract.fastpath import OperationPlan, compile_plans
 from server.contract.loading import Contract
 from server.contract.pipeline import endpoint
 from server.db.migrations import migration_ids
-from server.db.pool import load_queries, open_database
+from server.db.pool import open_database
+from server.db.queries import load_queries
 from server.errors import problem_reply
 from server.system import middleware
 

@@ -1,8 +1,8 @@
 """Each common task operation reaches PostgreSQL in one round trip on one connection acquire,
 the account check of the access token included (issue 13).
 
-The pool of the running app is wrapped in a counter: every acquire is counted, and every
-statement sent on an acquired connection is seen through asyncpg's query logger. Each
+An app of the test's own counts every acquire of its pool, and sees every statement sent on
+its connections through asyncpg's query logger. Each
 operation is sent once before it is counted, so the count is that of a warm connection (the
 first use of a statement text on a connection costs asyncpg one more round trip to prepare it).
 """
@@ -19,6 +19,8 @@ import httpx
 import psycopg
 import pytest
 
+from server.config import Settings
+from server.db.pool import Database
 from tests.conftest import User
 from tests.support import Api
 
@@ -30,38 +32,36 @@ class Counted:
 
 
 class CountingPool:
-    """The app's real asyncpg pool, counting acquires and the statements sent in between."""
+    """An app's own pool, counting its acquires, and the statements sent on its connections
+    (asyncpg's query logger, added to each connection as the pool opens it)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
+    def __init__(self, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
         self.counted = Counted()
+        connect, acquire = db.connect, db.acquire
 
-    async def acquire(self) -> asyncpg.Connection:
-        conn = await self.pool.acquire()
-        self.counted.acquires += 1
-        conn.add_query_logger(self._log)
-        return conn
+        async def counting_connect() -> asyncpg.Connection:
+            conn = await connect()
+            conn.add_query_logger(self._log)
+            return conn
 
-    async def release(self, conn: asyncpg.Connection) -> None:
-        conn.remove_query_logger(self._log)
-        await self.pool.release(conn)
+        def counting_acquire() -> Any:
+            self.counted.acquires += 1
+            return acquire()
+
+        monkeypatch.setattr(db, "connect", counting_connect)
+        monkeypatch.setattr(db, "acquire", counting_acquire)
 
     def _log(self, record: Any) -> None:
         self.counted.statements.append(" ".join(record.query.split())[:80])
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.pool, name)
-
 
 @pytest.fixture
-def counting(api: Api) -> Iterator[CountingPool]:
-    db = api.app.ctx.db
-    real = db.pool
-    db.pool = CountingPool(real)
-    try:
-        yield db.pool
-    finally:
-        db.pool = real
+def counted_api(
+    settings: Settings, make_api: Callable[..., Api], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Api, CountingPool]]:
+    """An app of its own, whose connections are all opened under count."""
+    with make_api(settings) as api:
+        yield api, CountingPool(api.app.ctx.db, monkeypatch)
 
 
 Send = Callable[[], httpx.Response]
@@ -112,8 +112,9 @@ def operations(api: Api, user: User, task_id: str) -> dict[str, tuple[Send, int]
 
 
 def test_each_common_operation_is_one_round_trip_on_one_acquire(
-    api: Api, user: User, counting: CountingPool, make_task: Callable[..., Any]
+    counted_api: tuple[Api, CountingPool], user: User, make_task: Callable[..., Any]
 ) -> None:
+    api, counting = counted_api
     task = make_task(user, title="counted", tags=["x"])
     make_task(user, title="second")
     costs = {
@@ -142,8 +143,9 @@ def _count_delete(api: Api, user: User, counting: CountingPool) -> Counted:
 
 
 def test_a_failed_precondition_takes_a_second_round_trip_to_tell_412_from_404(
-    api: Api, user: User, counting: CountingPool, task: dict[str, Any]
+    counted_api: tuple[Api, CountingPool], user: User, task: dict[str, Any]
 ) -> None:
+    api, counting = counted_api
     one = f"/api/{user.id}/tasks/{task['id']}"
     stale = {**user.headers, "If-Match": '"999"'}
     costs = count(api, counting, lambda: api.patch(one, json={"title": "x"}, headers=stale), 412)
@@ -152,20 +154,31 @@ def test_a_failed_precondition_takes_a_second_round_trip_to_tell_412_from_404(
 
 
 def test_a_deleted_account_is_refused_by_the_operation_statement_itself(
-    api: Api, user: User, counting: CountingPool, task: dict[str, Any], sql: psycopg.Connection[Any]
+    counted_api: tuple[Api, CountingPool],
+    user: User,
+    other_user: User,
+    make_task: Callable[..., Any],
+    sql: psycopg.Connection[Any],
 ) -> None:
     """401 with WWW-Authenticate, told apart from a missing task in the same round trip."""
-    one = f"/api/{user.id}/tasks/{task['id']}"
-    assert api.get(one, headers=user.headers).status_code == 200
+    api, counting = counted_api
+
+    def requests(owner: User, task_id: str) -> list[Send]:
+        base, one, h = f"/api/{owner.id}/tasks", f"/api/{owner.id}/tasks/{task_id}", owner.headers
+        return [
+            lambda: api.get(one, headers=h),
+            lambda: api.get(base, headers=h),
+            lambda: api.patch(one, json={"title": "x"}, headers=h),
+            lambda: api.post(base, json={"title": "x"}, headers=h),
+            lambda: api.get(f"/api/{owner.id}/stats", headers=h),
+            lambda: api.delete(one, headers=h),
+        ]
+
+    for send in requests(other_user, make_task(other_user)["id"]):  # the same statements, warm
+        assert send().status_code < 300
+    doomed = requests(user, make_task(user)["id"])
     sql.execute("DELETE FROM users WHERE id = %s", (user.id,))
-    for send in (
-        lambda: api.get(one, headers=user.headers),
-        lambda: api.get(f"/api/{user.id}/tasks", headers=user.headers),
-        lambda: api.patch(one, json={"title": "x"}, headers=user.headers),
-        lambda: api.delete(one, headers=user.headers),
-        lambda: api.post(f"/api/{user.id}/tasks", json={"title": "x"}, headers=user.headers),
-        lambda: api.get(f"/api/{user.id}/stats", headers=user.headers),
-    ):
+    for send in doomed:
         counting.counted = Counted()
         response = send()
         assert response.status_code == 401, response.text

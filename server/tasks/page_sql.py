@@ -19,7 +19,7 @@ import functools
 import itertools
 from dataclasses import dataclass
 
-from server.db.pool import account_check
+from server.db.queries import account_check
 
 COLUMNS = (
     "id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,"
