@@ -48,7 +48,7 @@ def create_bare(dsn: str, pool_size: int) -> Sanic:
     app = Sanic("bench_bare", configure_logging=False)
     queries = load_queries()
     page_statement = page_sql.statement(FIRST_PAGE)
-    unchanged = {"title": None, "set_description": False, "description": None}
+    unchanged: dict[str, Any] = {"title": None, "set_description": False, "description": None}
     unchanged |= {"set_due_date": False, "due_date": None, "tags": None, "versions": None}
 
     @app.before_server_start

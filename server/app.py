@@ -5,16 +5,16 @@ from __future__ import annotations
 import gc
 from collections.abc import Mapping
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-from sanic import HTTPResponse, Request, Sanic
+from sanic import HTTPResponse, Sanic
 from sanic.exceptions import RequestCancelled
 from sanic_ext import Extend
 
 from server import handlers
 from server.accounts.security import AccessTokenReader, PasswordHasher
 from server.config import Settings
+from server.context import App, AppContext, Request
 from server.contract.fastpath import OperationPlan, compile_plans
 from server.contract.loading import Contract
 from server.contract.pipeline import endpoint
@@ -22,9 +22,9 @@ from server.db.migrations import migration_ids
 from server.db.pool import open_database
 from server.db.queries import load_queries
 from server.errors import problem_reply
+from server.resources import STATIC_DIR
 from server.system import middleware
 
-STATIC_DIR = Path(__file__).resolve().parent / "static" / "docs"
 CORS_HEADERS = [
     "authorization",
     "content-type",
@@ -57,17 +57,21 @@ def create_app(
     *,
     name: str = "todo_api",
     implemented: Mapping[str, Any] | None = None,
-) -> Sanic:
+) -> App:
     if not settings.database_url:
         raise StartupError("create_app needs settings.database_url (the CLI starts one)")
     contract = load_contract()
-    app = Sanic(name, configure_logging=False)
+    context = AppContext(
+        settings=settings,
+        contract=contract,
+        queries=load_queries(),
+        migration_ids=migration_ids(),
+        docs_html=(STATIC_DIR / "index.html").read_text(),
+    )
+    # Sanic types request_class as its default Request; ours is a subclass of it.
+    request_class: Any = Request
+    app: App = Sanic(name, ctx=context, request_class=request_class, configure_logging=False)
     _configure(app, settings)
-    app.ctx.settings = settings
-    app.ctx.contract = contract
-    app.ctx.queries = load_queries()
-    app.ctx.migration_ids = migration_ids()
-    app.ctx.docs_html = (STATIC_DIR / "index.html").read_text()
     bind_operations(app, contract, handlers.collect() if implemented is None else implemented)
     app.static("/docs/assets", STATIC_DIR, name="docs_assets")
     app.on_request(middleware.assign_request_id)
@@ -80,7 +84,7 @@ def create_app(
     return app
 
 
-def bind_operations(app: Sanic, contract: Contract, implemented: Mapping[str, Any]) -> None:
+def bind_operations(app: App, contract: Contract, implemented: Mapping[str, Any]) -> None:
     """Route every operation to the handler its operationId names; like connexion, refuse to
     start on an operation without a handler or a handler without an operation."""
     operation_ids = {op.operation_id for op in contract.operations}
@@ -100,7 +104,7 @@ def bind_operations(app: Sanic, contract: Contract, implemented: Mapping[str, An
         )
 
 
-def _configure(app: Sanic, settings: Settings) -> None:
+def _configure(app: App, settings: Settings) -> None:
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     app.config.PROXIES_COUNT = settings.proxies_count
     app.config.ACCESS_LOG = False
@@ -130,21 +134,21 @@ async def _render_error(request: Request, exc: BaseException) -> HTTPResponse:
     return reply.response(reply.encode())
 
 
-async def _open_resources(app: Sanic) -> None:
-    settings: Settings = app.ctx.settings
+async def _open_resources(app: App) -> None:
+    settings = app.ctx.settings
     assert settings.database_url
     app.ctx.db = await open_database(settings, settings.database_url)
     app.ctx.hasher = PasswordHasher(settings.bcrypt_rounds)
     app.ctx.tokens = AccessTokenReader(settings)
 
 
-async def _freeze_heap(app: Sanic) -> None:
+async def _freeze_heap(app: App) -> None:
     """Move start-up objects (the parsed contract, compiled plans) out of the collector's
     reach, so full collections stay short and p99 close to p50."""
     gc.collect()
     gc.freeze()
 
 
-async def _close_resources(app: Sanic) -> None:
+async def _close_resources(app: App) -> None:
     await app.ctx.db.close()
     app.ctx.hasher.close()

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("todo_api")
 
@@ -59,10 +60,22 @@ class Settings:
         return self.openapi_validation != "off"
 
 
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+# Whole-number settings: (variable, Settings field, lowest, highest); unset keeps the default.
+INT_SETTINGS = (
+    ("PORT", "port", 0, 65535),
+    ("WORKERS", "workers", 1, 64),
+    ("ACCESS_TOKEN_TTL", "access_token_ttl", 1, 7 * 24 * 3600),
+    ("REFRESH_TOKEN_TTL", "refresh_token_ttl", 60, 365 * 24 * 3600),
+    ("BCRYPT_ROUNDS", "bcrypt_rounds", 4, 31),
+    ("PROXIES_COUNT", "proxies_count", 0, 10),
+    ("DATABASE_POOL_SIZE", "db_pool_size", 1, 200),
+    ("LOGIN_LIMIT_PER_EMAIL", "login_limit_per_email", 1, 10**9),
+    ("LOGIN_LIMIT_PER_CLIENT", "login_limit_per_client", 1, 10**9),
+    ("LOGIN_WINDOW_SECONDS", "login_window_seconds", 1, 7 * 24 * 3600),
+)
+
+
+def _int(name: str, raw: str, lo: int, hi: int) -> int:
     try:
         value = int(raw)
     except ValueError:
@@ -89,11 +102,11 @@ def _dev_secret(data_dir: Path) -> str:
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment, refusing what production must not run with."""
     env = os.environ if env is None else env
-    app_env = env.get("APP_ENV", "development") or "development"
+    app_env = env.get("APP_ENV") or Settings.app_env
     production = app_env == "production"
-    data_dir = Path(env.get("DATA_DIR") or ".data")
+    data_dir = Path(env.get("DATA_DIR") or Settings.data_dir)
     database_url = env.get("DATABASE_URL") or None
-    mode = env.get("OPENAPI_VALIDATION") or "full"
+    mode = env.get("OPENAPI_VALIDATION") or Settings.openapi_validation
     if mode not in VALIDATION_MODES:
         raise ConfigError(f"OPENAPI_VALIDATION must be one of {', '.join(VALIDATION_MODES)}")
     secret = env.get("JWT_SECRET") or ""
@@ -110,22 +123,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     origins = tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip())
     if "*" in origins:
         raise ConfigError("CORS_ORIGINS lists exact origins; '*' is not allowed")
+    numbers: dict[str, Any] = {
+        field: _int(name, env[name], lo, hi)
+        for name, field, lo, hi in INT_SETTINGS
+        if env.get(name)  # unset or empty: the field's default
+    }
     return Settings(
         jwt_secret=secret or _dev_secret(data_dir),
         database_url=database_url,
         app_env=app_env,
-        host=env.get("HOST") or "127.0.0.1",
-        port=_int(env, "PORT", 8000, 0, 65535),
-        workers=_int(env, "WORKERS", 1, 1, 64),
+        host=env.get("HOST") or Settings.host,
         data_dir=data_dir,
-        access_token_ttl=_int(env, "ACCESS_TOKEN_TTL", 1800, 1, 7 * 24 * 3600),
-        refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600, 60, 365 * 24 * 3600),
-        bcrypt_rounds=_int(env, "BCRYPT_ROUNDS", 12, 4, 31),
         cors_origins=origins,
         openapi_validation=mode,
-        proxies_count=_int(env, "PROXIES_COUNT", 0, 0, 10),
-        db_pool_size=_int(env, "DATABASE_POOL_SIZE", 10, 1, 200),
-        login_limit_per_email=_int(env, "LOGIN_LIMIT_PER_EMAIL", 10, 1, 10**9),
-        login_limit_per_client=_int(env, "LOGIN_LIMIT_PER_CLIENT", 100, 1, 10**9),
-        login_window_seconds=_int(env, "LOGIN_WINDOW_SECONDS", 900, 1, 7 * 24 * 3600),
+        **numbers,
     )

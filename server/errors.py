@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Self
 
 import asyncpg
-from sanic import Request, Sanic
 from sanic.exceptions import PayloadTooLarge, SanicException
 
+from server.context import App, Request
 from server.contract.reply import Reply
 
 log = logging.getLogger("todo_api")
@@ -76,9 +76,6 @@ class Unauthorized(ApiError):
 
 class AccountGone(Unauthorized):
     default_detail = "The account of this access token no longer exists."
-
-    def __init__(self) -> None:
-        super().__init__(self.default_detail)
 
 
 class Forbidden(ApiError):
@@ -185,7 +182,7 @@ def problem(request: Request, error: ApiError) -> dict[str, Any]:
         "status": error.status,
         "detail": error.detail,
         "instance": request.path,
-        "request_id": getattr(request.ctx, "request_id", ""),
+        "request_id": request.ctx.request_id,
     }
     if error.errors:
         body["errors"] = error.errors
@@ -201,7 +198,7 @@ def problem_reply(request: Request, exc: BaseException) -> Reply:
     return Reply(problem(request, error), error.status, error.headers, PROBLEM_JSON)
 
 
-def _allowed_methods(app: Sanic, path: str) -> str:
+def _allowed_methods(app: App, path: str) -> str:
     """Sanic's router names the allowed methods of static paths only: ask it for each method."""
     allowed = []
     for method in ROUTABLE_METHODS:

@@ -1,7 +1,8 @@
 -- Tasks, always reached through their owner: every query has user_id in its WHERE clause.
 -- The listing (filters, sort, keyset paging) is composed from fixed fragments in server/tasks/page_sql.py.
 -- completed_at follows is_completed (the table CHECKs it); every change bumps version by one and
--- moves updated_at forward, even if the clock has not.
+-- moves updated_at forward, even if the clock has not. {task_columns} stands for a task's columns
+-- (TASK_COLUMNS in server/db/queries.py), written in as the queries load.
 --
 -- Each statement a request starts with also checks the access token's account (its condition is
 -- token_account_ok in users.sql, embedded where it says {token_account_ok}): one round trip
@@ -17,7 +18,7 @@ task AS (
   SELECT :user_id, :title::text, :description::text, :priority::text, :due_date::timestamptz,
          :tags::text[], :is_completed::boolean, CASE WHEN :is_completed THEN now() END
     FROM account WHERE account.ok
-  RETURNING *
+  RETURNING {task_columns}
 )
 SELECT account.ok AS account_ok, task.*
   FROM account LEFT JOIN task ON true;
@@ -25,8 +26,8 @@ SELECT account.ok AS account_ok, task.*
 -- name: get_task({token}, id)^
 -- account_ok, and the task (null when it is missing or another user's).
 WITH account AS (SELECT {token_account_ok} AS ok)
-SELECT account.ok AS account_ok, task.*
-  FROM account LEFT JOIN tasks AS task ON account.ok AND task.user_id = :user_id AND task.id = :id;
+SELECT account.ok AS account_ok, {task_columns}
+  FROM account LEFT JOIN tasks ON account.ok AND user_id = :user_id AND id = :id;
 
 -- name: task_version(user_id, id)$
 -- The task's version, or null when it is missing or another user's (tells 404 from 412).
@@ -53,7 +54,7 @@ task AS (
          updated_at = greatest(now(), updated_at + interval '1 microsecond')
    WHERE (SELECT ok FROM account) AND user_id = :user_id AND id = :id
      AND (:versions::integer[] IS NULL OR version = ANY (:versions))
-  RETURNING *
+  RETURNING {task_columns}
 )
 SELECT account.ok AS account_ok, task.*
   FROM account LEFT JOIN task ON true;

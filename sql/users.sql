@@ -33,14 +33,14 @@ SET name = :name, updated_at = now()
 WHERE id = :id
 RETURNING id, email, name, created_at, updated_at;
 
--- name: replace_password_hash(id, old_hash, new_hash)<!
+-- name: replace_password_hash(id, old_hash, new_hash)$
 -- The account's id when its hash was still old_hash and is now new_hash, else nothing.
 UPDATE users
 SET password_hash = :new_hash, updated_at = now()
 WHERE id = :id AND password_hash = :old_hash
 RETURNING id;
 
--- name: delete_user(id, password_hash)<!
+-- name: delete_user(id, password_hash)$
 -- The deleted account's id when its hash was still password_hash (tasks and tokens cascade).
 DELETE FROM users
 WHERE id = :id AND password_hash = :password_hash

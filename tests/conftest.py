@@ -7,8 +7,6 @@ import dataclasses
 import os
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -19,9 +17,9 @@ from server.app import create_app
 from server.config import Settings
 from server.db import migrations
 from server.db.embedded import create_database, drop_database, with_database
-from tests.support import Api
+from tests import ROOT
+from tests.support import Api, User
 
-ROOT = Path(__file__).resolve().parent.parent
 # One database per session, so concurrent sessions on one server never collide.
 TEST_DATABASE = f"todo_test_{os.getpid()}"
 TABLES = "idempotency_keys, login_failures, refresh_tokens, tasks, users"
@@ -129,19 +127,6 @@ def _empty_tables(request: pytest.FixtureRequest) -> None:
     dsn = request.getfixturevalue("database_url")
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {TABLES} CASCADE")
-
-
-@dataclass
-class User:
-    id: str
-    email: str
-    password: str
-    name: str
-    access_token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token}"}
 
 
 @pytest.fixture

@@ -25,9 +25,9 @@ import httpx
 
 from server.db import migrations
 from server.db.embedded import create_database, with_database
+from tests import ROOT
 from tests.support import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 HIGH_LOGIN_LIMIT = 1_000_000
 
 
@@ -60,10 +60,20 @@ def serve_fresh(
 
 class LiveServer:
     def __init__(
-        self, dsn: str, log_path: Path, *, workers: int = 1, env: dict[str, str] | None = None
+        self,
+        dsn: str,
+        log_path: Path,
+        *,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        command: Path | None = None,
+        cwd: Path = ROOT,
     ) -> None:
+        """command: the todo-api to run (this environment's by default), in folder cwd."""
         self.dsn, self.log_path, self.workers = dsn, log_path, workers
         self.extra_env = env or {}
+        self.command = command or Path(sys.executable).with_name("todo-api")
+        self.cwd = cwd
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -97,8 +107,8 @@ class LiveServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own entry point
-                [str(Path(sys.executable).with_name("todo-api")), "serve"],
-                cwd=ROOT,
+                [str(self.command), "serve"],
+                cwd=self.cwd,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -8,7 +8,6 @@ import copy
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,8 @@ from openapi_schema_validator import OAS31Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests import ROOT
+
 SPEC_URI = "urn:todo-api:openapi"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 

@@ -4,13 +4,14 @@ service recovers by itself when PostgreSQL returns. Uses a server of its own to 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
+
+import pytest
 
 from server.db import migrations
 from tests.support import Api
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
 
 
 def _until_ready(api: Api, attempts: int = 20) -> int:

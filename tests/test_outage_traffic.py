@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -19,7 +18,8 @@ import pytest
 
 from tests.support import Api
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
 CLIENTS = 8
 TIMEOUT = 10  # seconds: no answer by then is a hang
 MAX_REQUESTS_PER_CLIENT = 5000

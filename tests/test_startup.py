@@ -138,3 +138,9 @@ def test_settings_are_read_from_the_environment(tmp_path: Path) -> None:
     assert not settings.validate_responses
     assert (settings.login_limit_per_email, settings.login_limit_per_client) == (5, 50)
     assert settings.login_window_seconds == 60
+
+
+def test_unset_and_empty_variables_take_the_settings_defaults(tmp_path: Path) -> None:
+    names = ["PORT", "WORKERS", "BCRYPT_ROUNDS", "HOST", "APP_ENV", "OPENAPI_VALIDATION"]
+    env = {"JWT_SECRET": STRONG, "DATA_DIR": str(tmp_path), **dict.fromkeys(names, "")}
+    assert load_settings(env) == Settings(jwt_secret=STRONG, data_dir=tmp_path)

@@ -5,17 +5,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from server.config import Settings
-from tests.conftest import User
-from tests.support import Api
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests import ROOT
+from tests.support import Api, User
 
 
 def test_health_answers_ok(api: Api) -> None:

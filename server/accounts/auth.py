@@ -13,9 +13,9 @@ import uuid
 from typing import Any
 
 import asyncpg
-from sanic import Request
 
 from server.accounts.security import issue_access_token, new_refresh_token, refresh_token_hash
+from server.context import Request
 from server.contract.reply import Reply
 from server.errors import EmailTaken, TooManyRequests, Unauthorized, UnprocessableContent
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sanic import Request
-
+from server.context import Request
 from server.contract.reply import Reply
 from server.errors import AccountGone, Forbidden
 

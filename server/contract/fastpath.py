@@ -21,8 +21,8 @@ import jsonschema_rs
 import orjson
 from multidict import CIMultiDict
 from openapi_core.unmarshalling.schemas import oas31_format_unmarshallers
-from sanic import Request
 
+from server.context import Request
 from server.contract.loading import FORMAT_UNMARSHALLERS, Contract, query_args
 from server.contract.validation import RequestValues
 

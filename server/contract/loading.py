@@ -16,12 +16,10 @@ import orjson
 import yaml
 from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
-from sanic import Request
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-CONTRACT_PATH = ROOT / "openapi.yaml"
-
+from server.context import Request
+from server.resources import CONTRACT_PATH
 
 # No body of the contract nests past a few levels; openapi-core's validators recurse (and
 # repr what they refuse), so a value nested a thousand deep would overflow the stack: a 500.

@@ -7,9 +7,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from sanic import HTTPResponse, Request
+from sanic import HTTPResponse
 
 from server.accounts.security import bearer_token
+from server.context import Request
 from server.contract.fastpath import OperationPlan, Unsure
 from server.contract.loading import Contract, Operation, SanicOpenAPIRequest, SanicOpenAPIResponse
 from server.contract.reply import Reply
@@ -72,7 +73,7 @@ async def authenticate(request: Request, handler: Handler) -> None:
 def _check_owner(request: Request) -> None:
     """/api/{user_id}/... belongs to the token's subject alone (a malformed id is left to 400)."""
     raw = request.match_info.get("user_id")
-    if raw is None or raw.lower() == getattr(request.ctx, "user_id", None):
+    if raw is None or raw.lower() == request.ctx.user_id:
         return
     try:
         uuid.UUID(raw)

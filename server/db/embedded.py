@@ -43,12 +43,12 @@ def drop_database(uri: str, database: str) -> None:
 
 
 def create_database(uri: str, database: str, *, fresh: bool = False) -> None:
+    """Create `database` unless it exists; fresh: drop it first (closing its connections)."""
+    if fresh:
+        drop_database(uri, database)
     with psycopg.connect(uri, autocommit=True) as conn:
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
         ).fetchone()
-        if exists and fresh:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(database)))
-            exists = None
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))

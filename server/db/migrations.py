@@ -7,7 +7,7 @@ from typing import Any
 
 from yoyo import get_backend, read_migrations
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
+from server.resources import MIGRATIONS_DIR
 
 
 def yoyo_url(dsn: str) -> str:

@@ -1,22 +1,135 @@
-"""The named queries of sql/, with the access token's account check embedded where asked."""
+"""The named queries of sql/ as mypy sees them: a misspelled query or parameter name is a type
+error. aiosql builds the functions at run time; test_queries checks that this surface and
+sql/ name the same queries with the same parameters.
+
+Each takes a `Database` (one statement on a connection of its own) or a connection (inside a
+transaction). `^` answers a row or None, `$` a value or None, `!` asyncpg's status string, and
+a query without a suffix an async iterator of rows."""
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import aiosql
-from aiosql.query_loader import QueryLoader
-from aiosql.types import QueryDatum
 
-SQL_DIR = Path(__file__).resolve().parent.parent.parent / "sql"
+from server.db.pool import Database
+from server.resources import SQL_DIR
+
+Conn = Database | Any  # an asyncpg.Connection (asyncpg ships no types)
+Row = Any  # an asyncpg.Record, read as a Mapping[str, Any]; None when nothing matched
+# A task's columns, as every task query returns them (the Task body's fields, in its order).
+TASK_COLUMNS = (
+    "id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,"
+    " created_at, updated_at, version"
+)
+
+
+class Queries(Protocol):
+    # users.sql
+    async def token_account_ok(self, conn: Conn, *, user_id: str) -> bool | None: ...
+    async def create_user(
+        self, conn: Conn, *, email: str, name: str, password_hash: str
+    ) -> Row: ...
+    async def get_user(self, conn: Conn, *, id: str) -> Row: ...
+    async def get_login(self, conn: Conn, *, email: str) -> Row: ...
+    async def get_password_hash(self, conn: Conn, *, id: str) -> str | None: ...
+    async def rename_user(self, conn: Conn, *, id: str, name: str) -> Row: ...
+    async def replace_password_hash(
+        self, conn: Conn, *, id: str, old_hash: str, new_hash: str
+    ) -> str | None: ...
+    async def delete_user(self, conn: Conn, *, id: str, password_hash: str) -> str | None: ...
+    async def lock_user(self, conn: Conn, *, id: str) -> str | None: ...
+
+    # tasks.sql
+    async def create_task(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        title: str,
+        description: str | None,
+        priority: str,
+        due_date: datetime | None,
+        tags: list[str],
+        is_completed: bool,
+    ) -> Row: ...
+    async def get_task(self, conn: Conn, *, user_id: str, id: str) -> Row: ...
+    async def task_version(self, conn: Conn, *, user_id: str, id: str) -> int | None: ...
+    async def update_task(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        id: str,
+        versions: list[int] | None,
+        title: str | None,
+        set_description: bool,
+        description: str | None,
+        priority: str | None,
+        set_due_date: bool,
+        due_date: datetime | None,
+        tags: list[str] | None,
+        is_completed: bool | None,
+        toggle: bool,
+    ) -> Row: ...
+    async def delete_task(
+        self, conn: Conn, *, user_id: str, id: str, versions: list[int] | None
+    ) -> Row: ...
+    async def get_stats(self, conn: Conn, *, user_id: str) -> Row: ...
+
+    # idempotency.sql
+    async def claim_idempotency_key(
+        self, conn: Conn, *, user_id: str, key: str, request_hash: bytes
+    ) -> Row: ...
+    async def get_idempotency_key(self, conn: Conn, *, user_id: str, key: str) -> Row: ...
+    async def record_idempotent_response(
+        self, conn: Conn, *, user_id: str, key: str, task_id: str, response: Mapping[str, Any]
+    ) -> str: ...
+    async def purge_idempotency_keys(self, conn: Conn, *, user_id: str) -> str: ...
+
+    # logins.sql
+    async def lock_login_limits(self, conn: Conn, *, email: str, client: str) -> str: ...
+    async def login_retry_after(
+        self,
+        conn: Conn,
+        *,
+        email: str,
+        client: str,
+        window_seconds: int,
+        per_email: int,
+        per_client: int,
+    ) -> int | None: ...
+    async def record_login_failure(self, conn: Conn, *, email: str, client: str) -> str: ...
+    async def prune_login_failures(
+        self, conn: Conn, *, email: str, client: str, window_seconds: int
+    ) -> str: ...
+    async def clear_login_failures(self, conn: Conn, *, email: str, client: str) -> str: ...
+
+    # tokens.sql
+    async def insert_refresh_token(
+        self, conn: Conn, *, user_id: str, family_id: str, token_hash: bytes, ttl_seconds: int
+    ) -> str: ...
+    async def refresh_token_owner(self, conn: Conn, *, token_hash: bytes) -> str | None: ...
+    async def lock_refresh_token(self, conn: Conn, *, token_hash: bytes) -> Row: ...
+    async def mark_rotated(self, conn: Conn, *, id: str) -> str: ...
+    async def revoke_refresh_token(self, conn: Conn, *, token_hash: bytes) -> str: ...
+    async def revoke_family(self, conn: Conn, *, family_id: str) -> str: ...
+    async def revoke_user_refresh_tokens(self, conn: Conn, *, user_id: str) -> str: ...
+
+    # system.sql
+    def applied_migrations(self, conn: Conn) -> AsyncIterator[Row]: ...
+
+
 # The access token's account check (sql/users.sql, token_account_ok): its condition, and the
-# parameters it reads. Task statements embed both, so each of them checks the account itself,
-# in its own round trip, and a condition added to the check holds for all of them.
+# parameters it reads. Task statements embed both where they say {token_account_ok} and
+# {token}, so each of them checks the account itself, in its own round trip, and a condition
+# added to the check holds for all of them.
 ACCOUNT_CHECK = re.compile(
     r"^-- name: token_account_ok\((?P<params>[\w, ]*)\)\$\n"
     r"(?:--[^\n]*\n)*SELECT (?P<condition>.*?);$",
@@ -30,8 +143,8 @@ class AccountCheck:
     params: tuple[str, ...]
 
     @classmethod
-    def read(cls) -> AccountCheck:
-        found = ACCOUNT_CHECK.search((SQL_DIR / "users.sql").read_text())
+    def read(cls, path: Path = SQL_DIR) -> AccountCheck:
+        found = ACCOUNT_CHECK.search((path / "users.sql").read_text(encoding="utf-8"))
         if found is None:
             raise RuntimeError("sql/users.sql has no token_account_ok block")
         params = tuple(p.strip() for p in found["params"].split(","))
@@ -52,16 +165,8 @@ def account_check() -> AccountCheck:
     return AccountCheck.read()
 
 
-class _Loader(QueryLoader):
-    """aiosql's loader, with the account check embedded where a statement asks for it."""
-
-    def load_query_data_from_file(
-        self, path: Path, ns_parts: list[str] | None = None, encoding: str | None = None
-    ) -> list[QueryDatum]:
-        sql = account_check().embed(path.read_text(encoding=encoding))
-        return self.load_query_data_from_sql(sql, ns_parts or [], path)
-
-
-def load_queries(path: Path = SQL_DIR) -> Any:
+def load_queries(path: Path = SQL_DIR) -> Queries:
     """Every `-- name:` block of sql/*.sql, as async functions taking a connection or Database."""
-    return aiosql.from_path(path, "asyncpg", loader_cls=_Loader)
+    text = "\n\n".join(f.read_text(encoding="utf-8") for f in sorted(path.glob("*.sql")))
+    text = AccountCheck.read(path).embed(text.replace("{task_columns}", TASK_COLUMNS))
+    return cast(Queries, aiosql.from_str(text, "asyncpg"))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from sanic import Request
-
+from server.context import Request
 from server.contract.reply import Reply
 from server.errors import ServiceUnavailable
 

@@ -7,7 +7,9 @@ import re
 import time
 import uuid
 
-from sanic import HTTPResponse, Request
+from sanic import HTTPResponse
+
+from server.context import Request
 
 access_log = logging.getLogger("todo_api.access")
 
@@ -41,9 +43,9 @@ async def finish_response(request: Request, response: HTTPResponse) -> None:
     if request.path == "/docs" or request.path.startswith("/docs/"):
         headers["Content-Security-Policy"] = DOCS_CSP
         headers["Cache-Control"] = "public, max-age=300"
-    request_id = getattr(request.ctx, "request_id", None) or uuid.uuid4().hex
+    request_id = request.ctx.request_id or uuid.uuid4().hex
     headers["X-Request-ID"] = request_id
-    started = getattr(request.ctx, "started", None)
+    started = request.ctx.started
     access_log.info(
         "request",
         extra={
@@ -53,6 +55,6 @@ async def finish_response(request: Request, response: HTTPResponse) -> None:
             "status": response.status,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
             "client": request.remote_addr or request.ip,
-            "user_id": getattr(request.ctx, "user_id", None),
+            "user_id": request.ctx.user_id or None,
         },
     )

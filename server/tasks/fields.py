@@ -10,22 +10,10 @@ from typing import Any
 
 import orjson
 
+from server.db.queries import TASK_COLUMNS
 from server.errors import ApiError, BadRequest, UnprocessableContent
 
-TASK_FIELDS = (
-    "id",
-    "user_id",
-    "title",
-    "description",
-    "is_completed",
-    "completed_at",
-    "priority",
-    "due_date",
-    "tags",
-    "created_at",
-    "updated_at",
-    "version",
-)
+TASK_FIELDS = tuple(TASK_COLUMNS.split(", "))
 TAG_MAX_LENGTH = 32
 
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from sanic import Request
-
 from server.accounts.security import account_ok, checks_account
+from server.context import Request
 from server.contract.reply import Reply
 from server.errors import NotFound, PreconditionFailed
 from server.tasks import fields as task_fields

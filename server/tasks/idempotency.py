@@ -9,6 +9,7 @@ from typing import Any
 
 from server.accounts.security import account_ok
 from server.db.pool import Database
+from server.db.queries import Queries
 from server.errors import AccountGone, UnprocessableContent
 from server.tasks.fields import json_ready, request_hash, task_body
 
@@ -16,7 +17,7 @@ ATTEMPTS = 3
 
 
 async def create_once(
-    db: Database, queries: Any, token: Mapping[str, Any], key: str, fields: Mapping[str, Any]
+    db: Database, queries: Queries, token: Mapping[str, Any], key: str, fields: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The created task's body: made now, or replayed from the request that first used `key`.
     The account is checked first: the key's row refers to it."""

@@ -19,12 +19,9 @@ import functools
 import itertools
 from dataclasses import dataclass
 
-from server.db.queries import account_check
+from server.db.queries import TASK_COLUMNS, account_check
 
-COLUMNS = (
-    "id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,"
-    " created_at, updated_at, version, priority_rank"
-)
+COLUMNS = f"{TASK_COLUMNS}, priority_rank"
 # Each filter's condition, its bound value as {0}; the order is that of Filters' fields.
 FILTERS = {
     "completed": "is_completed = {0}",

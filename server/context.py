@@ -1,0 +1,61 @@
+"""What a handler reads besides its arguments, typed: the app's context (settings, contract,
+queries, pool, hasher, token reader) and the request's (its id, its user, its clean values)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sanic
+from sanic.config import Config
+
+if TYPE_CHECKING:
+    from server.accounts.security import AccessTokenReader, PasswordHasher
+    from server.config import Settings
+    from server.contract.loading import Contract
+    from server.db.pool import Database
+    from server.db.queries import Queries
+
+
+@dataclass
+class AppContext:
+    """Made by create_app; db, hasher and tokens arrive as the server starts (before any
+    request). Not slotted: Sanic extensions keep their own attributes here too."""
+
+    settings: Settings
+    contract: Contract
+    queries: Queries
+    migration_ids: frozenset[str]
+    docs_html: str
+    db: Database = field(init=False)
+    hasher: PasswordHasher = field(init=False)
+    tokens: AccessTokenReader = field(init=False)
+
+
+@dataclass
+class RequestContext:
+    """Filled by the middleware (request_id, started) and the pipeline (the rest) before a
+    handler runs; user_id is "" on an operation without security."""
+
+    request_id: str = ""
+    started: float | None = None
+    user_id: str = ""
+    # the parameters of the access token's account check (token_account_ok, sql/users.sql)
+    token: dict[str, Any] = field(default_factory=dict)
+    path_params: dict[str, Any] = field(default_factory=dict)
+    query: dict[str, Any] = field(default_factory=dict)
+    header_params: dict[str, Any] = field(default_factory=dict)
+    body: Any = None
+
+
+App = sanic.Sanic[Config, AppContext]
+
+
+# Sanic bounds a request context by SimpleNamespace, whose every attribute is Any to mypy: a
+# plain dataclass keeps a misspelled field an error.
+class Request(sanic.Request[App, RequestContext]):  # type: ignore[type-var]
+    """The request every handler receives (create_app makes it the app's request class)."""
+
+    @staticmethod
+    def make_context() -> RequestContext:
+        return RequestContext()
