@@ -112,8 +112,8 @@ class Bench:
     # -- the three parts ----------------------------------------------------------------------
     def matrix(self) -> None:
         """Every workload, validation full, then off, then on the bare reference server (A B C
-        A B C): the three run side by side, and each workload is measured on one, then at once
-        on the next, so that all meet the same moment of a shared, noisy machine."""
+        C B A ...): the three run side by side, and each workload is measured on one, then at
+        once on the next, so that all meet the same moment of a shared, noisy machine."""
         kinds = [*MODES, BARE] if any(w.bare for w in self.workloads) else list(MODES)
         for round_no in range(1, self.knobs.rounds + 1):
             started = []
@@ -121,8 +121,11 @@ class Bench:
                 for mode in kinds:
                     self.start(self.services[mode], f"r{round_no} {mode}", mode)
                     started.append(mode)
+                # Even rounds take the modes in the reverse order, so that whatever the last
+                # workload left behind (autovacuum after its deletes, say) meets each of them.
+                order = kinds if round_no % 2 else kinds[::-1]
                 for workload in self.workloads:
-                    for mode in kinds if workload.bare else MODES:
+                    for mode in (m for m in order if workload.bare or m != BARE):
                         service, label = self.services[mode], f"r{round_no} {mode}"
                         first = round_no == 1 and mode == "full"
                         if self.runnable(service, workload, first):

@@ -126,7 +126,7 @@ class Queries(Protocol):
     def applied_migrations(self, conn: Conn) -> AsyncIterator[Row]: ...
 
 
-# The access token's account check (sql/users.sql, token_account_ok): its condition, and the
+# The access token's account check (token_account_ok, in sql/users.sql): its condition, and the
 # parameters it reads. Task statements embed both where they say {token_account_ok} and
 # {token}, so each of them checks the account itself, in its own round trip, and a condition
 # added to the check holds for all of them.
@@ -144,11 +144,12 @@ class AccountCheck:
 
     @classmethod
     def read(cls, path: Path = SQL_DIR) -> AccountCheck:
-        found = ACCOUNT_CHECK.search((path / "users.sql").read_text(encoding="utf-8"))
-        if found is None:
-            raise RuntimeError("sql/users.sql has no token_account_ok block")
-        params = tuple(p.strip() for p in found["params"].split(","))
-        return cls(" ".join(found["condition"].split()), params)
+        """The token_account_ok block, in whichever file of sql/ it is."""
+        for sql in sorted(path.glob("*.sql")):
+            if found := ACCOUNT_CHECK.search(sql.read_text(encoding="utf-8")):
+                params = tuple(p.strip() for p in found["params"].split(","))
+                return cls(" ".join(found["condition"].split()), params)
+        raise RuntimeError("no token_account_ok block in sql/")
 
     def embed(self, sql: str) -> str:
         return sql.replace("{token}", ", ".join(self.params)).replace(
