@@ -13,6 +13,7 @@ import orjson
 
 from server.accounts.security import account_ok
 from server.db.pool import Database
+from server.db.queries import account_check
 from server.errors import BadRequest
 from server.tasks import fields as task_fields
 from server.tasks import page_sql
@@ -89,7 +90,7 @@ class PageRequest:
         filters = self.filters.in_use()
         shape = page_sql.Shape(self.sort, self.order, self.after is not None, tuple(filters))
         paging = (self.offset,) if self.after is None else self.after
-        token = [v for name, v in self.token.items() if name != "user_id"]
+        token = [self.token[name] for name in account_check().params if name != "user_id"]
         args = (self.user_id, *filters.values(), self.limit + 1, *paging, *token)
         return page_sql.statement(shape), args
 
