@@ -14,6 +14,10 @@ log = logging.getLogger("todo_api")
 
 VALIDATION_MODES = ("full", "requests", "off")
 MIN_PRODUCTION_SECRET_BYTES = 32
+FLAGS = {
+    **dict.fromkeys(("1", "true", "yes", "on"), True),
+    **dict.fromkeys(("0", "false", "no", "off"), False),
+}
 
 
 class ConfigError(Exception):
@@ -46,10 +50,16 @@ class Settings:
     db_acquire_timeout: float = 3.0
     db_statement_timeout: float = 5.0
     retry_after_seconds: int = 5
+    # Swagger UI at /console; None follows APP_ENV: on in development, off in production.
+    console_enabled: bool | None = None
 
     @property
     def production(self) -> bool:
         return self.app_env == "production"
+
+    @property
+    def console(self) -> bool:
+        return not self.production if self.console_enabled is None else self.console_enabled
 
     @property
     def validate_responses(self) -> bool:
@@ -83,6 +93,15 @@ def _int(name: str, raw: str, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool | None:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return None
+    if raw in FLAGS:
+        return FLAGS[raw]
+    raise ConfigError(f"{name} must be true or false (or 1/0, yes/no, on/off), got {raw!r}")
 
 
 def _dev_secret(data_dir: Path) -> str:
@@ -136,5 +155,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         cors_origins=origins,
         openapi_validation=mode,
+        console_enabled=_flag(env, "CONSOLE_ENABLED"),
         **numbers,
     )

@@ -27,6 +27,7 @@ class AppContext:
     queries: Queries
     migration_ids: frozenset[str]
     docs_html: str
+    console_html: str | None = None  # None: CONSOLE_ENABLED is off (server/system/console.py)
     db: Database = field(init=False)
     hasher: PasswordHasher = field(init=False)
     tokens: AccessTokenReader = field(init=False)
