@@ -10,7 +10,7 @@ first use of a statement text on a connection costs asyncpg one more round trip 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,34 +32,48 @@ class Counted:
 
 
 class CountingPool:
-    """An app's own pool, counting its acquires, and the statements sent on its connections
-    (asyncpg's query logger, added to each connection as the pool opens it)."""
+    """An app's own pool, counting its acquires, and the statements sent on the connections
+    they hand out (asyncpg's query logger, added to each connection as it is acquired)."""
 
     def __init__(self, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
         self.counted = Counted()
-        connect, acquire = db.connect, db.acquire
+        acquire = db.acquire
 
-        async def counting_connect() -> asyncpg.Connection:
-            conn = await connect()
-            conn.add_query_logger(self._log)
-            return conn
-
-        def counting_acquire() -> Any:
+        def counting_acquire() -> _Logged:
             self.counted.acquires += 1
-            return acquire()
+            return _Logged(acquire(), self._log)
 
-        monkeypatch.setattr(db, "connect", counting_connect)
         monkeypatch.setattr(db, "acquire", counting_acquire)
 
     def _log(self, record: Any) -> None:
         self.counted.statements.append(" ".join(record.query.split())[:80])
 
 
+class _Logged:
+    """An acquire (awaited, or `async with`) whose connection logs its statements."""
+
+    def __init__(self, acquire: Any, log: Callable[[Any], None]) -> None:
+        self.acquire, self.log = acquire, log
+
+    def __await__(self) -> Generator[Any, None, asyncpg.Connection]:
+        conn = yield from self.acquire.__await__()
+        conn.add_query_logger(self.log)  # a set: adding it again is a no-op
+        return conn
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        conn = await self.acquire.__aenter__()
+        conn.add_query_logger(self.log)
+        return conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.acquire.__aexit__(*exc)
+
+
 @pytest.fixture
 def counted_api(
     settings: Settings, make_api: Callable[..., Api], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Api, CountingPool]]:
-    """An app of its own, whose connections are all opened under count."""
+    """An app of its own, whose pool is counted."""
     with make_api(settings) as api:
         yield api, CountingPool(api.app.ctx.db, monkeypatch)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import time
@@ -56,7 +57,8 @@ class LoopFlushedHandler(logging.StreamHandler[TextIO]):
 
     def _flush_soon(self) -> None:
         self.flush_pending = False
-        self.flush()
+        with contextlib.suppress(OSError, ValueError):  # the stream closed meanwhile (shutdown)
+            self.flush()
 
 
 def configure_logging(level: int = logging.INFO) -> None:
