@@ -73,8 +73,8 @@ SELECT account.ok AS account_ok, task.id FROM account LEFT JOIN task ON true;
 
 -- name: get_stats({token})^
 -- account_ok, and the user's counts: total, completed, overdue (open and past due), per
--- priority, and per tag as a JSON array [{tag, count}] sorted by count desc then tag; one
--- statement, one snapshot.
+-- priority, and per tag as a JSON array [{tag, count}] of the 100 most used tags, sorted by
+-- count desc then tag; one statement, one snapshot.
 SELECT {token_account_ok} AS account_ok,
        count(*) AS total,
        count(*) FILTER (WHERE is_completed) AS completed,
@@ -87,6 +87,8 @@ SELECT {token_account_ok} AS account_ok,
           FROM (SELECT tag, count(*) AS n
                   FROM tasks AS t, unnest(t.tags) AS tag
                  WHERE t.user_id = :user_id
-                 GROUP BY tag) AS per_tag) AS tags
+                 GROUP BY tag
+                 ORDER BY n DESC, tag
+                 LIMIT 100) AS per_tag) AS tags
   FROM tasks
  WHERE user_id = :user_id;

@@ -55,15 +55,16 @@ def endpoint(
 
 
 async def authenticate(request: Request, handler: Handler) -> None:
-    """A bearer JWT whose account may still act, or 401 with WWW-Authenticate.
+    """A bearer JWT whose login family is live (its account exists, and no logout, password
+    change or session deletion ended it), or 401 with WWW-Authenticate.
 
-    request.ctx.token holds the parameters of the account check (sql/users.sql,
-    token_account_ok). A handler marked checks_account runs the check in its own statement;
-    for any other, it costs a round trip here."""
+    request.ctx.token holds the parameters of that check (token_account_ok, sql/tokens.sql). A
+    handler marked checks_account runs the check in its own statement; for any other, it costs
+    a round trip here."""
     app = request.app
-    user_id = app.ctx.tokens.user_id(bearer_token(request.headers.get("authorization")))
-    request.ctx.user_id = user_id
-    request.ctx.token = {"user_id": user_id}
+    token = app.ctx.tokens.read(bearer_token(request.headers.get("authorization")))
+    request.ctx.user_id, request.ctx.session_id = token.user_id, token.session_id
+    request.ctx.token = {"user_id": token.user_id, "session_id": token.session_id}
     if getattr(handler, "checks_account", False):
         return
     if not await app.ctx.queries.token_account_ok(app.ctx.db, **request.ctx.token):
