@@ -5,7 +5,7 @@
 -- (TASK_COLUMNS in server/db/queries.py), written in as the queries load.
 --
 -- Each statement a request starts with also checks the access token's account (its condition is
--- token_account_ok in users.sql, embedded where it says {token_account_ok}): one round trip
+-- token_account_ok in tokens.sql, embedded where it says {token_account_ok}): one round trip
 -- does both. Its answer is always one row: account_ok, and the task's columns (null when
 -- there is no such task, or when the account may not act: then nothing was read or written).
 

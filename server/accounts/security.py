@@ -131,7 +131,7 @@ def refresh_token_hash(token: str) -> bytes:
 
 def checks_account(handler: H) -> H:
     """Marks a handler whose statement checks the access token's account itself (it embeds
-    token_account_ok, sql/users.sql): the pipeline then spends no round trip of its own on it.
+    token_account_ok, sql/tokens.sql): the pipeline then spends no round trip of its own on it.
     The handler passes `**request.ctx.token` to its statement and its row to account_ok."""
     handler.checks_account = True  # type: ignore[attr-defined]
     return handler

@@ -147,7 +147,7 @@ class Queries(Protocol):
     def applied_migrations(self, conn: Conn) -> AsyncIterator[Row]: ...
 
 
-# The access token's account check (token_account_ok, in sql/users.sql): its condition, and the
+# The access token's account check (token_account_ok, in sql/tokens.sql): its condition, and the
 # parameters it reads. Task statements embed both where they say {token_account_ok} and
 # {token}, so each of them checks the account itself, in its own round trip, and a condition
 # added to the check holds for all of them.
