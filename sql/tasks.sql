@@ -9,15 +9,22 @@
 -- does both. Its answer is always one row: account_ok, and the task's columns (null when
 -- there is no such task, or when the account may not act: then nothing was read or written).
 
--- name: create_task({token}, title, description, priority, due_date, tags, is_completed)^
--- account_ok, and the new task.
+-- name: create_task({token}, list_id, parent_id, title, description, priority, due_date, tags, is_completed, quota)^
+-- account_ok, and the new task, last among its siblings, in list_id (null: the inbox) under
+-- parent_id (null: top level; the caller has checked it); null when the list is not the user's,
+-- or the user already has `quota` tasks.
 WITH account AS (SELECT {token_account_ok} AS ok),
 task AS (
-  INSERT INTO tasks (user_id, title, description, priority, due_date, tags, is_completed,
-                     completed_at)
-  SELECT :user_id, :title::text, :description::text, :priority::text, :due_date::timestamptz,
-         :tags::text[], :is_completed::boolean, CASE WHEN :is_completed THEN now() END
-    FROM account WHERE account.ok
+  INSERT INTO tasks (user_id, list_id, parent_id, title, description, priority, due_date, tags,
+                     is_completed, completed_at)
+  SELECT :user_id, l.id, :parent_id, :title, :description, :priority, :due_date, :tags,
+         :is_completed, CASE WHEN :is_completed THEN now() END
+    FROM lists AS l
+   WHERE (SELECT ok FROM account)
+     AND l.user_id = :user_id
+     AND CASE WHEN :list_id::uuid IS NULL THEN l.is_inbox ELSE l.id = :list_id END
+     AND (SELECT count(*) FROM (SELECT FROM tasks WHERE user_id = :user_id LIMIT :quota) AS t)
+         < :quota
   RETURNING {task_columns}
 )
 SELECT account.ok AS account_ok, task.*
@@ -36,7 +43,8 @@ SELECT version FROM tasks WHERE user_id = :user_id AND id = :id;
 -- name: update_task({token}, id, versions, title, set_description, description, priority, set_due_date, due_date, tags, is_completed, toggle)^
 -- account_ok, and the patched task (a null non-nullable field, or a false set_ flag, keeps the
 -- stored value; toggle flips is_completed), or null when it is missing, another user's, or not at
--- one of `versions` (null: any version).
+-- one of `versions` (null: any version). Completing a task completes its open descendants
+-- (the trigger of migration 0011).
 WITH account AS (SELECT {token_account_ok} AS ok),
 task AS (
   UPDATE tasks
@@ -71,10 +79,10 @@ task AS (
 )
 SELECT account.ok AS account_ok, task.id FROM account LEFT JOIN task ON true;
 
--- name: get_stats({token})^
--- account_ok, and the user's counts: total, completed, overdue (open and past due), per
--- priority, and per tag as a JSON array [{tag, count}] of the 100 most used tags, sorted by
--- count desc then tag; one statement, one snapshot.
+-- name: get_stats({token}, list_id)^
+-- account_ok, and the user's counts: total, completed, overdue (open and past due), per priority, and per tag
+-- as a JSON array [{tag, count}] of the 100 most used tags, sorted by count desc then tag;
+-- one statement, one snapshot. With list_id (else null), of that list's tasks only.
 SELECT {token_account_ok} AS account_ok,
        count(*) AS total,
        count(*) FILTER (WHERE is_completed) AS completed,
@@ -87,8 +95,10 @@ SELECT {token_account_ok} AS account_ok,
           FROM (SELECT tag, count(*) AS n
                   FROM tasks AS t, unnest(t.tags) AS tag
                  WHERE t.user_id = :user_id
+                   AND (:list_id::uuid IS NULL OR t.list_id = :list_id)
                  GROUP BY tag
                  ORDER BY n DESC, tag
                  LIMIT 100) AS per_tag) AS tags
   FROM tasks
- WHERE user_id = :user_id;
+ WHERE user_id = :user_id
+   AND (:list_id::uuid IS NULL OR list_id = :list_id);

@@ -2,8 +2,8 @@
 
 Every query names the owner; a task that is missing or another user's is a 404 alike.
 Writes check If-Match in the UPDATE's own WHERE clause, so of two writers holding one ETag
-exactly one succeeds; when no row changed, task_version tells 404 from 412. Each handler's
-first statement also checks the access token's account (checks_account): one round trip.
+exactly one succeeds; when no row changed, task_version tells 404 from 412. The first
+statement of each handler marked checks_account also checks the access token (one round trip).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from server.context import Request
 from server.contract.reply import Reply
 from server.errors import NotFound, PreconditionFailed
 from server.tasks import fields as task_fields
-from server.tasks import listing
-from server.tasks.etags import etag, if_match_versions, if_none_match_hits
+from server.tasks import listing, placement
+from server.tasks.etags import etag, if_match_versions, versioned_reply
 from server.tasks.fields import task_body
 from server.tasks.idempotency import create_once
 
@@ -31,12 +31,17 @@ async def list_tasks(request: Request) -> Reply:
 @checks_account
 async def create_task(request: Request) -> Reply:
     db, queries, user_id = request.app.ctx.db, request.app.ctx.queries, request.ctx.user_id
-    fields = task_fields.written_fields(request.ctx.body)
+    fields, token = task_fields.placed_fields(request.ctx.body), request.ctx.token
+    quota = request.app.ctx.settings.task_quota
     key = request.ctx.header_params.get("Idempotency-Key")
     if key is None:
-        body = task_body(account_ok(await queries.create_task(db, **request.ctx.token, **fields)))
+        body = task_body(await placement.create(db, queries, token, fields, quota))
     else:
-        body = await create_once(db, queries, request.ctx.token, key, fields)
+
+        async def create(conn: Any) -> Any:
+            return await placement.create(conn, queries, token, fields, quota)
+
+        body = await create_once(db, queries, token, key, fields, create)
     headers = {"Location": f"/api/{user_id}/tasks/{body['id']}", "ETag": etag(body["version"])}
     return Reply(body, status=201, headers=headers)
 
@@ -48,28 +53,35 @@ async def get_task(request: Request) -> Reply:
     )
     if account_ok(row)["id"] is None:
         raise NotFound("No such task.")
-    headers = {"ETag": etag(row["version"])}
-    if if_none_match_hits(request.ctx.header_params.get("If-None-Match"), row["version"]):
-        return Reply(status=304, headers=headers)
-    return Reply(task_body(row), headers=headers)
+    if_none_match = request.ctx.header_params.get("If-None-Match")
+    return versioned_reply(task_body(row), row["version"], if_none_match)
 
 
 @checks_account
 async def replace_task(request: Request) -> Reply:
-    fields = task_fields.replaced_fields(request.ctx.body)
-    return await _write(request, fields)
+    return await _write(request, task_fields.replaced_fields(request.ctx.body))
 
 
 @checks_account
 async def update_task(request: Request) -> Reply:
-    fields = task_fields.patched_fields(request.ctx.body)
-    return await _write(request, fields)
+    return await _write(request, task_fields.patched_fields(request.ctx.body))
 
 
 @checks_account
 async def complete_task(request: Request) -> Reply:
-    fields = task_fields.completed_fields(request.ctx.body)
-    return await _write(request, fields)
+    return await _write(request, task_fields.completed_fields(request.ctx.body))
+
+
+async def move_task(request: Request) -> Reply:
+    row = await placement.move(
+        request.app.ctx.db,
+        request.app.ctx.queries,
+        request.ctx.user_id,
+        _task_id(request),
+        request.ctx.body,
+        if_match_versions(request.ctx.header_params.get("If-Match")),
+    )
+    return Reply(task_body(row), headers={"ETag": etag(row["version"])})
 
 
 @checks_account
@@ -85,9 +97,13 @@ async def delete_task(request: Request) -> Reply:
 
 @checks_account
 async def get_stats(request: Request) -> Reply:
-    row = account_ok(
-        await request.app.ctx.queries.get_stats(request.app.ctx.db, **request.ctx.token)
+    list_id = request.ctx.query.get("list_id")
+    row = await request.app.ctx.queries.get_stats(
+        request.app.ctx.db,
+        **request.ctx.token,
+        list_id=None if list_id is None else str(list_id),
     )
+    account_ok(row)
     return Reply(
         {
             "total": row["total"],

@@ -4,10 +4,9 @@ key create one task, because the key's row is inserted first, in the creating tr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from server.accounts.security import account_ok
 from server.db.pool import Database
 from server.db.queries import Queries
 from server.errors import AccountGone, UnprocessableContent
@@ -17,10 +16,15 @@ ATTEMPTS = 3
 
 
 async def create_once(
-    db: Database, queries: Queries, token: Mapping[str, Any], key: str, fields: Mapping[str, Any]
+    db: Database,
+    queries: Queries,
+    token: Mapping[str, Any],
+    key: str,
+    fields: Mapping[str, Any],
+    create: Callable[[Any], Awaitable[Any]],
 ) -> dict[str, Any]:
-    """The created task's body: made now, or replayed from the request that first used `key`.
-    The account is checked first: the key's row refers to it."""
+    """The created task's body: made now by create(connection), or replayed from the request
+    that first used `key`. The account is checked first: the key's row refers to it."""
     user_id, digest = token["user_id"], request_hash(fields)
     if not await queries.token_account_ok(db, **token):
         raise AccountGone()
@@ -30,7 +34,7 @@ async def create_once(
             if await queries.claim_idempotency_key(
                 conn, user_id=user_id, key=key, request_hash=digest
             ):
-                row = account_ok(await queries.create_task(conn, **token, **fields))
+                row = await create(conn)
                 body: dict[str, Any] = json_ready(task_body(row))
                 await queries.record_idempotent_response(
                     conn, user_id=user_id, key=key, task_id=row["id"], response=body

@@ -18,6 +18,7 @@ from server.errors import BadRequest
 from server.tasks import fields as task_fields
 from server.tasks import page_sql
 from server.tasks.cursors import decode_cursor, encode_cursor, invalid_cursor
+from server.tasks.placement import TOP_LEVEL
 
 MAX_OFFSET = 2**63 - 1  # OFFSET is a bigint; any offset beyond is past the end all the same
 
@@ -30,6 +31,8 @@ class Filters:
     pattern: str | None
     due_before: datetime | None
     due_after: datetime | None
+    list_id: str | None
+    parent_key: str | None  # a parent's id, TOP_LEVEL (parent_id=none), or None (any)
 
     @classmethod
     def from_query(cls, query: dict[str, Any]) -> Filters:
@@ -41,12 +44,21 @@ class Filters:
             pattern=None if q is None else f"%{like_escape(q)}%",
             due_before=task_fields.instant(query.get("due_before"), ["query", "due_before"]),
             due_after=task_fields.instant(query.get("due_after"), ["query", "due_after"]),
+            list_id=_text(query.get("list_id")),
+            parent_key=_parent_key(query.get("parent_id")),
         )
 
     def in_use(self) -> dict[str, Any]:
-        """The filters that are on (not null, tags not empty), by name, in FILTERS' order."""
-        values = {name: getattr(self, name) for name in page_sql.FILTERS}
-        return {name: value for name, value in values.items() if value not in (None, [])}
+        """The filters that are on (not null, tags not empty), by their name in page_sql.FILTERS
+        and in its order: parent_key is the top level, child_of a parent's children."""
+        named = ("completed", "priority", "tags", "pattern", "due_before", "due_after", "list_id")
+        values = {name: getattr(self, name) for name in named}
+        values["parent_key" if self.parent_key == TOP_LEVEL else "child_of"] = self.parent_key
+        return {
+            name: values[name]
+            for name in page_sql.FILTERS
+            if values.get(name) is not None and values[name] != []
+        }
 
 
 @dataclass(frozen=True)
@@ -57,7 +69,7 @@ class PageRequest:
     limit: int
     offset: int | None  # None in keyset mode
     filters: Filters
-    after: tuple[Any, str] | None  # (sort key, id) of the previous page's last row
+    after: tuple[Any, ...] | None  # the sort key's fields of the previous page's last row
 
     @property
     def user_id(self) -> str:
@@ -81,6 +93,8 @@ class PageRequest:
                 f.pattern,
                 f.due_before,
                 f.due_after,
+                f.list_id,
+                f.parent_key,
             ],
             option=orjson.OPT_UTC_Z,
         )
@@ -104,10 +118,11 @@ def page_request(token: Mapping[str, Any], query: dict[str, Any], secret: str) -
             "value_error",
             "Send either offset or cursor, not both.",
         )
+    sort = query["sort"]
     request = PageRequest(
         token=token,
-        sort=query["sort"],
-        order=query["order"],
+        sort=sort,
+        order=query.get("order") or ("asc" if sort == "position" else "desc"),
         limit=query["limit"],
         offset=min(query.get("offset", 0), MAX_OFFSET),
         filters=Filters.from_query(query),
@@ -116,14 +131,13 @@ def page_request(token: Mapping[str, Any], query: dict[str, Any], secret: str) -
     if "cursor" not in query:
         return request
     raw_key, last_id = decode_cursor(secret, request.context(), query["cursor"])
-    after = (_sort_key_from_cursor(request.key, raw_key), _uuid_from_cursor(last_id))
-    return replace(request, offset=None, after=after)
+    return replace(request, offset=None, after=_after_from_cursor(request.key, raw_key, last_id))
 
 
 async def read_page(db: Database, request: PageRequest, secret: str) -> dict[str, Any]:
     """The TaskPage body: the page, the total of matches and the cursor after the page, read
     in one statement (one snapshot: the total and the page agree), which also checks the
-    access token's account."""
+    access token."""
     sql, args = request.statement()
     async with db.acquire() as conn:
         rows = await conn.fetch(sql, *args)
@@ -141,9 +155,26 @@ async def read_page(db: Database, request: PageRequest, secret: str) -> dict[str
 
 
 def _cursor_after(request: PageRequest, row: Any, secret: str) -> str:
-    value = row[request.key.column]
-    key = value.isoformat() if isinstance(value, datetime) else value
+    """The row's sort key (every field before the tiebreak; all three of a position) and id."""
+    fields = request.key.fields
+    values = [_json_ready(row[name]) for name in fields]
+    key = values if fields[-1] != "id" else values[0]
     return encode_cursor(secret, request.context(), key, row["id"])
+
+
+def _json_ready(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _parent_key(value: Any) -> str | None:
+    """parent_id as matched against parent_key: `none` is the top level."""
+    if value is None:
+        return None
+    return TOP_LEVEL if value == "none" else str(value)
 
 
 def like_escape(text: str) -> str:
@@ -151,15 +182,24 @@ def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _sort_key_from_cursor(key: page_sql.SortKey, raw: Any) -> Any:
-    """The key as the query binds it; the MAC already vouches for it, this checks the shape."""
-    if key.column == "title" and isinstance(raw, str):
+def _after_from_cursor(key: page_sql.SortKey, raw: Any, last_id: str) -> tuple[Any, ...]:
+    """The cursor's values as the keyset predicate binds them; the MAC already vouches for
+    them, this checks their shape."""
+    if key.fields[-1] != "id":  # position: (list_id, parent_key, position)
+        if not (isinstance(raw, list) and len(raw) == 3 and isinstance(raw[2], str)):
+            raise invalid_cursor()
+        return (_uuid_from_cursor(raw[0]), _uuid_from_cursor(raw[1]), raw[2])
+    return (_sort_key_from_cursor(key.fields[0], raw), _uuid_from_cursor(last_id))
+
+
+def _sort_key_from_cursor(column: str, raw: Any) -> Any:
+    if column == "title" and isinstance(raw, str):
         return raw
-    if key.column == "priority_rank" and type(raw) is int and 1 <= raw <= 3:
+    if column == "priority_rank" and type(raw) is int and 1 <= raw <= 3:
         return raw
-    if key.column == "due_date" and raw is None:
+    if column == "due_date" and raw is None:
         return None
-    if key.column in ("created_at", "updated_at", "due_date") and isinstance(raw, str):
+    if column in ("created_at", "updated_at", "due_date") and isinstance(raw, str):
         try:
             value = datetime.fromisoformat(raw)
         except ValueError:
@@ -169,8 +209,8 @@ def _sort_key_from_cursor(key: page_sql.SortKey, raw: Any) -> Any:
     raise invalid_cursor()
 
 
-def _uuid_from_cursor(raw: str) -> str:
+def _uuid_from_cursor(raw: Any) -> str:
     try:
         return str(uuid.UUID(raw))
-    except ValueError:
+    except (TypeError, ValueError, AttributeError):
         raise invalid_cursor() from None

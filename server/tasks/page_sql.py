@@ -21,8 +21,10 @@ from dataclasses import dataclass
 
 from server.db.queries import TASK_COLUMNS, account_check
 
-COLUMNS = f"{TASK_COLUMNS}, priority_rank"
-# Each filter's condition, its bound value as {0}; the order is that of Filters' fields.
+COLUMNS = f"{TASK_COLUMNS}, priority_rank, parent_key"
+# Each filter's condition, its bound value as {0}; $1 is the user. parent_key is the top level
+# (the nil uuid); child_of a parent's children, who are all in its list: saying so lets a page
+# of them be one range of the position index.
 FILTERS = {
     "completed": "is_completed = {0}",
     "priority": "priority = {0}",
@@ -30,30 +32,44 @@ FILTERS = {
     "pattern": "(title ILIKE {0} OR description ILIKE {0})",
     "due_before": "due_date < {0}",
     "due_after": "due_date > {0}",
+    "list_id": "list_id = {0}",
+    "parent_key": "parent_key = {0}",
+    "child_of": "parent_key = {0}"
+    " AND list_id = (SELECT p.list_id FROM tasks AS p WHERE p.user_id = $1 AND p.id = {0})",
 }
 
 
 @dataclass(frozen=True)
 class SortKey:
-    column: str  # the row field the cursor keeps
-    expression: str  # the indexed expression
-    parameter: str  # the cursor's key as bound parameter {0}, cast to the expression's type
+    fields: tuple[str, ...]  # the row fields the cursor keeps (the last one is the tiebreak)
+    terms: tuple[str, ...]  # the indexed expressions the page is ordered by
+    casts: tuple[str, ...]  # each cursor value as bound ({} is its parameter)
 
 
-SORT_KEYS = {
-    ("created", "asc"): SortKey("created_at", "created_at", "{0}::timestamptz"),
-    ("created", "desc"): SortKey("created_at", "created_at", "{0}::timestamptz"),
-    ("updated", "asc"): SortKey("updated_at", "updated_at", "{0}::timestamptz"),
-    ("updated", "desc"): SortKey("updated_at", "updated_at", "{0}::timestamptz"),
-    ("title", "asc"): SortKey("title", "title", "{0}::text"),
-    ("title", "desc"): SortKey("title", "title", "{0}::text"),
-    ("priority", "asc"): SortKey("priority_rank", "priority_rank", "{0}::smallint"),
-    ("priority", "desc"): SortKey("priority_rank", "priority_rank", "{0}::smallint"),
-    ("due_date", "asc"): SortKey(
-        "due_date", "coalesce(due_date, 'infinity')", "coalesce({0}::timestamptz, 'infinity')"
+def _tied_on_id(column: str, cast: str, expression: str | None = None) -> SortKey:
+    return SortKey((column, "id"), (expression or column, "id"), (cast, "{}::uuid"))
+
+
+DUE_ASC = "coalesce(due_date, 'infinity')"
+DUE_DESC = "coalesce(due_date, '-infinity')"
+BY_SORT = {
+    "created": _tied_on_id("created_at", "{}::timestamptz"),
+    "updated": _tied_on_id("updated_at", "{}::timestamptz"),
+    "title": _tied_on_id("title", "{}::text"),
+    "priority": _tied_on_id("priority_rank", "{}::smallint"),
+    # Manual order: each sibling group together, in position order. Positions are unique
+    # among siblings, so the key needs no tiebreak: the unique index of migration 0011.
+    "position": SortKey(
+        ("list_id", "parent_key", "position"),
+        ("list_id", "parent_key", "position"),
+        ("{}::uuid", "{}::uuid", "{}::text"),
     ),
-    ("due_date", "desc"): SortKey(
-        "due_date", "coalesce(due_date, '-infinity')", "coalesce({0}::timestamptz, '-infinity')"
+}
+SORT_KEYS = {
+    **{(sort, order): key for sort, key in BY_SORT.items() for order in ("asc", "desc")},
+    ("due_date", "asc"): _tied_on_id("due_date", "coalesce({}::timestamptz, 'infinity')", DUE_ASC),
+    ("due_date", "desc"): _tied_on_id(
+        "due_date", "coalesce({}::timestamptz, '-infinity')", DUE_DESC
     ),
 }
 DIRECTIONS = {"asc": ("ASC", ">"), "desc": ("DESC", "<")}
@@ -70,7 +86,7 @@ class Shape:
 @functools.cache
 def statement(shape: Shape) -> str:
     """The shape's statement. Its parameters: $1 the user, one per filter in use, the number
-    of rows, then the offset (offset mode) or the previous page's last (key, id) (keyset
+    of rows, then the offset (offset mode) or the previous page's last sort key values (keyset
     mode), then the account check's own parameters other than the user, in its order.
 
     Its first row is the header (account_ok, total) with the page's first task, or with
@@ -86,12 +102,12 @@ def statement(shape: Shape) -> str:
     key = SORT_KEYS[(shape.sort, shape.order)]
     direction, beyond = DIRECTIONS[shape.order]
     if shape.keyset:
-        last_key, last_id = next(numbers), next(numbers)
-        after = f" AND ({key.expression}, id) {beyond} ({key.parameter.format(last_key)}, "
-        after += f"{last_id}::uuid)"
+        values = ", ".join(cast.format(next(numbers)) for cast in key.casts)
+        after = f" AND ({', '.join(key.terms)}) {beyond} ({values})"
         paging = f"LIMIT {limit}"
     else:
         after, paging = "", f"LIMIT {limit} OFFSET {next(numbers)}"
+    order_by = ", ".join(f"{term} {direction}" for term in key.terms)
     check = account_check()
     bound = {"user_id": "$1", **{p: next(numbers) for p in check.params if p != "user_id"}}
     return (
@@ -101,6 +117,6 @@ def statement(shape: Shape) -> str:
         f"  LEFT JOIN (SELECT {COLUMNS}\n"
         f"               FROM tasks\n"
         f"              WHERE {matches}{after}\n"
-        f"              ORDER BY {key.expression} {direction}, id {direction}\n"
+        f"              ORDER BY {order_by}\n"
         f"              {paging}) AS page ON true"
     )
