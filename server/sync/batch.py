@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from server.accounts.security import account_ok
 from server.context import Request
 from server.contract.fastpath import OperationPlan
 from server.contract.rejections import Unworded, rejection_items
@@ -43,7 +44,7 @@ class AtomicFailure(Exception):
 
 
 async def batch_tasks(request: Request) -> Reply:
-    app, user_id, body = request.app, request.ctx.user_id, request.ctx.body
+    app, body = request.app, request.ctx.body
     key = request.ctx.header_params.get("Idempotency-Key")
 
     async def work(conn: Any) -> tuple[None, dict[str, Any]]:
@@ -60,7 +61,7 @@ async def batch_tasks(request: Request) -> Reply:
                 _none, answer = await work(conn)
         else:
             digest = request_hash({"batch": body})
-            answer = await once(app.ctx.db, app.ctx.queries, user_id, key, digest, work)
+            answer = await once(app.ctx.db, app.ctx.queries, request.ctx.token, key, digest, work)
     except AtomicFailure as failure:
         body = {**problem(request, BatchFailed()), "results": failure.results}
         return Reply(json_ready(body), status=409, content_type=PROBLEM_JSON)
@@ -123,7 +124,7 @@ def _versions(item: dict[str, Any]) -> list[int] | None:
 
 async def _written(request: Request, conn: Any, item: dict[str, Any], row: Any) -> Any:
     """The written row, or the single operation's 404/412 when nothing matched."""
-    if row is not None:
+    if account_ok(row)["id"] is not None:
         return row
     await missing_or_stale(request.app.ctx.queries, conn, request.ctx.user_id, _task_id(item))
 
@@ -131,27 +132,20 @@ async def _written(request: Request, conn: Any, item: dict[str, Any], row: Any) 
 async def _create(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
     quota = request.app.ctx.settings.task_quota
     fields = task_fields.placed_fields(body)
-    return await placement.create(conn, request.app.ctx.queries, request.ctx.user_id, fields, quota)
+    return await placement.create(conn, request.app.ctx.queries, request.ctx.token, fields, quota)
 
 
 async def _update(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
-    row = await request.app.ctx.queries.update_task(
-        conn,
-        user_id=request.ctx.user_id,
-        id=_task_id(item),
-        versions=_versions(item),
-        **task_fields.patched_fields(body),
-    )
-    return await _written(request, conn, item, row)
+    return await _patch(request, conn, item, task_fields.patched_fields(body))
 
 
 async def _complete(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
-    row = await request.app.ctx.queries.complete_task(
-        conn,
-        user_id=request.ctx.user_id,
-        id=_task_id(item),
-        versions=_versions(item),
-        is_completed=None if body is None else body["is_completed"],
+    return await _patch(request, conn, item, task_fields.completed_fields(body))
+
+
+async def _patch(request: Request, conn: Any, item: dict[str, Any], fields: Any) -> Any:
+    row = await request.app.ctx.queries.update_task(
+        conn, **request.ctx.token, id=_task_id(item), versions=_versions(item), **fields
     )
     return await _written(request, conn, item, row)
 
@@ -166,7 +160,7 @@ async def _move(request: Request, conn: Any, body: Any, item: dict[str, Any]) ->
 
 async def _delete(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
     deleted = await request.app.ctx.queries.delete_task(
-        conn, user_id=request.ctx.user_id, id=_task_id(item), versions=_versions(item)
+        conn, **request.ctx.token, id=_task_id(item), versions=_versions(item)
     )
     await _written(request, conn, item, deleted)
     return None

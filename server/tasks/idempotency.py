@@ -9,7 +9,7 @@ from typing import Any
 
 from server.db.pool import Database
 from server.db.queries import Queries
-from server.errors import UnprocessableContent
+from server.errors import AccountGone, UnprocessableContent
 from server.tasks.fields import json_ready, request_hash, task_body
 
 ATTEMPTS = 3
@@ -18,7 +18,7 @@ ATTEMPTS = 3
 async def create_once(
     db: Database,
     queries: Queries,
-    user_id: str,
+    token: Mapping[str, Any],
     key: str,
     fields: Mapping[str, Any],
     create: Callable[[Any], Awaitable[Any]],
@@ -30,19 +30,23 @@ async def create_once(
         row = await create(conn)
         return row["id"], json_ready(task_body(row))
 
-    return await once(db, queries, user_id, key, request_hash(fields), work)
+    return await once(db, queries, token, key, request_hash(fields), work)
 
 
 async def once(
     db: Database,
     queries: Queries,
-    user_id: str,
+    token: Mapping[str, Any],
     key: str,
     digest: bytes,
     work: Callable[[Any], Awaitable[tuple[str | None, dict[str, Any]]]],
 ) -> dict[str, Any]:
     """The body that work(connection) answers now (its task id and JSON-ready body), in the
-    transaction that claims `key`; or the body the first request with `key` got."""
+    transaction that claims `key`; or the body the first request with `key` got. The account
+    is checked first: the key's row refers to it."""
+    user_id = token["user_id"]
+    if not await queries.token_account_ok(db, **token):
+        raise AccountGone()
     for _attempt in range(ATTEMPTS):
         async with db.transaction() as conn:
             # Waits here while another transaction holds the same key, until it ends.
