@@ -228,3 +228,46 @@ def test_events_reach_a_stream_held_by_another_process(
                 await theirs.next(within=0.3)
 
     api.run(scenario())
+
+
+def test_a_vanished_client_leaves_no_stream_behind(api: Api, user: User) -> None:
+    async def scenario() -> None:
+        hub = api.app.ctx.hub
+        async with (
+            httpx.AsyncClient(base_url=api.base, timeout=30) as client,
+            stream(client, user),
+            stream(client, user),
+        ):
+            assert hub.open_streams == 2
+        for _ in range(50):  # the server notices the closed connections
+            if hub.open_streams == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert hub.open_streams == 0
+        assert not [t for t in asyncio.all_tasks() if "events" in repr(t.get_coro())]
+
+    api.run(scenario())
+
+
+@pytest.mark.slow
+def test_streams_end_when_the_worker_stops(
+    database_url: str, settings: Settings, user: User, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    log = tmp_path_factory.mktemp("events-stop") / "service.log"
+    server = LiveServer(database_url, log, env={"JWT_SECRET": settings.jwt_secret})
+    server.start()
+
+    async def scenario() -> float:
+        async with (
+            httpx.AsyncClient(base_url=server.url, timeout=30) as client,
+            stream(client, user) as listener,
+        ):
+            started = time.monotonic()
+            await asyncio.to_thread(server.stop)
+            await asyncio.wait_for(listener.task, 10)  # the stream ended: no hang
+            return time.monotonic() - started
+
+    try:
+        assert asyncio.run(scenario()) < 10
+    finally:
+        server.stop()
