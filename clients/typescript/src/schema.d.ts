@@ -868,12 +868,22 @@ export interface components {
             /** @description True when more changes are ready now. */
             has_more: boolean;
         };
-        /** @description The `data` of a `reminder` event (published by the reminder scheduler). */
+        /**
+         * @description A reminder falling due (the reminders listing, and the events stream's `reminder` event).
+         * @example {
+         *       "task_id": "3f2c1a9e-8b7d-4c6e-9f01-23456789abcd",
+         *       "title": "Send the weekly report",
+         *       "fire_at": "2025-01-24T16:30:00Z"
+         *     }
+         */
         Reminder: {
-            /** Format: uuid */
-            task_id: string;
+            task_id: components["schemas"]["TaskId"];
             title: components["schemas"]["TaskTitle"];
-            fire_at: components["schemas"]["Timestamp"];
+            /**
+             * Format: date-time
+             * @description When the reminder falls due.
+             */
+            fire_at: string;
         };
         /** @description The `data` of one event of the stream: a `Change` for `event: change`, a `Reminder` for `event: reminder`. */
         Event: components["schemas"]["Change"] | components["schemas"]["Reminder"];
