@@ -46,6 +46,12 @@ class Settings:
     db_acquire_timeout: float = 3.0
     db_statement_timeout: float = 5.0
     retry_after_seconds: int = 5
+    metrics_enabled: bool = True
+    # DATABASE_URL points at PgBouncer in transaction mode: no named prepared statements and no
+    # session state sent at connect (see server/db/pool.py).
+    db_pgbouncer: bool = False
+    # A direct connection (never through PgBouncer) for what needs a session: LISTEN.
+    database_listen_url: str | None = None
 
     @property
     def production(self) -> bool:
@@ -83,6 +89,22 @@ def _int(name: str, raw: str, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
     return value
+
+
+def _flag(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+# Yes/no settings: (variable, Settings field); unset keeps the default.
+FLAG_SETTINGS = (
+    ("METRICS_ENABLED", "metrics_enabled"),
+    ("DATABASE_PGBOUNCER", "db_pgbouncer"),
+)
 
 
 def _dev_secret(data_dir: Path) -> str:
@@ -128,6 +150,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         for name, field, lo, hi in INT_SETTINGS
         if env.get(name)  # unset or empty: the field's default
     }
+    flags: dict[str, Any] = {
+        field: _flag(name, env[name]) for name, field in FLAG_SETTINGS if env.get(name)
+    }
     return Settings(
         jwt_secret=secret or _dev_secret(data_dir),
         database_url=database_url,
@@ -136,5 +161,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         cors_origins=origins,
         openapi_validation=mode,
+        database_listen_url=env.get("DATABASE_LISTEN_URL") or None,
         **numbers,
+        **flags,
     )

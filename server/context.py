@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from server.contract.loading import Contract
     from server.db.pool import Database
     from server.db.queries import Queries
+    from server.system.metrics import Metrics
 
 
 @dataclass
@@ -27,6 +28,7 @@ class AppContext:
     queries: Queries
     migration_ids: frozenset[str]
     docs_html: str
+    metrics: Metrics | None  # None when METRICS_ENABLED is off
     db: Database = field(init=False)
     hasher: PasswordHasher = field(init=False)
     tokens: AccessTokenReader = field(init=False)

@@ -9,7 +9,9 @@ import secrets
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import bcrypt
 import jwt
@@ -17,6 +19,7 @@ import jwt
 from server.config import Settings
 from server.errors import Unauthorized
 
+T = TypeVar("T")
 REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss", "aud", "jti"]
 
 
@@ -43,6 +46,14 @@ class PasswordHasher:
         # A well-formed hash of this cost that no password matches: checking against it costs
         # what a real check costs, and making it costs nothing.
         self._dummy = (bcrypt.gensalt(rounds) + b"A" * 31).decode()
+        self.depth = 0  # hashes and checks waiting or running (the metrics read it)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        self.depth += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        finally:
+            self.depth -= 1
 
     def _hash(self, password: str) -> str:
         return hash_password_blocking(password, self.rounds)
@@ -52,13 +63,11 @@ class PasswordHasher:
         return bcrypt.checkpw(_prehash(password), hashed.encode())
 
     async def hash(self, password: str) -> str:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, self._hash, password)
+        return await self._run(self._hash, password)
 
     async def verify(self, password: str, hashed: str | None) -> bool:
         """With no hash (unknown account) a dummy check runs, so timing reveals nothing."""
-        matches = await asyncio.get_running_loop().run_in_executor(
-            self.executor, self._check, password, hashed or self._dummy
-        )
+        matches = await self._run(self._check, password, hashed or self._dummy)
         return matches and hashed is not None
 
     def close(self) -> None:

@@ -56,6 +56,12 @@ class Database:
         self.pool = pool
         self.acquire_timeout = acquire_timeout
         self._turns = asyncio.Semaphore(pool.get_max_size())
+        self.waiting = 0  # requests waiting for a turn (the metrics read it)
+
+    @property
+    def in_use(self) -> int:
+        """Connections handed out and not yet released."""
+        return self.pool.get_size() - self.pool.get_idle_size()
 
     def acquire(self) -> _Acquire:
         """`async with db.acquire() as conn`, or `conn = await db.acquire()` then release."""
@@ -63,8 +69,12 @@ class Database:
 
     async def _take(self) -> asyncpg.Connection:
         if self._turns.locked():
-            async with asyncio.timeout(self.acquire_timeout):
-                await self._turns.acquire()
+            self.waiting += 1
+            try:
+                async with asyncio.timeout(self.acquire_timeout):
+                    await self._turns.acquire()
+            finally:
+                self.waiting -= 1
         else:
             await self._turns.acquire()  # free: returns at once
         try:
@@ -122,21 +132,36 @@ class _Acquire:
         await self.db.release(self.conn)
 
 
+def connect_options(settings: Settings) -> dict[str, Any]:
+    """What each connection is opened with, directly or through PgBouncer.
+
+    PgBouncer in transaction mode hands each transaction (each statement, outside one) any
+    server connection, so nothing may outlive it. asyncpg's named prepared statements would:
+    with statement_cache_size=0 it uses the unnamed statement, sent Parse-Describe-Flush then
+    Bind-Execute-Sync, which PgBouncer keeps on one server connection. PgBouncer 1.18 also
+    refuses a startup parameter it does not track (statement_timeout): the server-side timeout
+    is then the role's or PgBouncer's `connect_query`, and asyncpg's command_timeout (which
+    cancels through PgBouncer) bounds every statement either way."""
+    server_settings = {"application_name": "todo-api", "timezone": "UTC"}
+    if not settings.db_pgbouncer:
+        server_settings["statement_timeout"] = str(int(settings.db_statement_timeout * 1000))
+    return {
+        "timeout": settings.db_connect_timeout,
+        "command_timeout": settings.db_statement_timeout,
+        "statement_cache_size": 0 if settings.db_pgbouncer else 100,
+        "server_settings": server_settings,
+    }
+
+
 async def open_database(settings: Settings, dsn: str) -> Database:
     """Lazy pool (min_size 0): the service starts, and answers 503, while PostgreSQL is down."""
     pool = await asyncpg.create_pool(
         dsn,
         min_size=0,
         max_size=settings.db_pool_size,
-        timeout=settings.db_connect_timeout,
-        command_timeout=settings.db_statement_timeout,
         max_inactive_connection_lifetime=60,
         init=_init_connection,
         reset=_keep_session,
-        server_settings={
-            "application_name": "todo-api",
-            "statement_timeout": str(int(settings.db_statement_timeout * 1000)),
-            "timezone": "UTC",
-        },
+        **connect_options(settings),
     )
     return Database(pool, settings.db_acquire_timeout)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from server.context import Request
 from server.contract.reply import Reply
-from server.errors import ServiceUnavailable
+from server.errors import NotFound, ServiceUnavailable
+from server.system.metrics import CONTENT_TYPE
 
 
 async def health(request: Request) -> Reply:
@@ -36,3 +37,12 @@ async def openapi_yaml(request: Request) -> Reply:
 
 async def openapi_json(request: Request) -> Reply:
     return Reply(request.app.ctx.contract.json_bytes)
+
+
+async def metrics(request: Request) -> Reply:
+    """Every worker's metrics in Prometheus text; 404, like an unknown route, when turned off."""
+    app = request.app
+    if app.ctx.metrics is None:
+        raise NotFound("No route matches this path.")
+    app.ctx.metrics.sample(app)
+    return Reply(app.ctx.metrics.exposition().decode(), content_type=CONTENT_TYPE)
