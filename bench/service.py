@@ -34,8 +34,11 @@ class LogSummary:
 
 
 class Service:
-    def __init__(self, dsn: str, secret: str, log_path: Path) -> None:
+    def __init__(
+        self, dsn: str, secret: str, log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.dsn, self.secret, self.log_path = dsn, secret, log_path
+        self.env = env or {}  # settings of this service's own
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.cut_off = 0  # wrk connections since start: requests left in flight, at most one each
@@ -56,6 +59,7 @@ class Service:
             "OPENAPI_VALIDATION": validation,
             "ACCESS_TOKEN_TTL": str(TOKEN_TTL),
             "DATA_DIR": ".data/bench",
+            **self.env,
         }
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
