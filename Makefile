@@ -1,18 +1,27 @@
 # The newcomer's path: `make run` and `make test` need only Python 3.11+ and make.
+# `make help` lists the targets (every `## make` line of this file).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+LOCK := requirements-dev.txt
+PY_CODE := server tests bench
 
-.PHONY: run test lint typecheck contract pytest install clean
+.PHONY: help run test check lint typecheck contract pytest pytest-fast fmt lock install clean
 
-$(STAMP): pyproject.toml
+## make help: this list.
+help:
+	@grep -E '^## ' $(MAKEFILE_LIST) | sed 's/^## //'
+
+# Every Python dependency at the exact version and hash of the lock, then the project itself.
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed (set PYTHON=python3.11)")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
+## make install: the virtualenv in .venv, from the lock (requirements-dev.txt).
 install: $(STAMP)
 
 ## make run: install, start the embedded PostgreSQL, migrate it, serve on HOST:PORT.
@@ -22,9 +31,24 @@ run: install
 ## make test: install, then lint, type checks, the contract checks and the whole test suite.
 test: install lint typecheck contract pytest
 
+## make check: the quick loop (well under a minute): lint, type checks, the tests not marked slow.
+check: install lint typecheck pytest-fast
+
+## make fmt: ruff's fixes and formatting, written into the files.
+fmt: install
+	$(BIN)/ruff check --fix $(PY_CODE)
+	$(BIN)/ruff format $(PY_CODE)
+
+## make lock: re-resolve the locks from pyproject.toml (pip-tools), after changing a dependency.
+lock: install
+	$(BIN)/pip-compile -q --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+		--no-emit-find-links --extra dev -o $(LOCK) pyproject.toml
+	$(BIN)/pip-compile -q --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+		--no-emit-find-links --extra dev --extra profile -o requirements-profile.txt pyproject.toml
+
 lint: install
-	$(BIN)/ruff check server tests bench
-	$(BIN)/ruff format --check server tests bench
+	$(BIN)/ruff check $(PY_CODE)
+	$(BIN)/ruff format --check $(PY_CODE)
 
 typecheck: install
 	$(BIN)/mypy
@@ -40,6 +64,10 @@ contract: install
 pytest: install
 	$(BIN)/pytest -q
 
+pytest-fast: install
+	$(BIN)/pytest -q -m "not slow"
+
+## make clean: remove the virtualenv and the tools' caches (.data, the databases, stays).
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
@@ -50,8 +78,8 @@ bench: install wrk
 	$(BIN)/python -m bench.run
 
 PROFILE_STAMP := $(VENV)/.profile-stamp
-$(PROFILE_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,profile]'
+$(PROFILE_STAMP): requirements-profile.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-profile.txt
 	@touch $@
 
 profile: install wrk $(PROFILE_STAMP)

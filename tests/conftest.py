@@ -7,7 +7,6 @@ import dataclasses
 import os
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -19,7 +18,7 @@ from server.config import Settings
 from server.db import migrations
 from server.db.embedded import create_database, drop_database, with_database
 from tests import ROOT
-from tests.support import Api
+from tests.support import Api, User
 
 # One database per session, so concurrent sessions on one server never collide.
 TEST_DATABASE = f"todo_test_{os.getpid()}"
@@ -128,19 +127,6 @@ def _empty_tables(request: pytest.FixtureRequest) -> None:
     dsn = request.getfixturevalue("database_url")
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {TABLES} CASCADE")
-
-
-@dataclass
-class User:
-    id: str
-    email: str
-    password: str
-    name: str
-    access_token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token}"}
 
 
 @pytest.fixture

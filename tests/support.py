@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -20,6 +21,21 @@ from server.contract.loading import SanicOpenAPIResponse
 
 class ContractViolation(AssertionError):
     pass
+
+
+@dataclass
+class User:
+    """An account the `make_user` fixture stored, with a fresh access token."""
+
+    id: str
+    email: str
+    password: str
+    name: str
+    access_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
 
 
 class _HttpxRequest:

@@ -13,8 +13,7 @@ import psycopg
 import pytest
 
 from server.config import Settings, load_settings
-from tests.conftest import User
-from tests.support import Api
+from tests.support import Api, User
 
 SIGNUP, LOGIN = "/api/auth/signup", "/api/auth/login"
 PASSWORD = "correct horse battery"

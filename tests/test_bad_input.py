@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from server.app import load_contract
-from tests.conftest import User
-from tests.support import Api
+from tests.support import Api, User
+
+pytestmark = pytest.mark.slow
 
 TIMEOUT = 10  # seconds: an answer slower than this is a hang
 EXAMPLES = 1000

@@ -15,6 +15,8 @@ import pytest
 
 from tests.live import ROOT, LiveServer, serve_fresh
 
+pytestmark = pytest.mark.slow
+
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 RUN_TIMEOUT = 900  # seconds; the run takes a minute or two
 

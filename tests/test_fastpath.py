@@ -169,6 +169,7 @@ def mutations(body: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield {}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("operation_id", BODY_OPERATIONS)
 def test_mutated_bodies_agree_with_openapi_core(operation_id: str) -> None:
     for body in examples(operation_id):

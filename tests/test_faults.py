@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from server.db import migrations
 from tests.support import Api
+
+pytestmark = pytest.mark.slow
 
 
 def _until_ready(api: Api, attempts: int = 20) -> int:

@@ -26,6 +26,8 @@ from server.contract.fastpath import Unsure
 from tests.live import LiveServer, serve_fresh
 from tests.support import check_contract
 
+pytestmark = pytest.mark.slow
+
 CLIENTS = 100
 DURATION = 30.0  # seconds of traffic
 TIMEOUT = 10.0  # seconds: no answer by then is a hang

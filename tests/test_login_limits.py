@@ -10,8 +10,7 @@ import psycopg
 import pytest
 
 from server.config import Settings
-from tests.conftest import User
-from tests.support import Api
+from tests.support import Api, User
 
 LOGIN = "/api/auth/login"
 WRONG = "not the password"

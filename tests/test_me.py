@@ -7,8 +7,7 @@ from typing import Any
 
 import psycopg
 
-from tests.conftest import User
-from tests.support import Api
+from tests.support import Api, User
 
 ME, PASSWORD, LOGIN, REFRESH = "/api/me", "/api/me/password", "/api/auth/login", "/api/auth/refresh"
 NEW_PASSWORD = "analytical engine 1843"

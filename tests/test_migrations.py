@@ -29,6 +29,7 @@ def _tables(dsn: str) -> set[str]:
     return {row[0] for row in rows} - {"_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock"}
 
 
+@pytest.mark.slow
 def test_migrations_apply_roll_back_and_reapply_cleanly(scratch_dsn: str) -> None:
     applied = migrations.apply(scratch_dsn)
     assert applied == sorted(migrations.migration_ids())
@@ -44,6 +45,7 @@ def test_migrations_apply_roll_back_and_reapply_cleanly(scratch_dsn: str) -> Non
     assert migrations.apply(scratch_dsn) == []
 
 
+@pytest.mark.slow
 def test_rollback_undoes_only_the_newest_migration(scratch_dsn: str) -> None:
     migrations.apply(scratch_dsn)
     newest = max(migrations.migration_ids())

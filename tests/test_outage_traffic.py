@@ -18,6 +18,8 @@ import pytest
 
 from tests.support import Api
 
+pytestmark = pytest.mark.slow
+
 CLIENTS = 8
 TIMEOUT = 10  # seconds: no answer by then is a hang
 MAX_REQUESTS_PER_CLIENT = 5000

@@ -7,8 +7,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import User
-from tests.support import Api
+from tests.support import Api, User
 
 SIGNUP = "/api/auth/signup"
 GOOD_SIGNUP = {"email": "ada@example.org", "password": "correct horse battery", "name": "Ada"}

@@ -15,6 +15,8 @@ import pytest
 from server.config import Settings
 from server.db.pool import Database, open_database
 
+pytestmark = pytest.mark.slow
+
 
 @asynccontextmanager
 async def small_database(settings: Settings, **changes: Any) -> AsyncIterator[Database]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.conftest import User
-from tests.support import Api
+from tests.support import Api, User
 
 MakeTask = Callable[..., dict[str, Any]]
 

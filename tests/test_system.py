@@ -12,8 +12,7 @@ import yaml
 
 from server.config import Settings
 from tests import ROOT
-from tests.conftest import User
-from tests.support import Api
+from tests.support import Api, User
 
 
 def test_health_answers_ok(api: Api) -> None:

@@ -8,8 +8,7 @@ from typing import Any
 
 import psycopg
 
-from tests.conftest import User
-from tests.support import Api
+from tests.support import Api, User
 
 Task = dict[str, Any]
 

@@ -15,8 +15,7 @@ import pytest
 
 from server.config import Settings
 from server.tasks import listing
-from tests.conftest import User
-from tests.support import Api
+from tests.support import Api, User
 
 Task = dict[str, Any]
 MakeTask = Callable[..., Task]
@@ -110,6 +109,7 @@ def tied_tasks(user: User, other_user: User, sql: psycopg.Connection[Any]) -> li
     return stored_rows(sql, user)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("walk", [walk_offset, walk_cursor], ids=["offset", "cursor"])
 def test_walking_every_sort_and_order_sees_every_task_once_in_order(
     api: Api, user: User, tied_tasks: list[dict[str, Any]], walk: Callable[..., Any]

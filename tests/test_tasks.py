@@ -10,8 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import User
-from tests.support import Api
+from tests.support import Api, User
 
 Task = dict[str, Any]
 MakeTask = Callable[..., Task]

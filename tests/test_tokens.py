@@ -17,8 +17,7 @@ import pytest
 from server.accounts.security import AccessTokenReader, issue_access_token
 from server.config import Settings
 from server.errors import Unauthorized
-from tests.conftest import User
-from tests.support import Api
+from tests.support import Api, User
 
 ME, LOGIN, REFRESH, LOGOUT = "/api/me", "/api/auth/login", "/api/auth/refresh", "/api/auth/logout"
 
