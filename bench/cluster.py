@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from bench import cpu
 from server.db import migrations
 from server.db.embedded import create_database, with_database
 
@@ -363,6 +365,31 @@ def wrk_rps(url: str, token: str, seconds: float, connections: int = 32) -> floa
     return float(match.group(1))
 
 
+def measure(cluster: Cluster, url: str, token: str, seconds: float, label: str) -> float:
+    """wrk through nginx; prints req/s, the cores the live instances and PostgreSQL kept busy,
+    and the server connections PostgreSQL held for them."""
+    live = [i for i in cluster.instances if i.process is not None and i.process.poll() is None]
+    wrk_rps(url, token, 2)  # warm up
+    before = [cpu.sample(i.process.pid) for i in live if i.process]
+    started = time.monotonic()
+    rps = wrk_rps(url, token, seconds)
+    elapsed = time.monotonic() - started
+    after = [cpu.sample(i.process.pid) for i in live if i.process]
+    busy = [cpu.busy(b, a, elapsed) for b, a in zip(before, after, strict=True)]
+    with psycopg.connect(cluster.direct_dsn) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = 'todo'"
+            " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchone()
+    print(
+        f"cluster: {label}: {rps:,.0f} req/s; cores busy: instances "
+        f"{sum(b['service'] for b in busy):.2f}, PostgreSQL {busy[0]['postgres']:.2f}; "
+        f"PostgreSQL connections of the service: {row[0] if row else 0}",
+        flush=True,
+    )
+    return rps
+
+
 def main() -> int:
     if problem := install_packages():
         print(f"cluster: {problem}")
@@ -375,13 +402,10 @@ def main() -> int:
         print(f"cluster: nginx {cluster.url} -> " + ", ".join(i.url for i in cluster.instances))
         print(f"cluster: PgBouncer {cluster.pgbouncer_dsn}; configs in {cluster.folder}")
         _, token, path = _account(cluster.url)
-        wrk_rps(cluster.url + path, token, 2)  # warm up
-        two = wrk_rps(cluster.url + path, token, seconds)
-        print(f"cluster: GET one task through nginx, 2 instances: {two:,.0f} req/s", flush=True)
+        url = cluster.url + path
+        measure(cluster, url, token, seconds, "GET one task through nginx, 2 instances")
         cluster.instances[1].stop()
-        wrk_rps(cluster.url + path, token, 2)
-        one = wrk_rps(cluster.url + path, token, seconds)
-        print(f"cluster: GET one task through nginx, 1 instance:  {one:,.0f} req/s", flush=True)
+        measure(cluster, url, token, seconds, "GET one task through nginx, 1 instance")
         if os.environ.get("CLUSTER_HOLD"):
             cluster.instances[1].start()
             print("cluster: up until Ctrl-C", flush=True)

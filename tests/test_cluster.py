@@ -20,11 +20,14 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import httpx
 import psycopg
 import pytest
 
 from bench.cluster import Cluster, install_packages
+from server.config import Settings
+from server.db.pool import open_database
 from tests.support import metric_value
 
 pytestmark = pytest.mark.slow
@@ -143,6 +146,36 @@ def test_metrics_of_each_instance_count_each_worker_once(cluster: Cluster) -> No
         for i in cluster.instances
     ]
     assert all(count > 0 for count in per_instance), per_instance  # nginx used both
+
+
+def test_pgbouncer_mode_is_what_carries_asyncpg_through_transaction_pooling(
+    cluster: Cluster,
+) -> None:
+    """The pool's own options, 40 tasks on 20 connections through PgBouncer's 10: with
+    DATABASE_PGBOUNCER every statement answers; without it asyncpg's named prepared statements
+    meet server connections that never saw them."""
+
+    async def failures(pgbouncer: bool) -> list[str]:
+        settings = Settings(jwt_secret="x" * 32, db_pgbouncer=pgbouncer, db_pool_size=20)
+        db = await open_database(settings, cluster.pgbouncer_dsn)
+        errors: list[str] = []
+
+        async def client(n: int) -> None:
+            for step in range(25):
+                try:
+                    async with db.acquire() as conn:
+                        assert await conn.fetchval("SELECT $1::int + $2::int", n, step) == n + step
+                except asyncpg.PostgresError as exc:
+                    errors.append(type(exc).__name__)
+
+        try:
+            await asyncio.gather(*(client(n) for n in range(40)))
+        finally:
+            await db.close()
+        return errors
+
+    assert asyncio.run(failures(pgbouncer=True)) == []
+    assert asyncio.run(failures(pgbouncer=False)), "named statements survived PgBouncer"
 
 
 class Writers:
