@@ -23,7 +23,7 @@ from server.db.pool import open_database
 from server.db.queries import load_queries
 from server.errors import problem_reply
 from server.resources import STATIC_DIR
-from server.system import middleware
+from server.system import console, middleware
 from server.system.metrics import Metrics, keep_sampling, worker_stopped
 
 CORS_HEADERS = [
@@ -76,6 +76,7 @@ def create_app(
     _configure(app, settings)
     bind_operations(app, contract, handlers.collect() if implemented is None else implemented)
     app.static("/docs/assets", STATIC_DIR, name="docs_assets")
+    console.mount(app, settings)
     app.on_request(middleware.assign_request_id)
     app.on_response(middleware.finish_response)
     app.error_handler.add(Exception, _render_error)

@@ -14,6 +14,10 @@ log = logging.getLogger("todo_api")
 
 VALIDATION_MODES = ("full", "requests", "off")
 MIN_PRODUCTION_SECRET_BYTES = 32
+FLAGS = {
+    **dict.fromkeys(("1", "true", "yes", "on"), True),
+    **dict.fromkeys(("0", "false", "no", "off"), False),
+}
 
 
 class ConfigError(Exception):
@@ -46,6 +50,8 @@ class Settings:
     db_acquire_timeout: float = 3.0
     db_statement_timeout: float = 5.0
     retry_after_seconds: int = 5
+    # Swagger UI at /console; None follows APP_ENV: on in development, off in production.
+    console_enabled: bool | None = None
     metrics_enabled: bool = True
     # DATABASE_URL points at PgBouncer in transaction mode: no named prepared statements and no
     # session state sent at connect (see server/db/pool.py).
@@ -56,6 +62,10 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.app_env == "production"
+
+    @property
+    def console(self) -> bool:
+        return not self.production if self.console_enabled is None else self.console_enabled
 
     @property
     def validate_responses(self) -> bool:
@@ -91,13 +101,13 @@ def _int(name: str, raw: str, lo: int, hi: int) -> int:
     return value
 
 
-def _flag(name: str, raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+def _flag(env: Mapping[str, str], name: str) -> bool | None:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return None
+    if raw in FLAGS:
+        return FLAGS[raw]
+    raise ConfigError(f"{name} must be true or false (or 1/0, yes/no, on/off), got {raw!r}")
 
 
 # Yes/no settings: (variable, Settings field); unset keeps the default.
@@ -151,7 +161,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         if env.get(name)  # unset or empty: the field's default
     }
     flags: dict[str, Any] = {
-        field: _flag(name, env[name]) for name, field in FLAG_SETTINGS if env.get(name)
+        field: value for name, field in FLAG_SETTINGS if (value := _flag(env, name)) is not None
     }
     return Settings(
         jwt_secret=secret or _dev_secret(data_dir),
@@ -162,6 +172,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cors_origins=origins,
         openapi_validation=mode,
         database_listen_url=env.get("DATABASE_LISTEN_URL") or None,
+        console_enabled=_flag(env, "CONSOLE_ENABLED"),
         **numbers,
         **flags,
     )

@@ -28,7 +28,8 @@ class AppContext:
     queries: Queries
     migration_ids: frozenset[str]
     docs_html: str
-    metrics: Metrics | None  # None when METRICS_ENABLED is off
+    console_html: str | None = None  # None: CONSOLE_ENABLED is off (server/system/console.py)
+    metrics: Metrics | None = None  # None: METRICS_ENABLED is off
     db: Database = field(init=False)
     hasher: PasswordHasher = field(init=False)
     tokens: AccessTokenReader = field(init=False)

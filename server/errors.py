@@ -16,6 +16,7 @@ from server.contract.reply import Reply
 log = logging.getLogger("todo_api")
 
 PROBLEM_JSON = "application/problem+json"
+NO_ROUTE = "No route matches this path."
 ROUTABLE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 TITLES = {
     400: "Bad Request",
@@ -167,7 +168,7 @@ def to_api_error(exc: BaseException, retry_after: int = 5) -> ApiError:
 def _sanic_detail(exc: SanicException) -> str:
     status = exc.status_code
     if status == 404:
-        return "No route matches this path."
+        return NO_ROUTE
     if status == 405:
         return "This path does not support that method; see the Allow header."
     if status == 413:

@@ -22,3 +22,4 @@ CONTRACT_PATH = runtime_path("openapi.yaml")
 SQL_DIR = runtime_path("sql")
 MIGRATIONS_DIR = runtime_path("migrations")
 STATIC_DIR = PACKAGE / "static" / "docs"
+CONSOLE_DIR = PACKAGE / "static" / "console"

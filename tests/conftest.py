@@ -126,7 +126,9 @@ def _empty_tables(request: pytest.FixtureRequest) -> None:
         return
     dsn = request.getfixturevalue("database_url")
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {TABLES} CASCADE")
+        # DELETE, not TRUNCATE: 1 ms against 25 ms a test on this machine. TABLES lists
+        # children before their parents.
+        conn.execute("; ".join(f"DELETE FROM {table}" for table in TABLES.split(", ")))  # noqa: S608
 
 
 @pytest.fixture

@@ -215,7 +215,14 @@ def test_operation_shows_a_request_and_a_success_response(
         for media, entry in body["content"].items():
             assert entry.get("examples") or "example" in entry, f"no {media} request example"
     successes = [s for s in operation["responses"] if str(s).startswith("2")]
-    assert successes, f"{operation_id} declares no success response"
+    # An operation whose whole point is a redirect (`redoc`) answers a 3xx instead, and shows
+    # where it leads.
+    redirects = [s for s in operation["responses"] if str(s)[0] == "3" and str(s) != "304"]
+    assert successes or redirects, f"{operation_id} declares no success response"
+    for status in redirects:
+        response, where = _deref(CONTRACT, operation["responses"][status], at)
+        location, _ = _deref(CONTRACT, response.get("headers", {}).get("Location"), where)
+        assert "example" in (location or {}), f"no {status} Location example"
     for status in successes:
         response, _ = _deref(CONTRACT, operation["responses"][status], at)
         for media, entry in response.get("content", {}).items():

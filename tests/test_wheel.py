@@ -1,6 +1,6 @@
 """The built wheel is the service: installed in a fresh virtualenv outside the checkout, its
 `todo-api serve`, started in another folder, finds openapi.yaml, sql/, migrations/ and the
-docs' files inside the package and serves the API."""
+docs' and the console's files inside the package and serves the API."""
 
 from __future__ import annotations
 
@@ -68,6 +68,8 @@ def test_installed_wheel_serves_health_docs_and_the_contract(
         docs = httpx.get(f"{server.url}/docs")
         redoc = httpx.get(f"{server.url}/docs/assets/redoc.standalone.js")
         served = httpx.get(f"{server.url}/openapi.json")
+        console = httpx.get(f"{server.url}/console")
+        swagger = httpx.get(f"{server.url}/console/assets/swagger-ui-bundle.js")
     assert health.status_code == 200
     assert health.json() == {"status": "ok"}
     assert docs.status_code == 200
@@ -78,3 +80,7 @@ def test_installed_wheel_serves_health_docs_and_the_contract(
     assert served.status_code == 200
     assert served.json()["info"]["version"] == contract["info"]["version"]
     assert served.json()["paths"].keys() == contract["paths"].keys()
+    assert console.status_code == 200
+    assert "/console/assets/swagger-ui-bundle.js" in console.text
+    assert swagger.status_code == 200
+    assert len(swagger.content) > 100_000

@@ -1,11 +1,14 @@
-"""Handlers of the contract tag `system`: liveness, readiness, the docs and the contract."""
+"""Handlers of the contract tag `system`: liveness, readiness, the docs, the console and the
+contract."""
 
 from __future__ import annotations
 
 from server.context import Request
 from server.contract.reply import Reply
-from server.errors import NotFound, ServiceUnavailable
+from server.errors import NO_ROUTE, NotFound, ServiceUnavailable
 from server.system.metrics import CONTENT_TYPE
+
+HTML = "text/html; charset=utf-8"
 
 
 async def health(request: Request) -> Reply:
@@ -28,7 +31,20 @@ async def ready(request: Request) -> Reply:
 
 
 async def docs(request: Request) -> Reply:
-    return Reply(request.app.ctx.docs_html, content_type="text/html; charset=utf-8")
+    return Reply(request.app.ctx.docs_html, content_type=HTML)
+
+
+async def console(request: Request) -> Reply:
+    """Swagger UI, unless CONSOLE_ENABLED switched it off (server/system/console.py)."""
+    page = request.app.ctx.console_html
+    if page is None:
+        raise NotFound(NO_ROUTE)
+    return Reply(page, content_type=HTML)
+
+
+async def redoc(request: Request) -> Reply:
+    """The reference lives at /docs; /redoc is where others keep it."""
+    return Reply(status=301, headers={"Location": "/docs"})
 
 
 async def openapi_yaml(request: Request) -> Reply:
@@ -43,6 +59,6 @@ async def metrics(request: Request) -> Reply:
     """Every worker's metrics in Prometheus text; 404, like an unknown route, when turned off."""
     app = request.app
     if app.ctx.metrics is None:
-        raise NotFound("No route matches this path.")
+        raise NotFound(NO_ROUTE)
     app.ctx.metrics.sample(app)
     return Reply(app.ctx.metrics.exposition().decode(), content_type=CONTENT_TYPE)

@@ -103,7 +103,7 @@ async function main(): Promise<number> {
     results.push(["client flow", await run("client flow", process.execPath, [...tsx, "src/flow.ts"], env)]);
     results.push([
       "browser tests",
-      await run("browser tests", process.execPath, [...tsx, "--test", "--test-reporter=spec", "src/browser.test.ts"], env),
+      await run("browser tests", process.execPath, [...tsx, "--test", "--test-reporter=spec", "src/browser.test.ts", "src/console.test.ts"], env),
     ]);
   } catch (error) {
     console.error(`e2e: ${error instanceof Error ? error.message : String(error)}`);

@@ -98,6 +98,12 @@ async function main(): Promise<void> {
     check(expectStatus(await api.GET("/ready"), 200).status === "ready", "not ready");
   });
 
+  await step("the reference where others keep it: /redoc is 301 to /docs", async () => {
+    const answer = await api.GET("/redoc", { redirect: "manual" });
+    expectEmpty(answer, 301);
+    check(answer.response.headers.get("Location") === "/docs", "/redoc does not lead to /docs");
+  });
+
   const user = await step("signup answers 201 with the User", async () => {
     const created = expectStatus(
       await api.POST("/api/auth/signup", { body: { email, password, name: "Ada Lovelace" } }),

@@ -311,9 +311,49 @@ export interface paths {
         };
         /**
          * API documentation
-         * @description A Redoc page rendering this contract. Its scripts and fonts are served by the service itself, so it works without internet access.
+         * @description A Redoc page rendering this contract. Its scripts and fonts are served by the service itself, so it works without internet access. It links to the interactive console (`/console`) when that is switched on.
          */
         get: operations["docs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Interactive console
+         * @description A Swagger UI page over this contract, for trying every operation from the browser: log in with "Try it out" on `login`, paste the `access_token` into "Authorize" once, and every later call carries it. Requests go to this service, which validates them like any other; errors are shown as the `application/problem+json` they are. Its script and styles are served by the service itself: no request leaves it. `CONSOLE_ENABLED` switches it off (by default it is on in development and off in production); then this page is a `404`.
+         */
+        get: operations["console"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/redoc": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where the reference used to be
+         * @description Redirects to `/docs`, the Redoc reference, for those who look for it at `/redoc`.
+         */
+        get: operations["redoc"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1562,6 +1602,64 @@ export interface operations {
                 content: {
                     "text/html": string;
                 };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    console: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The console page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description The console is switched off (`CONSOLE_ENABLED=false`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    redoc: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The reference is at `/docs`. */
+            301: {
+                headers: {
+                    /**
+                     * @description Where the reference is.
+                     * @example /docs
+                     */
+                    Location: "/docs";
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             413: components["responses"]["PayloadTooLarge"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
