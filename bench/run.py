@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import cpu, database
-from bench.cluster import PgBouncer, install_packages
+from bench.components import PgBouncer, install_packages
 from bench.database import Seeded
 from bench.load import HealthProbe, Result, probe_health, wrk, wrk_missing
 from bench.report import MODES, Report, Storm

@@ -25,7 +25,8 @@ import httpx
 import psycopg
 import pytest
 
-from bench.cluster import Cluster, install_packages
+from bench.cluster import Cluster
+from bench.components import install_packages
 from server.config import Settings
 from server.db.pool import open_database
 from tests.support import metric_value
