@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,7 @@ class Account:
     id: str
     email: str
     task_ids: list[str] = field(default_factory=list)
+    session_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 @dataclass
@@ -85,6 +87,11 @@ def seed(dsn: str, run_id: str, accounts: int = 64) -> Seeded:
             ).fetchone()
             assert row is not None
             user = Account(str(row[0]), email)
+            conn.execute(  # the login family (session) its access tokens name
+                "INSERT INTO login_families (id, user_id, expires_at)"
+                " VALUES (%s, %s, now() + interval '90 days')",
+                (user.session_id, user.id),
+            )
             if tasks:
                 conn.execute(SEED_TASKS, {"user_id": user.id, "count": tasks})
                 user.task_ids = [

@@ -48,7 +48,9 @@ class Fixtures:
         self.seeded = seeded
         settings = Settings(jwt_secret=secret, access_token_ttl=TOKEN_TTL)
         self.tokens = {
-            name: issue_access_token(settings, getattr(seeded, name).id)
+            name: issue_access_token(
+                settings, getattr(seeded, name).id, getattr(seeded, name).session_id
+            )
             for name in ("big", "medium", "creator")
         }
         self.queries = {w.name: w.query for w in WORKLOADS}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import Mapping
+from contextlib import suppress
 from functools import lru_cache
 from typing import Any
 
@@ -12,7 +14,8 @@ from sanic.exceptions import RequestCancelled
 from sanic_ext import Extend
 
 from server import handlers
-from server.accounts.security import AccessTokenReader, PasswordHasher
+from server.accounts.hashing import PasswordHasher
+from server.accounts.security import AccessTokenReader
 from server.config import Settings
 from server.context import App, AppContext, Request
 from server.contract.fastpath import OperationPlan, compile_plans
@@ -25,6 +28,7 @@ from server.errors import problem_reply
 from server.resources import STATIC_DIR
 from server.system import console, middleware
 from server.system.metrics import Metrics, keep_sampling, worker_stopped
+from server.system.purger import run_purger
 
 CORS_HEADERS = [
     "authorization",
@@ -143,8 +147,15 @@ async def _open_resources(app: App) -> None:
     settings = app.ctx.settings
     assert settings.database_url
     app.ctx.db = await open_database(settings, settings.database_url)
-    app.ctx.hasher = PasswordHasher(settings.bcrypt_rounds)
+    app.ctx.hasher = PasswordHasher(
+        settings.bcrypt_rounds,
+        threads=settings.hash_threads,
+        queue_size=settings.hash_queue_size,
+    )
     app.ctx.tokens = AccessTokenReader(settings)
+    app.ctx.purger = asyncio.get_running_loop().create_task(
+        run_purger(app.ctx.db, app.ctx.queries, settings), name="purger"
+    )
 
 
 async def _freeze_heap(app: App) -> None:
@@ -159,6 +170,9 @@ async def _sample_metrics(app: App) -> None:
 
 
 async def _close_resources(app: App) -> None:
+    app.ctx.purger.cancel()
+    with suppress(asyncio.CancelledError):
+        await app.ctx.purger
     await app.ctx.db.close()
     app.ctx.hasher.close()
     worker_stopped()

@@ -1,4 +1,4 @@
-"""todo-api serve | migrate {apply,rollback,list}"""
+"""todo-api serve | migrate {apply,rollback,list} | purge"""
 
 from __future__ import annotations
 
@@ -97,6 +97,25 @@ def migrate(settings: Settings, action: str, count: int | None) -> None:
             print(f"{'applied' if done else 'pending'}  {migration_id}")
 
 
+def purge(settings: Settings) -> None:
+    """One round of every purge, now (the service also purges by itself)."""
+    import asyncio
+
+    from server.db.pool import open_database
+    from server.db.queries import load_queries
+    from server.system.purger import purge as purge_all
+
+    async def once() -> dict[str, int]:
+        db = await open_database(settings, database_url(settings, migrate_embedded=False))
+        try:
+            return await purge_all(db, load_queries(), settings)
+        finally:
+            await db.close()
+
+    for name, count in asyncio.run(once()).items():
+        print(f"{name}: {count}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="todo-api", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     group = migrate_parser.add_mutually_exclusive_group()
     group.add_argument("--count", type=int, default=1, help="migrations to roll back (1)")
     group.add_argument("--all", action="store_true", help="roll back every migration")
+    commands.add_parser("purge", help="delete expired tokens, old failures and keys now")
     args = parser.parse_args(argv)
     configure_logging()
     try:
@@ -115,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         serve(settings)
+    elif args.command == "purge":
+        purge(settings)
     else:
         migrate(settings, args.action, None if args.all else args.count)
     return 0

@@ -13,7 +13,9 @@ from typing import Any
 log = logging.getLogger("todo_api")
 
 VALIDATION_MODES = ("full", "requests", "off")
+APP_ENVS = ("development", "production")
 MIN_PRODUCTION_SECRET_BYTES = 32
+MIN_PRODUCTION_BCRYPT_ROUNDS = 10
 FLAGS = {
     **dict.fromkeys(("1", "true", "yes", "on"), True),
     **dict.fromkeys(("0", "false", "no", "off"), False),
@@ -35,15 +37,22 @@ class Settings:
     data_dir: Path = Path(".data")
     access_token_ttl: int = 1800
     refresh_token_ttl: int = 30 * 24 * 3600
+    refresh_family_ttl: int = 90 * 24 * 3600
     bcrypt_rounds: int = 12
     cors_origins: tuple[str, ...] = ()
     openapi_validation: str = "full"
     proxies_count: int = 0
     jwt_issuer: str = "todo-api"
     jwt_audience: str = "todo-api"
-    login_limit_per_email: int = 10
+    clock_skew_seconds: int = 30  # exp and iat of access tokens
+    login_limit_per_email_client: int = 10
+    login_limit_per_email: int = 100
     login_limit_per_client: int = 100
     login_window_seconds: int = 900
+    signup_limit_per_hour: int = 20
+    hash_threads: int = 2
+    hash_queue_size: int = 32
+    purge_interval_seconds: int = 300
     max_body_bytes: int = 64 * 1024
     db_pool_size: int = 10
     db_connect_timeout: float = 3.0
@@ -82,12 +91,18 @@ INT_SETTINGS = (
     ("WORKERS", "workers", 1, 64),
     ("ACCESS_TOKEN_TTL", "access_token_ttl", 1, 7 * 24 * 3600),
     ("REFRESH_TOKEN_TTL", "refresh_token_ttl", 60, 365 * 24 * 3600),
+    ("REFRESH_FAMILY_TTL", "refresh_family_ttl", 60, 3650 * 24 * 3600),
     ("BCRYPT_ROUNDS", "bcrypt_rounds", 4, 31),
     ("PROXIES_COUNT", "proxies_count", 0, 10),
     ("DATABASE_POOL_SIZE", "db_pool_size", 1, 200),
+    ("LOGIN_LIMIT_PER_EMAIL_CLIENT", "login_limit_per_email_client", 1, 10**9),
     ("LOGIN_LIMIT_PER_EMAIL", "login_limit_per_email", 1, 10**9),
     ("LOGIN_LIMIT_PER_CLIENT", "login_limit_per_client", 1, 10**9),
     ("LOGIN_WINDOW_SECONDS", "login_window_seconds", 1, 7 * 24 * 3600),
+    ("SIGNUP_LIMIT_PER_HOUR", "signup_limit_per_hour", 1, 10**9),
+    ("HASH_THREADS", "hash_threads", 1, 64),
+    ("HASH_QUEUE_SIZE", "hash_queue_size", 1, 10_000),
+    ("PURGE_INTERVAL_SECONDS", "purge_interval_seconds", 1, 24 * 3600),
 )
 
 
@@ -135,6 +150,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment, refusing what production must not run with."""
     env = os.environ if env is None else env
     app_env = env.get("APP_ENV") or Settings.app_env
+    if app_env not in APP_ENVS:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(APP_ENVS)}, got {app_env!r}")
     production = app_env == "production"
     data_dir = Path(env.get("DATA_DIR") or Settings.data_dir)
     database_url = env.get("DATABASE_URL") or None
@@ -153,8 +170,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 f"{MIN_PRODUCTION_SECRET_BYTES} bytes (try: openssl rand -base64 48)"
             )
     origins = tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip())
-    if "*" in origins:
-        raise ConfigError("CORS_ORIGINS lists exact origins; '*' is not allowed")
+    if any("*" in origin for origin in origins):
+        raise ConfigError("CORS_ORIGINS lists exact origins; a wildcard is not allowed")
     numbers: dict[str, Any] = {
         field: _int(name, env[name], lo, hi)
         for name, field, lo, hi in INT_SETTINGS
@@ -163,6 +180,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     flags: dict[str, Any] = {
         field: value for name, field in FLAG_SETTINGS if (value := _flag(env, name)) is not None
     }
+    bcrypt_rounds = numbers.get("bcrypt_rounds", Settings.bcrypt_rounds)
+    if production and bcrypt_rounds < MIN_PRODUCTION_BCRYPT_ROUNDS:
+        raise ConfigError(
+            f"APP_ENV=production needs BCRYPT_ROUNDS of at least {MIN_PRODUCTION_BCRYPT_ROUNDS}"
+        )
+    if not production:
+        log.warning("APP_ENV=development: set APP_ENV=production for a deployment")
     return Settings(
         jwt_secret=secret or _dev_secret(data_dir),
         database_url=database_url,

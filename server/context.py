@@ -1,5 +1,6 @@
 """What a handler reads besides its arguments, typed: the app's context (settings, contract,
-queries, pool, hasher, token reader) and the request's (its id, its user, its clean values)."""
+queries, pool, hasher, token reader, purger) and the request's (its id, its user and session,
+its clean values)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import sanic
 from sanic.config import Config
 
 if TYPE_CHECKING:
-    from server.accounts.security import AccessTokenReader, PasswordHasher
+    import asyncio
+
+    from server.accounts.hashing import PasswordHasher
+    from server.accounts.security import AccessTokenReader
     from server.config import Settings
     from server.contract.loading import Contract
     from server.db.pool import Database
@@ -33,6 +37,7 @@ class AppContext:
     db: Database = field(init=False)
     hasher: PasswordHasher = field(init=False)
     tokens: AccessTokenReader = field(init=False)
+    purger: asyncio.Task[None] = field(init=False)
 
 
 @dataclass
@@ -43,6 +48,7 @@ class RequestContext:
     request_id: str = ""
     started: float | None = None
     user_id: str = ""
+    session_id: str = ""  # the access token's login family
     path_params: dict[str, Any] = field(default_factory=dict)
     query: dict[str, Any] = field(default_factory=dict)
     header_params: dict[str, Any] = field(default_factory=dict)

@@ -23,8 +23,3 @@ SELECT request_hash, task_id, response
 UPDATE idempotency_keys
    SET task_id = :task_id, response = :response
  WHERE user_id = :user_id AND key = :key;
-
--- name: purge_idempotency_keys(user_id)!
--- Forgets this user's keys older than 24 hours.
-DELETE FROM idempotency_keys
- WHERE user_id = :user_id AND created_at < now() - interval '24 hours';

@@ -62,7 +62,8 @@ RETURNING id;
 
 -- name: get_stats(user_id)^
 -- The user's counts: total, completed, overdue (open and past due), per priority, and per tag
--- as a JSON array [{tag, count}] sorted by count desc then tag; one statement, one snapshot.
+-- as a JSON array [{tag, count}] of the 100 most used tags, sorted by count desc then tag;
+-- one statement, one snapshot.
 SELECT count(*) AS total,
        count(*) FILTER (WHERE is_completed) AS completed,
        count(*) FILTER (WHERE NOT is_completed AND due_date < now()) AS overdue,
@@ -74,6 +75,8 @@ SELECT count(*) AS total,
           FROM (SELECT tag, count(*) AS n
                   FROM tasks AS t, unnest(t.tags) AS tag
                  WHERE t.user_id = :user_id
-                 GROUP BY tag) AS per_tag) AS tags
+                 GROUP BY tag
+                 ORDER BY n DESC, tag
+                 LIMIT 100) AS per_tag) AS tags
   FROM tasks
  WHERE user_id = :user_id;

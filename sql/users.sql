@@ -1,7 +1,3 @@
--- name: user_exists(id)$
--- True when an account with this id exists (checked for every access token).
-SELECT EXISTS (SELECT 1 FROM users WHERE id = :id);
-
 -- name: create_user(email, name, password_hash)^
 -- The new account (a second account for the same email, in any letter case, is a unique violation).
 INSERT INTO users (email, name, password_hash)
@@ -20,9 +16,9 @@ SELECT id, email, name, created_at, updated_at, password_hash
 FROM users
 WHERE lower(email) = lower(:email);
 
--- name: get_password_hash(id)$
--- The password hash of the account with this id.
-SELECT password_hash FROM users WHERE id = :id;
+-- name: get_credentials(id)^
+-- The email and password hash of the account with this id.
+SELECT email, password_hash FROM users WHERE id = :id;
 
 -- name: rename_user(id, name)^
 -- The renamed account, or nothing when it no longer exists.

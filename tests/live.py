@@ -98,9 +98,12 @@ class LiveServer:
             "WORKERS": str(self.workers),
             "BCRYPT_ROUNDS": "4",
             "OPENAPI_VALIDATION": "full",
-            "APP_ENV": "test",
+            "APP_ENV": "development",
             "DATA_DIR": str(ROOT / ".data" / "live"),
+            "LOGIN_LIMIT_PER_EMAIL_CLIENT": str(HIGH_LOGIN_LIMIT),
             "LOGIN_LIMIT_PER_EMAIL": str(HIGH_LOGIN_LIMIT),
+            "SIGNUP_LIMIT_PER_HOUR": str(HIGH_LOGIN_LIMIT),
+            "HASH_QUEUE_SIZE": "1024",
             "LOGIN_LIMIT_PER_CLIENT": str(HIGH_LOGIN_LIMIT),
             **self.extra_env,
         }

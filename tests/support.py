@@ -32,6 +32,7 @@ class User:
     password: str
     name: str
     access_token: str
+    session_id: str  # the login family its access token names
 
     @property
     def headers(self) -> dict[str, str]:

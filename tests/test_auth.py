@@ -112,7 +112,7 @@ def test_login_access_token_is_hs256_with_every_claim(
     claims = jwt.decode(
         token, settings.jwt_secret, algorithms=["HS256"], audience=settings.jwt_audience
     )
-    assert set(claims) == {"sub", "iat", "exp", "iss", "aud", "jti"}
+    assert set(claims) == {"sub", "iat", "exp", "iss", "aud", "jti", "sid"}  # sid: its session
     assert claims["sub"] == user.id
     assert claims["exp"] - claims["iat"] == settings.access_token_ttl
 

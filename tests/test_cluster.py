@@ -2,22 +2,26 @@
 (bench/cluster.py: every component a real process on loopback; `make cluster` measures it).
 
 What holds across instances: the client flow, login limits, refresh rotation and theft
-detection, metrics counting every worker once, and no acknowledged write lost when an instance
-is killed under load while nginx routes around it. The kill runs last: it leaves one instance.
+detection, metrics counting every worker once, the purger running in one worker of the four,
+and no acknowledged write lost when an instance is killed under load while nginx routes around
+it. The kill runs last: it leaves one instance.
 Checks of later issues join here against the same `cluster` fixture: an event made through one
 instance delivered to a stream held by the other (`cluster.instances[0].url`, `[1].url`; the
-instances LISTEN through `DATABASE_LISTEN_URL`, nginx does not buffer), and the background jobs
-(purger, reminder scheduler) running once per cluster (`cluster.direct_dsn` to look).
+instances LISTEN through `DATABASE_LISTEN_URL`, nginx does not buffer), and the reminder
+scheduler running once per cluster (like the purger's test: `cluster.direct_dsn` to look).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 import secrets
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -34,6 +38,7 @@ from tests.support import metric_value
 pytestmark = pytest.mark.slow
 
 PASSWORD = "cluster-password"
+PURGE_INTERVAL = 2  # seconds; the purger's lease lasts two intervals
 REQUESTS = "todo_http_requests_total"
 
 
@@ -42,7 +47,7 @@ def cluster() -> Iterator[Cluster]:
     if problem := install_packages():
         print(f"cluster test skipped: {problem}")
         pytest.skip(problem)
-    with Cluster() as running:
+    with Cluster(env={"PURGE_INTERVAL_SECONDS": str(PURGE_INTERVAL)}) as running:
         yield running
     # Every instance's log: no 5xx and no error line, the killed one's up to its death included.
     for instance in running.instances:
@@ -177,6 +182,51 @@ def test_pgbouncer_mode_is_what_carries_asyncpg_through_transaction_pooling(
 
     assert asyncio.run(failures(pgbouncer=True)) == []
     assert asyncio.run(failures(pgbouncer=False)), "named statements survived PgBouncer"
+
+
+def worker_pids(cluster: Cluster) -> set[int]:
+    """The worker processes of the running instances: children of each `todo-api serve`."""
+    parents = {i.process.pid for i in cluster.instances if i.process and i.process.poll() is None}
+    children = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError):
+            text = stat.read_text()
+            if int(text[text.rindex(")") + 2 :].split()[1]) in parents:
+                children.add(int(stat.parent.name))
+    return children
+
+
+def test_the_purger_runs_in_one_worker_of_the_cluster(cluster: Cluster) -> None:
+    """Three batches of stale failed logins, each gone within a few intervals; one holder of
+    the lease, a worker of one of the instances, all along; each row purged once."""
+    holders = set()
+    with psycopg.connect(cluster.direct_dsn, autocommit=True) as conn:
+        for batch in range(3):
+            conn.execute(
+                "INSERT INTO login_failures (email, client, failed_at)"
+                " SELECT 'stale' || n || '@example.org', 'purge-test', now() - interval '2 days'"
+                " FROM generate_series(1, 25) AS n"
+            )
+            deadline = time.monotonic() + 10 * PURGE_INTERVAL
+            while time.monotonic() < deadline:
+                left = conn.execute(
+                    "SELECT count(*) FROM login_failures WHERE client = 'purge-test'"
+                ).fetchone()
+                if left == (0,):
+                    break
+                time.sleep(0.2)
+            assert left == (0,), f"batch {batch} still there after {10 * PURGE_INTERVAL} s"
+            row = conn.execute("SELECT holder FROM purge_lease WHERE name = 'purger'").fetchone()
+            assert row is not None
+            holders.add(row[0])
+    assert len(holders) == 1, holders
+    assert int(holders.pop().split(":")[1]) in worker_pids(cluster)
+    purged = [
+        int(match)
+        for instance in cluster.instances
+        for match in re.findall(r"'purge_login_failures': (\d+)", instance.log.read_text())
+    ]
+    assert sum(purged) == 75
 
 
 class Writers:

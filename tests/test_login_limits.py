@@ -1,4 +1,5 @@
-"""Failed logins are limited per email and per client address, with the state in PostgreSQL."""
+"""Failed logins are limited per (email, client), per email and per client address, with the
+state in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ def test_eleventh_failed_login_answers_429_with_retry_after(
 def test_retry_after_is_the_time_until_the_oldest_counted_failure_leaves_the_window(
     api: Api, user: User, sql: psycopg.Connection[Any]
 ) -> None:
-    add_failures(sql, user.email, "192.0.2.1", count=10, age_seconds=800)
+    # From the same client: SPEC §9 counts 10 per (email, client), 100 per email across clients.
+    add_failures(sql, user.email, "127.0.0.1", count=10, age_seconds=800)
     response = login(api, user.email, user.password)
     assert response.status_code == 429
     assert 95 <= int(response.headers["Retry-After"]) <= 101

@@ -12,7 +12,16 @@ from server.db import migrations
 from server.db.embedded import create_database, with_database
 
 SCRATCH = f"todo_migrations_{os.getpid()}"
-TABLES = {"users", "tasks", "refresh_tokens", "login_failures", "idempotency_keys"}
+TABLES = {
+    "users",
+    "tasks",
+    "refresh_tokens",
+    "login_failures",
+    "idempotency_keys",
+    "login_families",
+    "signup_attempts",
+    "purge_lease",
+}
 
 
 @pytest.fixture

@@ -142,6 +142,43 @@ def test_settings_are_read_from_the_environment(tmp_path: Path) -> None:
     assert settings.login_window_seconds == 60
 
 
+@pytest.mark.parametrize("app_env", ["prod", "Production", "test", "staging"])
+def test_an_unknown_app_env_stops_start_up(tmp_path: Path, app_env: str) -> None:
+    with pytest.raises(ConfigError, match="APP_ENV"):
+        load_settings({"DATA_DIR": str(tmp_path), "APP_ENV": app_env})
+
+
+def test_development_is_the_default_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path), "JWT_SECRET": STRONG})
+    assert settings.app_env == "development"
+    assert "APP_ENV=development" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("BCRYPT_ROUNDS", "9"), ("CORS_ORIGINS", "https://*.example.org")],
+)
+def test_production_refuses_weak_settings(tmp_path: Path, name: str, value: str) -> None:
+    env = {"APP_ENV": "production", "DATABASE_URL": "postgresql://db/todo", "JWT_SECRET": STRONG}
+    with pytest.raises(ConfigError, match=name):
+        load_settings({**env, "DATA_DIR": str(tmp_path), name: value})
+
+
+def test_the_limits_default_to_the_specification(tmp_path: Path) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path)})
+    limits = (
+        settings.login_limit_per_email_client,
+        settings.login_limit_per_email,
+        settings.login_limit_per_client,
+        settings.login_window_seconds,
+    )
+    assert limits == (10, 100, 100, 900)
+    assert settings.signup_limit_per_hour == 20
+    assert settings.refresh_family_ttl == 90 * 24 * 3600
+
+
 def test_unset_and_empty_variables_take_the_settings_defaults(tmp_path: Path) -> None:
     names = ["PORT", "WORKERS", "BCRYPT_ROUNDS", "HOST", "APP_ENV", "OPENAPI_VALIDATION"]
     env = {"JWT_SECRET": STRONG, "DATA_DIR": str(tmp_path), **dict.fromkeys(names, "")}

@@ -26,6 +26,7 @@ def claims_for(settings: Settings, user: User, **changes: Any) -> dict[str, Any]
     now = int(time.time())
     claims = {
         "sub": user.id,
+        "sid": user.session_id,
         "iat": now,
         "exp": now + 600,
         "iss": settings.jwt_issuer,
@@ -99,7 +100,7 @@ def test_malformed_token_is_rejected(api: Api, token: str) -> None:
     assert_rejected(api, token)
 
 
-@pytest.mark.parametrize("claim", ["sub", "iat", "exp", "iss", "aud", "jti"])
+@pytest.mark.parametrize("claim", ["sub", "iat", "exp", "iss", "aud", "jti", "sid"])
 def test_token_missing_a_required_claim_is_rejected(
     api: Api, user: User, settings: Settings, claim: str
 ) -> None:
@@ -228,10 +229,25 @@ def test_logout_needs_no_access_token_and_answers_204_for_unknown_or_revoked_tok
 
 
 def test_a_remembered_token_is_refused_once_it_expires(settings: Settings) -> None:
-    short = dataclasses.replace(settings, access_token_ttl=1)
+    short = dataclasses.replace(settings, access_token_ttl=1, clock_skew_seconds=0)
     reader = AccessTokenReader(short)
-    token = issue_access_token(short, str(uuid.uuid4()))
-    assert reader.user_id(token)
+    token = issue_access_token(short, str(uuid.uuid4()), str(uuid.uuid4()))
+    assert reader.read(token)
     time.sleep(1.1)
     with pytest.raises(Unauthorized):
-        reader.user_id(token)
+        reader.read(token)
+
+
+def test_exp_and_iat_allow_30_seconds_of_clock_skew(
+    api: Api, user: User, settings: Settings
+) -> None:
+    now = int(time.time())
+
+    def status(**claims: int) -> int:
+        token = jwt.encode(claims_for(settings, user, **claims), settings.jwt_secret, "HS256")
+        return int(api.get(ME, headers={"Authorization": f"Bearer {token}"}).status_code)
+
+    assert status(iat=now - 600, exp=now - 10) == 200, "expired 10 s ago: within the skew"
+    assert status(iat=now + 10, exp=now + 600) == 200, "issued 10 s ahead: within the skew"
+    assert status(iat=now - 600, exp=now - 60) == 401
+    assert status(iat=now + 60, exp=now + 600) == 401

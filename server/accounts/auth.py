@@ -1,10 +1,8 @@
-"""Handlers of the contract tag `auth`: signup, login, refresh and logout.
+"""Handlers of the contract tag `auth`: signup, login, refresh, logout and logout-all.
 
-Failed logins are limited per email and per client address (settings.login_limit_*), counted in
-PostgreSQL. An attempt is charged as a failure *before* its password is checked, under advisory
-locks of its email and client, so concurrent guesses cannot overrun a limit. A successful login
-clears only this email's failures from this client: never another client's count, and never this
-client's count for other emails.
+A login starts a login family (a session): its refresh tokens rotate within it, and its access
+tokens name it (claim `sid`), so ending the family ends them all. Password work is admitted by
+server/accounts/limits.py (how often) and hashing.py (how much at once).
 """
 
 from __future__ import annotations
@@ -14,10 +12,16 @@ from typing import Any
 
 import asyncpg
 
+from server.accounts.limits import (
+    charge_login_attempt,
+    charge_signup,
+    clear_login_failures,
+    client_key,
+)
 from server.accounts.security import issue_access_token, new_refresh_token, refresh_token_hash
 from server.context import Request
 from server.contract.reply import Reply
-from server.errors import EmailTaken, TooManyRequests, Unauthorized, UnprocessableContent
+from server.errors import EmailTaken, Unauthorized, UnprocessableContent
 
 BAD_CREDENTIALS = "The email or password is wrong."
 REFRESH_REFUSED = "The refresh token is invalid, expired or revoked; log in again."
@@ -25,7 +29,9 @@ REFRESH_REFUSED = "The refresh token is invalid, expired or revoked; log in agai
 
 async def signup(request: Request) -> Reply:
     app, body = request.app, request.ctx.body
-    password_hash = await app.ctx.hasher.hash(body["password"])
+    async with app.ctx.hasher.admitted(client_key(request)) as hashing:
+        await charge_signup(request)
+        password_hash = await hashing.hash(body["password"])
     try:
         user = await app.ctx.queries.create_user(
             app.ctx.db, email=body["email"], name=body["name"].strip(), password_hash=password_hash
@@ -41,81 +47,79 @@ async def signup(request: Request) -> Reply:
 
 async def login(request: Request) -> Reply:
     app, body = request.app, request.ctx.body
-    email, client = body["email"], _client(request)
-    await _charge_attempt(request, email, client)
-    found = await app.ctx.queries.get_login(app.ctx.db, email=email)
-    account = dict(found) if found else None
-    password_hash = account.pop("password_hash") if account else None
-    if not await app.ctx.hasher.verify(body["password"], password_hash) or account is None:
-        raise Unauthorized(BAD_CREDENTIALS)
-    await app.ctx.queries.clear_login_failures(app.ctx.db, email=email, client=client)
+    email = body["email"]
+    async with app.ctx.hasher.admitted(client_key(request)) as hashing:
+        await charge_login_attempt(request, email)
+        found = await app.ctx.queries.get_login(app.ctx.db, email=email)
+        account = dict(found) if found else None
+        password_hash = account.pop("password_hash") if account else None
+        if not await hashing.verify(body["password"], password_hash) or account is None:
+            raise Unauthorized(BAD_CREDENTIALS)
+    await clear_login_failures(request, email)
+    family_id = str(uuid.uuid4())
     async with app.ctx.db.transaction() as conn:
         if await app.ctx.queries.lock_user(conn, id=account["id"]) != password_hash:
             raise Unauthorized(BAD_CREDENTIALS)  # changed or deleted while we checked
-        refresh_token = await _new_refresh_token(request, conn, account["id"], str(uuid.uuid4()))
-    return _token_pair(request, account, refresh_token)
+        await app.ctx.queries.insert_login_family(
+            conn,
+            id=family_id,
+            user_id=account["id"],
+            ttl_seconds=app.ctx.settings.refresh_family_ttl,
+            user_agent=request.headers.get("user-agent"),
+        )
+        refresh_token = await _new_refresh_token(request, conn, account["id"], family_id)
+    return _token_pair(request, account, family_id, refresh_token)
 
 
 async def refresh(request: Request) -> Reply:
     """Rotate: the presented token is spent and its successor joins the same login family.
 
-    A token presented after it was rotated is taken as stolen: the whole family is revoked
-    (committed, then 401)."""
+    A token presented after it was rotated is taken as stolen: the whole family ends, its
+    access tokens included (committed, then 401)."""
     app, queries = request.app, request.app.ctx.queries
     token_hash = refresh_token_hash(request.ctx.body["refresh_token"])
     async with app.ctx.db.transaction() as conn:
         token = await _lock_refresh_token(queries, conn, token_hash)
         if token is None:
             raise Unauthorized(REFRESH_REFUSED)
+        user_id, family_id = token["user_id"], token["family_id"]
         if token["rotated"]:
-            await queries.revoke_family(conn, family_id=token["family_id"])
+            await queries.end_family(conn, user_id=user_id, id=family_id)
         elif not (token["revoked"] or token["expired"]):
             await queries.mark_rotated(conn, id=token["id"])
-            user_id = token["user_id"]
-            successor = await _new_refresh_token(request, conn, user_id, token["family_id"])
+            await queries.touch_family(
+                conn, id=family_id, user_agent=request.headers.get("user-agent")
+            )
+            successor = await _new_refresh_token(request, conn, user_id, family_id)
             account = await queries.get_user(conn, id=user_id)
-            return _token_pair(request, dict(account), successor)
+            return _token_pair(request, dict(account), family_id, successor)
     raise Unauthorized(REFRESH_REFUSED)
 
 
 async def logout(request: Request) -> Reply:
+    """Ends the login family of the token (a rotated one too); 204 whatever the token."""
+    app, queries = request.app, request.app.ctx.queries
     token_hash = refresh_token_hash(request.ctx.body["refresh_token"])
-    await request.app.ctx.queries.revoke_refresh_token(request.app.ctx.db, token_hash=token_hash)
+    async with app.ctx.db.transaction() as conn:
+        owner = await queries.refresh_token_owner(conn, token_hash=token_hash)
+        if owner is not None and await queries.lock_user(conn, id=owner["user_id"]) is not None:
+            await queries.end_family(conn, user_id=owner["user_id"], id=owner["family_id"])
     return Reply(status=204)
 
 
-def _client(request: Request) -> str:
-    """The peer's address, or the one a trusted proxy reports (Sanic applies PROXIES_COUNT)."""
-    return str(request.remote_addr or request.ip)
-
-
-async def _charge_attempt(request: Request, email: str, client: str) -> None:
-    """429 when the email or the client is over its limit; else count this attempt as failed."""
-    app, settings = request.app, request.app.ctx.settings
-    queries, window = app.ctx.queries, settings.login_window_seconds
+async def logout_all(request: Request) -> Reply:
+    """Ends every login family of the account: its refresh and access tokens stop working."""
+    app, user_id = request.app, request.ctx.user_id
     async with app.ctx.db.transaction() as conn:
-        await queries.lock_login_limits(conn, email=email, client=client)
-        retry_after = await queries.login_retry_after(
-            conn,
-            email=email,
-            client=client,
-            window_seconds=window,
-            per_email=settings.login_limit_per_email,
-            per_client=settings.login_limit_per_client,
-        )
-        if retry_after is None:
-            await queries.prune_login_failures(
-                conn, email=email, client=client, window_seconds=window
-            )
-            await queries.record_login_failure(conn, email=email, client=client)
-    if retry_after is not None:
-        raise TooManyRequests(retry_after, "Too many failed login attempts; try again later.")
+        await app.ctx.queries.lock_user(conn, id=user_id)
+        await app.ctx.queries.end_user_families(conn, user_id=user_id)
+    return Reply(status=204)
 
 
 async def _lock_refresh_token(queries: Any, conn: asyncpg.Connection, token_hash: bytes) -> Any:
     """The token's row and state, locked after its user's row (the order all token writes keep)."""
-    user_id = await queries.refresh_token_owner(conn, token_hash=token_hash)
-    if user_id is None or await queries.lock_user(conn, id=user_id) is None:
+    owner = await queries.refresh_token_owner(conn, token_hash=token_hash)
+    if owner is None or await queries.lock_user(conn, id=owner["user_id"]) is None:
         return None
     return await queries.lock_refresh_token(conn, token_hash=token_hash)
 
@@ -134,11 +138,13 @@ async def _new_refresh_token(
     return token
 
 
-def _token_pair(request: Request, account: dict[str, Any], refresh_token: str) -> Reply:
+def _token_pair(
+    request: Request, account: dict[str, Any], family_id: str, refresh_token: str
+) -> Reply:
     settings = request.app.ctx.settings
     return Reply(
         {
-            "access_token": issue_access_token(settings, account["id"]),
+            "access_token": issue_access_token(settings, account["id"], family_id),
             "token_type": "bearer",
             "expires_in": settings.access_token_ttl,
             "refresh_token": refresh_token,

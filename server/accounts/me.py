@@ -2,13 +2,16 @@
 
 A password is checked against the hash read before the (slow, off-loop) bcrypt check, and the
 write that follows only applies while that hash is still the stored one: a password changed in
-between makes the confirmation wrong (403), never silently accepted.
+between makes the confirmation wrong (403), never silently accepted. A wrong password here is a
+failed login of the account (server/accounts/limits.py): a stolen access token cannot guess.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from server.accounts.hashing import Admission
+from server.accounts.limits import charge_login_attempt, clear_login_failures, client_key
 from server.context import Request
 from server.contract.reply import Reply
 from server.errors import AccountGone, Forbidden
@@ -35,24 +38,27 @@ async def update_me(request: Request) -> Reply:
 
 
 async def change_password(request: Request) -> Reply:
-    """The new password replaces the old, and every refresh token of the account is revoked."""
+    """The new password replaces the old, and every login family of the account ends: its
+    refresh tokens and every access token issued before now stop working."""
     app, body, user_id = request.app, request.ctx.body, request.ctx.user_id
-    old_hash = await _confirmed_hash(request, body["current_password"])
-    new_hash = await app.ctx.hasher.hash(body["new_password"])
+    async with app.ctx.hasher.admitted(client_key(request)) as hashing:
+        old_hash = await _confirmed_hash(request, hashing, body["current_password"])
+        new_hash = await hashing.hash(body["new_password"])
     async with app.ctx.db.transaction() as conn:
         changed = await app.ctx.queries.replace_password_hash(
             conn, id=user_id, old_hash=old_hash, new_hash=new_hash
         )
         if changed is None:
             raise Forbidden(NOT_CONFIRMED)
-        await app.ctx.queries.revoke_user_refresh_tokens(conn, user_id=user_id)
+        await app.ctx.queries.end_user_families(conn, user_id=user_id)
     return Reply(status=204)
 
 
 async def delete_me(request: Request) -> Reply:
     """The account goes, and with it (ON DELETE CASCADE) its tasks, tokens and idempotency keys."""
     app = request.app
-    password_hash = await _confirmed_hash(request, request.ctx.body["password"])
+    async with app.ctx.hasher.admitted(client_key(request)) as hashing:
+        password_hash = await _confirmed_hash(request, hashing, request.ctx.body["password"])
     async with app.ctx.db.transaction() as conn:
         deleted = await app.ctx.queries.delete_user(
             conn, id=request.ctx.user_id, password_hash=password_hash
@@ -62,12 +68,15 @@ async def delete_me(request: Request) -> Reply:
     return Reply(status=204)
 
 
-async def _confirmed_hash(request: Request, password: str) -> Any:
-    """The account's password hash once `password` matches it; else 403 (401 if it is gone)."""
+async def _confirmed_hash(request: Request, hashing: Admission, password: str) -> Any:
+    """The account's password hash once `password` matches it; else 403 (401 if it is gone,
+    429 once the account's failed logins from this client are over their limit)."""
     app = request.app
-    password_hash = await app.ctx.queries.get_password_hash(app.ctx.db, id=request.ctx.user_id)
-    if password_hash is None:
+    account = await app.ctx.queries.get_credentials(app.ctx.db, id=request.ctx.user_id)
+    if account is None:
         raise AccountGone()
-    if not await app.ctx.hasher.verify(password, password_hash):
+    await charge_login_attempt(request, account["email"])
+    if not await hashing.verify(password, account["password_hash"]):
         raise Forbidden(NOT_CONFIRMED)
-    return password_hash
+    await clear_login_failures(request, account["email"])
+    return account["password_hash"]

@@ -1,17 +1,15 @@
-"""Password hashing (on a thread pool, never the event loop) and access/refresh tokens."""
+"""Access and refresh tokens, and the bcrypt hash of a password (server/accounts/hashing.py
+runs it off the event loop)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import secrets
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from dataclasses import dataclass
 
 import bcrypt
 import jwt
@@ -19,8 +17,8 @@ import jwt
 from server.config import Settings
 from server.errors import Unauthorized
 
-T = TypeVar("T")
-REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss", "aud", "jti"]
+# `sid` names the token's login family (a session): ending the family ends its access tokens.
+REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss", "aud", "jti", "sid"]
 
 
 def _prehash(password: str) -> bytes:
@@ -37,47 +35,16 @@ def hash_password_blocking(password: str, rounds: int) -> str:
     return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode()
 
 
-class PasswordHasher:
-    """bcrypt on a small dedicated pool, so hashing neither blocks the loop nor starves it."""
-
-    def __init__(self, rounds: int, threads: int = 2) -> None:
-        self.rounds = rounds
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bcrypt")
-        # A well-formed hash of this cost that no password matches: checking against it costs
-        # what a real check costs, and making it costs nothing.
-        self._dummy = (bcrypt.gensalt(rounds) + b"A" * 31).decode()
-        self.depth = 0  # hashes and checks waiting or running (the metrics read it)
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        self.depth += 1
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
-        finally:
-            self.depth -= 1
-
-    def _hash(self, password: str) -> str:
-        return hash_password_blocking(password, self.rounds)
-
-    @staticmethod
-    def _check(password: str, hashed: str) -> bool:
-        return bcrypt.checkpw(_prehash(password), hashed.encode())
-
-    async def hash(self, password: str) -> str:
-        return await self._run(self._hash, password)
-
-    async def verify(self, password: str, hashed: str | None) -> bool:
-        """With no hash (unknown account) a dummy check runs, so timing reveals nothing."""
-        matches = await self._run(self._check, password, hashed or self._dummy)
-        return matches and hashed is not None
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=False)
+def check_password_blocking(password: str, hashed: str) -> bool:
+    """True when the password matches the hash. Blocks like hashing does."""
+    return bcrypt.checkpw(_prehash(password), hashed.encode())
 
 
-def issue_access_token(settings: Settings, user_id: str) -> str:
+def issue_access_token(settings: Settings, user_id: str, session_id: str) -> str:
     now = int(time.time())
     claims = {
         "sub": user_id,
+        "sid": session_id,
         "iat": now,
         "exp": now + settings.access_token_ttl,
         "iss": settings.jwt_issuer,
@@ -87,8 +54,8 @@ def issue_access_token(settings: Settings, user_id: str) -> str:
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
-def read_access_token(settings: Settings, token: str) -> tuple[str, int]:
-    """The user id a valid token speaks for, and its expiry; anything else is a 401."""
+def read_access_token(settings: Settings, token: str) -> tuple[AccessToken, int]:
+    """Whom a valid token speaks for, and its expiry; anything else is a 401."""
     try:
         claims = jwt.decode(
             token,
@@ -97,34 +64,48 @@ def read_access_token(settings: Settings, token: str) -> tuple[str, int]:
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
             options={"require": REQUIRED_CLAIMS},
+            leeway=settings.clock_skew_seconds,  # exp and iat; revocation allows none
         )
-        return str(uuid.UUID(str(claims["sub"]))), int(claims["exp"])
+        subject = AccessToken(
+            str(uuid.UUID(str(claims["sub"]))), str(uuid.UUID(str(claims["sid"])))
+        )
+        return subject, int(claims["exp"]) + settings.clock_skew_seconds
     except jwt.ExpiredSignatureError:
         raise Unauthorized("The access token has expired.") from None
     except (jwt.InvalidTokenError, ValueError):
         raise Unauthorized("The access token is invalid.") from None
 
 
+@dataclass(frozen=True)
+class AccessToken:
+    """What a verified access token says: its account and its login family (session)."""
+
+    user_id: str
+    session_id: str
+
+
 class AccessTokenReader:
     """Verifies access tokens, remembering each verified one until it expires: a client sends
     the same token for up to 30 minutes, and checking its signature again each time is most of
-    what authentication costs. Only verified tokens are kept; expiry is checked on every use."""
+    what authentication costs. Only verified tokens are kept; expiry is checked on every use.
+    Whether the token was revoked is not remembered: PostgreSQL answers that on every request
+    (`access_token_live`), so a revocation holds at once on every worker and instance."""
 
     def __init__(self, settings: Settings, size: int = 4096) -> None:
         self.settings = settings
         self.size = size
-        self._verified: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        self._verified: OrderedDict[str, tuple[AccessToken, int]] = OrderedDict()
 
-    def user_id(self, token: str) -> str:
+    def read(self, token: str) -> AccessToken:
         known = self._verified.get(token)
         if known is not None and time.time() < known[1]:
             self._verified.move_to_end(token)
             return known[0]
-        user_id, expires = read_access_token(self.settings, token)
-        self._verified[token] = (user_id, expires)
+        subject, expires = read_access_token(self.settings, token)
+        self._verified[token] = (subject, expires)
         if len(self._verified) > self.size:
             self._verified.popitem(last=False)
-        return user_id
+        return subject
 
 
 def bearer_token(authorization: str | None) -> str:

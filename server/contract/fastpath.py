@@ -1,9 +1,11 @@
 """A plan compiled once per operation that accepts what openapi-core accepts, in microseconds.
 
 openapi-core stays the validator of record: a plan only ever says "valid, and here are the
-values openapi-core would have produced" or "unsure". Whatever it is unsure of (a schema
-violation, malformed JSON, a duplicated header, a status it has no plan for) goes to
-openapi-core, whose verdict and error are the ones the client sees. Plans are compiled from
+values openapi-core would have produced", "invalid, and here are the errors openapi-core would
+have reported" (server/contract/rejections.py: no slower engine re-runs what the fast one has
+already rejected), or "unsure". Whatever it is unsure of (a format, malformed JSON, a
+duplicated header, a status it has no plan for) goes to openapi-core, whose verdict and error
+are the ones the client sees. Plans are compiled from
 openapi.yaml itself (jsonschema-rs validators, casters, defaults and openapi-core's own format
 unmarshallers), so the contract stays the only place a schema is written.
 tests/test_fastpath.py holds the differential test that proves the parity.
@@ -24,9 +26,12 @@ from openapi_core.unmarshalling.schemas import oas31_format_unmarshallers
 
 from server.context import Request
 from server.contract.loading import FORMAT_UNMARSHALLERS, Contract, query_args
+from server.contract.rejections import Unworded, rejection_items
 from server.contract.validation import RequestValues
+from server.errors import BadRequest, UnprocessableContent
 
 INTEGER = re.compile(r"-?[0-9]+")
+MAX_INTEGER_DIGITS = 18  # int64's range, beyond any bound in the contract
 FORMATS = {**oas31_format_unmarshallers, **FORMAT_UNMARSHALLERS}
 Convert = Callable[[Any], Any]
 _MISSING = object()
@@ -211,6 +216,7 @@ class OperationPlan:
         query: dict[str, list[str]] = {}
         for key, arg in query_args:
             query.setdefault(key, []).append(arg)
+        invalid: list[dict[str, Any]] = []  # one item per parameter, as openapi-core reports
         for param in self.parameters:
             raw = self._raw(param, path, headers, query)
             if raw is None:
@@ -219,19 +225,29 @@ class OperationPlan:
                 if param.default is not _MISSING:
                     values[param.location][param.name] = copy.deepcopy(param.default)
                 continue
-            value: Any = (
-                [_cast(param.item_type, v) for v in raw]
-                if param.array
-                else _cast(param.item_type, raw[0])
-            )
+            loc = [param.location, param.name]
+            try:
+                value: Any = (
+                    [_cast(param.item_type, v) for v in raw]
+                    if param.array
+                    else _cast(param.item_type, raw[0])
+                )
+            except _OutOfRange:
+                invalid.append({"loc": loc, "msg": "is out of range", "type": "value_error"})
+                continue
             if validate and not _is_valid(param.validator, value):
-                raise Unsure
+                invalid.extend(_rejected(param.validator, value, loc)[:1])
+                continue
             values[param.location][param.name] = param.convert(value)
+        try:
+            body = self._body(headers, body, validate)
+        except UnprocessableContent:
+            if not invalid:
+                raise
+        if invalid:
+            raise BadRequest("A path, query or header parameter is invalid.", errors=invalid)
         return RequestValues(
-            path=values["path"],
-            query=values["query"],
-            headers=values["header"],
-            body=self._body(headers, body, validate),
+            path=values["path"], query=values["query"], headers=values["header"], body=body
         )
 
     @staticmethod
@@ -270,7 +286,7 @@ class OperationPlan:
         except orjson.JSONDecodeError:
             raise Unsure from None
         if validate and not validator.is_valid(body):
-            raise Unsure
+            raise UnprocessableContent(errors=_rejected(validator, body, ["body"]))
         return convert(body)
 
     def check_response(
@@ -312,12 +328,26 @@ def _is_valid(validator: Any, value: Any) -> bool:
         raise Unsure from None
 
 
+def _rejected(validator: Any, value: Any, loc: list[Any]) -> list[dict[str, Any]]:
+    """The errors of a value the plan knows is invalid, unless openapi-core must word them."""
+    try:
+        return rejection_items(validator, value, loc)
+    except Unworded:
+        raise Unsure from None
+
+
+class _OutOfRange(Exception):
+    """A number too long to be any value the contract allows (and too long for int())."""
+
+
 def _cast(kind: str, raw: str) -> Any:
     if raw == "":
         raise Unsure
     if kind == "integer":
         if not INTEGER.fullmatch(raw):
             raise Unsure
+        if len(raw.lstrip("-")) > MAX_INTEGER_DIGITS:
+            raise _OutOfRange
         return int(raw)
     if kind == "string":
         return raw

@@ -21,7 +21,7 @@ from server.contract.validation import (
     validate_request,
     validate_response,
 )
-from server.errors import AccountGone, ApiError, Forbidden, problem_reply
+from server.errors import ApiError, Forbidden, Unauthorized, problem_reply
 
 log = logging.getLogger("todo_api")
 
@@ -55,12 +55,15 @@ def endpoint(
 
 
 async def authenticate(request: Request) -> None:
-    """A bearer JWT whose user still exists, or 401 with WWW-Authenticate."""
+    """A bearer JWT whose login family is live (its account exists, and no logout, password
+    change or session deletion ended it), or 401 with WWW-Authenticate."""
     app = request.app
-    user_id = app.ctx.tokens.user_id(bearer_token(request.headers.get("authorization")))
-    if not await app.ctx.queries.user_exists(app.ctx.db, id=user_id):
-        raise AccountGone()
-    request.ctx.user_id = user_id
+    token = app.ctx.tokens.read(bearer_token(request.headers.get("authorization")))
+    if not await app.ctx.queries.access_token_live(
+        app.ctx.db, user_id=token.user_id, session_id=token.session_id
+    ):
+        raise Unauthorized("The access token was revoked, or its account no longer exists.")
+    request.ctx.user_id, request.ctx.session_id = token.user_id, token.session_id
 
 
 def _check_owner(request: Request) -> None:

@@ -47,7 +47,7 @@ class ResponseMismatch(Exception):
 def validate_request(contract: Contract, adapter: SanicOpenAPIRequest) -> RequestValues:
     result = contract.openapi.request_unmarshaller.unmarshal(adapter)
     if result.errors:
-        raise _request_error(list(result.errors))
+        raise request_error(list(result.errors))
     params = result.parameters
     return RequestValues(
         path=dict(params.path),
@@ -105,7 +105,7 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _request_error(errors: list[Any]) -> ApiError:
+def request_error(errors: list[Any]) -> ApiError:
     """The first class of problem wins: media type, then malformed input, then the schema."""
     for error in errors:
         if isinstance(error, SecurityValidationError):
@@ -161,19 +161,20 @@ def _item(base: list[Any], error: Any) -> dict[str, Any]:
     kind, value, instance = error.validator, error.validator_value, error.instance
     if kind == "required" and isinstance(instance, dict):
         missing = [name for name in value if name not in instance]
-        return {"loc": loc + missing[:1], "msg": "field required", "type": "missing"}
+        named = [name for name in missing if error.message.startswith(f"{name!r} ")]
+        return {"loc": loc + (named or missing)[:1], "msg": "field required", "type": "missing"}
     if kind == "additionalProperties" and isinstance(instance, dict):
         known = set(error.schema.get("properties", {}))
         extra = [name for name in instance if name not in known]
         return {"loc": loc + extra[:1], "msg": "unknown field", "type": "extra_forbidden"}
-    return {"loc": loc, "msg": _message(kind, value), "type": kind}
+    return {"loc": loc, "msg": message(kind, value), "type": kind}
 
 
 def _listed(value: Any) -> str:
     return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def _message(kind: str, value: Any) -> str:
+def message(kind: str, value: Any) -> str:
     messages = {
         "type": f"must be of type {_listed(value).replace(', ', ' or ')}",
         "minLength": f"must be at least {value} characters",

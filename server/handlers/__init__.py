@@ -6,11 +6,11 @@ import inspect
 from types import ModuleType
 from typing import Any
 
-from server.accounts import auth, me
+from server.accounts import auth, me, sessions
 from server.system import handlers as system
 from server.tasks import handlers as tasks
 
-MODULES: tuple[ModuleType, ...] = (auth, me, tasks, system)
+MODULES: tuple[ModuleType, ...] = (auth, me, sessions, tasks, system)
 
 
 def collect(modules: tuple[ModuleType, ...] = MODULES) -> dict[str, Any]:

@@ -8,8 +8,9 @@ import re
 from server.errors import BadRequest
 
 # One element of a list: an entity tag or nothing (RFC 9110 §5.6.1 lets lists have empty
-# elements), then a comma or the end.
-LIST_ELEMENT = re.compile(r'\s*(?:(W/)?"([\x21\x23-\x7e\x80-\xff]*)")?\s*(?:,|$)')
+# elements), then a comma or the end. Linear: the whitespace after a tag is inside the tag's
+# group, so no two adjacent runs of whitespace can trade characters (a retry costs O(1)).
+LIST_ELEMENT = re.compile(r'\s*(?:(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*)?(?:,|$)')
 MAX_VERSION = 2**31 - 1  # the column is an integer
 
 

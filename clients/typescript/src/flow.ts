@@ -337,12 +337,38 @@ async function main(): Promise<void> {
     check(expectStatus(await api.GET("/api/me"), 200).id === userId, "new token rejected");
   });
 
-  await step("logout (no access token needed), then that refresh token is 401", async () => {
+  await step("a second login is a second session; ending it ends its access token", async () => {
+    const other = expectStatus(await api.POST("/api/auth/login", { body: { email, password } }), 200);
+    const { sessions } = expectStatus(await api.GET("/api/me/sessions"), 200);
+    const current = sessions.filter((s) => s.current);
+    check(sessions.length === 2 && current.length === 1, `sessions ${JSON.stringify(sessions)}`);
+    const otherSession = sessions.find((s) => !s.current);
+    check(otherSession !== undefined, "the second session is not listed");
+    const path = { session_id: otherSession?.id ?? "" };
+    expectEmpty(await api.DELETE("/api/me/sessions/{session_id}", { params: { path } }), 204);
+    const withOther = makeClient(baseUrl, () => other.access_token);
+    expectProblem(await withOther.GET("/api/me"), 401);
+    expectProblem(await api.DELETE("/api/me/sessions/{session_id}", { params: { path } }), 404);
+    check(expectStatus(await api.GET("/api/me/sessions"), 200).sessions.length === 1, "the session is still listed");
+  });
+
+  await step("logout (no access token needed) ends the session: its refresh and access tokens are 401", async () => {
     const anonymous = makeClient(baseUrl);
     expectEmpty(await anonymous.POST("/api/auth/logout", { body: { refresh_token: tokens.refresh_token } }), 204);
     const answer = await anonymous.POST("/api/auth/refresh", { body: { refresh_token: tokens.refresh_token } });
     expectProblem(answer, 401);
     check(answer.response.headers.get("WWW-Authenticate")?.startsWith("Bearer"), "401 without WWW-Authenticate: Bearer");
+    expectProblem(await api.GET("/api/me"), 401);
+  });
+
+  await step("logout-all ends every session at once", async () => {
+    const first = expectStatus(await api.POST("/api/auth/login", { body: { email, password } }), 200);
+    const second = expectStatus(await api.POST("/api/auth/login", { body: { email, password } }), 200);
+    accessToken = first.access_token;
+    expectEmpty(await api.POST("/api/auth/logout-all"), 204);
+    expectProblem(await api.GET("/api/me"), 401);
+    expectProblem(await makeClient(baseUrl, () => second.access_token).GET("/api/me"), 401);
+    expectProblem(await api.POST("/api/auth/refresh", { body: { refresh_token: second.refresh_token } }), 401);
   });
 
   await step("metrics (no token) count this flow's signup and login by operation and status", async () => {
@@ -355,6 +381,7 @@ async function main(): Promise<void> {
   });
 
   await step("delete the account, after which its token is 401", async () => {
+    accessToken = expectStatus(await api.POST("/api/auth/login", { body: { email, password } }), 200).access_token;
     expectEmpty(await api.DELETE("/api/me", { body: { password } }), 204);
     expectProblem(await api.GET("/api/me"), 401);
   });

@@ -15,7 +15,7 @@ export interface paths {
         put?: never;
         /**
          * Create an account
-         * @description Creates an account. The email is unique regardless of letter case.
+         * @description Creates an account. The email is unique regardless of letter case. Signups are limited per client address (20 an hour by default; past it `429`).
          */
         post: operations["signup"];
         delete?: never;
@@ -75,9 +75,29 @@ export interface paths {
         put?: never;
         /**
          * Log out
-         * @description Revokes a refresh token. Needs no access token, and answers `204` for an unknown or already revoked refresh token too.
+         * @description Ends the login family (session) of a refresh token, a rotated one too: its refresh tokens and its access tokens stop working. Needs no access token, and answers `204` for an unknown or already revoked refresh token too.
          */
         post: operations["logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/logout-all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Log out everywhere
+         * @description Ends every session of the account: every refresh token is revoked, and every access token issued before now (this one included) answers `401` at once, on every instance.
+         */
+        post: operations["logout_all"];
         delete?: never;
         options?: never;
         head?: never;
@@ -100,7 +120,7 @@ export interface paths {
         post?: never;
         /**
          * Delete the signed-in account
-         * @description Deletes the account with all its tasks and tokens, after confirming the password. The email can sign up again afterwards.
+         * @description Deletes the account with all its tasks and tokens, after confirming the password; its access tokens stop working at once. The email can sign up again afterwards. A wrong password is a failed login of the account (`429` once it is limited).
          */
         delete: operations["delete_me"];
         options?: never;
@@ -122,11 +142,54 @@ export interface paths {
         get?: never;
         /**
          * Change the password
-         * @description Replaces the password after checking the current one (`403` if it is wrong). Every refresh token of the account is revoked.
+         * @description Replaces the password after checking the current one (`403` if it is wrong; a failed login of the account, `429` once it is limited). Every session ends: each refresh token, and each access token issued before the change, including the one that made it.
          */
         put: operations["change_password"];
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the live sessions
+         * @description The account's live login families (sessions), newest first: each login starts one, and its refresh tokens rotate within it. `current` marks the session of the access token that asked.
+         */
+        get: operations["list_sessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/sessions/{session_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A session's (login family's) id, from `GET /api/me/sessions`. */
+                session_id: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End a session
+         * @description Ends one live session of the account: its refresh tokens and its access tokens stop working at once. Another account's session, an unknown or an already ended one is `404`.
+         */
+        delete: operations["delete_session"];
         options?: never;
         head?: never;
         patch?: never;
@@ -459,7 +522,7 @@ export interface components {
         UserId: string;
         /**
          * Format: email
-         * @description An email address (one `@`, no spaces, a dotted domain); unique regardless of letter case.
+         * @description An email address (one `@`, no spaces, a domain of non-empty dotted labels); unique regardless of letter case.
          */
         Email: string;
         /** @description A new password; every character counts. */
@@ -519,6 +582,22 @@ export interface components {
         };
         DeleteMeRequest: {
             password: components["schemas"]["CurrentPassword"];
+        };
+        Session: {
+            /**
+             * Format: uuid
+             * @description The session's id (its login family's).
+             */
+            id: string;
+            created_at: components["schemas"]["Timestamp"];
+            last_used_at: components["schemas"]["Timestamp"];
+            /** @description The User-Agent of its login or latest refresh. */
+            user_agent: string | null;
+            /** @description True for the session of the access token that asked. */
+            current: boolean;
+        };
+        SessionList: {
+            sessions: components["schemas"]["Session"][];
         };
         /**
          * Format: uuid
@@ -607,7 +686,7 @@ export interface components {
             /** @description Open tasks whose due date has passed. */
             overdue: number;
             by_priority: components["schemas"]["PriorityCounts"];
-            /** @description How many tasks carry each tag. */
+            /** @description How many tasks carry each tag, for the 100 most used tags (most used first). */
             tags: components["schemas"]["TagCount"][];
         };
         /** @description Task counts per priority. */
@@ -721,7 +800,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Too many failed logins for this email or client address. */
+        /** @description Too many failed logins of this account or from this client address, or too many signups from this address. */
         TooManyRequests: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
@@ -740,7 +819,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The database is unreachable (or, for `/ready`, not fully migrated). */
+        /** @description The database is unreachable (or, for `/ready`, not fully migrated), or the password-hashing queue is full (signup, login, password change, deletion). */
         ServiceUnavailable: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
@@ -762,6 +841,8 @@ export interface components {
          * @example 9b8e6a2c-3f1d-4c7a-8e5b-6a4f2c1d0e93
          */
         TaskId: string;
+        /** @description A session's (login family's) id, from `GET /api/me/sessions`. */
+        SessionId: string;
         /**
          * @description The `ETag` the client last saw. When it no longer matches the task, the request fails with `412` and changes nothing. Without it, the last write wins.
          * @example "3"
@@ -783,7 +864,7 @@ export interface components {
          */
         Limit: number;
         /**
-         * @description Number of matching tasks to skip (offset mode). Absent means 0 unless `cursor` is given. Cannot be combined with `cursor` (`400`). An offset past the end gives an empty page with the right `total`.
+         * @description Number of matching tasks to skip (offset mode), at most 10,000: page deeper with `cursor`. Absent means 0 unless `cursor` is given. Cannot be combined with `cursor` (`400`). An offset past the end gives an empty page with the right `total`.
          * @example 40
          */
         Offset: number;
@@ -890,6 +971,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -973,7 +1055,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The refresh token is revoked (or was never valid). */
+            /** @description The session is ended (or the token was never valid). */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -984,6 +1066,29 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    logout_all: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every session of the account has ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -1040,6 +1145,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -1090,7 +1196,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The password is changed and all refresh tokens are revoked. */
+            /** @description The password is changed and every session has ended. */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -1103,6 +1209,60 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_sessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The live sessions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    delete_session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A session's (login family's) id, from `GET /api/me/sessions`. */
+                session_id: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session has ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -1117,7 +1277,7 @@ export interface operations {
                  */
                 limit?: components["parameters"]["Limit"];
                 /**
-                 * @description Number of matching tasks to skip (offset mode). Absent means 0 unless `cursor` is given. Cannot be combined with `cursor` (`400`). An offset past the end gives an empty page with the right `total`.
+                 * @description Number of matching tasks to skip (offset mode), at most 10,000: page deeper with `cursor`. Absent means 0 unless `cursor` is given. Cannot be combined with `cursor` (`400`). An offset past the end gives an empty page with the right `total`.
                  * @example 40
                  */
                 offset?: components["parameters"]["Offset"];
