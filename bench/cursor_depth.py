@@ -31,8 +31,10 @@ from server.tasks import listing
 
 DATABASE = "todo_bench_cursor"
 SEED = """
-INSERT INTO tasks (user_id, title, description, priority, due_date, tags, created_at, updated_at)
-SELECT %(user_id)s, 'Task number ' || n, CASE WHEN n %% 2 = 0 THEN 'Something to do' END,
+INSERT INTO tasks (user_id, list_id, title, description, priority, due_date, tags, created_at,
+                   updated_at)
+SELECT %(user_id)s, (SELECT id FROM lists WHERE user_id = %(user_id)s AND is_inbox),
+       'Task number ' || n, CASE WHEN n %% 2 = 0 THEN 'Something to do' END,
        (ARRAY['low', 'medium', 'high'])[1 + n %% 3],
        CASE WHEN n %% 4 = 0 THEN NULL ELSE now() + n * interval '1 hour' END,
        ARRAY['t' || (n %% 7)], now() - n * interval '1 minute', now() - n * interval '1 second'

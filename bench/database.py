@@ -24,9 +24,9 @@ BENCH_DATABASE = "todo_bench"
 NEW_TASK_TAG = "bench"  # created by the load; removed after each workload that creates
 
 SEED_TASKS = """
-INSERT INTO tasks (user_id, title, description, is_completed, completed_at, priority, due_date,
-                   tags, created_at, updated_at)
-SELECT %(user_id)s,
+INSERT INTO tasks (user_id, list_id, title, description, is_completed, completed_at, priority,
+                   due_date, tags, created_at, updated_at)
+SELECT %(user_id)s, (SELECT id FROM lists WHERE user_id = %(user_id)s AND is_inbox),
        'Task number ' || i,
        CASE WHEN i %% 2 = 0 THEN 'Something worth doing, described in a sentence or two.' END,
        i %% 3 = 0,
@@ -44,6 +44,7 @@ FROM generate_series(1, %(count)s) AS i
 class Account:
     id: str
     email: str
+    inbox_id: str = ""  # the list every account is made with, holding the seeded tasks
     task_ids: list[str] = field(default_factory=list)
     session_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
@@ -86,7 +87,11 @@ def seed(dsn: str, run_id: str, accounts: int = 64) -> Seeded:
                 (email, f"Bench {name}", password_hash),
             ).fetchone()
             assert row is not None
-            user = Account(str(row[0]), email)
+            inbox = conn.execute(
+                "SELECT id FROM lists WHERE user_id = %s AND is_inbox", (row[0],)
+            ).fetchone()
+            assert inbox is not None
+            user = Account(str(row[0]), email, str(inbox[0]))
             conn.execute(  # the login family (session) its access tokens name
                 "INSERT INTO login_families (id, user_id, expires_at)"
                 " VALUES (%s, %s, now() + interval '90 days')",

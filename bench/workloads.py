@@ -28,6 +28,7 @@ class Workload:
 WORKLOADS = [
     Workload("list 20", "list.lua", "big", "limit=20"),
     Workload("list 50", "list.lua", "big", "limit=50"),
+    Workload("list 20 manual", "list.lua", "big"),  # sort=position&list_id=: Fixtures sets it
     Workload("get", "get.lua", "big"),
     Workload("create", "create.lua", "creator", creates=True),
     Workload("update", "update.lua", "medium"),
@@ -54,6 +55,7 @@ class Fixtures:
             for name in ("big", "medium", "creator")
         }
         self.queries = {w.name: w.query for w in WORKLOADS}
+        self.queries["list 20 manual"] = f"limit=20&sort=position&list_id={seeded.big.inbox_id}"
 
     def env(self, workload: Workload) -> dict[str, str]:
         """The environment of the workload's Lua script (read by bench/lua/common.lua)."""

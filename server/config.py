@@ -59,6 +59,8 @@ class Settings:
     db_acquire_timeout: float = 3.0
     db_statement_timeout: float = 5.0
     retry_after_seconds: int = 5
+    list_quota: int = 500  # lists per user, the inbox included
+    task_quota: int = 50_000  # tasks per user
     # Swagger UI at /console; None follows APP_ENV: on in development, off in production.
     console_enabled: bool | None = None
     metrics_enabled: bool = True
@@ -99,6 +101,8 @@ INT_SETTINGS = (
     ("LOGIN_LIMIT_PER_EMAIL", "login_limit_per_email", 1, 10**9),
     ("LOGIN_LIMIT_PER_CLIENT", "login_limit_per_client", 1, 10**9),
     ("LOGIN_WINDOW_SECONDS", "login_window_seconds", 1, 7 * 24 * 3600),
+    ("LIST_QUOTA", "list_quota", 1, 10**6),
+    ("TASK_QUOTA", "task_quota", 1, 10**9),
     ("SIGNUP_LIMIT_PER_HOUR", "signup_limit_per_hour", 1, 10**9),
     ("HASH_THREADS", "hash_threads", 1, 64),
     ("HASH_QUEUE_SIZE", "hash_queue_size", 1, 10_000),

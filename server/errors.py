@@ -99,6 +99,15 @@ class EmailTaken(Conflict):
     default_detail = "An account with this email address already exists."
 
 
+class QuotaExceeded(Conflict):
+    slug = "quota-exceeded"
+
+
+class InboxKept(Conflict):
+    slug = "inbox-kept"
+    default_detail = "The inbox cannot be deleted (it can be renamed and moved)."
+
+
 class PreconditionFailed(ApiError):
     status, slug = 412, "precondition-failed"
     default_detail = "The resource has changed since you read it (If-Match did not match)."

@@ -4,11 +4,19 @@
 -- moves updated_at forward, even if the clock has not. {task_columns} stands for a task's columns
 -- (TASK_COLUMNS in server/db/queries.py), written in as the queries load.
 
--- name: create_task(user_id, title, description, priority, due_date, tags, is_completed)^
--- The new task.
-INSERT INTO tasks (user_id, title, description, priority, due_date, tags, is_completed, completed_at)
-VALUES (:user_id, :title, :description, :priority, :due_date, :tags, :is_completed,
-        CASE WHEN :is_completed THEN now() END)
+-- name: create_task(user_id, list_id, parent_id, title, description, priority, due_date, tags, is_completed, quota)^
+-- The new task, last among its siblings, in list_id (null: the inbox) under parent_id (null: top
+-- level; the caller has checked it); nothing when the list is not the user's, or the user
+-- already has `quota` tasks.
+INSERT INTO tasks (user_id, list_id, parent_id, title, description, priority, due_date, tags,
+                   is_completed, completed_at)
+SELECT :user_id, l.id, :parent_id, :title, :description, :priority, :due_date, :tags,
+       :is_completed, CASE WHEN :is_completed THEN now() END
+  FROM lists AS l
+ WHERE l.user_id = :user_id
+   AND CASE WHEN :list_id::uuid IS NULL THEN l.is_inbox ELSE l.id = :list_id END
+   AND (SELECT count(*) FROM (SELECT FROM tasks WHERE user_id = :user_id LIMIT :quota) AS t)
+       < :quota
 RETURNING {task_columns};
 
 -- name: get_task(user_id, id)^
@@ -41,7 +49,8 @@ RETURNING {task_columns};
 
 -- name: complete_task(user_id, id, versions, is_completed)^
 -- The task with is_completed set (null: toggled), or nothing when it is missing, another
--- user's, or not at one of `versions` (null: any version).
+-- user's, or not at one of `versions` (null: any version). Completing it completes its open
+-- descendants (the trigger of migration 0011).
 UPDATE tasks
    SET is_completed = coalesce(:is_completed, NOT is_completed),
        completed_at = CASE WHEN coalesce(:is_completed, NOT is_completed)
@@ -60,10 +69,10 @@ DELETE FROM tasks
    AND (:versions::integer[] IS NULL OR version = ANY (:versions))
 RETURNING id;
 
--- name: get_stats(user_id)^
+-- name: get_stats(user_id, list_id)^
 -- The user's counts: total, completed, overdue (open and past due), per priority, and per tag
 -- as a JSON array [{tag, count}] of the 100 most used tags, sorted by count desc then tag;
--- one statement, one snapshot.
+-- one statement, one snapshot. With list_id (else null), of that list's tasks only.
 SELECT count(*) AS total,
        count(*) FILTER (WHERE is_completed) AS completed,
        count(*) FILTER (WHERE NOT is_completed AND due_date < now()) AS overdue,
@@ -75,8 +84,10 @@ SELECT count(*) AS total,
           FROM (SELECT tag, count(*) AS n
                   FROM tasks AS t, unnest(t.tags) AS tag
                  WHERE t.user_id = :user_id
+                   AND (:list_id::uuid IS NULL OR t.list_id = :list_id)
                  GROUP BY tag
                  ORDER BY n DESC, tag
                  LIMIT 100) AS per_tag) AS tags
   FROM tasks
- WHERE user_id = :user_id;
+ WHERE user_id = :user_id
+   AND (:list_id::uuid IS NULL OR list_id = :list_id);

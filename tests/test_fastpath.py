@@ -27,6 +27,7 @@ from server.errors import ApiError
 
 USER = str(uuid.uuid4())
 TASK = str(uuid.uuid4())
+LIST = str(uuid.uuid4())
 AUTH = {"Authorization": "Bearer x"}
 NOW = "2026-11-21T10:00:00Z"
 
@@ -281,6 +282,9 @@ def task(**changes: Any) -> dict[str, Any]:
         "priority": "medium",
         "due_date": None,
         "tags": ["home"],
+        "list_id": LIST,
+        "parent_id": None,
+        "position": "b1V",
         "created_at": NOW,
         "updated_at": NOW,
         "version": 1,

@@ -28,7 +28,11 @@ def instant(timestamp: str) -> datetime:
 
 
 def add_task(sql: psycopg.Connection[Any], user: User) -> None:
-    sql.execute("INSERT INTO tasks (user_id, title) VALUES (%s, 'Buy milk')", (user.id,))
+    sql.execute(
+        "INSERT INTO tasks (user_id, list_id, title)"
+        " SELECT user_id, id, 'Buy milk' FROM lists WHERE user_id = %s AND is_inbox",
+        (user.id,),
+    )
 
 
 def test_get_me_returns_the_tokens_user_and_no_secret(api: Api, user: User) -> None:

@@ -14,6 +14,7 @@ from server.db.embedded import create_database, with_database
 SCRATCH = f"todo_migrations_{os.getpid()}"
 TABLES = {
     "users",
+    "lists",
     "tasks",
     "refresh_tokens",
     "login_failures",
@@ -81,3 +82,34 @@ def test_cli_reports_a_bad_setting_without_a_traceback(
     monkeypatch.setenv("PORT", "eighty")
     assert cli.main(["migrate", "list"]) == 2
     assert "PORT must be a whole number" in capsys.readouterr().err
+
+
+def test_lists_migration_gives_existing_accounts_an_inbox_holding_their_tasks(
+    scratch_dsn: str,
+) -> None:
+    from yoyo import get_backend, read_migrations
+
+    backend = get_backend(migrations.yoyo_url(scratch_dsn), migration_table="_yoyo_migration")
+    before = read_migrations(str(migrations.MIGRATIONS_DIR)).filter(lambda m: m.id < "0010")
+    with backend.lock():
+        backend.apply_migrations(backend.to_apply(before))
+    with psycopg.connect(scratch_dsn, autocommit=True) as conn:
+        owner = conn.execute(
+            "INSERT INTO users (email, name, password_hash) VALUES ('a@x.io', 'A', 'x')"
+            " RETURNING id"
+        ).fetchone()
+        assert owner is not None
+        for n, created in enumerate(["2025-01-03", "2025-01-01", "2025-01-02"]):
+            conn.execute(
+                "INSERT INTO tasks (user_id, title, created_at) VALUES (%s, %s, %s)",
+                (owner[0], f"t{n}", created),
+            )
+    migrations.apply(scratch_dsn)
+    with psycopg.connect(scratch_dsn) as conn:
+        lists = conn.execute("SELECT id, name, is_inbox FROM lists").fetchall()
+        assert [(name, inbox) for _, name, inbox in lists] == [("Inbox", True)]
+        rows = conn.execute(
+            'SELECT title, list_id, parent_id FROM tasks ORDER BY position COLLATE "C"'
+        ).fetchall()
+    assert [title for title, _, _ in rows] == ["t1", "t2", "t0"]  # oldest first
+    assert all(list_id == lists[0][0] and parent is None for _, list_id, parent in rows)

@@ -26,8 +26,8 @@ RANK = {"low": 1, "medium": 2, "high": 3}
 # Many ties on every key: 10 creation instants, 7 update instants, 4 titles (lower-case ASCII
 # letters, which every collation orders alike), 3 priorities, a third without a due date.
 TIED_TASKS = """
-INSERT INTO tasks (user_id, title, priority, due_date, created_at, updated_at)
-SELECT %(user_id)s,
+INSERT INTO tasks (user_id, list_id, title, priority, due_date, created_at, updated_at)
+SELECT %(user_id)s, (SELECT id FROM lists WHERE user_id = %(user_id)s AND is_inbox),
        (ARRAY['alpha', 'bravo', 'charlie', 'delta'])[1 + n %% 4],
        (ARRAY['low', 'medium', 'high'])[1 + n %% 3],
        CASE WHEN n %% 3 = 0 THEN NULL
@@ -381,8 +381,9 @@ def test_cursor_walk_with_filters_sees_exactly_the_matches(
 # --- the index behind each page -------------------------------------------------------------
 
 BIG_USER_TASKS = """
-INSERT INTO tasks (user_id, title, priority, due_date, tags, created_at, updated_at)
-SELECT %(user_id)s, 'task ' || n, (ARRAY['low', 'medium', 'high'])[1 + n %% 3],
+INSERT INTO tasks (user_id, list_id, title, priority, due_date, tags, created_at, updated_at)
+SELECT %(user_id)s, (SELECT id FROM lists WHERE user_id = %(user_id)s AND is_inbox),
+       'task ' || n, (ARRAY['low', 'medium', 'high'])[1 + n %% 3],
        CASE WHEN n %% 4 = 0 THEN NULL ELSE now() + n * interval '1 hour' END,
        ARRAY['t' || (n %% 7)], now() - n * interval '1 minute', now() - n * interval '1 second'
   FROM generate_series(1, %(count)s) AS n
@@ -473,3 +474,52 @@ def test_tag_filter_that_lowercases_past_32_characters_matches_nothing(
 ) -> None:
     make_task(user, tags=["i"])
     assert listing_of(api, user, tag="\u0130" * 30)["total"] == 0
+
+
+def test_manual_order_pages_of_a_large_user_are_one_index_range(
+    api: Api, user: User, other_user: User, sql: psycopg.Connection[Any], settings: Settings
+) -> None:
+    sql.execute(BIG_USER_TASKS, {"user_id": user.id, "count": 10_000})
+    sql.execute(BIG_USER_TASKS, {"user_id": other_user.id, "count": 2_000})
+    row = sql.execute(
+        "SELECT id::text, list_id::text FROM tasks WHERE user_id = %s LIMIT 1", (user.id,)
+    ).fetchone()
+    assert row is not None
+    parent, inbox = row
+    sql.execute(
+        "INSERT INTO tasks (user_id, list_id, parent_id, title)"
+        " SELECT %s, %s, %s, 'child ' || n FROM generate_series(1, 30) AS n",
+        (user.id, inbox, parent),
+    )
+    sql.execute("ANALYZE tasks")
+    filters: dict[str, dict[str, Any]] = {
+        "list": {"list_id": inbox},
+        "list top level": {"list_id": inbox, "parent_id": "none"},
+        "children": {"parent_id": parent},
+    }
+    requests = {}
+    for name, extra in filters.items():
+        for order in ORDERS:
+            query = {"limit": 20, "status": "all", "sort": "position", "order": order, **extra}
+            requests[f"{name} {order}"] = listing.page_request(user.id, query, settings.jwt_secret)
+            params = {"sort": "position", "order": order, "limit": 1, **extra}
+            params["offset"] = 25 if name == "children" else 8_999
+            deep = listing_of(api, user, **params)["next_cursor"]
+            query["cursor"] = deep
+            requests[f"{name} {order} deep"] = listing.page_request(
+                user.id, query, settings.jwt_secret
+            )
+    for name, request in requests.items():
+        nodes = list(plan_nodes(explain(api, request)))
+        kinds = [node["Node Type"] for node in nodes]
+        assert "Seq Scan" not in kinds, (name, kinds)
+        scans = [n for n in nodes if n["Node Type"] in ("Index Scan", "Bitmap Index Scan")]
+        assert [n["Index Name"] for n in scans] == ["tasks_user_position_key"], (name, kinds)
+        if name.startswith("children"):
+            # one parent's children are one range of the index, however the planner reads
+            # its few rows (a bitmap, then a sort of those rows, is its choice for 30)
+            assert "parent_key" in scans[0]["Index Cond"], (name, scans[0]["Index Cond"])
+            continue
+        assert "Sort" not in kinds, (name, kinds)  # rows come in order, straight off the index
+        if request.after is not None:
+            assert "ROW(" in scans[0]["Index Cond"], (name, scans[0]["Index Cond"])

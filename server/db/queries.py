@@ -23,7 +23,7 @@ Row = Any  # an asyncpg.Record, read as a Mapping[str, Any]; None when nothing m
 # A task's columns, as every task query returns them (the Task body's fields, in its order).
 TASK_COLUMNS = (
     "id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,"
-    " created_at, updated_at, version"
+    " list_id, parent_id, position, created_at, updated_at, version"
 )
 
 
@@ -48,12 +48,15 @@ class Queries(Protocol):
         conn: Conn,
         *,
         user_id: str,
+        list_id: str | None,
+        parent_id: str | None,
         title: str,
         description: str | None,
         priority: str,
         due_date: datetime | None,
         tags: list[str],
         is_completed: bool,
+        quota: int,
     ) -> Row: ...
     async def get_task(self, conn: Conn, *, user_id: str, id: str) -> Row: ...
     async def task_version(self, conn: Conn, *, user_id: str, id: str) -> int | None: ...
@@ -85,7 +88,81 @@ class Queries(Protocol):
     async def delete_task(
         self, conn: Conn, *, user_id: str, id: str, versions: list[int] | None
     ) -> str | None: ...
-    async def get_stats(self, conn: Conn, *, user_id: str) -> Row: ...
+    async def get_stats(self, conn: Conn, *, user_id: str, list_id: str | None) -> Row: ...
+
+    # placement.sql
+    async def task_placement(self, conn: Conn, *, user_id: str, id: str) -> Row: ...
+    async def placement_facts(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        id: str | None,
+        parent_id: str | None,
+        list_id: str | None,
+    ) -> Row: ...
+    async def task_neighbours(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        list_id: str,
+        parent_key: str,
+        id: str,
+        after_id: str | None,
+    ) -> Row: ...
+    def task_positions(
+        self, conn: Conn, *, user_id: str, list_id: str, parent_key: str, id: str
+    ) -> AsyncIterator[Row]: ...
+    async def park_tasks(self, conn: Conn, *, user_id: str, ids: list[str]) -> str: ...
+    async def renumber_tasks(
+        self, conn: Conn, *, user_id: str, ids: list[str], positions: list[str]
+    ) -> str: ...
+    async def move_task(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        id: str,
+        list_id: str,
+        parent_id: str | None,
+        position: str | None,
+    ) -> Row: ...
+
+    # lists.sql
+    async def lock_placement(self, conn: Conn, *, user_id: str) -> str: ...
+    async def next_position(self, conn: Conn) -> str: ...
+    def list_lists(self, conn: Conn, *, user_id: str) -> AsyncIterator[Row]: ...
+    async def create_list(
+        self, conn: Conn, *, user_id: str, name: str, color: str | None, quota: int
+    ) -> Row: ...
+    async def get_list(self, conn: Conn, *, user_id: str, id: str) -> Row: ...
+    async def update_list(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        id: str,
+        versions: list[int] | None,
+        name: str | None,
+        set_color: bool,
+        color: str | None,
+    ) -> Row: ...
+    async def delete_list(
+        self, conn: Conn, *, user_id: str, id: str, versions: list[int] | None
+    ) -> str | None: ...
+    async def list_state(self, conn: Conn, *, user_id: str, id: str) -> Row: ...
+    async def move_list(
+        self, conn: Conn, *, user_id: str, id: str, position: str | None
+    ) -> Row: ...
+    async def list_neighbours(
+        self, conn: Conn, *, user_id: str, id: str, after_id: str | None
+    ) -> Row: ...
+    def list_positions(self, conn: Conn, *, user_id: str, id: str) -> AsyncIterator[Row]: ...
+    async def park_lists(self, conn: Conn, *, user_id: str, ids: list[str]) -> str: ...
+    async def renumber_lists(
+        self, conn: Conn, *, user_id: str, ids: list[str], positions: list[str]
+    ) -> str: ...
 
     # idempotency.sql
     async def claim_idempotency_key(

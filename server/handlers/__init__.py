@@ -7,10 +7,11 @@ from types import ModuleType
 from typing import Any
 
 from server.accounts import auth, me, sessions
+from server.lists import handlers as lists
 from server.system import handlers as system
 from server.tasks import handlers as tasks
 
-MODULES: tuple[ModuleType, ...] = (auth, me, sessions, tasks, system)
+MODULES: tuple[ModuleType, ...] = (auth, me, sessions, tasks, lists, system)
 
 
 def collect(modules: tuple[ModuleType, ...] = MODULES) -> dict[str, Any]:

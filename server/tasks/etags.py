@@ -4,8 +4,10 @@ If-None-Match (RFC 9110 §13.1): `*`, or a comma-separated list of entity tags."
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from server.errors import BadRequest
+from server.contract.reply import Reply
+from server.errors import BadRequest, NotFound, PreconditionFailed
 
 # One element of a list: an entity tag or nothing (RFC 9110 §5.6.1 lets lists have empty
 # elements), then a comma or the end. Linear: the whitespace after a tag is inside the tag's
@@ -16,6 +18,25 @@ MAX_VERSION = 2**31 - 1  # the column is an integer
 
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+def versioned_reply(body: dict[str, Any], version: int, if_none_match: str | None) -> Reply:
+    """A read of one versioned resource (a task, a list): 200 with its ETag, or 304 when
+    If-None-Match already names that version."""
+    headers = {"ETag": etag(version)}
+    if if_none_match_hits(if_none_match, version):
+        return Reply(status=304, headers=headers)
+    return Reply(body, headers=headers)
+
+
+def current(row: Any, versions: list[int] | None, missing: str) -> Any:
+    """The row read for a write under If-Match: 404 when there is none, 412 when it is not
+    at one of `versions` (None: any version will do)."""
+    if row is None:
+        raise NotFound(missing)
+    if versions is not None and row["version"] not in versions:
+        raise PreconditionFailed()
+    return row
 
 
 def if_match_versions(header: str | None) -> list[int] | None:

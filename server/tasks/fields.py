@@ -39,6 +39,13 @@ def written_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def placed_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A validated TaskCreate body as the values to store: its fields and its placement (a
+    null list: the inbox; a null parent: the top level)."""
+    place = {name: body.get(name) for name in ("list_id", "parent_id")}
+    return {**written_fields(body), **{k: None if v is None else str(v) for k, v in place.items()}}
+
+
 def replaced_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     """A validated TaskReplace body as update_task's parameters: a replace is a patch that
     sets every field (the schema's defaults stand in for the omitted ones)."""

@@ -13,8 +13,8 @@ from server.context import Request
 from server.contract.reply import Reply
 from server.errors import NotFound, PreconditionFailed
 from server.tasks import fields as task_fields
-from server.tasks import listing
-from server.tasks.etags import etag, if_match_versions, if_none_match_hits
+from server.tasks import listing, placement
+from server.tasks.etags import etag, if_match_versions, versioned_reply
 from server.tasks.fields import task_body
 from server.tasks.idempotency import create_once
 
@@ -27,12 +27,17 @@ async def list_tasks(request: Request) -> Reply:
 
 async def create_task(request: Request) -> Reply:
     db, queries, user_id = request.app.ctx.db, request.app.ctx.queries, request.ctx.user_id
-    fields = task_fields.written_fields(request.ctx.body)
+    fields = task_fields.placed_fields(request.ctx.body)
+    quota = request.app.ctx.settings.task_quota
     key = request.ctx.header_params.get("Idempotency-Key")
     if key is None:
-        body = task_body(await queries.create_task(db, user_id=user_id, **fields))
+        body = task_body(await placement.create(db, queries, user_id, fields, quota))
     else:
-        body = await create_once(db, queries, user_id, key, fields)
+
+        async def create(conn: Any) -> Any:
+            return await placement.create(conn, queries, user_id, fields, quota)
+
+        body = await create_once(db, queries, user_id, key, fields, create)
     headers = {"Location": f"/api/{user_id}/tasks/{body['id']}", "ETag": etag(body["version"])}
     return Reply(body, status=201, headers=headers)
 
@@ -43,10 +48,8 @@ async def get_task(request: Request) -> Reply:
     )
     if row is None:
         raise NotFound("No such task.")
-    headers = {"ETag": etag(row["version"])}
-    if if_none_match_hits(request.ctx.header_params.get("If-None-Match"), row["version"]):
-        return Reply(status=304, headers=headers)
-    return Reply(task_body(row), headers=headers)
+    if_none_match = request.ctx.header_params.get("If-None-Match")
+    return versioned_reply(task_body(row), row["version"], if_none_match)
 
 
 async def replace_task(request: Request) -> Reply:
@@ -65,6 +68,18 @@ async def complete_task(request: Request) -> Reply:
     return await _write(request, request.app.ctx.queries.complete_task, fields)
 
 
+async def move_task(request: Request) -> Reply:
+    row = await placement.move(
+        request.app.ctx.db,
+        request.app.ctx.queries,
+        request.ctx.user_id,
+        _task_id(request),
+        request.ctx.body,
+        if_match_versions(request.ctx.header_params.get("If-Match")),
+    )
+    return Reply(task_body(row), headers={"ETag": etag(row["version"])})
+
+
 async def delete_task(request: Request) -> Reply:
     versions = if_match_versions(request.ctx.header_params.get("If-Match"))
     deleted = await request.app.ctx.queries.delete_task(
@@ -76,7 +91,12 @@ async def delete_task(request: Request) -> Reply:
 
 
 async def get_stats(request: Request) -> Reply:
-    row = await request.app.ctx.queries.get_stats(request.app.ctx.db, user_id=request.ctx.user_id)
+    list_id = request.ctx.query.get("list_id")
+    row = await request.app.ctx.queries.get_stats(
+        request.app.ctx.db,
+        user_id=request.ctx.user_id,
+        list_id=None if list_id is None else str(list_id),
+    )
     return Reply(
         {
             "total": row["total"],

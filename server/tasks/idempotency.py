@@ -4,7 +4,7 @@ key create one task, because the key's row is inserted first, in the creating tr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from server.db.pool import Database
@@ -16,9 +16,15 @@ ATTEMPTS = 3
 
 
 async def create_once(
-    db: Database, queries: Queries, user_id: str, key: str, fields: Mapping[str, Any]
+    db: Database,
+    queries: Queries,
+    user_id: str,
+    key: str,
+    fields: Mapping[str, Any],
+    create: Callable[[Any], Awaitable[Any]],
 ) -> dict[str, Any]:
-    """The created task's body: made now, or replayed from the request that first used `key`."""
+    """The created task's body: made now by create(connection), or replayed from the request
+    that first used `key`."""
     digest = request_hash(fields)
     for _attempt in range(ATTEMPTS):
         async with db.transaction() as conn:
@@ -26,7 +32,7 @@ async def create_once(
             if await queries.claim_idempotency_key(
                 conn, user_id=user_id, key=key, request_hash=digest
             ):
-                row = await queries.create_task(conn, user_id=user_id, **fields)
+                row = await create(conn)
                 body: dict[str, Any] = json_ready(task_body(row))
                 await queries.record_idempotent_response(
                     conn, user_id=user_id, key=key, task_id=row["id"], response=body

@@ -22,42 +22,60 @@ from server.errors import BadRequest
 from server.tasks import fields as task_fields
 from server.tasks.cursors import decode_cursor, encode_cursor, invalid_cursor
 
-COLUMNS = f"{TASK_COLUMNS}, priority_rank"
+COLUMNS = f"{TASK_COLUMNS}, priority_rank, parent_key"
 # $1 user_id, $2 is_completed, $3 priority, $4 tags (all of them), $5 ILIKE pattern,
-# $6 due_before, $7 due_after: see Filters.args. A null (or empty tags) filter is off.
+# $6 due_before, $7 due_after, $8 list_id, $9 parent_key (the nil uuid: top level): see
+# Filters.args. A null (or empty tags) filter is off. A parent's children are all in its list:
+# saying so lets a page of them be one range of the position index.
 MATCHES = """user_id = $1
    AND ($2::boolean IS NULL OR is_completed = $2)
    AND ($3::text IS NULL OR priority = $3)
    AND (cardinality($4::text[]) = 0 OR tags @> $4)
    AND ($5::text IS NULL OR title ILIKE $5 OR description ILIKE $5)
    AND ($6::timestamptz IS NULL OR due_date < $6)
-   AND ($7::timestamptz IS NULL OR due_date > $7)"""
+   AND ($7::timestamptz IS NULL OR due_date > $7)
+   AND ($8::uuid IS NULL OR list_id = $8)
+   AND ($9::uuid IS NULL OR parent_key = $9)
+   AND ($9::uuid IS NULL OR $9 = '00000000-0000-0000-0000-000000000000'
+        OR list_id = (SELECT p.list_id FROM tasks AS p WHERE p.user_id = $1 AND p.id = $9))"""
 COUNT_SQL = "SELECT count(*) FROM tasks WHERE " + MATCHES  # noqa: S608 (fixed fragments)
 # Every row of a page carries the count of all matches: one statement, one round trip.
 TOTAL = f"({COUNT_SQL}) AS total"
+LIMIT = "$10"
+FIRST_KEY = 11  # the offset (offset mode), or the cursor's first value (keyset mode)
 
 
 @dataclass(frozen=True)
 class SortKey:
-    column: str  # the row field the cursor keeps
-    expression: str  # the indexed expression
-    parameter: str  # the cursor's key as bound parameter $9, cast to the expression's type
+    fields: tuple[str, ...]  # the row fields the cursor keeps (the last one is the tiebreak)
+    terms: tuple[str, ...]  # the indexed expressions the page is ordered by
+    casts: tuple[str, ...]  # each cursor value as bound ({} is its parameter)
 
 
-SORT_KEYS = {
-    ("created", "asc"): SortKey("created_at", "created_at", "$9::timestamptz"),
-    ("created", "desc"): SortKey("created_at", "created_at", "$9::timestamptz"),
-    ("updated", "asc"): SortKey("updated_at", "updated_at", "$9::timestamptz"),
-    ("updated", "desc"): SortKey("updated_at", "updated_at", "$9::timestamptz"),
-    ("title", "asc"): SortKey("title", "title", "$9::text"),
-    ("title", "desc"): SortKey("title", "title", "$9::text"),
-    ("priority", "asc"): SortKey("priority_rank", "priority_rank", "$9::smallint"),
-    ("priority", "desc"): SortKey("priority_rank", "priority_rank", "$9::smallint"),
-    ("due_date", "asc"): SortKey(
-        "due_date", "coalesce(due_date, 'infinity')", "coalesce($9::timestamptz, 'infinity')"
+def _tied_on_id(column: str, cast: str, expression: str | None = None) -> SortKey:
+    return SortKey((column, "id"), (expression or column, "id"), (cast, "{}::uuid"))
+
+
+DUE_ASC = "coalesce(due_date, 'infinity')"
+DUE_DESC = "coalesce(due_date, '-infinity')"
+BY_SORT = {
+    "created": _tied_on_id("created_at", "{}::timestamptz"),
+    "updated": _tied_on_id("updated_at", "{}::timestamptz"),
+    "title": _tied_on_id("title", "{}::text"),
+    "priority": _tied_on_id("priority_rank", "{}::smallint"),
+    # Manual order: each sibling group together, in position order. Positions are unique
+    # among siblings, so the key needs no tiebreak: the unique index of migration 0011.
+    "position": SortKey(
+        ("list_id", "parent_key", "position"),
+        ("list_id", "parent_key", "position"),
+        ("{}::uuid", "{}::uuid", "{}::text"),
     ),
-    ("due_date", "desc"): SortKey(
-        "due_date", "coalesce(due_date, '-infinity')", "coalesce($9::timestamptz, '-infinity')"
+}
+SORT_KEYS = {
+    **{(sort, order): key for sort, key in BY_SORT.items() for order in ("asc", "desc")},
+    ("due_date", "asc"): _tied_on_id("due_date", "coalesce({}::timestamptz, 'infinity')", DUE_ASC),
+    ("due_date", "desc"): _tied_on_id(
+        "due_date", "coalesce({}::timestamptz, '-infinity')", DUE_DESC
     ),
 }
 DIRECTIONS = {"asc": ("ASC", ">"), "desc": ("DESC", "<")}
@@ -65,15 +83,17 @@ MAX_OFFSET = 2**63 - 1  # OFFSET is a bigint; any offset beyond is past the end 
 
 
 def _page_sql(key: SortKey, order: str, keyset: bool) -> str:
-    """One page: $8 rows from offset $9 (offset mode), or after ($9, $10) (keyset mode), each
-    with the total of matches (computed once, as an InitPlan)."""
+    """One page: $10 rows from offset $11 (offset mode), or after the cursor's values ($11,
+    ...) (keyset mode), each with the total of matches (computed once, as an InitPlan)."""
     direction, beyond = DIRECTIONS[order]
-    after = f"\n   AND ({key.expression}, id) {beyond} ({key.parameter}, $10::uuid)"
+    terms = ", ".join(key.terms)
+    values = ", ".join(cast.format(f"${FIRST_KEY + i}") for i, cast in enumerate(key.casts))
+    after = f"\n   AND ({terms}) {beyond} ({values})"
     return (
         f"SELECT {COLUMNS}, {TOTAL}\n  FROM tasks\n"  # noqa: S608
         f" WHERE {MATCHES}{after if keyset else ''}\n"
-        f" ORDER BY {key.expression} {direction}, id {direction}\n"
-        f" LIMIT $8{'' if keyset else ' OFFSET $9'}"
+        f" ORDER BY {', '.join(f'{term} {direction}' for term in key.terms)}\n"
+        f" LIMIT {LIMIT}{'' if keyset else f' OFFSET ${FIRST_KEY}'}"
     )
 
 
@@ -83,6 +103,7 @@ PAGE_SQL = {
     for (sort, order), key in SORT_KEYS.items()
     for keyset in (False, True)
 }
+TOP_LEVEL = "00000000-0000-0000-0000-000000000000"
 
 
 @dataclass(frozen=True)
@@ -93,6 +114,8 @@ class Filters:
     pattern: str | None
     due_before: datetime | None
     due_after: datetime | None
+    list_id: str | None
+    parent_key: str | None  # a parent's id, TOP_LEVEL (parent_id=none), or None (any)
 
     @classmethod
     def from_query(cls, query: dict[str, Any]) -> Filters:
@@ -104,10 +127,12 @@ class Filters:
             pattern=None if q is None else f"%{like_escape(q)}%",
             due_before=task_fields.instant(query.get("due_before"), ["query", "due_before"]),
             due_after=task_fields.instant(query.get("due_after"), ["query", "due_after"]),
+            list_id=_text(query.get("list_id")),
+            parent_key=_parent_key(query.get("parent_id")),
         )
 
     def args(self, user_id: str) -> tuple[Any, ...]:
-        """$1 to $7 of MATCHES."""
+        """$1 to $9 of MATCHES."""
         return (
             user_id,
             self.completed,
@@ -116,6 +141,8 @@ class Filters:
             self.pattern,
             self.due_before,
             self.due_after,
+            self.list_id,
+            self.parent_key,
         )
 
 
@@ -127,7 +154,7 @@ class PageRequest:
     limit: int
     offset: int | None  # None in keyset mode
     filters: Filters
-    after: tuple[Any, str] | None  # (sort key, id) of the previous page's last row
+    after: tuple[Any, ...] | None  # the sort key's fields of the previous page's last row
 
     @property
     def key(self) -> SortKey:
@@ -147,6 +174,8 @@ class PageRequest:
                 f.pattern,
                 f.due_before,
                 f.due_after,
+                f.list_id,
+                f.parent_key,
             ],
             option=orjson.OPT_UTC_Z,
         )
@@ -168,10 +197,11 @@ def page_request(user_id: str, query: dict[str, Any], secret: str) -> PageReques
             "value_error",
             "Send either offset or cursor, not both.",
         )
+    sort = query["sort"]
     request = PageRequest(
         user_id=user_id,
-        sort=query["sort"],
-        order=query["order"],
+        sort=sort,
+        order=query.get("order") or ("asc" if sort == "position" else "desc"),
         limit=query["limit"],
         offset=min(query.get("offset", 0), MAX_OFFSET),
         filters=Filters.from_query(query),
@@ -180,8 +210,7 @@ def page_request(user_id: str, query: dict[str, Any], secret: str) -> PageReques
     if "cursor" not in query:
         return request
     raw_key, last_id = decode_cursor(secret, request.context(), query["cursor"])
-    after = (_sort_key_from_cursor(request.key, raw_key), _uuid_from_cursor(last_id))
-    return replace(request, offset=None, after=after)
+    return replace(request, offset=None, after=_after_from_cursor(request.key, raw_key, last_id))
 
 
 async def read_page(db: Database, request: PageRequest, secret: str) -> dict[str, Any]:
@@ -211,9 +240,26 @@ async def read_page(db: Database, request: PageRequest, secret: str) -> dict[str
 
 
 def _cursor_after(request: PageRequest, row: Any, secret: str) -> str:
-    value = row[request.key.column]
-    key = value.isoformat() if isinstance(value, datetime) else value
+    """The row's sort key (every field before the tiebreak; all three of a position) and id."""
+    fields = request.key.fields
+    values = [_json_ready(row[name]) for name in fields]
+    key = values if fields[-1] != "id" else values[0]
     return encode_cursor(secret, request.context(), key, row["id"])
+
+
+def _json_ready(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _parent_key(value: Any) -> str | None:
+    """parent_id as matched against parent_key: `none` is the top level."""
+    if value is None:
+        return None
+    return TOP_LEVEL if value == "none" else str(value)
 
 
 def like_escape(text: str) -> str:
@@ -221,15 +267,24 @@ def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _sort_key_from_cursor(key: SortKey, raw: Any) -> Any:
-    """The key as the query binds it; the MAC already vouches for it, this checks the shape."""
-    if key.column == "title" and isinstance(raw, str):
+def _after_from_cursor(key: SortKey, raw: Any, last_id: str) -> tuple[Any, ...]:
+    """The cursor's values as the keyset predicate binds them; the MAC already vouches for
+    them, this checks their shape."""
+    if key.fields[-1] != "id":  # position: (list_id, parent_key, position)
+        if not (isinstance(raw, list) and len(raw) == 3 and isinstance(raw[2], str)):
+            raise invalid_cursor()
+        return (_uuid_from_cursor(raw[0]), _uuid_from_cursor(raw[1]), raw[2])
+    return (_sort_key_from_cursor(key.fields[0], raw), _uuid_from_cursor(last_id))
+
+
+def _sort_key_from_cursor(column: str, raw: Any) -> Any:
+    if column == "title" and isinstance(raw, str):
         return raw
-    if key.column == "priority_rank" and type(raw) is int and 1 <= raw <= 3:
+    if column == "priority_rank" and type(raw) is int and 1 <= raw <= 3:
         return raw
-    if key.column == "due_date" and raw is None:
+    if column == "due_date" and raw is None:
         return None
-    if key.column in ("created_at", "updated_at", "due_date") and isinstance(raw, str):
+    if column in ("created_at", "updated_at", "due_date") and isinstance(raw, str):
         try:
             value = datetime.fromisoformat(raw)
         except ValueError:
@@ -239,8 +294,8 @@ def _sort_key_from_cursor(key: SortKey, raw: Any) -> Any:
     raise invalid_cursor()
 
 
-def _uuid_from_cursor(raw: str) -> str:
+def _uuid_from_cursor(raw: Any) -> str:
     try:
         return str(uuid.UUID(raw))
-    except ValueError:
+    except (TypeError, ValueError, AttributeError):
         raise invalid_cursor() from None

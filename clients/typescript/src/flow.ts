@@ -19,6 +19,7 @@ import {
   expectStatus,
   makeClient,
 } from "./api.js";
+import { listsFlow } from "./lists.js";
 
 const baseUrl = process.env.API_URL ?? "http://127.0.0.1:8000";
 const DAY = 24 * 60 * 60 * 1000;
@@ -326,6 +327,8 @@ async function main(): Promise<void> {
     const gone = expectProblem(await api.GET("/api/{user_id}/tasks/{task_id}", { params: { path } }), 404);
     check(gone.instance.endsWith(target.id), `404 instance ${gone.instance}`);
   });
+
+  await listsFlow(api, userId, step);
 
   tokens = await step("refresh rotates the pair", async () => {
     const pair = expectStatus(await api.POST("/api/auth/refresh", { body: { refresh_token: tokens.refresh_token } }), 200);

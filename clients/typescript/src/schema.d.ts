@@ -314,11 +314,142 @@ export interface paths {
         };
         /**
          * Task statistics
-         * @description Counts of the user's tasks: total, completed, pending, overdue (open and past due), by priority, and per tag.
+         * @description Counts of the user's tasks (or, with `list_id`, of one list's): total, completed, pending, overdue (open and past due), by priority, and per tag.
          */
         get: operations["get_stats"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/tasks/{task_id}/move": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The task's id.
+                 * @example 9b8e6a2c-3f1d-4c7a-8e5b-6a4f2c1d0e93
+                 */
+                task_id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move a task
+         * @description Puts the task into a list, under a parent (`null`: top level) and right after the sibling `after_id` (`null`: first; omitted: last); its descendants travel with it. `list_id` omitted: the new parent's list, else the task's own. `parent_id` omitted: the task keeps its parent when its list does not change, else it goes to the top level. Levels count from 1 (a top-level task) to 4: a task at level 4 takes no children. Each of these is a `422` at its field: a list, parent or sibling that is not the caller's; a parent in another list than `list_id`; a parent that is the task itself or one of its descendants; a move that would put any task below level 4; an `after_id` that is not a sibling at the destination. A move is a change (`version` grows); honours `If-Match` (`412` when stale). Only the moved task's position changes, unless its neighbours' positions are too close together: then the service renumbers a run of them, and each renumbered task's `version` grows too.
+         */
+        post: operations["move_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/lists": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List the lists
+         * @description Every list of the user (at most 500), in manual order; the inbox among them.
+         */
+        get: operations["list_lists"];
+        put?: never;
+        /**
+         * Create a list
+         * @description Creates a list, placed last. A user has at most 500 lists, the inbox included: past that, `409` of type `quota-exceeded`.
+         */
+        post: operations["create_list"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/lists/{list_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The list's id.
+                 * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+                 */
+                list_id: components["parameters"]["ListId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a list
+         * @description Answers one list with its `ETag`. With an `If-None-Match` that matches the current `ETag`, answers `304` without a body.
+         */
+        get: operations["get_list"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a list
+         * @description Deletes the list and its tasks. The inbox cannot be deleted (`409`). Honours `If-Match` (`412` when stale).
+         */
+        delete: operations["delete_list"];
+        options?: never;
+        head?: never;
+        /**
+         * Rename or recolour a list
+         * @description Changes only the fields given (`null` clears the colour); the inbox can be renamed too. Honours `If-Match` (`412` when stale).
+         */
+        patch: operations["update_list"];
+        trace?: never;
+    };
+    "/api/{user_id}/lists/{list_id}/move": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The list's id.
+                 * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+                 */
+                list_id: components["parameters"]["ListId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move a list
+         * @description Puts the list right after the list `after_id` (`null`: first). An `after_id` that is not another of the caller's lists is a `422`. A move is a change (`version` grows); honours `If-Match` (`412` when stale).
+         */
+        post: operations["move_list"];
         delete?: never;
         options?: never;
         head?: never;
@@ -638,12 +769,19 @@ export interface components {
             priority: components["schemas"]["Priority"];
             due_date: components["schemas"]["DueDate"];
             tags: components["schemas"]["Tags"];
+            list_id: components["schemas"]["ListId"];
+            /**
+             * Format: uuid
+             * @description The parent task, or null at the top level.
+             */
+            parent_id: string | null;
+            position: components["schemas"]["Position"];
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
             /** @description Starts at 1 and grows by one with every change; the `ETag` derives from it. */
             version: number;
         };
-        /** @description A new task. Only `title` is required. */
+        /** @description A new task, placed last among its siblings. Only `title` is required. Without `list_id` and `parent_id` it goes to the inbox's top level; with `parent_id` it goes under that task, in its list (a different `list_id` is a `422`, and so is a parent at level 4). */
         TaskCreate: {
             title: components["schemas"]["TaskTitle"];
             description?: components["schemas"]["TaskDescription"];
@@ -653,10 +791,21 @@ export interface components {
             tags?: components["schemas"]["Tags"];
             /** @default false */
             is_completed?: components["schemas"]["IsCompleted"];
+            list_id?: components["schemas"]["ListId"];
+            parent_id?: components["schemas"]["TaskId"];
         };
-        /** @description A full replacement; the same fields and rules as `TaskCreate`. Omitted optional fields return to their defaults. */
-        TaskReplace: components["schemas"]["TaskCreate"];
-        /** @description A partial update (JSON merge patch): only the fields given change, and `null` clears `description` or `due_date`. At least one field. */
+        /** @description A full replacement of the fields of `TaskCreate` but its placement: omitted optional fields return to their defaults; `list_id`, `parent_id` and `position` are kept, and sending them is a `422` (only `move` changes placement). */
+        TaskReplace: {
+            title: components["schemas"]["TaskTitle"];
+            description?: components["schemas"]["TaskDescription"];
+            /** @default medium */
+            priority?: components["schemas"]["Priority"];
+            due_date?: components["schemas"]["DueDate"];
+            tags?: components["schemas"]["Tags"];
+            /** @default false */
+            is_completed?: components["schemas"]["IsCompleted"];
+        };
+        /** @description A partial update (JSON merge patch): only the fields given change, and `null` clears `description` or `due_date`. At least one field. Placement (`list_id`, `parent_id`, `position`) is `move`'s alone: sending it is a `422`. */
         TaskPatch: {
             title?: components["schemas"]["TaskTitle"];
             description?: components["schemas"]["TaskDescription"];
@@ -678,6 +827,63 @@ export interface components {
             offset: number | null;
             /** @description Pass as `cursor` for the next page; null on the last page. */
             next_cursor: string | null;
+        };
+        /** @description Where to put the task. `list_id` omitted: the new parent's list, else the task's own. `parent_id` omitted: kept when the list does not change, else top level; `null`: top level. `after_id` omitted: last; `null`: first; else right after that sibling. */
+        TaskMove: {
+            list_id?: components["schemas"]["ListId"];
+            /**
+             * Format: uuid
+             * @description The new parent task, or null for the top level.
+             */
+            parent_id?: string | null;
+            /**
+             * Format: uuid
+             * @description The sibling to follow, or null for the first place.
+             */
+            after_id?: string | null;
+        };
+        /** @description An opaque key ordering siblings; compare byte by byte (ASCII), never as locale text. Unique among siblings; it may change when others move. */
+        Position: string;
+        /**
+         * Format: uuid
+         * @description A list's id.
+         */
+        ListId: string;
+        /** @description 1 to 100 characters after trimming. */
+        ListName: string;
+        /** @description A colour as `#rrggbb`, or null. */
+        Color: string | null;
+        List: {
+            id: components["schemas"]["ListId"];
+            user_id: components["schemas"]["UserId"];
+            name: components["schemas"]["ListName"];
+            color: components["schemas"]["Color"];
+            position: components["schemas"]["Position"];
+            /** @description True for the one inbox every account has (it cannot be deleted). */
+            is_inbox: boolean;
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+            /** @description Starts at 1 and grows by one with every change, moves included. */
+            version: number;
+        };
+        ListCreate: {
+            name: components["schemas"]["ListName"];
+            color?: components["schemas"]["Color"];
+        };
+        /** @description Only the fields given change; `null` clears the colour. At least one field. */
+        ListPatch: {
+            name?: components["schemas"]["ListName"];
+            color?: components["schemas"]["Color"];
+        };
+        ListMove: {
+            /**
+             * Format: uuid
+             * @description The list to follow, or null for the first place.
+             */
+            after_id: string | null;
+        };
+        ListPage: {
+            lists: components["schemas"]["List"][];
         };
         Stats: {
             total: number;
@@ -748,6 +954,33 @@ export interface components {
         };
         /** @description The email address is already registered. */
         Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description No such list for this user. */
+        ListNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The user already has as many lists (500) or tasks (50,000) as allowed. */
+        QuotaExceeded: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The inbox cannot be deleted (it can be renamed and moved). */
+        InboxKept: {
             headers: {
                 [name: string]: unknown;
             };
@@ -841,6 +1074,21 @@ export interface components {
          * @example 9b8e6a2c-3f1d-4c7a-8e5b-6a4f2c1d0e93
          */
         TaskId: string;
+        /**
+         * @description The list's id.
+         * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+         */
+        ListId: string;
+        /**
+         * @description Only tasks of this list (another user's list, or an unknown one, matches nothing).
+         * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+         */
+        ListFilter: string;
+        /**
+         * @description Only the direct children of this task, or with `none` only top-level tasks.
+         * @example none
+         */
+        ParentFilter: string | "none";
         /** @description A session's (login family's) id, from `GET /api/me/sessions`. */
         SessionId: string;
         /**
@@ -907,12 +1155,12 @@ export interface components {
          */
         DueAfter: string;
         /**
-         * @description Sort key. `priority` sorts by rank (low < medium < high). Ties break on `id`; tasks without a due date sort last in either order.
+         * @description Sort key. `priority` sorts by rank (low < medium < high). Ties break on `id`; tasks without a due date sort last in either order. `position` is the manual order: siblings by `position`, each sibling group together (pair it with `list_id` and `parent_id` for one list's top level or one task's children).
          * @example due_date
          */
-        Sort: "created" | "updated" | "title" | "due_date" | "priority";
+        Sort: "created" | "updated" | "title" | "due_date" | "priority" | "position";
         /**
-         * @description Sort direction; the default (`created`, `desc`) lists newest first.
+         * @description Sort direction: by default `asc` for `sort=position` (the manual order), else `desc` (the default `created`, `desc` lists newest first).
          * @example asc
          */
         Order: "asc" | "desc";
@@ -929,6 +1177,16 @@ export interface components {
          * @example /api/5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71/tasks/9b8e6a2c-3f1d-4c7a-8e5b-6a4f2c1d0e93
          */
         Location: string;
+        /**
+         * @description The list's entity tag, derived from its `version`; send it back in `If-Match` or `If-None-Match`.
+         * @example "2"
+         */
+        ListETag: string;
+        /**
+         * @description The path of the created list.
+         * @example /api/5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71/lists/2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+         */
+        ListLocation: string;
         /**
          * @description Seconds to wait before trying again.
          * @example 30
@@ -1320,12 +1578,22 @@ export interface operations {
                  */
                 due_after?: components["parameters"]["DueAfter"];
                 /**
-                 * @description Sort key. `priority` sorts by rank (low < medium < high). Ties break on `id`; tasks without a due date sort last in either order.
+                 * @description Only tasks of this list (another user's list, or an unknown one, matches nothing).
+                 * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+                 */
+                list_id?: components["parameters"]["ListFilter"];
+                /**
+                 * @description Only the direct children of this task, or with `none` only top-level tasks.
+                 * @example none
+                 */
+                parent_id?: components["parameters"]["ParentFilter"];
+                /**
+                 * @description Sort key. `priority` sorts by rank (low < medium < high). Ties break on `id`; tasks without a due date sort last in either order. `position` is the manual order: siblings by `position`, each sibling group together (pair it with `list_id` and `parent_id` for one list's top level or one task's children).
                  * @example due_date
                  */
                 sort?: components["parameters"]["Sort"];
                 /**
-                 * @description Sort direction; the default (`created`, `desc`) lists newest first.
+                 * @description Sort direction: by default `asc` for `sort=position` (the manual order), else `desc` (the default `created`, `desc` lists newest first).
                  * @example asc
                  */
                 order?: components["parameters"]["Order"];
@@ -1399,6 +1667,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["QuotaExceeded"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
@@ -1667,7 +1936,13 @@ export interface operations {
     };
     get_stats: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Only tasks of this list (another user's list, or an unknown one, matches nothing).
+                 * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+                 */
+                list_id?: components["parameters"]["ListFilter"];
+            };
             header?: never;
             path: {
                 /**
@@ -1693,6 +1968,340 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    move_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The `ETag` the client last saw. When it no longer matches the task, the request fails with `412` and changes nothing. Without it, the last write wins.
+                 * @example "3"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The task's id.
+                 * @example 9b8e6a2c-3f1d-4c7a-8e5b-6a4f2c1d0e93
+                 */
+                task_id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskMove"];
+            };
+        };
+        responses: {
+            /** @description The task in its new place. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_lists: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's lists in manual order. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    create_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ListCreate"];
+            };
+        };
+        responses: {
+            /** @description The list was created. */
+            201: {
+                headers: {
+                    Location: components["headers"]["ListLocation"];
+                    ETag: components["headers"]["ListETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["List"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["QuotaExceeded"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_list: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The `ETag` the client holds; when it still matches, the answer is `304` without a body.
+                 * @example "3"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The list's id.
+                 * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+                 */
+                list_id: components["parameters"]["ListId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The list. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ListETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["List"];
+                };
+            };
+            /** @description The list has not changed since the `ETag` given in `If-None-Match`. */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ListETag"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ListNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    delete_list: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The `ETag` the client last saw. When it no longer matches the task, the request fails with `412` and changes nothing. Without it, the last write wins.
+                 * @example "3"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The list's id.
+                 * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+                 */
+                list_id: components["parameters"]["ListId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The list and its tasks are deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ListNotFound"];
+            409: components["responses"]["InboxKept"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    update_list: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The `ETag` the client last saw. When it no longer matches the task, the request fails with `412` and changes nothing. Without it, the last write wins.
+                 * @example "3"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The list's id.
+                 * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+                 */
+                list_id: components["parameters"]["ListId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ListPatch"];
+                "application/merge-patch+json": components["schemas"]["ListPatch"];
+            };
+        };
+        responses: {
+            /** @description The updated list. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ListETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["List"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ListNotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    move_list: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The `ETag` the client last saw. When it no longer matches the task, the request fails with `412` and changes nothing. Without it, the last write wins.
+                 * @example "3"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The list's id.
+                 * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+                 */
+                list_id: components["parameters"]["ListId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ListMove"];
+            };
+        };
+        responses: {
+            /** @description The list in its new place. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ListETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["List"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ListNotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

@@ -1,0 +1,126 @@
+"""Handlers of the contract tag `lists`: one user's lists, in manual order.
+
+As for tasks, every query names the owner (another user's list is a 404 like a missing one),
+writes check If-Match in their own WHERE clause, and when no row changed, list_state tells
+404 from 412 (and, for a delete, from the inbox's 409). Creating and moving hold the user's
+placement lock: the quota is counted, and neighbours read, with no other such change between.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from sanic import Request
+
+from server.contract.reply import Reply
+from server.errors import InboxKept, NotFound, PreconditionFailed, QuotaExceeded
+from server.lists import ordering
+from server.tasks.etags import current, etag, if_match_versions, versioned_reply
+
+NO_LIST = "No such list."
+
+
+async def list_lists(request: Request) -> Reply:
+    rows = request.app.ctx.queries.list_lists(request.app.ctx.db, user_id=request.ctx.user_id)
+    return Reply({"lists": [dict(row) async for row in rows]})
+
+
+async def create_list(request: Request) -> Reply:
+    app, user_id, body = request.app, request.ctx.user_id, request.ctx.body
+    quota = app.ctx.settings.list_quota
+    async with app.ctx.db.transaction() as conn:
+        await app.ctx.queries.lock_placement(conn, user_id=user_id)
+        row = await app.ctx.queries.create_list(
+            conn, user_id=user_id, name=body["name"].strip(), color=body.get("color"), quota=quota
+        )
+    if row is None:
+        raise QuotaExceeded(f"An account has at most {quota} lists.")
+    headers = {"Location": f"/api/{user_id}/lists/{row['id']}", "ETag": etag(row["version"])}
+    return Reply(dict(row), status=201, headers=headers)
+
+
+async def get_list(request: Request) -> Reply:
+    row = await request.app.ctx.queries.get_list(
+        request.app.ctx.db, user_id=request.ctx.user_id, id=_list_id(request)
+    )
+    if row is None:
+        raise NotFound(NO_LIST)
+    if_none_match = request.ctx.header_params.get("If-None-Match")
+    return versioned_reply(dict(row), row["version"], if_none_match)
+
+
+async def update_list(request: Request) -> Reply:
+    body = request.ctx.body
+    row = await request.app.ctx.queries.update_list(
+        request.app.ctx.db,
+        user_id=request.ctx.user_id,
+        id=_list_id(request),
+        versions=_versions(request),
+        name=body["name"].strip() if "name" in body else None,
+        set_color="color" in body,
+        color=body.get("color"),
+    )
+    if row is None:
+        await _refused(request, deleting=False)
+    return Reply(dict(row), headers={"ETag": etag(row["version"])})
+
+
+async def delete_list(request: Request) -> Reply:
+    deleted = await request.app.ctx.queries.delete_list(
+        request.app.ctx.db,
+        user_id=request.ctx.user_id,
+        id=_list_id(request),
+        versions=_versions(request),
+    )
+    if deleted is None:
+        await _refused(request, deleting=True)
+    return Reply(status=204)
+
+
+async def move_list(request: Request) -> Reply:
+    queries, user_id, list_id = request.app.ctx.queries, request.ctx.user_id, _list_id(request)
+    after_id = request.ctx.body["after_id"]
+    versions = _versions(request)
+    async with request.app.ctx.db.transaction() as conn:
+        await queries.lock_placement(conn, user_id=user_id)
+        current(await queries.list_state(conn, user_id=user_id, id=list_id), versions, NO_LIST)
+        siblings = ordering.Siblings(
+            conn,
+            {"user_id": user_id},
+            list_id,
+            queries.list_neighbours,
+            queries.list_positions,
+            queries.park_lists,
+            queries.renumber_lists,
+            queries.next_position,
+            "is not another of your lists",
+        )
+        slot = await ordering.find_slot(siblings, None if after_id is None else str(after_id))
+
+        async def write(position: str | None) -> Any:
+            return await queries.move_list(conn, user_id=user_id, id=list_id, position=position)
+
+        row = await ordering.put(siblings, slot, write)
+    return Reply(dict(row), headers={"ETag": etag(row["version"])})
+
+
+async def _refused(request: Request, *, deleting: bool) -> NoReturn:
+    """Why a write changed nothing: no such list (404), a stale If-Match (412), or the inbox,
+    which is never deleted (409)."""
+    state = await request.app.ctx.queries.list_state(
+        request.app.ctx.db, user_id=request.ctx.user_id, id=_list_id(request)
+    )
+    if state is None:
+        raise NotFound(NO_LIST)
+    versions = _versions(request)
+    if deleting and state["is_inbox"] and (versions is None or state["version"] in versions):
+        raise InboxKept()
+    raise PreconditionFailed()
+
+
+def _versions(request: Request) -> list[int] | None:
+    return if_match_versions(request.ctx.header_params.get("If-Match"))
+
+
+def _list_id(request: Request) -> str:
+    return str(request.ctx.path_params["list_id"])

@@ -1,0 +1,203 @@
+"""Where a task is: its list, its parent and its position among its siblings.
+
+Creating at the top level is one statement (the list defaults to the inbox, the position to
+last). Anything that can deepen a tree (a subtask, a move) holds the user's placement lock, so
+the depth and cycle checks of placement_facts (recursive CTEs over the user's tasks) still
+hold when the write lands: two concurrent moves cannot make a cycle or a fifth level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import asyncpg
+
+from server.db.pool import Database
+from server.errors import QuotaExceeded, UnprocessableContent
+from server.lists import ordering
+from server.tasks.etags import current
+
+MAX_LEVEL = 4  # a top-level task is at level 1
+ATTEMPTS = 3
+TOP_LEVEL = "00000000-0000-0000-0000-000000000000"  # parent_key of top-level tasks
+
+
+async def create(
+    executor: Any, queries: Any, user_id: str, fields: Mapping[str, Any], quota: int
+) -> Any:
+    """The new task's row, last among its siblings. `executor` is the pool, or a connection
+    already in a transaction."""
+    with _gone_meanwhile():
+        return await _create(executor, queries, user_id, fields, quota)
+
+
+async def _create(
+    executor: Any, queries: Any, user_id: str, fields: Mapping[str, Any], quota: int
+) -> Any:
+    if fields["parent_id"] is None:
+        row = await queries.create_task(executor, user_id=user_id, quota=quota, **fields)
+        if row is None:
+            await _refused(executor, queries, user_id, fields["list_id"], quota)
+        return row
+    async with _transaction(executor) as conn:
+        await queries.lock_placement(conn, user_id=user_id)
+        facts = await queries.placement_facts(
+            conn, user_id=user_id, id=None, parent_id=fields["parent_id"], list_id=None
+        )
+        list_id = facts["parent_list_id"]
+        if list_id is None:
+            raise _invalid("parent_id", "is not one of your tasks")
+        if fields["list_id"] not in (None, list_id):
+            raise _invalid("list_id", "is not the list of the parent task")
+        if facts["parent_level"] >= MAX_LEVEL:
+            raise _invalid("parent_id", f"is at level {MAX_LEVEL}, which takes no subtasks")
+        row = await queries.create_task(
+            conn, user_id=user_id, quota=quota, **{**fields, "list_id": list_id}
+        )
+        if row is None:
+            raise _over_quota(quota)
+        return row
+
+
+async def move(
+    db: Database,
+    queries: Any,
+    user_id: str,
+    task_id: str,
+    body: Mapping[str, Any],
+    versions: list[int] | None,
+) -> Any:
+    """The moved task's row: into body's list, under its parent, after its sibling (SPEC §6).
+    A task created meanwhile can take a key a renumbered run wanted (it holds no lock): then
+    the move runs again, and sees it."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with _gone_meanwhile():
+                async with db.transaction() as conn:
+                    await queries.lock_placement(conn, user_id=user_id)
+                    task = await queries.task_placement(conn, user_id=user_id, id=task_id)
+                    current(task, versions, "No such task.")
+                    return await _place(conn, queries, user_id, task_id, task, body)
+        except asyncpg.UniqueViolationError:
+            if attempt == ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _place(
+    conn: Any,
+    queries: Any,
+    user_id: str,
+    task_id: str,
+    task: Mapping[str, Any],
+    body: Mapping[str, Any],
+) -> Any:
+    """The task, locked and at the expected version, at the place body asks for."""
+    wanted_list = _id(body.get("list_id"))
+    if "parent_id" in body:
+        parent = _id(body["parent_id"])
+    elif wanted_list in (None, task["list_id"]):
+        parent = task["parent_id"]
+    else:
+        parent = None
+    facts = await queries.placement_facts(
+        conn, user_id=user_id, id=task_id, parent_id=parent, list_id=wanted_list
+    )
+    list_id = _check_destination(task, facts, wanted_list, parent)
+    siblings = _siblings(queries, conn, user_id, list_id, parent, task_id)
+    after = _id(body["after_id"]) if "after_id" in body else ordering.LAST
+    slot = await ordering.find_slot(siblings, after)
+
+    async def write(position: str | None) -> Any:
+        return await queries.move_task(
+            conn,
+            user_id=user_id,
+            id=task_id,
+            list_id=list_id,
+            parent_id=parent,
+            position=position,
+        )
+
+    return await ordering.put(siblings, slot, write)
+
+
+def _check_destination(
+    task: Mapping[str, Any], facts: Mapping[str, Any], wanted_list: str | None, parent: str | None
+) -> str:
+    """The destination list, once every rule of a move holds (else a 422 at its field)."""
+    if not facts["list_found"]:
+        raise _invalid("list_id", "is not one of your lists")
+    if parent is None:
+        return wanted_list or task["list_id"]
+    if facts["parent_list_id"] is None:
+        raise _invalid("parent_id", "is not one of your tasks")
+    if wanted_list not in (None, facts["parent_list_id"]):
+        raise _invalid("parent_id", "is in another list than list_id")
+    if facts["cycle"]:
+        raise _invalid("parent_id", "is the task itself or one of its descendants")
+    if facts["parent_level"] + facts["height"] > MAX_LEVEL:
+        raise _invalid("parent_id", f"would put a task below level {MAX_LEVEL}")
+    list_id: str = facts["parent_list_id"]
+    return list_id
+
+
+def _siblings(
+    queries: Any, conn: Any, user_id: str, list_id: str, parent: str | None, task_id: str
+) -> ordering.Siblings:
+    return ordering.Siblings(
+        conn,
+        {"user_id": user_id, "list_id": list_id, "parent_key": parent or TOP_LEVEL},
+        task_id,
+        queries.task_neighbours,
+        queries.task_positions,
+        queries.park_tasks,
+        queries.renumber_tasks,
+        queries.next_position,
+        "is not a sibling at the destination",
+    )
+
+
+async def _refused(
+    executor: Any, queries: Any, user_id: str, list_id: str | None, quota: int
+) -> None:
+    """Why a top-level create inserted nothing: not the user's list (422), or the quota (409)."""
+    facts = await queries.placement_facts(
+        executor, user_id=user_id, id=None, parent_id=None, list_id=list_id
+    )
+    if not facts["list_found"]:
+        raise _invalid("list_id", "is not one of your lists")
+    raise _over_quota(quota)
+
+
+@contextmanager
+def _gone_meanwhile() -> Iterator[None]:
+    """A list or parent deleted between the checks and the write (deletes take no placement
+    lock): the write's foreign key refuses it, and the answer is the check's."""
+    try:
+        yield
+    except asyncpg.ForeignKeyViolationError as exc:
+        field = "parent_id" if "parent" in (exc.constraint_name or "") else "list_id"
+        raise _invalid(field, "no longer exists") from None
+
+
+@asynccontextmanager
+async def _transaction(executor: Any) -> AsyncIterator[Any]:
+    if isinstance(executor, Database):
+        async with executor.transaction() as conn:
+            yield conn
+    else:
+        yield executor  # already in the caller's transaction
+
+
+def _over_quota(quota: int) -> QuotaExceeded:
+    return QuotaExceeded(f"An account has at most {quota} tasks.")
+
+
+def _invalid(name: str, msg: str) -> UnprocessableContent:
+    return UnprocessableContent.at(["body", name], msg, "value_error")
+
+
+def _id(value: Any) -> str | None:
+    return None if value is None else str(value)
