@@ -65,9 +65,14 @@ class Settings:
     changes_retention_days: int = 30  # tombstones of the change feed
     events_heartbeat_seconds: float = 15.0  # a comment line on every idle event stream
     events_per_user: int = 10  # open event streams per user, across the cluster
-    database_listen_url: str | None = None  # LISTEN's own connection (not through PgBouncer)
     # Swagger UI at /console; None follows APP_ENV: on in development, off in production.
     console_enabled: bool | None = None
+    metrics_enabled: bool = True
+    # DATABASE_URL points at PgBouncer in transaction mode: no named prepared statements and no
+    # session state sent at connect (see server/db/pool.py).
+    db_pgbouncer: bool = False
+    # A direct connection (never through PgBouncer) for what needs a session: LISTEN.
+    database_listen_url: str | None = None
 
     @property
     def production(self) -> bool:
@@ -130,6 +135,13 @@ def _flag(env: Mapping[str, str], name: str) -> bool | None:
     raise ConfigError(f"{name} must be true or false (or 1/0, yes/no, on/off), got {raw!r}")
 
 
+# Yes/no settings: (variable, Settings field); unset keeps the default.
+FLAG_SETTINGS = (
+    ("METRICS_ENABLED", "metrics_enabled"),
+    ("DATABASE_PGBOUNCER", "db_pgbouncer"),
+)
+
+
 def _dev_secret(data_dir: Path) -> str:
     """A development JWT secret, made once and kept in DATA_DIR so restarts keep sessions."""
     path = data_dir / "jwt-secret"
@@ -175,6 +187,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         for name, field, lo, hi in INT_SETTINGS
         if env.get(name)  # unset or empty: the field's default
     }
+    flags: dict[str, Any] = {
+        field: value for name, field in FLAG_SETTINGS if (value := _flag(env, name)) is not None
+    }
     bcrypt_rounds = numbers.get("bcrypt_rounds", Settings.bcrypt_rounds)
     if production and bcrypt_rounds < MIN_PRODUCTION_BCRYPT_ROUNDS:
         raise ConfigError(
@@ -185,12 +200,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         jwt_secret=secret or _dev_secret(data_dir),
         database_url=database_url,
-        database_listen_url=env.get("DATABASE_LISTEN_URL") or None,
         app_env=app_env,
         host=env.get("HOST") or Settings.host,
         data_dir=data_dir,
         cors_origins=origins,
         openapi_validation=mode,
+        database_listen_url=env.get("DATABASE_LISTEN_URL") or None,
         console_enabled=_flag(env, "CONSOLE_ENABLED"),
         **numbers,
+        **flags,
     )

@@ -40,14 +40,17 @@ class Streamed(Reply):
     status and headers are sent first; the body is not checked against the contract)."""
 
     send: Callable[[Any], Awaitable[None]] = field(default=lambda response: _nothing())
+    close: Callable[[], Awaitable[None]] = field(default=lambda: _nothing())  # however it ends
     content_type: str = "text/event-stream"
 
-    async def stream(self, request: Any) -> Any:
+    async def stream(self, request: Any) -> None:
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **self.headers}
-        response = await request.respond(headers=headers, content_type=self.content_type)
-        await self.send(response)
-        await response.eof()
-        return response
+        try:
+            response = await request.respond(headers=headers, content_type=self.content_type)
+            await self.send(response)
+            await response.eof()
+        finally:
+            await self.close()
 
 
 async def _nothing() -> None:

@@ -38,10 +38,16 @@ async def stream_events(request: Request) -> Reply:
         limit = app.ctx.settings.events_per_user
         raise TooManyRequests(5, f"At most {limit} event streams per user are open at once.")
 
-    async def send(response: Any) -> None:
-        try:
-            await events.run(app, stream, position, backlog, loc, response)
-        finally:
-            await app.ctx.hub.close(stream)
+    metrics = app.ctx.metrics
+    if metrics is not None:
+        metrics.event_streams.inc()
 
-    return Streamed(send=send)
+    async def send(response: Any) -> None:
+        await events.run(app, stream, position, backlog, loc, response)
+
+    async def close() -> None:
+        if metrics is not None:
+            metrics.event_streams.dec()
+        await app.ctx.hub.close(stream)
+
+    return Streamed(send=send, close=close)
