@@ -166,3 +166,15 @@ def test_refresh_token_never_outlives_its_family(
     ).fetchone()
     assert row is not None
     assert round(row[0]) == 120
+
+
+def test_a_family_past_its_lifetime_takes_its_access_tokens_with_it(
+    api: Api, user: User, sql: psycopg.Connection[Any]
+) -> None:
+    """Past REFRESH_FAMILY_TTL the session can no longer be ended (404, logout does nothing),
+    so an access token refreshed just before must not outlive it."""
+    pair = log_in(api, user)
+    session = _session_of(api, pair)
+    sql.execute("UPDATE login_families SET expires_at = now() WHERE id = %s", (session,))
+    assert api.get(ME, headers=bearer(pair)).status_code == 401
+    assert api.delete(f"{SESSIONS}/{session}", headers=user.headers).status_code == 404
