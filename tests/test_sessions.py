@@ -178,4 +178,5 @@ def test_a_family_past_its_lifetime_takes_its_access_tokens_with_it(
     session = _session_of(api, pair)
     sql.execute("UPDATE login_families SET expires_at = now() WHERE id = %s", (session,))
     assert api.get(ME, headers=bearer(pair)).status_code == 401
+    assert api.get(f"/api/{user.id}/tasks", headers=bearer(pair)).status_code == 401
     assert api.delete(f"{SESSIONS}/{session}", headers=user.headers).status_code == 404

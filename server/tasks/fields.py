@@ -49,7 +49,7 @@ def placed_fields(body: Mapping[str, Any]) -> dict[str, Any]:
 def replaced_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     """A validated TaskReplace body as update_task's parameters: a replace is a patch that
     sets every field (the schema's defaults stand in for the omitted ones)."""
-    return {**written_fields(body), "set_description": True, "set_due_date": True}
+    return {**written_fields(body), "set_description": True, "set_due_date": True, "toggle": False}
 
 
 def patched_fields(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,7 +64,13 @@ def patched_fields(body: Mapping[str, Any]) -> dict[str, Any]:
         "due_date": instant(body.get("due_date"), ["body", "due_date"]),
         "tags": tags(body["tags"], ["body", "tags"]) if "tags" in body else None,
         "is_completed": body.get("is_completed"),
+        "toggle": False,
     }
+
+
+def completed_fields(body: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A validated TaskComplete body (or none: toggle) as update_task's parameters."""
+    return {**patched_fields(body or {}), "toggle": body is None}
 
 
 def request_hash(fields: Mapping[str, Any]) -> bytes:
