@@ -32,7 +32,7 @@ async def run(
             token = feed.encode(secret, user_id, position)
             await response.send(f"event: change\nid: {token}\ndata: {data}\n\n")
         if len(rows) > PAGE:  # more were ready: read on before waiting
-            rows, *_ = await feed.read_rows(app, user_id, position, None, False, PAGE, loc)
+            rows, *_ = await _read(app, user_id, position, loc)
             continue
         rows = []
         try:
@@ -52,4 +52,10 @@ async def run(
                 break
             signal = stream.queue.get_nowait()
         if changed:
-            rows, *_ = await feed.read_rows(app, user_id, position, None, False, PAGE, loc)
+            rows, *_ = await _read(app, user_id, position, loc)
+
+
+async def _read(app: Any, user_id: str, position: int, loc: list[Any]) -> Any:
+    """The feed after position. Shielded: a client that vanishes cancels the stream, and a
+    transaction cancelled halfway would go back to the pool still open."""
+    return await asyncio.shield(feed.read_rows(app, user_id, position, None, False, PAGE, loc))
