@@ -22,6 +22,7 @@ TABLES = {
     "login_families",
     "signup_attempts",
     "purge_lease",
+    "fired_reminders",
 }
 
 

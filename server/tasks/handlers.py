@@ -7,16 +7,19 @@ exactly one succeeds; when no row changed, task_version tells 404 from 412.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, NoReturn
 
 from server.context import Request
 from server.contract.reply import Reply
-from server.errors import NotFound, PreconditionFailed
+from server.errors import BadRequest, NotFound, PreconditionFailed
+from server.tasks import completion, listing, placement
 from server.tasks import fields as task_fields
-from server.tasks import listing, placement
 from server.tasks.etags import etag, if_match_versions, versioned_reply
 from server.tasks.fields import task_body
 from server.tasks.idempotency import create_once
+
+MAX_WINDOW = timedelta(days=31)  # of GET /reminders
 
 
 async def list_tasks(request: Request) -> Reply:
@@ -53,19 +56,18 @@ async def get_task(request: Request) -> Reply:
 
 
 async def replace_task(request: Request) -> Reply:
-    fields = task_fields.replaced_fields(request.ctx.body)
-    return await _write(request, request.app.ctx.queries.update_task, fields)
+    return await _write(request, task_fields.replaced_fields(request.ctx.body))
 
 
 async def update_task(request: Request) -> Reply:
-    fields = task_fields.patched_fields(request.ctx.body)
-    return await _write(request, request.app.ctx.queries.update_task, fields)
+    return await _write(request, task_fields.patched_fields(request.ctx.body))
 
 
 async def complete_task(request: Request) -> Reply:
     body = request.ctx.body
-    fields = {"is_completed": None if body is None else body["is_completed"]}  # None: toggle
-    return await _write(request, request.app.ctx.queries.complete_task, fields)
+    if body is None:
+        return await _write(request, {"toggle": True})
+    return await _write(request, {"is_completed": body["is_completed"]})
 
 
 async def move_task(request: Request) -> Reply:
@@ -96,6 +98,7 @@ async def get_stats(request: Request) -> Reply:
         request.app.ctx.db,
         user_id=request.ctx.user_id,
         list_id=None if list_id is None else str(list_id),
+        now=request.app.ctx.clock(),
     )
     return Reply(
         {
@@ -109,18 +112,18 @@ async def get_stats(request: Request) -> Reply:
     )
 
 
-async def _write(request: Request, query: Any, fields: dict[str, Any]) -> Reply:
-    """Run one of the UPDATE queries under If-Match; the task with its new ETag."""
-    versions = if_match_versions(request.ctx.header_params.get("If-Match"))
-    row = await query(
-        request.app.ctx.db,
-        user_id=request.ctx.user_id,
-        id=_task_id(request),
-        versions=versions,
-        **fields,
+async def _write(request: Request, fields: dict[str, Any]) -> Reply:
+    """Write the task under If-Match; the task with its new ETag."""
+    app = request.app
+    row = await completion.write(
+        app.ctx.db,
+        app.ctx.queries,
+        request.ctx.user_id,
+        _task_id(request),
+        if_match_versions(request.ctx.header_params.get("If-Match")),
+        fields,
+        app.ctx.clock(),
     )
-    if row is None:
-        await _missing_or_stale(request)
     return Reply(task_body(row), headers={"ETag": etag(row["version"])})
 
 
@@ -135,3 +138,16 @@ async def _missing_or_stale(request: Request) -> NoReturn:
 
 def _task_id(request: Request) -> str:
     return str(request.ctx.path_params["task_id"])
+
+
+async def list_reminders(request: Request) -> Reply:
+    query, app = request.ctx.query, request.app
+    start, end = query["from"], query["to"]
+    if not timedelta(0) < end - start <= MAX_WINDOW:
+        raise BadRequest.at(
+            ["query", "to"], "must be after from, at most 31 days later", "value_error"
+        )
+    rows = app.ctx.queries.list_reminders(
+        app.ctx.db, user_id=request.ctx.user_id, window_from=start, window_to=end
+    )
+    return Reply({"reminders": [dict(row) async for row in rows]})

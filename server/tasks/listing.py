@@ -4,7 +4,9 @@ The SQL is a choice among fixed fragments: one filter clause, and per (sort, ord
 and a keyset predicate over the same key. Nothing a client sends reaches the SQL text; it is
 bound as parameters. Each sort key has an index led by user_id and ending in id (migration
 0002), so a page is an index range scan at any cursor depth. Undated tasks sort last in both
-directions because the due-date key is coalesce(due_date, +/-infinity), never null.
+directions because the due key is coalesce(due_at, +/-infinity), never null. due_at is the
+instant a task counts as due (an all-day task: the end of its day in its owner's zone, SPEC §8),
+kept by the triggers of migration 0030.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from server.errors import BadRequest
 from server.tasks import fields as task_fields
 from server.tasks.cursors import decode_cursor, encode_cursor, invalid_cursor
 
-COLUMNS = f"{TASK_COLUMNS}, priority_rank, parent_key"
+COLUMNS = f"{TASK_COLUMNS}, priority_rank, parent_key, due_at"
 # $1 user_id, $2 is_completed, $3 priority, $4 tags (all of them), $5 ILIKE pattern,
 # $6 due_before, $7 due_after, $8 list_id, $9 parent_key (the nil uuid: top level): see
 # Filters.args. A null (or empty tags) filter is off. A parent's children are all in its list:
@@ -32,8 +34,8 @@ MATCHES = """user_id = $1
    AND ($3::text IS NULL OR priority = $3)
    AND (cardinality($4::text[]) = 0 OR tags @> $4)
    AND ($5::text IS NULL OR title ILIKE $5 OR description ILIKE $5)
-   AND ($6::timestamptz IS NULL OR due_date < $6)
-   AND ($7::timestamptz IS NULL OR due_date > $7)
+   AND ($6::timestamptz IS NULL OR due_at < $6)
+   AND ($7::timestamptz IS NULL OR due_at > $7)
    AND ($8::uuid IS NULL OR list_id = $8)
    AND ($9::uuid IS NULL OR parent_key = $9)
    AND ($9::uuid IS NULL OR $9 = '00000000-0000-0000-0000-000000000000'
@@ -56,8 +58,8 @@ def _tied_on_id(column: str, cast: str, expression: str | None = None) -> SortKe
     return SortKey((column, "id"), (expression or column, "id"), (cast, "{}::uuid"))
 
 
-DUE_ASC = "coalesce(due_date, 'infinity')"
-DUE_DESC = "coalesce(due_date, '-infinity')"
+DUE_ASC = "coalesce(due_at, 'infinity')"
+DUE_DESC = "coalesce(due_at, '-infinity')"
 BY_SORT = {
     "created": _tied_on_id("created_at", "{}::timestamptz"),
     "updated": _tied_on_id("updated_at", "{}::timestamptz"),
@@ -73,10 +75,8 @@ BY_SORT = {
 }
 SORT_KEYS = {
     **{(sort, order): key for sort, key in BY_SORT.items() for order in ("asc", "desc")},
-    ("due_date", "asc"): _tied_on_id("due_date", "coalesce({}::timestamptz, 'infinity')", DUE_ASC),
-    ("due_date", "desc"): _tied_on_id(
-        "due_date", "coalesce({}::timestamptz, '-infinity')", DUE_DESC
-    ),
+    ("due_date", "asc"): _tied_on_id("due_at", "coalesce({}::timestamptz, 'infinity')", DUE_ASC),
+    ("due_date", "desc"): _tied_on_id("due_at", "coalesce({}::timestamptz, '-infinity')", DUE_DESC),
 }
 DIRECTIONS = {"asc": ("ASC", ">"), "desc": ("DESC", "<")}
 MAX_OFFSET = 2**63 - 1  # OFFSET is a bigint; any offset beyond is past the end all the same
@@ -282,9 +282,9 @@ def _sort_key_from_cursor(column: str, raw: Any) -> Any:
         return raw
     if column == "priority_rank" and type(raw) is int and 1 <= raw <= 3:
         return raw
-    if column == "due_date" and raw is None:
+    if column == "due_at" and raw is None:
         return None
-    if column in ("created_at", "updated_at", "due_date") and isinstance(raw, str):
+    if column in ("created_at", "updated_at", "due_at") and isinstance(raw, str):
         try:
             value = datetime.fromisoformat(raw)
         except ValueError:
