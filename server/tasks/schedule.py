@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -40,7 +40,7 @@ def reminders(values: list[Mapping[str, Any]]) -> list[dict[str, str]]:
     stored = []
     for index, value in enumerate(values):
         if "at" in value:
-            at = value["at"].astimezone(UTC).isoformat().replace("+00:00", "Z")
+            at = _instant(value["at"]).astimezone(UTC).isoformat().replace("+00:00", "Z")
             stored.append({"at": at})
         else:
             text = value["before_due"].upper()
@@ -87,6 +87,11 @@ async def dues_checked() -> AsyncIterator[None]:
         if violation is None:
             raise
         raise _invalid(*violation) from None
+
+
+def _instant(value: datetime | str) -> datetime:
+    """oneOf leaves the instant as the client wrote it (the schema has checked its format)."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 def _invalid(loc: list[Any], msg: str) -> UnprocessableContent:
