@@ -20,6 +20,7 @@ import {
   makeClient,
 } from "./api.js";
 import { listsFlow } from "./lists.js";
+import { timeFlow } from "./time.js";
 
 const baseUrl = process.env.API_URL ?? "http://127.0.0.1:8000";
 const DAY = 24 * 60 * 60 * 1000;
@@ -329,6 +330,7 @@ async function main(): Promise<void> {
   });
 
   await listsFlow(api, userId, step);
+  await timeFlow(api, userId, step);
 
   tokens = await step("refresh rotates the pair", async () => {
     const pair = expectStatus(await api.POST("/api/auth/refresh", { body: { refresh_token: tokens.refresh_token } }), 200);
