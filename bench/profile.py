@@ -3,6 +3,7 @@
     make profile                            # list 20
     BENCH_ONLY=get make profile             # any workload name of the benchmark's table
     .venv/bin/python -m bench.profile "list 50" --seconds 20
+    .venv/bin/python -m bench.profile get --bare   # the bare reference server (bench/bare.py)
 
 Seeds as `make bench` does, starts `todo-api serve` (1 worker, validation full), drives the
 workload with wrk (32 connections) while py-spy samples the service's processes, and prints the
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from bench import database
 from bench.load import wrk, wrk_missing
-from bench.service import Service
+from bench.service import BareService, Service
 from bench.workloads import BY_NAME, Fixtures
 
 PY_SPY = Path(sys.executable).with_name("py-spy")  # installed by `make profile`
@@ -94,6 +95,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("workload", nargs="?", default=os.environ.get("BENCH_ONLY") or "list 20")
     parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--bare", action="store_true", help="the bare reference server instead")
     args = parser.parse_args()
     if args.workload not in BY_NAME or args.workload == "cursor 9000":
         names = ", ".join(name for name in BY_NAME if name != "cursor 9000")
@@ -110,7 +112,7 @@ def main() -> int:
     dsn = database.open_database()
     seeded = database.seed(dsn, run_id)
     secret = secrets.token_urlsafe(48)
-    service = Service(dsn, secret, LOG)
+    service = (BareService if args.bare else Service)(dsn, secret, LOG)
     fixtures = Fixtures(seeded, secret)
     service.start("full")
     try:
@@ -127,7 +129,8 @@ def main() -> int:
         service.stop()
         if os.environ.get("DATABASE_URL"):
             database.cleanup(dsn, run_id)
-    print(f"## Profile: {workload.name}, 1 worker, validation full, wrk -c32\n")
+    server = "the bare reference server" if args.bare else "1 worker, validation full"
+    print(f"## Profile: {workload.name}, {server}, wrk -c32\n")
     print(f"{result.rps:,.0f} req/s while sampled (py-spy itself costs some)")
     print(summarize(RAW))
     print(f"\nprofile: raw stacks in {RAW}")

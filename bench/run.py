@@ -22,8 +22,8 @@ from pathlib import Path
 from bench import cpu, database
 from bench.database import Seeded
 from bench.load import HealthProbe, Result, probe_health, wrk, wrk_missing
-from bench.report import MODES, Report, Storm
-from bench.service import Service
+from bench.report import BARE, MODES, Report, Storm
+from bench.service import BareService, Service
 from bench.workloads import BY_NAME, STORM, WORKLOADS, Fixtures, Workload
 
 RESULTS = Path(".data/bench-results.md")
@@ -63,6 +63,7 @@ class Bench:
     def __init__(self, knobs: Knobs, dsn: str, seeded: Seeded, secret: str) -> None:
         self.knobs, self.dsn, self.seeded = knobs, dsn, seeded
         self.services = {mode: Service(dsn, secret, SERVER_LOGS / "none.log") for mode in MODES}
+        self.services[BARE] = BareService(dsn, secret, SERVER_LOGS / "none.log")
         self.service = self.services["full"]  # the storm's and the workers' runs
         self.fixtures = Fixtures(seeded, secret)
         self.workloads = [w for w in WORKLOADS if knobs.wants(w.name)]
@@ -110,17 +111,21 @@ class Bench:
 
     # -- the three parts ----------------------------------------------------------------------
     def matrix(self) -> None:
-        """Every workload, validation full then off (A B A B): two services run side by side,
-        and each workload is measured on one, then at once on the other, so that both modes
-        meet the same moment of a shared, noisy machine."""
+        """Every workload, validation full, then off, then on the bare reference server (A B C
+        C B A ...): the three run side by side, and each workload is measured on one, then at
+        once on the next, so that all meet the same moment of a shared, noisy machine."""
+        kinds = [*MODES, BARE] if any(w.bare for w in self.workloads) else list(MODES)
         for round_no in range(1, self.knobs.rounds + 1):
             started = []
             try:
-                for mode in MODES:
+                for mode in kinds:
                     self.start(self.services[mode], f"r{round_no} {mode}", mode)
                     started.append(mode)
+                # Even rounds take the modes in the reverse order, so that whatever the last
+                # workload left behind (autovacuum after its deletes, say) meets each of them.
+                order = kinds if round_no % 2 else kinds[::-1]
                 for workload in self.workloads:
-                    for mode in MODES:
+                    for mode in (m for m in order if workload.bare or m != BARE):
                         service, label = self.services[mode], f"r{round_no} {mode}"
                         first = round_no == 1 and mode == "full"
                         if self.runnable(service, workload, first):
@@ -232,7 +237,9 @@ def main() -> int:
     bench = Bench(knobs, dsn, seeded, secrets.token_urlsafe(48))
     bench.report.header = header(knobs, started)
     try:
-        print("bench: workloads, validation full and off (A B A B)", flush=True)
+        print(
+            "bench: workloads, validation full, off, and the bare server (A B C A B C)", flush=True
+        )
         bench.matrix()
         if knobs.wants("storm"):
             print("bench: login storm", flush=True)

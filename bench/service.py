@@ -62,7 +62,7 @@ class Service:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own entry point
-                [str(TODO_API), "serve"],
+                self.command(),
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -84,6 +84,9 @@ class Service:
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"the service was not ready in {timeout:.0f} s; see {self.log_path}")
+
+    def command(self) -> list[str]:
+        return [str(TODO_API), "serve"]
 
     def _workers_ready(self) -> int:
         return self.log_path.read_bytes().count(b'"msg":"Worker ready [')
@@ -122,6 +125,19 @@ class Service:
             conn.close()
         kind = response.getheader("Content-Type") or ""
         return response.status, json.loads(data) if data and "json" in kind else None
+
+
+class BareService(Service):
+    """bench/bare.py, the reference server: one process, ready when /ready answers."""
+
+    def start(self, validation: str = "off", workers: int = 1) -> None:
+        super().start("off", 1)  # it validates nothing and has one process, whatever is asked
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bench.bare"]
+
+    def _workers_ready(self) -> int:
+        return 1
 
 
 def free_port() -> int:

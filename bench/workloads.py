@@ -23,6 +23,7 @@ class Workload:
     account: str  # a field of Seeded: whose tasks (or, for logins, which accounts) it uses
     query: str = ""
     creates: bool = False
+    bare: bool = True  # bench/bare.py answers it too
 
 
 WORKLOADS = [
@@ -34,11 +35,11 @@ WORKLOADS = [
     Workload("update", "update.lua", "medium"),
     Workload("complete", "complete.lua", "medium"),
     Workload("mixed", "mixed.lua", "medium", creates=True),
-    Workload("cursor 9000", "list.lua", "big"),  # its query: Fixtures.walk_cursor finds it
-    Workload("login", "login.lua", "logins"),
+    Workload("cursor 9000", "list.lua", "big", bare=False),  # query: Fixtures.walk_cursor
+    Workload("login", "login.lua", "logins", bare=False),
 ]
 BY_NAME = {w.name: w for w in WORKLOADS}
-STORM = Workload("login storm", "login.lua", "storm")
+STORM = Workload("login storm", "login.lua", "storm", bare=False)
 
 
 class Fixtures:

@@ -52,6 +52,8 @@ class RequestContext:
     started: float | None = None
     user_id: str = ""
     session_id: str = ""  # the access token's login family
+    # the parameters of the access token's account check (token_account_ok, sql/tokens.sql)
+    token: dict[str, Any] = field(default_factory=dict)
     path_params: dict[str, Any] = field(default_factory=dict)
     query: dict[str, Any] = field(default_factory=dict)
     header_params: dict[str, Any] = field(default_factory=dict)

@@ -76,7 +76,7 @@ class Unauthorized(ApiError):
 
 
 class AccountGone(Unauthorized):
-    default_detail = "The account of this access token no longer exists."
+    default_detail = "The access token was revoked, or its account no longer exists."
 
 
 class Forbidden(ApiError):

@@ -1,63 +1,83 @@
 -- Tasks, always reached through their owner: every query has user_id in its WHERE clause.
--- The listing (filters, sort, keyset paging) is composed from fixed fragments in server/tasks/listing.py.
+-- The listing (filters, sort, keyset paging) is composed from fixed fragments in server/tasks/page_sql.py.
 -- completed_at follows is_completed (the table CHECKs it); every change bumps version by one and
 -- moves updated_at forward, even if the clock has not. {task_columns} stands for a task's columns
 -- (TASK_COLUMNS in server/db/queries.py), written in as the queries load.
+--
+-- Each statement a request starts with also checks the access token's account (its condition is
+-- token_account_ok in tokens.sql, embedded where it says {token_account_ok}): one round trip
+-- does both. Its answer is always one row: account_ok, and the task's columns (null when
+-- there is no such task, or when the account may not act: then nothing was read or written).
 
--- name: create_task(user_id, list_id, parent_id, title, description, priority, due_date, due_on, tags, is_completed, recurrence, reminders, quota)^
--- The new task, last among its siblings, in list_id (null: the inbox) under parent_id (null: top
--- level; the caller has checked it); nothing when the list is not the user's, or the user
--- already has `quota` tasks.
-INSERT INTO tasks (user_id, list_id, parent_id, title, description, priority, due_date, due_on,
-                   tags, is_completed, completed_at, recurrence, reminders)
-SELECT :user_id, l.id, :parent_id, :title, :description, :priority, :due_date, :due_on, :tags,
-       :is_completed, CASE WHEN :is_completed THEN now() END, :recurrence, :reminders
-  FROM lists AS l
- WHERE l.user_id = :user_id
-   AND CASE WHEN :list_id::uuid IS NULL THEN l.is_inbox ELSE l.id = :list_id END
-   AND (SELECT count(*) FROM (SELECT FROM tasks WHERE user_id = :user_id LIMIT :quota) AS t)
-       < :quota
-RETURNING {task_columns};
+-- name: create_task({token}, list_id, parent_id, title, description, priority, due_date, due_on, tags, is_completed, recurrence, reminders, quota)^
+-- account_ok, and the new task, last among its siblings, in list_id (null: the inbox) under
+-- parent_id (null: top level; the caller has checked it); null when the list is not the user's,
+-- or the user already has `quota` tasks.
+WITH account AS (SELECT {token_account_ok} AS ok),
+task AS (
+  INSERT INTO tasks (user_id, list_id, parent_id, title, description, priority, due_date, due_on,
+                     tags, is_completed, completed_at, recurrence, reminders)
+  SELECT :user_id, l.id, :parent_id, :title, :description, :priority, :due_date, :due_on, :tags,
+         :is_completed, CASE WHEN :is_completed THEN now() END, :recurrence, :reminders
+    FROM lists AS l
+   WHERE (SELECT ok FROM account)
+     AND l.user_id = :user_id
+     AND CASE WHEN :list_id::uuid IS NULL THEN l.is_inbox ELSE l.id = :list_id END
+     AND (SELECT count(*) FROM (SELECT FROM tasks WHERE user_id = :user_id LIMIT :quota) AS t)
+         < :quota
+  RETURNING {task_columns}
+)
+SELECT account.ok AS account_ok, task.*
+  FROM account LEFT JOIN task ON true;
 
--- name: get_task(user_id, id)^
--- The task, or nothing when it is missing or another user's.
-SELECT {task_columns}
-  FROM tasks
- WHERE user_id = :user_id AND id = :id;
+-- name: get_task({token}, id)^
+-- account_ok, and the task (null when it is missing or another user's).
+WITH account AS (SELECT {token_account_ok} AS ok)
+SELECT account.ok AS account_ok, {task_columns}
+  FROM account LEFT JOIN tasks ON account.ok AND user_id = :user_id AND id = :id;
 
 -- name: task_version(user_id, id)$
 -- The task's version, or null when it is missing or another user's (tells 404 from 412).
 SELECT version FROM tasks WHERE user_id = :user_id AND id = :id;
 
--- name: update_task(user_id, id, versions, title, set_description, description, priority, set_due_date, due_date, set_due_on, due_on, tags, is_completed, toggle, set_recurrence, recurrence, reminders, advance)^
--- The patched task (a null non-nullable field, or a false set_ flag, keeps the stored value), or
--- nothing when it is missing, another user's, or not at one of `versions` (null: any version).
--- toggle flips is_completed. Completing its open descendants is the trigger of migration 0011's.
--- Completing an open recurring task is for the caller to decide (server/tasks/completion.py):
--- with advance null such a write matches nothing; with advance true it stays open at the next
--- due given (due_date, due_on) and records last_completed_at; with advance false it completes.
-UPDATE tasks
-   SET title = coalesce(:title, title),
-       description = CASE WHEN :set_description THEN :description ELSE description END,
-       priority = coalesce(:priority, priority),
-       due_date = CASE WHEN :set_due_date OR :advance THEN :due_date ELSE due_date END,
-       due_on = CASE WHEN :set_due_on OR :advance THEN :due_on ELSE due_on END,
-       tags = coalesce(:tags, tags),
-       recurrence = CASE WHEN :set_recurrence THEN :recurrence ELSE recurrence END,
-       recurrence_done = CASE WHEN :set_recurrence THEN 0
-                              WHEN :advance THEN recurrence_done + 1 ELSE recurrence_done END,
-       reminders = coalesce(:reminders, reminders),
-       is_completed = NOT coalesce(:advance, false) AND (CASE WHEN :toggle THEN NOT is_completed ELSE coalesce(:is_completed, is_completed) END),
-       completed_at = CASE WHEN NOT coalesce(:advance, false) AND (CASE WHEN :toggle THEN NOT is_completed ELSE coalesce(:is_completed, is_completed) END)
-                           THEN coalesce(completed_at, now()) END,
-       last_completed_at = CASE WHEN :advance THEN now() ELSE last_completed_at END,
-       version = version + 1,
-       updated_at = greatest(now(), updated_at + interval '1 microsecond')
- WHERE user_id = :user_id AND id = :id
-   AND (:versions::integer[] IS NULL OR version = ANY (:versions))
-   AND (:advance::boolean IS NOT NULL OR is_completed OR NOT (CASE WHEN :toggle THEN NOT is_completed ELSE coalesce(:is_completed, is_completed) END)
-        OR (CASE WHEN :set_recurrence THEN :recurrence ELSE recurrence END) IS NULL)
-RETURNING {task_columns};
+-- name: update_task({token}, id, versions, title, set_description, description, priority, set_due_date, due_date, set_due_on, due_on, tags, is_completed, toggle, set_recurrence, recurrence, reminders, advance)^
+-- account_ok, and the patched task (a null non-nullable field, or a false set_ flag, keeps the
+-- stored value; toggle flips is_completed), or null when it is missing, another user's, or not at
+-- one of `versions` (null: any version). Completing a task completes its open descendants
+-- (the trigger of migration 0011). Completing an open recurring task is for the caller to decide
+-- (server/tasks/completion.py): with advance null such a write matches nothing; with advance
+-- true it stays open at the next due given (due_date, due_on) and records last_completed_at
+-- (no cascade: it is not completed); with advance false it completes as usual.
+WITH account AS (SELECT {token_account_ok} AS ok),
+task AS (
+  UPDATE tasks
+     SET title = coalesce(:title, title),
+         description = CASE WHEN :set_description THEN :description ELSE description END,
+         priority = coalesce(:priority, priority),
+         due_date = CASE WHEN :set_due_date OR :advance THEN :due_date ELSE due_date END,
+         due_on = CASE WHEN :set_due_on OR :advance THEN :due_on ELSE due_on END,
+         tags = coalesce(:tags, tags),
+         recurrence = CASE WHEN :set_recurrence THEN :recurrence ELSE recurrence END,
+         recurrence_done = CASE WHEN :set_recurrence THEN 0
+                                WHEN :advance THEN recurrence_done + 1 ELSE recurrence_done END,
+         reminders = coalesce(:reminders, reminders),
+         is_completed = NOT coalesce(:advance, false)
+                        AND (CASE WHEN :toggle THEN NOT is_completed ELSE coalesce(:is_completed, is_completed) END),
+         completed_at = CASE WHEN NOT coalesce(:advance, false)
+                                  AND (CASE WHEN :toggle THEN NOT is_completed ELSE coalesce(:is_completed, is_completed) END)
+                             THEN coalesce(completed_at, now()) END,
+         last_completed_at = CASE WHEN :advance THEN now() ELSE last_completed_at END,
+         version = version + 1,
+         updated_at = greatest(now(), updated_at + interval '1 microsecond')
+   WHERE (SELECT ok FROM account) AND user_id = :user_id AND id = :id
+     AND (:versions::integer[] IS NULL OR version = ANY (:versions))
+     AND (:advance::boolean IS NOT NULL OR is_completed
+          OR NOT (CASE WHEN :toggle THEN NOT is_completed ELSE coalesce(:is_completed, is_completed) END)
+          OR (CASE WHEN :set_recurrence THEN :recurrence ELSE recurrence END) IS NULL)
+  RETURNING {task_columns}
+)
+SELECT account.ok AS account_ok, task.*
+  FROM account LEFT JOIN task ON true;
 
 -- name: completing_task(user_id, id)^
 -- What completing a task needs to know: its version, whether it is open, its recurrence and
@@ -67,20 +87,25 @@ SELECT t.version, t.is_completed, t.recurrence, t.recurrence_done, t.due_date, t
   FROM tasks AS t JOIN users AS u ON u.id = t.user_id
  WHERE t.user_id = :user_id AND t.id = :id;
 
--- name: delete_task(user_id, id, versions)$
--- The deleted task's id, or null when it is missing, another user's, or not at one of
--- `versions` (null: any version).
-DELETE FROM tasks
- WHERE user_id = :user_id AND id = :id
-   AND (:versions::integer[] IS NULL OR version = ANY (:versions))
-RETURNING id;
+-- name: delete_task({token}, id, versions)^
+-- account_ok, and the deleted task's id, or null when it is missing, another user's, or not at
+-- one of `versions` (null: any version).
+WITH account AS (SELECT {token_account_ok} AS ok),
+task AS (
+  DELETE FROM tasks
+   WHERE (SELECT ok FROM account) AND user_id = :user_id AND id = :id
+     AND (:versions::integer[] IS NULL OR version = ANY (:versions))
+  RETURNING id
+)
+SELECT account.ok AS account_ok, task.id FROM account LEFT JOIN task ON true;
 
--- name: get_stats(user_id, list_id, now)^
--- The user's counts: total, completed, overdue (open and past due), per priority, and per tag
+-- name: get_stats({token}, list_id, now)^
+-- account_ok, and the user's counts: total, completed, overdue (open and past due), per priority, and per tag
 -- as a JSON array [{tag, count}] of the 100 most used tags, sorted by count desc then tag;
 -- one statement, one snapshot. With list_id (else null), of that list's tasks only. Overdue is
 -- judged at `now` (the app's clock) against due_at: an all-day task at the end of its day.
-SELECT count(*) AS total,
+SELECT {token_account_ok} AS account_ok,
+       count(*) AS total,
        count(*) FILTER (WHERE is_completed) AS completed,
        count(*) FILTER (WHERE NOT is_completed AND due_at < :now) AS overdue,
        count(*) FILTER (WHERE priority = 'low') AS low,

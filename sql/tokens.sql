@@ -3,8 +3,11 @@
 -- user's row lock orders them all, so no new token slips past a revocation, and a token or
 -- family row is only ever locked after its user's row.
 
--- name: access_token_live(user_id, session_id)$
+-- name: token_account_ok(user_id, session_id)$
 -- True while an access token's login family is live: its account exists and nothing ended it.
+-- The one place for this check: each task statement embeds this expression where it says
+-- {token_account_ok}, and its parameters where it says {token} (server/db/queries.py); other
+-- operations run it alone.
 SELECT EXISTS (
     SELECT 1 FROM login_families
     WHERE id = :session_id AND user_id = :user_id AND ended_at IS NULL

@@ -6,15 +6,16 @@ from __future__ import annotations
 import inspect
 import re
 
-from server.db.queries import SQL_DIR, Queries, load_queries
+from server.db.queries import SQL_DIR, AccountCheck, Queries, load_queries
 
 NAME_LINE = re.compile(r"^-- name: (\w+)\(([^)]*)\)", re.MULTILINE)
 
 
 def _declared() -> dict[str, list[str]]:
+    """As the queries load: {token} stands for the account check's parameters."""
     declared: dict[str, list[str]] = {}
     for path in sorted(SQL_DIR.glob("*.sql")):
-        for name, params in NAME_LINE.findall(path.read_text()):
+        for name, params in NAME_LINE.findall(AccountCheck.read().embed(path.read_text())):
             declared[name] = [p.strip() for p in params.split(",") if p.strip()]
     return declared
 

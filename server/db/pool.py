@@ -1,10 +1,12 @@
-"""The asyncpg pool of one worker (the named queries are in server/db/queries.py)."""
+"""The connections of one worker: opened on demand, handed out in arrival order, each acquire
+bounded in time."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Generator
+import functools
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
@@ -13,15 +15,10 @@ import orjson
 
 from server.config import Settings
 
-log = logging.getLogger("todo_api")
-
-# One round trip (simple query protocol): asyncpg's transaction() would spend a second on the SET.
-BEGIN_SNAPSHOT = (
-    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL plan_cache_mode = force_custom_plan"
-)
+IDLE_LIFETIME = 60.0  # seconds an unused connection is kept open
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def init_connection(conn: asyncpg.Connection) -> None:
     # uuid as text: the contract speaks strings, and orjson refuses asyncpg's UUID type.
     await conn.set_type_codec("uuid", encoder=str, decoder=str, schema="pg_catalog", format="text")
     await conn.set_type_codec(
@@ -33,76 +30,150 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Released connections skip asyncpg's reset round trip (RESET ALL, UNLISTEN *, ...): this
-    service sets no session state (advisory locks are transaction-scoped, settings SET LOCAL),
-    and asyncpg still rolls back any transaction left open before calling this."""
-
-
 class Database:
-    """A pool whose every acquire is bounded in time, so an outage becomes a 503, not a hang,
-    and served in arrival order.
+    """Up to `size` asyncpg connections, opened when first needed (the service starts, and
+    answers 503, while PostgreSQL is down), closed after IDLE_LIFETIME unused.
 
-    asyncpg's pool wakes the first waiter when a connection comes back, but a request arriving
-    before that waiter runs takes the connection, and the waiter goes back to the end of the
-    line: under load a few requests wait many turns (list 20 with 32 clients and 10 connections:
-    p99 3.4x p50). A FIFO semaphore with one permit per connection hands out the turns instead.
+    A request that finds none free waits in line: a connection coming back goes to the first
+    in line, never to a newcomer (asyncpg's pool lets a newcomer take a connection freed for a
+    waiter, and under load a few requests waited many turns: list 20's p99 was 3.4x its p50).
+    A wait longer than acquire_timeout is a TimeoutError (503). A connection goes back as it is,
+    with no reset round trip: the service keeps no session state (advisory locks are
+    transaction-scoped, settings SET LOCAL); an open transaction is rolled back first.
 
     It is also a valid aiosql client: `await queries.get_user(db, id=...)` acquires and
     releases a connection around one statement.
     """
 
-    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float) -> None:
-        self.pool = pool
-        self.acquire_timeout = acquire_timeout
-        self._turns = asyncio.Semaphore(pool.get_max_size())
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[asyncpg.Connection]],
+        size: int,
+        acquire_timeout: float,
+    ) -> None:
+        self.connect, self.size, self.acquire_timeout = connect, size, acquire_timeout
+        self.opened = 0  # connections open, or being opened
+        self._idle: deque[tuple[asyncpg.Connection, float]] = deque()  # most recent last
+        self._line: deque[asyncio.Future[asyncpg.Connection | None]] = deque()
+        self._closed = False
+        self._sweeper: asyncio.TimerHandle | None = None
 
     def acquire(self) -> _Acquire:
         """`async with db.acquire() as conn`, or `conn = await db.acquire()` then release."""
         return _Acquire(self)
 
     async def _take(self) -> asyncpg.Connection:
-        if self._turns.locked():
-            async with asyncio.timeout(self.acquire_timeout):
-                await self._turns.acquire()
-        else:
-            await self._turns.acquire()  # free: returns at once
+        first_in_line = False
+        while True:
+            if self._closed:
+                raise asyncpg.InterfaceError("the database pool is closed")
+            while self._idle:
+                conn, _ = self._idle.pop()
+                if not conn.is_closed():
+                    return conn
+                self.opened -= 1
+            if self.opened < self.size:
+                return await self._open()
+            conn = await self._wait(first_in_line)
+            if conn is not None:
+                return conn
+            first_in_line = True  # a connection closed: open one in its place
+
+    async def _open(self) -> asyncpg.Connection:
+        self.opened += 1
         try:
-            # A turn means a connection is free, or can be opened within the connect timeout:
-            # no timer (asyncpg's would run the acquire as a task of its own).
-            return await self.pool.acquire()
+            return await self.connect()
         except BaseException:
-            self._turns.release()
+            self.opened -= 1
+            self._hand_on(None)
             raise
 
-    async def release(self, conn: asyncpg.Connection) -> None:
+    async def _wait(self, first: bool) -> asyncpg.Connection | None:
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Future[asyncpg.Connection | None] = loop.create_future()
+        if first:
+            self._line.appendleft(turn)
+        else:
+            self._line.append(turn)
+        timer = loop.call_later(self.acquire_timeout, _expire, turn)
         try:
-            await self.pool.release(conn)
+            return await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled() and turn.exception() is None:
+                self._give_back(turn.result())  # handed over as this request gave up
+            raise
         finally:
-            self._turns.release()
+            timer.cancel()
+
+    def _hand_on(self, conn: asyncpg.Connection | None) -> None:
+        """To the first in line; None tells it to open a connection in a closed one's place."""
+        while self._line:
+            turn = self._line.popleft()
+            if not turn.done():
+                turn.set_result(conn)
+                return
+        if conn is not None:
+            self._idle.append((conn, asyncio.get_running_loop().time()))
+
+    def _give_back(self, conn: asyncpg.Connection | None) -> None:
+        if conn is None:
+            self._hand_on(None)
+        elif conn.is_closed() or self._closed:
+            conn.terminate()
+            self.opened -= 1
+            self._hand_on(None)
+        else:
+            self._hand_on(conn)
+            self._close_stale()
+
+    def _close_stale(self) -> None:
+        """Idle connections unused for IDLE_LIFETIME are closed (looked at on every release,
+        and by a timer while any is idle)."""
+        loop = asyncio.get_running_loop()
+        while self._idle and loop.time() - self._idle[0][1] >= IDLE_LIFETIME:
+            self._idle.popleft()[0].terminate()
+            self.opened -= 1
+        if self._idle and self._sweeper is None:
+            self._sweeper = loop.call_later(IDLE_LIFETIME, self._sweep)
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        self._close_stale()
+
+    async def release(self, conn: asyncpg.Connection) -> None:
+        """Back to the pool (a statement cancelled on it is still being cancelled: asyncpg
+        waits for that before the next one); an open transaction is rolled back first."""
+        if conn.is_in_transaction() and not conn.is_closed():
+            try:
+                await conn.execute("ROLLBACK")
+            except Exception:
+                conn.terminate()
+            except BaseException:
+                conn.terminate()
+                self._give_back(conn)
+                raise
+        self._give_back(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         async with self.acquire() as conn, conn.transaction():
             yield conn
 
-    @asynccontextmanager
-    async def snapshot(self) -> AsyncIterator[asyncpg.Connection]:
-        """A connection in a read-only transaction whose statements all see one snapshot and are
-        planned for their actual arguments: a cached generic plan cannot see which of a query's
-        optional filters are off (see listing.read_page)."""
-        async with self.acquire() as conn:
-            await conn.execute(BEGIN_SNAPSHOT)
-            try:
-                yield conn
-            except BaseException:
-                with suppress(Exception):  # a broken connection is dropped by the pool
-                    await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
-
     async def close(self) -> None:
-        await self.pool.close()
+        self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        while self._idle:
+            with suppress(Exception):
+                await self._idle.pop()[0].close(timeout=1)
+        for turn in self._line:
+            if not turn.done():
+                turn.set_exception(asyncpg.InterfaceError("the database pool is closed"))
+
+
+def _expire(turn: asyncio.Future[asyncpg.Connection | None]) -> None:
+    if not turn.done():
+        turn.set_exception(TimeoutError("no database connection came free in time"))
 
 
 class _Acquire:
@@ -122,21 +193,26 @@ class _Acquire:
         await self.db.release(self.conn)
 
 
-async def open_database(settings: Settings, dsn: str) -> Database:
-    """Lazy pool (min_size 0): the service starts, and answers 503, while PostgreSQL is down."""
-    pool = await asyncpg.create_pool(
+async def _connect(settings: Settings, dsn: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(
         dsn,
-        min_size=0,
-        max_size=settings.db_pool_size,
         timeout=settings.db_connect_timeout,
         command_timeout=settings.db_statement_timeout,
-        max_inactive_connection_lifetime=60,
-        init=_init_connection,
-        reset=_keep_session,
         server_settings={
             "application_name": "todo-api",
             "statement_timeout": str(int(settings.db_statement_timeout * 1000)),
             "timezone": "UTC",
         },
     )
-    return Database(pool, settings.db_acquire_timeout)
+    try:
+        await init_connection(conn)
+    except BaseException:
+        conn.terminate()
+        raise
+    return conn
+
+
+async def open_database(settings: Settings, dsn: str) -> Database:
+    """No connection is opened yet: the first request opens one."""
+    connect = functools.partial(_connect, settings, dsn)
+    return Database(connect, settings.db_pool_size, settings.db_acquire_timeout)

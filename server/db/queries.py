@@ -8,7 +8,10 @@ a query without a suffix an async iterator of rows."""
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -60,6 +63,7 @@ class Queries(Protocol):
         conn: Conn,
         *,
         user_id: str,
+        session_id: str,
         list_id: str | None,
         parent_id: str | None,
         title: str,
@@ -73,13 +77,14 @@ class Queries(Protocol):
         reminders: list[dict[str, str]],
         quota: int,
     ) -> Row: ...
-    async def get_task(self, conn: Conn, *, user_id: str, id: str) -> Row: ...
+    async def get_task(self, conn: Conn, *, user_id: str, session_id: str, id: str) -> Row: ...
     async def task_version(self, conn: Conn, *, user_id: str, id: str) -> int | None: ...
     async def update_task(
         self,
         conn: Conn,
         *,
         user_id: str,
+        session_id: str,
         id: str,
         versions: list[int] | None,
         title: str | None,
@@ -100,10 +105,10 @@ class Queries(Protocol):
     ) -> Row: ...
     async def completing_task(self, conn: Conn, *, user_id: str, id: str) -> Row: ...
     async def delete_task(
-        self, conn: Conn, *, user_id: str, id: str, versions: list[int] | None
-    ) -> str | None: ...
+        self, conn: Conn, *, user_id: str, session_id: str, id: str, versions: list[int] | None
+    ) -> Row: ...
     async def get_stats(
-        self, conn: Conn, *, user_id: str, list_id: str | None, now: datetime
+        self, conn: Conn, *, user_id: str, session_id: str, list_id: str | None, now: datetime
     ) -> Row: ...
 
     # placement.sql
@@ -211,7 +216,7 @@ class Queries(Protocol):
     async def record_signup(self, conn: Conn, *, client: str) -> str: ...
 
     # tokens.sql
-    async def access_token_live(
+    async def token_account_ok(
         self, conn: Conn, *, user_id: str, session_id: str
     ) -> bool | None: ...
     async def insert_login_family(
@@ -243,7 +248,48 @@ class Queries(Protocol):
     def applied_migrations(self, conn: Conn) -> AsyncIterator[Row]: ...
 
 
+# The access token's account check (token_account_ok, in sql/tokens.sql): its condition, and the
+# parameters it reads. Task statements embed both where they say {token_account_ok} and
+# {token}, so each of them checks the account itself, in its own round trip, and a condition
+# added to the check holds for all of them.
+ACCOUNT_CHECK = re.compile(
+    r"^-- name: token_account_ok\((?P<params>[\w, ]*)\)\$\n"
+    r"(?:--[^\n]*\n)*SELECT (?P<condition>.*?);$",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class AccountCheck:
+    condition: str  # a boolean SQL expression with :name parameters
+    params: tuple[str, ...]
+
+    @classmethod
+    def read(cls, path: Path = SQL_DIR) -> AccountCheck:
+        """The token_account_ok block, in whichever file of sql/ it is."""
+        for sql in sorted(path.glob("*.sql")):
+            if found := ACCOUNT_CHECK.search(sql.read_text(encoding="utf-8")):
+                params = tuple(p.strip() for p in found["params"].split(","))
+                return cls(" ".join(found["condition"].split()), params)
+        raise RuntimeError("no token_account_ok block in sql/")
+
+    def embed(self, sql: str) -> str:
+        return sql.replace("{token}", ", ".join(self.params)).replace(
+            "{token_account_ok}", self.condition
+        )
+
+    def numbered(self, placeholders: Mapping[str, str]) -> str:
+        """The condition with each :name as its $n, for statements composed in Python."""
+        return re.sub(r"(?<!:):(\w+)", lambda m: placeholders[m[1]], self.condition)
+
+
+@functools.cache
+def account_check() -> AccountCheck:
+    return AccountCheck.read()
+
+
 def load_queries(path: Path = SQL_DIR) -> Queries:
     """Every `-- name:` block of sql/*.sql, as async functions taking a connection or Database."""
     text = "\n\n".join(f.read_text(encoding="utf-8") for f in sorted(path.glob("*.sql")))
-    return cast(Queries, aiosql.from_str(text.replace("{task_columns}", TASK_COLUMNS), "asyncpg"))
+    text = AccountCheck.read(path).embed(text.replace("{task_columns}", TASK_COLUMNS))
+    return cast(Queries, aiosql.from_str(text, "asyncpg"))

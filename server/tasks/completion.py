@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from server.accounts.security import account_ok
 from server.errors import NotFound, PreconditionFailed
 from server.tasks import schedule
 from server.tasks.recurrence import Due, next_due
@@ -22,22 +23,25 @@ ATTEMPTS = 3
 async def write(
     db: Any,
     queries: Any,
-    user_id: str,
+    token: Mapping[str, str],
     task_id: str,
     versions: list[int] | None,
     fields: Mapping[str, Any],
     now: datetime,
 ) -> Any:
-    """The written task, or 404 / 412 (a missing task / one not at `versions`)."""
-    given = {**_UNSET, **fields}
+    """The written task, or 404 / 412 (a missing task / one not at `versions`); 401 when the
+    token's account may not act (checked by the first statement, as for every write)."""
+    given = dict(fields)
     async with schedule.dues_checked():
-        row = await queries.update_task(
-            db, user_id=user_id, id=task_id, versions=versions, advance=None, **given
+        row = account_ok(
+            await queries.update_task(
+                db, **token, id=task_id, versions=versions, advance=None, **given
+            )
         )
         for _ in range(ATTEMPTS):
-            if row is not None:
+            if row["id"] is not None:
                 return row
-            state = await queries.completing_task(db, user_id=user_id, id=task_id)
+            state = await queries.completing_task(db, user_id=token["user_id"], id=task_id)
             if state is None:
                 raise NotFound("No such task.")
             if versions is not None and state["version"] not in versions:
@@ -45,17 +49,19 @@ async def write(
             step = _next(state, given, now)
             if step is not None:
                 given = {**given, "due_date": step.due_date, "due_on": step.due_on}
-            row = await queries.update_task(
-                db,
-                user_id=user_id,
-                id=task_id,
-                versions=[state["version"]],
-                advance=_advance(state, given, step),
-                **given,
+            row = account_ok(
+                await queries.update_task(
+                    db,
+                    **token,
+                    id=task_id,
+                    versions=[state["version"]],
+                    advance=_advance(state, given, step),
+                    **given,
+                )
             )
-    if row is None:
-        raise PreconditionFailed()
-    return row
+    if row["id"] is not None:
+        return row
+    raise PreconditionFailed()  # changed under us at every attempt
 
 
 def _completing(state: Mapping[str, Any], given: Mapping[str, Any]) -> bool:
@@ -85,22 +91,3 @@ def _advance(state: Mapping[str, Any], given: Mapping[str, Any], step: Due | Non
     if not _completing(state, given) or _recurrence(state, given) is None:
         return None
     return step is not None
-
-
-# update_task's parameters a write leaves as they are unless it says otherwise.
-_UNSET: dict[str, Any] = {
-    "title": None,
-    "set_description": False,
-    "description": None,
-    "priority": None,
-    "set_due_date": False,
-    "due_date": None,
-    "set_due_on": False,
-    "due_on": None,
-    "tags": None,
-    "is_completed": None,
-    "toggle": False,
-    "set_recurrence": False,
-    "recurrence": None,
-    "reminders": None,
-}

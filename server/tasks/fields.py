@@ -57,7 +57,7 @@ def placed_fields(body: Mapping[str, Any]) -> dict[str, Any]:
 def replaced_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     """A validated TaskReplace body as update_task's parameters: a replace is a patch that
     sets every field (the schema's defaults stand in for the omitted ones)."""
-    return {**written_fields(body), **dict.fromkeys(SET_FLAGS, True)}
+    return {**written_fields(body), **dict.fromkeys(SET_FLAGS, True), "toggle": False}
 
 
 def patched_fields(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,9 +74,15 @@ def patched_fields(body: Mapping[str, Any]) -> dict[str, Any]:
         "is_completed": body.get("is_completed"),
         "recurrence": schedule.recurrence(body.get("recurrence")),
         "reminders": schedule.reminders(body["reminders"]) if "reminders" in body else None,
+        "toggle": False,
     }
     schedule.check_dues(fields, body)
     return fields
+
+
+def completed_fields(body: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A validated TaskComplete body (or none: toggle) as update_task's parameters."""
+    return {**patched_fields(body or {}), "toggle": body is None}
 
 
 def request_hash(fields: Mapping[str, Any]) -> bytes:

@@ -2,7 +2,8 @@
 
 Every query names the owner; a task that is missing or another user's is a 404 alike.
 Writes check If-Match in the UPDATE's own WHERE clause, so of two writers holding one ETag
-exactly one succeeds; when no row changed, task_version tells 404 from 412.
+exactly one succeeds; when no row changed, task_version tells 404 from 412. The first
+statement of each handler marked checks_account also checks the access token (one round trip).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, NoReturn
 
+from server.accounts.security import account_ok, checks_account
 from server.context import Request
 from server.contract.reply import Reply
 from server.errors import BadRequest, NotFound, PreconditionFailed
@@ -22,52 +24,55 @@ from server.tasks.idempotency import create_once
 MAX_WINDOW = timedelta(days=31)  # of GET /reminders
 
 
+@checks_account
 async def list_tasks(request: Request) -> Reply:
     secret = request.app.ctx.settings.jwt_secret
-    page = listing.page_request(request.ctx.user_id, request.ctx.query, secret)
+    page = listing.page_request(request.ctx.token, request.ctx.query, secret)
     return Reply(await listing.read_page(request.app.ctx.db, page, secret))
 
 
+@checks_account
 async def create_task(request: Request) -> Reply:
     db, queries, user_id = request.app.ctx.db, request.app.ctx.queries, request.ctx.user_id
-    fields = task_fields.placed_fields(request.ctx.body)
+    fields, token = task_fields.placed_fields(request.ctx.body), request.ctx.token
     quota = request.app.ctx.settings.task_quota
     key = request.ctx.header_params.get("Idempotency-Key")
     if key is None:
-        body = task_body(await placement.create(db, queries, user_id, fields, quota))
+        body = task_body(await placement.create(db, queries, token, fields, quota))
     else:
 
         async def create(conn: Any) -> Any:
-            return await placement.create(conn, queries, user_id, fields, quota)
+            return await placement.create(conn, queries, token, fields, quota)
 
-        body = await create_once(db, queries, user_id, key, fields, create)
+        body = await create_once(db, queries, token, key, fields, create)
     headers = {"Location": f"/api/{user_id}/tasks/{body['id']}", "ETag": etag(body["version"])}
     return Reply(body, status=201, headers=headers)
 
 
+@checks_account
 async def get_task(request: Request) -> Reply:
     row = await request.app.ctx.queries.get_task(
-        request.app.ctx.db, user_id=request.ctx.user_id, id=_task_id(request)
+        request.app.ctx.db, **request.ctx.token, id=_task_id(request)
     )
-    if row is None:
+    if account_ok(row)["id"] is None:
         raise NotFound("No such task.")
     if_none_match = request.ctx.header_params.get("If-None-Match")
     return versioned_reply(task_body(row), row["version"], if_none_match)
 
 
+@checks_account
 async def replace_task(request: Request) -> Reply:
     return await _write(request, task_fields.replaced_fields(request.ctx.body))
 
 
+@checks_account
 async def update_task(request: Request) -> Reply:
     return await _write(request, task_fields.patched_fields(request.ctx.body))
 
 
+@checks_account
 async def complete_task(request: Request) -> Reply:
-    body = request.ctx.body
-    if body is None:
-        return await _write(request, {"toggle": True})
-    return await _write(request, {"is_completed": body["is_completed"]})
+    return await _write(request, task_fields.completed_fields(request.ctx.body))
 
 
 async def move_task(request: Request) -> Reply:
@@ -82,24 +87,27 @@ async def move_task(request: Request) -> Reply:
     return Reply(task_body(row), headers={"ETag": etag(row["version"])})
 
 
+@checks_account
 async def delete_task(request: Request) -> Reply:
     versions = if_match_versions(request.ctx.header_params.get("If-Match"))
     deleted = await request.app.ctx.queries.delete_task(
-        request.app.ctx.db, user_id=request.ctx.user_id, id=_task_id(request), versions=versions
+        request.app.ctx.db, **request.ctx.token, id=_task_id(request), versions=versions
     )
-    if deleted is None:
+    if account_ok(deleted)["id"] is None:
         await _missing_or_stale(request)
     return Reply(status=204)
 
 
+@checks_account
 async def get_stats(request: Request) -> Reply:
     list_id = request.ctx.query.get("list_id")
     row = await request.app.ctx.queries.get_stats(
         request.app.ctx.db,
-        user_id=request.ctx.user_id,
+        **request.ctx.token,
         list_id=None if list_id is None else str(list_id),
         now=request.app.ctx.clock(),
     )
+    account_ok(row)
     return Reply(
         {
             "total": row["total"],
@@ -113,12 +121,13 @@ async def get_stats(request: Request) -> Reply:
 
 
 async def _write(request: Request, fields: dict[str, Any]) -> Reply:
-    """Write the task under If-Match; the task with its new ETag."""
+    """update_task under If-Match (a recurring task's completion: completion.py); the task
+    with its new ETag."""
     app = request.app
     row = await completion.write(
         app.ctx.db,
         app.ctx.queries,
-        request.ctx.user_id,
+        request.ctx.token,
         _task_id(request),
         if_match_versions(request.ctx.header_params.get("If-Match")),
         fields,

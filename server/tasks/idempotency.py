@@ -9,7 +9,7 @@ from typing import Any
 
 from server.db.pool import Database
 from server.db.queries import Queries
-from server.errors import UnprocessableContent
+from server.errors import AccountGone, UnprocessableContent
 from server.tasks.fields import json_ready, request_hash, task_body
 
 ATTEMPTS = 3
@@ -18,14 +18,16 @@ ATTEMPTS = 3
 async def create_once(
     db: Database,
     queries: Queries,
-    user_id: str,
+    token: Mapping[str, Any],
     key: str,
     fields: Mapping[str, Any],
     create: Callable[[Any], Awaitable[Any]],
 ) -> dict[str, Any]:
     """The created task's body: made now by create(connection), or replayed from the request
-    that first used `key`."""
-    digest = request_hash(fields)
+    that first used `key`. The account is checked first: the key's row refers to it."""
+    user_id, digest = token["user_id"], request_hash(fields)
+    if not await queries.token_account_ok(db, **token):
+        raise AccountGone()
     for _attempt in range(ATTEMPTS):
         async with db.transaction() as conn:
             # Waits here while another transaction holds the same key, until it ends.

@@ -1,109 +1,26 @@
-"""GET /api/{user_id}/tasks: filters, sorting, offset and keyset paging.
-
-The SQL is a choice among fixed fragments: one filter clause, and per (sort, order) an ORDER BY
-and a keyset predicate over the same key. Nothing a client sends reaches the SQL text; it is
-bound as parameters. Each sort key has an index led by user_id and ending in id (migration
-0002), so a page is an index range scan at any cursor depth. Undated tasks sort last in both
-directions because the due key is coalesce(due_at, +/-infinity), never null. due_at is the
-instant a task counts as due (an all-day task: the end of its day in its owner's zone, SPEC §8),
-kept by the triggers of migration 0030.
-"""
+"""GET /api/{user_id}/tasks: filters, sorting, offset and keyset paging, read in one statement
+(its SQL, one fixed text per shape of request: server/tasks/page_sql.py)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import orjson
 
+from server.accounts.security import account_ok
 from server.db.pool import Database
-from server.db.queries import TASK_COLUMNS
+from server.db.queries import account_check
 from server.errors import BadRequest
 from server.tasks import fields as task_fields
+from server.tasks import page_sql
 from server.tasks.cursors import decode_cursor, encode_cursor, invalid_cursor
+from server.tasks.placement import TOP_LEVEL
 
-COLUMNS = f"{TASK_COLUMNS}, priority_rank, parent_key, due_at"
-# $1 user_id, $2 is_completed, $3 priority, $4 tags (all of them), $5 ILIKE pattern,
-# $6 due_before, $7 due_after, $8 list_id, $9 parent_key (the nil uuid: top level): see
-# Filters.args. A null (or empty tags) filter is off. A parent's children are all in its list:
-# saying so lets a page of them be one range of the position index.
-MATCHES = """user_id = $1
-   AND ($2::boolean IS NULL OR is_completed = $2)
-   AND ($3::text IS NULL OR priority = $3)
-   AND (cardinality($4::text[]) = 0 OR tags @> $4)
-   AND ($5::text IS NULL OR title ILIKE $5 OR description ILIKE $5)
-   AND ($6::timestamptz IS NULL OR due_at < $6)
-   AND ($7::timestamptz IS NULL OR due_at > $7)
-   AND ($8::uuid IS NULL OR list_id = $8)
-   AND ($9::uuid IS NULL OR parent_key = $9)
-   AND ($9::uuid IS NULL OR $9 = '00000000-0000-0000-0000-000000000000'
-        OR list_id = (SELECT p.list_id FROM tasks AS p WHERE p.user_id = $1 AND p.id = $9))"""
-COUNT_SQL = "SELECT count(*) FROM tasks WHERE " + MATCHES  # noqa: S608 (fixed fragments)
-# Every row of a page carries the count of all matches: one statement, one round trip.
-TOTAL = f"({COUNT_SQL}) AS total"
-LIMIT = "$10"
-FIRST_KEY = 11  # the offset (offset mode), or the cursor's first value (keyset mode)
-
-
-@dataclass(frozen=True)
-class SortKey:
-    fields: tuple[str, ...]  # the row fields the cursor keeps (the last one is the tiebreak)
-    terms: tuple[str, ...]  # the indexed expressions the page is ordered by
-    casts: tuple[str, ...]  # each cursor value as bound ({} is its parameter)
-
-
-def _tied_on_id(column: str, cast: str, expression: str | None = None) -> SortKey:
-    return SortKey((column, "id"), (expression or column, "id"), (cast, "{}::uuid"))
-
-
-DUE_ASC = "coalesce(due_at, 'infinity')"
-DUE_DESC = "coalesce(due_at, '-infinity')"
-BY_SORT = {
-    "created": _tied_on_id("created_at", "{}::timestamptz"),
-    "updated": _tied_on_id("updated_at", "{}::timestamptz"),
-    "title": _tied_on_id("title", "{}::text"),
-    "priority": _tied_on_id("priority_rank", "{}::smallint"),
-    # Manual order: each sibling group together, in position order. Positions are unique
-    # among siblings, so the key needs no tiebreak: the unique index of migration 0011.
-    "position": SortKey(
-        ("list_id", "parent_key", "position"),
-        ("list_id", "parent_key", "position"),
-        ("{}::uuid", "{}::uuid", "{}::text"),
-    ),
-}
-SORT_KEYS = {
-    **{(sort, order): key for sort, key in BY_SORT.items() for order in ("asc", "desc")},
-    ("due_date", "asc"): _tied_on_id("due_at", "coalesce({}::timestamptz, 'infinity')", DUE_ASC),
-    ("due_date", "desc"): _tied_on_id("due_at", "coalesce({}::timestamptz, '-infinity')", DUE_DESC),
-}
-DIRECTIONS = {"asc": ("ASC", ">"), "desc": ("DESC", "<")}
 MAX_OFFSET = 2**63 - 1  # OFFSET is a bigint; any offset beyond is past the end all the same
-
-
-def _page_sql(key: SortKey, order: str, keyset: bool) -> str:
-    """One page: $10 rows from offset $11 (offset mode), or after the cursor's values ($11,
-    ...) (keyset mode), each with the total of matches (computed once, as an InitPlan)."""
-    direction, beyond = DIRECTIONS[order]
-    terms = ", ".join(key.terms)
-    values = ", ".join(cast.format(f"${FIRST_KEY + i}") for i, cast in enumerate(key.casts))
-    after = f"\n   AND ({terms}) {beyond} ({values})"
-    return (
-        f"SELECT {COLUMNS}, {TOTAL}\n  FROM tasks\n"  # noqa: S608
-        f" WHERE {MATCHES}{after if keyset else ''}\n"
-        f" ORDER BY {', '.join(f'{term} {direction}' for term in key.terms)}\n"
-        f" LIMIT {LIMIT}{'' if keyset else f' OFFSET ${FIRST_KEY}'}"
-    )
-
-
-# Every statement the listing can run, fixed when the module loads: (sort, order, keyset) -> SQL.
-PAGE_SQL = {
-    (sort, order, keyset): _page_sql(key, order, keyset)
-    for (sort, order), key in SORT_KEYS.items()
-    for keyset in (False, True)
-}
-TOP_LEVEL = "00000000-0000-0000-0000-000000000000"
 
 
 @dataclass(frozen=True)
@@ -131,24 +48,22 @@ class Filters:
             parent_key=_parent_key(query.get("parent_id")),
         )
 
-    def args(self, user_id: str) -> tuple[Any, ...]:
-        """$1 to $9 of MATCHES."""
-        return (
-            user_id,
-            self.completed,
-            self.priority,
-            self.tags,
-            self.pattern,
-            self.due_before,
-            self.due_after,
-            self.list_id,
-            self.parent_key,
-        )
+    def in_use(self) -> dict[str, Any]:
+        """The filters that are on (not null, tags not empty), by their name in page_sql.FILTERS
+        and in its order: parent_key is the top level, child_of a parent's children."""
+        named = ("completed", "priority", "tags", "pattern", "due_before", "due_after", "list_id")
+        values = {name: getattr(self, name) for name in named}
+        values["parent_key" if self.parent_key == TOP_LEVEL else "child_of"] = self.parent_key
+        return {
+            name: values[name]
+            for name in page_sql.FILTERS
+            if values.get(name) is not None and values[name] != []
+        }
 
 
 @dataclass(frozen=True)
 class PageRequest:
-    user_id: str
+    token: Mapping[str, Any]  # the access token's parameters of the account check
     sort: str
     order: str
     limit: int
@@ -157,8 +72,12 @@ class PageRequest:
     after: tuple[Any, ...] | None  # the sort key's fields of the previous page's last row
 
     @property
-    def key(self) -> SortKey:
-        return SORT_KEYS[(self.sort, self.order)]
+    def user_id(self) -> str:
+        return str(self.token["user_id"])
+
+    @property
+    def key(self) -> page_sql.SortKey:
+        return page_sql.SORT_KEYS[(self.sort, self.order)]
 
     def context(self) -> bytes:
         """What a cursor is bound to: this user, this sort and order, these filters."""
@@ -182,13 +101,15 @@ class PageRequest:
 
     def statement(self) -> tuple[str, tuple[Any, ...]]:
         """The page query and its arguments (one row more than the page, to see if more follow)."""
-        args = (*self.filters.args(self.user_id), self.limit + 1)
-        if self.after is None:
-            return PAGE_SQL[(self.sort, self.order, False)], (*args, self.offset)
-        return PAGE_SQL[(self.sort, self.order, True)], (*args, *self.after)
+        filters = self.filters.in_use()
+        shape = page_sql.Shape(self.sort, self.order, self.after is not None, tuple(filters))
+        paging = (self.offset,) if self.after is None else self.after
+        token = [self.token[name] for name in account_check().params if name != "user_id"]
+        args = (self.user_id, *filters.values(), self.limit + 1, *paging, *token)
+        return page_sql.statement(shape), args
 
 
-def page_request(user_id: str, query: dict[str, Any], secret: str) -> PageRequest:
+def page_request(token: Mapping[str, Any], query: dict[str, Any], secret: str) -> PageRequest:
     """The validated query of list_tasks as a PageRequest; a bad cursor is a 400."""
     if "cursor" in query and "offset" in query:
         raise BadRequest.at(
@@ -199,7 +120,7 @@ def page_request(user_id: str, query: dict[str, Any], secret: str) -> PageReques
         )
     sort = query["sort"]
     request = PageRequest(
-        user_id=user_id,
+        token=token,
         sort=sort,
         order=query.get("order") or ("asc" if sort == "position" else "desc"),
         limit=query["limit"],
@@ -215,24 +136,18 @@ def page_request(user_id: str, query: dict[str, Any], secret: str) -> PageReques
 
 async def read_page(db: Database, request: PageRequest, secret: str) -> dict[str, Any]:
     """The TaskPage body: the page, the total of matches and the cursor after the page, read
-    in one snapshot so that the total and the page agree.
-
-    Custom plans matter: a generic plan cannot see which filters are off, misjudges them and
-    sorts all of the user's tasks; a plan made for the actual arguments walks the sort key's
-    index. An empty page has no row to carry the total, so only then is it counted apart.
-    """
+    in one statement (one snapshot: the total and the page agree), which also checks the
+    access token."""
     sql, args = request.statement()
-    async with db.snapshot() as conn:
+    async with db.acquire() as conn:
         rows = await conn.fetch(sql, *args)
-        if rows:
-            total = rows[0]["total"]
-        else:
-            total = await conn.fetchval(COUNT_SQL, *request.filters.args(request.user_id))
-    page = rows[: request.limit]
-    more = len(rows) > request.limit
+    head = account_ok(rows[0])
+    found = rows if head["id"] is not None else []
+    page = found[: request.limit]
+    more = len(found) > request.limit
     return {
         "tasks": [task_fields.task_body(row) for row in page],
-        "total": total,
+        "total": head["total"],
         "limit": request.limit,
         "offset": request.offset,
         "next_cursor": _cursor_after(request, page[-1], secret) if more else None,
@@ -267,7 +182,7 @@ def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _after_from_cursor(key: SortKey, raw: Any, last_id: str) -> tuple[Any, ...]:
+def _after_from_cursor(key: page_sql.SortKey, raw: Any, last_id: str) -> tuple[Any, ...]:
     """The cursor's values as the keyset predicate binds them; the MAC already vouches for
     them, this checks their shape."""
     if key.fields[-1] != "id":  # position: (list_id, parent_key, position)

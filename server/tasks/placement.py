@@ -14,8 +14,9 @@ from typing import Any
 
 import asyncpg
 
+from server.accounts.security import account_ok
 from server.db.pool import Database
-from server.errors import QuotaExceeded, UnprocessableContent
+from server.errors import AccountGone, QuotaExceeded, UnprocessableContent
 from server.lists import ordering
 from server.tasks.etags import current
 
@@ -25,23 +26,26 @@ TOP_LEVEL = "00000000-0000-0000-0000-000000000000"  # parent_key of top-level ta
 
 
 async def create(
-    executor: Any, queries: Any, user_id: str, fields: Mapping[str, Any], quota: int
+    executor: Any, queries: Any, token: Mapping[str, Any], fields: Mapping[str, Any], quota: int
 ) -> Any:
     """The new task's row, last among its siblings. `executor` is the pool, or a connection
-    already in a transaction."""
+    already in a transaction; `token` the access token's parameters of the account check."""
     with _gone_meanwhile():
-        return await _create(executor, queries, user_id, fields, quota)
+        return await _create(executor, queries, token, fields, quota)
 
 
 async def _create(
-    executor: Any, queries: Any, user_id: str, fields: Mapping[str, Any], quota: int
+    executor: Any, queries: Any, token: Mapping[str, Any], fields: Mapping[str, Any], quota: int
 ) -> Any:
-    if fields["parent_id"] is None:
-        row = await queries.create_task(executor, user_id=user_id, quota=quota, **fields)
-        if row is None:
+    user_id = token["user_id"]
+    if fields["parent_id"] is None:  # one statement, the account check included
+        row = account_ok(await queries.create_task(executor, **token, quota=quota, **fields))
+        if row["id"] is None:
             await _refused(executor, queries, user_id, fields["list_id"], quota)
         return row
     async with _transaction(executor) as conn:
+        if not await queries.token_account_ok(conn, **token):
+            raise AccountGone()
         await queries.lock_placement(conn, user_id=user_id)
         facts = await queries.placement_facts(
             conn, user_id=user_id, id=None, parent_id=fields["parent_id"], list_id=None
@@ -53,10 +57,10 @@ async def _create(
             raise _invalid("list_id", "is not the list of the parent task")
         if facts["parent_level"] >= MAX_LEVEL:
             raise _invalid("parent_id", f"is at level {MAX_LEVEL}, which takes no subtasks")
-        row = await queries.create_task(
-            conn, user_id=user_id, quota=quota, **{**fields, "list_id": list_id}
+        row = account_ok(
+            await queries.create_task(conn, **token, quota=quota, **{**fields, "list_id": list_id})
         )
-        if row is None:
+        if row["id"] is None:
             raise _over_quota(quota)
         return row
 

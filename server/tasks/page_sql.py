@@ -1,0 +1,122 @@
+"""The listing's SQL: one statement per shape of request, composed from fixed fragments.
+
+A shape is the sort and order, offset or keyset paging, and which filters are in use. Each
+shape has a statement text of its own that holds the conditions of those filters alone, so
+the plan PostgreSQL keeps for a prepared statement (a generic plan, after its fifth run) fits
+the request: a single text with every filter made optional (`$2 IS NULL OR ...`) gets a
+generic plan that cannot tell which are off, and sorts all of the user's tasks. No transaction
+and no plan_cache_mode are needed for that; nothing a client sends reaches the text, whose
+values are all bound parameters.
+
+Each sort key has an index led by user_id and ending in id (migration 0002), so a page is an
+index range scan at any cursor depth. Undated tasks sort last in both directions because the
+due key is coalesce(due_at, +/-infinity), never null. due_at is the instant a task counts as
+due (an all-day task: the end of its day in its owner's zone, SPEC §8), kept by the triggers of
+migration 0030.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from dataclasses import dataclass
+
+from server.db.queries import TASK_COLUMNS, account_check
+
+COLUMNS = f"{TASK_COLUMNS}, priority_rank, parent_key, due_at"
+# Each filter's condition, its bound value as {0}; $1 is the user. parent_key is the top level
+# (the nil uuid); child_of a parent's children, who are all in its list: saying so lets a page
+# of them be one range of the position index.
+FILTERS = {
+    "completed": "is_completed = {0}",
+    "priority": "priority = {0}",
+    "tags": "tags @> {0}",  # all of them
+    "pattern": "(title ILIKE {0} OR description ILIKE {0})",
+    "due_before": "due_at < {0}",
+    "due_after": "due_at > {0}",
+    "list_id": "list_id = {0}",
+    "parent_key": "parent_key = {0}",
+    "child_of": "parent_key = {0}"
+    " AND list_id = (SELECT p.list_id FROM tasks AS p WHERE p.user_id = $1 AND p.id = {0})",
+}
+
+
+@dataclass(frozen=True)
+class SortKey:
+    fields: tuple[str, ...]  # the row fields the cursor keeps (the last one is the tiebreak)
+    terms: tuple[str, ...]  # the indexed expressions the page is ordered by
+    casts: tuple[str, ...]  # each cursor value as bound ({} is its parameter)
+
+
+def _tied_on_id(column: str, cast: str, expression: str | None = None) -> SortKey:
+    return SortKey((column, "id"), (expression or column, "id"), (cast, "{}::uuid"))
+
+
+DUE_ASC = "coalesce(due_at, 'infinity')"
+DUE_DESC = "coalesce(due_at, '-infinity')"
+BY_SORT = {
+    "created": _tied_on_id("created_at", "{}::timestamptz"),
+    "updated": _tied_on_id("updated_at", "{}::timestamptz"),
+    "title": _tied_on_id("title", "{}::text"),
+    "priority": _tied_on_id("priority_rank", "{}::smallint"),
+    # Manual order: each sibling group together, in position order. Positions are unique
+    # among siblings, so the key needs no tiebreak: the unique index of migration 0011.
+    "position": SortKey(
+        ("list_id", "parent_key", "position"),
+        ("list_id", "parent_key", "position"),
+        ("{}::uuid", "{}::uuid", "{}::text"),
+    ),
+}
+SORT_KEYS = {
+    **{(sort, order): key for sort, key in BY_SORT.items() for order in ("asc", "desc")},
+    ("due_date", "asc"): _tied_on_id("due_at", "coalesce({}::timestamptz, 'infinity')", DUE_ASC),
+    ("due_date", "desc"): _tied_on_id("due_at", "coalesce({}::timestamptz, '-infinity')", DUE_DESC),
+}
+DIRECTIONS = {"asc": ("ASC", ">"), "desc": ("DESC", "<")}
+
+
+@dataclass(frozen=True)
+class Shape:
+    sort: str
+    order: str
+    keyset: bool
+    filters: tuple[str, ...]  # the names of FILTERS in use, in FILTERS' order
+
+
+@functools.cache
+def statement(shape: Shape) -> str:
+    """The shape's statement. Its parameters: $1 the user, one per filter in use, the number
+    of rows, then the offset (offset mode) or the previous page's last sort key values (keyset
+    mode), then the account check's own parameters other than the user, in its order.
+
+    Its first row is the header (account_ok, total) with the page's first task, or with
+    nulls when the page is empty; each further row carries the next task. The total is an
+    InitPlan, counted once per page; `ON true` leaves the planner a nested loop alone, over
+    one header row, which keeps the page's order.
+    """
+    numbers = (f"${n}" for n in itertools.count(2))
+    matches = " AND ".join(
+        ["user_id = $1", *(FILTERS[name].format(next(numbers)) for name in shape.filters)]
+    )
+    limit = next(numbers)
+    key = SORT_KEYS[(shape.sort, shape.order)]
+    direction, beyond = DIRECTIONS[shape.order]
+    if shape.keyset:
+        values = ", ".join(cast.format(next(numbers)) for cast in key.casts)
+        after = f" AND ({', '.join(key.terms)}) {beyond} ({values})"
+        paging = f"LIMIT {limit}"
+    else:
+        after, paging = "", f"LIMIT {limit} OFFSET {next(numbers)}"
+    order_by = ", ".join(f"{term} {direction}" for term in key.terms)
+    check = account_check()
+    bound = {"user_id": "$1", **{p: next(numbers) for p in check.params if p != "user_id"}}
+    return (
+        f"SELECT head.account_ok, head.total, page.*\n"  # noqa: S608 (fixed fragments)
+        f"  FROM (SELECT {check.numbered(bound)} AS account_ok,\n"
+        f"               (SELECT count(*) FROM tasks WHERE {matches}) AS total) AS head\n"
+        f"  LEFT JOIN (SELECT {COLUMNS}\n"
+        f"               FROM tasks\n"
+        f"              WHERE {matches}{after}\n"
+        f"              ORDER BY {order_by}\n"
+        f"              {paging}) AS page ON true"
+    )
