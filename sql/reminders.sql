@@ -2,16 +2,22 @@
 -- the instant it counts as due (`before_due`, read by PostgreSQL's ISO 8601 interval syntax).
 -- Only open tasks remind; a recurring task's due is always its next one.
 
--- name: list_reminders(user_id, window_from, window_to)
--- The user's reminders falling due in [window_from, window_to), by fire_at then task.
-SELECT t.id AS task_id, t.title, r.fire_at
-  FROM tasks AS t,
-       LATERAL (SELECT CASE WHEN e ? 'at' THEN (e ->> 'at')::timestamptz
-                            ELSE t.due_at - (e ->> 'before_due')::interval END AS fire_at
-                  FROM jsonb_array_elements(t.reminders) AS e) AS r
- WHERE t.user_id = :user_id AND NOT t.is_completed AND t.reminders <> '[]'
-   AND r.fire_at >= :window_from AND r.fire_at < :window_to
- ORDER BY r.fire_at, t.id;
+-- name: list_reminders({token}, window_from, window_to)
+-- account_ok on every row, and the user's reminders falling due in [window_from, window_to) by
+-- fire_at then task (none: one row of nulls beside account_ok).
+WITH account AS (SELECT {token_account_ok} AS ok)
+SELECT account.ok AS account_ok, due.task_id, due.title, due.fire_at
+  FROM account
+  LEFT JOIN (
+    SELECT t.id AS task_id, t.title, r.fire_at
+      FROM tasks AS t,
+           LATERAL (SELECT CASE WHEN e ? 'at' THEN (e ->> 'at')::timestamptz
+                                ELSE t.due_at - (e ->> 'before_due')::interval END AS fire_at
+                      FROM jsonb_array_elements(t.reminders) AS e) AS r
+     WHERE t.user_id = :user_id AND NOT t.is_completed AND t.reminders <> '[]'
+       AND r.fire_at >= :window_from AND r.fire_at < :window_to
+  ) AS due ON account.ok
+ ORDER BY due.fire_at, due.task_id;
 
 -- name: take_reminder_lease(holder, lease_seconds)$
 -- True when this holder now holds the reminder scheduler's lease (free, expired, or its own).

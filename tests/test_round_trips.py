@@ -122,6 +122,14 @@ def operations(api: Api, user: User, task_id: str) -> dict[str, tuple[Send, int]
         "PATCH": (lambda: api.patch(one, json={"priority": "low"}, headers=h), 200),
         "complete": (lambda: api.patch(f"{one}/complete", headers=h), 200),
         "stats": (lambda: api.get(f"/api/{user.id}/stats", headers=h), 200),
+        "reminders": (
+            lambda: api.get(
+                f"/api/{user.id}/reminders",
+                params={"from": "2030-01-01T00:00:00Z", "to": "2030-01-08T00:00:00Z"},
+                headers=h,
+            ),
+            200,
+        ),
     }
 
 
@@ -185,6 +193,11 @@ def test_a_deleted_account_is_refused_by_the_operation_statement_itself(
             lambda: api.patch(one, json={"title": "x"}, headers=h),
             lambda: api.post(base, json={"title": "x"}, headers=h),
             lambda: api.get(f"/api/{owner.id}/stats", headers=h),
+            lambda: api.get(
+                f"/api/{owner.id}/reminders",
+                params={"from": "2030-01-01T00:00:00Z", "to": "2030-01-02T00:00:00Z"},
+                headers=h,
+            ),
             lambda: api.delete(one, headers=h),
         ]
 

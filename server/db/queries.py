@@ -50,7 +50,13 @@ class Queries(Protocol):
 
     # reminders.sql
     def list_reminders(
-        self, conn: Conn, *, user_id: str, window_from: datetime, window_to: datetime
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        session_id: str,
+        window_from: datetime,
+        window_to: datetime,
     ) -> AsyncIterator[Row]: ...
     async def take_reminder_lease(self, conn: Conn, *, holder: str, lease_seconds: int) -> Any: ...
     async def release_reminder_lease(self, conn: Conn, *, holder: str) -> str: ...

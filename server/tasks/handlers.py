@@ -149,6 +149,7 @@ def _task_id(request: Request) -> str:
     return str(request.ctx.path_params["task_id"])
 
 
+@checks_account
 async def list_reminders(request: Request) -> Reply:
     query, app = request.ctx.query, request.app
     start, end = query["from"], query["to"]
@@ -156,7 +157,13 @@ async def list_reminders(request: Request) -> Reply:
         raise BadRequest.at(
             ["query", "to"], "must be after from, at most 31 days later", "value_error"
         )
-    rows = app.ctx.queries.list_reminders(
-        app.ctx.db, user_id=request.ctx.user_id, window_from=start, window_to=end
-    )
-    return Reply({"reminders": [dict(row) async for row in rows]})
+    rows = [
+        row
+        async for row in app.ctx.queries.list_reminders(
+            app.ctx.db, **request.ctx.token, window_from=start, window_to=end
+        )
+    ]
+    account_ok(rows[0])
+    fields = ("task_id", "title", "fire_at")
+    listed = [{name: row[name] for name in fields} for row in rows if row["task_id"] is not None]
+    return Reply({"reminders": listed})
