@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from server.contract.loading import Contract
     from server.db.pool import Database
     from server.db.queries import Queries
+    from server.system.metrics import Metrics
 
 
 @dataclass
@@ -34,6 +35,7 @@ class AppContext:
     migration_ids: frozenset[str]
     docs_html: str
     console_html: str | None = None  # None: CONSOLE_ENABLED is off (server/system/console.py)
+    metrics: Metrics | None = None  # None: METRICS_ENABLED is off
     # What time it is for overdue and recurrence (a test passes its own; SQL's now() elsewhere)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     db: Database = field(init=False)
