@@ -85,6 +85,13 @@ $(PROFILE_STAMP): requirements-profile.txt $(STAMP)
 profile: install wrk $(PROFILE_STAMP)
 	$(BIN)/python -m bench.profile
 
+## make cluster: nginx in front of two instances (two workers each), PgBouncer in transaction mode
+## and one PostgreSQL, on loopback; prints req/s through nginx with two instances, then one.
+## CLUSTER_HOLD=1 keeps it up until Ctrl-C. Installs nginx and PgBouncer only as root on Debian.
+.PHONY: cluster
+cluster: install wrk
+	$(BIN)/python -m bench.cluster
+
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

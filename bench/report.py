@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from bench.load import Result
 from bench.service import LogSummary
+from bench.variants import Variants
 
 MODES = ("full", "off")
 PERCENTILES = ("p50_ms", "p99_ms")
@@ -36,6 +37,7 @@ class Report:
     skipped: dict[str, str] = field(default_factory=dict)
     logs: list[tuple[str, LogSummary]] = field(default_factory=list)
     details: list[tuple[str, str, Result]] = field(default_factory=list)  # (run, workload, r)
+    variants: list[Variants] = field(default_factory=list)
     elapsed_s: float = 0.0
 
     def add(self, label: str, workload: str, result: Result) -> None:
@@ -48,7 +50,9 @@ class Report:
 
     def render(self) -> str:
         out = ["# Benchmark results", "", *self.header, ""]
-        out += self._matrix() + self._targets() + self._problems() + self._details()
+        out += self._matrix() + self._targets()
+        out += [line for variants in self.variants for line in variants.render()]
+        out += self._problems() + self._details()
         out += [
             f"Total time: {self.elapsed_s / 60:.1f} min; load average at the end: "
             f"{os.getloadavg()[0]:.2f}.",

@@ -20,10 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import cpu, database
+from bench.components import PgBouncer, install_packages
 from bench.database import Seeded
 from bench.load import HealthProbe, Result, probe_health, wrk, wrk_missing
 from bench.report import BARE, MODES, Report, Storm
 from bench.service import BareService, Service
+from bench.variants import WORKLOADS as VARIANT_WORKLOADS
+from bench.variants import Variants
 from bench.workloads import BY_NAME, STORM, WORKLOADS, Fixtures, Workload
 
 RESULTS = Path(".data/bench-results.md")
@@ -61,7 +64,7 @@ class Bench:
     """Runs the three parts against services it starts and stops, filling in a Report."""
 
     def __init__(self, knobs: Knobs, dsn: str, seeded: Seeded, secret: str) -> None:
-        self.knobs, self.dsn, self.seeded = knobs, dsn, seeded
+        self.knobs, self.dsn, self.seeded, self.secret = knobs, dsn, seeded, secret
         self.services = {mode: Service(dsn, secret, SERVER_LOGS / "none.log") for mode in MODES}
         self.services[BARE] = BareService(dsn, secret, SERVER_LOGS / "none.log")
         self.service = self.services["full"]  # the storm's and the workers' runs
@@ -146,6 +149,70 @@ class Bench:
                 self.report.skipped[workload.name] = problem
                 print(f"  skipped {workload.name}: {problem}", flush=True)
         return workload.name not in self.report.skipped
+
+    def variants(self, variants: Variants, services: dict[str, Service]) -> None:
+        """Every variant's service up at once; each workload on one, then at once on the next."""
+        self.report.variants.append(variants)
+        for round_no in range(1, self.knobs.rounds + 1):
+            started = []
+            try:
+                for label, service in services.items():
+                    self.start(service, f"r{round_no} {label}", "full")
+                    started.append(label)
+                for name in VARIANT_WORKLOADS:
+                    for label, service in services.items():
+                        result = self.load(service, BY_NAME[name], f"r{round_no} {label}")
+                        variants.runs[(name, label)].append(result)
+            finally:
+                for label in started:
+                    self.stop(services[label], f"r{round_no} {label}")
+
+    def pgbouncer(self) -> None:
+        """PgBouncer mode through PgBouncer (transaction pooling) against a direct connection."""
+        variants = Variants(
+            "PgBouncer mode against a direct connection (1 worker, validation full)",
+            "`DATABASE_PGBOUNCER=true` through PgBouncer 1.18 in transaction mode (unnamed "
+            "statements: every statement parsed and planned again) against the default: "
+            "asyncpg's prepared-statement cache on a direct connection.",
+            ["direct", "pgbouncer"],
+        )
+        if problem := install_packages():
+            variants.skipped = problem
+            self.report.variants.append(variants)
+            return
+        bouncer = PgBouncer(Path(".data/bench-pgbouncer").resolve(), self.dsn)
+        bouncer.start()
+        try:
+            services = {
+                "direct": Service(self.dsn, self.secret, SERVER_LOGS / "none.log"),
+                "pgbouncer": Service(
+                    bouncer.dsn,
+                    self.secret,
+                    SERVER_LOGS / "none.log",
+                    env={"DATABASE_PGBOUNCER": "true"},
+                ),
+            }
+            self.variants(variants, services)
+        finally:
+            bouncer.stop()
+
+    def metrics(self) -> None:
+        """The cost of counting every request: METRICS_ENABLED on (the default) against off."""
+        variants = Variants(
+            "Metrics on against off (1 worker, validation full)",
+            "`METRICS_ENABLED=true` (the default: every request counted and timed into "
+            "prometheus-client's multiprocess files) against `false`.",
+            ["off", "on"],
+        )
+        self.variants(
+            variants,
+            {
+                label: Service(
+                    self.dsn, self.secret, SERVER_LOGS / "none.log", env={"METRICS_ENABLED": flag}
+                )
+                for label, flag in (("off", "false"), ("on", "true"))
+            },
+        )
 
     def storm(self) -> None:
         """32 concurrent logins at bcrypt cost 12, while a light client times GET /health."""
@@ -241,12 +308,16 @@ def main() -> int:
             "bench: workloads, validation full, off, and the bare server (A B C A B C)", flush=True
         )
         bench.matrix()
-        if knobs.wants("storm"):
-            print("bench: login storm", flush=True)
-            bench.storm()
-        if knobs.wants("workers"):
-            print("bench: 1 and 2 workers on list 20", flush=True)
-            bench.workers()
+        parts = (
+            ("storm", "login storm", bench.storm),
+            ("workers", "1 and 2 workers on list 20", bench.workers),
+            ("pgbouncer", "PgBouncer mode against a direct connection", bench.pgbouncer),
+            ("metrics", "metrics on against off", bench.metrics),
+        )
+        for name, title, run in parts:
+            if knobs.wants(name):
+                print(f"bench: {title}", flush=True)
+                run()
     finally:
         for service in bench.services.values():
             if service.process is not None:

@@ -34,8 +34,11 @@ class LogSummary:
 
 
 class Service:
-    def __init__(self, dsn: str, secret: str, log_path: Path) -> None:
+    def __init__(
+        self, dsn: str, secret: str, log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.dsn, self.secret, self.log_path = dsn, secret, log_path
+        self.env = env or {}  # settings of this service's own
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.cut_off = 0  # wrk connections since start: requests left in flight, at most one each
@@ -58,6 +61,7 @@ class Service:
             "DATA_DIR": ".data/bench",
             # One address drives the load: measured is the path, not per-client admission.
             "HASH_QUEUE_SIZE": "1024",
+            **self.env,
         }
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:

@@ -27,6 +27,7 @@ from server.db.queries import load_queries
 from server.errors import problem_reply
 from server.resources import STATIC_DIR
 from server.system import console, middleware
+from server.system.metrics import Metrics, keep_sampling, worker_stopped
 from server.system.purger import run_purger
 
 CORS_HEADERS = [
@@ -71,6 +72,7 @@ def create_app(
         queries=load_queries(),
         migration_ids=migration_ids(),
         docs_html=(STATIC_DIR / "index.html").read_text(),
+        metrics=Metrics() if settings.metrics_enabled else None,
     )
     # Sanic types request_class as its default Request; ours is a subclass of it.
     request_class: Any = Request
@@ -85,6 +87,8 @@ def create_app(
     app.error_handler.add(RequestCancelled, _render_error)  # a BaseException, so named apart
     app.before_server_start(_open_resources)
     app.after_server_start(_freeze_heap)
+    if context.metrics is not None:
+        app.after_server_start(_sample_metrics)
     app.after_server_stop(_close_resources)
     return app
 
@@ -161,9 +165,14 @@ async def _freeze_heap(app: App) -> None:
     gc.freeze()
 
 
+async def _sample_metrics(app: App) -> None:
+    app.add_task(keep_sampling(app))
+
+
 async def _close_resources(app: App) -> None:
     app.ctx.purger.cancel()
     with suppress(asyncio.CancelledError):
         await app.ctx.purger
     await app.ctx.db.close()
     app.ctx.hasher.close()
+    worker_stopped()

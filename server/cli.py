@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 import sys
 from dataclasses import replace
 from functools import partial
@@ -39,10 +41,26 @@ def worker_app(settings: Settings) -> Any:
 
 
 def serve(settings: Settings) -> None:
+    """Serve, with a fresh directory for this run's metrics (removed when it ends)."""
+    settings = replace(settings, database_url=database_url(settings, migrate_embedded=True))
+    metrics_dir = None
+    if settings.metrics_enabled:
+        # Before prometheus-client is imported here or in any worker (they inherit it).
+        from server.system.multiproc import MULTIPROC_ENV, metrics_directory
+
+        metrics_dir = metrics_directory(settings.data_dir)
+        os.environ[MULTIPROC_ENV] = str(metrics_dir)
+    try:
+        _serve(settings)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(settings: Settings) -> None:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
-    settings = replace(settings, database_url=database_url(settings, migrate_embedded=True))
     loader = AppLoader(factory=partial(worker_app, settings))
     app = loader.load()
     single = settings.workers == 1

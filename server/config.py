@@ -63,6 +63,12 @@ class Settings:
     task_quota: int = 50_000  # tasks per user
     # Swagger UI at /console; None follows APP_ENV: on in development, off in production.
     console_enabled: bool | None = None
+    metrics_enabled: bool = True
+    # DATABASE_URL points at PgBouncer in transaction mode: no named prepared statements and no
+    # session state sent at connect (see server/db/pool.py).
+    db_pgbouncer: bool = False
+    # A direct connection (never through PgBouncer) for what needs a session: LISTEN.
+    database_listen_url: str | None = None
 
     @property
     def production(self) -> bool:
@@ -123,6 +129,13 @@ def _flag(env: Mapping[str, str], name: str) -> bool | None:
     raise ConfigError(f"{name} must be true or false (or 1/0, yes/no, on/off), got {raw!r}")
 
 
+# Yes/no settings: (variable, Settings field); unset keeps the default.
+FLAG_SETTINGS = (
+    ("METRICS_ENABLED", "metrics_enabled"),
+    ("DATABASE_PGBOUNCER", "db_pgbouncer"),
+)
+
+
 def _dev_secret(data_dir: Path) -> str:
     """A development JWT secret, made once and kept in DATA_DIR so restarts keep sessions."""
     path = data_dir / "jwt-secret"
@@ -168,6 +181,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         for name, field, lo, hi in INT_SETTINGS
         if env.get(name)  # unset or empty: the field's default
     }
+    flags: dict[str, Any] = {
+        field: value for name, field in FLAG_SETTINGS if (value := _flag(env, name)) is not None
+    }
     bcrypt_rounds = numbers.get("bcrypt_rounds", Settings.bcrypt_rounds)
     if production and bcrypt_rounds < MIN_PRODUCTION_BCRYPT_ROUNDS:
         raise ConfigError(
@@ -183,6 +199,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         cors_origins=origins,
         openapi_validation=mode,
+        database_listen_url=env.get("DATABASE_LISTEN_URL") or None,
         console_enabled=_flag(env, "CONSOLE_ENABLED"),
         **numbers,
+        **flags,
     )

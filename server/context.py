@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from server.contract.loading import Contract
     from server.db.pool import Database
     from server.db.queries import Queries
+    from server.system.metrics import Metrics
 
 
 @dataclass
@@ -32,6 +33,7 @@ class AppContext:
     migration_ids: frozenset[str]
     docs_html: str
     console_html: str | None = None  # None: CONSOLE_ENABLED is off (server/system/console.py)
+    metrics: Metrics | None = None  # None: METRICS_ENABLED is off
     db: Database = field(init=False)
     hasher: PasswordHasher = field(init=False)
     tokens: AccessTokenReader = field(init=False)

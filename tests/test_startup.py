@@ -98,6 +98,8 @@ def test_development_secret_is_generated_once_and_private(tmp_path: Path) -> Non
         ("BCRYPT_ROUNDS", "3"),
         ("OPENAPI_VALIDATION", "sometimes"),
         ("CORS_ORIGINS", "*"),
+        ("METRICS_ENABLED", "maybe"),
+        ("DATABASE_PGBOUNCER", "2"),
     ],
 )
 def test_malformed_setting_is_refused_with_its_name(tmp_path: Path, name: str, value: str) -> None:
@@ -181,3 +183,20 @@ def test_unset_and_empty_variables_take_the_settings_defaults(tmp_path: Path) ->
     names = ["PORT", "WORKERS", "BCRYPT_ROUNDS", "HOST", "APP_ENV", "OPENAPI_VALIDATION"]
     env = {"JWT_SECRET": STRONG, "DATA_DIR": str(tmp_path), **dict.fromkeys(names, "")}
     assert load_settings(env) == Settings(jwt_secret=STRONG, data_dir=tmp_path)
+
+
+def test_scale_settings_default_to_one_direct_connection_with_metrics(tmp_path: Path) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path)})
+    assert settings.metrics_enabled
+    assert not settings.db_pgbouncer
+    assert settings.database_listen_url is None
+    env = {
+        "DATA_DIR": str(tmp_path),
+        "METRICS_ENABLED": "off",
+        "DATABASE_PGBOUNCER": "true",
+        "DATABASE_LISTEN_URL": "postgresql://direct/todo",
+    }
+    settings = load_settings(env)
+    assert not settings.metrics_enabled
+    assert settings.db_pgbouncer
+    assert settings.database_listen_url == "postgresql://direct/todo"

@@ -62,6 +62,16 @@ class Database:
         """`async with db.acquire() as conn`, or `conn = await db.acquire()` then release."""
         return _Acquire(self)
 
+    @property
+    def in_use(self) -> int:
+        """Connections handed out, or being opened for a request (the metrics read it)."""
+        return self.opened - len(self._idle)
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting in line for a connection (the metrics read it)."""
+        return sum(not turn.done() for turn in self._line)
+
     async def _take(self) -> asyncpg.Connection:
         first_in_line = False
         while True:
@@ -196,17 +206,29 @@ class _Acquire:
         await self.db.release(self.conn)
 
 
+def connect_options(settings: Settings) -> dict[str, Any]:
+    """What each connection is opened with, directly or through PgBouncer.
+
+    PgBouncer in transaction mode hands each transaction (each statement, outside one) any
+    server connection, so nothing may outlive it. asyncpg's named prepared statements would:
+    with statement_cache_size=0 it uses the unnamed statement, sent Parse-Describe-Flush then
+    Bind-Execute-Sync, which PgBouncer keeps on one server connection. PgBouncer 1.18 also
+    refuses a startup parameter it does not track (statement_timeout): the server-side timeout
+    is then the role's or PgBouncer's `connect_query`, and asyncpg's command_timeout (which
+    cancels through PgBouncer) bounds every statement either way."""
+    server_settings = {"application_name": "todo-api", "timezone": "UTC"}
+    if not settings.db_pgbouncer:
+        server_settings["statement_timeout"] = str(int(settings.db_statement_timeout * 1000))
+    return {
+        "timeout": settings.db_connect_timeout,
+        "command_timeout": settings.db_statement_timeout,
+        "statement_cache_size": 0 if settings.db_pgbouncer else 100,
+        "server_settings": server_settings,
+    }
+
+
 async def _connect(settings: Settings, dsn: str) -> asyncpg.Connection:
-    conn = await asyncpg.connect(
-        dsn,
-        timeout=settings.db_connect_timeout,
-        command_timeout=settings.db_statement_timeout,
-        server_settings={
-            "application_name": "todo-api",
-            "statement_timeout": str(int(settings.db_statement_timeout * 1000)),
-            "timezone": "UTC",
-        },
-    )
+    conn = await asyncpg.connect(dsn, **connect_options(settings))
     try:
         await init_connection(conn)
     except BaseException:

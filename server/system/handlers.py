@@ -6,6 +6,7 @@ from __future__ import annotations
 from server.context import Request
 from server.contract.reply import Reply
 from server.errors import NO_ROUTE, NotFound, ServiceUnavailable
+from server.system.metrics import CONTENT_TYPE
 
 HTML = "text/html; charset=utf-8"
 
@@ -52,3 +53,12 @@ async def openapi_yaml(request: Request) -> Reply:
 
 async def openapi_json(request: Request) -> Reply:
     return Reply(request.app.ctx.contract.json_bytes)
+
+
+async def metrics(request: Request) -> Reply:
+    """Every worker's metrics in Prometheus text; 404, like an unknown route, when turned off."""
+    app = request.app
+    if app.ctx.metrics is None:
+        raise NotFound(NO_ROUTE)
+    app.ctx.metrics.sample(app)
+    return Reply(app.ctx.metrics.exposition().decode(), content_type=CONTENT_TYPE)

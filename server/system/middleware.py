@@ -59,6 +59,11 @@ async def finish_response(request: Request, response: HTTPResponse) -> None:
     request_id = request.ctx.request_id or _new_request_id()
     headers["X-Request-ID"] = request_id
     started = request.ctx.started
+    seconds = time.perf_counter() - started if started else None
+    metrics = request.app.ctx.metrics
+    if metrics is not None and seconds is not None:
+        route = request.route
+        metrics.observe(route.name if route else None, response.status, seconds)
     access_log.info(
         "request",
         extra={
@@ -66,7 +71,7 @@ async def finish_response(request: Request, response: HTTPResponse) -> None:
             "method": request.method,
             "path": request.path,
             "status": response.status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+            "duration_ms": round(seconds * 1000, 2) if seconds is not None else None,
             "client": request.remote_addr or request.ip,
             "user_id": request.ctx.user_id or None,
         },

@@ -374,6 +374,15 @@ async function main(): Promise<void> {
     expectProblem(await api.POST("/api/auth/refresh", { body: { refresh_token: second.refresh_token } }), 401);
   });
 
+  await step("metrics (no token) count this flow's signup and login by operation and status", async () => {
+    const anonymous = makeClient(baseUrl);
+    const text = expectStatus(await anonymous.GET("/metrics", { parseAs: "text" }), 200);
+    for (const [operation, status] of [["signup", "201"], ["login", "200"]]) {
+      const line = `todo_http_requests_total{operation="${operation}",status="${status}"}`;
+      check(text.includes(line), `metrics lack ${line}`);
+    }
+  });
+
   await step("delete the account, after which its token is 401", async () => {
     accessToken = expectStatus(await api.POST("/api/auth/login", { body: { email, password } }), 200).access_token;
     expectEmpty(await api.DELETE("/api/me", { body: { password } }), 204);

@@ -1,0 +1,123 @@
+"""Prometheus metrics of every worker of an instance, served by any one of them at /metrics.
+
+`todo-api serve` gives each run a fresh PROMETHEUS_MULTIPROC_DIR (`metrics_directory`) before
+any worker starts: prometheus-client then keeps each worker's values in files of its own there,
+and the worker answering /metrics adds them all up, so every worker is counted once. A worker
+that stops marks itself dead, so its gauges leave the sums (its counters stay: totals never
+go back). Without that variable (a test's in-process app) the app's own registry is served.
+
+Requests are counted in the response middleware with label children cached per operation and
+status, so the hot path is a dictionary lookup and a few writes to a memory-mapped file. The
+gauges are sampled from the pool and the hasher once a second, and by the worker answering a
+scrape just before it does, rather than written on every acquire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from contextlib import suppress
+from typing import TYPE_CHECKING
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from server.system.multiproc import MULTIPROC_ENV
+
+if TYPE_CHECKING:
+    from server.context import App
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST  # text/plain, the exposition format's version
+SAMPLE_SECONDS = 1.0
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+UNMATCHED = "unmatched"  # a request no operation of the contract answers (404, 405, ...)
+
+
+class Metrics:
+    """The metrics of SPEC §10, in a registry of this app's own (tests build many apps)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+
+        def gauge(name: str, doc: str) -> Gauge:
+            # livesum: the sum over the workers alive now.
+            return Gauge(name, doc, registry=self.registry, multiprocess_mode="livesum")
+
+        self.requests = Counter(
+            "todo_http_requests",
+            "Requests answered, by operation (operationId) and status.",
+            ["operation", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "todo_http_request_duration_seconds",
+            "Time from the request's arrival to its response, by operation.",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.pool_in_use = gauge("todo_db_pool_connections_in_use", "Connections handed out.")
+        self.pool_waiting = gauge("todo_db_pool_waiting", "Requests waiting for a connection.")
+        self.hash_queue = gauge(
+            "todo_password_hash_queue_depth", "Password hashes and checks waiting or running."
+        )
+        # Driven by the live-events stream (issue 15): inc() when a stream opens, dec() when it
+        # closes, in a try/finally around the stream.
+        self.event_streams = gauge("todo_event_streams_open", "Open live-event streams.")
+        self._counted: dict[tuple[str, int], Callable[[], None]] = {}
+        self._timed: dict[str, Callable[[float], None]] = {}
+
+    def observe(self, route_name: str | None, status: int, seconds: float) -> None:
+        """One answered request (route_name: Sanic's, "<app>.<operationId>")."""
+        operation = route_name or UNMATCHED
+        count = self._counted.get((operation, status))
+        if count is None:
+            label = operation.rpartition(".")[2]
+            count = self.requests.labels(label, str(status)).inc
+            self._counted[(operation, status)] = count
+        time_it = self._timed.get(operation)
+        if time_it is None:
+            time_it = self._timed[operation] = self.latency.labels(
+                operation.rpartition(".")[2]
+            ).observe
+        count()
+        time_it(seconds)
+
+    def sample(self, app: App) -> None:
+        """The gauges, read from this worker's pool and hasher."""
+        ctx = app.ctx
+        self.pool_in_use.set(ctx.db.in_use)
+        self.pool_waiting.set(ctx.db.waiting)
+        self.hash_queue.set(ctx.hasher.depth)
+
+    def exposition(self) -> bytes:
+        directory = os.environ.get(MULTIPROC_ENV)
+        if not directory:
+            return generate_latest(self.registry)
+        everyone = CollectorRegistry()
+        multiprocess.MultiProcessCollector(everyone, path=directory)
+        return generate_latest(everyone)
+
+
+async def keep_sampling(app: App) -> None:
+    """Each worker's gauges, refreshed once a second until the worker stops."""
+    metrics = app.ctx.metrics
+    assert metrics is not None
+    while True:
+        with suppress(Exception):  # a closing pool: the next round, or none
+            metrics.sample(app)
+        await asyncio.sleep(SAMPLE_SECONDS)
+
+
+def worker_stopped() -> None:
+    """This worker's live gauges leave the sums."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(os.getpid())
