@@ -4,13 +4,14 @@
 -- family row is only ever locked after its user's row.
 
 -- name: token_account_ok(user_id, session_id)$
--- True while an access token's login family is live: its account exists and nothing ended it.
+-- True while an access token's login family is live: its account exists, nothing ended it, and
+-- it is within its lifetime (past it, nothing could end it any more).
 -- The one place for this check: each task statement embeds this expression where it says
 -- {token_account_ok}, and its parameters where it says {token} (server/db/queries.py); other
 -- operations run it alone.
 SELECT EXISTS (
     SELECT 1 FROM login_families
-    WHERE id = :session_id AND user_id = :user_id AND ended_at IS NULL
+    WHERE id = :session_id AND user_id = :user_id AND ended_at IS NULL AND expires_at > now()
 );
 
 -- name: insert_login_family(id, user_id, ttl_seconds, user_agent)!

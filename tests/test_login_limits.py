@@ -136,3 +136,22 @@ def test_concurrent_wrong_logins_never_exceed_the_limit(api: Api, user: User) ->
     responses = api.gather(*[lambda: api.arequest("POST", LOGIN, json=body)] * 25)
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [401] * 10 + [429] * 15
+
+
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        ["192.0.2.1:5001", "192.0.2.1:5002", "192.0.2.1", "192.0.2.1:5004", "192.0.2.1:5005"],
+        ["[2001:db8::1]:443", "[2001:db8::2]:444", "2001:db8::3", "[2001:db8::4]", "2001:db8::5"],
+    ],
+)
+def test_a_port_the_proxy_appends_does_not_make_a_new_client(
+    behind_proxy: Api, spellings: list[str]
+) -> None:
+    """Some proxies write `address:port` into X-Forwarded-For: each new connection must not be
+    a fresh client for the per-client limit (4 failures here)."""
+    answers = [
+        login(behind_proxy, f"port{i}@example.org", client=client).status_code
+        for i, client in enumerate(spellings)
+    ]
+    assert answers == [401, 401, 401, 401, 429]

@@ -133,7 +133,8 @@ def test_ending_another_users_or_an_unknown_session_is_404(
     their_session = _session_of(api, theirs)
     mine = bearer(log_in(api, user))
     assert api.delete(f"{SESSIONS}/{their_session}", headers=mine).status_code == 404
-    assert api.delete(f"{SESSIONS}/{user.session_id[:-1]}0", headers=mine).status_code == 404
+    unknown = user.session_id[:-1] + ("1" if user.session_id.endswith("0") else "0")
+    assert api.delete(f"{SESSIONS}/{unknown}", headers=mine).status_code == 404
     assert api.get(ME, headers=bearer(theirs)).status_code == 200
     assert api.delete(f"{SESSIONS}/not-a-uuid", headers=mine).status_code == 400
 
@@ -166,3 +167,16 @@ def test_refresh_token_never_outlives_its_family(
     ).fetchone()
     assert row is not None
     assert round(row[0]) == 120
+
+
+def test_a_family_past_its_lifetime_takes_its_access_tokens_with_it(
+    api: Api, user: User, sql: psycopg.Connection[Any]
+) -> None:
+    """Past REFRESH_FAMILY_TTL the session can no longer be ended (404, logout does nothing),
+    so an access token refreshed just before must not outlive it."""
+    pair = log_in(api, user)
+    session = _session_of(api, pair)
+    sql.execute("UPDATE login_families SET expires_at = now() WHERE id = %s", (session,))
+    assert api.get(ME, headers=bearer(pair)).status_code == 401
+    assert api.get(f"/api/{user.id}/tasks", headers=bearer(pair)).status_code == 401
+    assert api.delete(f"{SESSIONS}/{session}", headers=user.headers).status_code == 404

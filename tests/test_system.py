@@ -156,3 +156,22 @@ def test_json_formatter_writes_one_json_object_per_line() -> None:
     line = JsonFormatter().format(record)
     assert "\n" not in line
     assert json.loads(line)["status"] == 201
+
+
+@pytest.mark.parametrize("path", ["/docs", "/console", "/health", "/openapi.json", "/api/me"])
+def test_head_answers_like_get_without_a_body(api: Api, user: User, path: str) -> None:
+    """RFC 9110 §9.3.2: HEAD is GET's answer without its content. The contract declares GET;
+    a HEAD (proxies' and link checkers' probe) is that operation, never a 500."""
+    got = api.get(path, headers=user.headers)
+    head = api.request("HEAD", path, headers=user.headers, check=False)
+    assert head.status_code == got.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert head.headers["content-length"] == str(len(got.content))
+
+
+def test_head_keeps_the_get_operations_refusals(api: Api, user: User) -> None:
+    tasks = f"/api/{user.id}/tasks"
+    refused = api.request("HEAD", f"{tasks}?limit=abc", headers=user.headers, check=False)
+    assert refused.status_code == 400
+    assert api.request("HEAD", "/api/me", check=False).status_code == 401

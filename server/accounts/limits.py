@@ -20,10 +20,14 @@ SIGNUP_WINDOW_SECONDS = 3600
 
 def client_key(request: Request) -> str:
     """The peer's address (or the one a trusted proxy reports: Sanic applies PROXIES_COUNT);
-    an IPv6 client is counted by its /64, the block one subscriber usually holds."""
-    raw = str(request.remote_addr or request.ip).strip("[]")
+    an IPv6 client is counted by its /64, the block one subscriber usually holds. A port some
+    proxies append (`192.0.2.1:51234`, `[2001:db8::1]:443`) is not part of the client."""
+    raw = str(request.remote_addr or request.ip)
+    host = raw[1:].partition("]")[0] if raw.startswith("[") else raw
+    if host.count(":") == 1:  # IPv4 and a port; a bare IPv6 address has two colons or more
+        host = host.partition(":")[0]
     try:
-        address = ipaddress.ip_address(raw)
+        address = ipaddress.ip_address(host)
     except ValueError:
         return raw
     if isinstance(address, ipaddress.IPv6Address):

@@ -155,6 +155,9 @@ class SanicOpenAPIRequest:
     def __init__(self, request: Request, operation: Operation) -> None:
         self.request = request
         self.path_pattern = operation.path
+        # HEAD is routed to the GET operation (RFC 9110 §9.3.2: GET's answer without its body),
+        # so it is validated as that operation, whose method the contract declares.
+        self.method = operation.method.lower()
         self.parameters = RequestParameters(
             query=ImmutableMultiDict(query_args(request)),
             header=Headers(list(request.headers.items())),
@@ -169,10 +172,6 @@ class SanicOpenAPIRequest:
     @property
     def path(self) -> str:
         return self.request.path
-
-    @property
-    def method(self) -> str:
-        return self.request.method.lower()
 
     @property
     def body(self) -> bytes | None:
