@@ -23,6 +23,7 @@ from openapi_core.testing import MockRequest, MockResponse
 from server.app import load_contract, load_plans
 
 USER = str(uuid.uuid4())
+LIST = str(uuid.uuid4())
 
 
 def task(i: int) -> dict[str, Any]:
@@ -36,6 +37,9 @@ def task(i: int) -> dict[str, Any]:
         "priority": ("low", "medium", "high")[i % 3],
         "due_date": "2026-12-01T09:00:00Z" if i % 4 else None,
         "tags": ["home", "errand"][: i % 3],
+        "list_id": LIST,
+        "parent_id": None,
+        "position": f"c{i:02x}V",
         "created_at": "2026-11-20T09:00:00Z",
         "updated_at": "2026-11-20T09:30:00Z",
         "version": 1 + i % 5,

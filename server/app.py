@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -30,6 +31,7 @@ from server.sync.hub import Hub
 from server.system import console, middleware
 from server.system.metrics import Metrics, keep_sampling, worker_stopped
 from server.system.purger import run_purger
+from server.system.reminders import run_scheduler
 
 CORS_HEADERS = [
     "authorization",
@@ -63,6 +65,7 @@ def create_app(
     *,
     name: str = "todo_api",
     implemented: Mapping[str, Any] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> App:
     if not settings.database_url:
         raise StartupError("create_app needs settings.database_url (the CLI starts one)")
@@ -75,6 +78,8 @@ def create_app(
         docs_html=(STATIC_DIR / "index.html").read_text(),
         metrics=Metrics() if settings.metrics_enabled else None,
     )
+    if clock is not None:
+        context.clock = clock
     # Sanic types request_class as its default Request; ours is a subclass of it.
     request_class: Any = Request
     app: App = Sanic(name, ctx=context, request_class=request_class, configure_logging=False)
@@ -161,6 +166,9 @@ async def _open_resources(app: App) -> None:
     app.ctx.purger = asyncio.get_running_loop().create_task(
         run_purger(app.ctx.db, app.ctx.queries, settings), name="purger"
     )
+    app.ctx.scheduler = asyncio.get_running_loop().create_task(
+        run_scheduler(app.ctx.db, app.ctx.queries, settings), name="reminders"
+    )
 
 
 async def _freeze_heap(app: App) -> None:
@@ -180,9 +188,10 @@ async def _sample_metrics(app: App) -> None:
 
 
 async def _close_resources(app: App) -> None:
-    app.ctx.purger.cancel()
-    with suppress(asyncio.CancelledError):
-        await app.ctx.purger
+    for task in (app.ctx.purger, app.ctx.scheduler):
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
     await app.ctx.db.close()
     app.ctx.hasher.close()
     worker_stopped()

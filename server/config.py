@@ -53,6 +53,7 @@ class Settings:
     hash_threads: int = 2
     hash_queue_size: int = 32
     purge_interval_seconds: int = 300
+    reminder_interval_seconds: int = 10  # reminders fire within this (and one round trip)
     max_body_bytes: int = 64 * 1024
     db_pool_size: int = 10
     db_connect_timeout: float = 3.0
@@ -113,6 +114,7 @@ INT_SETTINGS = (
     ("PURGE_INTERVAL_SECONDS", "purge_interval_seconds", 1, 24 * 3600),
     ("TRASH_RETENTION_DAYS", "trash_retention_days", 1, 3650),
     ("CHANGES_RETENTION_DAYS", "changes_retention_days", 1, 3650),
+    ("REMINDER_INTERVAL_SECONDS", "reminder_interval_seconds", 1, 30),
 )
 
 

@@ -4,7 +4,9 @@ its clean values)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sanic
@@ -35,11 +37,14 @@ class AppContext:
     docs_html: str
     console_html: str | None = None  # None: CONSOLE_ENABLED is off (server/system/console.py)
     metrics: Metrics | None = None  # None: METRICS_ENABLED is off
+    # What time it is for overdue and recurrence (a test passes its own; SQL's now() elsewhere)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     db: Database = field(init=False)
     hasher: PasswordHasher = field(init=False)
     tokens: AccessTokenReader = field(init=False)
     purger: asyncio.Task[None] = field(init=False)
     hub: Hub = field(init=False)  # this worker's event streams
+    scheduler: asyncio.Task[None] = field(init=False)  # reminders (server/system/reminders.py)
 
 
 @dataclass

@@ -9,16 +9,16 @@
 -- does both. Its answer is always one row: account_ok, and the task's columns (null when
 -- there is no such task, or when the account may not act: then nothing was read or written).
 
--- name: create_task({token}, list_id, parent_id, title, description, priority, due_date, tags, is_completed, quota)^
+-- name: create_task({token}, list_id, parent_id, title, description, priority, due_date, due_on, tags, is_completed, recurrence, reminders, quota)^
 -- account_ok, and the new task, last among its siblings, in list_id (null: the inbox) under
 -- parent_id (null: top level; the caller has checked it); null when the list is not the user's,
 -- or the user already has `quota` tasks (the trash counts).
 WITH account AS (SELECT {token_account_ok} AS ok),
 task AS (
-  INSERT INTO tasks (user_id, list_id, parent_id, title, description, priority, due_date, tags,
-                     is_completed, completed_at)
-  SELECT :user_id, l.id, :parent_id, :title, :description, :priority, :due_date, :tags,
-         :is_completed, CASE WHEN :is_completed THEN now() END
+  INSERT INTO tasks (user_id, list_id, parent_id, title, description, priority, due_date, due_on,
+                     tags, is_completed, completed_at, recurrence, reminders)
+  SELECT :user_id, l.id, :parent_id, :title, :description, :priority, :due_date, :due_on, :tags,
+         :is_completed, CASE WHEN :is_completed THEN now() END, :recurrence, :reminders
     FROM lists AS l
    WHERE (SELECT ok FROM account)
      AND l.user_id = :user_id
@@ -43,32 +43,52 @@ SELECT account.ok AS account_ok, {task_columns}
 -- The task's version, or null when it is missing or another user's (tells 404 from 412).
 SELECT version FROM tasks WHERE user_id = :user_id AND id = :id;
 
--- name: update_task({token}, id, versions, title, set_description, description, priority, set_due_date, due_date, tags, is_completed, toggle)^
+-- name: update_task({token}, id, versions, title, set_description, description, priority, set_due_date, due_date, set_due_on, due_on, tags, is_completed, toggle, set_recurrence, recurrence, reminders, advance)^
 -- account_ok, and the patched task (a null non-nullable field, or a false set_ flag, keeps the
 -- stored value; toggle flips is_completed), or null when it is missing, another user's, or not at
 -- one of `versions` (null: any version). Completing a task completes its open descendants
--- (the trigger of migration 0011).
+-- (the trigger of migration 0011). Completing an open recurring task is for the caller to decide
+-- (server/tasks/completion.py): with advance null such a write matches nothing; with advance
+-- true it stays open at the next due given (due_date, due_on) and records last_completed_at
+-- (no cascade: it is not completed); with advance false it completes as usual.
 WITH account AS (SELECT {token_account_ok} AS ok),
 task AS (
   UPDATE tasks
      SET title = coalesce(:title, title),
          description = CASE WHEN :set_description THEN :description ELSE description END,
          priority = coalesce(:priority, priority),
-         due_date = CASE WHEN :set_due_date THEN :due_date ELSE due_date END,
+         due_date = CASE WHEN :set_due_date OR :advance THEN :due_date ELSE due_date END,
+         due_on = CASE WHEN :set_due_on OR :advance THEN :due_on ELSE due_on END,
          tags = coalesce(:tags, tags),
-         is_completed = CASE WHEN :toggle THEN NOT is_completed
-                             ELSE coalesce(:is_completed, is_completed) END,
-         completed_at = CASE WHEN (CASE WHEN :toggle THEN NOT is_completed
-                                        ELSE coalesce(:is_completed, is_completed) END)
+         recurrence = CASE WHEN :set_recurrence THEN :recurrence ELSE recurrence END,
+         recurrence_done = CASE WHEN :set_recurrence THEN 0
+                                WHEN :advance THEN recurrence_done + 1 ELSE recurrence_done END,
+         reminders = coalesce(:reminders, reminders),
+         is_completed = NOT coalesce(:advance, false)
+                        AND (CASE WHEN :toggle THEN NOT is_completed ELSE coalesce(:is_completed, is_completed) END),
+         completed_at = CASE WHEN NOT coalesce(:advance, false)
+                                  AND (CASE WHEN :toggle THEN NOT is_completed ELSE coalesce(:is_completed, is_completed) END)
                              THEN coalesce(completed_at, now()) END,
+         last_completed_at = CASE WHEN :advance THEN now() ELSE last_completed_at END,
          version = version + 1,
          updated_at = greatest(now(), updated_at + interval '1 microsecond')
    WHERE (SELECT ok FROM account) AND user_id = :user_id AND id = :id
      AND (:versions::integer[] IS NULL OR version = ANY (:versions))
+     AND (:advance::boolean IS NOT NULL OR is_completed
+          OR NOT (CASE WHEN :toggle THEN NOT is_completed ELSE coalesce(:is_completed, is_completed) END)
+          OR (CASE WHEN :set_recurrence THEN :recurrence ELSE recurrence END) IS NULL)
   RETURNING {task_columns}
 )
 SELECT account.ok AS account_ok, task.*
   FROM account LEFT JOIN task ON true;
+
+-- name: completing_task(user_id, id)^
+-- What completing a task needs to know: its version, whether it is open, its recurrence and
+-- due, the advances made, and its owner's zone; nothing when it is missing or another user's.
+SELECT t.version, t.is_completed, t.recurrence, t.recurrence_done, t.due_date, t.due_on,
+       u.timezone
+  FROM tasks AS t JOIN users AS u ON u.id = t.user_id
+ WHERE t.user_id = :user_id AND t.id = :id;
 
 -- name: delete_task({token}, id, versions)^
 -- account_ok, and the deleted task's id, or null when it is missing, another user's, or not at
@@ -82,14 +102,15 @@ task AS (
 )
 SELECT account.ok AS account_ok, task.id FROM account LEFT JOIN task ON true;
 
--- name: get_stats({token}, list_id)^
+-- name: get_stats({token}, list_id, now)^
 -- account_ok, and the user's counts: total, completed, overdue (open and past due), per priority, and per tag
 -- as a JSON array [{tag, count}] of the 100 most used tags, sorted by count desc then tag;
--- one statement, one snapshot. With list_id (else null), of that list's tasks only.
+-- one statement, one snapshot. With list_id (else null), of that list's tasks only. Overdue is
+-- judged at `now` (the app's clock) against due_at: an all-day task at the end of its day.
 SELECT {token_account_ok} AS account_ok,
        count(*) AS total,
        count(*) FILTER (WHERE is_completed) AS completed,
-       count(*) FILTER (WHERE NOT is_completed AND due_date < now()) AS overdue,
+       count(*) FILTER (WHERE NOT is_completed AND due_at < :now) AS overdue,
        count(*) FILTER (WHERE priority = 'low') AS low,
        count(*) FILTER (WHERE priority = 'medium') AS medium,
        count(*) FILTER (WHERE priority = 'high') AS high,

@@ -41,12 +41,13 @@ WITH RECURSIVE deletion AS (
 ), restored AS (
     INSERT INTO tasks (id, user_id, list_id, parent_id, title, description, is_completed,
                        completed_at, priority, due_date, tags, position, created_at, updated_at,
-                       version)
+                       version, due_on, recurrence, last_completed_at, recurrence_done, reminders)
     SELECT d.id, d.user_id, home.list_id,
            CASE WHEN d.depth = 0 THEN home.parent_id ELSE d.parent_id END,
            d.title, d.description, d.is_completed, d.completed_at, d.priority, d.due_date, d.tags,
            CASE WHEN d.depth = 0 THEN next_position() ELSE d.position END,
-           d.created_at, greatest(now(), d.updated_at + interval '1 microsecond'), d.version + 1
+           d.created_at, greatest(now(), d.updated_at + interval '1 microsecond'), d.version + 1,
+           d.due_on, d.recurrence, d.last_completed_at, d.recurrence_done, d.reminders
       FROM deletion AS d, home
     RETURNING {task_columns}
 )

@@ -2,17 +2,17 @@
 -- The new account (a second account for the same email, in any letter case, is a unique violation).
 INSERT INTO users (email, name, password_hash)
 VALUES (:email, :name, :password_hash)
-RETURNING id, email, name, created_at, updated_at;
+RETURNING id, email, name, timezone, created_at, updated_at;
 
 -- name: get_user(id)^
 -- The account with this id, without its password hash.
-SELECT id, email, name, created_at, updated_at
+SELECT id, email, name, timezone, created_at, updated_at
 FROM users
 WHERE id = :id;
 
 -- name: get_login(email)^
 -- The account with this email in any letter case, with its password hash.
-SELECT id, email, name, created_at, updated_at, password_hash
+SELECT id, email, name, timezone, created_at, updated_at, password_hash
 FROM users
 WHERE lower(email) = lower(:email);
 
@@ -20,12 +20,13 @@ WHERE lower(email) = lower(:email);
 -- The email and password hash of the account with this id.
 SELECT email, password_hash FROM users WHERE id = :id;
 
--- name: rename_user(id, name)^
--- The renamed account, or nothing when it no longer exists.
+-- name: update_user(id, name, timezone)^
+-- The account with its new name and zone (null keeps either), or nothing when it no longer
+-- exists. A new zone moves the end of each all-day task's day (trigger of migration 0030).
 UPDATE users
-SET name = :name, updated_at = now()
+SET name = coalesce(:name, name), timezone = coalesce(:timezone, timezone), updated_at = now()
 WHERE id = :id
-RETURNING id, email, name, created_at, updated_at;
+RETURNING id, email, name, timezone, created_at, updated_at;
 
 -- name: replace_password_hash(id, old_hash, new_hash)$
 -- The account's id when its hash was still old_hash and is now new_hash, else nothing.

@@ -33,7 +33,7 @@ def test_signup_returns_the_user_with_a_trimmed_name_and_no_secret(
     response = signup(api, "Ada@Example.org", name="  Ada Lovelace \t")
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "email", "name", "created_at", "updated_at"}
+    assert set(body) == {"id", "email", "name", "timezone", "created_at", "updated_at"}
     assert body["email"] == "Ada@Example.org"
     assert body["name"] == "Ada Lovelace"
     row = sql.execute(

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import secrets
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,8 @@ def cluster() -> Iterator[Cluster]:
     if problem := install_packages():
         print(f"cluster test skipped: {problem}")
         pytest.skip(problem)
-    with Cluster(env={"PURGE_INTERVAL_SECONDS": str(PURGE_INTERVAL)}) as running:
+    env = {"PURGE_INTERVAL_SECONDS": str(PURGE_INTERVAL), "REMINDER_INTERVAL_SECONDS": "1"}
+    with Cluster(env=env) as running:
         yield running
     # Every instance's log: no 5xx and no error line, the killed one's up to its death included.
     for instance in running.instances:
@@ -227,6 +230,36 @@ def test_the_purger_runs_in_one_worker_of_the_cluster(cluster: Cluster) -> None:
         for match in re.findall(r"'purge_login_failures': (\d+)", instance.log.read_text())
     ]
     assert sum(purged) == 75
+
+
+def test_the_reminder_scheduler_fires_each_reminder_once_for_the_cluster(cluster: Cluster) -> None:
+    """Reminders made through nginx (both instances, four workers) reach todo_events once each,
+    published by the one holder of the `reminders` lease, a worker of one of the instances."""
+    _, user_id, login = signup_and_login(cluster.url)
+    soon = datetime.now(UTC) + timedelta(seconds=3)
+    with psycopg.connect(cluster.direct_dsn, autocommit=True) as conn:
+        conn.execute("LISTEN todo_events")
+        made = []
+        for n in range(8):
+            at = (soon + timedelta(milliseconds=250 * n)).isoformat()
+            answer = httpx.post(
+                f"{cluster.url}/api/{user_id}/tasks",
+                json={"title": f"remind {n}", "reminders": [{"at": at}]},
+                headers=bearer(login),
+            )
+            assert answer.status_code == 201, answer.text
+            made.append(answer.json()["id"])
+        fired: list[str] = []
+        deadline = time.monotonic() + 15  # 8 fall due within 5 s; the rest shows no duplicate
+        while time.monotonic() < deadline:
+            for note in conn.notifies(timeout=max(0.1, deadline - time.monotonic()), stop_after=1):
+                payload = json.loads(note.payload)
+                if payload.get("kind") == "reminder" and payload["user_id"] == user_id:
+                    fired.append(payload["reminder"]["task_id"])
+        row = conn.execute("SELECT holder FROM purge_lease WHERE name = 'reminders'").fetchone()
+    assert sorted(fired) == sorted(made)
+    assert row is not None
+    assert int(row[0].split(":")[1]) in worker_pids(cluster)
 
 
 class Writers:

@@ -24,6 +24,7 @@ TABLES = {
     "purge_lease",
     "trash",
     "tombstones",
+    "fired_reminders",
 }
 
 

@@ -74,19 +74,19 @@ class _Logged:
 def counted_api(
     settings: Settings, make_api: Callable[..., Api], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Api, CountingPool]]:
-    """An app of its own, whose pool is counted. Its purger is stopped first: when the cluster's
-    purge lease is free (a live server of an earlier test released it), the new app takes it
-    and its first round's statements would land in the count."""
+    """An app of its own, whose pool is counted. Its purger and reminder scheduler are stopped
+    first: when a lease is free (a live server of an earlier test released it), the new app
+    takes it and its rounds' statements would land in the count."""
     with make_api(settings) as api:
-        api.run(_stop_purger(api))
+        api.run(_stop_background(api))
         yield api, CountingPool(api.app.ctx.db, monkeypatch)
 
 
-async def _stop_purger(api: Api) -> None:
-    purger = api.app.ctx.purger
-    purger.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await purger
+async def _stop_background(api: Api) -> None:
+    for task in (api.app.ctx.purger, api.app.ctx.scheduler):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 Send = Callable[[], httpx.Response]
@@ -133,6 +133,14 @@ def operations(api: Api, user: User, task_id: str) -> dict[str, tuple[Send, int]
         "PATCH": (lambda: api.patch(one, json={"priority": "low"}, headers=h), 200),
         "complete": (lambda: api.patch(f"{one}/complete", headers=h), 200),
         "stats": (lambda: api.get(f"/api/{user.id}/stats", headers=h), 200),
+        "reminders": (
+            lambda: api.get(
+                f"/api/{user.id}/reminders",
+                params={"from": "2030-01-01T00:00:00Z", "to": "2030-01-08T00:00:00Z"},
+                headers=h,
+            ),
+            200,
+        ),
     }
 
 
@@ -196,6 +204,11 @@ def test_a_deleted_account_is_refused_by_the_operation_statement_itself(
             lambda: api.patch(one, json={"title": "x"}, headers=h),
             lambda: api.post(base, json={"title": "x"}, headers=h),
             lambda: api.get(f"/api/{owner.id}/stats", headers=h),
+            lambda: api.get(
+                f"/api/{owner.id}/reminders",
+                params={"from": "2030-01-01T00:00:00Z", "to": "2030-01-02T00:00:00Z"},
+                headers=h,
+            ),
             lambda: api.delete(one, headers=h),
         ]
 

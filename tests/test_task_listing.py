@@ -6,8 +6,9 @@ from __future__ import annotations
 import base64
 import itertools
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -554,3 +555,69 @@ def test_manual_order_pages_of_a_large_user_are_one_index_range(
         assert "Sort" not in kinds, (name, kinds)  # rows come in order, straight off the index
         if request.after is not None:
             assert "ROW(" in scans[0]["Index Cond"], (name, scans[0]["Index Cond"])
+
+
+# --- all-day dues (SPEC §8) ------------------------------------------------------------------
+
+MIXED_DUES = """
+INSERT INTO tasks (user_id, list_id, title, due_date, due_on)
+SELECT %(user_id)s, (SELECT id FROM lists WHERE user_id = %(user_id)s AND is_inbox), 'task ' || n,
+       CASE WHEN n %% 3 = 1 THEN timestamptz '2030-01-01 00:00Z' + n * interval '37 minutes' END,
+       CASE WHEN n %% 3 = 2 THEN date '2030-01-01' + (n / 40) END
+  FROM generate_series(1, %(count)s) AS n
+"""
+
+
+def test_all_day_dues_sort_and_filter_by_the_end_of_their_day_through_the_due_indexes(
+    api: Api, user: User, other_user: User, sql: psycopg.Connection[Any], settings: Settings
+) -> None:
+    sql.execute("UPDATE users SET timezone = 'Asia/Tokyo' WHERE id = %s", (user.id,))
+    sql.execute(MIXED_DUES, {"user_id": user.id, "count": 6_000})
+    sql.execute(MIXED_DUES, {"user_id": other_user.id, "count": 2_000})
+    sql.execute("ANALYZE tasks")
+    zone = ZoneInfo("Asia/Tokyo")
+    rows = sql.execute(
+        "SELECT id::text, due_date, due_on FROM tasks WHERE user_id = %s", (user.id,)
+    ).fetchall()
+    counts_as_due = {
+        id_: due_date
+        if due_on is None
+        else datetime.combine(due_on + timedelta(days=1), time(), zone).astimezone(UTC)
+        for id_, due_date, due_on in rows
+    }
+    for order in ORDERS:
+        expected = expected_order(
+            [{"id": i, "due_date": d} for i, d in counts_as_due.items()], "due_date", order
+        )
+        before = listing_of(api, user, sort="due_date", order=order, offset=4_199, limit=1)
+        by_cursor = listing_of(
+            api, user, sort="due_date", order=order, cursor=before["next_cursor"]
+        )
+        by_offset = listing_of(api, user, sort="due_date", order=order, offset=4_200)
+        assert [t["id"] for t in by_cursor["tasks"]] == expected[4_200:4_250]
+        assert by_cursor["tasks"] == by_offset["tasks"]
+        query = {"limit": 50, "status": "all", "sort": "due_date", "order": order}
+        bounded = {
+            **query,
+            "due_after": datetime(2030, 2, 1, tzinfo=UTC),
+            "due_before": datetime(2030, 3, 1, tzinfo=UTC),
+        }
+        deep = {**query, "cursor": before["next_cursor"]}
+        token = {"user_id": user.id, "session_id": user.session_id}
+        shapes = (("bounded", bounded), ("deep", deep))
+        for (name, params), mode in itertools.product(shapes, PLAN_CACHE_MODES):
+            request = listing.page_request(token, params, settings.jwt_secret)
+            nodes = list(plan_nodes(page_plan(explain(sql, request, mode))))
+            kinds = [node["Node Type"] for node in nodes]
+            assert "Seq Scan" not in kinds, (name, order, mode, kinds)
+            assert "Sort" not in kinds, (name, order, mode, kinds)
+            scans = [n for n in nodes if n["Node Type"] == "Index Scan"]
+            assert [n["Index Name"] for n in scans] == [f"tasks_user_due_{order}_idx"], (
+                name,
+                mode,
+                kinds,
+            )
+    window = {"due_after": "2030-02-01T00:00:00Z", "due_before": "2030-03-01T00:00:00Z"}
+    lo, hi = (datetime.fromisoformat(window[k]) for k in ("due_after", "due_before"))
+    matching = {i for i, d in counts_as_due.items() if d is not None and lo < d < hi}
+    assert listing_of(api, user, limit=1, **window)["total"] == len(matching)

@@ -102,6 +102,28 @@ def test_restore_brings_back_the_descendants_deleted_with_it(
     )
 
 
+def test_a_restored_task_keeps_its_all_day_due_recurrence_and_reminders(
+    api: Api, user: User, other_user: User
+) -> None:
+    fields = {
+        "due_on": "2030-03-04",
+        "recurrence": {"rule": "FREQ=WEEKLY;BYDAY=MO", "basis": "due"},
+        "reminders": [{"before_due": "PT30M"}],
+    }
+    task = make_task(api, user, "Weekly review", **fields)
+    api.delete(f"/api/{user.id}/tasks/{task['id']}", headers=user.headers)
+    trashed = trash_of(api, user)["tasks"][0]
+    assert {k: trashed[k] for k in fields} == {k: task[k] for k in fields}
+    back = api.post(f"/api/{user.id}/trash/{task['id']}/restore", headers=user.headers).json()
+    assert {k: back[k] for k in fields} == {k: task[k] for k in fields}
+    assert back["due_date"] is None
+    window = {"from": "2030-03-04T00:00:00Z", "to": "2030-03-06T00:00:00Z"}
+    reminders = api.get(f"/api/{user.id}/reminders", params=window, headers=user.headers).json()[
+        "reminders"
+    ]
+    assert [r["task_id"] for r in reminders] == [task["id"]]
+
+
 def test_restore_falls_back_to_top_level_and_the_inbox(
     api: Api, user: User, other_user: User
 ) -> None:

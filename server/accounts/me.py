@@ -8,13 +8,15 @@ failed login of the account (server/accounts/limits.py): a stolen access token c
 
 from __future__ import annotations
 
+import zoneinfo
+from functools import cache
 from typing import Any
 
 from server.accounts.hashing import Admission
 from server.accounts.limits import charge_login_attempt, clear_login_failures, client_key
 from server.context import Request
 from server.contract.reply import Reply
-from server.errors import AccountGone, Forbidden
+from server.errors import AccountGone, Forbidden, UnprocessableContent
 
 NOT_CONFIRMED = "The password is wrong."
 
@@ -28,13 +30,31 @@ async def get_me(request: Request) -> Reply:
 
 
 async def update_me(request: Request) -> Reply:
-    app = request.app
-    account = await app.ctx.queries.rename_user(
-        app.ctx.db, id=request.ctx.user_id, name=request.ctx.body["name"].strip()
+    app, body = request.app, request.ctx.body
+    name = body.get("name")
+    account = await app.ctx.queries.update_user(
+        app.ctx.db,
+        id=request.ctx.user_id,
+        name=None if name is None else name.strip(),
+        timezone=_zone(body.get("timezone")),
     )
     if account is None:
         raise AccountGone()
     return Reply(dict(account))
+
+
+def _zone(name: str | None) -> str | None:
+    """An IANA zone name of the system's tz database (zoneinfo), or a 422 at timezone."""
+    if name is not None and name not in _zones():
+        raise UnprocessableContent.at(
+            ["body", "timezone"], "is not an IANA time zone name", "value_error"
+        )
+    return name
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
 
 
 async def change_password(request: Request) -> Reply:

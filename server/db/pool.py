@@ -138,7 +138,10 @@ class Database:
 
     def _close_stale(self) -> None:
         """Idle connections unused for IDLE_LIFETIME are closed (looked at on every release,
-        and by a timer while any is idle)."""
+        and by a timer while any is idle); under load a released connection goes straight to
+        the next in line and there is nothing to look at."""
+        if not self._idle:
+            return
         loop = asyncio.get_running_loop()
         while self._idle and loop.time() - self._idle[0][1] >= IDLE_LIFETIME:
             self._idle.popleft()[0].terminate()

@@ -12,7 +12,7 @@ import functools
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -26,7 +26,8 @@ Row = Any  # an asyncpg.Record, read as a Mapping[str, Any]; None when nothing m
 # A task's columns, as every task query returns them (the Task body's fields, in its order).
 TASK_COLUMNS = (
     "id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,"
-    " list_id, parent_id, position, created_at, updated_at, version"
+    " list_id, parent_id, position, created_at, updated_at, version, due_on, recurrence,"
+    " last_completed_at, reminders"
 )
 
 
@@ -38,12 +39,29 @@ class Queries(Protocol):
     async def get_user(self, conn: Conn, *, id: str) -> Row: ...
     async def get_login(self, conn: Conn, *, email: str) -> Row: ...
     async def get_credentials(self, conn: Conn, *, id: str) -> Row: ...
-    async def rename_user(self, conn: Conn, *, id: str, name: str) -> Row: ...
+    async def update_user(
+        self, conn: Conn, *, id: str, name: str | None, timezone: str | None
+    ) -> Row: ...
     async def replace_password_hash(
         self, conn: Conn, *, id: str, old_hash: str, new_hash: str
     ) -> str | None: ...
     async def delete_user(self, conn: Conn, *, id: str, password_hash: str) -> str | None: ...
     async def lock_user(self, conn: Conn, *, id: str) -> str | None: ...
+
+    # reminders.sql
+    def list_reminders(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        session_id: str,
+        window_from: datetime,
+        window_to: datetime,
+    ) -> AsyncIterator[Row]: ...
+    async def take_reminder_lease(self, conn: Conn, *, holder: str, lease_seconds: int) -> Any: ...
+    async def release_reminder_lease(self, conn: Conn, *, holder: str) -> str: ...
+    async def fire_reminders(self, conn: Conn, *, late_seconds: int) -> int: ...
+    async def purge_fired_reminders(self, conn: Conn) -> int: ...
 
     # tasks.sql
     async def create_task(
@@ -58,8 +76,11 @@ class Queries(Protocol):
         description: str | None,
         priority: str,
         due_date: datetime | None,
+        due_on: date | None,
         tags: list[str],
         is_completed: bool,
+        recurrence: dict[str, str] | None,
+        reminders: list[dict[str, str]],
         quota: int,
     ) -> Row: ...
     async def get_task(self, conn: Conn, *, user_id: str, session_id: str, id: str) -> Row: ...
@@ -78,15 +99,22 @@ class Queries(Protocol):
         priority: str | None,
         set_due_date: bool,
         due_date: datetime | None,
+        set_due_on: bool,
+        due_on: date | None,
         tags: list[str] | None,
         is_completed: bool | None,
         toggle: bool,
+        set_recurrence: bool,
+        recurrence: dict[str, str] | None,
+        reminders: list[dict[str, str]] | None,
+        advance: bool | None,
     ) -> Row: ...
+    async def completing_task(self, conn: Conn, *, user_id: str, id: str) -> Row: ...
     async def delete_task(
         self, conn: Conn, *, user_id: str, session_id: str, id: str, versions: list[int] | None
     ) -> Row: ...
     async def get_stats(
-        self, conn: Conn, *, user_id: str, session_id: str, list_id: str | None
+        self, conn: Conn, *, user_id: str, session_id: str, list_id: str | None, now: datetime
     ) -> Row: ...
 
     # placement.sql

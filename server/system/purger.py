@@ -15,7 +15,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from server.accounts.limits import SIGNUP_WINDOW_SECONDS
@@ -36,6 +36,7 @@ PURGES: tuple[tuple[str, Callable[[Settings], dict[str, Any]]], ...] = (
     ("purge_idempotency_keys", lambda settings: {}),
     ("purge_trash", lambda settings: {"days": settings.trash_retention_days}),
     ("purge_tombstones", lambda settings: {"days": settings.changes_retention_days}),
+    ("purge_fired_reminders", lambda settings: {}),
 )
 
 
@@ -49,24 +50,47 @@ async def purge(db: Any, queries: Any, settings: Settings) -> dict[str, int]:
 async def run_purger(db: Any, queries: Any, settings: Settings) -> None:
     """Purge every PURGE_INTERVAL_SECONDS while this worker holds the lease (a task of its own,
     cancelled when the worker stops; a failed round is logged and retried next time)."""
+
+    async def round_() -> None:
+        deleted = await purge(db, queries, settings)
+        if any(deleted.values()):
+            log.info("purged %s", deleted)
+
+    await run_leased(
+        "purge",
+        lambda holder, seconds: queries.take_purge_lease(db, holder=holder, lease_seconds=seconds),
+        lambda holder: queries.release_purge_lease(db, holder=holder),
+        settings.purge_interval_seconds,
+        round_,
+    )
+
+
+async def run_leased(
+    name: str,
+    take: Callable[[str, int], Awaitable[Any]],
+    release: Callable[[str], Awaitable[Any]],
+    interval: float,
+    round_: Callable[[], Awaitable[None]],
+) -> None:
+    """Run `round_` every `interval` seconds while this worker holds the lease `take` renews
+    (for twice the interval, so a holder that stops is replaced within that); give it back
+    when cancelled. The cluster's one purger and one reminder scheduler run so."""
     holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-    interval = settings.purge_interval_seconds
+    lease = max(2, round(2 * interval))
     try:
         while True:
             try:
-                if await queries.take_purge_lease(db, holder=holder, lease_seconds=2 * interval):
-                    deleted = await purge(db, queries, settings)
-                    if any(deleted.values()):
-                        log.info("purged %s", deleted)
+                if await take(holder, lease):
+                    await round_()
             except Exception as exc:
-                log.warning("purge round failed: %s: %s", type(exc).__name__, exc)
+                log.warning("%s round failed: %s: %s", name, type(exc).__name__, exc)
             await asyncio.sleep(interval)
     finally:
-        await asyncio.shield(_release(db, queries, holder))
+        await asyncio.shield(_release(name, release, holder))
 
 
-async def _release(db: Any, queries: Any, holder: str) -> None:
+async def _release(name: str, release: Callable[[str], Awaitable[Any]], holder: str) -> None:
     try:
-        await queries.release_purge_lease(db, holder=holder)
+        await release(holder)
     except Exception as exc:
-        log.info("purge lease not released (it runs out by itself): %s", exc)
+        log.info("%s lease not released (it runs out by itself): %s", name, exc)

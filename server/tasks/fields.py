@@ -12,8 +12,11 @@ import orjson
 
 from server.db.queries import TASK_COLUMNS
 from server.errors import ApiError, BadRequest, UnprocessableContent
+from server.tasks import schedule
 
 TASK_FIELDS = tuple(TASK_COLUMNS.split(", "))
+# The nullable fields a patch may set (to null too): update_task's set_<field> flags.
+SET_FLAGS = ("set_description", "set_due_date", "set_due_on", "set_recurrence")
 TAG_MAX_LENGTH = 32
 
 
@@ -30,14 +33,19 @@ def json_ready(body: Any) -> Any:
 
 def written_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     """A validated TaskCreate/TaskReplace body (defaults applied) as the values to store."""
-    return {
+    fields = {
         "title": title(body["title"]),
         "description": body.get("description"),
         "priority": body["priority"],
         "due_date": instant(body.get("due_date"), ["body", "due_date"]),
+        "due_on": body.get("due_on"),
         "tags": tags(body.get("tags") or [], ["body", "tags"]),
         "is_completed": body["is_completed"],
+        "recurrence": schedule.recurrence(body.get("recurrence")),
+        "reminders": schedule.reminders(body.get("reminders") or []),
     }
+    schedule.check_dues(fields, fields)
+    return fields
 
 
 def placed_fields(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -50,23 +58,27 @@ def placed_fields(body: Mapping[str, Any]) -> dict[str, Any]:
 def replaced_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     """A validated TaskReplace body as update_task's parameters: a replace is a patch that
     sets every field (the schema's defaults stand in for the omitted ones)."""
-    return {**written_fields(body), "set_description": True, "set_due_date": True, "toggle": False}
+    return {**written_fields(body), **dict.fromkeys(SET_FLAGS, True), "toggle": False}
 
 
 def patched_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     """A validated TaskPatch body as update_task's parameters: None keeps a non-nullable
     field, and set_description / set_due_date say whether the nullable ones change."""
-    return {
+    fields = {
         "title": title(body["title"]) if "title" in body else None,
-        "set_description": "description" in body,
+        **{flag: flag.removeprefix("set_") in body for flag in SET_FLAGS},
         "description": body.get("description"),
         "priority": body.get("priority"),
-        "set_due_date": "due_date" in body,
         "due_date": instant(body.get("due_date"), ["body", "due_date"]),
+        "due_on": body.get("due_on"),
         "tags": tags(body["tags"], ["body", "tags"]) if "tags" in body else None,
         "is_completed": body.get("is_completed"),
+        "recurrence": schedule.recurrence(body.get("recurrence")),
+        "reminders": schedule.reminders(body["reminders"]) if "reminders" in body else None,
         "toggle": False,
     }
+    schedule.check_dues(fields, body)
+    return fields
 
 
 def completed_fields(body: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -8,18 +8,21 @@ statement of each handler marked checks_account also checks the access token (on
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, NoReturn
 
 from server.accounts.security import account_ok, checks_account
 from server.context import Request
 from server.contract.reply import Reply
-from server.errors import NotFound
+from server.errors import BadRequest, NotFound
 from server.sync.conditional import conditional
+from server.tasks import completion, listing, placement
 from server.tasks import fields as task_fields
-from server.tasks import listing, placement
 from server.tasks.etags import etag, if_match_versions, missing_or_stale, versioned_reply
 from server.tasks.fields import task_body
 from server.tasks.idempotency import create_once
+
+MAX_WINDOW = timedelta(days=31)  # of GET /reminders
 
 
 @checks_account
@@ -103,6 +106,7 @@ async def get_stats(request: Request) -> Reply:
         request.app.ctx.db,
         **request.ctx.token,
         list_id=None if list_id is None else str(list_id),
+        now=request.app.ctx.clock(),
     )
     account_ok(row)
     return conditional(
@@ -119,13 +123,18 @@ async def get_stats(request: Request) -> Reply:
 
 
 async def _write(request: Request, fields: dict[str, Any]) -> Reply:
-    """update_task under If-Match; the task with its new ETag."""
-    versions = if_match_versions(request.ctx.header_params.get("If-Match"))
-    row = await request.app.ctx.queries.update_task(
-        request.app.ctx.db, **request.ctx.token, id=_task_id(request), versions=versions, **fields
+    """update_task under If-Match (a recurring task's completion: completion.py); the task
+    with its new ETag."""
+    app = request.app
+    row = await completion.write(
+        app.ctx.db,
+        app.ctx.queries,
+        request.ctx.token,
+        _task_id(request),
+        if_match_versions(request.ctx.header_params.get("If-Match")),
+        fields,
+        app.ctx.clock(),
     )
-    if account_ok(row)["id"] is None:
-        await _missing_or_stale(request)
     return Reply(task_body(row), headers={"ETag": etag(row["version"])})
 
 
@@ -136,3 +145,23 @@ async def _missing_or_stale(request: Request) -> NoReturn:
 
 def _task_id(request: Request) -> str:
     return str(request.ctx.path_params["task_id"])
+
+
+@checks_account
+async def list_reminders(request: Request) -> Reply:
+    query, app = request.ctx.query, request.app
+    start, end = query["from"], query["to"]
+    if not timedelta(0) < end - start <= MAX_WINDOW:
+        raise BadRequest.at(
+            ["query", "to"], "must be after from, at most 31 days later", "value_error"
+        )
+    rows = [
+        row
+        async for row in app.ctx.queries.list_reminders(
+            app.ctx.db, **request.ctx.token, window_from=start, window_to=end
+        )
+    ]
+    account_ok(rows[0])
+    fields = ("task_id", "title", "fire_at")
+    listed = [{name: row[name] for name in fields} for row in rows if row["task_id"] is not None]
+    return Reply({"reminders": listed})

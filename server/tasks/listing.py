@@ -197,9 +197,9 @@ def _sort_key_from_cursor(column: str, raw: Any) -> Any:
         return raw
     if column == "priority_rank" and type(raw) is int and 1 <= raw <= 3:
         return raw
-    if column == "due_date" and raw is None:
+    if column == "due_at" and raw is None:
         return None
-    if column in ("created_at", "updated_at", "due_date") and isinstance(raw, str):
+    if column in ("created_at", "updated_at", "due_at") and isinstance(raw, str):
         try:
             value = datetime.fromisoformat(raw)
         except ValueError:

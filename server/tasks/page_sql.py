@@ -10,7 +10,9 @@ values are all bound parameters.
 
 Each sort key has an index led by user_id and ending in id (migration 0002), so a page is an
 index range scan at any cursor depth. Undated tasks sort last in both directions because the
-due-date key is coalesce(due_date, +/-infinity), never null.
+due key is coalesce(due_at, +/-infinity), never null. due_at is the instant a task counts as
+due (an all-day task: the end of its day in its owner's zone, SPEC §8), kept by the triggers of
+migration 0030.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 
 from server.db.queries import TASK_COLUMNS, account_check
 
-COLUMNS = f"{TASK_COLUMNS}, priority_rank, parent_key"
+COLUMNS = f"{TASK_COLUMNS}, priority_rank, parent_key, due_at"
 # Each filter's condition, its bound value as {0}; $1 is the user. parent_key is the top level
 # (the nil uuid); child_of a parent's children, who are all in its list: saying so lets a page
 # of them be one range of the position index.
@@ -30,8 +32,8 @@ FILTERS = {
     "priority": "priority = {0}",
     "tags": "tags @> {0}",  # all of them
     "pattern": "(title ILIKE {0} OR description ILIKE {0})",
-    "due_before": "due_date < {0}",
-    "due_after": "due_date > {0}",
+    "due_before": "due_at < {0}",
+    "due_after": "due_at > {0}",
     "list_id": "list_id = {0}",
     "parent_key": "parent_key = {0}",
     "child_of": "parent_key = {0}"
@@ -50,8 +52,8 @@ def _tied_on_id(column: str, cast: str, expression: str | None = None) -> SortKe
     return SortKey((column, "id"), (expression or column, "id"), (cast, "{}::uuid"))
 
 
-DUE_ASC = "coalesce(due_date, 'infinity')"
-DUE_DESC = "coalesce(due_date, '-infinity')"
+DUE_ASC = "coalesce(due_at, 'infinity')"
+DUE_DESC = "coalesce(due_at, '-infinity')"
 BY_SORT = {
     "created": _tied_on_id("created_at", "{}::timestamptz"),
     "updated": _tied_on_id("updated_at", "{}::timestamptz"),
@@ -67,10 +69,8 @@ BY_SORT = {
 }
 SORT_KEYS = {
     **{(sort, order): key for sort, key in BY_SORT.items() for order in ("asc", "desc")},
-    ("due_date", "asc"): _tied_on_id("due_date", "coalesce({}::timestamptz, 'infinity')", DUE_ASC),
-    ("due_date", "desc"): _tied_on_id(
-        "due_date", "coalesce({}::timestamptz, '-infinity')", DUE_DESC
-    ),
+    ("due_date", "asc"): _tied_on_id("due_at", "coalesce({}::timestamptz, 'infinity')", DUE_ASC),
+    ("due_date", "desc"): _tied_on_id("due_at", "coalesce({}::timestamptz, '-infinity')", DUE_DESC),
 }
 DIRECTIONS = {"asc": ("ASC", ">"), "desc": ("DESC", "<")}
 

@@ -52,6 +52,10 @@ async function tryItOut(page: Page, blockId: string, body?: unknown): Promise<{ 
   const tryOut = block.locator("button.try-out__btn");
   if ((await tryOut.textContent())?.trim() === "Try it out") await tryOut.click();
   if (body !== undefined) await block.locator("textarea.body-param__text").fill(JSON.stringify(body));
+  // An earlier answer of this block would satisfy the wait below before the new one is shown.
+  const clear = block.locator("button.btn-clear");
+  if (await clear.isVisible()) await clear.click();
+  await block.locator(".live-responses-table").waitFor({ state: "detached", timeout: 5_000 });
   await block.locator("button.execute").click();
   const status = block.locator(".live-responses-table tr.response .response-col_status").first();
   await status.waitFor({ timeout: 20_000 });

@@ -21,6 +21,7 @@ import {
 } from "./api.js";
 import { listsFlow } from "./lists.js";
 import { syncFlow } from "./sync.js";
+import { timeFlow } from "./time.js";
 
 const baseUrl = process.env.API_URL ?? "http://127.0.0.1:8000";
 const DAY = 24 * 60 * 60 * 1000;
@@ -332,6 +333,7 @@ async function main(): Promise<void> {
   await listsFlow(api, userId, step);
   const otherDevice = makeClient(baseUrl, () => accessToken);
   await syncFlow(api, otherDevice, baseUrl, userId, () => accessToken ?? "", step);
+  await timeFlow(api, userId, step);
 
   tokens = await step("refresh rotates the pair", async () => {
     const pair = expectStatus(await api.POST("/api/auth/refresh", { body: { refresh_token: tokens.refresh_token } }), 200);

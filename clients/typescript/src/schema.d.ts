@@ -325,6 +325,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/{user_id}/reminders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Reminders in a window
+         * @description The reminders of the user's open tasks that fall due in [`from`, `to`) (at most 31 days; a longer window is a `400`), by `fire_at`. A recurring task's reminders are those of its next due.
+         */
+        get: operations["list_reminders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/{user_id}/tasks/{task_id}/move": {
         parameters: {
             query?: never;
@@ -888,23 +914,6 @@ export interface components {
             /** @description True when more changes are ready now. */
             has_more: boolean;
         };
-        /**
-         * @description A reminder falling due (the reminders listing, and the events stream's `reminder` event).
-         * @example {
-         *       "task_id": "3f2c1a9e-8b7d-4c6e-9f01-23456789abcd",
-         *       "title": "Send the weekly report",
-         *       "fire_at": "2025-01-24T16:30:00Z"
-         *     }
-         */
-        Reminder: {
-            task_id: components["schemas"]["TaskId"];
-            title: components["schemas"]["TaskTitle"];
-            /**
-             * Format: date-time
-             * @description When the reminder falls due.
-             */
-            fire_at: string;
-        };
         /** @description The `data` of one event of the stream: a `Change` for `event: change`, a `Reminder` for `event: reminder`. */
         Event: components["schemas"]["Change"] | components["schemas"]["Reminder"];
         /** @description An RFC 9457 problem details object. */
@@ -959,6 +968,7 @@ export interface components {
             id: components["schemas"]["UserId"];
             email: components["schemas"]["Email"];
             name: components["schemas"]["DisplayName"];
+            timezone?: components["schemas"]["TimeZone"];
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
         };
@@ -991,9 +1001,16 @@ export interface components {
         LogoutRequest: {
             refresh_token: components["schemas"]["RefreshToken"];
         };
+        /** @description The fields to change (at least one); a `timezone` the tz database does not know is a `422`. */
         UpdateMeRequest: {
-            name: components["schemas"]["DisplayName"];
+            name?: components["schemas"]["DisplayName"];
+            timezone?: components["schemas"]["TimeZone"];
         };
+        /**
+         * @description The account's time zone, an IANA name (default `UTC`). All-day dues end at midnight in it, and recurring tasks keep their local time of day in it.
+         * @example Europe/Berlin
+         */
+        TimeZone: string;
         ChangePasswordRequest: {
             current_password: components["schemas"]["CurrentPassword"];
             new_password: components["schemas"]["Password"];
@@ -1036,6 +1053,75 @@ export interface components {
          * @description When the task is due (RFC 3339), or null.
          */
         DueDate: string | null;
+        /**
+         * Format: date
+         * @description An all-day due (a calendar date), or null. A task has `due_date` or `due_on`, not both (`422`). It counts as due at the end of that day in the owner's time zone (filters, `sort=due_date`, overdue, reminders).
+         * @example 2025-01-24
+         */
+        DueOn: string | null;
+        /**
+         * @description How the task repeats, or null. It needs a due (`due_date` or `due_on`, else `422`). Completing the task (set or toggle) keeps it open, records `last_completed_at` and moves its due to the rule's next occurrence after the old due (`basis: due`) or after the day of completion (`basis: completion`), at the same local time of day in the owner's zone (across DST changes too); when the rule has no next occurrence, completing closes it. Such a completion does not complete the subtasks.
+         * @example {
+         *       "rule": "FREQ=WEEKLY;BYDAY=FR",
+         *       "basis": "due"
+         *     }
+         */
+        Recurrence: {
+            /**
+             * @description An RFC 5545 RRULE value (without `RRULE:`) limited to FREQ (DAILY, WEEKLY, MONTHLY, YEARLY), INTERVAL, BYDAY, BYMONTHDAY, BYMONTH, COUNT and UNTIL; anything else is a `422` at this field. Examples: `FREQ=WEEKLY;BYDAY=MO,WE` (Mondays and Wednesdays), `FREQ=MONTHLY;BYMONTHDAY=31` (months that have a 31st), `FREQ=DAILY;INTERVAL=2;COUNT=5` (five times, every other day), `FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=1;UNTIL=20300101T000000Z`.
+             * @example FREQ=WEEKLY;BYDAY=MO,WE
+             */
+            rule: string;
+            /**
+             * @description Step from the old due (`due`) or from the day it is completed (`completion`).
+             * @default due
+             * @enum {string}
+             */
+            basis?: "due" | "completion";
+        } | null;
+        /**
+         * @description At most five reminders. Omitted on create and replace means none.
+         * @example [
+         *       {
+         *         "before_due": "PT30M"
+         *       },
+         *       {
+         *         "at": "2025-01-24T08:00:00Z"
+         *       }
+         *     ]
+         */
+        TaskReminders: components["schemas"]["TaskReminder"][];
+        /** @description A reminder at an instant (`at`), or a duration before the instant the task counts as due (`before_due`, ISO 8601 from `PT1M` to `P7D`, such as `PT15M`, `PT1H30M`, `P1D`, `P1W`; it needs a due, and for an all-day task counts back from the end of its day in the owner's zone). */
+        TaskReminder: {
+            /**
+             * Format: date-time
+             * @example 2025-01-24T08:00:00Z
+             */
+            at: string;
+        } | {
+            /** @example PT15M */
+            before_due: string;
+        };
+        /**
+         * @description A reminder falling due (the reminders listing, and the events stream's `reminder` event).
+         * @example {
+         *       "task_id": "3f2c1a9e-8b7d-4c6e-9f01-23456789abcd",
+         *       "title": "Send the weekly report",
+         *       "fire_at": "2025-01-24T16:30:00Z"
+         *     }
+         */
+        Reminder: {
+            task_id: components["schemas"]["TaskId"];
+            title: components["schemas"]["TaskTitle"];
+            /**
+             * Format: date-time
+             * @description When the reminder falls due.
+             */
+            fire_at: string;
+        };
+        ReminderList: {
+            reminders: components["schemas"]["Reminder"][];
+        };
         /** @description Whether the task is done. */
         IsCompleted: boolean;
         /** @description A label; stored lower-case. */
@@ -1067,9 +1153,17 @@ export interface components {
             updated_at: components["schemas"]["Timestamp"];
             /** @description Starts at 1 and grows by one with every change; the `ETag` derives from it. */
             version: number;
+            due_on?: components["schemas"]["DueOn"];
+            recurrence?: components["schemas"]["Recurrence"];
+            reminders?: components["schemas"]["TaskReminders"];
             /**
              * Format: date-time
-             * @description When the task went to the trash; null outside the trash (since 1.6.0).
+             * @description When a recurring task was last completed (its due then moved on), or null. Always present since 1.5.0, like `due_on`, `recurrence` and `reminders`.
+             */
+            last_completed_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When the task went to the trash; null outside the trash (since 1.7.0).
              */
             deleted_at?: string | null;
         };
@@ -1080,6 +1174,9 @@ export interface components {
             /** @default medium */
             priority?: components["schemas"]["Priority"];
             due_date?: components["schemas"]["DueDate"];
+            due_on?: components["schemas"]["DueOn"];
+            recurrence?: components["schemas"]["Recurrence"];
+            reminders?: components["schemas"]["TaskReminders"];
             tags?: components["schemas"]["Tags"];
             /** @default false */
             is_completed?: components["schemas"]["IsCompleted"];
@@ -1093,6 +1190,9 @@ export interface components {
             /** @default medium */
             priority?: components["schemas"]["Priority"];
             due_date?: components["schemas"]["DueDate"];
+            due_on?: components["schemas"]["DueOn"];
+            recurrence?: components["schemas"]["Recurrence"];
+            reminders?: components["schemas"]["TaskReminders"];
             tags?: components["schemas"]["Tags"];
             /** @default false */
             is_completed?: components["schemas"]["IsCompleted"];
@@ -1103,6 +1203,9 @@ export interface components {
             description?: components["schemas"]["TaskDescription"];
             priority?: components["schemas"]["Priority"];
             due_date?: components["schemas"]["DueDate"];
+            due_on?: components["schemas"]["DueOn"];
+            recurrence?: components["schemas"]["Recurrence"];
+            reminders?: components["schemas"]["TaskReminders"];
             tags?: components["schemas"]["Tags"];
             is_completed?: components["schemas"]["IsCompleted"];
         };
@@ -1478,6 +1581,16 @@ export interface components {
          * @example milk
          */
         Query: string;
+        /**
+         * @description The window's start (RFC 3339).
+         * @example 2025-01-20T00:00:00Z
+         */
+        WindowFrom: string;
+        /**
+         * @description The window's end (RFC 3339), after `from` and at most 31 days later.
+         * @example 2025-01-27T00:00:00Z
+         */
+        WindowTo: string;
         /**
          * @description Only tasks due before this instant (RFC 3339).
          * @example 2025-02-01T00:00:00Z
@@ -2319,6 +2432,50 @@ export interface operations {
                 };
             };
             304: components["responses"]["PageNotModified"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_reminders: {
+        parameters: {
+            query: {
+                /**
+                 * @description The window's start (RFC 3339).
+                 * @example 2025-01-20T00:00:00Z
+                 */
+                from: components["parameters"]["WindowFrom"];
+                /**
+                 * @description The window's end (RFC 3339), after `from` and at most 31 days later.
+                 * @example 2025-01-27T00:00:00Z
+                 */
+                to: components["parameters"]["WindowTo"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The reminders in the window, earliest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReminderList"];
+                };
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
