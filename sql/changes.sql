@@ -13,6 +13,7 @@ SELECT revision, sync_horizon FROM users WHERE id = :user_id;
 SELECT 'task' AS kind, 'upsert' AS op, id, revision, updated_at AS changed_at,
        user_id, title, description, is_completed, completed_at, priority, due_date, tags,
        list_id, parent_id, position, created_at, updated_at, version,
+       due_on, recurrence, last_completed_at, reminders,
        NULL AS name, NULL AS color, NULL::boolean AS is_inbox
   FROM tasks
  WHERE user_id = :user_id AND revision > :since AND revision <= :upto
@@ -20,6 +21,7 @@ UNION ALL
 SELECT 'list', 'upsert', id, revision, updated_at,
        user_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        NULL, NULL, position, created_at, updated_at, version,
+       NULL, NULL, NULL, NULL,
        name, color, is_inbox
   FROM lists
  WHERE user_id = :user_id AND revision > :since AND revision <= :upto
@@ -27,6 +29,7 @@ UNION ALL
 SELECT kind, 'delete', id, revision, changed_at,
        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL, NULL,
        NULL, NULL, NULL
   FROM tombstones
  WHERE user_id = :user_id AND revision > :since AND revision <= :upto AND NOT :live_only
