@@ -113,3 +113,23 @@ def test_the_envelope_is_checked_by_the_contract(api: Api, user: User) -> None:
     assert batch(api, user, [{"op": "explode"}]).status_code == 422
     missing = batch(api, user, [{"op": "delete"}])
     assert missing.json()["results"][0]["status"] == 422
+
+
+def test_a_batch_complete_advances_a_recurring_task_as_the_single_operation_does(
+    api: Api, user: User, other_user: User
+) -> None:
+    weekly = make_task(
+        api,
+        user,
+        "Weekly review",
+        due_on="2030-03-04",
+        recurrence={"rule": "FREQ=WEEKLY", "basis": "due"},
+    )
+    response = batch(api, user, [{"op": "complete", "task_id": weekly["id"]}])
+    assert response.status_code == 200, response.text
+    [result] = response.json()["results"]
+    assert result["status"] == 200, result
+    task = result["task"]
+    assert (task["is_completed"], task["due_on"]) == (False, "2030-03-11")
+    assert task["last_completed_at"] is not None
+    assert titles(api, other_user) == []

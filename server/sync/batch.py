@@ -17,8 +17,8 @@ from server.contract.rejections import Unworded, rejection_items
 from server.contract.reply import Reply
 from server.contract.validation import RequestValues, check_storable
 from server.errors import PROBLEM_JSON, ApiError, UnprocessableContent, problem, to_api_error
+from server.tasks import completion, placement
 from server.tasks import fields as task_fields
-from server.tasks import placement
 from server.tasks.etags import if_match_versions, missing_or_stale
 from server.tasks.fields import json_ready, request_hash, task_body
 from server.tasks.idempotency import once
@@ -144,10 +144,17 @@ async def _complete(request: Request, conn: Any, body: Any, item: dict[str, Any]
 
 
 async def _patch(request: Request, conn: Any, item: dict[str, Any], fields: Any) -> Any:
-    row = await request.app.ctx.queries.update_task(
-        conn, **request.ctx.token, id=_task_id(item), versions=_versions(item), **fields
+    """As PATCH and complete write: a recurring task's completion advances it (completion.py)."""
+    app = request.app
+    return await completion.write(
+        conn,
+        app.ctx.queries,
+        request.ctx.token,
+        _task_id(item),
+        _versions(item),
+        fields,
+        app.ctx.clock(),
     )
-    return await _written(request, conn, item, row)
 
 
 async def _move(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
