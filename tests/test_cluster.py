@@ -2,13 +2,11 @@
 (bench/cluster.py: every component a real process on loopback; `make cluster` measures it).
 
 What holds across instances: the client flow, login limits, refresh rotation and theft
-detection, metrics counting every worker once, the purger running in one worker of the four,
-and no acknowledged write lost when an instance is killed under load while nginx routes around
-it. The kill runs last: it leaves one instance.
-Checks of later issues join here against the same `cluster` fixture: an event made through one
-instance delivered to a stream held by the other (`cluster.instances[0].url`, `[1].url`; the
-instances LISTEN through `DATABASE_LISTEN_URL`, nginx does not buffer), and the reminder
-scheduler running once per cluster (like the purger's test: `cluster.direct_dsn` to look).
+detection, metrics counting every worker once, the purger and the reminder scheduler running in
+one worker of the four, an event written through one instance reaching a stream on the other
+(the instances LISTEN on `DATABASE_LISTEN_URL`, direct; nginx does not buffer), and no
+acknowledged write lost when an instance is killed under load while nginx routes around it.
+The kill runs last: it leaves one instance.
 """
 
 from __future__ import annotations
@@ -36,6 +34,7 @@ from bench.components import install_packages
 from server.config import Settings
 from server.db.pool import open_database
 from tests.support import metric_value
+from tests.test_events import Listener
 
 pytestmark = pytest.mark.slow
 
@@ -305,6 +304,44 @@ class Writers:
             await asyncio.sleep(seconds / 2)
             self.running = False
             await asyncio.gather(*tasks)
+
+
+def test_an_event_made_through_one_instance_reaches_a_stream_on_the_other(cluster: Cluster) -> None:
+    """A stream on instance 1 and one through nginx see a task written through instance 0 within
+    1 s of the write's answer: the instances LISTEN on DATABASE_LISTEN_URL, not through PgBouncer,
+    and nginx passes the stream on unbuffered."""
+    _, user_id, login = signup_and_login(cluster.url)
+    headers = bearer(login)
+    one, zero = cluster.instances[1].url, cluster.instances[0].url
+    delays: list[float] = []
+
+    async def scenario() -> None:
+        async with (
+            httpx.AsyncClient(timeout=30, headers=headers) as client,
+            client.stream("GET", f"{one}/api/{user_id}/events") as direct,
+            client.stream("GET", f"{cluster.url}/api/{user_id}/events") as proxied,
+        ):
+            assert (direct.status_code, proxied.status_code) == (200, 200)
+            listeners = [Listener(direct), Listener(proxied)]
+            await asyncio.sleep(0.3)  # the streams have read their starting point
+            try:
+                answer = await client.post(f"{zero}/api/{user_id}/tasks", json={"title": "Live"})
+                answered = time.monotonic()
+                assert answer.status_code == 201, answer.text
+                task = answer.json()
+                for listener in listeners:
+                    event = await listener.next(within=1)
+                    delays.append(time.monotonic() - answered)
+                    assert event["event"] == "change"
+                    assert (event["data"]["kind"], event["data"]["op"]) == ("task", "upsert")
+                    assert event["data"]["data"] == task
+            finally:
+                for listener in listeners:
+                    listener.task.cancel()
+
+    asyncio.run(scenario())
+    print(f"event delay after the write's answer: {[f'{d * 1000:.1f} ms' for d in delays]}")
+    assert max(delays) < 1
 
 
 def test_an_instance_killed_under_load_loses_no_acknowledged_write(cluster: Cluster) -> None:
