@@ -200,3 +200,74 @@ describe("CORS from a browser page on another origin", () => {
     }
   });
 });
+
+describe("a reminder reaches a browser page", () => {
+  test("a page on the service's origin streams /events with fetch and gets the task's reminder", async (t) => {
+    const email = `reminder-${Date.now()}@example.org`;
+    const password = "correct horse battery staple";
+    const post = (path: string, body: unknown) =>
+      fetch(`${API_URL}${path}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    assert.equal((await post("/api/auth/signup", { email, password, name: "Reminded" })).status, 201);
+    const login = await post("/api/auth/login", { email, password });
+    assert.equal(login.status, 200);
+    const { access_token: token, user } = (await login.json()) as Schemas["TokenPair"];
+    t.after(() =>
+      fetch(`${API_URL}/api/me`, {
+        method: "DELETE",
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+        body: JSON.stringify({ password }),
+      }),
+    );
+    const context = await browser.newContext();
+    t.after(() => context.close());
+    const page = await context.newPage();
+    assert.equal((await page.goto(`${API_URL}/health`))?.status(), 200);
+    // Whole seconds: the event's fire_at is written to the second.
+    const at = new Date(Math.ceil(Date.now() / 1000) * 1000 + 2000).toISOString().replace(".000Z", "Z");
+
+    // In the page: EventSource cannot send Authorization, so the stream is read with fetch.
+    const got = await page.evaluate(
+      async ({ userId, token, at }) => {
+        const auth = { Authorization: `Bearer ${token}` };
+        const controller = new AbortController();
+        const timer = setTimeout(() => controller.abort(), 20_000);
+        try {
+          const stream = await fetch(`/api/${userId}/events`, { headers: auth, signal: controller.signal });
+          if (stream.status !== 200 || !stream.body) return { error: `events: ${stream.status}` };
+          const created = await fetch(`/api/${userId}/tasks`, {
+            method: "POST",
+            headers: { ...auth, "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() },
+            body: JSON.stringify({ title: "Call the dentist", reminders: [{ at }] }),
+          });
+          const task = await created.json();
+          if (created.status !== 201) return { error: `create: ${created.status} ${JSON.stringify(task)}` };
+          const reader = stream.body.pipeThrough(new TextDecoderStream()).getReader();
+          let buffer = "";
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) return { error: "the stream ended" };
+            buffer += value;
+            let end;
+            while ((end = buffer.indexOf("\n\n")) >= 0) {
+              const frame = buffer.slice(0, end);
+              buffer = buffer.slice(end + 2);
+              const lines = frame.split("\n");
+              if (!lines.includes("event: reminder")) continue;
+              const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
+              controller.abort();
+              return { taskId: task.id as string, data: JSON.parse(data) as unknown, seenAt: Date.now() };
+            }
+          }
+        } catch (error) {
+          return { error: String(error) };
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+      { userId: user.id, token, at },
+    );
+    assert.ok(!("error" in got), `no reminder in the page: ${"error" in got ? got.error : ""}`);
+    assert.deepEqual(got.data, { task_id: got.taskId, title: "Call the dentist", fire_at: at });
+    console.log(`reminder for ${at} seen by the page ${got.seenAt - Date.parse(at)} ms after fire_at`);
+  });
+});

@@ -77,7 +77,7 @@ async function main(): Promise<number> {
   console.log(`starting ${command} serve on ${apiUrl} (DATA_DIR=${dataDir}, CORS_ORIGINS=${allowedOrigin}); log: ${logPath}`);
   const service = spawn(command, ["serve"], {
     cwd: REPO_ROOT,
-    env: { ...process.env, HOST, PORT: String(apiPort), DATA_DIR: dataDir, CORS_ORIGINS: allowedOrigin, WORKERS: "1" },
+    env: { ...process.env, HOST, PORT: String(apiPort), DATA_DIR: dataDir, CORS_ORIGINS: allowedOrigin, WORKERS: "1", REMINDER_INTERVAL_SECONDS: "1" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   service.stdout?.pipe(log);
