@@ -221,11 +221,11 @@ describe("a reminder reaches a browser page", () => {
     const context = await browser.newContext();
     t.after(() => context.close());
     const page = await context.newPage();
-    assert.equal((await page.goto(`${API_URL}/health`))?.status(), 200);
+    assert.equal((await page.goto(`${API_URL}/console`))?.status(), 200);
     // Whole seconds: the event's fire_at is written to the second.
     const at = new Date(Math.ceil(Date.now() / 1000) * 1000 + 2000).toISOString().replace(".000Z", "Z");
 
-    // In the page: EventSource cannot send Authorization, so the stream is read with fetch.
+    // In the page (/console: its CSP allows connect-src 'self'): EventSource cannot send Authorization, so the stream is read with fetch.
     const got = await page.evaluate(
       async ({ userId, token, at }) => {
         const auth = { Authorization: `Bearer ${token}` };
