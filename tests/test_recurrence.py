@@ -11,22 +11,14 @@ from typing import Any
 import pytest
 
 from server.config import Settings
-from tests.support import Api, User
+from tests.support import Api, Clock, User
 
 MakeTask = Callable[..., dict[str, Any]]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2025, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clocked(make_api: Callable[..., Api], settings: Settings) -> Iterator[tuple[Api, Clock]]:
-    clock = Clock()
+    clock = Clock(datetime(2025, 1, 1, tzinfo=UTC))
     with make_api(settings, clock=clock) as api:
         yield api, clock
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from server.config import Settings
-from tests.support import Api, User
+from tests.support import Api, Clock, User
 
 MakeTask = Callable[..., dict[str, Any]]
 
@@ -105,19 +105,9 @@ def test_due_order_pages_by_cursor_across_all_day_tasks(
     assert seen == [title for day in range(1, 8) for title in (f"on {day}", f"at {day}")]
 
 
-class Clock:
-    """The time the app sees, set by the test."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2030, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clocked(make_api: Callable[..., Api], settings: Settings) -> Iterator[tuple[Api, Clock]]:
-    clock = Clock()
+    clock = Clock(datetime(2030, 1, 1, tzinfo=UTC))
     with make_api(settings, clock=clock) as api:
         yield api, clock
 
