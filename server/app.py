@@ -13,6 +13,7 @@ from typing import Any
 from sanic import HTTPResponse, Sanic
 from sanic.exceptions import RequestCancelled
 from sanic_ext import Extend
+from sanic_ext.extensions.http.extension import HTTPExtension
 
 from server import handlers
 from server.accounts.hashing import PasswordHasher
@@ -87,7 +88,6 @@ def create_app(
     bind_operations(app, contract, handlers.collect() if implemented is None else implemented)
     app.static("/docs/assets", STATIC_DIR, name="docs_assets")
     console.mount(app, settings)
-    app.on_request(middleware.assign_request_id)
     app.on_response(middleware.finish_response)
     app.error_handler.add(Exception, _render_error)
     app.error_handler.add(RequestCancelled, _render_error)  # a BaseException, so named apart
@@ -126,11 +126,13 @@ def _configure(app: App, settings: Settings) -> None:
     app.config.ACCESS_LOG = False
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.MOTD = False
+    # Only sanic-ext's HTTP extension (CORS, HEAD and OPTIONS answered from GET's route): its
+    # dependency injection, loaded by default, costs a signal dispatch on every request.
     Extend(
         app,
+        extensions=[HTTPExtension],
+        built_in_extensions=False,
         config={
-            "oas": False,
-            "health": False,
             "http_auto_trace": False,
             "cors": bool(settings.cors_origins),
             "cors_origins": list(settings.cors_origins),
@@ -194,4 +196,6 @@ async def _close_resources(app: App) -> None:
             await task
     await app.ctx.db.close()
     app.ctx.hasher.close()
+    if app.ctx.metrics is not None:
+        app.ctx.metrics.write()  # what the last turn tallied
     worker_stopped()

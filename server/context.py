@@ -4,6 +4,9 @@ its clean values)."""
 
 from __future__ import annotations
 
+import os
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +26,14 @@ if TYPE_CHECKING:
     from server.db.queries import Queries
     from server.sync.hub import Hub
     from server.system.metrics import Metrics
+
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # an X-Request-ID we echo
+
+
+def new_request_id() -> str:
+    """32 random hex digits, as uuid4().hex looked, without building a UUID per request."""
+    return os.urandom(16).hex()
 
 
 @dataclass
@@ -49,8 +60,8 @@ class AppContext:
 
 @dataclass
 class RequestContext:
-    """Filled by the middleware (request_id, started) and the pipeline (the rest) before a
-    handler runs; user_id is "" on an operation without security."""
+    """Made with the request (its id and arrival time), filled by the pipeline (the rest)
+    before a handler runs; user_id is "" on an operation without security."""
 
     request_id: str = ""
     started: float | None = None
@@ -72,6 +83,16 @@ App = sanic.Sanic[Config, AppContext]
 class Request(sanic.Request[App, RequestContext]):  # type: ignore[type-var]
     """The request every handler receives (create_app makes it the app's request class)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """As the request's head arrives: its id (the client's X-Request-ID when well formed,
+        else 32 random hex digits) and the time the access log measures from. Made here
+        rather than by a request middleware, which Sanic would run as a coroutine of its own
+        on every request."""
+        super().__init__(*args, **kwargs)
+        incoming = self.headers.get("x-request-id", "")
+        request_id = incoming if REQUEST_ID.match(incoming) else new_request_id()
+        self._ctx = RequestContext(request_id=request_id, started=time.perf_counter())
+
     @staticmethod
     def make_context() -> RequestContext:
-        return RequestContext()
+        return RequestContext(request_id=new_request_id())

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from server.config import Settings
+from server.system.metrics import Metrics
 from tests.conftest import User
 from tests.live import serve_fresh
 from tests.support import Api, metric_value
@@ -36,6 +37,26 @@ def test_metrics_count_requests_by_operation_and_status(api: Api, user: User) ->
         - metric_value(before, timed, operation="get_me")
         == 4
     )
+
+
+def test_latencies_land_in_their_buckets_bounds_included() -> None:
+    """Tallied requests reach the exposition as observe() would have put them: a latency equal
+    to a bound counts in that bound's bucket (le), buckets are cumulative, the sum is exact."""
+    metrics = Metrics()
+    for seconds in (0.0005, 0.001, 0.003, 0.005, 20.0):
+        metrics.observe("todo_api.get_task", 200, seconds)
+    metrics.observe("todo_api.get_task", 404, 0.2)
+    text = metrics.exposition().decode()
+    bucket = "todo_http_request_duration_seconds_bucket"
+    by_bound = {
+        le: metric_value(text, bucket, le=le, operation="get_task")
+        for le in ("0.001", "0.0025", "0.005", "0.25", "10.0", "+Inf")
+    }
+    assert by_bound == {"0.001": 2, "0.0025": 2, "0.005": 4, "0.25": 5, "10.0": 5, "+Inf": 6}
+    total = metric_value(text, "todo_http_request_duration_seconds_sum", operation="get_task")
+    assert total == pytest.approx(20.2095)
+    assert metric_value(text, REQUESTS, operation="get_task", status="200") == 5
+    assert metric_value(text, REQUESTS, operation="get_task", status="404") == 1
 
 
 def test_unknown_routes_are_counted_apart(api: Api) -> None:

@@ -72,6 +72,34 @@ def test_acquire_gives_up_after_its_timeout(settings: Settings) -> None:
     asyncio.run(scenario())
 
 
+def test_each_waiting_request_gives_up_at_its_own_deadline(settings: Settings) -> None:
+    """One timer serves the whole line: requests that arrived 0.15 s apart each wait their
+    full acquire_timeout, no less (cut short with the first) and not much more."""
+
+    async def scenario() -> list[float]:
+        async with small_database(settings, db_pool_size=1, db_acquire_timeout=0.3) as db:
+            held = await db.acquire()
+            loop = asyncio.get_running_loop()
+
+            async def waits() -> float:
+                arrived = loop.time()
+                with pytest.raises(TimeoutError):
+                    await db.acquire()
+                return loop.time() - arrived
+
+            tasks = []
+            for _ in range(3):
+                tasks.append(asyncio.create_task(waits()))
+                await asyncio.sleep(0.15)
+            waited = await asyncio.gather(*tasks)
+            await db.release(held)
+            assert db.waiting == 0
+            return waited
+
+    for waited in asyncio.run(scenario()):
+        assert 0.3 <= waited < 0.3 + 0.25, waited
+
+
 def test_a_cancelled_statement_does_not_leave_its_connection_busy(settings: Settings) -> None:
     """A request cancelled mid-statement (its client went away) releases its connection through
     aiosql, which says nothing of why: the next request on it must still be served."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,8 +66,19 @@ def _date_time(value: str) -> datetime:
     return datetime.fromisoformat(value.upper())
 
 
-# Values of these formats reach handlers as Python objects, in both validation paths.
-FORMAT_UNMARSHALLERS: dict[str, Any] = {"date-time": _date_time}
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+
+
+def _uuid(value: str) -> str:
+    """A uuid as the text PostgreSQL and the answers use (lower case, hyphenated); the common
+    spelling is checked by a pattern, without building a UUID object per id."""
+    if _CANONICAL_UUID.fullmatch(value):
+        return value.lower()
+    return str(uuid.UUID(value))  # any other spelling uuid reads, or ValueError
+
+
+# Values of these formats reach handlers as these Python values, in both validation paths.
+FORMAT_UNMARSHALLERS: dict[str, Any] = {"date-time": _date_time, "uuid": _uuid}
 
 _EMAIL = jsonschema_rs.validator_for({"format": "email"}, validate_formats=True)
 

@@ -2,14 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from sanic import HTTPResponse
+from sanic.helpers import has_message_body
 
 JSON = "application/json"
+UNSAFE_IN_HEADERS = str.maketrans("", "", "\r\n\x00")  # what Sanic strips from every header
+
+
+def _header_safe(text: str) -> str:
+    if "\r" in text or "\n" in text or "\x00" in text:
+        return text.translate(UNSAFE_IN_HEADERS)
+    return text
+
+
+def _encoded(header: tuple[str, Any]) -> tuple[bytes, bytes]:
+    name, value = header
+    return _header_safe(name).encode("ascii"), _header_safe(str(value)).encode(
+        errors="surrogateescape"
+    )
+
+
+class ApiResponse(HTTPResponse):
+    """Sanic's HTTPResponse, with its headers made safe to send as Sanic does (CR, LF and NUL
+    removed) at a fraction of the cost: Sanic runs str.translate on every name and value of
+    every response, a dozen per answer with the security headers. This one encodes the headers
+    every answer carries (`encode_once`) once per process, and for the others only looks for
+    the three characters, translating when one is there."""
+
+    __slots__ = ()
+    _known: ClassVar[dict[tuple[str, str], tuple[bytes, bytes]]] = {}
+
+    @classmethod
+    def encode_once(cls, headers: Mapping[str, str]) -> None:
+        cls._known.update((item, _encoded(item)) for item in headers.items())
+
+    @property
+    def processed_headers(self) -> Iterator[tuple[bytes, bytes]]:
+        if has_message_body(self.status):
+            self.headers.setdefault("content-type", self.content_type)
+        known = self._known
+        return iter([known.get(item) or _encoded(item) for item in self.headers.items()])
 
 
 @dataclass
@@ -31,7 +68,7 @@ class Reply:
     def response(self, data: bytes | None) -> HTTPResponse:
         """The HTTP response carrying `data`, this reply's body as encoded (and checked)."""
         content_type: Any = self.content_type if data is not None else None
-        return HTTPResponse(data, self.status, dict(self.headers), content_type=content_type)
+        return ApiResponse(data, self.status, dict(self.headers), content_type=content_type)
 
 
 @dataclass

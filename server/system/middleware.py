@@ -1,19 +1,17 @@
-"""Around every request: its id, security headers, and one JSON access-log line."""
+"""After every request: its id and the security headers on the answer, its metrics, and one
+JSON access-log line."""
 
 from __future__ import annotations
 
-import logging
-import os
-import re
 import time
 
 from sanic import HTTPResponse
 
 from server.context import Request
+from server.contract.reply import JSON, ApiResponse
+from server.errors import PROBLEM_JSON
+from server.system.logs import log_access
 
-access_log = logging.getLogger("todo_api.access")
-
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 API_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -35,17 +33,9 @@ CONSOLE_CSP = (
     "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 PAGE_CSP = {"docs": DOCS_CSP, "console": CONSOLE_CSP}  # by the path's first segment
-
-
-def _new_request_id() -> str:
-    """32 random hex digits, as uuid4().hex looked, without building a UUID per request."""
-    return os.urandom(16).hex()
-
-
-async def assign_request_id(request: Request) -> None:
-    incoming = request.headers.get("x-request-id", "")
-    request.ctx.request_id = incoming if REQUEST_ID.match(incoming) else _new_request_id()
-    request.ctx.started = time.perf_counter()
+ApiResponse.encode_once(API_HEADERS)  # on every answer: encoded once per process
+for _type in (JSON, PROBLEM_JSON):
+    ApiResponse.encode_once({"content-type": _type})
 
 
 async def finish_response(request: Request, response: HTTPResponse) -> None:
@@ -56,7 +46,7 @@ async def finish_response(request: Request, response: HTTPResponse) -> None:
     if page_csp:
         headers["Content-Security-Policy"] = page_csp
         headers["Cache-Control"] = "public, max-age=300"
-    request_id = request.ctx.request_id or _new_request_id()
+    request_id = request.ctx.request_id
     headers["X-Request-ID"] = request_id
     started = request.ctx.started
     seconds = time.perf_counter() - started if started else None
@@ -64,9 +54,8 @@ async def finish_response(request: Request, response: HTTPResponse) -> None:
     if metrics is not None and seconds is not None:
         route = request.route
         metrics.observe(route.name if route else None, response.status, seconds)
-    access_log.info(
-        "request",
-        extra={
+    log_access(
+        {
             "request_id": request_id,
             "method": request.method,
             "path": request.path,
@@ -74,5 +63,5 @@ async def finish_response(request: Request, response: HTTPResponse) -> None:
             "duration_ms": round(seconds * 1000, 2) if seconds is not None else None,
             "client": request.remote_addr or request.ip,
             "user_id": request.ctx.user_id or None,
-        },
+        }
     )

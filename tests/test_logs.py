@@ -1,0 +1,107 @@
+"""The JSON log lines of `todo-api serve`: one object per line, the access line written straight
+to the handler looks as the formatter writes any line, and a turn's lines leave in one write."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from server.system import logs
+
+
+class CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+@pytest.fixture
+def handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[logs.LoopFlushedHandler]:
+    """A handler of serve's kind, standing in for the one configure_logging would set up (which
+    would take over the process's loggers for every later test)."""
+    handler = logs.LoopFlushedHandler(CountingStream())
+    handler.setFormatter(logs.JsonFormatter())
+    monkeypatch.setattr(logs, "_access_handler", handler)
+    logger = logging.getLogger("todo_api")
+    monkeypatch.setattr(logger, "handlers", [handler])
+    monkeypatch.setattr(logger, "propagate", False)
+    level = logger.level
+    logger.setLevel(logging.INFO)  # (setLevel also clears the loggers' cached levels)
+    yield handler
+    monkeypatch.undo()
+    logger.setLevel(level)
+
+
+def lines(handler: logs.LoopFlushedHandler) -> list[dict[str, object]]:
+    stream = handler.stream
+    assert isinstance(stream, CountingStream)
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_a_direct_access_line_reads_as_a_formatted_one(handler: logs.LoopFlushedHandler) -> None:
+    fields = {"request_id": "r1", "method": "GET", "path": "/health", "status": 200}
+    logs.log_access(fields)
+    logging.getLogger("todo_api.access").info("request", extra=fields)
+    direct, formatted = lines(handler)
+    assert direct.keys() == formatted.keys()
+    assert {k: v for k, v in direct.items() if k != "ts"} == {
+        k: v for k, v in formatted.items() if k != "ts"
+    }
+    assert (direct["logger"], direct["level"], direct["msg"]) == (
+        "todo_api.access",
+        "info",
+        "request",
+    )
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", str(direct["ts"]))
+
+
+def test_a_turns_lines_leave_in_one_write_and_errors_at_once_in_order(
+    handler: logs.LoopFlushedHandler,
+) -> None:
+    stream = handler.stream
+    assert isinstance(stream, CountingStream)
+
+    async def turn() -> tuple[int, int]:
+        for n in range(5):
+            logs.log_access({"n": n})
+        before_error = stream.writes
+        logging.getLogger("todo_api").error("boom")  # written at once, after the five
+        logs.log_access({"n": 5})
+        after_error = stream.writes
+        await asyncio.sleep(0)  # the turn ends
+        await asyncio.sleep(0)
+        return before_error, after_error
+
+    before_error, after_error = asyncio.run(turn())
+    assert (before_error, after_error, stream.writes) == (0, 1, 2)
+    assert [line.get("n", line["msg"]) for line in lines(handler)] == [0, 1, 2, 3, 4, "boom", 5]
+
+
+def test_access_lines_follow_the_loggers_level(handler: logs.LoopFlushedHandler) -> None:
+    logging.getLogger("todo_api").setLevel(logging.WARNING)
+    logs.log_access({"n": 1})
+    assert lines(handler) == []
+
+
+def test_another_handler_gets_the_access_lines_through_logging(
+    handler: logs.LoopFlushedHandler, caplog: pytest.LogCaptureFixture
+) -> None:
+    """pytest's, or an embedding application's: the direct write would bypass it."""
+    logger = logging.getLogger("todo_api")
+    logger.addHandler(caplog.handler)
+    try:
+        logs.log_access({"request_id": "seen-by-both"})
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert [r.request_id for r in caplog.records] == ["seen-by-both"]  # type: ignore[attr-defined]
+    assert [line["request_id"] for line in lines(handler)] == ["seen-by-both"]
