@@ -3,12 +3,13 @@
 Sanic and asyncpg's own pool, of the service's size (with its connection set-up, and no reset
 round trip on release, as the service), on the same tables, running the service's own
 statements from sql/ and server/tasks/page_sql.py for the workloads it answers: get, list
-(first pages, created desc), create, update and complete. None of the service's own layers:
-no token check (the user is the one in the path, the session the one the bearer token names,
-read unverified; the account check inside each statement still runs, as part of the
-statement), no validation, no ETag or If-Match, no cursor, no security
-headers, no access log, no error shape. What the service costs over this is what its own
-layers cost.
+(first pages, created desc), create, update and complete, their parameters made by the
+service's own functions of server/tasks/fields.py (tests/test_bench_bare.py keeps each of them
+answering 2xx). None of the service's own layers: no token check (the user is the one in the
+path, the session the one the bearer token names, read unverified; the account check inside
+each statement still runs, as part of the statement), no validation, no ETag or If-Match, no
+cursor, no security headers, no access log, no error shape. What the service costs over this
+is what its own layers cost.
 
     DATABASE_URL=postgresql://... HOST=127.0.0.1 PORT=8080 python -m bench.bare
 """
@@ -26,10 +27,12 @@ from sanic import HTTPResponse, Request, Sanic
 from server.config import load_settings
 from server.db.pool import init_connection
 from server.db.queries import load_queries
+from server.tasks import fields as task_fields
 from server.tasks import page_sql
 from server.tasks.fields import task_body
 
 FIRST_PAGE = page_sql.Shape("created", "desc", keyset=False, filters=())
+CREATE_DEFAULTS = {"priority": "medium", "is_completed": False}  # TaskCreate's, in openapi.yaml
 NOT_FOUND = HTTPResponse(status=404)
 
 
@@ -57,13 +60,10 @@ def token(request: Request, user_id: str) -> dict[str, Any]:
     return {"user_id": user_id, "session_id": session(request)}
 
 
-def create_bare(dsn: str, pool_size: int) -> Sanic:
+def create_bare(dsn: str, pool_size: int, task_quota: int) -> Sanic:
     app = Sanic("bench_bare", configure_logging=False)
     queries = load_queries()
     page_statement = page_sql.statement(FIRST_PAGE)
-    unchanged: dict[str, Any] = {"title": None, "set_description": False, "description": None}
-    unchanged |= {"set_due_date": False, "due_date": None, "tags": None, "versions": None}
-    unchanged["is_completed"] = None
 
     @app.before_server_start
     async def open_pool(app: Sanic) -> None:
@@ -96,28 +96,29 @@ def create_bare(dsn: str, pool_size: int) -> Sanic:
 
     @app.post("/api/<user_id>/tasks")
     async def create_task(request: Request, user_id: str) -> HTTPResponse:
-        body = orjson.loads(request.body)
-        fields = {"title": body["title"], "description": None, "due_date": None}
-        fields |= {"priority": body.get("priority", "medium"), "tags": body.get("tags", [])}
+        body = {**CREATE_DEFAULTS, **orjson.loads(request.body)}  # as validation fills them in
+        fields = task_fields.placed_fields(body)
         async with app.ctx.pool.acquire() as conn:
             row = await queries.create_task(
-                conn, **token(request, user_id), is_completed=False, **fields
+                conn, **token(request, user_id), quota=task_quota, **fields
             )
         return task(row, 201)
 
     @app.patch("/api/<user_id>/tasks/<task_id>")
     async def update_task(request: Request, user_id: str, task_id: str) -> HTTPResponse:
-        priority = orjson.loads(request.body).get("priority")
-        return await _update(request, user_id, task_id, priority=priority, toggle=False)
+        fields = task_fields.patched_fields(orjson.loads(request.body))
+        return await _update(request, user_id, task_id, fields)
 
     @app.patch("/api/<user_id>/tasks/<task_id>/complete")
     async def complete_task(request: Request, user_id: str, task_id: str) -> HTTPResponse:
-        return await _update(request, user_id, task_id, priority=None, toggle=True)
+        return await _update(request, user_id, task_id, task_fields.completed_fields(None))
 
-    async def _update(request: Request, user_id: str, task_id: str, **fields: Any) -> HTTPResponse:
+    async def _update(
+        request: Request, user_id: str, task_id: str, fields: dict[str, Any]
+    ) -> HTTPResponse:
         async with app.ctx.pool.acquire() as conn:
             row = await queries.update_task(
-                conn, **token(request, user_id), id=task_id, **unchanged, **fields
+                conn, **token(request, user_id), id=task_id, versions=None, advance=None, **fields
             )
         return task(row)
 
@@ -127,7 +128,7 @@ def create_bare(dsn: str, pool_size: int) -> Sanic:
 def main() -> None:
     settings = load_settings(os.environ)  # the pool size the service would have
     assert settings.database_url, "DATABASE_URL is needed"
-    app = create_bare(settings.database_url, settings.db_pool_size)
+    app = create_bare(settings.database_url, settings.db_pool_size, settings.task_quota)
     host, port = settings.host, settings.port
     app.prepare(host=host, port=port, single_process=True, access_log=False, motd=False)
     Sanic.serve_single(primary=app)
