@@ -121,14 +121,22 @@ def seed(dsn: str, run_id: str, accounts: int = 64) -> Seeded:
 
 
 def remove_created_tasks(dsn: str, seeded: Seeded) -> int:
-    """Delete what the create and mixed workloads added, so every run starts from the same data."""
+    """Delete what the create and mixed workloads added, so every run starts from the same data:
+    the tasks, and what their deletion leaves (a deleted task goes to the trash, which counts
+    toward the account's task quota, and leaves a tombstone for the change feed)."""
     owners = [seeded.creator.id, seeded.medium.id]
     with psycopg.connect(dsn, autocommit=True) as conn:
         cursor = conn.execute(
             "DELETE FROM tasks WHERE user_id = ANY(%s::uuid[]) AND %s = ANY(tags)",
             (owners, NEW_TASK_TAG),
         )
+        conn.execute(
+            "WITH gone AS (DELETE FROM trash WHERE user_id = ANY(%s::uuid[]) AND %s = ANY(tags)"
+            " RETURNING id) DELETE FROM tombstones WHERE id IN (SELECT id FROM gone)",
+            (owners, NEW_TASK_TAG),
+        )
         conn.execute("VACUUM ANALYZE tasks")
+        conn.execute("VACUUM ANALYZE trash")
         return cursor.rowcount
 
 

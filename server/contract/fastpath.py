@@ -223,7 +223,10 @@ class OperationPlan:
                 if param.required:
                     raise Unsure
                 if param.default is not _MISSING:
-                    values[param.location][param.name] = copy.deepcopy(param.default)
+                    default = param.default
+                    if isinstance(default, list | dict):  # a fresh one: the handler may change it
+                        default = copy.deepcopy(default)
+                    values[param.location][param.name] = default
                 continue
             loc = [param.location, param.name]
             try:
