@@ -116,3 +116,32 @@ def test_a_cancelled_statement_does_not_leave_its_connection_busy(settings: Sett
                 assert await conn.fetchval("SELECT 1") == 1
 
     asyncio.run(scenario())
+
+
+def test_a_transaction_cancelled_as_it_begins_leaves_no_stale_transaction(
+    settings: Settings,
+) -> None:
+    """A client that goes away while its request's BEGIN is in flight cancels it; asyncpg then
+    still counts that transaction as open on the connection and would turn the next request's
+    BEGIN into a SAVEPOINT outside any transaction (500s for every later request given that
+    connection, as a login storm showed). The connection must not be handed out so."""
+
+    async def scenario() -> None:
+        async with small_database(settings, db_pool_size=1) as db:
+            async with db.acquire() as conn:  # the one connection, open and idle
+                await conn.execute("SELECT 1")
+
+            async def request() -> None:
+                async with db.transaction() as conn:
+                    await conn.execute("SELECT 1")
+
+            for _ in range(3):
+                cut_off = asyncio.create_task(request())
+                await asyncio.sleep(0)  # it runs up to its BEGIN, on the wire
+                cut_off.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await cut_off
+                async with db.transaction() as conn:  # the next request
+                    assert await conn.fetchval("SELECT txid_current_if_assigned() IS NULL")
+
+    asyncio.run(scenario())

@@ -182,7 +182,7 @@ class Database:
     async def release(self, conn: asyncpg.Connection) -> None:
         """Back to the pool (a statement cancelled on it is still being cancelled: asyncpg
         waits for that before the next one); an open transaction is rolled back first."""
-        if conn.is_in_transaction() and not conn.is_closed():
+        if not conn.is_closed() and conn.is_in_transaction():
             try:
                 await conn.execute("ROLLBACK")
             except Exception:
@@ -195,8 +195,19 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self.acquire() as conn, conn.transaction():
-            yield conn
+        async with self.acquire() as conn:
+            begun = False
+            try:
+                async with conn.transaction():
+                    begun = True
+                    yield conn
+            except BaseException:
+                if not begun:
+                    # The BEGIN failed or was cancelled (its client went away): asyncpg still
+                    # counts that transaction as open on the connection, and would make the
+                    # next one a SAVEPOINT outside any transaction. Not reusable: closed.
+                    conn.terminate()
+                raise
 
     async def close(self) -> None:
         self._closed = True

@@ -78,6 +78,8 @@ class Metrics:
         # sum then a count per bucket of LATENCY_BUCKETS and one for +Inf.
         self._counts: dict[tuple[str | None, int], int] = {}
         self._latencies: dict[str | None, list[float]] = {}
+        self._counters: dict[tuple[str | None, int], Counter] = {}  # label children, kept
+        self._timers: dict[str | None, Histogram] = {}
 
     def observe(self, route_name: str | None, status: int, seconds: float) -> None:
         """One answered request (route_name: Sanic's, "<app>.<operationId>"), written out at the
@@ -102,10 +104,18 @@ class Metrics:
         a bucket is what observe() does once per observation)."""
         counts, self._counts = self._counts, {}
         latencies, self._latencies = self._latencies, {}
-        for (route_name, status), n in counts.items():
-            self.requests.labels(_operation(route_name), str(status)).inc(n)
+        for key, n in counts.items():
+            counter = self._counters.get(key)
+            if counter is None:
+                route_name, status = key
+                counter = self._counters[key] = self.requests.labels(
+                    _operation(route_name), str(status)
+                )
+            counter.inc(n)
         for route_name, tally in latencies.items():
-            child = self.latency.labels(_operation(route_name))
+            child = self._timers.get(route_name)
+            if child is None:
+                child = self._timers[route_name] = self.latency.labels(_operation(route_name))
             child._sum.inc(tally[0])
             for bucket, observed in zip(child._buckets, tally[1:], strict=True):
                 if observed:
