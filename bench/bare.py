@@ -24,6 +24,7 @@ import asyncpg
 import orjson
 from sanic import HTTPResponse, Request, Sanic
 
+from server.app import load_plans
 from server.config import load_settings
 from server.db.pool import init_connection
 from server.db.queries import load_queries
@@ -32,7 +33,6 @@ from server.tasks import page_sql
 from server.tasks.fields import task_body
 
 FIRST_PAGE = page_sql.Shape("created", "desc", keyset=False, filters=())
-CREATE_DEFAULTS = {"priority": "medium", "is_completed": False}  # TaskCreate's, in openapi.yaml
 NOT_FOUND = HTTPResponse(status=404)
 
 
@@ -64,6 +64,8 @@ def create_bare(dsn: str, pool_size: int, task_quota: int) -> Sanic:
     app = Sanic("bench_bare", configure_logging=False)
     queries = load_queries()
     page_statement = page_sql.statement(FIRST_PAGE)
+    # TaskCreate's defaults filled in as the service's validation fills them (openapi.yaml's).
+    _, with_defaults = load_plans()["create_task"].body_types["application/json"]
 
     @app.before_server_start
     async def open_pool(app: Sanic) -> None:
@@ -96,8 +98,7 @@ def create_bare(dsn: str, pool_size: int, task_quota: int) -> Sanic:
 
     @app.post("/api/<user_id>/tasks")
     async def create_task(request: Request, user_id: str) -> HTTPResponse:
-        body = {**CREATE_DEFAULTS, **orjson.loads(request.body)}  # as validation fills them in
-        fields = task_fields.placed_fields(body)
+        fields = task_fields.placed_fields(with_defaults(orjson.loads(request.body)))
         async with app.ctx.pool.acquire() as conn:
             row = await queries.create_task(
                 conn, **token(request, user_id), quota=task_quota, **fields
