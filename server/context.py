@@ -89,8 +89,8 @@ class Request(sanic.Request[App, RequestContext]):  # type: ignore[type-var]
         rather than by a request middleware, which Sanic would run as a coroutine of its own
         on every request."""
         super().__init__(*args, **kwargs)
-        incoming = self.headers.get("x-request-id", "")
-        request_id = incoming if REQUEST_ID.match(incoming) else new_request_id()
+        incoming = self.headers.get("x-request-id")
+        request_id = incoming if incoming and REQUEST_ID.match(incoming) else new_request_id()
         self._ctx = RequestContext(request_id=request_id, started=time.perf_counter())
 
     @staticmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sanic import HTTPResponse
 
 from server.contract.reply import JSON, ApiResponse
@@ -21,3 +23,16 @@ def test_headers_go_out_as_sanic_sends_them_injection_stripped() -> None:
     assert ours == sanics
     assert (b"Location", b"/api/xSet-Cookie: stolen=1") in ours
     assert (b"content-type", JSON.encode()) in ours
+
+
+def test_security_headers_go_out_unless_the_answer_names_its_own() -> None:
+    own = {"X-Request-ID": "abc", "cache-control": "public, max-age=300"}
+    ours = list(ApiResponse(b"{}", 200, own, content_type=JSON).processed_headers)
+    expected = {**API_HEADERS, "Cache-Control": "public, max-age=300", "X-Request-ID": "abc"}
+    sanics = HTTPResponse(b"{}", 200, expected, content_type=JSON).processed_headers
+    assert _by_name(ours) == _by_name(sanics)
+    assert [name.lower() for name, _ in ours].count(b"cache-control") == 1
+
+
+def _by_name(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return sorted((name.lower(), value) for name, value in headers)

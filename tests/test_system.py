@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from server.config import Settings
+from server.system.middleware import DOCS_CSP
 from tests import ROOT
 from tests.support import Api, User
 
@@ -84,6 +85,15 @@ def test_security_headers_on_every_response(api: Api, path: str) -> None:
     assert headers["Referrer-Policy"] == "no-referrer"
     assert "default-src 'none'" in headers["Content-Security-Policy"]
     assert headers["Cache-Control"] == "no-store"
+
+
+def test_static_files_carry_the_security_headers_and_pages_their_own_policy(api: Api) -> None:
+    asset = api.get("/docs/assets/init.js").headers  # a file Sanic answers, not an operation
+    assert asset["X-Content-Type-Options"] == "nosniff"
+    assert asset["X-Frame-Options"] == "DENY"
+    page = api.get("/docs")
+    assert page.headers["Cache-Control"] == "public, max-age=300"
+    assert page.headers.get_list("Content-Security-Policy") == [DOCS_CSP]
 
 
 @pytest.fixture(scope="module")

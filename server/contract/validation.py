@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from openapi_core.casting.schemas.exceptions import CastError
 from openapi_core.deserializing.exceptions import DeserializeError
@@ -30,9 +29,9 @@ from server.errors import (
 log = logging.getLogger("todo_api")
 
 
-@dataclass(frozen=True)
-class RequestValues:
-    """What a handler reads: path, query and header parameters, and the body, all validated."""
+class RequestValues(NamedTuple):
+    """What a handler reads: path, query and header parameters, and the body, all validated.
+    (A tuple: made on every request, in half the time of a frozen dataclass.)"""
 
     path: dict[str, Any]
     query: dict[str, Any]
@@ -76,12 +75,14 @@ def _describe(error: Exception) -> str:
 
 def check_storable(values: RequestValues) -> None:
     """JSON can carry U+0000 and unpaired surrogates; PostgreSQL text cannot hold them."""
-    query = [item for k, v in values.query.items() for item in _unstorable(v, ["query", k])]
-    if query:
-        raise BadRequest("A query parameter holds text that cannot be stored.", errors=query)
-    body = list(_unstorable(values.body, ["body"]))
-    if body:
-        raise UnprocessableContent(errors=body)
+    if values.query:
+        query = [item for k, v in values.query.items() for item in _unstorable(v, ["query", k])]
+        if query:
+            raise BadRequest("A query parameter holds text that cannot be stored.", errors=query)
+    if values.body is not None:
+        body = list(_unstorable(values.body, ["body"]))
+        if body:
+            raise UnprocessableContent(errors=body)
 
 
 def _unstorable(value: Any, loc: list[Any]) -> Iterator[dict[str, Any]]:

@@ -33,15 +33,18 @@ CONSOLE_CSP = (
     "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 PAGE_CSP = {"docs": DOCS_CSP, "console": CONSOLE_CSP}  # by the path's first segment
-ApiResponse.encode_once(API_HEADERS)  # on every answer: encoded once per process
-for _type in (JSON, PROBLEM_JSON):
-    ApiResponse.encode_once({"content-type": _type})
+ApiResponse.add_by_default(API_HEADERS)  # encoded once per process
+# What else answers commonly carry (Sanic sets Connection on every one)
+COMMON_HEADERS = [("content-type", JSON), ("content-type", PROBLEM_JSON)]
+COMMON_HEADERS += [("connection", "keep-alive"), ("connection", "close")]
+ApiResponse.encode_once(COMMON_HEADERS)
 
 
 async def finish_response(request: Request, response: HTTPResponse) -> None:
     headers = response.headers
-    for name, value in API_HEADERS.items():
-        headers.setdefault(name, value)
+    if not isinstance(response, ApiResponse):  # static files, event streams, Sanic's own
+        for name, value in API_HEADERS.items():
+            headers.setdefault(name, value)
     page_csp = PAGE_CSP.get(request.path.lstrip("/").split("/", 1)[0])
     if page_csp:
         headers["Content-Security-Policy"] = page_csp
