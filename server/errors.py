@@ -154,12 +154,17 @@ DATABASE_DOWN = (
     ConnectionError,
     OSError,
 )
+# Sanic's static files, asked for a folder or for a path through a file: no such page (these
+# are OSErrors too, which would otherwise read as the database's).
+NOT_A_FILE = (IsADirectoryError, NotADirectoryError)
 
 
 def to_api_error(exc: BaseException, retry_after: int = 5) -> ApiError:
     """Map any exception to the ApiError a client may see; internals stay in the log."""
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, NOT_A_FILE):
+        return NotFound(NO_ROUTE)
     if isinstance(exc, DATABASE_DOWN):
         log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
         return ServiceUnavailable(retry_after)

@@ -36,3 +36,9 @@ def test_security_headers_go_out_unless_the_answer_names_its_own() -> None:
 
 def _by_name(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     return sorted((name.lower(), value) for name, value in headers)
+
+
+def test_defaults_added_again_still_go_out_once() -> None:
+    ApiResponse.add_by_default(API_HEADERS)  # as a second import of the middleware would
+    sent = list(ApiResponse(b"{}", 200, {}, content_type=JSON).processed_headers)
+    assert len(_by_name(sent)) == len({name.lower() for name, _ in sent}) == len(API_HEADERS) + 1

@@ -87,6 +87,13 @@ def test_security_headers_on_every_response(api: Api, path: str) -> None:
     assert headers["Cache-Control"] == "no-store"
 
 
+@pytest.mark.parametrize("path", ["/docs/assets/", "/docs/assets/init.js/more"])
+def test_a_static_path_that_names_no_file_is_not_found(api: Api, path: str) -> None:
+    response = api.get(path)
+    assert response.status_code == 404  # not 503: a folder is no database outage
+    assert response.json()["status"] == 404
+
+
 def test_static_files_carry_the_security_headers_and_pages_their_own_policy(api: Api) -> None:
     asset = api.get("/docs/assets/init.js").headers  # a file Sanic answers, not an operation
     assert asset["X-Content-Type-Options"] == "nosniff"

@@ -41,7 +41,7 @@ class ApiResponse(HTTPResponse):
 
     __slots__ = ()
     _known: ClassVar[dict[tuple[str, str], tuple[bytes, bytes]]] = {}
-    _defaults: ClassVar[tuple[tuple[str, tuple[bytes, bytes]], ...]] = ()
+    _defaults: ClassVar[dict[str, tuple[bytes, bytes]]] = {}  # lower-case name -> encoded
 
     @classmethod
     def encode_once(cls, headers: Iterable[tuple[str, str]]) -> None:
@@ -49,8 +49,8 @@ class ApiResponse(HTTPResponse):
 
     @classmethod
     def add_by_default(cls, headers: Mapping[str, str]) -> None:
-        encoded = ((name.lower(), _encoded((name, value))) for name, value in headers.items())
-        cls._defaults += tuple(encoded)
+        for name, value in headers.items():
+            cls._defaults[name.lower()] = _encoded((name, value))
 
     @property
     def processed_headers(self) -> Iterator[tuple[bytes, bytes]]:
@@ -59,7 +59,7 @@ class ApiResponse(HTTPResponse):
         known = self._known
         encoded = [known.get(item) or _encoded(item) for item in self.headers.items()]
         own = {name.lower() for name in self.headers}
-        encoded.extend(pair for name, pair in self._defaults if name not in own)
+        encoded.extend(pair for name, pair in self._defaults.items() if name not in own)
         return iter(encoded)
 
 
