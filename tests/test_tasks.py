@@ -227,6 +227,15 @@ def test_another_users_collection_is_403(api: Api, user: User, other_user: User,
     assert post.status_code == 403
 
 
+@pytest.mark.parametrize("spell", [lambda i: i.replace("-", ""), lambda i: f"urn:uuid:{i}"])
+def test_your_own_id_misspelled_is_a_bad_path_not_another_account(
+    api: Api, user: User, spell: Any
+) -> None:
+    response = api.get(f"/api/{spell(user.id)}/tasks", headers=user.headers)
+    assert response.status_code == 400  # the contract's uuid is hyphenated; it is still yours
+    assert response.json()["errors"][0]["loc"] == ["path", "user_id"]
+
+
 def test_task_routes_without_a_token_return_401(api: Api, user: User, task: Task) -> None:
     assert api.get(tasks_url(user)).status_code == 401
     assert api.get(tasks_url(user, task["id"])).status_code == 401

@@ -88,15 +88,17 @@ async def authenticate(request: Request, handler: Handler) -> None:
 
 
 def _check_owner(request: Request) -> None:
-    """/api/{user_id}/... belongs to the token's subject alone (a malformed id is left to 400)."""
+    """/api/{user_id}/... belongs to the token's subject alone (a malformed id, or the
+    subject's own in another spelling, is left to validation's 400)."""
     raw = request.match_info.get("user_id")
     if raw is None or raw.lower() == request.ctx.user_id:
         return
     try:
-        uuid.UUID(raw)
+        named = str(uuid.UUID(raw))
     except ValueError:
         return
-    raise Forbidden("These tasks belong to another account.")
+    if named != request.ctx.user_id:
+        raise Forbidden("These tasks belong to another account.")
 
 
 def _read_request(
