@@ -228,6 +228,7 @@ class OperationPlan:
                         default = copy.deepcopy(default)
                     values[param.location][param.name] = default
                 continue
+            loc = [param.location, param.name]
             try:
                 value: Any = (
                     [_cast(param.item_type, v) for v in raw]
@@ -235,11 +236,9 @@ class OperationPlan:
                     else _cast(param.item_type, raw[0])
                 )
             except _OutOfRange:
-                loc = [param.location, param.name]
                 invalid.append({"loc": loc, "msg": "is out of range", "type": "value_error"})
                 continue
             if validate and not _is_valid(param.validator, value):
-                loc = [param.location, param.name]
                 invalid.extend(_rejected(param.validator, value, loc)[:1])
                 continue
             values[param.location][param.name] = param.convert(value)
@@ -317,9 +316,7 @@ class OperationPlan:
             if data:
                 raise Unsure
             return
-        validator = plan.content.get(content_type, _MISSING)  # as the handlers name it
-        if validator is _MISSING:
-            validator = plan.content.get(content_type.split(";", 1)[0].strip().lower(), _MISSING)
+        validator = plan.content.get(content_type.split(";", 1)[0].strip().lower(), _MISSING)
         if validator is _MISSING or validator is None or data is None:
             raise Unsure
         if not validator.is_valid(orjson.loads(data)):

@@ -34,10 +34,14 @@ CONSOLE_CSP = (
 )
 PAGE_CSP = {"docs": DOCS_CSP, "console": CONSOLE_CSP}  # by the path's first segment
 ApiResponse.add_by_default(API_HEADERS)  # encoded once per process
-# What else answers commonly carry (Sanic sets Connection on every one)
-COMMON_HEADERS = [("content-type", JSON), ("content-type", PROBLEM_JSON)]
-COMMON_HEADERS += [("connection", "keep-alive"), ("connection", "close")]
-ApiResponse.encode_once(COMMON_HEADERS)
+ApiResponse.encode_once(  # what else answers commonly carry (Sanic sets Connection on each)
+    [
+        ("content-type", JSON),
+        ("content-type", PROBLEM_JSON),
+        ("connection", "keep-alive"),
+        ("connection", "close"),
+    ]
+)
 
 
 async def finish_response(request: Request, response: HTTPResponse) -> None:
