@@ -50,6 +50,7 @@ class AppContext:
     metrics: Metrics | None = None  # None: METRICS_ENABLED is off
     # What time it is for overdue and recurrence (a test passes its own; SQL's now() elsewhere)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    time_zones: frozenset[str] | None = None  # read on first use (server/accounts/me.py)
     db: Database = field(init=False)
     hasher: PasswordHasher = field(init=False)
     tokens: AccessTokenReader = field(init=False)

@@ -50,7 +50,9 @@ SELECT version FROM tasks WHERE user_id = :user_id AND id = :id;
 -- (the trigger of migration 0011). Completing an open recurring task is for the caller to decide
 -- (server/tasks/completion.py): with advance null such a write matches nothing; with advance
 -- true it stays open at the next due given (due_date, due_on) and records last_completed_at
--- (no cascade: it is not completed); with advance false it completes as usual.
+-- (no cascade: it is not completed); with advance false it completes as usual. Beside it, the
+-- task's completion as this statement found it (seen_completed, seen_completed_at: null when
+-- there is no such task), so a completion knows which occurrence it came to complete.
 WITH account AS (SELECT {token_account_ok} AS ok),
 task AS (
   UPDATE tasks
@@ -79,14 +81,17 @@ task AS (
           OR (CASE WHEN :set_recurrence THEN :recurrence ELSE recurrence END) IS NULL)
   RETURNING {task_columns}
 )
-SELECT account.ok AS account_ok, task.*
-  FROM account LEFT JOIN task ON true;
+SELECT account.ok AS account_ok, task.*,
+       seen.is_completed AS seen_completed, seen.last_completed_at AS seen_completed_at
+  FROM account LEFT JOIN task ON true
+  LEFT JOIN tasks AS seen ON account.ok AND seen.user_id = :user_id AND seen.id = :id;
 
 -- name: completing_task(user_id, id)^
--- What completing a task needs to know: its version, whether it is open, its recurrence and
--- due, the advances made, and its owner's zone; nothing when it is missing or another user's.
-SELECT t.version, t.is_completed, t.recurrence, t.recurrence_done, t.due_date, t.due_on,
-       u.timezone
+-- What completing a task needs to know: its version, whether it is open and when it last
+-- advanced, its recurrence and due, the advances made, and its owner's zone; nothing when it
+-- is missing or another user's.
+SELECT t.version, t.is_completed, t.last_completed_at, t.recurrence, t.recurrence_done,
+       t.due_date, t.due_on, u.timezone
   FROM tasks AS t JOIN users AS u ON u.id = t.user_id
  WHERE t.user_id = :user_id AND t.id = :id;
 

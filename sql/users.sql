@@ -28,6 +28,10 @@ SET name = coalesce(:name, name), timezone = coalesce(:timezone, timezone), upda
 WHERE id = :id
 RETURNING id, email, name, timezone, created_at, updated_at;
 
+-- name: time_zones()
+-- The names of the time zones PostgreSQL knows (read once per process: the view reads its files).
+SELECT name FROM pg_timezone_names;
+
 -- name: replace_password_hash(id, old_hash, new_hash)$
 -- The account's id when its hash was still old_hash and is now new_hash, else nothing.
 UPDATE users

@@ -9,12 +9,11 @@ failed login of the account (server/accounts/limits.py): a stolen access token c
 from __future__ import annotations
 
 import zoneinfo
-from functools import cache
 from typing import Any
 
 from server.accounts.hashing import Admission
 from server.accounts.limits import charge_login_attempt, clear_login_failures, client_key
-from server.context import Request
+from server.context import App, Request
 from server.contract.reply import Reply
 from server.errors import AccountGone, Forbidden, UnprocessableContent
 
@@ -36,25 +35,29 @@ async def update_me(request: Request) -> Reply:
         app.ctx.db,
         id=request.ctx.user_id,
         name=None if name is None else name.strip(),
-        timezone=_zone(body.get("timezone")),
+        timezone=await _zone(app, body.get("timezone")),
     )
     if account is None:
         raise AccountGone()
     return Reply(dict(account))
 
 
-def _zone(name: str | None) -> str | None:
-    """An IANA zone name of the system's tz database (zoneinfo), or a 422 at timezone."""
-    if name is not None and name not in _zones():
+async def _zone(app: App, name: str | None) -> str | None:
+    """An IANA zone name that both Python's zoneinfo and PostgreSQL know, or a 422 at timezone
+    (zoneinfo lists `localtime`, which PostgreSQL refuses in every all-day write)."""
+    if name is not None and name not in await _known_zones(app):
         raise UnprocessableContent.at(
             ["body", "timezone"], "is not an IANA time zone name", "value_error"
         )
     return name
 
 
-@cache
-def _zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+async def _known_zones(app: App) -> frozenset[str]:
+    """The zones an account may have, read once per process."""
+    if app.ctx.time_zones is None:
+        known = {row["name"] async for row in app.ctx.queries.time_zones(app.ctx.db)}
+        app.ctx.time_zones = frozenset(known & zoneinfo.available_timezones())
+    return app.ctx.time_zones
 
 
 async def change_password(request: Request) -> Reply:

@@ -2,8 +2,20 @@
 task, unless it completes an open recurring task: that statement then matches nothing, and the
 second pass reads the task, steps its rule in its owner's zone and writes the next due (the task
 stays open and records last_completed_at; it does not complete its descendants) or, when the rule
-is exhausted, completes it as usual. The version read is the one written, so a concurrent
-change makes it start over."""
+has no next occurrence, completes it as usual. The version read is the one written, so a
+concurrent change makes it start over.
+
+A completion completes the occurrence it found: the first statement reports the task's
+completion as it found it (seen_completed, seen_completed_at), and when another request (two
+tabs, a double click, a batch) has completed or advanced the task since, this one does not
+advance it again. A bare completion then answers the task as it is (what it asked for is done);
+one that also changes other fields answers 412 and changes nothing, as those changes (its due
+above all, the one it meant to step from) were made against a task that is no more. A request
+the server receives after the first has landed is a second completion, which is what it looks
+like; a client that retries one sends If-Match, and its retry is a 412 that changes nothing.
+
+A write that sets a rule without a due checks that the rule occurs after the stored due, in the
+owner's zone (a write that gives both was checked with its fields)."""
 
 from __future__ import annotations
 
@@ -13,11 +25,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from server.accounts.security import account_ok
-from server.errors import NotFound, PreconditionFailed
+from server.errors import AccountGone, NotFound, PreconditionFailed
 from server.tasks import schedule
-from server.tasks.recurrence import Due, next_due
+from server.tasks.recurrence import Due, check_occurs, next_due
 
 ATTEMPTS = 3
+COMPLETED_MEANWHILE = "Another request completed the task meanwhile; this one changed nothing."
+# update_task's parameters that change something besides completion, unless None (values) or
+# False (the set_ flags of the nullable fields).
+OTHER_VALUES = ("title", "priority", "tags", "reminders")
+OTHER_FLAGS = ("set_description", "set_due_date", "set_due_on", "set_recurrence")
 
 
 async def write(
@@ -33,11 +50,14 @@ async def write(
     token's account may not act (checked by the first statement, as for every write)."""
     given = dict(fields)
     async with schedule.dues_checked():
+        if _sets_rule_alone(given):
+            await _check_rule_on_stored_due(db, queries, token, task_id, given)
         row = account_ok(
             await queries.update_task(
                 db, **token, id=task_id, versions=versions, advance=None, **given
             )
         )
+        seen = (row["seen_completed"], row["seen_completed_at"])
         for _ in range(ATTEMPTS):
             if row["id"] is not None:
                 return row
@@ -46,6 +66,10 @@ async def write(
                 raise NotFound("No such task.")
             if versions is not None and state["version"] not in versions:
                 raise PreconditionFailed()
+            if _completing(state, given) and seen != (False, state["last_completed_at"]):
+                if _changes_anything(given):  # its due was the one to step from: stale now
+                    raise PreconditionFailed(COMPLETED_MEANWHILE)
+                return await _current(db, queries, token, task_id)
             step = _next(state, given, now)
             if step is not None:
                 given = {**given, "due_date": step.due_date, "due_on": step.due_on}
@@ -62,6 +86,39 @@ async def write(
     if row["id"] is not None:
         return row
     raise PreconditionFailed()  # changed under us at every attempt
+
+
+async def _current(db: Any, queries: Any, token: Mapping[str, str], task_id: str) -> Any:
+    row = account_ok(await queries.get_task(db, **token, id=task_id))
+    if row["id"] is None:
+        raise NotFound("No such task.")
+    return row
+
+
+def _changes_anything(given: Mapping[str, Any]) -> bool:
+    """Whether the write changes something besides completing."""
+    return any(given[name] is not None for name in OTHER_VALUES) or any(
+        given[name] for name in OTHER_FLAGS
+    )
+
+
+def _sets_rule_alone(given: Mapping[str, Any]) -> bool:
+    sets_due = given["set_due_date"] or given["set_due_on"]
+    return bool(given["set_recurrence"] and given["recurrence"] is not None and not sets_due)
+
+
+async def _check_rule_on_stored_due(
+    db: Any, queries: Any, token: Mapping[str, str], task_id: str, given: Mapping[str, Any]
+) -> None:
+    """The rule given must occur after the task's stored due (without one, the write's CHECK
+    refuses it); a missing task is the write's 404."""
+    if not await queries.token_account_ok(db, **token):
+        raise AccountGone()
+    state = await queries.completing_task(db, user_id=token["user_id"], id=task_id)
+    if state is None or (state["due_date"] is None and state["due_on"] is None):
+        return
+    due = Due(state["due_date"], state["due_on"])
+    check_occurs(given["recurrence"]["rule"], due, ZoneInfo(state["timezone"]))
 
 
 def _completing(state: Mapping[str, Any], given: Mapping[str, Any]) -> bool:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import date, datetime
 from typing import Any
 
 import orjson
 
 from server.db.queries import TASK_COLUMNS
 from server.errors import ApiError, BadRequest, UnprocessableContent
-from server.tasks import schedule
+from server.tasks import dates, schedule
 
 TASK_FIELDS = tuple(TASK_COLUMNS.split(", "))
 # The nullable fields a patch may set (to null too): update_task's set_<field> flags.
@@ -38,7 +38,7 @@ def written_fields(body: Mapping[str, Any]) -> dict[str, Any]:
         "description": body.get("description"),
         "priority": body["priority"],
         "due_date": instant(body.get("due_date"), ["body", "due_date"]),
-        "due_on": body.get("due_on"),
+        "due_on": day(body.get("due_on"), ["body", "due_on"]),
         "tags": tags(body.get("tags") or [], ["body", "tags"]),
         "is_completed": body["is_completed"],
         "recurrence": schedule.recurrence(body.get("recurrence")),
@@ -70,7 +70,7 @@ def patched_fields(body: Mapping[str, Any]) -> dict[str, Any]:
         "description": body.get("description"),
         "priority": body.get("priority"),
         "due_date": instant(body.get("due_date"), ["body", "due_date"]),
-        "due_on": body.get("due_on"),
+        "due_on": day(body.get("due_on"), ["body", "due_on"]),
         "tags": tags(body["tags"], ["body", "tags"]) if "tags" in body else None,
         "is_completed": body.get("is_completed"),
         "recurrence": schedule.recurrence(body.get("recurrence")),
@@ -118,13 +118,21 @@ def tags(values: list[str], loc: list[Any], *, stored: bool = True) -> list[str]
 
 
 def instant(value: datetime | None, loc: list[Any]) -> datetime | None:
-    """The instant in UTC, or a clear error when it is outside what a timestamp can hold."""
+    """The instant in UTC, or a clear error when it is outside the instants a task may hold
+    (server/tasks/dates.py)."""
     if value is None:
         return None
-    try:
-        return value.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise _invalid(loc, "must be between years 1 and 9999 in UTC", "value_error") from None
+    found = dates.utc(value)
+    if found is None:
+        raise _invalid(loc, dates.INSTANTS, "value_error")
+    return found
+
+
+def day(value: date | None, loc: list[Any]) -> date | None:
+    """The date, or a clear error when it is outside the days a task may hold."""
+    if value is not None and not dates.day_in_range(value):
+        raise _invalid(loc, dates.DAYS, "value_error")
+    return value
 
 
 def _invalid(loc: list[Any], msg: str, kind: str) -> ApiError:

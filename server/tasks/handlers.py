@@ -150,7 +150,10 @@ def _task_id(request: Request) -> str:
 @checks_account
 async def list_reminders(request: Request) -> Reply:
     query, app = request.ctx.query, request.app
-    start, end = query["from"], query["to"]
+    start = task_fields.instant(query["from"], ["query", "from"])
+    end = task_fields.instant(query["to"], ["query", "to"])
+    assert start is not None
+    assert end is not None
     if not timedelta(0) < end - start <= MAX_WINDOW:
         raise BadRequest.at(
             ["query", "to"], "must be after from, at most 31 days later", "value_error"

@@ -1,19 +1,23 @@
 """What the schema cannot say about a task's dates (SPEC §8): one due at most, a recurrence and
-reminders that need one, a reminder's offset between one minute and seven days; and the 422
-for the combinations only the stored row can tell (the CHECKs of migration 0030)."""
+reminders that need one, a rule that occurs after its due, a reminder's offset between one minute
+and seven days and its instant within the calendar (server/tasks/dates.py); and the 422 for the
+combinations only the stored row can tell (the CHECKs of migration 0030)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from server.errors import UnprocessableContent
-from server.tasks import recurrence as rules
+from server.tasks import dates
+from server.tasks.recurrence import Due, check_occurs
+from server.tasks.rule_syntax import checked_rule
 
 MAX_REMINDERS = 5
 SHORTEST, LONGEST = timedelta(minutes=1), timedelta(days=7)
@@ -30,7 +34,7 @@ VIOLATIONS = {
 def recurrence(value: Mapping[str, Any] | None) -> dict[str, str] | None:
     if value is None:
         return None
-    return {"rule": rules.checked_rule(value["rule"]), "basis": value.get("basis", "due")}
+    return {"rule": checked_rule(value["rule"]), "basis": value.get("basis", "due")}
 
 
 def reminders(values: list[Mapping[str, Any]]) -> list[dict[str, str]]:
@@ -40,8 +44,10 @@ def reminders(values: list[Mapping[str, Any]]) -> list[dict[str, str]]:
     stored = []
     for index, value in enumerate(values):
         if "at" in value:
-            at = _instant(value["at"]).astimezone(UTC).isoformat().replace("+00:00", "Z")
-            stored.append({"at": at})
+            at = dates.utc(_instant(value["at"]))
+            if at is None:
+                raise _invalid(["body", "reminders", index, "at"], dates.INSTANTS)
+            stored.append({"at": at.isoformat().replace("+00:00", "Z")})
         else:
             text = value["before_due"].upper()
             offset = duration(text)
@@ -75,6 +81,11 @@ def check_dues(fields: Mapping[str, Any], given: Mapping[str, Any]) -> None:
         raise _invalid(*VIOLATIONS["tasks_recurrence_due"])
     if whole and no_due and any("before_due" in r for r in fields.get("reminders") or []):
         raise _invalid(*VIOLATIONS["tasks_reminder_due"])
+    if fields.get("recurrence") is not None and not no_due:
+        # The due as written, read in UTC: the owner's zone is the stored row's (a rule that
+        # occurs only a day off from that is closed by its completion, as any that ends).
+        due = Due(fields.get("due_date"), fields.get("due_on"))
+        check_occurs(fields["recurrence"]["rule"], due, ZoneInfo("UTC"))
 
 
 @asynccontextmanager

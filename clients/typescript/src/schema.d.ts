@@ -294,7 +294,7 @@ export interface paths {
         head?: never;
         /**
          * Complete, reopen or toggle a task
-         * @description With a body `{"is_completed": …}` sets the flag; with no body toggles it. `completed_at` follows the flag. Honours `If-Match` (`412` when stale).
+         * @description With a body `{"is_completed": …}` sets the flag; with no body toggles it. `completed_at` follows the flag. Honours `If-Match` (`412` when stale). A completion of a recurring task that another request completed or advanced while this one ran does not advance it again: it answers the task as it is (`412` if the request also changed other fields). A retry sent after the first completion landed is a second completion unless it carries `If-Match`, which makes it a `412` that changes nothing.
          */
         patch: operations["complete_task"];
         trace?: never;
@@ -1001,13 +1001,13 @@ export interface components {
         LogoutRequest: {
             refresh_token: components["schemas"]["RefreshToken"];
         };
-        /** @description The fields to change (at least one); a `timezone` the tz database does not know is a `422`. */
+        /** @description The fields to change (at least one); a `timezone` that the tz databases of the service and of its PostgreSQL do not both know is a `422`. */
         UpdateMeRequest: {
             name?: components["schemas"]["DisplayName"];
             timezone?: components["schemas"]["TimeZone"];
         };
         /**
-         * @description The account's time zone, an IANA name (default `UTC`). All-day dues end at midnight in it, and recurring tasks keep their local time of day in it.
+         * @description The account's time zone, an IANA name (default `UTC`) that both the service and its database know (`localtime`, a file of some systems, is not one). All-day dues end at midnight in it, and recurring tasks keep their local time of day in it.
          * @example Europe/Berlin
          */
         TimeZone: string;
@@ -1050,17 +1050,17 @@ export interface components {
         Priority: "low" | "medium" | "high";
         /**
          * Format: date-time
-         * @description When the task is due (RFC 3339), or null.
+         * @description When the task is due (RFC 3339), or null. After 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`422` otherwise).
          */
         DueDate: string | null;
         /**
          * Format: date
-         * @description An all-day due (a calendar date), or null. A task has `due_date` or `due_on`, not both (`422`). It counts as due at the end of that day in the owner's time zone (filters, `sort=due_date`, overdue, reminders).
+         * @description An all-day due (a calendar date), or null, from 0001-01-02 to 9999-12-30 (`422` otherwise: the end of the day must be an instant in every zone). A task has `due_date` or `due_on`, not both (`422`). It counts as due at the end of that day in the owner's time zone (filters, `sort=due_date`, overdue, reminders).
          * @example 2025-01-24
          */
         DueOn: string | null;
         /**
-         * @description How the task repeats, or null. It needs a due (`due_date` or `due_on`, else `422`). Completing the task (set or toggle) keeps it open, records `last_completed_at` and moves its due to the rule's next occurrence after the old due (`basis: due`) or after the day of completion (`basis: completion`), at the same local time of day in the owner's zone (across DST changes too); when the rule has no next occurrence, completing closes it. Such a completion does not complete the subtasks.
+         * @description How the task repeats, or null. It needs a due (`due_date` or `due_on`, else `422`). Completing the task (set or toggle) keeps it open, records `last_completed_at` and moves its due to the rule's next occurrence after the old due (`basis: due`) or after the day of completion (`basis: completion`), at the same local time of day in the owner's zone (across DST changes too; a local time that a DST change skips moves forward by the gap, one it repeats is its first). When the rule has no next occurrence (COUNT reached, UNTIL passed, none within the steps that `rule` describes, none before 9999-12-30), completing closes it. Such a completion does not complete the subtasks.
          * @example {
          *       "rule": "FREQ=WEEKLY;BYDAY=FR",
          *       "basis": "due"
@@ -1068,7 +1068,7 @@ export interface components {
          */
         Recurrence: {
             /**
-             * @description An RFC 5545 RRULE value (without `RRULE:`) limited to FREQ (DAILY, WEEKLY, MONTHLY, YEARLY), INTERVAL, BYDAY, BYMONTHDAY, BYMONTH, COUNT and UNTIL; anything else is a `422` at this field. Examples: `FREQ=WEEKLY;BYDAY=MO,WE` (Mondays and Wednesdays), `FREQ=MONTHLY;BYMONTHDAY=31` (months that have a 31st), `FREQ=DAILY;INTERVAL=2;COUNT=5` (five times, every other day), `FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=1;UNTIL=20300101T000000Z`.
+             * @description An RFC 5545 RRULE value (without `RRULE:`) limited to FREQ (DAILY, WEEKLY, MONTHLY, YEARLY), INTERVAL, BYDAY, BYMONTHDAY, BYMONTH, COUNT and UNTIL, each at most once, in ASCII; anything else is a `422` at this field. Numbers are ASCII digits: INTERVAL 1 to 1000, COUNT 1 to 1000, BYMONTH 1 to 12, BYMONTHDAY 1 to 31 or -31 to -1; a BYDAY ordinal (`+1MO`, `-1FR`) only with FREQ=MONTHLY (1 to 5, as with YEARLY and BYMONTH) or YEARLY (1 to 53), negative from the end; UNTIL is `YYYYMMDD` or `YYYYMMDDTHHMMSS` (with `Z`: UTC, else the owner's zone). The rule must occur after the due within a bound of steps (a step is INTERVAL days, weeks, months or years): 2000 for DAILY, 520 for WEEKLY, 600 for MONTHLY, 60 for YEARLY; one that does not (`FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30`) is a `422` (a rule that ends first, by UNTIL, is fine). Completing a task whose rule finds no next occurrence within that bound closes it. Examples: `FREQ=WEEKLY;BYDAY=MO,WE` (Mondays and Wednesdays), `FREQ=MONTHLY;BYMONTHDAY=31` (months that have a 31st), `FREQ=DAILY;INTERVAL=2;COUNT=5` (five times, every other day), `FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=1;UNTIL=20300101T000000Z`.
              * @example FREQ=WEEKLY;BYDAY=MO,WE
              */
             rule: string;
@@ -1095,6 +1095,7 @@ export interface components {
         TaskReminder: {
             /**
              * Format: date-time
+             * @description After 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`422` otherwise).
              * @example 2025-01-24T08:00:00Z
              */
             at: string;
@@ -1582,22 +1583,22 @@ export interface components {
          */
         Query: string;
         /**
-         * @description The window's start (RFC 3339).
+         * @description The window's start (RFC 3339), after 0001-01-01T00:00:00Z (`400` otherwise).
          * @example 2025-01-20T00:00:00Z
          */
         WindowFrom: string;
         /**
-         * @description The window's end (RFC 3339), after `from` and at most 31 days later.
+         * @description The window's end (RFC 3339), after `from` and at most 31 days later, before 9999-12-31T23:59:59.999999Z (`400` otherwise).
          * @example 2025-01-27T00:00:00Z
          */
         WindowTo: string;
         /**
-         * @description Only tasks due before this instant (RFC 3339).
+         * @description Only tasks due before this instant (RFC 3339), after 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`400` otherwise).
          * @example 2025-02-01T00:00:00Z
          */
         DueBefore: string;
         /**
-         * @description Only tasks due after this instant (RFC 3339).
+         * @description Only tasks due after this instant (RFC 3339), after 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`400` otherwise).
          * @example 2025-01-01T00:00:00Z
          */
         DueAfter: string;
@@ -2020,12 +2021,12 @@ export interface operations {
                  */
                 q?: components["parameters"]["Query"];
                 /**
-                 * @description Only tasks due before this instant (RFC 3339).
+                 * @description Only tasks due before this instant (RFC 3339), after 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`400` otherwise).
                  * @example 2025-02-01T00:00:00Z
                  */
                 due_before?: components["parameters"]["DueBefore"];
                 /**
-                 * @description Only tasks due after this instant (RFC 3339).
+                 * @description Only tasks due after this instant (RFC 3339), after 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`400` otherwise).
                  * @example 2025-01-01T00:00:00Z
                  */
                 due_after?: components["parameters"]["DueAfter"];
@@ -2445,12 +2446,12 @@ export interface operations {
         parameters: {
             query: {
                 /**
-                 * @description The window's start (RFC 3339).
+                 * @description The window's start (RFC 3339), after 0001-01-01T00:00:00Z (`400` otherwise).
                  * @example 2025-01-20T00:00:00Z
                  */
                 from: components["parameters"]["WindowFrom"];
                 /**
-                 * @description The window's end (RFC 3339), after `from` and at most 31 days later.
+                 * @description The window's end (RFC 3339), after `from` and at most 31 days later, before 9999-12-31T23:59:59.999999Z (`400` otherwise).
                  * @example 2025-01-27T00:00:00Z
                  */
                 to: components["parameters"]["WindowTo"];
