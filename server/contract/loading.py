@@ -42,15 +42,22 @@ def _json_std(value: bytes | str, **_params: str) -> Any:
 
 def _shallow(value: Any) -> Any:
     """The value, unless it nests deeper than MAX_JSON_DEPTH (then malformed, a 400)."""
+    if too_deep(value):
+        raise ValueError("JSON nested too deeply")
+    return value
+
+
+def too_deep(value: Any) -> bool:
+    """Whether a parsed JSON value nests deeper than MAX_JSON_DEPTH (walked in a loop)."""
     pending = [(value, 1)]
     while pending:
         node, depth = pending.pop()
         if isinstance(node, dict | list):
             if depth > MAX_JSON_DEPTH:
-                raise ValueError("JSON nested too deeply")
+                return True
             children = node.values() if isinstance(node, dict) else node
             pending.extend((child, depth + 1) for child in children)
-    return value
+    return False
 
 
 def _text(value: bytes | str, **_params: str) -> str:
