@@ -14,7 +14,6 @@ tests/test_fastpath.py holds the differential test that proves the parity.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from openapi_core.unmarshalling.schemas import oas31_format_unmarshallers
 from server.context import Request
 from server.contract.loading import (
     FORMAT_UNMARSHALLERS,
+    INTEGER,
     MAX_JSON_DEPTH,
     Contract,
     query_args,
@@ -36,7 +36,6 @@ from server.contract.rejections import Unworded, rejection_items
 from server.contract.validation import RequestValues
 from server.errors import BadRequest, UnprocessableContent
 
-INTEGER = re.compile(r"-?[0-9]+")
 MAX_INTEGER_DIGITS = 18  # int64's range, beyond any bound in the contract
 FORMATS = {**oas31_format_unmarshallers, **FORMAT_UNMARSHALLERS}
 Convert = Callable[[Any], Any]
