@@ -186,11 +186,15 @@ async def _end_streams(app: App) -> None:
 
 
 async def _sample_metrics(app: App) -> None:
-    app.add_task(keep_sampling(app))
+    app.ctx.sampler = asyncio.get_running_loop().create_task(keep_sampling(app), name="metrics")
 
 
 async def _close_resources(app: App) -> None:
-    for task in (app.ctx.purger, app.ctx.scheduler):
+    """Each background task ends here, awaited (one merely dropped was "destroyed but pending"
+    as the loop closed)."""
+    for task in (app.ctx.purger, app.ctx.scheduler, app.ctx.sampler):
+        if task is None:
+            continue
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task

@@ -56,6 +56,7 @@ class AppContext:
     purger: asyncio.Task[None] = field(init=False)
     hub: Hub = field(init=False)  # this worker's event streams
     scheduler: asyncio.Task[None] = field(init=False)  # reminders (server/system/reminders.py)
+    sampler: asyncio.Task[None] | None = None  # the metrics' gauges (METRICS_ENABLED)
 
 
 @dataclass
