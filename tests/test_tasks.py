@@ -508,6 +508,32 @@ def test_create_task_retry_with_idempotency_key_returns_the_first_task(
     assert sql.execute("SELECT count(*) FROM tasks").fetchone() == (1,)
 
 
+def test_a_retry_after_its_task_was_deleted_is_409_and_creates_nothing(
+    api: Api, user: User, sql: psycopg.Connection[Any]
+) -> None:
+    """Not the first 201 again (its Location would be a 404, and a client would put the
+    deleted task back in its list), nor a new task: 409, naming the task."""
+    headers = {**user.headers, "Idempotency-Key": "then-deleted"}
+    first = api.post(tasks_url(user), json={"title": "Once"}, headers=headers)
+    task_id = first.json()["id"]
+    assert api.delete(tasks_url(user, task_id), headers=user.headers).status_code == 204
+    trashed = api.post(tasks_url(user), json={"title": "Once"}, headers=headers)
+    assert trashed.status_code == 409
+    assert trashed.json()["type"] == "urn:todo-api:problem:created-task-deleted"
+    assert task_id in trashed.json()["detail"]
+    restore = f"/api/{user.id}/trash/{task_id}/restore"
+    assert api.post(restore, headers=user.headers).status_code == 200
+    restored = api.post(tasks_url(user), json={"title": "Once"}, headers=headers)
+    assert restored.status_code == 201  # the task is back: the first answer again
+    assert restored.json() == first.json()
+    api.delete(tasks_url(user, task_id), headers=user.headers)
+    purge = f"/api/{user.id}/trash/{task_id}"
+    assert api.delete(purge, headers=user.headers).status_code == 204
+    purged = api.post(tasks_url(user), json={"title": "Once"}, headers=headers)
+    assert purged.status_code == 409
+    assert sql.execute("SELECT count(*) FROM tasks").fetchone() == (0,)
+
+
 def test_create_task_reusing_idempotency_key_with_other_body_returns_422(
     api: Api, user: User, sql: psycopg.Connection[Any]
 ) -> None:
