@@ -220,6 +220,24 @@ def test_date_time_formats_agree(value: str) -> None:
     compare_request("list_tasks", query=[("due_before", value)])
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        " \t" + "t" * 200 + "\u3000\n",
+        "t" * 201,
+        " " + "t" * 201 + " ",
+        "a" + " " * 198 + "b",
+        "a" + " " * 199 + "b",
+        "\u3000 \x85",
+        "\ufeff",
+    ],
+)
+def test_lengths_after_trimming_agree(text: str) -> None:
+    """Both engines read the trimmed-text pattern alike, and word its failure alike."""
+    compare_request("create_task", body={"title": text, "tags": [text[:40]]})
+    compare_request("update_me", body={"name": text[:110]})
+
+
 @pytest.mark.parametrize("value", UUIDS)
 def test_uuid_formats_agree(value: str) -> None:
     compare_request("get_task", path_params={"task_id": value})

@@ -53,6 +53,39 @@ def test_create_task_trims_title_and_normalises_tags(api: Api, user: User) -> No
     assert task["tags"] == ["home", "errands", "x"]
 
 
+def test_lengths_are_counted_after_trimming(api: Api, user: User) -> None:
+    """SPEC §2: a title of 1 to 200 characters after trimming; the whitespace around it is
+    neither counted nor stored (a maxLength counted it). Tags likewise, 1 to 32."""
+    body = {"title": " \t" + "t" * 200 + "\u3000\n", "tags": ["  " + "a" * 32 + " "]}
+    response = api.post(tasks_url(user), json=body, headers=user.headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["title"] == "t" * 200
+    assert response.json()["tags"] == ["a" * 32]
+    too_long = api.post(tasks_url(user), json={"title": "t" * 201}, headers=user.headers)
+    assert too_long.status_code == 422
+    [error] = too_long.json()["errors"]
+    assert error == {
+        "loc": ["body", "title"],
+        "msg": "must be 1 to 200 characters after trimming",
+        "type": "pattern",
+    }
+
+
+def test_a_tag_keeps_its_length_when_lower_cased(api: Api, user: User) -> None:
+    """str.lower() makes U+0130 two characters ('i' and a combining dot): 32 of them were
+    refused as longer than 32. Tags are lower-cased one character for one: it becomes 'i'."""
+    body = {"title": "x", "tags": ["\u0130" * 32, "\u0130STANBUL"]}
+    response = api.post(tasks_url(user), json=body, headers=user.headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["tags"] == ["i" * 32, "istanbul"]
+
+
+def test_only_one_character_grows_when_lower_cased() -> None:
+    """What the one-to-one lower-casing of tags (server/tasks/fields.py) rests on."""
+    grows = [hex(c) for c in range(0x110000) if len(chr(c).lower()) != 1]
+    assert grows == ["0x130"]
+
+
 def test_create_completed_task_sets_completed_at(api: Api, user: User) -> None:
     body = {"title": "Done already", "is_completed": True}
     task = api.post(tasks_url(user), json=body, headers=user.headers).json()
@@ -85,7 +118,8 @@ def test_create_task_location_answers_the_task(api: Api, user: User) -> None:
         ({"title": "ok", "due_date": "tomorrow"}, ["body", "due_date"]),
         ({"title": "ok", "user_id": "someone"}, ["body", "user_id"]),
         ({"title": "nul \u0000 inside"}, ["body", "title"]),
-        ({"title": "ok", "tags": ["\u0130" * 20]}, ["body", "tags", 0]),  # 'İ'.lower() is 2 chars
+        ({"title": " " + "x" * 201 + " "}, ["body", "title"]),
+        ({"title": "ok", "tags": [" " + "x" * 33 + " "]}, ["body", "tags", 0]),
         ({"title": "ok", "due_date": "9999-12-31T23:00:00-05:00"}, ["body", "due_date"]),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, NamedTuple
 
 from openapi_core.casting.schemas.exceptions import CastError
@@ -193,8 +194,19 @@ def message(kind: str, value: Any) -> str:
         "uniqueItems": "must not contain duplicates",
         "enum": f"must be one of: {_listed(value)}",
         "format": f"must be a valid {value}",
-        # openapi.yaml's non-blank pattern, one negated class of the whitespace characters
-        "pattern": "must not be blank" if str(value).startswith("[^") else "has an invalid format",
+        "pattern": _pattern_message(str(value)),
         "const": f"must be {value!r}",
     }
     return messages.get(kind, "is invalid")
+
+
+# openapi.yaml's trimmed-text pattern: whitespace, a character that is not, at most n more
+# characters ending in one that is not, whitespace (1 to n + 2 characters once trimmed).
+TRIMMED_TEXT = re.compile(r"\[\\s\\S\]\{0,([0-9]+)\}")
+
+
+def _pattern_message(pattern: str) -> str:
+    found = TRIMMED_TEXT.search(pattern)
+    if found is None:
+        return "has an invalid format"
+    return f"must be 1 to {int(found[1]) + 2} characters after trimming"

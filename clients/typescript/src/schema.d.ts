@@ -216,7 +216,7 @@ export interface paths {
         put?: never;
         /**
          * Create a task
-         * @description Creates a task. With an `Idempotency-Key`, repeating the request answers `201` with the task the first request created; the same key with a different body is `422`.
+         * @description Creates a task. With an `Idempotency-Key`, repeating the request answers `201` with the task the first request created, as it answered then; the same key with a different body is `422`; once that task has been deleted, `409` `created-task-deleted`.
          */
         post: operations["create_task"];
         delete?: never;
@@ -499,7 +499,7 @@ export interface paths {
         put?: never;
         /**
          * Run task operations in bulk
-         * @description Runs up to 100 operations in order (`create`, `update` (PATCH's merge), `complete`, `move`, `delete`), each with an optional `if_match` and the body of its single operation, validated against that operation's own request schema (`BatchBodies`). Each result is what the single operation would answer: `{status, task}` or `{status, problem}`. With `atomic: true` either every item succeeds or nothing changes: `409` with `results` naming each failed item and the others `424`. `Idempotency-Key` works as on create.
+         * @description Runs up to 100 operations in order (`create`, `update` (PATCH's merge), `complete`, `move`, `delete`), each with an optional `if_match` and the body of its single operation, validated against that operation's own request schema (`BatchBodies`). Each result is what the single operation would answer: `{status, task}` or `{status, problem}`. With `atomic: true` either every item succeeds or nothing changes: `409` with `results` naming each failed item and the others `424`. With an `Idempotency-Key`, repeating the request answers the first request's results as they were (a record of what was done, whatever happened to those tasks since); the same key with a different body is `422`.
          */
         post: operations["batch_tasks"];
         delete?: never;
@@ -827,7 +827,7 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description Answers the metrics of every worker of this instance, added up, in the Prometheus text exposition format: requests by operation and status (`todo_http_requests_total`), latency histograms by operation (`todo_http_request_duration_seconds`), pool connections in use and waiting, the password-hash queue's depth and the open event streams. Needs no access token: expose it to your scraper, not to the internet. `404` (as for an unknown route) when `METRICS_ENABLED` is off.
+         * @description Answers the metrics of every worker of this instance, added up, in the Prometheus text exposition format: requests by operation and status (`todo_http_requests_total`), latency histograms by operation (`todo_http_request_duration_seconds`), pool connections in use and waiting, the password-hash queue's depth, the open event streams and the connections refused for their client's cap (`todo_connections_refused_total`). Needs no access token: expose it to your scraper, not to the internet. `404` (as for an unknown route) when `METRICS_ENABLED` is off.
          */
         get: operations["metrics"];
         put?: never;
@@ -1039,7 +1039,7 @@ export interface components {
          * @description A task's id.
          */
         TaskId: string;
-        /** @description 1 to 200 characters after trimming. */
+        /** @description 1 to 200 characters after trimming (the whitespace around them is not counted, and not stored). */
         TaskTitle: string;
         /** @description Free text, or null. */
         TaskDescription: string | null;
@@ -1124,7 +1124,7 @@ export interface components {
         };
         /** @description Whether the task is done. */
         IsCompleted: boolean;
-        /** @description A label; stored lower-case. */
+        /** @description A label of 1 to 32 characters after trimming, stored lower-case by Unicode's one-to-one (simple) mapping, so that it keeps the length it was given: `İ` (U+0130) is stored as `i`. */
         Tag: string;
         /** @description Labels; the server lower-cases them and drops duplicates. */
         Tags: components["schemas"]["Tag"][];
@@ -1394,6 +1394,24 @@ export interface components {
         };
         /** @description The user already has as many lists (500) or tasks (50,000) as allowed. */
         QuotaExceeded: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The user already has as many tasks (50,000) as allowed; or the request repeats an `Idempotency-Key` whose task has since been deleted (the request did create it; restoring it from the trash makes the key answer it again). */
+        CreateTaskConflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The request's body did not arrive whole within 30 seconds of its head (the operator's `REQUEST_BODY_TIMEOUT`); the connection is closed. */
+        RequestTimeout: {
             headers: {
                 [name: string]: unknown;
             };
@@ -1677,6 +1695,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            408: components["responses"]["RequestTimeout"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -1711,6 +1730,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
@@ -1744,6 +1764,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
@@ -1773,6 +1794,7 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
@@ -1852,6 +1874,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
@@ -1885,6 +1908,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
@@ -1916,6 +1940,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
@@ -2127,7 +2152,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            409: components["responses"]["QuotaExceeded"];
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["CreateTaskConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
@@ -2234,6 +2260,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2332,6 +2359,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2385,6 +2413,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2529,6 +2558,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2612,6 +2642,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
             409: components["responses"]["QuotaExceeded"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2765,6 +2796,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ListNotFound"];
+            408: components["responses"]["RequestTimeout"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2818,6 +2850,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ListNotFound"];
+            408: components["responses"]["RequestTimeout"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2864,6 +2897,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
             /** @description An atomic batch failed: nothing changed. The failed items carry their problem; the others are `424`. */
             409: {
                 headers: {
@@ -2912,6 +2946,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
