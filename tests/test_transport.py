@@ -135,6 +135,33 @@ def test_the_head_limit_is_per_request_on_a_kept_alive_connection(guarded: Api) 
     assert guarded.run(three_requests()) == [200, 200, 200]
 
 
+def test_a_later_head_sent_a_line_every_moment_is_cut_off_too(guarded: Api) -> None:
+    """On a kept-alive connection each head has the limit from its own first byte."""
+
+    async def prompt_then_slow() -> tuple[int, bytes, float]:
+        reader, writer = await connect(guarded.port)
+        try:
+            writer.write(GET + b"\r\n")
+            first = status(await reader.readuntil(b"\r\n\r\n"))
+            await reader.readexactly(len(b'{"status":"ok"}'))
+            started, answer = time.monotonic(), b""
+            writer.write(GET)
+            while time.monotonic() - started < BOUND:
+                try:
+                    answer = await asyncio.wait_for(reader.read(65536), DRIP)
+                    break
+                except TimeoutError:
+                    writer.write(b"X-Slow: 1\r\n")
+            return first, answer, time.monotonic() - started
+        finally:
+            writer.close()
+
+    first, answer, lived = guarded.run(prompt_then_slow())
+    assert first == 200
+    assert lived < BOUND
+    assert status(answer) == 408
+
+
 def test_a_client_past_its_connection_cap_is_closed_as_it_arrives(guarded: Api) -> None:
     async def scenario() -> tuple[bytes, float, bytes]:
         held = [await connect(guarded.port) for _ in range(CAP)]

@@ -30,7 +30,7 @@ import re
 from typing import Any
 
 from sanic.exceptions import BadRequest, RequestTimeout
-from sanic.http import Http
+from sanic.http import Http, Stage
 from sanic.server.protocols.http_protocol import HttpProtocol
 
 from server.clients import client_of
@@ -56,28 +56,25 @@ def head_problem(head: bytes) -> str | None:
 
 
 class StrictHttp(Http):
-    """Sanic's HTTP/1.1 reader with the time limits and the strictness above."""
+    """Sanic's HTTP/1.1 reader, strict as above, telling its connection when each head began
+    and when its body is due."""
 
-    __slots__ = ("body_deadline",)
     protocol: GuardedProtocol
 
     async def http1_request_header(self) -> None:
         protocol = self.protocol
-        self.body_deadline = deadline = protocol.head_deadline()
+        protocol.head_began()
         try:
-            async with asyncio.timeout_at(deadline):
-                await super().http1_request_header()
+            await super().http1_request_header()
             problem = self._problem()
             if problem is not None:
                 raise BadRequest(problem)
-        except Exception as exc:
+        except Exception:
             # No body of a refused head is read (Sanic would try to drain one whose length it
             # could not read): the connection closes after the answer.
             self.request_body = None
-            if isinstance(exc, TimeoutError):
-                raise RequestTimeout("The request head did not arrive in time.") from None
             raise
-        self.body_deadline = protocol.loop.time() + protocol.body_timeout
+        protocol.body_due = protocol.loop.time() + protocol.body_timeout
 
     def _problem(self) -> str | None:
         request = self.request
@@ -85,15 +82,6 @@ class StrictHttp(Http):
         if hosts != 1 and (hosts or request.version == "1.1"):
             return "A request names one Host (an HTTP/1.0 one may name none)."
         return head_problem(request.head)
-
-    async def read(self) -> bytes | None:
-        try:
-            async with asyncio.timeout_at(self.body_deadline):
-                return await super().read()
-        except TimeoutError:
-            self.keep_alive = False
-            self.request_body = None
-            raise RequestTimeout("The request body did not arrive in time.") from None
 
     @staticmethod
     def _safe_int(value: str, base: int = 10) -> int:
@@ -105,23 +93,35 @@ class StrictHttp(Http):
 
 
 class GuardedProtocol(HttpProtocol):
-    """Sanic's HTTP/1.1 connection with the per-client cap and the head's deadline."""
+    """Sanic's HTTP/1.1 connection with the per-client cap and the time limits, kept by one
+    timer per connection (`_watch`) rather than one per request: a timer set and cancelled
+    around every head and every read of a body cost more than the head's checks."""
 
     HTTP_CLASS = StrictHttp
-    __slots__ = ("body_timeout", "client", "first_deadline", "head_timeout", "silence")
+    __slots__ = (
+        "body_due",
+        "body_timeout",
+        "client",
+        "head_due",
+        "head_timeout",
+        "heard",
+        "watch",
+    )
 
     def connection_made(self, transport: Any) -> None:
         settings = self.app.ctx.settings
-        self.head_timeout = settings.request_head_timeout
-        self.body_timeout = settings.request_body_timeout
         self.client: str | None = None
-        self.silence: asyncio.TimerHandle | None = None
+        self.watch: asyncio.TimerHandle | None = None
         if not self._admit(transport, settings.client_connections):
             transport.close()
             return
         super().connection_made(transport)
-        self.first_deadline: float | None = self.loop.time() + self.head_timeout
-        self.silence = self.loop.call_at(self.first_deadline, self._close_if_silent)
+        self.head_timeout = settings.request_head_timeout
+        self.body_timeout = settings.request_body_timeout
+        self.heard = False  # whether a byte of a request has come yet
+        self.head_due = self.loop.time() + self.head_timeout  # the first head's, from now
+        self.body_due = 0.0
+        self.watch = self.loop.call_at(self.head_due, self._watch)
 
     def _admit(self, transport: Any, limit: int) -> bool:
         """Count the connection against its client's cap; False when that is used up."""
@@ -138,19 +138,46 @@ class GuardedProtocol(HttpProtocol):
         self.client = client
         return True
 
-    def head_deadline(self) -> float:
-        """When the head now arriving must be whole: the first one's deadline was set as the
-        connection opened, each later one's is counted from its first byte."""
-        first, self.first_deadline = self.first_deadline, None
-        return first if first is not None else self.loop.time() + self.head_timeout
+    def head_began(self) -> None:
+        """A head is arriving: the first one is due as the connection opened plus the limit,
+        each later one its first byte plus the limit."""
+        if self.heard:
+            self.head_due = self.loop.time() + self.head_timeout
+        self.heard = True
 
-    def _close_if_silent(self) -> None:
-        if self.first_deadline is not None:  # not a byte of a request came
-            self.close()
+    def _watch(self) -> None:
+        """Cut off what has not arrived in time: a connection that never spoke is closed, a
+        late head or body is answered 408 (Sanic answers the exception of a cancelled
+        connection) and closed. Otherwise look again when that limit falls due, or, with
+        nothing arriving, after the shorter limit: a head or body beginning meanwhile is due
+        no sooner, so no request needs to set a timer of its own."""
+        http = self._http
+        if http is None or self._task is None:
+            return
+        now = self.loop.time()
+        late = None
+        if not self.heard:
+            if now >= self.head_due:
+                self.close()  # nothing was asked: nothing to answer
+                return
+            due = self.head_due
+        elif http.stage is Stage.REQUEST and http.request is None:
+            due, late = self.head_due, "The request head did not arrive in time."
+        elif http.request_body:
+            due, late = self.body_due, "The request body did not arrive in time."
+        else:
+            due = now + min(self.head_timeout, self.body_timeout)
+        if late is not None and now >= due:
+            http.keep_alive = False
+            http.request_body = None
+            http.exception = RequestTimeout(late)
+            self._task.cancel()
+            return
+        self.watch = self.loop.call_at(due, self._watch)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.silence is not None:
-            self.silence.cancel()
+        if self.watch is not None:
+            self.watch.cancel()
         if self.client is not None:
             counts = self.app.ctx.connections
             counts[self.client] -= 1
