@@ -20,7 +20,7 @@ liked; and nothing capped the connections one client held. Here:
 - A head is read as RFC 9110 and 9112 say, anything else a 400 and the connection closed: each
   field name a token directly followed by its colon (no `Content-Length : 5`, no obs-fold line),
   no control character but HTAB (no NUL, no bare CR or LF), exactly one Host in HTTP/1.1, and
-  Content-Length and chunk sizes in ASCII digits (int() also reads `1 3`, Arabic-Indic digits).
+  Content-Length and chunk sizes in ASCII digits (int() also reads Arabic-Indic digits).
 """
 
 from __future__ import annotations
