@@ -137,31 +137,29 @@ def test_a_batch_complete_advances_a_recurring_task_as_the_single_operation_does
     assert titles(api, other_user) == []
 
 
+def batch_nested(api: Api, owner: User, depth: int) -> Any:
+    """A batch of one create whose body nests `depth` objects deep."""
+    item = '{"a":' * depth + "1" + "}" * depth
+    return api.post(
+        f"/api/{owner.id}/tasks/batch",
+        content='{"operations": [{"op": "create", "body": ' + item + "}]}",
+        headers={**owner.headers, "Content-Type": "application/json"},
+    )
+
+
 @pytest.mark.parametrize("depth", [62, 1000])
 def test_an_item_body_nested_past_64_levels_is_malformed_json_not_a_500(
     api: Api, user: User, depth: int
 ) -> None:
     """The whole request nests at most 64 levels (3 of them the envelope's), on the fast path
     as in openapi-core's reading: a deeper item body is the request's 400, never a 500."""
-    item = '{"a":' * depth + "1" + "}" * depth
-    raw = '{"operations": [{"op": "create", "body": ' + item + "}]}"
-    response = api.post(
-        f"/api/{user.id}/tasks/batch",
-        content=raw,
-        headers={**user.headers, "Content-Type": "application/json"},
-    )
+    response = batch_nested(api, user, depth)
     assert response.status_code == 400, response.text
     assert response.json()["errors"][0]["type"] == "json_invalid"
     assert titles(api, user) == []
 
 
 def test_an_item_body_within_64_levels_is_the_items_own_422(api: Api, user: User) -> None:
-    item = '{"a":' * 61 + "1" + "}" * 61
-    raw = '{"operations": [{"op": "create", "body": ' + item + "}]}"
-    response = api.post(
-        f"/api/{user.id}/tasks/batch",
-        content=raw,
-        headers={**user.headers, "Content-Type": "application/json"},
-    )
+    response = batch_nested(api, user, 61)
     assert response.status_code == 200, response.text
     assert response.json()["results"][0]["status"] == 422
