@@ -29,7 +29,7 @@ from server.db.queries import load_queries
 from server.errors import problem_reply
 from server.resources import STATIC_DIR
 from server.sync.hub import Hub
-from server.system import console, middleware
+from server.system import assets, console, middleware
 from server.system.metrics import Metrics, keep_sampling, worker_stopped
 from server.system.purger import run_purger
 from server.system.reminders import run_scheduler
@@ -86,7 +86,7 @@ def create_app(
     app: App = Sanic(name, ctx=context, request_class=request_class, configure_logging=False)
     _configure(app, settings)
     bind_operations(app, contract, handlers.collect() if implemented is None else implemented)
-    app.static("/docs/assets", STATIC_DIR, name="docs_assets")
+    assets.serve_files(app, "/docs/assets", STATIC_DIR, "docs_assets")
     console.mount(app, settings)
     app.on_response(middleware.finish_response)
     app.error_handler.add(Exception, _render_error)
@@ -186,11 +186,15 @@ async def _end_streams(app: App) -> None:
 
 
 async def _sample_metrics(app: App) -> None:
-    app.add_task(keep_sampling(app))
+    app.ctx.sampler = asyncio.get_running_loop().create_task(keep_sampling(app), name="metrics")
 
 
 async def _close_resources(app: App) -> None:
-    for task in (app.ctx.purger, app.ctx.scheduler):
+    """Each background task ends here, awaited (one merely dropped was "destroyed but pending"
+    as the loop closed)."""
+    for task in (app.ctx.purger, app.ctx.scheduler, app.ctx.sampler):
+        if task is None:
+            continue
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task

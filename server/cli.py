@@ -61,6 +61,8 @@ def _serve(settings: Settings) -> None:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
+    from server.system.transport import GuardedProtocol
+
     loader = AppLoader(factory=partial(worker_app, settings))
     app = loader.load()
     single = settings.workers == 1
@@ -69,6 +71,7 @@ def _serve(settings: Settings) -> None:
         port=settings.port,
         workers=settings.workers,
         single_process=single,
+        protocol=GuardedProtocol,
         access_log=False,
         motd=False,
     )

@@ -16,6 +16,7 @@ VALIDATION_MODES = ("full", "requests", "off")
 APP_ENVS = ("development", "production")
 MIN_PRODUCTION_SECRET_BYTES = 32
 MIN_PRODUCTION_BCRYPT_ROUNDS = 10
+DIRECT_CLIENT_CONNECTION_LIMIT = 100  # open connections per client and worker, with no proxy
 FLAGS = {
     **dict.fromkeys(("1", "true", "yes", "on"), True),
     **dict.fromkeys(("0", "false", "no", "off"), False),
@@ -55,6 +56,14 @@ class Settings:
     purge_interval_seconds: int = 300
     reminder_interval_seconds: int = 10  # reminders fire within this (and one round trip)
     max_body_bytes: int = 64 * 1024
+    # Seconds for a request's head to arrive whole (from the connection's opening for its first
+    # request, from the first byte for later ones), and for its body after the head: 408.
+    request_head_timeout: int = 5
+    request_body_timeout: int = 30
+    # Open connections per client (TCP peer address, IPv6 by /64) in each worker; 0: no cap.
+    # None: DIRECT_CLIENT_CONNECTION_LIMIT, or no cap behind a proxy (PROXIES_COUNT), whose
+    # connections all come from one peer (server/system/transport.py).
+    client_connection_limit: int | None = None
     db_pool_size: int = 10
     db_connect_timeout: float = 3.0
     db_acquire_timeout: float = 3.0
@@ -82,6 +91,13 @@ class Settings:
     @property
     def console(self) -> bool:
         return not self.production if self.console_enabled is None else self.console_enabled
+
+    @property
+    def client_connections(self) -> int:
+        """The cap on open connections per client in force (0: none)."""
+        if self.client_connection_limit is not None:
+            return self.client_connection_limit
+        return 0 if self.proxies_count else DIRECT_CLIENT_CONNECTION_LIMIT
 
     @property
     def validate_responses(self) -> bool:
@@ -115,6 +131,9 @@ INT_SETTINGS = (
     ("TRASH_RETENTION_DAYS", "trash_retention_days", 1, 3650),
     ("CHANGES_RETENTION_DAYS", "changes_retention_days", 1, 3650),
     ("REMINDER_INTERVAL_SECONDS", "reminder_interval_seconds", 1, 30),
+    ("REQUEST_HEAD_TIMEOUT", "request_head_timeout", 1, 300),
+    ("REQUEST_BODY_TIMEOUT", "request_body_timeout", 1, 3600),
+    ("CLIENT_CONNECTION_LIMIT", "client_connection_limit", 0, 1_000_000),
 )
 
 

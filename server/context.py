@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,6 +58,9 @@ class AppContext:
     purger: asyncio.Task[None] = field(init=False)
     hub: Hub = field(init=False)  # this worker's event streams
     scheduler: asyncio.Task[None] = field(init=False)  # reminders (server/system/reminders.py)
+    sampler: asyncio.Task[None] | None = None  # the metrics' gauges (METRICS_ENABLED)
+    # Open connections per client in this worker (server/system/transport.py)
+    connections: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass

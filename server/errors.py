@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Self
@@ -144,27 +143,23 @@ class ServiceUnavailable(ApiError):
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
+# What a lost or unreachable database raises (server/db/pool.py makes any OSError of opening
+# a connection a ConnectionError); any other OSError is a bug of ours, not an outage.
 DATABASE_DOWN = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     asyncpg.QueryCanceledError,
     asyncpg.InternalClientError,  # a connection left mid-operation as the database went away
-    asyncio.TimeoutError,
+    TimeoutError,  # no connection came free in time, or a statement ran out of it
     ConnectionError,
-    OSError,
 )
-# Sanic's static files, asked for a folder or for a path through a file: no such page (these
-# are OSErrors too, which would otherwise read as the database's).
-NOT_A_FILE = (IsADirectoryError, NotADirectoryError)
 
 
 def to_api_error(exc: BaseException, retry_after: int = 5) -> ApiError:
     """Map any exception to the ApiError a client may see; internals stay in the log."""
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, NOT_A_FILE):
-        return NotFound(NO_ROUTE)
     if isinstance(exc, DATABASE_DOWN):
         log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
         return ServiceUnavailable(retry_after)

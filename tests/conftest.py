@@ -110,6 +110,7 @@ def settings(database_url: str) -> Settings:
         app_env="development",
         bcrypt_rounds=4,
         hash_queue_size=256,  # the suite's concurrent logins all come from one address
+        client_connection_limit=1000,  # and all its connections
         data_dir=ROOT / ".data",
     )
 

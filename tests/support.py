@@ -18,6 +18,7 @@ from werkzeug.datastructures import Headers
 
 from server.app import load_contract
 from server.contract.loading import SanicOpenAPIResponse
+from server.system.transport import GuardedProtocol
 
 
 class ContractViolation(AssertionError):
@@ -93,12 +94,16 @@ def free_port() -> int:
 class Api:
     """A running app and a client for it. Sync calls for ordinary tests, `gather` for races."""
 
-    def __init__(self, app: Sanic) -> None:
+    def __init__(self, app: Sanic, protocol: type[asyncio.Protocol] = GuardedProtocol) -> None:
+        """protocol: the connection layer `todo-api serve` runs (server/system/transport.py)
+        under every test, rather than Sanic's default."""
         self.app = app
         self.loop = asyncio.new_event_loop()
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self._server = ReusableClient(app, port=self.port, loop=self.loop)
+        self._server = ReusableClient(
+            app, port=self.port, loop=self.loop, server_kwargs={"protocol": protocol}
+        )
         self._http = httpx.AsyncClient(base_url=self.base, timeout=30)
 
     def __enter__(self) -> Api:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.support import Api, User
 from tests.test_trash import make_task
 
@@ -133,3 +135,31 @@ def test_a_batch_complete_advances_a_recurring_task_as_the_single_operation_does
     assert (task["is_completed"], task["due_on"]) == (False, "2030-03-11")
     assert task["last_completed_at"] is not None
     assert titles(api, other_user) == []
+
+
+def batch_nested(api: Api, owner: User, depth: int) -> Any:
+    """A batch of one create whose body nests `depth` objects deep."""
+    item = '{"a":' * depth + "1" + "}" * depth
+    return api.post(
+        f"/api/{owner.id}/tasks/batch",
+        content='{"operations": [{"op": "create", "body": ' + item + "}]}",
+        headers={**owner.headers, "Content-Type": "application/json"},
+    )
+
+
+@pytest.mark.parametrize("depth", [62, 1000])
+def test_an_item_body_nested_past_64_levels_is_malformed_json_not_a_500(
+    api: Api, user: User, depth: int
+) -> None:
+    """The whole request nests at most 64 levels (3 of them the envelope's), on the fast path
+    as in openapi-core's reading: a deeper item body is the request's 400, never a 500."""
+    response = batch_nested(api, user, depth)
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["type"] == "json_invalid"
+    assert titles(api, user) == []
+
+
+def test_an_item_body_within_64_levels_is_the_items_own_422(api: Api, user: User) -> None:
+    response = batch_nested(api, user, 61)
+    assert response.status_code == 200, response.text
+    assert response.json()["results"][0]["status"] == 422

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sanic.server.protocols.http_protocol import HttpProtocol
 
 from bench.bare import create_bare
 from server.config import Settings
@@ -19,7 +20,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def bare(settings: Settings) -> Iterator[Api]:
     assert settings.database_url
-    with Api(create_bare(settings.database_url, 4, settings.task_quota)) as api:
+    bare_app = create_bare(settings.database_url, 4, settings.task_quota)
+    with Api(bare_app, protocol=HttpProtocol) as api:  # plain Sanic, as `make bench` runs it
         yield api
 
 

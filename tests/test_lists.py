@@ -91,6 +91,15 @@ def test_create_refuses_a_blank_name_and_a_bad_colour(api: Api, user: User) -> N
         assert response.json()["errors"][0]["loc"] == ["body", field]
 
 
+def test_a_name_is_counted_after_trimming(api: Api, user: User) -> None:
+    body = {"name": "  " + "n" * 100 + " "}
+    response = api.post(f"/api/{user.id}/lists", json=body, headers=user.headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "n" * 100
+    body = {"name": " " + "n" * 101}
+    assert api.post(f"/api/{user.id}/lists", json=body, headers=user.headers).status_code == 422
+
+
 def test_get_patch_and_if_none_match(api: Api, user: User) -> None:
     made = make_list(api, user, color="#112233")
     url = f"/api/{user.id}/lists/{made['id']}"

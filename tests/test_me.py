@@ -72,6 +72,12 @@ def test_update_me_with_blank_long_or_unstorable_name_returns_422(api: Api, user
         assert response.json()["errors"][0]["loc"] == ["body", "name"]
 
 
+def test_update_me_counts_the_name_after_trimming(api: Api, user: User) -> None:
+    response = api.patch(ME, json={"name": " " + "n" * 100 + "\n"}, headers=user.headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["name"] == "n" * 100
+
+
 def test_change_password_replaces_the_password(api: Api, user: User) -> None:
     body = {"current_password": user.password, "new_password": NEW_PASSWORD}
     assert api.put(PASSWORD, json=body, headers=user.headers).status_code == 204

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import pytest
 
+from server.contract.validation import RequestValues, check_storable
+from server.errors import UnprocessableContent
 from tests.support import Api, User
 
 SIGNUP = "/api/auth/signup"
@@ -141,3 +144,41 @@ def test_query_text_postgresql_cannot_store_is_400(api: Api, user: User) -> None
     response = api.get(f"/api/{user.id}/tasks", params={"q": "a\x00b"}, headers=user.headers)
     assert response.status_code == 400
     assert response.json()["errors"][0]["loc"] == ["query", "q"]
+
+
+def test_the_storable_text_check_walks_any_depth_without_recursing() -> None:
+    """A value nested past the interpreter's recursion limit (the batch path once reached the
+    check with a body 1,000 deep: a RecursionError, a 500) is walked all the same."""
+    value: Any = "nul\x00inside"
+    for _ in range(5000):
+        value = [{"k": value}]
+    with pytest.raises(UnprocessableContent) as refused:
+        check_storable(RequestValues({}, {}, {}, value))
+    [error] = refused.value.errors or []
+    assert len(error["loc"]) == 1 + 2 * 5000
+    assert error["loc"][:3] == ["body", 0, "k"]
+
+
+def test_the_storable_text_check_names_every_field_in_document_order() -> None:
+    body = {"a": "x\x00", "b": ["ok", "\ud800", {"c": "\x00"}], "d": "fine"}
+    with pytest.raises(UnprocessableContent) as refused:
+        check_storable(RequestValues({}, {}, {}, body))
+    locs = [e["loc"] for e in refused.value.errors or []]
+    assert locs == [["body", "a"], ["body", "b", 1], ["body", "b", 2, "c"]]
+
+
+@pytest.mark.parametrize("raw", ["%FF", "%ED%A0%80", "%C0%AF", "ok%E2%82"])
+def test_query_text_that_is_not_utf8_is_400(api: Api, user: User, raw: str) -> None:
+    """Not replaced by U+FFFD and searched for: malformed (SPEC §3), like U+0000."""
+    for name in ("q", "tag"):
+        response = api.get(f"/api/{user.id}/tasks?{name}={raw}", headers=user.headers)
+        assert response.status_code == 400, response.text
+        assert response.json()["errors"][0]["loc"][:2] == ["query", name]
+
+
+@pytest.mark.parametrize("value", ["1_0", "%D9%A1%D9%A0", "+10", "%2010", "10%20", "%EF%BC%91"])
+def test_an_integer_parameter_is_ascii_digits(api: Api, user: User, value: str) -> None:
+    """int() reads all of these as 10 (or 1); the contract's integer is JSON's."""
+    response = api.get(f"/api/{user.id}/tasks?limit={value}", headers=user.headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["loc"] == ["query", "limit"]

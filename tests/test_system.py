@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import errno
 import logging
 import re
 from typing import Any
@@ -11,6 +13,8 @@ import pytest
 import yaml
 
 from server.config import Settings
+from server.db.pool import DatabaseUnreachable, open_database
+from server.errors import to_api_error
 from server.system.middleware import DOCS_CSP
 from tests import ROOT
 from tests.support import Api, User
@@ -87,11 +91,46 @@ def test_security_headers_on_every_response(api: Api, path: str) -> None:
     assert headers["Cache-Control"] == "no-store"
 
 
-@pytest.mark.parametrize("path", ["/docs/assets/", "/docs/assets/init.js/more"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/docs/assets/",
+        "/docs/assets/init.js/more",
+        "/docs/assets/" + "a" * 300,  # longer than a file name may be: ENAMETOOLONG
+        "/docs/assets/%00",
+        "/docs/assets/init.js%00",
+        "/docs/assets/..%2F..%2Fserver",
+        "/console/assets/" + "a" * 300,
+        "/console/assets/%00",
+    ],
+)
 def test_a_static_path_that_names_no_file_is_not_found(api: Api, path: str) -> None:
     response = api.get(path)
-    assert response.status_code == 404  # not 503: a folder is no database outage
+    assert response.status_code == 404  # not a 503 (an OSError is no database outage), no 500
     assert response.json()["status"] == 404
+
+
+def test_an_oserror_is_an_outage_only_when_it_is_the_databases() -> None:
+    assert to_api_error(OSError(errno.ENAMETOOLONG, "File name too long")).status == 500
+    assert to_api_error(ValueError("embedded null byte")).status == 500
+    for lost in (DatabaseUnreachable("refused"), ConnectionResetError(), TimeoutError()):
+        assert to_api_error(lost).status == 503
+
+
+def test_a_database_socket_that_is_gone_is_an_outage(settings: Settings, tmp_path: Any) -> None:
+    """A stopped local PostgreSQL leaves no socket file: FileNotFoundError, an OSError that is
+    the database's, read as unreachable (503) where the connection is opened."""
+
+    async def first_query() -> None:
+        db = await open_database(settings, f"postgresql://todo@/todo?host={tmp_path}")
+        try:
+            await db.acquire()
+        finally:
+            await db.close()
+
+    with pytest.raises(DatabaseUnreachable) as refused:
+        asyncio.run(first_query())
+    assert to_api_error(refused.value).status == 503
 
 
 def test_static_files_carry_the_security_headers_and_pages_their_own_policy(api: Api) -> None:

@@ -53,6 +53,39 @@ def test_create_task_trims_title_and_normalises_tags(api: Api, user: User) -> No
     assert task["tags"] == ["home", "errands", "x"]
 
 
+def test_lengths_are_counted_after_trimming(api: Api, user: User) -> None:
+    """SPEC §2: a title of 1 to 200 characters after trimming; the whitespace around it is
+    neither counted nor stored (a maxLength counted it). Tags likewise, 1 to 32."""
+    body = {"title": " \t" + "t" * 200 + "\u3000\n", "tags": ["  " + "a" * 32 + " "]}
+    response = api.post(tasks_url(user), json=body, headers=user.headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["title"] == "t" * 200
+    assert response.json()["tags"] == ["a" * 32]
+    too_long = api.post(tasks_url(user), json={"title": "t" * 201}, headers=user.headers)
+    assert too_long.status_code == 422
+    [error] = too_long.json()["errors"]
+    assert error == {
+        "loc": ["body", "title"],
+        "msg": "must be 1 to 200 characters after trimming",
+        "type": "pattern",
+    }
+
+
+def test_a_tag_keeps_its_length_when_lower_cased(api: Api, user: User) -> None:
+    """str.lower() makes U+0130 two characters ('i' and a combining dot): 32 of them were
+    refused as longer than 32. Tags are lower-cased one character for one: it becomes 'i'."""
+    body = {"title": "x", "tags": ["\u0130" * 32, "\u0130STANBUL"]}
+    response = api.post(tasks_url(user), json=body, headers=user.headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["tags"] == ["i" * 32, "istanbul"]
+
+
+def test_only_one_character_grows_when_lower_cased() -> None:
+    """What the one-to-one lower-casing of tags (server/tasks/fields.py) rests on."""
+    grows = [hex(c) for c in range(0x110000) if len(chr(c).lower()) != 1]
+    assert grows == ["0x130"]
+
+
 def test_create_completed_task_sets_completed_at(api: Api, user: User) -> None:
     body = {"title": "Done already", "is_completed": True}
     task = api.post(tasks_url(user), json=body, headers=user.headers).json()
@@ -85,7 +118,8 @@ def test_create_task_location_answers_the_task(api: Api, user: User) -> None:
         ({"title": "ok", "due_date": "tomorrow"}, ["body", "due_date"]),
         ({"title": "ok", "user_id": "someone"}, ["body", "user_id"]),
         ({"title": "nul \u0000 inside"}, ["body", "title"]),
-        ({"title": "ok", "tags": ["\u0130" * 20]}, ["body", "tags", 0]),  # 'İ'.lower() is 2 chars
+        ({"title": " " + "x" * 201 + " "}, ["body", "title"]),
+        ({"title": "ok", "tags": [" " + "x" * 33 + " "]}, ["body", "tags", 0]),
         ({"title": "ok", "due_date": "9999-12-31T23:00:00-05:00"}, ["body", "due_date"]),
     ],
 )
@@ -506,6 +540,32 @@ def test_create_task_retry_with_idempotency_key_returns_the_first_task(
     assert again.headers["location"] == first.headers["location"]
     assert again.headers["etag"] == first.headers["etag"]
     assert sql.execute("SELECT count(*) FROM tasks").fetchone() == (1,)
+
+
+def test_a_retry_after_its_task_was_deleted_is_409_and_creates_nothing(
+    api: Api, user: User, sql: psycopg.Connection[Any]
+) -> None:
+    """Not the first 201 again (its Location would be a 404, and a client would put the
+    deleted task back in its list), nor a new task: 409, naming the task."""
+    headers = {**user.headers, "Idempotency-Key": "then-deleted"}
+    first = api.post(tasks_url(user), json={"title": "Once"}, headers=headers)
+    task_id = first.json()["id"]
+    assert api.delete(tasks_url(user, task_id), headers=user.headers).status_code == 204
+    trashed = api.post(tasks_url(user), json={"title": "Once"}, headers=headers)
+    assert trashed.status_code == 409
+    assert trashed.json()["type"] == "urn:todo-api:problem:created-task-deleted"
+    assert task_id in trashed.json()["detail"]
+    restore = f"/api/{user.id}/trash/{task_id}/restore"
+    assert api.post(restore, headers=user.headers).status_code == 200
+    restored = api.post(tasks_url(user), json={"title": "Once"}, headers=headers)
+    assert restored.status_code == 201  # the task is back: the first answer again
+    assert restored.json() == first.json()
+    api.delete(tasks_url(user, task_id), headers=user.headers)
+    purge = f"/api/{user.id}/trash/{task_id}"
+    assert api.delete(purge, headers=user.headers).status_code == 204
+    purged = api.post(tasks_url(user), json={"title": "Once"}, headers=headers)
+    assert purged.status_code == 409
+    assert sql.execute("SELECT count(*) FROM tasks").fetchone() == (0,)
 
 
 def test_create_task_reusing_idempotency_key_with_other_body_returns_422(

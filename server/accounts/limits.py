@@ -10,8 +10,7 @@ Signups are limited per client per hour. A client is its address, an IPv6 one by
 
 from __future__ import annotations
 
-import ipaddress
-
+from server.clients import client_of
 from server.context import Request
 from server.errors import TooManyRequests
 
@@ -19,22 +18,9 @@ SIGNUP_WINDOW_SECONDS = 3600
 
 
 def client_key(request: Request) -> str:
-    """The peer's address (or the one a trusted proxy reports: Sanic applies PROXIES_COUNT);
-    an IPv6 client is counted by its /64, the block one subscriber usually holds. A port some
-    proxies append (`192.0.2.1:51234`, `[2001:db8::1]:443`) is not part of the client."""
-    raw = str(request.remote_addr or request.ip)
-    host = raw[1:].partition("]")[0] if raw.startswith("[") else raw
-    if host.count(":") == 1:  # IPv4 and a port; a bare IPv6 address has two colons or more
-        host = host.partition(":")[0]
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return raw
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
+    """The peer's address (or the one a trusted proxy reports: Sanic applies PROXIES_COUNT),
+    as server/clients.py counts clients."""
+    return client_of(str(request.remote_addr or request.ip))
 
 
 async def charge_login_attempt(request: Request, email: str) -> None:

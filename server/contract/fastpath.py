@@ -14,7 +14,6 @@ tests/test_fastpath.py holds the differential test that proves the parity.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,12 +24,18 @@ from multidict import CIMultiDict
 from openapi_core.unmarshalling.schemas import oas31_format_unmarshallers
 
 from server.context import Request
-from server.contract.loading import FORMAT_UNMARSHALLERS, Contract, query_args
+from server.contract.loading import (
+    FORMAT_UNMARSHALLERS,
+    INTEGER,
+    MAX_JSON_DEPTH,
+    Contract,
+    query_args,
+    too_deep,
+)
 from server.contract.rejections import Unworded, rejection_items
 from server.contract.validation import RequestValues
 from server.errors import BadRequest, UnprocessableContent
 
-INTEGER = re.compile(r"-?[0-9]+")
 MAX_INTEGER_DIGITS = 18  # int64's range, beyond any bound in the contract
 FORMATS = {**oas31_format_unmarshallers, **FORMAT_UNMARSHALLERS}
 Convert = Callable[[Any], Any]
@@ -289,6 +294,10 @@ class OperationPlan:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise Unsure from None
+        # Nesting past MAX_JSON_DEPTH is openapi-core's malformed JSON (loading.py); only a body
+        # with more brackets than that can nest so deep, so most are never walked.
+        if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and too_deep(body):
+            raise Unsure
         if validate and not validator.is_valid(body):
             raise UnprocessableContent(errors=_rejected(validator, body, ["body"]))
         return convert(body)

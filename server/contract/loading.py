@@ -16,7 +16,17 @@ import jsonschema_rs
 import orjson
 import yaml
 from openapi_core import Config, OpenAPI
+from openapi_core.casting.schemas import oas31_casters_dict
+from openapi_core.casting.schemas.casters import (
+    AnyCaster,
+    IntegerCaster,
+    NumberCaster,
+    PrimitiveCaster,
+    TypesCaster,
+)
+from openapi_core.casting.schemas.factories import SchemaCastersFactory
 from openapi_core.datatypes import RequestParameters
+from openapi_core.validation.schemas import oas31_schema_validators_factory
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from server.context import Request
@@ -42,15 +52,22 @@ def _json_std(value: bytes | str, **_params: str) -> Any:
 
 def _shallow(value: Any) -> Any:
     """The value, unless it nests deeper than MAX_JSON_DEPTH (then malformed, a 400)."""
+    if too_deep(value):
+        raise ValueError("JSON nested too deeply")
+    return value
+
+
+def too_deep(value: Any) -> bool:
+    """Whether a parsed JSON value nests deeper than MAX_JSON_DEPTH (walked in a loop)."""
     pending = [(value, 1)]
     while pending:
         node, depth = pending.pop()
         if isinstance(node, dict | list):
             if depth > MAX_JSON_DEPTH:
-                raise ValueError("JSON nested too deeply")
+                return True
             children = node.values() if isinstance(node, dict) else node
             pending.extend((child, depth + 1) for child in children)
-    return value
+    return False
 
 
 def _text(value: bytes | str, **_params: str) -> str:
@@ -77,6 +94,33 @@ def _uuid(value: str) -> str:
         return value.lower()
     return str(uuid.UUID(value))  # any other spelling uuid reads, or ValueError
 
+
+# A number in a path, query or header, as JSON writes one. int() and float() also read `1_0`,
+# ` 10`, `+10`, `nan` and other scripts' digits (Arabic-Indic 10): not numbers here.
+INTEGER = re.compile(r"-?[0-9]+")
+NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+
+class _IntegerText(IntegerCaster):
+    def validate(self, value: Any) -> None:
+        if isinstance(value, str) and not INTEGER.fullmatch(value):
+            raise ValueError("not an integer")
+
+
+class _NumberText(NumberCaster):
+    def validate(self, value: Any) -> None:
+        if isinstance(value, str) and not NUMBER.fullmatch(value):
+            raise ValueError("not a number")
+
+
+CASTERS = SchemaCastersFactory(
+    oas31_schema_validators_factory,
+    TypesCaster(
+        {**oas31_casters_dict, "integer": _IntegerText, "number": _NumberText},
+        AnyCaster,
+        multi=PrimitiveCaster,
+    ),
+)
 
 # Values of these formats reach handlers as these Python values, in both validation paths.
 FORMAT_UNMARSHALLERS: dict[str, Any] = {"date-time": _date_time, "uuid": _uuid}
@@ -127,6 +171,7 @@ class Contract:
         self.openapi = OpenAPI.from_dict(
             self.document,
             config=Config(
+                schema_casters_factory=CASTERS,
                 extra_media_type_deserializers=MEDIA_TYPE_DESERIALIZERS,
                 extra_format_validators=FORMAT_VALIDATORS,
                 extra_format_unmarshallers=FORMAT_UNMARSHALLERS,
@@ -158,8 +203,10 @@ class Contract:
 
 
 def query_args(request: Request) -> list[tuple[str, str]]:
-    """The query as sent: `?q=` is an empty `q` (which the contract may refuse), not no `q`."""
-    return list(request.get_query_args(keep_blank_values=True))
+    """The query as sent: `?q=` is an empty `q` (which the contract may refuse), not no `q`;
+    bytes that are not UTF-8 are kept as lone surrogates (not replaced by U+FFFD), for the
+    storable-text check to refuse."""
+    return list(request.get_query_args(keep_blank_values=True, errors="surrogateescape"))
 
 
 class SanicOpenAPIRequest:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import re
 from typing import Any, NamedTuple
 
 from openapi_core.casting.schemas.exceptions import CastError
@@ -74,28 +74,34 @@ def _describe(error: Exception) -> str:
 
 
 def check_storable(values: RequestValues) -> None:
-    """JSON can carry U+0000 and unpaired surrogates; PostgreSQL text cannot hold them."""
+    """JSON can carry U+0000 and unpaired surrogates; PostgreSQL text cannot hold them. A query
+    decoded with surrogateescape names its bytes that are not UTF-8 the same way."""
     if values.query:
         query = [item for k, v in values.query.items() for item in _unstorable(v, ["query", k])]
         if query:
             raise BadRequest("A query parameter holds text that cannot be stored.", errors=query)
     if values.body is not None:
-        body = list(_unstorable(values.body, ["body"]))
+        body = _unstorable(values.body, ["body"])
         if body:
             raise UnprocessableContent(errors=body)
 
 
-def _unstorable(value: Any, loc: list[Any]) -> Iterator[dict[str, Any]]:
-    if isinstance(value, str):
-        if "\x00" in value or not _encodable(value):
-            msg = "must not contain U+0000 or unpaired surrogates"
-            yield {"loc": loc, "msg": msg, "type": "unstorable_text"}
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _unstorable(item, [*loc, key])
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _unstorable(item, [*loc, index])
+def _unstorable(value: Any, loc: list[Any]) -> list[dict[str, Any]]:
+    """Every string of value that PostgreSQL cannot store, in document order; a loop, not a
+    recursion, so no nesting overflows the stack."""
+    found = []
+    pending = [(value, loc)]
+    while pending:
+        node, where = pending.pop()
+        if isinstance(node, str):
+            if "\x00" in node or not _encodable(node):
+                msg = "must not contain U+0000, an unpaired surrogate or bytes that are not UTF-8"
+                found.append({"loc": where, "msg": msg, "type": "unstorable_text"})
+        elif isinstance(node, dict):
+            pending.extend((item, [*where, key]) for key, item in reversed(node.items()))
+        elif isinstance(node, list):
+            pending.extend((node[i], [*where, i]) for i in range(len(node) - 1, -1, -1))
+    return found
 
 
 def _encodable(text: str) -> bool:
@@ -188,8 +194,19 @@ def message(kind: str, value: Any) -> str:
         "uniqueItems": "must not contain duplicates",
         "enum": f"must be one of: {_listed(value)}",
         "format": f"must be a valid {value}",
-        # openapi.yaml's non-blank pattern, one negated class of the whitespace characters
-        "pattern": "must not be blank" if str(value).startswith("[^") else "has an invalid format",
+        "pattern": _pattern_message(str(value)),
         "const": f"must be {value!r}",
     }
     return messages.get(kind, "is invalid")
+
+
+# openapi.yaml's trimmed-text pattern: whitespace, a character that is not, at most n more
+# characters ending in one that is not, whitespace (1 to n + 2 characters once trimmed).
+TRIMMED_TEXT = re.compile(r"\[\\s\\S\]\{0,([0-9]+)\}")
+
+
+def _pattern_message(pattern: str) -> str:
+    found = TRIMMED_TEXT.search(pattern)
+    if found is None:
+        return "has an invalid format"
+    return f"must be 1 to {int(found[1]) + 2} characters after trimming"

@@ -260,8 +260,17 @@ def connect_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+class DatabaseUnreachable(ConnectionError):
+    """No connection to PostgreSQL could be opened (refused, timed out, no route, no such host
+    or socket): a ConnectionError whatever OSError the attempt raised, so that the answer is
+    a 503 while other OSErrors stay what they are."""
+
+
 async def _connect(settings: Settings, dsn: str) -> asyncpg.Connection:
-    conn = await asyncpg.connect(dsn, **connect_options(settings))
+    try:
+        conn = await asyncpg.connect(dsn, **connect_options(settings))
+    except OSError as exc:
+        raise DatabaseUnreachable(f"{type(exc).__name__}: {exc}") from exc
     try:
         await init_connection(conn)
     except BaseException:

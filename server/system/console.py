@@ -6,6 +6,7 @@ from __future__ import annotations
 from server.config import Settings
 from server.context import App
 from server.resources import CONSOLE_DIR
+from server.system import assets
 
 # /docs/assets/init.js turns this tag of the docs page into a link to the console.
 DOCS_LINK = '<meta name="todo-api-console" content="/console">\n'
@@ -17,4 +18,4 @@ def mount(app: App, settings: Settings) -> None:
         app.ctx.docs_html = app.ctx.docs_html.replace(DOCS_LINK, "")
         return
     app.ctx.console_html = (CONSOLE_DIR / "index.html").read_text()
-    app.static("/console/assets", CONSOLE_DIR, name="console_assets")
+    assets.serve_files(app, "/console/assets", CONSOLE_DIR, "console_assets")

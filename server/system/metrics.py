@@ -74,6 +74,11 @@ class Metrics:
         # Driven by the live-events stream (issue 15): inc() when a stream opens, dec() when it
         # closes, in a try/finally around the stream.
         self.event_streams = gauge("todo_event_streams_open", "Open live-event streams.")
+        self.connections_refused = Counter(
+            "todo_connections_refused",
+            "Connections closed as they arrived: their client held CLIENT_CONNECTION_LIMIT.",
+            registry=self.registry,
+        )
         # This turn's tallies: requests by (route name, status); by route name, the latencies'
         # sum then a count per bucket of LATENCY_BUCKETS and one for +Inf.
         self._counts: dict[tuple[str | None, int], int] = {}

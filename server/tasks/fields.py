@@ -17,7 +17,10 @@ from server.tasks import dates, schedule
 TASK_FIELDS = tuple(TASK_COLUMNS.split(", "))
 # The nullable fields a patch may set (to null too): update_task's set_<field> flags.
 SET_FLAGS = ("set_description", "set_due_date", "set_due_on", "set_recurrence")
-TAG_MAX_LENGTH = 32
+# Tags are stored lower-case by Unicode's one-to-one (simple) mapping, so a tag keeps the length
+# it was given: str.lower() maps U+0130 (capital I with dot above), alone of every character, to
+# two ("i" and a combining dot), and 32 of them were refused as longer than 32.
+ONE_TO_ONE_LOWER = str.maketrans({"\u0130": "i"})
 
 
 def task_body(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -100,18 +103,13 @@ def title(value: str) -> str:
     return cleaned
 
 
-def tags(values: list[str], loc: list[Any], *, stored: bool = True) -> list[str]:
-    """Trimmed, lower-cased, first-seen order, no duplicates. Tags to be stored must still fit
-    the schema; a tag filter that cannot fit simply matches nothing."""
+def tags(values: list[str], loc: list[Any]) -> list[str]:
+    """Trimmed, lower-cased (one character for one), first-seen order, no duplicates."""
     cleaned: list[str] = []
     for index, value in enumerate(values):
-        tag = value.strip().lower()
+        tag = value.strip().translate(ONE_TO_ONE_LOWER).lower()
         if not tag:
             raise _invalid([*loc, index], "must not be blank", "pattern")
-        if stored and len(tag) > TAG_MAX_LENGTH:  # lower() can lengthen a string: 'İ' -> 'i̇'
-            raise _invalid(
-                [*loc, index], f"must be at most {TAG_MAX_LENGTH} characters", "maxLength"
-            )
         if tag not in cleaned:
             cleaned.append(tag)
     return cleaned

@@ -1,6 +1,14 @@
-"""Idempotent task creation: a retry with the same Idempotency-Key answers the first
-request's task; the same key with a different request is refused; two requests racing with one
-key create one task, because the key's row is inserted first, in the creating transaction."""
+"""Idempotent task creation: a retry with the same Idempotency-Key answers what the first
+request answered (the task it created, as it was then); the same key with a different request
+is refused; two requests racing with one key create one task, because the key's row is inserted
+first, in the creating transaction.
+
+Once that task is deleted (in the trash, or purged), the retry is told so, 409
+`created-task-deleted`, with the task's id: the first 201 again would send the client a task,
+a Location and an ETag that no longer exist (a client putting it back in its list brings back
+what the user deleted), and creating it again would undo the deletion. The client learns what
+it needs: its request did create the task, and the task is gone.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +17,15 @@ from typing import Any
 
 from server.db.pool import Database
 from server.db.queries import Queries
-from server.errors import AccountGone, UnprocessableContent
+from server.errors import AccountGone, Conflict, UnprocessableContent
 from server.tasks.fields import json_ready, request_hash, task_body
 
 ATTEMPTS = 3
+
+
+class CreatedTaskDeleted(Conflict):
+    slug = "created-task-deleted"
+    default_detail = "The task this Idempotency-Key created has since been deleted."
 
 
 async def create_once(
@@ -26,11 +39,20 @@ async def create_once(
     """The created task's body: made now by create(connection), or replayed from the request
     that first used `key`."""
 
+    replayed = True
+
     async def work(conn: Any) -> tuple[str | None, dict[str, Any]]:
+        nonlocal replayed
+        replayed = False
         row = await create(conn)
         return row["id"], json_ready(task_body(row))
 
-    return await once(db, queries, token, key, request_hash(fields), work)
+    body = await once(db, queries, token, key, request_hash(fields), work)
+    if replayed and await queries.task_version(db, user_id=token["user_id"], id=body["id"]) is None:
+        raise CreatedTaskDeleted(
+            f"The task this Idempotency-Key created ({body['id']}) has since been deleted."
+        )
+    return body
 
 
 async def once(

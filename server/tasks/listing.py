@@ -40,7 +40,7 @@ class Filters:
         return cls(
             completed={"all": None, "pending": False, "completed": True}[query["status"]],
             priority=query.get("priority"),
-            tags=task_fields.tags(query.get("tag") or [], ["query", "tag"], stored=False),
+            tags=task_fields.tags(query.get("tag") or [], ["query", "tag"]),
             pattern=None if q is None else f"%{like_escape(q)}%",
             due_before=task_fields.instant(query.get("due_before"), ["query", "due_before"]),
             due_after=task_fields.instant(query.get("due_after"), ["query", "due_after"]),

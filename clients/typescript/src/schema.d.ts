@@ -216,7 +216,7 @@ export interface paths {
         put?: never;
         /**
          * Create a task
-         * @description Creates a task. With an `Idempotency-Key`, repeating the request answers `201` with the task the first request created; the same key with a different body is `422`.
+         * @description Creates a task. With an `Idempotency-Key`, repeating the request answers `201` with the task the first request created, as it answered then; the same key with a different body is `422`; once that task has been deleted, `409` `created-task-deleted`.
          */
         post: operations["create_task"];
         delete?: never;
@@ -499,7 +499,7 @@ export interface paths {
         put?: never;
         /**
          * Run task operations in bulk
-         * @description Runs up to 100 operations in order (`create`, `update` (PATCH's merge), `complete`, `move`, `delete`), each with an optional `if_match` and the body of its single operation, validated against that operation's own request schema (`BatchBodies`). Each result is what the single operation would answer: `{status, task}` or `{status, problem}`. With `atomic: true` either every item succeeds or nothing changes: `409` with `results` naming each failed item and the others `424`. `Idempotency-Key` works as on create.
+         * @description Runs up to 100 operations in order (`create`, `update` (PATCH's merge), `complete`, `move`, `delete`), each with an optional `if_match` and the body of its single operation, validated against that operation's own request schema (`BatchBodies`). Each result is what the single operation would answer: `{status, task}` or `{status, problem}`. With `atomic: true` either every item succeeds or nothing changes: `409` with `results` naming each failed item and the others `424`. With an `Idempotency-Key`, repeating the request answers the first request's results as they were (a record of what was done, whatever happened to those tasks since); the same key with a different body is `422`.
          */
         post: operations["batch_tasks"];
         delete?: never;
@@ -827,7 +827,7 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description Answers the metrics of every worker of this instance, added up, in the Prometheus text exposition format: requests by operation and status (`todo_http_requests_total`), latency histograms by operation (`todo_http_request_duration_seconds`), pool connections in use and waiting, the password-hash queue's depth and the open event streams. Needs no access token: expose it to your scraper, not to the internet. `404` (as for an unknown route) when `METRICS_ENABLED` is off.
+         * @description Answers the metrics of every worker of this instance, added up, in the Prometheus text exposition format: requests by operation and status (`todo_http_requests_total`), latency histograms by operation (`todo_http_request_duration_seconds`), pool connections in use and waiting, the password-hash queue's depth, the open event streams and the connections refused for their client's cap (`todo_connections_refused_total`). Needs no access token: expose it to your scraper, not to the internet. `404` (as for an unknown route) when `METRICS_ENABLED` is off.
          */
         get: operations["metrics"];
         put?: never;
@@ -1039,7 +1039,7 @@ export interface components {
          * @description A task's id.
          */
         TaskId: string;
-        /** @description 1 to 200 characters after trimming. */
+        /** @description 1 to 200 characters after trimming (the whitespace around them is not counted, and not stored). */
         TaskTitle: string;
         /** @description Free text, or null. */
         TaskDescription: string | null;
@@ -1125,7 +1125,7 @@ export interface components {
         };
         /** @description Whether the task is done. */
         IsCompleted: boolean;
-        /** @description A label; stored lower-case. */
+        /** @description A label of 1 to 32 characters after trimming, stored lower-case by Unicode's one-to-one (simple) mapping, so that it keeps the length it was given: `İ` (U+0130) is stored as `i`. */
         Tag: string;
         /** @description Labels; the server lower-cases them and drops duplicates. */
         Tags: components["schemas"]["Tag"][];
@@ -1395,6 +1395,24 @@ export interface components {
         };
         /** @description The user already has as many lists (500) or tasks (50,000) as allowed. */
         QuotaExceeded: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The user already has as many tasks (50,000) as allowed; or the request repeats an `Idempotency-Key` whose task has since been deleted (the request did create it; restoring it from the trash makes the key answer it again). */
+        CreateTaskConflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The request's body did not arrive whole within 30 seconds of its head (the operator's `REQUEST_BODY_TIMEOUT`); the connection is closed. */
+        RequestTimeout: {
             headers: {
                 [name: string]: unknown;
             };
@@ -1678,6 +1696,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            408: components["responses"]["RequestTimeout"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -1712,6 +1731,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
@@ -1745,6 +1765,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
@@ -1774,6 +1795,7 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
@@ -1853,6 +1875,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
@@ -1886,6 +1909,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
@@ -1917,6 +1941,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
@@ -2128,7 +2153,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            409: components["responses"]["QuotaExceeded"];
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["CreateTaskConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
@@ -2235,6 +2261,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2333,6 +2360,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2386,6 +2414,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2530,6 +2559,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2613,6 +2643,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
             409: components["responses"]["QuotaExceeded"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2766,6 +2797,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ListNotFound"];
+            408: components["responses"]["RequestTimeout"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2819,6 +2851,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ListNotFound"];
+            408: components["responses"]["RequestTimeout"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2865,6 +2898,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
             /** @description An atomic batch failed: nothing changed. The failed items carry their problem; the others are `424`. */
             409: {
                 headers: {
@@ -2913,6 +2947,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
