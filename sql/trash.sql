@@ -17,6 +17,11 @@ SELECT {task_columns}, deleted_at, count(*) OVER () AS total
 -- How many tasks the user's trash holds.
 SELECT count(*) FROM trash WHERE user_id = :user_id;
 
+-- name: lock_task_count(user_id)$
+-- The user's count of tasks, the trash included (migration 0032), its row locked: taken before
+-- any task, trash or list row by whatever changes the count (restore, purge, empty).
+SELECT tasks FROM task_counts WHERE user_id = :user_id FOR UPDATE;
+
 -- name: restore_task(user_id, id)^
 -- The restored task (its version grown by one), with the descendants deleted with it: into its
 -- list (the inbox if that list is gone), under its parent (top level if the parent is not live),

@@ -69,16 +69,20 @@ async def restore_task(request: Request) -> Reply:
 
 
 async def purge_trashed_task(request: Request) -> Reply:
-    count = await request.app.ctx.queries.purge_trashed(
-        request.app.ctx.db, user_id=request.ctx.user_id, id=_task_id(request)
-    )
+    queries, user_id = request.app.ctx.queries, request.ctx.user_id
+    async with request.app.ctx.db.transaction() as conn:
+        await queries.lock_task_count(conn, user_id=user_id)  # before the rows (migration 0032)
+        count = await queries.purge_trashed(conn, user_id=user_id, id=_task_id(request))
     if not count:
         raise NotFound("The trash holds no such task.")
     return Reply(status=204)
 
 
 async def empty_trash(request: Request) -> Reply:
-    await request.app.ctx.queries.empty_trash(request.app.ctx.db, user_id=request.ctx.user_id)
+    queries, user_id = request.app.ctx.queries, request.ctx.user_id
+    async with request.app.ctx.db.transaction() as conn:
+        await queries.lock_task_count(conn, user_id=user_id)
+        await queries.empty_trash(conn, user_id=user_id)
     return Reply(status=204)
 
 
