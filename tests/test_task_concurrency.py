@@ -145,3 +145,25 @@ def test_a_create_in_a_list_being_deleted_answers_as_one_after_the_other(
             assert made.status_code == 422, made.text
     listed = api.get(f"/api/{user.id}/tasks", headers=user.headers).json()
     assert listed["total"] == 0
+
+
+def test_batches_writing_two_tasks_in_opposite_orders_both_succeed(
+    api: Api, user: User, other_user: User
+) -> None:
+    """A deadlock between two batches rolls its victim back whole, which runs again: every
+    item succeeds, none answers 500."""
+    for _round in range(4):
+        first, second = _made(api, user), _made(api, user)
+
+        def batch(ids: list[str]) -> Any:
+            update = {"op": "update", "body": {"priority": "high"}}
+            operations = [{**update, "task_id": task_id} for task_id in ids]
+            return later(api, user, "POST", "/tasks/batch", json={"operations": operations})
+
+        responses = api.gather(
+            batch([first["id"], second["id"]]), batch([second["id"], first["id"]])
+        )
+        for response in responses:
+            assert response.status_code == 200, response.text
+            assert [r["status"] for r in response.json()["results"]] == [200, 200]
+        assert _live(api, user, first)["version"] == 3  # type: ignore[index]
