@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -144,3 +145,25 @@ def test_concurrent_list_creates_store_exactly_the_list_quota(
         assert statuses(responses) == {201: QUOTA - 1, 409: 12 - QUOTA + 1}  # and the inbox
         lists = small.get(f"/api/{owner.id}/lists", headers=owner.headers).json()["lists"]
         assert len(lists) == QUOTA
+
+
+def test_creates_racing_the_deletion_of_their_account_answer_201_or_401(
+    api: Api, make_user: Callable[..., User], sql: psycopg.Connection[Any]
+) -> None:
+    """A create that finds the account's count gone with the account is a 401, not the quota."""
+    seen: Counter[int] = Counter()
+    for _round in range(ROUNDS):
+        owner = make_user()
+        calls = [create(api, owner, n) for n in range(16)]
+        password = {"password": owner.password}
+        calls.insert(
+            4, partial(api.arequest, "DELETE", "/api/me", json=password, headers=owner.headers)
+        )
+        responses = api.gather(*calls)
+        assert responses[4].status_code == 204
+        creates = [r.status_code for r in responses[:4] + responses[5:]]
+        assert set(creates) <= {201, 401}, [r.text for r in responses if r.status_code >= 402]
+        seen.update(creates)
+        left = sql.execute("SELECT count(*) FROM tasks WHERE user_id = %s", (owner.id,))
+        assert left.fetchone() == (0,)
+    assert seen[201] > 0
