@@ -41,6 +41,9 @@ async def restore(db: Database, queries: Queries, user_id: str, task_id: str) ->
             and await queries.task_placement(conn, user_id=user_id, id=parent) is not None
         ):
             list_id, parent_id = home["parent_list_id"], parent
-        return await queries.restore_task(
+        row = await queries.restore_task(
             conn, user_id=user_id, id=task_id, list_id=list_id, parent_id=parent_id
         )
+    if row is None:  # gone with its account meanwhile
+        raise NotFound(NOT_IN_TRASH)
+    return row
