@@ -5,12 +5,16 @@ emptying the trash and clear-completed. A second user is present throughout."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 
 import httpx
 import psycopg
 
+from server.config import Settings
+from server.db.queries import load_queries
+from server.system import purger
 from tests.support import Api, User, later
 from tests.test_lists import make_list
 from tests.test_task_placement import moved
@@ -238,3 +242,24 @@ def test_restore_racing_clear_completed(
             assert (now["parent_id"], cleared.json()["count"]) == (None, 1)
         assert live(api, user, parent) is None
     deepest(sql, user)
+
+
+def test_restore_racing_the_retention_purge(
+    api: Api, user: User, other_user: User, sql: psycopg.Connection[Any], settings: Settings
+) -> None:
+    queries = load_queries()
+    for _round in range(ROUNDS):
+        top, child = chain(api, user, 2)
+        delete(api, user, top)
+        sql.execute("UPDATE trash SET deleted_at = now() - interval '31 days'")
+        restore_it = later(api, user, "POST", f"/trash/{top['id']}/restore")
+        purge = purger.purge(api.app.ctx.db, queries, settings)
+        back, purged = api.run(asyncio.gather(restore_it(), purge))
+        if back.status_code == 200:  # restored first: nothing left to purge
+            assert purged["purge_trash"] == 0
+            assert live(api, user, child) is not None
+        else:
+            assert (back.status_code, purged["purge_trash"]) == (404, 2)
+    counted = sql.execute("SELECT tasks FROM task_counts WHERE user_id = %s", (user.id,))
+    live_tasks = sql.execute("SELECT count(*) FROM tasks WHERE user_id = %s", (user.id,))
+    assert counted.fetchone() == live_tasks.fetchone()  # and the trash is empty
