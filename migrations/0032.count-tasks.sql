@@ -26,27 +26,21 @@ $$;
 CREATE TRIGGER users_create_task_count AFTER INSERT ON users
     FOR EACH ROW EXECUTE FUNCTION create_task_count();
 
-CREATE FUNCTION count_inserted_tasks() RETURNS trigger LANGUAGE plpgsql AS $$
+-- An insert into tasks adds to its owners' counts what it inserted, a delete from trash takes away
+-- what it deleted.
+CREATE FUNCTION count_tasks() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE task_counts AS c SET tasks = c.tasks + n.tasks
-      FROM (SELECT user_id, count(*) AS tasks FROM inserted GROUP BY user_id) AS n
+    UPDATE task_counts AS c
+       SET tasks = c.tasks + CASE TG_OP WHEN 'INSERT' THEN n.tasks ELSE -n.tasks END
+      FROM (SELECT user_id, count(*) AS tasks FROM changed GROUP BY user_id) AS n
      WHERE c.user_id = n.user_id;
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER tasks_count AFTER INSERT ON tasks REFERENCING NEW TABLE AS inserted
-    FOR EACH STATEMENT EXECUTE FUNCTION count_inserted_tasks();
-
-CREATE FUNCTION count_purged_tasks() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE task_counts AS c SET tasks = c.tasks - n.tasks
-      FROM (SELECT user_id, count(*) AS tasks FROM purged GROUP BY user_id) AS n
-     WHERE c.user_id = n.user_id;
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER trash_count AFTER DELETE ON trash REFERENCING OLD TABLE AS purged
-    FOR EACH STATEMENT EXECUTE FUNCTION count_purged_tasks();
+CREATE TRIGGER tasks_count AFTER INSERT ON tasks REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION count_tasks();
+CREATE TRIGGER trash_count AFTER DELETE ON trash REFERENCING OLD TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION count_tasks();
 
 -- The triggers above hold off writers of tasks and trash until this commits: the count is exact.
 INSERT INTO task_counts (user_id, tasks)

@@ -9,6 +9,8 @@ from typing import Any
 import psycopg
 
 from tests.support import Api, User, later
+from tests.test_restore import live
+from tests.test_trash import make_task
 
 Task = dict[str, Any]
 
@@ -94,35 +96,22 @@ def test_concurrent_creates_without_a_key_create_every_task(
 ROUNDS = 12
 
 
-def _made(api: Api, owner: User, **body: Any) -> Task:
-    path = f"/api/{owner.id}/tasks"
-    response = api.post(path, json={"title": "t", **body}, headers=owner.headers)
-    assert response.status_code == 201, response.text
-    made: Task = response.json()
-    return made
-
-
-def _live(api: Api, owner: User, task: Task) -> Task | None:
-    response = api.get(f"/api/{owner.id}/tasks/{task['id']}", headers=owner.headers)
-    return response.json() if response.status_code == 200 else None
-
-
 def test_a_move_under_a_task_being_deleted_answers_as_one_after_the_other(
     api: Api, user: User, other_user: User
 ) -> None:
     for _round in range(ROUNDS):
-        task, parent = _made(api, user), _made(api, user)
+        task, parent = make_task(api, user, "t"), make_task(api, user, "t")
         move, gone = api.gather(
             later(api, user, "POST", f"/tasks/{task['id']}/move", json={"parent_id": parent["id"]}),
             later(api, user, "DELETE", f"/tasks/{parent['id']}"),
         )
         assert gone.status_code == 204
         if move.status_code == 200:  # moved first, then deleted with its new parent
-            assert _live(api, user, task) is None
+            assert live(api, user, task) is None
         else:
             assert move.status_code == 422, move.text
             assert move.json()["errors"][0]["loc"] == ["body", "parent_id"]
-            assert _live(api, user, task) is not None
+            assert live(api, user, task) is not None
 
 
 def test_a_create_in_a_list_being_deleted_answers_as_one_after_the_other(
@@ -133,14 +122,15 @@ def test_a_create_in_a_list_being_deleted_answers_as_one_after_the_other(
         list_id = work.json()["id"]
         body: dict[str, Any] = {"title": "late", "list_id": list_id}
         if round_no % 2:  # a subtask of a task of that list
-            body = {"title": "late", "parent_id": _made(api, user, list_id=list_id)["id"]}
+            parent = make_task(api, user, "parent", list_id=list_id)
+            body = {"title": "late", "parent_id": parent["id"]}
         made, gone = api.gather(
             later(api, user, "POST", "/tasks", json=body),
             later(api, user, "DELETE", f"/lists/{list_id}"),
         )
         assert gone.status_code == 204
         if made.status_code == 201:  # made first, then trashed with the list
-            assert _live(api, user, made.json()) is None
+            assert live(api, user, made.json()) is None
         else:
             assert made.status_code == 422, made.text
     listed = api.get(f"/api/{user.id}/tasks", headers=user.headers).json()
@@ -153,7 +143,7 @@ def test_batches_writing_two_tasks_in_opposite_orders_both_succeed(
     """A deadlock between two batches rolls its victim back whole, which runs again: every
     item succeeds, none answers 500."""
     for _round in range(4):
-        first, second = _made(api, user), _made(api, user)
+        first, second = make_task(api, user, "t"), make_task(api, user, "t")
 
         def batch(ids: list[str]) -> Any:
             update = {"op": "update", "body": {"priority": "high"}}
@@ -166,4 +156,4 @@ def test_batches_writing_two_tasks_in_opposite_orders_both_succeed(
         for response in responses:
             assert response.status_code == 200, response.text
             assert [r["status"] for r in response.json()["results"]] == [200, 200]
-        assert _live(api, user, first)["version"] == 3  # type: ignore[index]
+        assert live(api, user, first)["version"] == 3  # type: ignore[index]
