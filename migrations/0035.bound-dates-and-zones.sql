@@ -1,4 +1,4 @@
--- depends: 0031.trash-keeps-dates
+-- depends: 0032.count-tasks
 -- Values that earlier versions stored but could not use (issue 23), moved to what they meant:
 -- a time zone PostgreSQL does not know (`localtime`, which Python's zoneinfo lists) failed every
 -- all-day write of its account: such accounts go back to UTC, SPEC §8's default. A due of

@@ -57,9 +57,20 @@ WITH gone AS (
 SELECT count(*) FROM gone;
 
 -- name: purge_trash(days)$
--- How many trashed tasks older than `days` (TRASH_RETENTION_DAYS) were purged.
-WITH gone AS (
-    DELETE FROM trash WHERE deleted_at < now() - make_interval(days => :days::int) RETURNING 1
+-- How many trashed tasks older than `days` (TRASH_RETENTION_DAYS) were purged. Their owners'
+-- task counts are locked first, in one order (the array is made before any row is deleted), as
+-- every writer of the count takes it before the rows (migration 0032).
+WITH owners AS (
+    SELECT user_id FROM task_counts
+     WHERE user_id IN (SELECT user_id FROM trash
+                        WHERE deleted_at < now() - make_interval(days => :days::int))
+     ORDER BY user_id
+       FOR UPDATE
+), gone AS (
+    DELETE FROM trash
+     WHERE deleted_at < now() - make_interval(days => :days::int)
+       AND user_id = ANY ((SELECT array_agg(user_id) FROM owners)::uuid[])
+    RETURNING 1
 )
 SELECT count(*) FROM gone;
 

@@ -12,8 +12,10 @@
 -- name: create_task({token}, list_id, parent_id, title, description, priority, due_date, due_on, tags, is_completed, recurrence, reminders, quota)^
 -- account_ok, and the new task, last among its siblings, in list_id (null: the inbox) under
 -- parent_id (null: top level; the caller has checked it); null when the list is not the user's,
--- or the user already has `quota` tasks (the trash counts).
+-- or the user already has `quota` tasks (the trash counts). The user's count is locked first
+-- (migration 0032): concurrent creates pass the quota one at a time.
 WITH account AS (SELECT {token_account_ok} AS ok),
+room AS (SELECT FROM task_counts WHERE user_id = :user_id AND tasks < :quota FOR UPDATE),
 task AS (
   INSERT INTO tasks (user_id, list_id, parent_id, title, description, priority, due_date, due_on,
                      tags, is_completed, completed_at, recurrence, reminders)
@@ -23,11 +25,7 @@ task AS (
    WHERE (SELECT ok FROM account)
      AND l.user_id = :user_id
      AND CASE WHEN :list_id::uuid IS NULL THEN l.is_inbox ELSE l.id = :list_id END
-     AND (SELECT count(*) FROM (SELECT FROM tasks WHERE user_id = :user_id
-                                 UNION ALL
-                                 SELECT FROM trash WHERE user_id = :user_id
-                                 LIMIT :quota) AS t)
-         < :quota
+     AND EXISTS (SELECT FROM room)
   RETURNING {task_columns}
 )
 SELECT account.ok AS account_ok, task.*

@@ -17,38 +17,79 @@ SELECT {task_columns}, deleted_at, count(*) OVER () AS total
 -- How many tasks the user's trash holds.
 SELECT count(*) FROM trash WHERE user_id = :user_id;
 
--- name: restore_task(user_id, id)^
--- The restored task (its version grown by one), with the descendants deleted with it: into its
--- list (the inbox if that list is gone), under its parent (top level if the parent is not live),
--- last among its new siblings; nothing when the trash holds no such task of the user.
+-- name: lock_task_count(user_id)$
+-- The user's count of tasks, the trash included (migration 0032), its row locked: taken before
+-- any task, trash or list row by whatever changes the count (restore, purge, empty).
+SELECT tasks FROM task_counts WHERE user_id = :user_id FOR UPDATE;
+
+-- name: restore_home(user_id, id)^
+-- Where the trashed task could go back, as server/sync/restore.py decides: the height of its
+-- deletion (1: no descendants), its parent if live (id, list, level: 1 at the top, at most 8
+-- counted), whether its own list is live, and the inbox; nothing when the trash holds no such
+-- task of the user. Those lists are locked against deletion until the transaction ends.
+WITH RECURSIVE
+    deletion (id, deleted_at, depth) AS (
+        SELECT id, deleted_at, 1 FROM trash WHERE user_id = :user_id AND id = :id
+        UNION ALL
+        SELECT c.id, c.deleted_at, d.depth + 1
+          FROM trash AS c JOIN deletion AS d ON c.parent_id = d.id AND c.deleted_at = d.deleted_at
+         WHERE c.user_id = :user_id
+    ),
+    root AS (SELECT parent_id, list_id FROM trash WHERE user_id = :user_id AND id = :id),
+    parent AS (
+        SELECT t.id, t.list_id FROM tasks AS t JOIN root ON t.id = root.parent_id
+         WHERE t.user_id = :user_id
+    ),
+    ancestry (id, parent_id, steps) AS (
+        SELECT id, parent_id, 1 FROM tasks
+         WHERE user_id = :user_id AND id = (SELECT id FROM parent)
+        UNION ALL
+        SELECT t.id, t.parent_id, a.steps + 1
+          FROM tasks AS t JOIN ancestry AS a ON t.id = a.parent_id
+         WHERE t.user_id = :user_id AND a.steps < 8
+    ),
+    homes AS (
+        SELECT id, is_inbox FROM lists
+         WHERE user_id = :user_id
+           AND (is_inbox OR id = (SELECT list_id FROM root) OR id = (SELECT list_id FROM parent))
+         ORDER BY id
+           FOR KEY SHARE
+    )
+SELECT (SELECT max(depth) FROM deletion) AS height,
+       (SELECT id FROM parent) AS parent_id,
+       (SELECT list_id FROM parent) AS parent_list_id,
+       (SELECT count(*) FROM ancestry) AS parent_level,
+       (SELECT id FROM homes WHERE id = root.list_id) AS list_id,
+       (SELECT id FROM homes WHERE is_inbox) AS inbox_id
+  FROM root;
+
+-- name: restore_task(user_id, id, list_id, parent_id)^
+-- The restored task (its version grown by one), with the descendants deleted with it, all in
+-- list_id, the task under parent_id (null: top level) last among its siblings, each descendant
+-- where it was; nothing when the trash holds no such task of the user. What comes back is
+-- what this statement took out of the trash.
 WITH RECURSIVE deletion AS (
-    SELECT t.*, 0 AS depth FROM trash AS t WHERE t.user_id = :user_id AND t.id = :id
+    SELECT t.id, t.deleted_at FROM trash AS t WHERE t.user_id = :user_id AND t.id = :id
     UNION ALL
-    SELECT c.*, d.depth + 1
+    SELECT c.id, c.deleted_at
       FROM trash AS c JOIN deletion AS d ON c.parent_id = d.id AND c.deleted_at = d.deleted_at
      WHERE c.user_id = :user_id
-), home AS (
-    SELECT parent.id AS parent_id, coalesce(parent.list_id, own.id, inbox.id) AS list_id
-      FROM deletion AS d
-      JOIN lists AS inbox ON inbox.user_id = :user_id AND inbox.is_inbox
-      LEFT JOIN tasks AS parent ON parent.user_id = :user_id AND parent.id = d.parent_id
-      LEFT JOIN lists AS own ON own.user_id = :user_id AND own.id = d.list_id
-     WHERE d.depth = 0
 ), gone AS (
     DELETE FROM trash WHERE user_id = :user_id AND id IN (SELECT id FROM deletion)
+    RETURNING *
 ), unburied AS (
-    DELETE FROM tombstones WHERE user_id = :user_id AND id IN (SELECT id FROM deletion)
+    DELETE FROM tombstones WHERE user_id = :user_id AND id IN (SELECT id FROM gone)
 ), restored AS (
     INSERT INTO tasks (id, user_id, list_id, parent_id, title, description, is_completed,
                        completed_at, priority, due_date, tags, position, created_at, updated_at,
                        version, due_on, recurrence, last_completed_at, recurrence_done, reminders)
-    SELECT d.id, d.user_id, home.list_id,
-           CASE WHEN d.depth = 0 THEN home.parent_id ELSE d.parent_id END,
-           d.title, d.description, d.is_completed, d.completed_at, d.priority, d.due_date, d.tags,
-           CASE WHEN d.depth = 0 THEN next_position() ELSE d.position END,
-           d.created_at, greatest(now(), d.updated_at + interval '1 microsecond'), d.version + 1,
-           d.due_on, d.recurrence, d.last_completed_at, d.recurrence_done, d.reminders
-      FROM deletion AS d, home
+    SELECT g.id, g.user_id, :list_id,
+           CASE WHEN g.id = :id THEN :parent_id::uuid ELSE g.parent_id END,
+           g.title, g.description, g.is_completed, g.completed_at, g.priority, g.due_date, g.tags,
+           CASE WHEN g.id = :id THEN next_position() ELSE g.position END,
+           g.created_at, greatest(now(), g.updated_at + interval '1 microsecond'), g.version + 1,
+           g.due_on, g.recurrence, g.last_completed_at, g.recurrence_done, g.reminders
+      FROM gone AS g
     RETURNING {task_columns}
 )
 SELECT * FROM restored WHERE id = :id;

@@ -159,6 +159,12 @@ class Api:
         return self.request("DELETE", path, **kwargs)
 
 
+def later(api: Api, owner: User, method: str, path: str, **kwargs: Any) -> Callable[[], Any]:
+    """The owner's request to `/api/{owner}{path}`, to send with others (`api.gather`)."""
+    url, headers = f"/api/{owner.id}{path}", {**owner.headers, **kwargs.pop("headers", {})}
+    return lambda: api.arequest(method, url, headers=headers, **kwargs)
+
+
 def metric_value(text: str, name: str, **labels: str) -> float:
     """The value of one sample in a Prometheus text answer (0 when it is absent)."""
     from prometheus_client.parser import text_string_to_metric_families

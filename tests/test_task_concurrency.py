@@ -8,7 +8,9 @@ from typing import Any
 
 import psycopg
 
-from tests.support import Api, User
+from tests.support import Api, User, later
+from tests.test_restore import live
+from tests.test_trash import make_task
 
 Task = dict[str, Any]
 
@@ -89,3 +91,69 @@ def test_concurrent_creates_without_a_key_create_every_task(
     responses = api.gather(*[call] * 10)
     assert {r.status_code for r in responses} == {201}
     assert sql.execute("SELECT count(*) FROM tasks").fetchone() == (10,)
+
+
+ROUNDS = 12
+
+
+def test_a_move_under_a_task_being_deleted_answers_as_one_after_the_other(
+    api: Api, user: User, other_user: User
+) -> None:
+    for _round in range(ROUNDS):
+        task, parent = make_task(api, user, "t"), make_task(api, user, "t")
+        move, gone = api.gather(
+            later(api, user, "POST", f"/tasks/{task['id']}/move", json={"parent_id": parent["id"]}),
+            later(api, user, "DELETE", f"/tasks/{parent['id']}"),
+        )
+        assert gone.status_code == 204
+        if move.status_code == 200:  # moved first, then deleted with its new parent
+            assert live(api, user, task) is None
+        else:
+            assert move.status_code == 422, move.text
+            assert move.json()["errors"][0]["loc"] == ["body", "parent_id"]
+            assert live(api, user, task) is not None
+
+
+def test_a_create_in_a_list_being_deleted_answers_as_one_after_the_other(
+    api: Api, user: User, other_user: User
+) -> None:
+    for round_no in range(ROUNDS):
+        work = api.post(f"/api/{user.id}/lists", json={"name": "Work"}, headers=user.headers)
+        list_id = work.json()["id"]
+        body: dict[str, Any] = {"title": "late", "list_id": list_id}
+        if round_no % 2:  # a subtask of a task of that list
+            parent = make_task(api, user, "parent", list_id=list_id)
+            body = {"title": "late", "parent_id": parent["id"]}
+        made, gone = api.gather(
+            later(api, user, "POST", "/tasks", json=body),
+            later(api, user, "DELETE", f"/lists/{list_id}"),
+        )
+        assert gone.status_code == 204
+        if made.status_code == 201:  # made first, then trashed with the list
+            assert live(api, user, made.json()) is None
+        else:
+            assert made.status_code == 422, made.text
+    listed = api.get(f"/api/{user.id}/tasks", headers=user.headers).json()
+    assert listed["total"] == 0
+
+
+def test_batches_writing_two_tasks_in_opposite_orders_both_succeed(
+    api: Api, user: User, other_user: User
+) -> None:
+    """A deadlock between two batches rolls its victim back whole, which runs again: every
+    item succeeds, none answers 500."""
+    for _round in range(4):
+        first, second = make_task(api, user, "t"), make_task(api, user, "t")
+
+        def batch(ids: list[str]) -> Any:
+            update = {"op": "update", "body": {"priority": "high"}}
+            operations = [{**update, "task_id": task_id} for task_id in ids]
+            return later(api, user, "POST", "/tasks/batch", json={"operations": operations})
+
+        responses = api.gather(
+            batch([first["id"], second["id"]]), batch([second["id"], first["id"]])
+        )
+        for response in responses:
+            assert response.status_code == 200, response.text
+            assert [r["status"] for r in response.json()["results"]] == [200, 200]
+        assert live(api, user, first)["version"] == 3  # type: ignore[index]

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
+
 from server.accounts.security import account_ok
 from server.context import Request
 from server.contract.fastpath import OperationPlan
@@ -48,6 +50,7 @@ async def batch_tasks(request: Request) -> Reply:
     key = request.ctx.header_params.get("Idempotency-Key")
 
     async def work(conn: Any) -> tuple[None, dict[str, Any]]:
+        await _lock_ahead(request, conn, {item["op"] for item in body["operations"]})
         results = [
             await _item(request, conn, index, item) for index, item in enumerate(body["operations"])
         ]
@@ -73,10 +76,24 @@ async def _item(request: Request, conn: Any, index: int, item: dict[str, Any]) -
     try:
         async with conn.transaction():  # a savepoint: a failed item leaves no trace
             row = await RUN[item["op"]](request, conn, _body(name, item), item)
+    except asyncpg.DeadlockDetectedError:
+        raise  # the batch is the victim: rolled back whole, it runs again (contract/pipeline.py)
     except Exception as exc:
         error = to_api_error(exc, request.app.ctx.settings.retry_after_seconds)
         return {"status": error.status, "problem": problem(request, _located(error, index))}
     return {"status": success} if row is None else {"status": success, "task": task_body(row)}
+
+
+async def _lock_ahead(request: Request, conn: Any, ops: set[str]) -> None:
+    """The user's locks the items will take, taken first and in the order every writer takes
+    them (migration 0032): the placement lock for a move or a create (a subtask's), then the
+    task count for a create. Taken item by item, the batch could hold the count and wait for
+    the placement lock a restore holds while the restore waits for the count."""
+    queries, user_id = request.app.ctx.queries, request.ctx.user_id
+    if ops & {"create", "move"}:
+        await queries.lock_placement(conn, user_id=user_id)
+    if "create" in ops:
+        await queries.lock_task_count(conn, user_id=user_id)
 
 
 def _body(name: str, item: dict[str, Any]) -> Any:

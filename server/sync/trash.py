@@ -11,6 +11,7 @@ from server.contract.reply import Reply
 from server.errors import NotFound
 from server.sync import feed
 from server.sync.conditional import conditional
+from server.sync.restore import NOT_IN_TRASH, restore
 from server.tasks.cursors import decode_cursor, encode_cursor
 from server.tasks.etags import etag
 from server.tasks.fields import task_body
@@ -60,25 +61,26 @@ async def list_trash(request: Request) -> Reply:
 
 
 async def restore_task(request: Request) -> Reply:
-    row = await request.app.ctx.queries.restore_task(
-        request.app.ctx.db, user_id=request.ctx.user_id, id=_task_id(request)
-    )
-    if row is None:
-        raise NotFound("The trash holds no such task.")
+    app = request.app
+    row = await restore(app.ctx.db, app.ctx.queries, request.ctx.user_id, _task_id(request))
     return Reply(task_body(row), headers={"ETag": etag(row["version"])})
 
 
 async def purge_trashed_task(request: Request) -> Reply:
-    count = await request.app.ctx.queries.purge_trashed(
-        request.app.ctx.db, user_id=request.ctx.user_id, id=_task_id(request)
-    )
+    queries, user_id = request.app.ctx.queries, request.ctx.user_id
+    async with request.app.ctx.db.transaction() as conn:
+        await queries.lock_task_count(conn, user_id=user_id)  # before the rows (migration 0032)
+        count = await queries.purge_trashed(conn, user_id=user_id, id=_task_id(request))
     if not count:
-        raise NotFound("The trash holds no such task.")
+        raise NotFound(NOT_IN_TRASH)
     return Reply(status=204)
 
 
 async def empty_trash(request: Request) -> Reply:
-    await request.app.ctx.queries.empty_trash(request.app.ctx.db, user_id=request.ctx.user_id)
+    queries, user_id = request.app.ctx.queries, request.ctx.user_id
+    async with request.app.ctx.db.transaction() as conn:
+        await queries.lock_task_count(conn, user_id=user_id)
+        await queries.empty_trash(conn, user_id=user_id)
     return Reply(status=204)
 
 

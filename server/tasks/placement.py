@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
 
@@ -41,7 +41,7 @@ async def _create(
     if fields["parent_id"] is None:  # one statement, the account check included
         row = account_ok(await queries.create_task(executor, **token, quota=quota, **fields))
         if row["id"] is None:
-            await _refused(executor, queries, user_id, fields["list_id"], quota)
+            await _refused(executor, queries, token, fields, quota)
         return row
     async with _transaction(executor) as conn:
         if not await queries.token_account_ok(conn, **token):
@@ -61,7 +61,7 @@ async def _create(
             await queries.create_task(conn, **token, quota=quota, **{**fields, "list_id": list_id})
         )
         if row["id"] is None:
-            raise _over_quota(quota)
+            await _refused(conn, queries, token, fields, quota)
         return row
 
 
@@ -164,14 +164,24 @@ def _siblings(
 
 
 async def _refused(
-    executor: Any, queries: Any, user_id: str, list_id: str | None, quota: int
-) -> None:
-    """Why a top-level create inserted nothing: not the user's list (422), or the quota (409)."""
+    executor: Any, queries: Any, token: Mapping[str, Any], fields: Mapping[str, Any], quota: int
+) -> NoReturn:
+    """Why a create inserted nothing: the account deleted meanwhile, its count with it (401),
+    not the user's list (422), a parent whose list was deleted since it was checked (422), or
+    the quota (409)."""
+    if not await queries.token_account_ok(executor, **token):
+        raise AccountGone()
     facts = await queries.placement_facts(
-        executor, user_id=user_id, id=None, parent_id=None, list_id=list_id
+        executor,
+        user_id=token["user_id"],
+        id=None,
+        parent_id=fields["parent_id"],
+        list_id=fields["list_id"],
     )
     if not facts["list_found"]:
         raise _invalid("list_id", "is not one of your lists")
+    if fields["parent_id"] is not None and facts["parent_list_id"] is None:
+        raise _invalid("parent_id", "no longer exists")
     raise _over_quota(quota)
 
 

@@ -617,7 +617,7 @@ export interface paths {
         put?: never;
         /**
          * Restore a trashed task
-         * @description Restores the task with the descendants deleted with it: into its list (the inbox if that list is gone), under its parent (top level if the parent is not live), last among its new siblings. Its version grows by one.
+         * @description Restores the task with the descendants deleted with it, each where a move could put it: under its parent, in the parent's list, when the parent is live and the restored tasks still end at level 4 at the deepest; otherwise at the top level of its own list (the inbox if that list is gone). It goes last among its new siblings; its descendants keep their places under it. Its version grows by one. Of concurrent restores of one task, one restores it and the others answer 404; a restore racing the deletion of its parent or list, or a move of its parent, lands where the rules above put it at that moment.
          */
         post: operations["restore_task"];
         delete?: never;

@@ -1,0 +1,169 @@
+"""The quotas hold under concurrent writers (SPEC §6: 409 quota-exceeded past one, the trash
+counting): creates of every kind racing at the quota's edge store exactly the quota, a purge
+racing creates frees exactly its room, and the stored count of each account's tasks (what a
+create checks, migration 0032) always equals its tasks and trash."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from server.config import Settings
+from tests.support import Api, User, later
+
+QUOTA = 5
+ROUNDS = 8
+Send = Callable[[], Any]
+
+
+@pytest.fixture
+def small(make_api: Callable[..., Api], settings: Settings) -> Iterator[Api]:
+    """An app whose accounts hold at most QUOTA tasks and QUOTA lists."""
+    with make_api(dataclasses.replace(settings, task_quota=QUOTA, list_quota=QUOTA)) as api:
+        yield api
+
+
+def stored(sql: psycopg.Connection[Any], owner: User) -> tuple[int, int, int]:
+    """(tasks, trashed tasks, the count a create checks) of the owner."""
+    row = sql.execute(
+        "SELECT (SELECT count(*) FROM tasks WHERE user_id = %(u)s),"
+        " (SELECT count(*) FROM trash WHERE user_id = %(u)s),"
+        " (SELECT tasks FROM task_counts WHERE user_id = %(u)s)",
+        {"u": owner.id},
+    ).fetchone()
+    assert row is not None
+    return row[0], row[1], row[2]
+
+
+def create(api: Api, owner: User, n: int, **headers: str) -> Send:
+    return later(api, owner, "POST", "/tasks", json={"title": f"racer {n}"}, headers=headers)
+
+
+def statuses(responses: list[httpx.Response]) -> Counter[int]:
+    return Counter(r.status_code for r in responses)
+
+
+def test_concurrent_creates_store_exactly_the_quota(
+    small: Api, make_user: Callable[..., User], sql: psycopg.Connection[Any]
+) -> None:
+    for _round in range(ROUNDS):
+        owner = make_user()
+        responses = small.gather(*[create(small, owner, n) for n in range(24)])
+        assert statuses(responses) == {201: QUOTA, 409: 24 - QUOTA}
+        assert stored(sql, owner) == (QUOTA, 0, QUOTA)
+        refused = next(r for r in responses if r.status_code == 409)
+        assert refused.json()["type"].endswith(":quota-exceeded")
+
+
+def test_batches_subtasks_and_idempotent_creates_racing_store_exactly_the_quota(
+    small: Api, make_user: Callable[..., User], sql: psycopg.Connection[Any]
+) -> None:
+    for _round in range(ROUNDS):
+        owner = make_user()
+        parent = small.post(
+            f"/api/{owner.id}/tasks", json={"title": "parent"}, headers=owner.headers
+        ).json()
+        items = [{"op": "create", "body": {"title": f"in batch {n}"}} for n in range(3)]
+        sub = {"title": "subtask", "parent_id": parent["id"]}
+        batch = later(small, owner, "POST", "/tasks/batch", json={"operations": items})
+        subtask = later(small, owner, "POST", "/tasks", json=sub)
+        calls = [batch, batch, subtask, subtask]
+        calls += [create(small, owner, n, **{"Idempotency-Key": f"key-{n}"}) for n in range(4)]
+        calls += [create(small, owner, n) for n in range(4)]
+        responses = small.gather(*calls)
+        assert all(r.status_code in (200, 201, 409) for r in responses), statuses(responses)
+        made = sum(r.status_code == 201 for r in responses)
+        for r in responses[:2]:
+            made += sum(item["status"] == 201 for item in r.json()["results"])
+            assert {item["status"] for item in r.json()["results"]} <= {201, 409}
+        assert made == QUOTA - 1  # the parent took one
+        assert stored(sql, owner) == (QUOTA, 0, QUOTA)
+
+
+def test_a_purge_racing_creates_at_the_quota_frees_exactly_its_room(
+    small: Api, make_user: Callable[..., User], sql: psycopg.Connection[Any]
+) -> None:
+    for _round in range(ROUNDS):
+        owner = make_user()
+        made = small.gather(*[create(small, owner, n) for n in range(QUOTA)])
+        ids = [r.json()["id"] for r in made]
+        for task_id in ids[:2]:
+            small.delete(f"/api/{owner.id}/tasks/{task_id}", headers=owner.headers)
+        assert stored(sql, owner) == (QUOTA - 2, 2, QUOTA)
+        empty = later(small, owner, "DELETE", "/trash")
+        responses = small.gather(*[create(small, owner, n) for n in range(4)], empty)
+        assert responses[-1].status_code == 204
+        created = statuses(responses[:-1])[201]
+        assert created <= 2
+        assert stored(sql, owner) == (QUOTA - 2 + created, 0, QUOTA - 2 + created)
+        # whatever the order was, the room the purge freed is there now, and no more
+        after = small.gather(*[create(small, owner, n) for n in range(4)])
+        assert statuses(after)[201] == 2 - created
+        assert stored(sql, owner) == (QUOTA, 0, QUOTA)
+
+
+def test_restores_and_purges_leave_the_count_right(
+    small: Api, make_user: Callable[..., User], sql: psycopg.Connection[Any]
+) -> None:
+    owner = make_user()
+    parent = create(small, owner, 0)
+    top = small.run(parent()).json()
+    child = small.post(
+        f"/api/{owner.id}/tasks", json={"title": "c", "parent_id": top["id"]}, headers=owner.headers
+    ).json()
+    small.delete(f"/api/{owner.id}/tasks/{top['id']}", headers=owner.headers)
+    assert stored(sql, owner) == (0, 2, 2)
+    restore = f"/api/{owner.id}/trash/{top['id']}/restore"
+    assert small.post(restore, headers=owner.headers).status_code == 200
+    assert stored(sql, owner) == (2, 0, 2)
+    small.delete(f"/api/{owner.id}/tasks/{child['id']}", headers=owner.headers)
+    purge = f"/api/{owner.id}/trash/{child['id']}"
+    assert small.delete(purge, headers=owner.headers).status_code == 204
+    assert stored(sql, owner) == (1, 0, 1)
+    small.post(
+        f"/api/{owner.id}/tasks/clear-completed", json={}, headers=owner.headers
+    )  # nothing completed: nothing moves
+    assert stored(sql, owner) == (1, 0, 1)
+
+
+def test_concurrent_list_creates_store_exactly_the_list_quota(
+    small: Api, make_user: Callable[..., User]
+) -> None:
+    for _round in range(ROUNDS):
+        owner = make_user()
+        make = [
+            later(small, owner, "POST", "/lists", json={"name": f"list {n}"}) for n in range(12)
+        ]
+        responses = small.gather(*make)
+        assert statuses(responses) == {201: QUOTA - 1, 409: 12 - QUOTA + 1}  # and the inbox
+        lists = small.get(f"/api/{owner.id}/lists", headers=owner.headers).json()["lists"]
+        assert len(lists) == QUOTA
+
+
+def test_creates_racing_the_deletion_of_their_account_answer_201_or_401(
+    api: Api, make_user: Callable[..., User], sql: psycopg.Connection[Any]
+) -> None:
+    """A create that finds the account's count gone with the account is a 401, not the quota."""
+    seen: Counter[int] = Counter()
+    for _round in range(ROUNDS):
+        owner = make_user()
+        calls = [create(api, owner, n) for n in range(16)]
+        password = {"password": owner.password}
+        calls.insert(
+            4, partial(api.arequest, "DELETE", "/api/me", json=password, headers=owner.headers)
+        )
+        responses = api.gather(*calls)
+        assert responses[4].status_code == 204
+        creates = [r.status_code for r in responses[:4] + responses[5:]]
+        assert set(creates) <= {201, 401}, [r.text for r in responses if r.status_code >= 402]
+        seen.update(creates)
+        left = sql.execute("SELECT count(*) FROM tasks WHERE user_id = %s", (owner.id,))
+        assert left.fetchone() == (0,)
+    assert seen[201] > 0
