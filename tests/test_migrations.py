@@ -25,6 +25,7 @@ TABLES = {
     "trash",
     "tombstones",
     "fired_reminders",
+    "reminder_times",
 }
 
 
