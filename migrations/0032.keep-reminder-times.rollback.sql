@@ -1,3 +1,4 @@
+DROP TRIGGER tasks_reminder_times_delete ON tasks;
 DROP TRIGGER tasks_reminder_times_update ON tasks;
 DROP TRIGGER tasks_reminder_times_insert ON tasks;
 DROP FUNCTION keep_reminder_times();

@@ -54,13 +54,24 @@ def test_a_trashed_task_does_not_fire_and_a_restored_one_does(
     quiet: Quiet, owner: User, db: psycopg.Connection[Any]
 ) -> None:
     at = minutes_ago(5)
+    window = {
+        "from": (at - timedelta(hours=1)).isoformat(),
+        "to": (at + timedelta(hours=1)).isoformat(),
+    }
     body = {"title": "t", "reminders": [{"at": at.isoformat()}]}
     task = call(quiet, owner, "POST", "/tasks", 201, json=body)
-    call(quiet, owner, "DELETE", f"/tasks/{task['id']}", 204)
+    child = {**body, "parent_id": task["id"]}
+    child_id = call(quiet, owner, "POST", "/tasks", 201, json=child)["id"]
+    call(quiet, owner, "DELETE", f"/tasks/{task['id']}", 204)  # its child with it
+    assert call(quiet, owner, "GET", "/reminders", 200, params=window)["reminders"] == []
+    rows = db.execute(
+        "SELECT count(*) FROM reminder_times WHERE task_id IN (%s, %s)", (task["id"], child_id)
+    ).fetchone()
+    assert rows == (0,)  # no row left behind for the scheduler to skip every round
     assert fire(quiet) == 0
     call(quiet, owner, "POST", f"/trash/{task['id']}/restore", 200)
-    assert fire(quiet) == 1
-    assert fired(db, owner) == {(task["id"], at)}
+    assert fire(quiet) == 2
+    assert fired(db, owner) == {(task["id"], at), (child_id, at)}
 
 
 def test_a_recurring_task_reminds_at_its_next_due(
