@@ -4,10 +4,9 @@
 
 -- name: list_reminders({token}, window_from, window_to, after_fire_at, after_task_id, limit)
 -- account_ok on every row, and the first `limit` of the user's reminders falling due in
--- [window_from, window_to) after (after_fire_at, text, after_task_id) (null: from the window's
--- start), by fire_at then task (none: one row of nulls beside account_ok). The window is held to
--- the instants a client can name (years 1 to 9999 in UTC): the driver sends the first and the
--- last of them as -infinity and infinity, and an instant outside them cannot be read back.
+-- [window_from, window_to) after (after_fire_at, after_task_id) (null: from the window's start),
+-- by fire_at then task (none: one row of nulls beside account_ok). after_fire_at comes as text:
+-- the driver would send the first and the last instants of Python's as -infinity and infinity.
 WITH account AS (SELECT {token_account_ok} AS ok)
 SELECT account.ok AS account_ok, due.task_id, due.fire_at,
        -- by id, row by row: a join may read every task of the user to find a page's titles
@@ -17,8 +16,7 @@ SELECT account.ok AS account_ok, due.task_id, due.fire_at,
     SELECT r.task_id, r.fire_at
       FROM reminder_times AS r
      WHERE r.user_id = :user_id
-       AND r.fire_at >= greatest(:window_from::timestamptz, '0001-01-01T00:00:00Z')
-       AND r.fire_at < least(:window_to::timestamptz, '9999-12-31T23:59:59.999999Z')
+       AND r.fire_at >= :window_from AND r.fire_at < :window_to
        AND (r.fire_at, r.task_id)
            > (coalesce(:after_fire_at::text::timestamptz, '-infinity'),  -- before any instant
               coalesce(:after_task_id::uuid, '00000000-0000-0000-0000-000000000000'))

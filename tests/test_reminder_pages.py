@@ -225,9 +225,11 @@ def test_a_garbled_tampered_foreign_or_forged_cursor_is_400(
 def test_reminders_at_year_1_and_9999_page_like_any(
     api: Api, user: User, make_task: Callable[..., Any]
 ) -> None:
+    """The first and last instants a task may hold (asyncpg reads and writes the very first and
+    last of Python's as -infinity and infinity, so the contract keeps them out)."""
     for edge, start, end in [
-        ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "0001-01-02T00:00:00Z"),
-        ("9999-12-31T23:59:59Z", "9999-12-31T00:00:00Z", "9999-12-31T23:59:59.999999Z"),
+        ("0001-01-01T00:00:00.000001Z", "0001-01-01T00:00:00.000001Z", "0001-01-02T00:00:00Z"),
+        ("9999-12-31T23:59:59.999997Z", "9999-12-31T00:00:00Z", "9999-12-31T23:59:59.999998Z"),
     ]:
         ids = sorted(make_task(user, reminders=[{"at": edge}])["id"] for _ in range(3))
         listed, cursor = [], None
@@ -247,35 +249,45 @@ def test_reminders_at_year_1_and_9999_page_like_any(
         assert {_instant(r["fire_at"]) for r in listed} == {_instant(edge)}
 
 
-def test_fire_times_outside_years_1_to_9999_are_not_listed_at_the_edges(
-    api: Api, user: User, other_user: User, sql: psycopg.Connection[Any]
+def test_fire_times_before_year_1_are_not_listed_at_the_edges(
+    api: Api, user: User, other_user: User
 ) -> None:
-    """An all-day due on 0001-01-01 at +14 ends at 0001-01-01T10:00Z, seven days before
-    is BC; 9999-12-31 at -12 ends in year 10000. Windows reaching the first and last
-    instants a client can name (which the driver sends as -infinity and infinity) list the
-    reminders inside them and never those outside (which could not be read back: a 500)."""
+    """An all-day due on 0001-01-02 at +14 ends at 0001-01-02T10:00Z: seven days before is BC,
+    a row of reminder_times no window reaches (nor could it be read back). The last day a task
+    may hold, 9999-12-30 at -12, ends at 9999-12-31T12:00Z. Windows at the first and last
+    instants a client can name list what lies inside them, by the page."""
     edges = [
-        (user, "Etc/GMT-14", "0001-01-01", "0001-01-01T05:00:00Z"),
-        (other_user, "Etc/GMT+12", "9999-12-31", "9999-12-31T23:00:00Z"),
+        (user, "Etc/GMT-14", "0001-01-02", "0001-01-01T05:00:00Z"),
+        (other_user, "Etc/GMT+12", "9999-12-30", "9999-12-31T23:00:00Z"),
     ]
     for owner, zone, due_on, at in edges:
-        sql.execute("UPDATE users SET timezone = %s WHERE id = %s", (zone, owner.id))
-        sql.execute(
-            "INSERT INTO tasks (user_id, list_id, title, due_on, reminders)"
-            " SELECT %(u)s, id, 'edge', %(due_on)s, jsonb_build_array("
-            " jsonb_build_object('before_due', 'P7D'), jsonb_build_object('before_due', 'PT1M'),"
-            " jsonb_build_object('at', %(at)s::text)) FROM lists"
-            " WHERE user_id = %(u)s AND is_inbox",
-            {"u": owner.id, "due_on": due_on, "at": at},
-        )
+        me = api.patch("/api/me", json={"timezone": zone}, headers=owner.headers)
+        assert me.status_code == 200, me.text
+        reminders = [{"before_due": "P7D"}, {"before_due": "PT1M"}, {"at": at}]
+        body = {"title": "edge", "due_on": due_on, "reminders": reminders}
+        made = api.post(f"/api/{owner.id}/tasks", json=body, headers=owner.headers)
+        assert made.status_code == 201, made.text
     windows = [
-        (user, "0001-01-01T00:00:00Z", "0001-01-01T12:00:00Z", ["05:00", "09:59"]),
-        (other_user, "9999-12-31T00:00:00Z", "9999-12-31T23:59:59.999999Z", ["23:00"]),
+        (user, "0001-01-01T00:00:00.000001Z", "0001-01-03T00:00:00Z", ["01 05:00", "02 09:59"]),
+        (
+            other_user,
+            "9999-12-24T00:00:00Z",
+            "9999-12-31T23:59:59.999998Z",
+            ["24 12:00", "31 11:59", "31 23:00"],
+        ),
     ]
     for owner, start, end, times in windows:
-        response = api.get(
-            f"/api/{owner.id}/reminders", params={"from": start, "to": end}, headers=owner.headers
-        )
-        assert response.status_code == 200, response.text
-        listed = response.json()["reminders"]
-        assert [_instant(r["fire_at"]).strftime("%H:%M") for r in listed] == times
+        listed, cursor = [], None
+        for _ in range(len(times)):
+            params = {
+                "from": start,
+                "to": end,
+                "limit": 1,
+                **({"cursor": cursor} if cursor else {}),
+            }
+            response = api.get(f"/api/{owner.id}/reminders", params=params, headers=owner.headers)
+            assert response.status_code == 200, response.text
+            listed += response.json()["reminders"]
+            cursor = response.json()["next_cursor"]
+        assert cursor is None
+        assert [_instant(r["fire_at"]).strftime("%d %H:%M") for r in listed] == times

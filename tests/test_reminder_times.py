@@ -137,7 +137,7 @@ def test_reminders_at_year_1_and_9999_are_taken_once_and_never_fire(
 ) -> None:
     body = {
         "title": "edges",
-        "reminders": [{"at": "0001-01-01T00:00:00Z"}, {"at": "9999-12-31T23:59:59Z"}],
+        "reminders": [{"at": "0001-01-01T00:00:00.000001Z"}, {"at": "9999-12-31T23:59:59Z"}],
     }
     call(quiet, owner, "POST", "/tasks", 201, json=body)
     ctx = quiet.api.app.ctx
