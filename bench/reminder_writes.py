@@ -40,7 +40,7 @@ from server.db.pool import connect_options, init_connection
 from server.db.queries import load_queries
 from server.tasks import fields as task_fields
 
-KEPT = "0032.keep-reminder-times"
+KEPT = "0036.keep-reminder-times"
 PLAIN = {"title": "Benchmark task", "priority": "high", "tags": ["bench"]}  # create.lua's
 FIVE = {
     "due_date": datetime(2031, 3, 1, 9, tzinfo=UTC),  # as validation hands it over

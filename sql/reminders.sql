@@ -1,5 +1,5 @@
 -- Reminders (SPEC §8): each open live task's reminders fall due at instants kept in
--- reminder_times (migration 0032: its triggers follow every write of a task's reminders, due,
+-- reminder_times (migration 0036: its triggers follow every write of a task's reminders, due,
 -- completion and life), one row per task and instant.
 
 -- name: list_reminders({token}, window_from, window_to, after_fire_at, after_task_id, limit)

@@ -1,4 +1,4 @@
-"""reminder_times (migration 0032) against what the tasks say (issue 23): after random writes of
+"""reminder_times (migration 0036) against what the tasks say (issue 23): after random writes of
 every kind that moves a reminder (create, PATCH of reminders and dues, completion and its
 cascade, recurrence advance, toggle, batch, delete, a list's deletion, clear-completed, restore,
 a new time zone under all-day dues, moves), a walk of GET /reminders equals the reminders

@@ -1,4 +1,4 @@
-"""The scheduler fires from reminder_times (issue 23, migration 0032), which every write keeps in
+"""The scheduler fires from reminder_times (issue 23, migration 0036), which every write keeps in
 step: a PATCH of reminders, a completion (and its cascade), a delete to the trash, a restore, a
 recurrence advance, and a new time zone moving an all-day due; reminders at year 1 and 9999 are
 taken once and never fire. On a database of the tests' own (tests/reminder_db.py)."""

@@ -1,7 +1,7 @@
 """The reminder scheduler (SPEC §8): every REMINDER_INTERVAL_SECONDS the one worker of the
 cluster holding the `reminders` lease (the purger's leased-row election, server/system/purger.py)
 runs fire_reminders until what has fallen due is taken: each statement takes up to BATCH pending
-reminders of reminder_times (migration 0032), the earliest first, through an index of the pending
+reminders of reminder_times (migration 0036), the earliest first, through an index of the pending
 ones alone, records those it fires and publishes them on channel `todo_events` (the events stream
 forwards each to the open streams of its user). A round's cost follows what fell due since the
 last one, not the number of accounts or tasks. A reminder more than an hour late (the service was

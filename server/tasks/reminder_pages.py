@@ -1,5 +1,5 @@
 """GET /api/{user_id}/reminders a page at a time: the user's reminders falling due in the window,
-by fire_at then task, from reminder_times (migration 0032) in one statement that also checks the
+by fire_at then task, from reminder_times (migration 0036) in one statement that also checks the
 access token. `next_cursor` continues after the page's last reminder (keyset: a reminder written
 meanwhile before it is not seen, none is seen twice); it is bound to the user and the window
 (server/tasks/cursors.py), so a garbled, tampered, another user's or another window's is a 400."""
