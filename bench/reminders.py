@@ -26,7 +26,12 @@ from bench.database import open_database
 from bench.service import Service
 
 STATEMENT = Path("sql/reminders.sql").read_text().split("-- name: fire_reminders")[1]
-FIRE = STATEMENT.split("\n", 5)[5].split("-- name:")[0].replace(":late_seconds", "3600")
+FIRE = (  # its text after the name line (comments and all), with the scheduler's values
+    STATEMENT.split("\n", 1)[1]
+    .split("-- name:")[0]
+    .replace(":late_seconds", "3600")
+    .replace(":batch", "1000")
+)
 
 
 def main(count: int) -> None:

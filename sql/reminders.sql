@@ -1,21 +1,27 @@
--- Reminders (SPEC §8): each task's reminders fall due at an instant (`at`) or a duration before
--- the instant it counts as due (`before_due`, read by PostgreSQL's ISO 8601 interval syntax).
--- Only open tasks remind; a recurring task's due is always its next one.
+-- Reminders (SPEC §8): each open live task's reminders fall due at instants kept in
+-- reminder_times (migration 0036: its triggers follow every write of a task's reminders, due,
+-- completion and life), one row per task and instant.
 
--- name: list_reminders({token}, window_from, window_to)
--- account_ok on every row, and the user's reminders falling due in [window_from, window_to) by
--- fire_at then task (none: one row of nulls beside account_ok).
+-- name: list_reminders({token}, window_from, window_to, after_fire_at, after_task_id, limit)
+-- account_ok on every row, and the first `limit` of the user's reminders falling due in
+-- [window_from, window_to) after (after_fire_at, after_task_id) (null: from the window's start),
+-- by fire_at then task (none: one row of nulls beside account_ok). after_fire_at comes as text:
+-- the driver would send the first and the last instants of Python's as -infinity and infinity.
 WITH account AS (SELECT {token_account_ok} AS ok)
-SELECT account.ok AS account_ok, due.task_id, due.title, due.fire_at
+SELECT account.ok AS account_ok, due.task_id, due.fire_at,
+       -- by id, row by row: a join may read every task of the user to find a page's titles
+       (SELECT title FROM tasks WHERE user_id = :user_id AND id = due.task_id) AS title
   FROM account
-  LEFT JOIN (
-    SELECT t.id AS task_id, t.title, r.fire_at
-      FROM tasks AS t,
-           LATERAL (SELECT CASE WHEN e ? 'at' THEN (e ->> 'at')::timestamptz
-                                ELSE t.due_at - (e ->> 'before_due')::interval END AS fire_at
-                      FROM jsonb_array_elements(t.reminders) AS e) AS r
-     WHERE t.user_id = :user_id AND NOT t.is_completed AND t.reminders <> '[]'
+  LEFT JOIN LATERAL (
+    SELECT r.task_id, r.fire_at
+      FROM reminder_times AS r
+     WHERE r.user_id = :user_id
        AND r.fire_at >= :window_from AND r.fire_at < :window_to
+       AND (r.fire_at, r.task_id)
+           > (coalesce(:after_fire_at::text::timestamptz, '-infinity'),  -- before any instant
+              coalesce(:after_task_id::uuid, '00000000-0000-0000-0000-000000000000'))
+     ORDER BY r.fire_at, r.task_id
+     LIMIT :limit
   ) AS due ON account.ok
  ORDER BY due.fire_at, due.task_id;
 
@@ -30,33 +36,46 @@ RETURNING true;
 -- Nothing: gives the scheduler's lease up (a worker that stops), so another takes it at once.
 UPDATE purge_lease SET leased_until = '-infinity' WHERE name = 'reminders' AND holder = :holder;
 
--- name: fire_reminders(late_seconds)$
--- How many reminders fell due (at most late_seconds ago) and were not yet fired: each is recorded
--- in fired_reminders and published on channel todo_events, in this one statement, so a reminder
--- is fired once whatever the number of workers, and one that fell due while the service was
--- stopped fires on start unless it is too late.
-WITH falling AS (
-  SELECT t.id AS task_id, t.user_id, t.title, r.fire_at
-    FROM tasks AS t,
-         LATERAL (SELECT CASE WHEN e ? 'at' THEN (e ->> 'at')::timestamptz
-                              ELSE t.due_at - (e ->> 'before_due')::interval END AS fire_at
-                    FROM jsonb_array_elements(t.reminders) AS e) AS r
-   WHERE t.reminders <> '[]' AND NOT t.is_completed
-     AND r.fire_at <= now() AND r.fire_at > now() - make_interval(secs => :late_seconds::int)
+-- name: fire_reminders(late_seconds, batch)^
+-- handled: how many pending reminders that had fallen due were taken (at most `batch`, the
+-- earliest first); fired: how many of those fell due at most late_seconds ago and were not fired
+-- before. Each fired one is recorded in fired_reminders and published on channel todo_events,
+-- in this one statement, so a reminder fires once whatever the number of workers, and one that
+-- fell due while the service was stopped fires on start unless it is too late. What else a
+-- fired reminder causes (a mail, a push: an outbox row) belongs here too, read from `fired`.
+-- A writer locks a task, then its reminder rows (the triggers, the cascade of a delete): this
+-- takes a reminder with its task's key-share lock (which recording it needs) at once, or passes
+-- it by until a later round, so it never waits for a task while holding what its writer needs.
+WITH taken AS (
+  SELECT r.task_id, r.fire_at
+    FROM reminder_times AS r JOIN tasks AS t ON t.id = r.task_id
+   WHERE r.pending AND r.fire_at <= now()
+   ORDER BY r.fire_at
+   LIMIT :batch
+     FOR UPDATE OF r SKIP LOCKED
+     FOR KEY SHARE OF t SKIP LOCKED
+),
+due AS (
+  UPDATE reminder_times AS r SET pending = false
+    FROM taken
+   WHERE r.task_id = taken.task_id AND r.fire_at = taken.fire_at
+  RETURNING r.task_id, r.fire_at
 ),
 fired AS (
   INSERT INTO fired_reminders (task_id, fire_at)
-  SELECT DISTINCT task_id, fire_at FROM falling
+  SELECT task_id, fire_at FROM due
+   WHERE fire_at > now() - make_interval(secs => :late_seconds::int)
   ON CONFLICT DO NOTHING
   RETURNING task_id, fire_at
 )
-SELECT count(pg_notify('todo_events', json_build_object(
-         'user_id', f.user_id, 'kind', 'reminder',
-         'reminder', json_build_object('task_id', f.task_id, 'title', f.title,
-                                       'fire_at', to_char(f.fire_at AT TIME ZONE 'UTC',
-                                                          'YYYY-MM-DD"T"HH24:MI:SS"Z"')))::text))
-  FROM fired JOIN (SELECT DISTINCT task_id, user_id, title, fire_at FROM falling) AS f
-       USING (task_id, fire_at);
+SELECT (SELECT count(*) FROM due) AS handled,
+       (SELECT count(pg_notify('todo_events', json_build_object(
+                 'user_id', t.user_id, 'kind', 'reminder',
+                 'reminder', json_build_object(
+                    'task_id', t.id, 'title', t.title,
+                    'fire_at', to_char(f.fire_at AT TIME ZONE 'UTC',
+                                       'YYYY-MM-DD"T"HH24:MI:SS"Z"')))::text))
+          FROM fired AS f JOIN tasks AS t ON t.id = f.task_id) AS fired;
 
 -- name: purge_fired_reminders()$
 -- How many fired reminders were forgotten: those too old to fire again anyway.

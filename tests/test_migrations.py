@@ -28,6 +28,7 @@ TABLES = {
     "tombstones",
     "fired_reminders",
     "task_counts",
+    "reminder_times",
 }
 
 

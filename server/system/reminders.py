@@ -1,8 +1,11 @@
 """The reminder scheduler (SPEC §8): every REMINDER_INTERVAL_SECONDS the one worker of the
 cluster holding the `reminders` lease (the purger's leased-row election, server/system/purger.py)
-runs fire_reminders: one statement records each reminder that fell due and publishes it on
-channel `todo_events` (the events stream forwards it to each open stream of its user). A
-reminder more than an hour late (the service was stopped) is dropped."""
+runs fire_reminders until what has fallen due is taken: each statement takes up to BATCH pending
+reminders of reminder_times (migration 0036), the earliest first, through an index of the pending
+ones alone, records those it fires and publishes them on channel `todo_events` (the events stream
+forwards each to the open streams of its user). A round's cost follows what fell due since the
+last one, not the number of accounts or tasks. A reminder more than an hour late (the service was
+stopped) is dropped."""
 
 from __future__ import annotations
 
@@ -14,11 +17,22 @@ from server.system.purger import run_leased
 
 log = logging.getLogger("todo_api")
 LATE_SECONDS = 3600
+BATCH = 1000  # reminders a statement takes: a round's statements stay short at any burst
+
+
+async def fire_due(db: Any, queries: Any) -> int:
+    """Fire what has fallen due; how many reminders fired."""
+    fired = 0
+    while True:
+        row = await queries.fire_reminders(db, late_seconds=LATE_SECONDS, batch=BATCH)
+        fired += row["fired"]
+        if row["handled"] < BATCH:
+            return fired
 
 
 async def run_scheduler(db: Any, queries: Any, settings: Settings) -> None:
     async def round_() -> None:
-        fired = await queries.fire_reminders(db, late_seconds=LATE_SECONDS)
+        fired = await fire_due(db, queries)
         if fired:
             log.info("fired %d reminders", fired)
 

@@ -16,7 +16,7 @@ from server.context import Request
 from server.contract.reply import Reply
 from server.errors import BadRequest, NotFound
 from server.sync.conditional import conditional
-from server.tasks import completion, listing, placement
+from server.tasks import completion, listing, placement, reminder_pages
 from server.tasks import fields as task_fields
 from server.tasks.etags import etag, if_match_versions, missing_or_stale, versioned_reply
 from server.tasks.fields import task_body
@@ -158,13 +158,9 @@ async def list_reminders(request: Request) -> Reply:
         raise BadRequest.at(
             ["query", "to"], "must be after from, at most 31 days later", "value_error"
         )
-    rows = [
-        row
-        async for row in app.ctx.queries.list_reminders(
-            app.ctx.db, **request.ctx.token, window_from=start, window_to=end
+    secret = app.ctx.settings.jwt_secret
+    return Reply(
+        await reminder_pages.read_page(
+            app.ctx.db, app.ctx.queries, request.ctx.token, (start, end), query, secret
         )
-    ]
-    account_ok(rows[0])
-    fields = ("task_id", "title", "fire_at")
-    listed = [{name: row[name] for name in fields} for row in rows if row["task_id"] is not None]
-    return Reply({"reminders": listed})
+    )

@@ -340,7 +340,7 @@ export interface paths {
         };
         /**
          * Reminders in a window
-         * @description The reminders of the user's open tasks that fall due in [`from`, `to`) (at most 31 days; a longer window is a `400`), by `fire_at`. A recurring task's reminders are those of its next due.
+         * @description The reminders of the user's open tasks that fall due in [`from`, `to`) (at most 31 days; a longer window is a `400`), by `fire_at` then task, a page of `limit` at a time: when more follow, pass `next_cursor` as `cursor` with the same `from` and `to` for the next page (keyset paging: a reminder is never listed twice, and one written meanwhile before the page's end is not listed). A cursor of another user or another window, or one that was altered, is a `400` at `cursor`. A recurring task's reminders are those of its next due; two reminders of one task at the same instant are listed once.
          */
         get: operations["list_reminders"];
         put?: never;
@@ -1122,6 +1122,8 @@ export interface components {
         };
         ReminderList: {
             reminders: components["schemas"]["Reminder"][];
+            /** @description Pass as `cursor` (with the same `from` and `to`) for the next page; null on the last page. Always present since 1.8.0. */
+            next_cursor: string | null;
         };
         /** @description Whether the task is done. */
         IsCompleted: boolean;
@@ -1610,6 +1612,16 @@ export interface components {
          * @example 2025-01-27T00:00:00Z
          */
         WindowTo: string;
+        /**
+         * @description Reminders per page. The default is the largest page, so a client written before paging (1.7.0) gets every reminder of a window holding up to 1,000.
+         * @example 100
+         */
+        ReminderLimit: number;
+        /**
+         * @description The opaque `next_cursor` of the previous page of the same window (same `from` and `to`).
+         * @example WyIyMDI1LTAxLTI0VDE2OjMwOjAwKzAwOjAwIiwiM2YyYzFhOWUiXQ
+         */
+        ReminderCursor: string;
         /**
          * @description Only tasks due before this instant (RFC 3339), after 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`400` otherwise).
          * @example 2025-02-01T00:00:00Z
@@ -2484,6 +2496,16 @@ export interface operations {
                  * @example 2025-01-27T00:00:00Z
                  */
                 to: components["parameters"]["WindowTo"];
+                /**
+                 * @description Reminders per page. The default is the largest page, so a client written before paging (1.7.0) gets every reminder of a window holding up to 1,000.
+                 * @example 100
+                 */
+                limit?: components["parameters"]["ReminderLimit"];
+                /**
+                 * @description The opaque `next_cursor` of the previous page of the same window (same `from` and `to`).
+                 * @example WyIyMDI1LTAxLTI0VDE2OjMwOjAwKzAwOjAwIiwiM2YyYzFhOWUiXQ
+                 */
+                cursor?: components["parameters"]["ReminderCursor"];
             };
             header?: never;
             path: {

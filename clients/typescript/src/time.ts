@@ -65,4 +65,26 @@ export async function timeFlow(api: Api, userId: string, step: Step): Promise<vo
       `reminders ${listed}`,
     );
   });
+
+  await step("page the week's reminders one at a time with next_cursor; an altered cursor is 400", async () => {
+    const window = { from: "2030-03-29T00:00:00Z", to: "2030-04-05T00:00:00Z" };
+    const paged: string[] = [];
+    let cursor: string | null = null;
+    let first: string | null = null;
+    do {
+      const query: { from: string; to: string; limit: number; cursor?: string } = { ...window, limit: 1 };
+      if (cursor !== null) query.cursor = cursor;
+      const page = expectStatus(await api.GET("/api/{user_id}/reminders", { params: { path, query } }), 200);
+      check(page.reminders.length <= 1, `a page of ${page.reminders.length}`);
+      paged.push(...page.reminders.map((r) => r.title));
+      cursor = page.next_cursor;
+      first ??= cursor;
+    } while (cursor !== null && paged.length < 10);
+    check(paged.join(", ") === "Pay rent, Water the plants", `paged ${paged.join(", ")}`);
+    check(first !== null, "no next_cursor after the first page");
+    const altered = `${first?.slice(0, -2)}${first?.endsWith("AA") ? "BB" : "AA"}`;
+    const query = { ...window, cursor: altered };
+    const refused = expectProblem(await api.GET("/api/{user_id}/reminders", { params: { path, query } }), 400);
+    check(JSON.stringify(refused.errors?.[0]?.loc) === '["query","cursor"]', "400 not at cursor");
+  });
 }
