@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from server.system.reminders import fire_due
 from server.tasks import completion, stepping
 from tests.support import Api, User
 
@@ -233,4 +234,4 @@ def test_dates_and_rules_anywhere_succeed_or_refuse_with_bounded_work(
         headers=user.headers,
     )
     assert listed.status_code == 200, (window, listed.text)
-    api.run(api.app.ctx.queries.fire_reminders(api.app.ctx.db, late_seconds=3600))
+    api.run(fire_due(api.app.ctx.db, api.app.ctx.queries))
