@@ -67,6 +67,7 @@ class RequestContext:
     started: float | None = None
     user_id: str = ""
     session_id: str = ""  # the access token's login family
+    token_expires: int = 0  # the access token's exp (Unix time)
     # the parameters of the access token's account check (token_account_ok, sql/tokens.sql)
     token: dict[str, Any] = field(default_factory=dict)
     path_params: dict[str, Any] = field(default_factory=dict)

@@ -80,6 +80,7 @@ async def authenticate(request: Request, handler: Handler) -> None:
     app = request.app
     token = app.ctx.tokens.read(bearer_token(request.headers.get("authorization")))
     request.ctx.user_id, request.ctx.session_id = token.user_id, token.session_id
+    request.ctx.token_expires = token.expires
     request.ctx.token = {"user_id": token.user_id, "session_id": token.session_id}
     if getattr(handler, "checks_account", False):
         return
