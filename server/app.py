@@ -30,6 +30,7 @@ from server.errors import problem_reply
 from server.resources import STATIC_DIR
 from server.sync.hub import Hub
 from server.system import console, middleware
+from server.system.loop_guard import LoopGuard, watch_lag
 from server.system.metrics import Metrics, keep_sampling, worker_stopped
 from server.system.purger import run_purger
 from server.system.reminders import run_scheduler
@@ -81,6 +82,7 @@ def create_app(
     )
     if clock is not None:
         context.clock = clock
+    context.guard = LoopGuard(context.metrics, settings.loop_hold_log_ms)
     # Sanic types request_class as its default Request; ours is a subclass of it.
     request_class: Any = Request
     app: App = Sanic(name, ctx=context, request_class=request_class, configure_logging=False)
@@ -113,7 +115,13 @@ def bind_operations(app: App, contract: Contract, implemented: Mapping[str, Any]
     plans = load_plans()
     for op in contract.operations:
         app.add_route(
-            endpoint(contract, op, plans[op.operation_id], implemented[op.operation_id]),
+            endpoint(
+                contract,
+                op,
+                plans[op.operation_id],
+                implemented[op.operation_id],
+                app.ctx.guard.finished,
+            ),
             op.sanic_uri,
             methods=[op.method],
             name=op.operation_id,
@@ -186,11 +194,15 @@ async def _end_streams(app: App) -> None:
 
 
 async def _sample_metrics(app: App) -> None:
-    app.add_task(keep_sampling(app))
+    loop = asyncio.get_running_loop()
+    app.ctx.samplers = [
+        loop.create_task(keep_sampling(app), name="metrics"),
+        loop.create_task(watch_lag(app), name="loop-lag"),
+    ]
 
 
 async def _close_resources(app: App) -> None:
-    for task in (app.ctx.purger, app.ctx.scheduler):
+    for task in (app.ctx.purger, app.ctx.scheduler, *app.ctx.samplers):
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task

@@ -69,6 +69,7 @@ class Settings:
     # Swagger UI at /console; None follows APP_ENV: on in development, off in production.
     console_enabled: bool | None = None
     metrics_enabled: bool = True
+    loop_hold_log_ms: int = 100  # a request holding the event loop longer is logged
     # DATABASE_URL points at PgBouncer in transaction mode: no named prepared statements and no
     # session state sent at connect (see server/db/pool.py).
     db_pgbouncer: bool = False
@@ -115,6 +116,7 @@ INT_SETTINGS = (
     ("TRASH_RETENTION_DAYS", "trash_retention_days", 1, 3650),
     ("CHANGES_RETENTION_DAYS", "changes_retention_days", 1, 3650),
     ("REMINDER_INTERVAL_SECONDS", "reminder_interval_seconds", 1, 30),
+    ("LOOP_HOLD_LOG_MS", "loop_hold_log_ms", 1, 60_000),
 )
 
 

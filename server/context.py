@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from server.db.pool import Database
     from server.db.queries import Queries
     from server.sync.hub import Hub
+    from server.system.loop_guard import LoopGuard
     from server.system.metrics import Metrics
 
 
@@ -50,12 +51,14 @@ class AppContext:
     metrics: Metrics | None = None  # None: METRICS_ENABLED is off
     # What time it is for overdue and recurrence (a test passes its own; SQL's now() elsewhere)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    guard: LoopGuard = field(init=False)  # how long each request holds the event loop
     db: Database = field(init=False)
     hasher: PasswordHasher = field(init=False)
     tokens: AccessTokenReader = field(init=False)
     purger: asyncio.Task[None] = field(init=False)
     hub: Hub = field(init=False)  # this worker's event streams
     scheduler: asyncio.Task[None] = field(init=False)  # reminders (server/system/reminders.py)
+    samplers: list[asyncio.Task[None]] = field(default_factory=list)  # metrics' own loops
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from sanic import HTTPResponse
@@ -13,6 +13,7 @@ from sanic import HTTPResponse
 from server.accounts.security import bearer_token
 from server.context import Request
 from server.contract.fastpath import OperationPlan, Unsure
+from server.contract.held import Held, Report
 from server.contract.loading import Contract, Operation, SanicOpenAPIRequest, SanicOpenAPIResponse
 from server.contract.reply import Reply, Streamed
 from server.contract.validation import (
@@ -32,9 +33,14 @@ Route = Callable[..., Coroutine[Any, Any, HTTPResponse]]
 
 
 def endpoint(
-    contract: Contract, operation: Operation, plan: OperationPlan, handler: Handler
+    contract: Contract,
+    operation: Operation,
+    plan: OperationPlan,
+    handler: Handler,
+    report: Report,
 ) -> Route:
-    """The Sanic route handler for one operation of the contract."""
+    """The Sanic route handler for one operation of the contract; how long the operation held
+    the event loop goes to `report` (server/contract/held.py)."""
 
     async def run(request: Request, **_path: str) -> HTTPResponse:
         try:
@@ -55,8 +61,13 @@ def endpoint(
             reply = problem_reply(request, exc)
         return _respond(request, contract, operation, plan, reply)
 
-    run.__name__ = operation.operation_id
-    return run
+    def route(request: Request, **_path: str) -> Awaitable[HTTPResponse]:
+        return Held(report, request, run(request))
+
+    route.__name__ = operation.operation_id
+    # Sanic awaits what a handler returns when it is awaitable (Sanic.handle_request); its type
+    # asks for a coroutine function.
+    return cast(Route, route)
 
 
 async def _retrying(handler: Handler, request: Request) -> Reply:

@@ -1,0 +1,91 @@
+"""The event-loop guard (server/contract/held.py, server/system/loop_guard.py): a request that
+blocks its worker's loop is measured by its longest step, logged past LOOP_HOLD_LOG_MS with its
+operation, and counted in /metrics by operation; a request that waits (on PostgreSQL, a timer)
+holds nothing while it waits. The loop's lag is sampled into /metrics. tests/loop_guard.py
+reads it all for any test (check_holds, HoldCount, the loop_guard fixture)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from server import handlers
+from server.config import Settings
+from server.context import Request
+from server.contract.reply import Reply
+from tests.loop_guard import HOLD_BOUND, HoldCount, holds_over, worst_holds
+from tests.support import Api, User, metric_value
+
+BLOCK = 0.3  # seconds a blocking handler holds the loop; past 0.25, a bucket bound
+WAIT = 0.3
+
+
+async def blocking_health(request: Request) -> Reply:
+    time.sleep(BLOCK)  # what a runaway computation does to the loop  # noqa: ASYNC251
+    return Reply({"status": "ok"})
+
+
+async def waiting_ready(request: Request) -> Reply:
+    await asyncio.sleep(WAIT)  # lets everything else run meanwhile
+    return Reply({"status": "ready"})
+
+
+@pytest.fixture(scope="module")
+def guarded(settings: Settings, make_api: Callable[..., Api]) -> Iterator[Api]:
+    """An app whose /health blocks the loop for BLOCK, and whose /ready waits WAIT."""
+    implemented = {**handlers.collect(), "health": blocking_health, "ready": waiting_ready}
+    with make_api(
+        dataclasses.replace(settings, loop_hold_log_ms=200), implemented=implemented
+    ) as api:
+        yield api
+
+
+def test_a_request_that_blocks_the_loop_is_measured_logged_and_counted(
+    guarded: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    count = HoldCount(guarded, bound=0.25)
+    with caplog.at_level(logging.WARNING, logger="todo_api"):
+        assert guarded.get("/health").status_code == 200
+    [line] = [r for r in caplog.records if r.getMessage() == "request held the event loop"]
+    assert (line.operation, line.method, line.path) == ("health", "GET", "/health")  # type: ignore[attr-defined]
+    assert line.held_ms >= BLOCK * 1000  # type: ignore[attr-defined]
+    assert worst_holds(guarded)["health"] >= BLOCK
+    with pytest.raises(AssertionError, match=r"health: 1 \(worst 0\.3"):
+        count.check()
+
+
+def test_a_request_that_waits_holds_nothing_while_it_waits(
+    guarded: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    count = HoldCount(guarded, bound=0.01)
+    with caplog.at_level(logging.WARNING, logger="todo_api"):
+        started = time.monotonic()
+        assert guarded.get("/ready").status_code == 200
+        assert time.monotonic() - started >= WAIT
+    assert not [r for r in caplog.records if r.getMessage() == "request held the event loop"]
+    count.check()  # held well under 10 ms although it took WAIT
+    assert 0 < worst_holds(guarded)["ready"] < 0.01
+
+
+def test_a_blocked_loop_shows_in_its_lag(guarded: Api) -> None:
+    lag = "todo_event_loop_lag_seconds_count"
+    before = guarded.get("/metrics").text
+    guarded.get("/health")  # blocks BLOCK
+    guarded.run(asyncio.sleep(0.3))  # the sampler wakes a few times
+    after = guarded.get("/metrics").text
+    assert metric_value(after, lag) > metric_value(before, lag)
+    late = "todo_event_loop_lag_seconds_bucket"
+    slow_before = metric_value(before, lag) - metric_value(before, late, le="0.1")
+    slow_after = metric_value(after, lag) - metric_value(after, late, le="0.1")
+    assert slow_after >= slow_before + 1, "the blocked sample was not seen late"
+
+
+def test_the_guard_fixture_passes_ordinary_requests(api: Api, user: User, loop_guard: None) -> None:
+    for _ in range(3):
+        assert api.get("/api/me", headers=user.headers).status_code == 200
+    assert not holds_over(api.get("/metrics").text, HOLD_BOUND).get("get_me")
