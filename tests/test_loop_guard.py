@@ -2,22 +2,29 @@
 blocks its worker's loop is measured by its longest step, logged past LOOP_HOLD_LOG_MS with its
 operation, and counted in /metrics by operation; a request that waits (on PostgreSQL, a timer)
 holds nothing while it waits. The loop's lag is sampled into /metrics. tests/loop_guard.py
-reads it all for any test (check_holds, HoldCount, the loop_guard fixture)."""
+reads it all for any test (check_holds, HoldCount, the loop_guard fixture). And what the guard
+found in the conformance run: GET /openapi.yaml parsed the contract on every request to check
+its answer, and /metrics wrote every worker's values out on the loop."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from server import handlers
 from server.config import Settings
 from server.context import Request
+from server.contract import pipeline
 from server.contract.reply import Reply
+from server.system.metrics import Metrics
+from tests import ROOT
 from tests.loop_guard import HOLD_BOUND, HoldCount, holds_over, worst_holds
 from tests.support import Api, User, metric_value
 
@@ -89,3 +96,41 @@ def test_the_guard_fixture_passes_ordinary_requests(api: Api, user: User, loop_g
     for _ in range(3):
         assert api.get("/api/me", headers=user.headers).status_code == 200
     assert not holds_over(api.get("/metrics").text, HOLD_BOUND).get("get_me")
+
+
+def test_the_contract_as_yaml_is_checked_once_not_on_every_request(
+    settings: Settings, make_api: Callable[..., Api], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checking the YAML answer parses the whole contract (50-190 ms on the loop, for anyone,
+    no token needed); the same answer object needs it once."""
+    checks: list[object] = []
+    real = pipeline.validate_response
+
+    def validate(*args: Any) -> None:
+        checks.append(args)
+        real(*args)
+
+    monkeypatch.setattr(pipeline, "validate_response", validate)
+    with make_api(settings) as api:
+        answers = [api.get("/openapi.yaml") for _ in range(4)]
+        assert [a.status_code for a in answers] == [200] * 4
+        assert all(a.content == (ROOT / "openapi.yaml").read_bytes() for a in answers)
+        assert len(checks) == 1
+        assert [api.get("/metrics").status_code for _ in range(2)] == [200, 200]
+        assert len(checks) == 3, "an answer that changes is checked every time"
+
+
+def test_metrics_are_written_out_off_the_event_loop(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[threading.Thread] = []
+    real = Metrics.text
+
+    def text(self: Metrics) -> bytes:
+        threads.append(threading.current_thread())
+        return real(self)
+
+    monkeypatch.setattr(Metrics, "text", text)
+    assert api.get("/metrics").status_code == 200
+    assert len(threads) == 1
+    assert threads[0] is not threading.main_thread()  # the thread the event loop runs in

@@ -179,6 +179,11 @@ class Metrics:
 
     def exposition(self) -> bytes:
         self.write()
+        return self.text()
+
+    def text(self) -> bytes:
+        """Every worker's values as Prometheus text, as last written (safe in another thread:
+        prometheus-client locks each value)."""
         directory = os.environ.get(MULTIPROC_ENV)
         if not directory:
             return generate_latest(self.registry)
