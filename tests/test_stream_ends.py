@@ -403,3 +403,34 @@ async def create_as(api: Api, user: User, pair: Pair, title: str) -> None:
         "POST", f"/api/{user.id}/tasks", json={"title": title}, headers=bearer(pair)
     )
     assert response.status_code == 201, response.text
+
+
+def test_a_revocation_between_the_streams_check_and_its_listening_ends_it(
+    make_api: Callable[..., Api], settings: Settings, user: User, sql: psycopg.Connection[Any]
+) -> None:
+    """A fresh worker's first stream: its session checked, then revoked before the worker
+    listens for signals (the revocation's signal reaches no one). The stream's first read,
+    once it listens, ends it."""
+    with make_api(settings) as api:
+        hub = api.app.ctx.hub
+        listen = hub.open
+
+        async def revoked_first(user_id: str, session_id: str) -> Any:
+            await asyncio.to_thread(
+                sql.execute,
+                "UPDATE login_families SET ended_at = now() WHERE id = %s",
+                (session_id,),
+            )
+            return await listen(user_id, session_id)
+
+        hub.open = revoked_first
+
+        async def scenario() -> None:
+            async with (
+                httpx.AsyncClient(base_url=api.base, timeout=30) as client,
+                stream(client, user) as listener,
+            ):
+                event = await ends(listener)
+                assert event["data"] == {"reason": "session-ended"}
+
+        api.run(scenario())

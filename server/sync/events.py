@@ -39,7 +39,7 @@ class Ended(Exception):
 
 
 class Start(NamedTuple):
-    """Where a stream starts: its position, the backlog after it, its session's seconds left."""
+    """A read of the stream's feed: its position, the rows after it, its session's time left."""
 
     position: int
     rows: list[Any]
@@ -47,9 +47,12 @@ class Start(NamedTuple):
 
 
 async def start(app: Any, token: dict[str, str], position: int | None, loc: list[Any]) -> Start:
-    """The start after `position` (None: now), read with the session's check: 401 if it fails."""
+    """Where a new stream starts (after `position`; None: now), with the session's check: 401
+    when it fails, 400 or 410 for a position the feed cannot resume from. Its backlog is read
+    once the stream listens (its first read, in run): a revocation or change committed in
+    between reaches it either way."""
     try:
-        return await _read(app, token, position, loc)
+        return await _read(app, token, position, loc, limit=0)
     except Ended:
         raise AccountGone() from None
 
@@ -85,7 +88,7 @@ class _Follower:
         self.expires = self.loop.time() + (expires - time.time())  # exp in the loop's time
         self.deadline = min(self.expires, self.loop.time() + begin.session_left)
         self.position: int = begin.position
-        self.rows: list[Any] | None = begin.rows  # None: read the feed (and the session)
+        self.rows: list[Any] | None = None  # None: read the feed (and the session) first
         self.reminders: list[Any] = []  # received, not sent yet
 
     async def follow(self) -> str:
@@ -175,7 +178,9 @@ class _Follower:
         return begin.rows
 
 
-async def _read(app: Any, token: dict[str, str], position: int | None, loc: list[Any]) -> Start:
+async def _read(
+    app: Any, token: dict[str, str], position: int | None, loc: list[Any], limit: int = PAGE
+) -> Start:
     async with app.ctx.db.transaction() as conn:
         state = await app.ctx.queries.stream_state(conn, **token)
         if state is None:
@@ -185,6 +190,6 @@ async def _read(app: Any, token: dict[str, str], position: int | None, loc: list
         if position is None:
             return Start(state["revision"], [], state["session_left"])
         rows, *_ = await feed.rows_after(
-            app, conn, token["user_id"], state, position, None, False, PAGE, loc
+            app, conn, token["user_id"], state, position, None, False, limit, loc
         )
     return Start(position, rows, state["session_left"])
