@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
+import asyncpg
 import httpx
 import jwt
 import orjson
@@ -434,3 +435,72 @@ def test_a_revocation_between_the_streams_check_and_its_listening_ends_it(
                 assert event["data"] == {"reason": "session-ended"}
 
         api.run(scenario())
+
+
+def test_a_database_failure_mid_stream_ends_it_with_reconnect(
+    api: Api, user: User, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The client reconnects with Last-Event-ID (and meets the 503 while the failure lasts)."""
+    queries = api.app.ctx.queries
+    real = queries.stream_state
+
+    async def failing(*args: Any, **kwargs: Any) -> Any:
+        if failing.armed:  # type: ignore[attr-defined]
+            raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle")
+        return await real(*args, **kwargs)
+
+    failing.armed = False  # type: ignore[attr-defined]
+    monkeypatch.setattr(queries, "stream_state", failing)
+
+    async def scenario() -> None:
+        async with (
+            httpx.AsyncClient(base_url=api.base, timeout=30) as client,
+            stream(client, user) as listener,
+        ):
+            failing.armed = True  # type: ignore[attr-defined]
+            await create(client, user, "Unread")
+            event = await ends(listener)
+            assert event["data"] == {"reason": "reconnect"}
+
+    api.run(scenario())
+    assert "event stream ended: ConnectionDoesNotExistError" in caplog.text
+
+
+def test_a_revocation_signalled_while_the_stream_reads_is_read_again_before_sending(
+    api: Api, user: User, sql: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read that a reminder waits on saw the session live, but the session ended (and its
+    signal came) while that read was under way: nothing goes out before a second read."""
+    queries, hub = api.app.ctx.queries, api.app.ctx.hub
+    real = queries.stream_state
+    session = log_in(api, user)
+
+    async def revoked_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        state = await real(*args, **kwargs)
+        if revoked_meanwhile.armed:  # type: ignore[attr-defined]
+            revoked_meanwhile.armed = False  # type: ignore[attr-defined]
+            await asyncio.to_thread(_end_silently, sql, user.id)
+            for open_stream in hub.streams.get(user.id, ()):
+                open_stream.ring()  # as the revocation's signal would
+        return state
+
+    revoked_meanwhile.armed = False  # type: ignore[attr-defined]
+    monkeypatch.setattr(queries, "stream_state", revoked_meanwhile)
+
+    async def scenario() -> None:
+        async with (
+            httpx.AsyncClient(base_url=api.base, timeout=30) as client,
+            stream(client, holder(user, session)) as listener,
+        ):
+            revoked_meanwhile.armed = True  # type: ignore[attr-defined]
+            reminder = {"task_id": user.id, "title": "Late", "fire_at": "2026-01-01T09:00:00Z"}
+            payload = {"user_id": user.id, "kind": "reminder", "reminder": reminder}
+            await asyncio.to_thread(
+                sql.execute,
+                "SELECT pg_notify('todo_events', %s::text)",
+                (orjson.dumps(payload).decode(),),
+            )
+            event = await ends(listener)
+            assert event["data"] == {"reason": "session-ended"}
+
+    api.run(scenario())

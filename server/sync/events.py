@@ -11,23 +11,25 @@ A stream lives only as long as what opened it (SPEC §9). It ends with `event: e
 `{"reason"}`: `token-expired` at its access token's `exp` (a deadline of its own, no signal
 needed); `session-ended` once its login family no longer works (logout, logout-all, the session
 ended by id, a password change, a reused refresh token, the family's lifetime);
-`account-deleted`; `reconnect` when the worker stops or loses its signals. A revocation reaches
-it as a session signal from PostgreSQL (migration 0032, every instance), which interrupts
-whatever it is doing, a send to a client that does not read included. It re-checks its session
-in the statement that reads the feed, once per delivery burst, so what it sends was committed
-before any revocation that statement did not see."""
+`account-deleted`; `reconnect` when the worker stops or loses its signals, or the database fails
+the stream. A revocation reaches it as a session signal from PostgreSQL (migration 0032, every
+instance), which interrupts whatever it is doing, a send to a client that does not read
+included. It re-checks its session in the statement that reads the feed, once per delivery
+burst, so what it sends was committed before any revocation that statement did not see."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any, NamedTuple, NoReturn
 
 import orjson
 
-from server.errors import AccountGone
+from server.errors import DATABASE_DOWN, AccountGone, ApiError
 from server.sync import feed, hub
 
+log = logging.getLogger("todo_api")
 PAGE = 500
 END_GRACE = 0.25  # seconds the last event may wait for a client that does not read
 
@@ -103,9 +105,9 @@ class _Follower:
                         self.stream.alarm = None
             except Ended as ended:
                 return ended.reason
-            except TimeoutError:
+            except TimeoutError as exc:
                 if not alarm.expired():
-                    raise
+                    return _unavailable(exc)
                 if self.stream.closing:
                     return "reconnect"
                 if self.loop.time() >= self.expires:
@@ -113,6 +115,8 @@ class _Follower:
                 # Rung by a session signal, or the family's lifetime is over: the next read
                 # says whether the session still works, and until when.
                 self.rows, self.deadline = None, self.expires
+            except (ApiError, *DATABASE_DOWN) as exc:
+                return _unavailable(exc)
 
     async def _deliver(self) -> NoReturn:
         heartbeat = self.app.ctx.settings.events_heartbeat_seconds
@@ -120,7 +124,7 @@ class _Follower:
         while True:
             if self.stream.closing:
                 raise Ended("reconnect")
-            if self.rows is None or self.stream.stale:
+            while self.rows is None or self.stream.stale:  # rung while reading: read again
                 self.rows = await self._read()
             while self.reminders:
                 self._on_time()
@@ -176,6 +180,13 @@ class _Follower:
             alarm.reschedule(deadline)  # (rung meanwhile: the ring stands, and reads again)
         self.deadline = deadline
         return begin.rows
+
+
+def _unavailable(exc: BaseException) -> str:
+    """The database failed the stream (down, or the pool exhausted): the client reconnects
+    with Last-Event-ID, and meets the 503 while it lasts."""
+    log.warning("event stream ended: %s: %s", type(exc).__name__, exc)
+    return "reconnect"
 
 
 async def _read(
