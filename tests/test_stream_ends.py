@@ -18,7 +18,6 @@ from typing import Any, cast
 import asyncpg
 import httpx
 import jwt
-import orjson
 import psycopg
 import pytest
 
@@ -26,7 +25,7 @@ from server.accounts.security import issue_access_token
 from server.config import Settings
 from tests.live import LiveServer
 from tests.support import Api, User
-from tests.test_events import Listener, create, other_instance, stream
+from tests.test_events import Listener, create, other_instance, publish_reminder, stream
 from tests.test_sessions import LOGOUT, LOGOUT_ALL, ME, SESSIONS, bearer, log_in
 
 __all__ = ["other_instance"]  # the module-scoped second process of test_events, shared
@@ -105,12 +104,35 @@ async def ends(listener: Listener, within: float = 1) -> dict[str, Any]:
     return event
 
 
+async def revoke_and_end(
+    api: Api,
+    client: httpx.AsyncClient,
+    listener: Listener,
+    user: User,
+    logins: tuple[Pair, Pair],
+    how: str,
+) -> None:
+    """Revokes the stream's login (the first) `how`, made with the other; commits a change by a
+    login that survives the revocation; the stream's next event is its end, within a second,
+    saying why, and nothing follows it."""
+    revoke, reason = REVOCATIONS[how]
+    response = await revoke(api, user, *logins)
+    assert response.status_code == 204, response.text
+    revoked = time.monotonic()
+    alive = await survivor(api, user, logins[1], how)
+    if alive is not None:
+        await create(client, holder(user, alive), "After")
+    event = await ends(listener)
+    assert event["data"] == {"reason": reason}
+    assert time.monotonic() - revoked < 1
+    assert listener.events.empty(), "something was sent after the end"
+
+
 @pytest.mark.parametrize("how", REVOCATIONS)
 def test_each_revocation_ends_an_open_stream_within_a_second(
     api: Api, user: User, how: str
 ) -> None:
     pair, other = log_in(api, user), log_in(api, user)
-    revoke, reason = REVOCATIONS[how]
 
     async def scenario() -> None:
         async with (
@@ -119,17 +141,7 @@ def test_each_revocation_ends_an_open_stream_within_a_second(
         ):
             before = await create(client, holder(user, other), "Before")
             assert (await listener.next(within=1))["data"]["id"] == before["id"]
-            response = await revoke(api, user, pair, other)
-            assert response.status_code == 204, response.text
-            revoked = time.monotonic()
-            # A change committed after the revocation, by a login that still works
-            alive = await survivor(api, user, other, how)
-            if alive is not None:
-                await create(client, holder(user, alive), "After")
-            event = await ends(listener)
-            assert event["data"] == {"reason": reason}
-            assert time.monotonic() - revoked < 1
-            assert listener.events.empty(), "something was sent after the end"
+            await revoke_and_end(api, client, listener, user, (pair, other), how)
             refused = await client.get(f"/api/{user.id}/events", headers=bearer(pair))
             assert refused.status_code == 401
 
@@ -142,23 +154,13 @@ def test_a_revocation_ends_a_stream_held_by_another_process(
     api: Api, user: User, other_instance: LiveServer, how: str
 ) -> None:
     pair, other = log_in(api, user), log_in(api, user)
-    revoke, reason = REVOCATIONS[how]
 
     async def scenario() -> None:
         async with (
             httpx.AsyncClient(base_url=other_instance.url, timeout=30) as remote,
             stream(remote, holder(user, pair)) as listener,
         ):
-            response = await revoke(api, user, pair, other)
-            assert response.status_code == 204, response.text
-            revoked = time.monotonic()
-            alive = await survivor(api, user, other, how)
-            if alive is not None:
-                await create(remote, holder(user, alive), "After")
-            event = await ends(listener)
-            assert event["data"] == {"reason": reason}
-            assert time.monotonic() - revoked < 1
-            assert listener.events.empty()
+            await revoke_and_end(api, remote, listener, user, (pair, other), how)
 
     api.run(scenario())
 
@@ -239,17 +241,7 @@ def test_a_stream_rechecks_its_session_before_each_delivery(
             if delivery == "change":
                 await create(client, user, "Unseen")  # user.headers: another, live session
             else:
-                reminder = {
-                    "task_id": user.id,
-                    "title": "Unseen",
-                    "fire_at": "2026-01-01T09:00:00Z",
-                }
-                payload = {"user_id": user.id, "kind": "reminder", "reminder": reminder}
-                await asyncio.to_thread(
-                    sql.execute,
-                    "SELECT pg_notify('todo_events', %s::text)",
-                    (orjson.dumps(payload).decode(),),
-                )
+                await publish_reminder(sql, user.id, "Unseen")
             event = await ends(listener)
             assert event["data"] == {"reason": "session-ended"}
 
@@ -493,13 +485,7 @@ def test_a_revocation_signalled_while_the_stream_reads_is_read_again_before_send
             stream(client, holder(user, session)) as listener,
         ):
             revoked_meanwhile.armed = True  # type: ignore[attr-defined]
-            reminder = {"task_id": user.id, "title": "Late", "fire_at": "2026-01-01T09:00:00Z"}
-            payload = {"user_id": user.id, "kind": "reminder", "reminder": reminder}
-            await asyncio.to_thread(
-                sql.execute,
-                "SELECT pg_notify('todo_events', %s::text)",
-                (orjson.dumps(payload).decode(),),
-            )
+            await publish_reminder(sql, user.id, "Late")
             event = await ends(listener)
             assert event["data"] == {"reason": "session-ended"}
 
