@@ -30,7 +30,7 @@ from server.errors import problem_reply
 from server.resources import STATIC_DIR
 from server.sync.hub import Hub
 from server.system import console, middleware
-from server.system.loop_guard import LoopGuard, watch_lag
+from server.system.loop_guard import LoopGuard
 from server.system.metrics import Metrics, keep_sampling, worker_stopped
 from server.system.purger import run_purger
 from server.system.reminders import run_scheduler
@@ -95,6 +95,7 @@ def create_app(
     app.error_handler.add(RequestCancelled, _render_error)  # a BaseException, so named apart
     app.before_server_start(_open_resources)
     app.after_server_start(_freeze_heap)
+    app.after_server_start(_guard_loop)
     app.before_server_stop(_end_streams)
     if context.metrics is not None:
         app.after_server_start(_sample_metrics)
@@ -115,13 +116,7 @@ def bind_operations(app: App, contract: Contract, implemented: Mapping[str, Any]
     plans = load_plans()
     for op in contract.operations:
         app.add_route(
-            endpoint(
-                contract,
-                op,
-                plans[op.operation_id],
-                implemented[op.operation_id],
-                app.ctx.guard.finished,
-            ),
+            endpoint(contract, op, plans[op.operation_id], implemented[op.operation_id]),
             op.sanic_uri,
             methods=[op.method],
             name=op.operation_id,
@@ -188,6 +183,10 @@ async def _freeze_heap(app: App) -> None:
     gc.freeze()
 
 
+async def _guard_loop(app: App) -> None:
+    app.ctx.guard.start()
+
+
 async def _end_streams(app: App) -> None:
     """Event streams end as the worker stops (so the graceful shutdown does not wait on them)."""
     await app.ctx.hub.stop()
@@ -195,10 +194,7 @@ async def _end_streams(app: App) -> None:
 
 async def _sample_metrics(app: App) -> None:
     loop = asyncio.get_running_loop()
-    app.ctx.samplers = [
-        loop.create_task(keep_sampling(app), name="metrics"),
-        loop.create_task(watch_lag(app), name="loop-lag"),
-    ]
+    app.ctx.samplers = [loop.create_task(keep_sampling(app), name="metrics")]
 
 
 async def _close_resources(app: App) -> None:
@@ -206,6 +202,7 @@ async def _close_resources(app: App) -> None:
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
+    app.ctx.guard.stop()
     await app.ctx.db.close()
     app.ctx.hasher.close()
     if app.ctx.metrics is not None:

@@ -69,7 +69,7 @@ class Settings:
     # Swagger UI at /console; None follows APP_ENV: on in development, off in production.
     console_enabled: bool | None = None
     metrics_enabled: bool = True
-    loop_hold_log_ms: int = 100  # a request holding the event loop longer is logged
+    loop_hold_log_ms: int = 100  # a hold of the event loop longer than this is logged
     # DATABASE_URL points at PgBouncer in transaction mode: no named prepared statements and no
     # session state sent at connect (see server/db/pool.py).
     db_pgbouncer: bool = False

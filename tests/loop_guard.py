@@ -1,9 +1,9 @@
 """The event-loop guard (server/system/loop_guard.py) read from a running service, for any test:
-no single request may hold its worker's event loop past HOLD_BOUND in one step.
+no request may hold its worker's event loop past HOLD_BOUND (in one step, between two awaits).
 
-The service measures each request's hold itself and publishes it in /metrics (a histogram by
-operation, and the worst hold so far), so a test asserts on the service's own measurement, not
-on its wall clock. Three ways in:
+The service measures every hold of its loop itself, names the operation whose code held it, and
+publishes both in /metrics (a histogram by operation, and the worst hold so far), so a test
+asserts on the service's own measurement, not on its wall clock. Three ways in:
 
 - `check_holds(source)`: fails listing each operation whose requests held the loop past the bound
   since the service started (a LiveServer, its URL, or an in-process `Api`).
@@ -25,11 +25,11 @@ from tests.support import Api
 
 # Seconds: one of the histogram's bucket bounds (server/system/metrics.py LATENCY_BUCKETS), so
 # the count of holds past it is exact. Far above what any request takes (a GET's longest step is
-# well under a millisecond; the worst operation in the conformance run about 50 ms on a busy
+# well under a millisecond; the worst operation in the conformance run about 100 ms on a busy
 # two-core machine) and far below the holds this guards against (seconds, or for ever).
 HOLD_BOUND = 0.5
-HOLD = "todo_http_request_loop_hold_seconds"
-WORST = "todo_http_request_loop_hold_max_seconds"
+HOLD = "todo_event_loop_hold_seconds"
+WORST = "todo_event_loop_hold_max_seconds"
 Source = Api | LiveServer | str
 
 
@@ -41,7 +41,8 @@ def metrics_text(source: Source) -> str:
 
 
 def worst_holds(source: Source) -> dict[str, float]:
-    """The longest hold of the event loop by one request, in seconds, by operation."""
+    """The longest hold of the event loop, in seconds, by the operation whose code held it
+    (`-`: none did)."""
     return {
         sample.labels["operation"]: sample.value
         for family in text_string_to_metric_families(metrics_text(source))
@@ -51,7 +52,7 @@ def worst_holds(source: Source) -> dict[str, float]:
 
 
 def holds_over(text: str, bound: float = HOLD_BOUND) -> dict[str, int]:
-    """How many requests held the loop longer than `bound`, by operation (from /metrics text)."""
+    """How many holds of the loop were longer than `bound`, by operation (from /metrics text)."""
     counts: dict[str, float] = {}
     within: dict[str, float] = {}
     for family in text_string_to_metric_families(text):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 from sanic import HTTPResponse
@@ -13,7 +13,6 @@ from sanic import HTTPResponse
 from server.accounts.security import bearer_token
 from server.context import Request
 from server.contract.fastpath import OperationPlan, Unsure
-from server.contract.held import Held, Report
 from server.contract.loading import Contract, Operation, SanicOpenAPIRequest, SanicOpenAPIResponse
 from server.contract.reply import Reply, Streamed
 from server.contract.validation import (
@@ -34,14 +33,9 @@ Vouched = tuple[int, str, tuple[tuple[str, str], ...], bytes | None]  # an answe
 
 
 def endpoint(
-    contract: Contract,
-    operation: Operation,
-    plan: OperationPlan,
-    handler: Handler,
-    report: Report,
+    contract: Contract, operation: Operation, plan: OperationPlan, handler: Handler
 ) -> Route:
-    """The Sanic route handler for one operation of the contract; how long the operation held
-    the event loop goes to `report` (server/contract/held.py)."""
+    """The Sanic route handler for one operation of the contract."""
 
     vouched: list[Vouched] = []  # see _check_reply
 
@@ -64,13 +58,8 @@ def endpoint(
             reply = problem_reply(request, exc)
         return _respond(request, contract, operation, plan, reply, vouched)
 
-    def route(request: Request, **_path: str) -> Awaitable[HTTPResponse]:
-        return Held(report, request, run(request))
-
-    route.__name__ = operation.operation_id
-    # Sanic awaits what a handler returns when it is awaitable (Sanic.handle_request); its type
-    # asks for a coroutine function.
-    return cast(Route, route)
+    run.__name__ = operation.operation_id
+    return run
 
 
 async def _retrying(handler: Handler, request: Request) -> Reply:

@@ -76,28 +76,28 @@ class Metrics:
         self.event_streams = gauge("todo_event_streams_open", "Open live-event streams.")
         # The event-loop guard (server/system/loop_guard.py).
         self.hold = Histogram(
-            "todo_http_request_loop_hold_seconds",
-            "The longest a request held its worker's event loop in one step, by operation.",
+            "todo_event_loop_hold_seconds",
+            "Holds of the event loop of 50 ms or more, by the operation whose code held it.",
             ["operation"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.worst_hold = Gauge(
-            "todo_http_request_loop_hold_max_seconds",
-            "The longest hold of the event loop by one request since the start, by operation.",
+            "todo_event_loop_hold_max_seconds",
+            "The longest hold of the event loop so far, by the operation whose code held it.",
             ["operation"],
             registry=self.registry,
             multiprocess_mode="max",
         )
         self.lag = Histogram(
             "todo_event_loop_lag_seconds",
-            "How late the event loop ran a callback due then (sampled every 0.1 s).",
+            "How late the event loop ran its heartbeat (sampled every 20 ms).",
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.lag_now = Gauge(
             "todo_event_loop_lag_current_seconds",
-            "The event loop's lag at its latest sample (the worst live worker's).",
+            "The event loop's lag at its latest heartbeat (the worst live worker's).",
             registry=self.registry,
             multiprocess_mode="livemax",
         )
@@ -106,7 +106,7 @@ class Metrics:
         self._counts: dict[tuple[str | None, int], int] = {}
         self._latencies: dict[str | None, list[float]] = {}
         self._holds: dict[str | None, list[float]] = {}
-        self._worst: dict[str | None, float] = {}  # the worst hold so far, by route name
+        self._worst: dict[str, float] = {}  # the worst hold so far, by operation
         self._counters: dict[tuple[str | None, int], Counter] = {}  # label children, kept
         self._timers: dict[str | None, Histogram] = {}
         self._holders: dict[str | None, Histogram] = {}
@@ -121,12 +121,12 @@ class Metrics:
         if self._written:
             self._write_soon()
 
-    def observe_hold(self, route_name: str | None, seconds: float) -> None:
-        """How long one finished request held the event loop, written as observe() writes."""
-        _tally(self._holds, route_name, seconds)
-        if seconds > self._worst.get(route_name, 0.0):  # rare once a worker has warmed up
-            self._worst[route_name] = seconds
-            self.worst_hold.labels(_operation(route_name)).set(seconds)
+    def observe_hold(self, operation: str, seconds: float) -> None:
+        """A hold of the event loop by an operation's code, written as observe() writes."""
+        _tally(self._holds, operation, seconds)
+        if seconds > self._worst.get(operation, 0.0):
+            self._worst[operation] = seconds
+            self.worst_hold.labels(operation).set(seconds)
         if self._written:
             self._write_soon()
 

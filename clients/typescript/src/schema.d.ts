@@ -842,7 +842,7 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description Answers the metrics of every worker of this instance, added up, in the Prometheus text exposition format: requests by operation and status (`todo_http_requests_total`), latency histograms by operation (`todo_http_request_duration_seconds`), pool connections in use and waiting, the password-hash queue's depth, the open event streams, and the event-loop guard: the longest a request held its worker's event loop in one step, by operation (`todo_http_request_loop_hold_seconds`, and the worst so far, `todo_http_request_loop_hold_max_seconds`), and the loop's lag (`todo_event_loop_lag_seconds`, `todo_event_loop_lag_current_seconds`). Needs no access token: expose it to your scraper, not to the internet. `404` (as for an unknown route) when `METRICS_ENABLED` is off.
+         * @description Answers the metrics of every worker of this instance, added up, in the Prometheus text exposition format: requests by operation and status (`todo_http_requests_total`), latency histograms by operation (`todo_http_request_duration_seconds`), pool connections in use and waiting, the password-hash queue's depth, the open event streams, and the event-loop guard: each worker's event-loop lag (`todo_event_loop_lag_seconds`, `todo_event_loop_lag_current_seconds`) and its holds of 50 ms or more by the operation whose code held the loop (`todo_event_loop_hold_seconds`, and the worst so far, `todo_event_loop_hold_max_seconds`). Needs no access token: expose it to your scraper, not to the internet. `404` (as for an unknown route) when `METRICS_ENABLED` is off.
          */
         get: operations["metrics"];
         put?: never;
