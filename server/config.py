@@ -116,7 +116,7 @@ INT_SETTINGS = (
     ("TRASH_RETENTION_DAYS", "trash_retention_days", 1, 3650),
     ("CHANGES_RETENTION_DAYS", "changes_retention_days", 1, 3650),
     ("REMINDER_INTERVAL_SECONDS", "reminder_interval_seconds", 1, 30),
-    ("LOOP_HOLD_LOG_MS", "loop_hold_log_ms", 1, 60_000),
+    ("LOOP_HOLD_LOG_MS", "loop_hold_log_ms", 50, 60_000),  # shorter holds are not counted
 )
 
 

@@ -81,7 +81,7 @@ class LoopGuard:
         now = perf_counter()
         lag = max(0.0, now - self._due)
         holder, self._holder = self._holder, None
-        if self._paused:
+        if self._paused:  # the loop was not running, so nothing held it
             self._paused, lag = False, 0.0
         self._beat_at, self._due = now, now + BEAT
         assert self._loop is not None
