@@ -30,6 +30,7 @@ from server.errors import problem_reply
 from server.resources import STATIC_DIR
 from server.sync.hub import Hub
 from server.system import assets, console, middleware
+from server.system.loop_guard import LoopGuard
 from server.system.metrics import Metrics, keep_sampling, worker_stopped
 from server.system.purger import run_purger
 from server.system.reminders import run_scheduler
@@ -81,6 +82,7 @@ def create_app(
     )
     if clock is not None:
         context.clock = clock
+    context.guard = LoopGuard(context.metrics, settings.loop_hold_log_ms)
     # Sanic types request_class as its default Request; ours is a subclass of it.
     request_class: Any = Request
     app: App = Sanic(name, ctx=context, request_class=request_class, configure_logging=False)
@@ -93,6 +95,7 @@ def create_app(
     app.error_handler.add(RequestCancelled, _render_error)  # a BaseException, so named apart
     app.before_server_start(_open_resources)
     app.after_server_start(_freeze_heap)
+    app.after_server_start(_guard_loop)
     app.before_server_stop(_end_streams)
     if context.metrics is not None:
         app.after_server_start(_sample_metrics)
@@ -180,24 +183,28 @@ async def _freeze_heap(app: App) -> None:
     gc.freeze()
 
 
+async def _guard_loop(app: App) -> None:
+    app.ctx.guard.start()
+
+
 async def _end_streams(app: App) -> None:
     """Event streams end as the worker stops (so the graceful shutdown does not wait on them)."""
     await app.ctx.hub.stop()
 
 
 async def _sample_metrics(app: App) -> None:
-    app.ctx.sampler = asyncio.get_running_loop().create_task(keep_sampling(app), name="metrics")
+    loop = asyncio.get_running_loop()
+    app.ctx.samplers = [loop.create_task(keep_sampling(app), name="metrics")]
 
 
 async def _close_resources(app: App) -> None:
     """Each background task ends here, awaited (one merely dropped was "destroyed but pending"
     as the loop closed)."""
-    for task in (app.ctx.purger, app.ctx.scheduler, app.ctx.sampler):
-        if task is None:
-            continue
+    for task in (app.ctx.purger, app.ctx.scheduler, *app.ctx.samplers):
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
+    app.ctx.guard.stop()
     await app.ctx.db.close()
     app.ctx.hasher.close()
     if app.ctx.metrics is not None:

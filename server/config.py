@@ -78,6 +78,7 @@ class Settings:
     # Swagger UI at /console; None follows APP_ENV: on in development, off in production.
     console_enabled: bool | None = None
     metrics_enabled: bool = True
+    loop_hold_log_ms: int = 100  # a hold of the event loop longer than this is logged
     # DATABASE_URL points at PgBouncer in transaction mode: no named prepared statements and no
     # session state sent at connect (see server/db/pool.py).
     db_pgbouncer: bool = False
@@ -134,6 +135,7 @@ INT_SETTINGS = (
     ("REQUEST_HEAD_TIMEOUT", "request_head_timeout", 1, 300),
     ("REQUEST_BODY_TIMEOUT", "request_body_timeout", 1, 3600),
     ("CLIENT_CONNECTION_LIMIT", "client_connection_limit", 0, 1_000_000),
+    ("LOOP_HOLD_LOG_MS", "loop_hold_log_ms", 50, 60_000),  # shorter holds are not counted
 )
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from server.db.pool import Database
     from server.db.queries import Queries
     from server.sync.hub import Hub
+    from server.system.loop_guard import LoopGuard
     from server.system.metrics import Metrics
 
 
@@ -52,15 +53,16 @@ class AppContext:
     # What time it is for overdue and recurrence (a test passes its own; SQL's now() elsewhere)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     time_zones: frozenset[str] | None = None  # read on first use (server/accounts/me.py)
+    guard: LoopGuard = field(init=False)  # how long each request holds the event loop
     db: Database = field(init=False)
     hasher: PasswordHasher = field(init=False)
     tokens: AccessTokenReader = field(init=False)
     purger: asyncio.Task[None] = field(init=False)
     hub: Hub = field(init=False)  # this worker's event streams
     scheduler: asyncio.Task[None] = field(init=False)  # reminders (server/system/reminders.py)
-    sampler: asyncio.Task[None] | None = None  # the metrics' gauges (METRICS_ENABLED)
     # Open connections per client in this worker (server/system/transport.py)
     connections: Counter[str] = field(default_factory=Counter)
+    samplers: list[asyncio.Task[None]] = field(default_factory=list)  # metrics' own loops
 
 
 @dataclass
@@ -72,6 +74,7 @@ class RequestContext:
     started: float | None = None
     user_id: str = ""
     session_id: str = ""  # the access token's login family
+    token_expires: int = 0  # the access token's exp (Unix time)
     # the parameters of the access token's account check (token_account_ok, sql/tokens.sql)
     token: dict[str, Any] = field(default_factory=dict)
     path_params: dict[str, Any] = field(default_factory=dict)

@@ -35,3 +35,13 @@ SELECT kind, 'delete', id, revision, changed_at,
  WHERE user_id = :user_id AND revision > :since AND revision <= :upto AND NOT :live_only
  ORDER BY revision
  LIMIT :limit;
+
+-- name: stream_state({token})^
+-- What sync_state answers, with whether the access token's session still works (account_ok, the
+-- account check of tokens.sql) and how many seconds its login family has left; nothing when the
+-- account is gone. An event stream reads it before each delivery: one statement re-checks the
+-- session and bounds the changes it may send to those committed before any revocation it missed.
+SELECT revision, sync_horizon, {token_account_ok} AS account_ok,
+       (SELECT extract(epoch FROM f.expires_at - now())::float8
+          FROM login_families f WHERE f.id = :session_id) AS session_left
+FROM users WHERE id = :user_id;

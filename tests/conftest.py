@@ -121,6 +121,17 @@ def api(settings: Settings) -> Iterator[Api]:
         yield client
 
 
+@pytest.fixture
+def loop_guard(api: Api) -> Iterator[None]:
+    """Fails the test when a request it sent to `api` held the event loop past HOLD_BOUND
+    (tests/loop_guard.py)."""
+    from tests.loop_guard import HoldCount
+
+    count = HoldCount(api)
+    yield
+    count.check()
+
+
 @pytest.fixture(scope="session")
 def make_api() -> Callable[..., Api]:
     """Another app, with settings of its own: `with make_api(settings) as other: ...`."""

@@ -1,6 +1,7 @@
 """The service does what openapi.yaml says: schemathesis, every phase and every check, against a
 real `todo-api serve` process with a database of its own (schemathesis.toml holds the settings
-and the reasons for each narrowed check; tests/schemathesis_hooks.py signs up and logs in)."""
+and the reasons for each narrowed check; tests/schemathesis_hooks.py signs up and logs in); and
+no request of the run held the service's event loop past tests/loop_guard.py's bound."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.live import ROOT, LiveServer, serve_fresh
+from tests.loop_guard import check_holds, worst_holds
 
 pytestmark = pytest.mark.slow
 
@@ -52,14 +54,17 @@ def test_the_service_conforms_to_its_contract(
     )
     cases, failures = _tally(events)
     logged = service.log_summary()
+    worst = sorted(worst_holds(service).items(), key=lambda item: -item[1])[:5]
     with capsys.disabled():
         print(f"\nschemathesis: cases per phase {dict(cases)}, failing checks {dict(failures)}")
         print(f"service: {logged.lines} log lines, 5xx {dict(logged.server_errors)}")
+        print("longest holds of the event loop: " + ", ".join(f"{o} {s:.3f} s" for o, s in worst))
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]
     assert sum(cases.values()) > 0
     assert not failures
     assert not logged.server_errors, logged.errors[:5]
     assert not logged.errors, logged.errors[:5]
+    check_holds(service)  # no request held its worker's event loop past HOLD_BOUND
 
 
 def _tally(events: Path) -> tuple[Counter[str], Counter[str]]:

@@ -81,6 +81,18 @@ async def stream(
             listener.task.cancel()
 
 
+async def publish_reminder(
+    sql: psycopg.Connection[Any], user_id: str, title: str
+) -> dict[str, Any]:
+    """A reminder of the user's, published on the events channel as the scheduler does."""
+    reminder = {"task_id": user_id, "title": title, "fire_at": "2026-01-01T09:00:00Z"}
+    payload = {"user_id": user_id, "kind": "reminder", "reminder": reminder}
+    await asyncio.to_thread(
+        sql.execute, "SELECT pg_notify('todo_events', %s)", (orjson.dumps(payload).decode(),)
+    )
+    return reminder
+
+
 async def create(client: httpx.AsyncClient, owner: User, title: str) -> dict[str, Any]:
     response = await client.post(
         f"/api/{owner.id}/tasks", json={"title": title}, headers=owner.headers
@@ -160,13 +172,7 @@ def test_heartbeats_and_reminders(
             ):
                 await asyncio.sleep(0.7)
                 assert listener.comments >= 3
-                reminder = {"task_id": user.id, "title": "Call", "fire_at": "2026-01-01T09:00:00Z"}
-                payload = {"user_id": user.id, "kind": "reminder", "reminder": reminder}
-                await asyncio.to_thread(
-                    sql.execute,
-                    "SELECT pg_notify('todo_events', %s)",
-                    (orjson.dumps(payload).decode(),),
-                )
+                reminder = await publish_reminder(sql, user.id, "Call")
                 event = await listener.next()
                 assert (event["event"], event["data"]) == ("reminder", reminder)
 

@@ -70,10 +70,11 @@ def read_access_token(settings: Settings, token: str) -> tuple[AccessToken, int]
             options={"require": REQUIRED_CLAIMS},
             leeway=settings.clock_skew_seconds,  # exp and iat; revocation allows none
         )
+        expires = int(claims["exp"])
         subject = AccessToken(
-            str(uuid.UUID(str(claims["sub"]))), str(uuid.UUID(str(claims["sid"])))
+            str(uuid.UUID(str(claims["sub"]))), str(uuid.UUID(str(claims["sid"]))), expires
         )
-        return subject, int(claims["exp"]) + settings.clock_skew_seconds
+        return subject, expires + settings.clock_skew_seconds
     except jwt.ExpiredSignatureError:
         raise Unauthorized("The access token has expired.") from None
     except (jwt.InvalidTokenError, ValueError):
@@ -82,10 +83,12 @@ def read_access_token(settings: Settings, token: str) -> tuple[AccessToken, int]
 
 @dataclass(frozen=True)
 class AccessToken:
-    """What a verified access token says: its account and its login family (session)."""
+    """What a verified access token says: its account, its login family (session), and its
+    `exp` (an event stream ends then)."""
 
     user_id: str
     session_id: str
+    expires: int
 
 
 class AccessTokenReader:

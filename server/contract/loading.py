@@ -166,8 +166,8 @@ class Contract:
     """The parsed contract: raw text for serving, the openapi-core app, the operation table."""
 
     def __init__(self, path: Path = CONTRACT_PATH) -> None:
-        self.yaml_text = path.read_text(encoding="utf-8")
-        self.document: dict[str, Any] = yaml.safe_load(self.yaml_text)
+        self.yaml_bytes = path.read_bytes()  # served as is: one object, checked once
+        self.document: dict[str, Any] = yaml.safe_load(self.yaml_bytes)
         self.openapi = OpenAPI.from_dict(
             self.document,
             config=Config(

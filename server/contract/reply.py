@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -11,6 +12,7 @@ from sanic import HTTPResponse
 from sanic.helpers import has_message_body
 
 JSON = "application/json"
+FINISH_SECONDS = 0.25  # a stream's end waits this long for a client that does not read
 UNSAFE_IN_HEADERS = str.maketrans("", "", "\r\n\x00")  # what Sanic strips from every header
 
 
@@ -99,7 +101,11 @@ class Streamed(Reply):
         try:
             response = await request.respond(headers=headers, content_type=self.content_type)
             await self.send(response)
-            await response.eof()
+            try:
+                async with asyncio.timeout(FINISH_SECONDS):
+                    await response.eof()
+            except TimeoutError:  # the client stopped reading: it holds nothing of ours
+                request.transport.abort()
         finally:
             await self.close()
 

@@ -89,20 +89,35 @@ async def read_rows(
     sync without an end starts now: its end is the revision committed at this point."""
     async with app.ctx.db.transaction() as conn:
         state = await app.ctx.queries.sync_state(conn, user_id=user_id)
-        revision = state["revision"]
-        if full and end is None:
-            end = revision
-        if not full and position < state["sync_horizon"]:
-            raise SyncExpired()
-        if position > revision:  # a token of a revision never committed: not ours
-            invalid(loc)
-        upto = end if full and end is not None else revision
-        rows = [
-            row
-            async for row in app.ctx.queries.changes_after(
-                conn, user_id=user_id, since=position, upto=upto, live_only=full, limit=limit + 1
-            )
-        ]
+        return await rows_after(app, conn, user_id, state, position, end, full, limit, loc)
+
+
+async def rows_after(
+    app: Any,
+    conn: Any,
+    user_id: str,
+    state: Any,
+    position: int,
+    end: int | None,
+    full: bool,
+    limit: int,
+    loc: list[Any],
+) -> tuple[list[Any], int, int]:
+    """read_rows once the user's state (a row of sync_state, or of stream_state) is read."""
+    revision = state["revision"]
+    if full and end is None:
+        end = revision
+    if not full and position < state["sync_horizon"]:
+        raise SyncExpired()
+    if position > revision:  # a token of a revision never committed: not ours
+        invalid(loc)
+    upto = end if full and end is not None else revision
+    rows = [
+        row
+        async for row in app.ctx.queries.changes_after(
+            conn, user_id=user_id, since=position, upto=upto, live_only=full, limit=limit + 1
+        )
+    ]
     return rows, revision, upto
 
 

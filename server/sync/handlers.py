@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.accounts.security import checks_account
 from server.context import Request
 from server.contract.reply import Reply, Streamed
 from server.errors import TooManyRequests
@@ -18,22 +19,22 @@ async def list_changes(request: Request) -> Reply:
     return Reply(page)
 
 
+@checks_account
 async def stream_events(request: Request) -> Reply:
-    app, user_id = request.app, request.ctx.user_id
-    secret = app.ctx.settings.jwt_secret
-    last_id = request.ctx.header_params.get("Last-Event-ID")
+    """The stream; HEAD answers the headers GET would (checks included) and ends, opening no
+    stream. Marked checks_account: the start's read checks the session (events.start)."""
+    app, ctx = request.app, request.ctx
+    last_id = ctx.header_params.get("Last-Event-ID")
     loc = ["header", "Last-Event-ID"]
-    if last_id is None:
-        state = await app.ctx.queries.sync_state(app.ctx.db, user_id=user_id)
-        position = state["revision"]
-    else:
-        position, end = feed.decode(secret, user_id, last_id, loc)
+    position = None
+    if last_id is not None:
+        position, end = feed.decode(app.ctx.settings.jwt_secret, ctx.user_id, last_id, loc)
         if end is not None:
             feed.invalid(loc)
-    backlog, _revision, _upto = await feed.read_rows(
-        app, user_id, position, None, False, events.PAGE, loc
-    )
-    stream = await app.ctx.hub.open(user_id)
+    begin = await events.start(app, ctx.token, position, loc)
+    if request.method == "HEAD":
+        return Streamed()
+    stream = await app.ctx.hub.open(ctx.user_id, ctx.session_id)
     if stream is None:
         limit = app.ctx.settings.events_per_user
         raise TooManyRequests(5, f"At most {limit} event streams per user are open at once.")
@@ -41,9 +42,10 @@ async def stream_events(request: Request) -> Reply:
     metrics = app.ctx.metrics
     if metrics is not None:
         metrics.event_streams.inc()
+    expires = ctx.token_expires
 
     async def send(response: Any) -> None:
-        await events.run(app, stream, position, backlog, loc, response)
+        await events.run(app, stream, begin, expires, loc, response)
 
     async def close() -> None:
         if metrics is not None:

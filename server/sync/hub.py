@@ -2,8 +2,10 @@
 
 The connection opens with the first stream (the service starts while PostgreSQL is down) on
 DATABASE_LISTEN_URL when set (LISTEN does not work through PgBouncer's transaction pooling),
-else DATABASE_URL. Each signal goes to the queues of that user's streams on this worker. If the
-connection drops, every stream ends (a client reconnects with Last-Event-ID and loses nothing).
+else DATABASE_URL. A change or reminder signal goes to the queues of that user's streams on this
+worker; a session signal (a login family of the user ended, migration 0032) rings them: each
+re-checks its session before it sends anything more. If the connection drops, or the worker
+stops, every stream is rung to end (a client reconnects with Last-Event-ID and loses nothing).
 
 The per-user stream limit holds across workers and instances: a stream holds one of the user's
 EVENTS_PER_USER advisory locks, taken by the listening connection (session locks, so a worker
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,15 +24,28 @@ import asyncpg
 from server.sync import signals
 
 log = logging.getLogger("todo_api")
-CLOSE: dict[str, Any] = {"kind": "close"}
 LOCK_CLASS = "todo-api/events:"
 
 
 @dataclass(eq=False)
 class Stream:
+    """One open stream as the hub sees it; server/sync/events.py drives it."""
+
     user_id: str
+    session_id: str  # the login family of the access token that opened it
     slot: int
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    stale: bool = False  # rung since the stream last checked its session
+    closing: bool = False  # the worker stops or lost its signals: the stream ends
+    # What the stream awaits within (events.py): ringing moves it to now, which interrupts
+    # whatever the stream is doing, a send to a client that does not read included.
+    alarm: asyncio.Timeout | None = None
+
+    def ring(self) -> None:
+        self.stale = True
+        if self.alarm is not None:
+            with suppress(RuntimeError):  # already going off
+                self.alarm.reschedule(0)
 
 
 class Hub:
@@ -44,7 +60,7 @@ class Hub:
     def open_streams(self) -> int:
         return sum(len(s) for s in self.streams.values())
 
-    async def open(self, user_id: str) -> Stream | None:
+    async def open(self, user_id: str, session_id: str) -> Stream | None:
         """A new stream of the user, or None when all their slots are taken."""
         async with self._lock:
             conn = await self._connection()
@@ -55,7 +71,7 @@ class Hub:
                 if await conn.fetchval(
                     "SELECT pg_try_advisory_lock(hashtext($1), $2)", LOCK_CLASS + user_id, slot
                 ):
-                    stream = Stream(user_id, slot)
+                    stream = Stream(user_id, session_id, slot)
                     self.streams.setdefault(user_id, set()).add(stream)
                     return stream
         return None
@@ -102,10 +118,15 @@ class Hub:
         signal = signals.parse(payload)
         if signal is None:
             return
+        session = signal.get("kind") == "session"
         for stream in self.streams.get(signal["user_id"], ()):
-            stream.queue.put_nowait(signal)
+            if session:
+                stream.ring()
+            else:
+                stream.queue.put_nowait(signal)
 
     def _end_all(self) -> None:
         for streams in list(self.streams.values()):
             for stream in streams:
-                stream.queue.put_nowait(CLOSE)
+                stream.closing = True
+                stream.ring()

@@ -6,6 +6,9 @@
 - `{"user_id", "kind": "reminder", "reminder": {task_id, title, fire_at}}`: forwarded as
   `event: reminder` with the reminder as data (published by the reminder scheduler, issue 16,
   with `pg_notify(CHANNEL, payload)`).
+- `{"user_id", "kind": "session"}`: a login family of that user stopped being live, or the account
+  went (the triggers of migration 0032, at commit); each stream of the user re-checks its session
+  and ends if it was the one.
 """
 
 from __future__ import annotations

@@ -79,36 +79,81 @@ class Metrics:
             "Connections closed as they arrived: their client held CLIENT_CONNECTION_LIMIT.",
             registry=self.registry,
         )
+        # The event-loop guard (server/system/loop_guard.py).
+        self.hold = Histogram(
+            "todo_event_loop_hold_seconds",
+            "Holds of the event loop of 50 ms or more, by the operation whose code held it.",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.worst_hold = Gauge(
+            "todo_event_loop_hold_max_seconds",
+            "The longest hold of the event loop so far, by the operation whose code held it.",
+            ["operation"],
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+        self.lag = Histogram(
+            "todo_event_loop_lag_seconds",
+            "How late the event loop ran its heartbeat (sampled every 20 ms).",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.lag_now = Gauge(
+            "todo_event_loop_lag_current_seconds",
+            "The event loop's lag at its latest heartbeat (the worst live worker's).",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
         # This turn's tallies: requests by (route name, status); by route name, the latencies'
-        # sum then a count per bucket of LATENCY_BUCKETS and one for +Inf.
+        # sum then a count per bucket of LATENCY_BUCKETS and one for +Inf, and the holds' alike.
         self._counts: dict[tuple[str | None, int], int] = {}
         self._latencies: dict[str | None, list[float]] = {}
+        self._holds: dict[str | None, list[float]] = {}
+        self._worst: dict[str, float] = {}  # the worst hold so far, by operation
         self._counters: dict[tuple[str | None, int], Counter] = {}  # label children, kept
         self._timers: dict[str | None, Histogram] = {}
+        self._holders: dict[str | None, Histogram] = {}
+        self._written = True  # no tally waits for the end of the turn
 
     def observe(self, route_name: str | None, status: int, seconds: float) -> None:
         """One answered request (route_name: Sanic's, "<app>.<operationId>"), written out at the
         end of this turn of the event loop (at once outside a running loop)."""
-        first = not self._counts
         key = (route_name, status)
         self._counts[key] = self._counts.get(key, 0) + 1
-        tally = self._latencies.get(route_name)
-        if tally is None:
-            tally = self._latencies[route_name] = [0.0] * (len(LATENCY_BUCKETS) + 2)
-        tally[0] += seconds
-        tally[1 + bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1  # le: seconds <= bound
-        if first:
-            try:
-                asyncio.get_running_loop().call_soon(self.write)
-            except RuntimeError:  # no loop to come back: written now
-                self.write()
+        _tally(self._latencies, route_name, seconds)
+        if self._written:
+            self._write_soon()
+
+    def observe_hold(self, operation: str, seconds: float) -> None:
+        """A hold of the event loop by an operation's code, written as observe() writes."""
+        _tally(self._holds, operation, seconds)
+        if seconds > self._worst.get(operation, 0.0):
+            self._worst[operation] = seconds
+            self.worst_hold.labels(operation).set(seconds)
+        if self._written:
+            self._write_soon()
+
+    def observe_lag(self, seconds: float) -> None:
+        self.lag.observe(seconds)
+        self.lag_now.set(seconds)
+
+    def _write_soon(self) -> None:
+        self._written = False
+        try:
+            asyncio.get_running_loop().call_soon(self.write)
+        except RuntimeError:  # no loop to come back: written now
+            self.write()
 
     def write(self) -> None:
         """The tallies, into prometheus-client's values (a Histogram child keeps its sum and its
         buckets as `_sum` and `_buckets`, one value per bound with +Inf last: adding a count to
         a bucket is what observe() does once per observation)."""
+        self._written = True
         counts, self._counts = self._counts, {}
         latencies, self._latencies = self._latencies, {}
+        holds, self._holds = self._holds, {}
         for key, n in counts.items():
             counter = self._counters.get(key)
             if counter is None:
@@ -117,14 +162,18 @@ class Metrics:
                     _operation(route_name), str(status)
                 )
             counter.inc(n)
-        for route_name, tally in latencies.items():
-            child = self._timers.get(route_name)
-            if child is None:
-                child = self._timers[route_name] = self.latency.labels(_operation(route_name))
-            child._sum.inc(tally[0])
-            for bucket, observed in zip(child._buckets, tally[1:], strict=True):
-                if observed:
-                    bucket.inc(observed)
+        for tallies, histogram, children in (
+            (latencies, self.latency, self._timers),
+            (holds, self.hold, self._holders),
+        ):
+            for route_name, tally in tallies.items():
+                child = children.get(route_name)
+                if child is None:
+                    child = children[route_name] = histogram.labels(_operation(route_name))
+                child._sum.inc(tally[0])
+                for bucket, observed in zip(child._buckets, tally[1:], strict=True):
+                    if observed:
+                        bucket.inc(observed)
 
     def sample(self, app: App) -> None:
         """The gauges, read from this worker's pool and hasher."""
@@ -135,12 +184,26 @@ class Metrics:
 
     def exposition(self) -> bytes:
         self.write()
+        return self.text()
+
+    def text(self) -> bytes:
+        """Every worker's values as Prometheus text, as last written (safe in another thread:
+        prometheus-client locks each value)."""
         directory = os.environ.get(MULTIPROC_ENV)
         if not directory:
             return generate_latest(self.registry)
         everyone = CollectorRegistry()
         multiprocess.MultiProcessCollector(everyone, path=directory)
         return generate_latest(everyone)
+
+
+def _tally(tallies: dict[str | None, list[float]], route_name: str | None, seconds: float) -> None:
+    """One observation into a turn's tally: the sum, then a count per bucket and +Inf."""
+    tally = tallies.get(route_name)
+    if tally is None:
+        tally = tallies[route_name] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+    tally[0] += seconds
+    tally[1 + bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1  # le: seconds <= bound
 
 
 def _operation(route_name: str | None) -> str:

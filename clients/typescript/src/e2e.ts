@@ -1,7 +1,9 @@
 /**
  * `make e2e` after the type checks: start the service on a free port with its own DATA_DIR and
  * CORS_ORIGINS listing a second local origin, wait for /ready, run the client flow and the
- * browser tests against it, and stop it whatever happens.
+ * browser tests against it, then the live-events helper's check (src/stream-ends.ts) against a
+ * second instance on the same database whose access tokens live 3 s, and stop both whatever
+ * happens.
  *   TODO_API   the service command (default: <repo>/.venv/bin/todo-api)
  *   E2E_DATA_DIR  its data folder (default: <repo>/.data/e2e); DATABASE_URL, if set, is passed on
  */
@@ -66,7 +68,7 @@ async function run(name: string, command: string, args: string[], env: NodeJS.Pr
 }
 
 async function main(): Promise<number> {
-  const [apiPort, pagePort] = [await freePort(), await freePort()];
+  const [apiPort, pagePort, shortPort] = [await freePort(), await freePort(), await freePort()];
   const apiUrl = `http://${HOST}:${apiPort}`;
   const allowedOrigin = `http://${HOST}:${pagePort}`;
   const command = process.env.TODO_API ?? resolve(REPO_ROOT, ".venv/bin/todo-api");
@@ -86,9 +88,10 @@ async function main(): Promise<number> {
   service.once("error", (error) => {
     spawnError = error;
   });
+  let shortLived: ChildProcess | undefined; // a second instance whose access tokens live 3 s
   const interrupted = (): void => {
     running?.kill("SIGTERM");
-    void stop(service).then(() => process.exit(130));
+    void Promise.all([stop(service), shortLived && stop(shortLived)]).then(() => process.exit(130));
   };
   process.once("SIGINT", interrupted);
   process.once("SIGTERM", interrupted);
@@ -105,10 +108,22 @@ async function main(): Promise<number> {
       "browser tests",
       await run("browser tests", process.execPath, [...tsx, "--test", "--test-reporter=spec", "src/browser.test.ts", "src/console.test.ts"], env),
     ]);
+    // The same database (DATA_DIR) and secret, as a second instance of the cluster would run.
+    const shortUrl = `http://${HOST}:${shortPort}`;
+    shortLived = spawn(command, ["serve"], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, HOST, PORT: String(shortPort), DATA_DIR: dataDir, WORKERS: "1", ACCESS_TOKEN_TTL: "3" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    shortLived.stdout?.pipe(log);
+    shortLived.stderr?.pipe(log);
+    await waitUntilReady(shortLived, shortUrl, () => undefined);
+    results.push(["stream ends", await run("stream ends", process.execPath, [...tsx, "src/stream-ends.ts"], { ...env, API_URL: shortUrl })]);
   } catch (error) {
     console.error(`e2e: ${error instanceof Error ? error.message : String(error)}`);
     results.push(["service start", false]);
   } finally {
+    if (shortLived) await stop(shortLived);
     await stop(service);
     log.end();
   }

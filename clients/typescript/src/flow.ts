@@ -332,7 +332,12 @@ async function main(): Promise<void> {
 
   await listsFlow(api, userId, step);
   const otherDevice = makeClient(baseUrl, () => accessToken);
-  await syncFlow(api, otherDevice, baseUrl, userId, () => accessToken ?? "", step);
+  const renew = async (): Promise<string> => {
+    tokens = expectStatus(await api.POST("/api/auth/refresh", { body: { refresh_token: tokens.refresh_token } }), 200);
+    accessToken = tokens.access_token;
+    return accessToken;
+  };
+  await syncFlow(api, otherDevice, baseUrl, userId, { token: () => accessToken ?? "", renew }, step);
   await timeFlow(api, userId, step);
 
   tokens = await step("refresh rotates the pair", async () => {

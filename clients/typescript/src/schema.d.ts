@@ -667,7 +667,22 @@ export interface paths {
         };
         /**
          * Stream live events
-         * @description A `text/event-stream`: each change as `event: change`, `id:` (a `since` value), `data:` (one `Change`), within a second of its commit; reminders as `event: reminder`; a comment line at least every 15 s. `Last-Event-ID` resumes right after that point. At most 10 streams per user (`429`).
+         * @description A `text/event-stream`: each change as `event: change`, `id:` (a `since`
+         *     value), `data:` (one `Change`), within a second of its commit; reminders as
+         *     `event: reminder`; a comment line at least every 15 s. `Last-Event-ID`
+         *     resumes right after that point. At most 10 streams per user (`429`).
+         *
+         *     A stream lives as long as what opened it. Within a second, it ends with
+         *     `event: end` and `data:` a `StreamEnd` saying why: `token-expired` at the
+         *     access token's `exp` (refresh, then reconnect with `Last-Event-ID`: nothing
+         *     is lost); `session-ended` after a logout of its session, `logout-all`, the
+         *     session ended by id, a password change or the end of the session's
+         *     lifetime (log in again); `account-deleted`; `reconnect` when the server
+         *     stops or loses its signals (reconnect with `Last-Event-ID`). Nothing is
+         *     sent after a revocation, whichever instance holds the stream.
+         *
+         *     `HEAD` answers the headers `GET` would (after the same checks) and ends,
+         *     opening no stream.
          */
         get: operations["stream_events"];
         put?: never;
@@ -827,7 +842,7 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description Answers the metrics of every worker of this instance, added up, in the Prometheus text exposition format: requests by operation and status (`todo_http_requests_total`), latency histograms by operation (`todo_http_request_duration_seconds`), pool connections in use and waiting, the password-hash queue's depth, the open event streams and the connections refused for their client's cap (`todo_connections_refused_total`). Needs no access token: expose it to your scraper, not to the internet. `404` (as for an unknown route) when `METRICS_ENABLED` is off.
+         * @description Answers the metrics of every worker of this instance, added up, in the Prometheus text exposition format: requests by operation and status (`todo_http_requests_total`), latency histograms by operation (`todo_http_request_duration_seconds`), pool connections in use and waiting, the password-hash queue's depth, the open event streams, the connections refused for their client's cap (`todo_connections_refused_total`), and the event-loop guard: each worker's event-loop lag (`todo_event_loop_lag_seconds`, `todo_event_loop_lag_current_seconds`) and its holds of 50 ms or more by the operation whose code held the loop (`todo_event_loop_hold_seconds`, and the worst so far, `todo_event_loop_hold_max_seconds`). Needs no access token: expose it to your scraper, not to the internet. `404` (as for an unknown route) when `METRICS_ENABLED` is off.
          */
         get: operations["metrics"];
         put?: never;
@@ -914,8 +929,18 @@ export interface components {
             /** @description True when more changes are ready now. */
             has_more: boolean;
         };
-        /** @description The `data` of one event of the stream: a `Change` for `event: change`, a `Reminder` for `event: reminder`. */
-        Event: components["schemas"]["Change"] | components["schemas"]["Reminder"];
+        /** @description The `data` of one event of the stream: a `Change` for `event: change`, a `Reminder` for `event: reminder`, a `StreamEnd` for `event: end`. */
+        Event: components["schemas"]["Change"] | components["schemas"]["Reminder"] | components["schemas"]["StreamEnd"];
+        /**
+         * @description The last event of a stream (`event: end`): why the server ended it. `token-expired`: refresh the access token and reconnect with `Last-Event-ID`. `session-ended`: the session was logged out, ended by id or by a password change, or outlived its lifetime; log in again. `account-deleted`: the account is gone. `reconnect`: the server stops or lost its signals; reconnect with `Last-Event-ID`.
+         * @example {
+         *       "reason": "token-expired"
+         *     }
+         */
+        StreamEnd: {
+            /** @enum {string} */
+            reason: "token-expired" | "session-ended" | "account-deleted" | "reconnect";
+        };
         /** @description An RFC 9457 problem details object. */
         Problem: {
             /** @description A URI reference identifying the problem type. */
@@ -3209,7 +3234,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The stream. Each event's `data` is an `Event` (a `Change` for `event: change`). */
+            /** @description The stream. Each event's `data` is an `Event` (a `Change` for `event: change`, a `Reminder` for `event: reminder`, a `StreamEnd` for the last, `event: end`). */
             200: {
                 headers: {
                     [name: string]: unknown;

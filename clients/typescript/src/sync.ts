@@ -6,12 +6,13 @@
  * trash page, clear-completed, an atomic batch with a stale if_match, and 304 on the pages.
  */
 import { type Api, type Schemas, type Task, check, expectEmpty, expectProblem, expectStatus } from "./api.js";
+import { type Credentials, LiveStream } from "./events.js";
 
 type Change = Schemas["Change"];
-type Step = <T>(name: string, run: () => Promise<T>) => Promise<T>;
+export type Step = <T>(name: string, run: () => Promise<T>) => Promise<T>;
 
 /** The local copy: every live task and list by id, and the feed position it reflects. */
-class LocalCopy {
+export class LocalCopy {
   readonly tasks = new Map<string, Task>();
   readonly lists = new Map<string, Schemas["List"]>();
   since: string | undefined;
@@ -24,7 +25,7 @@ class LocalCopy {
 }
 
 /** Reads /changes until it has nothing more (a full sync when the copy has no position yet). */
-async function pull(api: Api, userId: string, copy: LocalCopy): Promise<number> {
+export async function pull(api: Api, userId: string, copy: LocalCopy): Promise<number> {
   let applied = 0;
   for (let pages = 0; pages < 100; pages += 1) {
     const query = { limit: 2, ...(copy.since ? { since: copy.since } : {}) };
@@ -35,53 +36,6 @@ async function pull(api: Api, userId: string, copy: LocalCopy): Promise<number> 
     if (!page.has_more) return applied;
   }
   throw new Error("the feed never ran out");
-}
-
-/** An open /events stream: applies each change event to the copy as it arrives. */
-class LiveStream {
-  private readonly abort = new AbortController();
-  private done: Promise<void> = Promise.resolve();
-  events = 0;
-
-  async open(baseUrl: string, userId: string, token: string, copy: LocalCopy): Promise<void> {
-    const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
-    if (copy.since) headers["Last-Event-ID"] = copy.since;
-    const response = await fetch(`${baseUrl}/api/${userId}/events`, { headers, signal: this.abort.signal });
-    check(response.status === 200 && response.body, `events answered ${response.status}`);
-    check((response.headers.get("Content-Type") ?? "").startsWith("text/event-stream"), "not an event stream");
-    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-    this.done = (async () => {
-      let buffer = "";
-      try {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) return;
-          buffer += value;
-          let end: number;
-          while ((end = buffer.indexOf("\n\n")) >= 0) {
-            const block = buffer.slice(0, end);
-            buffer = buffer.slice(end + 2);
-            const fields = new Map(block.split("\n").filter((l) => !l.startsWith(":")).map((l) => {
-              const at = l.indexOf(": ");
-              return [l.slice(0, at), l.slice(at + 2)] as const;
-            }));
-            if (fields.get("event") === "change") {
-              copy.apply(JSON.parse(fields.get("data") ?? "null") as Change);
-              copy.since = fields.get("id");
-              this.events += 1;
-            }
-          }
-        }
-      } catch (error) {
-        if (!this.abort.signal.aborted) throw error;
-      }
-    })();
-  }
-
-  async close(): Promise<void> {
-    this.abort.abort();
-    await this.done;
-  }
 }
 
 async function fullListing(api: Api, userId: string): Promise<Task[]> {
@@ -99,7 +53,7 @@ async function fullListing(api: Api, userId: string): Promise<Task[]> {
 const canonical = (tasks: Iterable<Task>): string =>
   JSON.stringify([...tasks].sort((a, b) => (a.id < b.id ? -1 : 1)));
 
-async function converged(api: Api, userId: string, copy: LocalCopy): Promise<boolean> {
+export async function converged(api: Api, userId: string, copy: LocalCopy): Promise<boolean> {
   const truth = canonical(await fullListing(api, userId));
   for (let tries = 0; tries < 50; tries += 1) {
     if (canonical(copy.tasks.values()) === truth) return true;
@@ -113,7 +67,7 @@ export async function syncFlow(
   otherDevice: Api,
   baseUrl: string,
   userId: string,
-  token: () => string,
+  auth: Credentials,
   step: Step,
 ): Promise<void> {
   const path = { user_id: userId };
@@ -124,8 +78,8 @@ export async function syncFlow(
     check(copy.lists.size >= 1, "the full sync has no lists");
   });
 
-  const live = new LiveStream();
-  await live.open(baseUrl, userId, token(), copy);
+  const live = new LiveStream(baseUrl, userId, copy, auth);
+  await live.open();
   const written = await step("another device writes while the stream follows", async () => {
     const made: Task[] = [];
     for (const title of ["Synced one", "Synced two", "Synced three"]) {
@@ -165,8 +119,8 @@ export async function syncFlow(
   await step("Last-Event-ID resumes with exactly what the copy missed", async () => {
     const before = copy.since;
     expectStatus(await otherDevice.POST("/api/{user_id}/tasks", { params: { path }, body: { title: "While offline" } }), 201);
-    const resumed = new LiveStream();
-    await resumed.open(baseUrl, userId, token(), copy);
+    const resumed = new LiveStream(baseUrl, userId, copy, auth);
+    await resumed.open();
     check(await converged(api, userId, copy), "the resumed stream did not replay the missed change");
     await resumed.close();
     check(resumed.events === 1 && copy.since !== before, `replayed ${resumed.events} events`);

@@ -1,0 +1,157 @@
+"""The event-loop guard (server/system/loop_guard.py): a request that blocks its worker's loop is
+measured (the loop's late heartbeat), named (its code was running when the watcher looked),
+logged past LOOP_HOLD_LOG_MS with its operation, and counted in /metrics by operation; a request
+that waits (on PostgreSQL, a timer) holds nothing while it waits. The loop's lag is sampled into
+/metrics. tests/loop_guard.py
+reads it all for any test (check_holds, HoldCount, the loop_guard fixture). And what the guard
+found in the conformance run: GET /openapi.yaml parsed the contract on every request to check
+its answer, and /metrics wrote every worker's values out on the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from server import handlers
+from server.config import Settings
+from server.context import Request
+from server.contract import pipeline
+from server.contract.reply import Reply
+from server.system import loop_guard
+from server.system.loop_guard import BEAT, HOLD
+from server.system.metrics import Metrics
+from tests import ROOT
+from tests.loop_guard import HOLD_BOUND, HoldCount, holds_over, worst_holds
+from tests.support import Api, User, metric_value
+
+BLOCK = 0.3  # seconds a blocking handler holds the loop; past 0.25, a bucket bound
+WAIT = 0.3
+
+
+async def blocking_health(request: Request) -> Reply:
+    time.sleep(BLOCK)  # what a runaway computation does to the loop  # noqa: ASYNC251
+    return Reply({"status": "ok"})
+
+
+async def waiting_ready(request: Request) -> Reply:
+    await asyncio.sleep(WAIT)  # lets everything else run meanwhile
+    return Reply({"status": "ready"})
+
+
+@pytest.fixture(scope="module")
+def guarded(settings: Settings, make_api: Callable[..., Api]) -> Iterator[Api]:
+    """An app whose /health blocks the loop for BLOCK, and whose /ready waits WAIT."""
+    implemented = {**handlers.collect(), "health": blocking_health, "ready": waiting_ready}
+    with make_api(
+        dataclasses.replace(settings, loop_hold_log_ms=200), implemented=implemented
+    ) as api:
+        yield api
+
+
+def test_a_request_that_blocks_the_loop_is_measured_logged_and_counted(
+    guarded: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    count = HoldCount(guarded, bound=0.25)
+    with caplog.at_level(logging.WARNING, logger="todo_api"):
+        response = guarded.get("/health")
+    assert response.status_code == 200
+    [line] = [r for r in caplog.records if r.getMessage() == "the event loop was held"]
+    assert (line.operation, line.method, line.path) == ("health", "GET", "/health")  # type: ignore[attr-defined]
+    assert line.request_id == response.headers["x-request-id"]  # type: ignore[attr-defined]
+    assert line.held_ms >= (BLOCK - BEAT) * 1000  # type: ignore[attr-defined]
+    assert worst_holds(guarded)["health"] >= BLOCK - BEAT
+    with pytest.raises(AssertionError, match=r"health: 1 \(worst 0\.[23]"):
+        count.check()
+
+
+def test_a_request_that_waits_holds_nothing_while_it_waits(
+    guarded: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = holds_over(guarded.get("/metrics").text, HOLD)
+    with caplog.at_level(logging.WARNING, logger="todo_api"):
+        started = time.monotonic()
+        assert guarded.get("/ready").status_code == 200
+        assert time.monotonic() - started >= WAIT
+    assert not [r for r in caplog.records if getattr(r, "operation", None) == "ready"]
+    after = holds_over(guarded.get("/metrics").text, HOLD)
+    assert after.get("ready", 0) == before.get("ready", 0)  # no hold of HOLD, although it took WAIT
+
+
+def test_a_blocked_loop_shows_in_its_lag(guarded: Api) -> None:
+    lag = "todo_event_loop_lag_seconds_count"
+    before = guarded.get("/metrics").text
+    guarded.get("/health")  # blocks BLOCK
+    guarded.run(asyncio.sleep(0.3))  # the sampler wakes a few times
+    after = guarded.get("/metrics").text
+    assert metric_value(after, lag) > metric_value(before, lag)
+    late = "todo_event_loop_lag_seconds_bucket"
+    slow_before = metric_value(before, lag) - metric_value(before, late, le="0.1")
+    slow_after = metric_value(after, lag) - metric_value(after, late, le="0.1")
+    assert slow_after >= slow_before + 1, "the blocked sample was not seen late"
+
+
+def test_the_guard_fixture_passes_ordinary_requests(api: Api, user: User, loop_guard: None) -> None:
+    for _ in range(3):
+        assert api.get("/api/me", headers=user.headers).status_code == 200
+    assert not holds_over(api.get("/metrics").text, HOLD_BOUND).get("get_me")
+
+
+def test_the_contract_as_yaml_is_checked_once_not_on_every_request(
+    settings: Settings, make_api: Callable[..., Api], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checking the YAML answer parses the whole contract (50-190 ms on the loop, for anyone,
+    no token needed); the same answer object needs it once."""
+    checks: list[object] = []
+    real = pipeline.validate_response
+
+    def validate(*args: Any) -> None:
+        checks.append(args)
+        real(*args)
+
+    monkeypatch.setattr(pipeline, "validate_response", validate)
+    with make_api(settings) as api:
+        answers = [api.get("/openapi.yaml") for _ in range(4)]
+        assert [a.status_code for a in answers] == [200] * 4
+        assert all(a.content == (ROOT / "openapi.yaml").read_bytes() for a in answers)
+        assert len(checks) == 1
+        assert [api.get("/metrics").status_code for _ in range(2)] == [200, 200]
+        assert len(checks) == 3, "an answer that changes is checked every time"
+
+
+def test_metrics_are_written_out_off_the_event_loop(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[threading.Thread] = []
+    real = Metrics.text
+
+    def text(self: Metrics) -> bytes:
+        threads.append(threading.current_thread())
+        return real(self)
+
+    monkeypatch.setattr(Metrics, "text", text)
+    assert api.get("/metrics").status_code == 200
+    assert len(threads) == 1
+    assert threads[0] is not threading.main_thread()  # the thread the event loop runs in
+
+
+def test_a_hold_that_lasts_is_logged_while_it_lasts(
+    guarded: Api, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loop that never comes back (a runaway loop in a request) still says who holds it."""
+    monkeypatch.setattr(loop_guard, "STUCK", 0.05)
+    with caplog.at_level(logging.WARNING, logger="todo_api"):
+        assert guarded.get("/health").status_code == 200
+    [line] = [
+        r
+        for r in caplog.records
+        if r.getMessage() == "the event loop is held and has not come back"
+    ]
+    assert line.operation == "health"  # type: ignore[attr-defined]
+    assert 0.05 < line.held_ms / 1000 < BLOCK  # type: ignore[attr-defined]  # said while held
