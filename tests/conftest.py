@@ -25,7 +25,8 @@ from tests.support import Api, User
 TEST_DATABASE = f"todo_test_{os.getpid()}"
 TABLES = (
     "idempotency_keys, login_failures, signup_attempts, refresh_tokens, login_families,"
-    " fired_reminders, reminder_times, tasks, lists, trash, tombstones, users"
+    " fired_reminders, reminder_times, tasks, lists, trash, tombstones, account_tokens,"
+    " mail_requests, outbox, push_subscriptions, users"
 )
 
 
