@@ -19,6 +19,7 @@ from server.config import Settings
 from server.db import migrations
 from server.db.embedded import create_database, drop_database, with_database
 from tests import ROOT
+from tests.mailbox import Mailbox
 from tests.support import Api, User
 
 # One database per session, so concurrent sessions on one server never collide.
@@ -104,7 +105,14 @@ def database_url(admin_dsn: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
+def mailbox() -> Iterator[Mailbox]:
+    """The session's SMTP server: every app the tests build mails to it."""
+    with Mailbox() as box:
+        yield box
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, mailbox: Mailbox) -> Settings:
     return Settings(
         jwt_secret=secrets.token_urlsafe(48),
         database_url=database_url,
@@ -113,6 +121,8 @@ def settings(database_url: str) -> Settings:
         hash_queue_size=256,  # the suite's concurrent logins all come from one address
         client_connection_limit=1000,  # and all its connections
         data_dir=ROOT / ".data",
+        smtp_url=mailbox.url,
+        outbox_interval=0.2,
     )
 
 

@@ -110,7 +110,7 @@ def build(
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
-    name = payload.get("name") or ""
+    name = header_text(payload.get("name") or "")
     greeting = f"Hello {name}," if name else "Hello,"
     text = [greeting, content.paragraphs[0]]
     if content.link:
