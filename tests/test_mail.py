@@ -18,7 +18,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from server.accounts.mailing import token_hash
 from server.config import ConfigError, Settings, load_settings
+from server.mail.sealing import Unsealable, sealer_for
 from tests.mailbox import Mailbox
 from tests.support import Api, User
 
@@ -116,19 +118,30 @@ def test_the_token_crosses_the_outbox_sealed_and_is_dropped_once_sent(
     assert token.encode() not in stored[0][0]
 
 
-def test_a_queued_token_is_sealed(settings: Settings, make_api: Any) -> None:
-    """No sender (its lease is held elsewhere): the row waits with the token sealed."""
+def test_a_queued_token_is_sealed(
+    settings: Settings, make_api: Any, sql: psycopg.Connection[Any]
+) -> None:
+    """The row waits (this test holds the mail sender's lease) with the token sealed: it
+    opens with the service's key only, and is neither the token nor its hash."""
     email = fresh_email()
-    with make_api(dataclasses.replace(settings, mail_enabled=True)) as api:
-        api.app.ctx.senders.clear()  # nothing of this app sends; the session's app may
-        signup(api, email)
-        with psycopg.connect(settings.database_url or "") as conn:
-            row = conn.execute(
-                "SELECT payload->>'token' FROM outbox WHERE payload->>'to' = %s", (email,)
-            ).fetchone()
-    assert row is not None
-    if row[0] is not None:  # not yet sent: sealed, never the token itself
-        assert len(row[0]) > 60
+    sql.execute(
+        "UPDATE purge_lease SET holder = 'a test', leased_until = now() + interval '1 minute'"
+        " WHERE name = 'outbox:mail'"
+    )
+    try:
+        with make_api(settings) as api:
+            signup(api, email)
+    finally:
+        sql.execute("UPDATE purge_lease SET leased_until = '-infinity' WHERE name = 'outbox:mail'")
+    [(sealed, sent)] = sql.execute("SELECT payload->>'token', sent_at FROM outbox").fetchall()
+    assert sent is None
+    token = sealer_for(settings.jwt_secret).open(sealed)
+    [(stored,)] = sql.execute("SELECT token_hash FROM account_tokens").fetchall()
+    assert token_hash(token) == stored
+    assert token not in sealed
+    assert stored.hex() not in sealed
+    with pytest.raises(Unsealable):
+        sealer_for("another secret of the same length, or any").open(sealed)
 
 
 def test_resend_is_limited_to_five_an_hour_then_429(
