@@ -1,5 +1,6 @@
 """The push channel's deliverer: a reminder, encrypted for the subscription's keys (RFC 8291,
-aes128gcm) and signed for with the VAPID key (RFC 8292), POSTed to its push service.
+aes128gcm) and signed for with the VAPID key (RFC 8292's `Authorization: vapid t=..., k=...`;
+py_vapid's Vapid01 would send the draft `WebPush` scheme instead), POSTed to its push service.
 
 pywebpush's aiohttp path (`webpush_async`) sends without a thread: the encryption and the
 signature are a fraction of a millisecond of the loop, and one aiohttp session reuses
@@ -16,7 +17,7 @@ from typing import Any
 
 import aiohttp
 import orjson
-from py_vapid import Vapid01
+from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush_async
 
 from server.db.queries import Queries
@@ -30,7 +31,7 @@ GONE = (404, 410)
 class PushDeliverer:
     channel = "push"
 
-    def __init__(self, db: Any, queries: Queries, vapid: Vapid01, subject: str) -> None:
+    def __init__(self, db: Any, queries: Queries, vapid: Vapid02, subject: str) -> None:
         self.db, self.queries, self.vapid, self.subject = db, queries, vapid, subject
         self._session: aiohttp.ClientSession | None = None
 

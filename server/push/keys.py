@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from py_vapid import Vapid01
+from py_vapid import Vapid02
 
 from server.config import Settings
 
@@ -29,13 +29,13 @@ def new_private_key() -> str:
     return b64url(key.private_numbers().private_value.to_bytes(32, "big"))
 
 
-def vapid_key(settings: Settings) -> Vapid01:
+def vapid_key(settings: Settings) -> Vapid02:
     """The service's VAPID key pair (read, or in development made once)."""
     raw = settings.vapid_private_key or _development_key(settings.data_dir)
-    return Vapid01.from_string(raw)
+    return Vapid02.from_string(raw)
 
 
-def public_key(vapid: Vapid01) -> str:
+def public_key(vapid: Vapid02) -> str:
     """The application server key a browser subscribes with: the uncompressed point, base64url."""
     point = vapid.public_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
     return b64url(point)
