@@ -6,7 +6,9 @@ unsent row. STARTTLS with AUTH and smtps deliver; credentials never go out witho
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,8 +19,10 @@ import psycopg
 import pytest
 
 from server.config import Settings
+from server.system.reminders import fire_due
 from tests.live import fresh_database
 from tests.mailbox import Arrived, Mailbox, self_signed
+from tests.pushbox import Pushbox
 from tests.support import Api, metric_value
 
 pytestmark = pytest.mark.slow
@@ -50,9 +54,8 @@ def queue(conn: psycopg.Connection[Any], count: int, tag: str = "q") -> list[str
 
 
 def app_for(make_api: Any, settings: Settings, dsn: str, box: Mailbox, **changes: Any) -> Api:
-    changed = dataclasses.replace(
-        settings, database_url=dsn, smtp_url=box.url, push_enabled=False, **changes
-    )
+    changes = {"push_enabled": False, **changes}
+    changed = dataclasses.replace(settings, database_url=dsn, smtp_url=box.url, **changes)
     api: Api = make_api(changed)
     return api
 
@@ -231,3 +234,84 @@ def test_credentials_never_cross_without_tls(
             until(api, lambda: own.execute("SELECT attempts FROM outbox").fetchone() == (1,))
     assert box.arrived == []
     assert box.logins == []
+
+
+def test_a_clean_stop_with_mails_queued_loses_none_and_sends_none_twice(
+    own: psycopg.Connection[Any], own_dsn: str, settings: Settings, make_api: Any
+) -> None:
+    with Mailbox() as box:
+        box.delay = 0.02
+        queue(own, 120)
+        with app_for(make_api, settings, own_dsn, box) as api:
+            until(api, lambda: len(box.arrived) >= 20)
+        # stopped cleanly mid-queue: what it had claimed and not sent is given back at once
+        left = own.execute(
+            "SELECT count(*), count(*) FILTER (WHERE claimed_until > now())"
+            " FROM outbox WHERE sent_at IS NULL"
+        ).fetchone()
+        assert left is not None
+        assert left[0] > 0, "the queue was sent before the stop: the test proves nothing"
+        assert left[1] == 0
+        assert len(box.arrived) == 120 - left[0]
+        with app_for(make_api, settings, own_dsn, box) as api:
+            until(api, lambda: len(box.arrived) >= 120)
+            api.idle(1)
+    arrived = ids(box.arrived)
+    assert len(arrived) == 120
+    assert set(arrived.values()) == {1}, "a mail arrived twice"
+    assert own.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone() == (0,)
+
+
+def test_reminders_are_mailed_and_pushed_once_each_with_two_instances(
+    own: psycopg.Connection[Any], own_dsn: str, settings: Settings, make_api: Any
+) -> None:
+    """Two instances on one database, each with its scheduler and its senders running, and
+    their schedulers' rounds also run at once by hand: one mail and one push per reminder."""
+    count = 40
+    user = own.execute(
+        "INSERT INTO users (email, name, password_hash, email_verified, notify_email,"
+        " notify_push) VALUES ('twice@example.org', 'T', 'x', true, true, true) RETURNING id"
+    ).fetchone()
+    assert user is not None
+    with Mailbox() as box, Pushbox() as pushes:
+        box.delay = 0.02  # rounds of the two instances' senders would overlap, were there two
+        sub = pushes.subscription("one")
+        own.execute(
+            "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth)"
+            " VALUES (%s, %s, %s, %s)",
+            (user[0], sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"]),
+        )
+        changes = {"push_enabled": True, "reminder_interval_seconds": 1}
+        with (
+            app_for(make_api, settings, own_dsn, box, **changes) as first,
+            app_for(make_api, settings, own_dsn, box, **changes) as second,
+        ):
+            own.execute(
+                "INSERT INTO tasks (user_id, list_id, title, reminders)"
+                " SELECT %(u)s, id, 'due ' || n, jsonb_build_array(jsonb_build_object('at',"
+                "        now() - n * interval '1 millisecond'))"
+                "   FROM lists, generate_series(1, %(n)s) AS n WHERE user_id = %(u)s AND is_inbox",
+                {"u": user[0], "n": count},
+            )
+
+            # each instance's loop in a thread of its own, as two processes would run
+            done = threading.Event()
+
+            async def run_second() -> None:
+                await fire_due(second.app.ctx.db, second.app.ctx.queries)
+                await asyncio.to_thread(done.wait, 60)  # its loop runs meanwhile
+
+            other = threading.Thread(target=second.run, args=(run_second(),))
+            other.start()
+            try:
+                first.run(fire_due(first.app.ctx.db, first.app.ctx.queries))
+                until(first, lambda: len(box.arrived) >= count and len(pushes.received) >= count)
+                first.idle(2)  # anything doubled would have come by now
+            finally:
+                done.set()
+                other.join(30)
+    mailed = Counter(str(m.message["Subject"]) for m in box.to("twice@example.org"))
+    assert len(box.arrived) == count
+    assert mailed == Counter(f"Reminder: due {n}" for n in range(1, count + 1))
+    pushed = Counter(p.data["title"] for p in pushes.received)
+    assert pushed == Counter(f"due {n}" for n in range(1, count + 1))

@@ -89,6 +89,7 @@ def test_a_subscription_its_push_service_calls_gone_is_removed(
     [left] = api.get(SUBSCRIPTIONS, headers=user.headers).json()["subscriptions"]
     assert left["endpoint"].endswith("/push/new")
     assert pushbox.refused == ["/push/old"]
+    assert metric_value(api.get("/metrics").text, "todo_push_failed_total") >= 1
 
 
 def test_subscriptions_are_the_accounts_own(
