@@ -1,6 +1,8 @@
 """Development without SMTP_URL: each mail is written as an .eml file under DATA_DIR/mail/ (off
-the event loop) and its subject, recipient and file are logged, so `make run` shows every mail
-and its links without a mail server."""
+the event loop) and its subject, recipient, file and link are logged, so `make run` shows every
+mail and its links without a mail server. The link is logged as the mail's reader sees it: in
+the file, quoted-printable writes a token's `=` as `=3D` and breaks long lines with `=`, so a
+link copied from the .eml's raw text would not work."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 
 log = logging.getLogger("todo_api")
 UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
+LINK = re.compile(r"https?://\S+\?token=\S+")
 
 
 class FileTransport:
@@ -21,11 +24,14 @@ class FileTransport:
 
     async def send(self, message: EmailMessage) -> None:
         path = await asyncio.to_thread(self._write, message)
+        text = message.get_body(preferencelist=("plain",))
+        link = LINK.search(text.get_content()) if isinstance(text, EmailMessage) else None
         log.info(
-            "mail written to %s: %s (to %s)",
+            "mail written to %s: %s (to %s)%s",
             path,
             message["Subject"],
             message["To"],
+            f"; its link: {link[0]}" if link else "",
             extra={"mail_file": str(path)},
         )
 
