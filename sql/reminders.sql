@@ -70,11 +70,15 @@ fired AS (
   ON CONFLICT DO NOTHING
   RETURNING task_id, fire_at
 ),
-reminded AS (
-  SELECT t.id AS task_id, t.title, u.id AS user_id, u.email, u.name, u.email_verified,
-         u.notify_email, u.notify_push,
+told AS (  -- the task of each fired reminder, read once for the event, the mail and the push
+  SELECT t.id AS task_id, t.user_id, t.title,
          to_char(f.fire_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS fire_at
-    FROM fired AS f JOIN tasks AS t ON t.id = f.task_id JOIN users AS u ON u.id = t.user_id
+    FROM fired AS f JOIN tasks AS t ON t.id = f.task_id
+),
+reminded AS (
+  SELECT told.task_id, told.title, told.fire_at, u.id AS user_id, u.email, u.name,
+         u.email_verified, u.notify_email, u.notify_push
+    FROM told JOIN users AS u ON u.id = told.user_id
    WHERE (:mail AND u.notify_email AND u.email_verified) OR (:push AND u.notify_push)
 ),
 mails AS (
@@ -92,12 +96,10 @@ pushes AS (
 )
 SELECT (SELECT count(*) FROM due) AS handled,
        (SELECT count(pg_notify('todo_events', json_build_object(
-                 'user_id', t.user_id, 'kind', 'reminder',
+                 'user_id', user_id, 'kind', 'reminder',
                  'reminder', json_build_object(
-                    'task_id', t.id, 'title', t.title,
-                    'fire_at', to_char(f.fire_at AT TIME ZONE 'UTC',
-                                       'YYYY-MM-DD"T"HH24:MI:SS"Z"')))::text))
-          FROM fired AS f JOIN tasks AS t ON t.id = f.task_id) AS fired;
+                    'task_id', task_id, 'title', title, 'fire_at', fire_at))::text))
+          FROM told) AS fired;
 
 -- name: purge_fired_reminders()$
 -- How many fired reminders were forgotten: those too old to fire again anyway.

@@ -148,6 +148,10 @@ def test_a_mail_undelivered_for_24_hours_is_given_up_and_ready_says_so(
         with app_for(make_api, settings, own_dsn, box, outbox_ready_seconds=3600) as api:
             quiet(api)  # nothing sends: the row waits
             queue(own, 1, "old")
+            own.execute("UPDATE outbox SET created_at = now() - interval '10 minutes'")
+            ready = api.get("/ready")
+            assert ready.status_code == 200
+            assert 600 <= ready.json()["outbox"]["oldest_unsent_seconds"] < 700
             own.execute("UPDATE outbox SET created_at = now() - interval '2 hours'")
             ready = api.get("/ready")
             assert ready.status_code == 503
