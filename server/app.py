@@ -28,6 +28,7 @@ from server.db.pool import open_database
 from server.db.queries import load_queries
 from server.errors import problem_reply
 from server.resources import STATIC_DIR
+from server.senders import start_senders, stop_senders
 from server.sync.hub import Hub
 from server.system import assets, console, middleware
 from server.system.loop_guard import LoopGuard
@@ -174,6 +175,7 @@ async def _open_resources(app: App) -> None:
     app.ctx.scheduler = asyncio.get_running_loop().create_task(
         run_scheduler(app.ctx.db, app.ctx.queries, settings), name="reminders"
     )
+    app.ctx.senders = start_senders(app)
 
 
 async def _freeze_heap(app: App) -> None:
@@ -200,6 +202,7 @@ async def _sample_metrics(app: App) -> None:
 async def _close_resources(app: App) -> None:
     """Each background task ends here, awaited (one merely dropped was "destroyed but pending"
     as the loop closed)."""
+    await stop_senders(app)
     for task in (app.ctx.purger, app.ctx.scheduler, *app.ctx.samplers):
         task.cancel()
         with suppress(asyncio.CancelledError):

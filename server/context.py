@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from server.contract.loading import Contract
     from server.db.pool import Database
     from server.db.queries import Queries
+    from server.outbox.sender import Sender
     from server.sync.hub import Hub
     from server.system.loop_guard import LoopGuard
     from server.system.metrics import Metrics
@@ -63,6 +64,7 @@ class AppContext:
     # Open connections per client in this worker (server/system/transport.py)
     connections: Counter[str] = field(default_factory=Counter)
     samplers: list[asyncio.Task[None]] = field(default_factory=list)  # metrics' own loops
+    senders: list[Sender] = field(default_factory=list)  # the outbox's (server/senders.py)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from server.config import Settings
 from server.db import migrations
 from server.db.embedded import create_database, drop_database, with_database
 from tests import ROOT
+from tests.mailbox import Mailbox
 from tests.support import Api, User
 
 # Hypothesis fails an example that takes over 200 ms, and a generation it finds slow: timing
@@ -34,7 +35,8 @@ hypothesis.settings.load_profile("todo")
 TEST_DATABASE = f"todo_test_{os.getpid()}"
 TABLES = (
     "idempotency_keys, login_failures, signup_attempts, refresh_tokens, login_families,"
-    " fired_reminders, reminder_times, tasks, lists, trash, tombstones, users"
+    " fired_reminders, reminder_times, tasks, lists, trash, tombstones, account_tokens,"
+    " mail_requests, outbox, push_subscriptions, users"
 )
 
 
@@ -112,7 +114,14 @@ def database_url(admin_dsn: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
+def mailbox() -> Iterator[Mailbox]:
+    """The session's SMTP server: every app the tests build mails to it."""
+    with Mailbox() as box:
+        yield box
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, mailbox: Mailbox) -> Settings:
     return Settings(
         jwt_secret=secrets.token_urlsafe(48),
         database_url=database_url,
@@ -121,6 +130,8 @@ def settings(database_url: str) -> Settings:
         hash_queue_size=256,  # the suite's concurrent logins all come from one address
         client_connection_limit=1000,  # and all its connections
         data_dir=ROOT / ".data",
+        smtp_url=mailbox.url,
+        outbox_interval=0.2,
     )
 
 

@@ -160,6 +160,10 @@ class Api:
     ) -> httpx.Response:
         return self.run(self.arequest(method, path, check=check, **kwargs))
 
+    def idle(self, seconds: float) -> None:
+        """Let the app's loop run (its background work: the outbox's senders) for a while."""
+        self.run(asyncio.sleep(seconds))
+
     def gather(self, *calls: Callable[[], Awaitable[httpx.Response]]) -> list[httpx.Response]:
         """Send requests concurrently: `api.gather(*[lambda: api.arequest(...)] * 20)`."""
 

@@ -39,7 +39,10 @@ def test_get_me_returns_the_tokens_user_and_no_secret(api: Api, user: User) -> N
     response = api.get(ME, headers=user.headers)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"id", "email", "name", "timezone", "created_at", "updated_at"}
+    assert set(body) == {
+        *("id", "email", "name", "timezone", "created_at", "updated_at"),
+        *("email_verified", "notify"),
+    }
     assert (body["id"], body["email"], body["name"]) == (user.id, user.email, user.name)
 
 

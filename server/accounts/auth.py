@@ -18,6 +18,7 @@ from server.accounts.limits import (
     clear_login_failures,
     client_key,
 )
+from server.accounts.mailing import mail_verification
 from server.accounts.security import issue_access_token, new_refresh_token, refresh_token_hash
 from server.context import Request
 from server.contract.reply import Reply
@@ -33,9 +34,12 @@ async def signup(request: Request) -> Reply:
         await charge_signup(request)
         password_hash = await hashing.hash(body["password"])
     try:
-        user = await app.ctx.queries.create_user(
-            app.ctx.db, email=body["email"], name=body["name"].strip(), password_hash=password_hash
-        )
+        async with app.ctx.db.transaction() as conn:  # the account and its verification mail
+            user = await app.ctx.queries.create_user(
+                conn, email=body["email"], name=body["name"].strip(), password_hash=password_hash
+            )
+            if app.ctx.settings.mail_enabled:
+                await mail_verification(request, conn, user["id"])
     except asyncpg.UniqueViolationError:
         raise EmailTaken() from None
     except asyncpg.CheckViolationError:  # the table's own bounds on email, should they differ

@@ -3,7 +3,8 @@
  * CORS_ORIGINS listing a second local origin, wait for /ready, run the client flow and the
  * browser tests against it, then the live-events helper's check (src/stream-ends.ts) against a
  * second instance on the same database whose access tokens live 3 s, and stop both whatever
- * happens.
+ * happens. The service mails through an SMTP server of this process (src/mailbox.ts), from which
+ * the account-recovery flow (src/recovery.ts) reads the links it follows.
  *   TODO_API   the service command (default: <repo>/.venv/bin/todo-api)
  *   E2E_DATA_DIR  its data folder (default: <repo>/.data/e2e); DATABASE_URL, if set, is passed on
  */
@@ -13,6 +14,8 @@ import { createServer } from "node:net";
 import { resolve } from "node:path";
 
 import { REPO_ROOT, outputPath } from "./browser.js";
+import { Mailbox } from "./mailbox.js";
+import { recoveryFlow } from "./recovery.js";
 
 const HOST = "127.0.0.1";
 const READY_TIMEOUT_MS = 180_000;
@@ -75,11 +78,13 @@ async function main(): Promise<number> {
   const dataDir = process.env.E2E_DATA_DIR ?? resolve(REPO_ROOT, ".data/e2e");
   const logPath = outputPath("e2e-service.log");
   const log = createWriteStream(logPath);
+  const mailbox = new Mailbox(); // the service mails through it; the recovery flow reads it
+  const smtpUrl = await mailbox.start();
 
   console.log(`starting ${command} serve on ${apiUrl} (DATA_DIR=${dataDir}, CORS_ORIGINS=${allowedOrigin}); log: ${logPath}`);
   const service = spawn(command, ["serve"], {
     cwd: REPO_ROOT,
-    env: { ...process.env, HOST, PORT: String(apiPort), DATA_DIR: dataDir, CORS_ORIGINS: allowedOrigin, WORKERS: "1", REMINDER_INTERVAL_SECONDS: "1" },
+    env: { ...process.env, HOST, PORT: String(apiPort), DATA_DIR: dataDir, CORS_ORIGINS: allowedOrigin, WORKERS: "1", REMINDER_INTERVAL_SECONDS: "1", SMTP_URL: smtpUrl, APP_URL: allowedOrigin },
     stdio: ["ignore", "pipe", "pipe"],
   });
   service.stdout?.pipe(log);
@@ -104,6 +109,14 @@ async function main(): Promise<number> {
     const env = { ...process.env, API_URL: apiUrl, ALLOWED_ORIGIN: allowedOrigin };
     const tsx = ["--import", "tsx"];
     results.push(["client flow", await run("client flow", process.execPath, [...tsx, "src/flow.ts"], env)]);
+    try {
+      console.log("\n== account recovery: the service's mails read from the flow's SMTP server");
+      await recoveryFlow(apiUrl, allowedOrigin, mailbox);
+      results.push(["account recovery", true]);
+    } catch (error) {
+      console.error(`account recovery: ${error instanceof Error ? error.message : String(error)}`);
+      results.push(["account recovery", false]);
+    }
     results.push([
       "browser tests",
       await run("browser tests", process.execPath, [...tsx, "--test", "--test-reporter=spec", "src/browser.test.ts", "src/console.test.ts"], env),
@@ -125,6 +138,7 @@ async function main(): Promise<number> {
   } finally {
     if (shortLived) await stop(shortLived);
     await stop(service);
+    await mailbox.stop();
     log.end();
   }
 
