@@ -9,7 +9,10 @@
 -- Now a transaction stamps each of its users once, at commit: the first row it writes of a user
 -- claims the stamp (a transaction-local setting, so a savepoint rolled back takes its claim back
 -- with the event it queued) and queues the one deferred event; at commit that event locks the
--- users row (still last: every row the transaction writes is held by then, so no deadlock),
+-- users row (still last: every row the transaction writes is held by then, so no deadlock; and
+-- FOR NO KEY UPDATE, as 0020's UPDATE did: FOR UPDATE would also wait for the KEY SHARE lock
+-- that every uncommitted insert of a task holds on its users row by the foreign key, and two
+-- such commits wait for each other),
 -- gives each row of that user still waiting (revision null) its own revision from one block
 -- (lists, then tasks, then tombstones; by creation, then id), and bumps the user's revision past
 -- the block once. Every row still has a revision of its own, handed out in commit order, so the
@@ -44,7 +47,7 @@ BEGIN
                        replace(current_setting('todo.revision_claims', true), owner::text || ' ',
                                ''),
                        true);
-    SELECT revision INTO started FROM users WHERE id = owner FOR UPDATE;
+    SELECT revision INTO started FROM users WHERE id = owner FOR NO KEY UPDATE;
     IF NOT FOUND THEN  -- the account is gone, its rows with it
         RETURN NULL;
     END IF;

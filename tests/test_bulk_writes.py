@@ -237,3 +237,27 @@ class Discard(Exception):
 
     def __init__(self, plan: Any) -> None:
         self.plan = plan
+
+
+def test_a_commit_does_not_wait_for_a_write_still_open_of_the_same_user(
+    user: User, database_url: str
+) -> None:
+    """The stamp locks the users row as 0020's UPDATE did (FOR NO KEY UPDATE), never FOR UPDATE:
+    that would wait for the KEY SHARE lock which any uncommitted insert referring to the user
+    holds by its foreign key (a list, a session, a task of another transaction), and two such
+    commits deadlocked (a create and a new time zone: 2 of 10 rounds). The open transaction
+    takes that lock as a foreign key check does; lock_timeout bounds a wait that must not
+    happen at all."""
+    insert = (
+        "INSERT INTO tasks (user_id, list_id, title)"
+        " SELECT id, (SELECT id FROM lists WHERE user_id = users.id AND is_inbox), 'committed'"
+        " FROM users WHERE id = %s"
+    )
+    with psycopg.connect(database_url) as open_, psycopg.connect(database_url) as committing:
+        open_.execute("SELECT FROM users WHERE id = %s FOR KEY SHARE", (user.id,))
+        committing.execute("SET lock_timeout = '2s'")
+        committing.execute(insert, (user.id,))
+        committing.commit()  # LockNotAvailable if the stamp waited for the open transaction
+        open_.commit()
+        stamped = one(committing, "SELECT revision FROM tasks WHERE user_id = %s", user.id)
+    assert stamped[0] is not None
