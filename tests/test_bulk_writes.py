@@ -1,7 +1,11 @@
-"""Requests that write thousands of rows at once (issue 23): each transaction stamps its user's
-revision once (migration 0040), not once per row, so deleting a list of thousands of tasks
-completes, and the change feed after it holds each of them exactly once; a statement that runs
-past the time limit answers as what it is, not as an unreachable database.
+"""Requests that write a thousand rows and more at once (issue 23): each transaction stamps its
+user's revision once (migration 0040), not once per row, so deleting a big list completes and
+the change feed after it holds each task exactly once; restore and purge read a deletion once;
+the stamp neither deadlocks with an open write of its user nor leaves an all-day task in a zone
+being replaced; a statement that runs past the time limit answers as what it is, not as an
+unreachable database. (Sizes stay at 1,000-2,000: bench/bulk_writes.py measures 6,000 and
+50,000, and on a machine shared by busy test runs a bigger write here can meet the statement
+timeout.)
 
 Cost is shown by what the database counts, never by time: the users row is updated once per
 transaction whatever its size (migration 0020 updated it once per row written: N versions of one
@@ -74,7 +78,7 @@ def test_deleting_a_list_of_thousands_completes_and_the_feed_has_each_exactly_on
 ) -> None:
     created = api.post(f"/api/{user.id}/lists", json={"name": "Big"}, headers=user.headers)
     listed = created.json()["id"]
-    seed(sql, user, 3000, listed)
+    seed(sql, user, 1000, listed)
     ids = {str(r[0]) for r in sql.execute("SELECT id FROM tasks WHERE list_id = %s", (listed,))}
     _, since = feed_after(api, user, None)
     (before,) = one(sql, "SELECT revision FROM users WHERE id = %s", user.id)
@@ -84,12 +88,12 @@ def test_deleting_a_list_of_thousands_completes_and_the_feed_has_each_exactly_on
     assert deleted.status_code == 204, deleted.text
     changes, end = feed_after(api, user, since)
     ops = Counter((c["kind"], c["op"]) for c in changes)
-    assert ops == {("task", "delete"): 3000, ("list", "delete"): 1}
+    assert ops == {("task", "delete"): 1000, ("list", "delete"): 1}
     assert {c["id"] for c in changes if c["kind"] == "task"} == ids
     (after,) = one(sql, "SELECT revision FROM users WHERE id = %s", user.id)
-    assert after - before == 3001  # a revision of its own for each change
+    assert after - before == 1001  # a revision of its own for each change
     trashed = api.get(f"/api/{user.id}/trash", params={"limit": 1}, headers=user.headers)
-    assert trashed.json()["total"] == 3000
+    assert trashed.json()["total"] == 1000
     # nothing after it: the next call answers no change
     assert feed_after(api, user, end) == ([], end)
 
@@ -182,7 +186,7 @@ def test_restoring_and_purging_a_deletion_of_thousands_reads_it_once(
     """Restore and purge find a deletion's tasks by primary-key steps from each task up to its
     root: the rows their plans read and throw away grow with the deletion, not with its
     square, whatever the trash's statistics say (here an earlier deletion's: one parent and one
-    deleted_at for 2,000 tasks, kept while the test runs). A recursive walk down from the root
+    deleted_at for 1,000 tasks, kept while the test runs). A recursive walk down from the root
     was planned from those statistics, and with some of them joined the whole deletion to each
     step or scanned it for each task: 12-30 s to restore 6,000, past the statement timeout.
     Which plan the statistics of a run give is not in a test's hands: this one guards the
@@ -193,7 +197,7 @@ def test_restoring_and_purging_a_deletion_of_thousands_reads_it_once(
         for round in ("earlier", "measured"):
             parent = api.post(f"/api/{user.id}/tasks", json={"title": "P"}, headers=user.headers)
             parent_id = parent.json()["id"]
-            seed(sql, user, 2000, inbox, parent_id)
+            seed(sql, user, 1000, inbox, parent_id)
             deleted = api.delete(f"/api/{user.id}/tasks/{parent_id}", headers=user.headers)
             assert deleted.status_code == 204
             if round == "earlier":
@@ -205,8 +209,8 @@ def test_restoring_and_purging_a_deletion_of_thousands_reads_it_once(
         )
         purged = asyncio.run(wasted(database_url, queries.purge_trashed, user.id, parent_id))
         homed = asyncio.run(wasted(database_url, queries.restore_home, user.id, parent_id))
-        # linear: the one filter of restore_task's answer (its root among the 2,001) at most
-        assert max(restored, purged, homed) <= 2001, (restored, purged, homed)
+        # linear: the one filter of restore_task's answer (its root among the 1,001) at most
+        assert max(restored, purged, homed) <= 1001, (restored, purged, homed)
         # what the plans did was rolled back: the deletion is still whole, and restores whole
         response = api.post(f"/api/{user.id}/trash/{parent_id}/restore", headers=user.headers)
         assert response.status_code == 200, response.text
@@ -215,7 +219,7 @@ def test_restoring_and_purging_a_deletion_of_thousands_reads_it_once(
     listed = api.get(
         f"/api/{user.id}/tasks", params={"parent_id": parent_id, "limit": 1}, headers=user.headers
     )
-    assert listed.json()["total"] == 2000
+    assert listed.json()["total"] == 1000
 
 
 async def wasted(database_url: str, query: Any, *args: Any) -> int:
@@ -261,3 +265,25 @@ def test_a_commit_does_not_wait_for_a_write_still_open_of_the_same_user(
         open_.commit()
         stamped = one(committing, "SELECT revision FROM tasks WHERE user_id = %s", user.id)
     assert stamped[0] is not None
+
+
+def test_an_all_day_task_written_while_the_zone_changes_ends_its_day_in_the_new_zone(
+    user: User, database_url: str
+) -> None:
+    """An all-day task written while its owner's new zone is being set reads the old zone, and
+    the zone change moves only the tasks already committed: the stamp, which waits for the
+    zone change's lock of the users row, ends the task's day in the zone it then reads. Before,
+    the task kept the old zone's due (its reminders and overdue count 14 h off in
+    Pacific/Kiritimati), in 8 of 10 rounds of 20 creates racing one change."""
+    insert = (
+        "INSERT INTO tasks (user_id, list_id, title, due_on)"
+        " SELECT id, (SELECT id FROM lists WHERE user_id = users.id AND is_inbox), 'all day',"
+        " '2031-01-01' FROM users WHERE id = %s"
+    )
+    with psycopg.connect(database_url) as zone, psycopg.connect(database_url) as create:
+        zone.execute("UPDATE users SET timezone = 'Pacific/Kiritimati' WHERE id = %s", (user.id,))
+        create.execute(insert, (user.id,))  # reads UTC: the new zone is not committed yet
+        zone.commit()
+        create.commit()
+        (due_at,) = one(create, "SELECT due_at FROM tasks WHERE user_id = %s", user.id)
+    assert due_at.isoformat() == "2031-01-01T10:00:00+00:00"  # midnight at UTC+14, not UTC's
