@@ -8,4 +8,3 @@ if (!version || version !== pkg) {
   console.error(`package.json version ${pkg} differs from openapi.yaml info.version ${version}: set it to ${version}`);
   process.exit(1);
 }
-console.log(`version ${pkg}: package.json and openapi.yaml agree`);

@@ -1,9 +1,10 @@
 /**
  * `make e2e` after the type checks: start the service on a free port with its own DATA_DIR and
- * CORS_ORIGINS listing a second local origin, wait for /ready, run the client flow and the
- * browser tests against it, then the live-events helper's check (src/stream-ends.ts) against a
- * second instance on the same database whose access tokens live 3 s, and stop both whatever
- * happens.
+ * CORS_ORIGINS listing a second local origin, wait for /ready, run the client flow, the
+ * browser tests and the packed package in a page (src/page.test.ts) against it, then the
+ * live-events helper's check (src/stream-ends.ts) and the package's tests (src/kit.test.ts)
+ * against a second instance on the same database whose access tokens live 3 s, and stop both
+ * whatever happens.
  *   TODO_API   the service command (default: <repo>/.venv/bin/todo-api)
  *   E2E_DATA_DIR  its data folder (default: <repo>/.data/e2e); DATABASE_URL, if set, is passed on
  */
@@ -108,6 +109,7 @@ async function main(): Promise<number> {
       "browser tests",
       await run("browser tests", process.execPath, [...tsx, "--test", "--test-reporter=spec", "src/browser.test.ts", "src/console.test.ts"], env),
     ]);
+    results.push(["package in a page", await run("package in a page", process.execPath, [...tsx, "--test", "--test-reporter=spec", "src/page.test.ts"], env)]);
     // The same database (DATA_DIR) and secret, as a second instance of the cluster would run.
     const shortUrl = `http://${HOST}:${shortPort}`;
     shortLived = spawn(command, ["serve"], {
@@ -118,7 +120,9 @@ async function main(): Promise<number> {
     shortLived.stdout?.pipe(log);
     shortLived.stderr?.pipe(log);
     await waitUntilReady(shortLived, shortUrl, () => undefined);
-    results.push(["stream ends", await run("stream ends", process.execPath, [...tsx, "src/stream-ends.ts"], { ...env, API_URL: shortUrl })]);
+    const short = { ...env, API_URL: shortUrl };
+    results.push(["stream ends", await run("stream ends", process.execPath, [...tsx, "src/stream-ends.ts"], short)]);
+    results.push(["package", await run("package", process.execPath, [...tsx, "--test", "--test-reporter=spec", "src/kit.test.ts"], short)]);
   } catch (error) {
     console.error(`e2e: ${error instanceof Error ? error.message : String(error)}`);
     results.push(["service start", false]);
