@@ -34,6 +34,6 @@ def test_the_typescript_package_carries_the_contracts_version() -> None:
     package = json.loads((client / "package.json").read_text(encoding="utf-8"))
     lock = json.loads((client / "package-lock.json").read_text(encoding="utf-8"))
     contract = _contract_version()
-    hint = f"set {client.name}/package.json's version to {contract} and run 'npm install' there"
+    hint = f"the package is not at {contract}: run 'npm run generate' in {client.relative_to(ROOT)}"
     assert package["version"] == contract, hint
     assert lock["version"] == lock["packages"][""]["version"] == contract, hint

@@ -141,14 +141,18 @@ async function proxy(): Promise<{ url: string; cut(): void; resume(): void; clos
     resume: () => {
       refusing = false;
     },
-    close: () => new Promise<void>((done) => server.close(() => done())),
+    close: () =>
+      new Promise<void>((done) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => done());
+      }),
   };
 }
 
 describe("events", () => {
   const opened: { close(): Promise<void> }[] = [];
   after(async () => {
-    for (const closable of opened) await closable.close();
+    for (const closable of opened.reverse()) await closable.close();
   });
 
   test("a lost connection: it reconnects from the last id, and a change made meanwhile arrives once", async () => {
