@@ -18,7 +18,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
 
-import { build } from "esbuild";
+import { build, stop as stopEsbuild } from "esbuild";
 import type { Browser } from "playwright-core";
 
 import { launch, outputPath } from "./browser.js";
@@ -47,6 +47,7 @@ before(async () => {
 });
 after(async () => {
   await browser?.close();
+  await stopEsbuild(); // its service process would keep this one alive
 });
 
 test("the tarball holds the built package and none of its tests or harness", () => {
@@ -140,6 +141,7 @@ async function devServer(html: string, bundle: string): Promise<{ origin: string
         },
       );
       upstream.on("error", () => outgoing.destroy());
+      outgoing.on("close", () => upstream.destroy()); // the page went: so does its stream upstream
       incoming.pipe(upstream);
       return;
     }

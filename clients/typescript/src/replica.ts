@@ -76,7 +76,7 @@ export class Replica {
     void stream.done.then(async (reason) => {
       if (reason === "failed" && stream.error instanceof ApiProblem && stream.error.status === 410) {
         this.reset();
-        await this.start();
+        await this.start().catch(() => this.options.onStop?.("failed"));
         return;
       }
       this.options.onStop?.(reason);
