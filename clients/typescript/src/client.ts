@@ -65,8 +65,7 @@ export class TodoClient {
   constructor(private readonly options: TodoClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.current = options.session;
-    const given = options.fetch;
-    this.send = given ?? ((input, init) => globalThis.fetch(input, init));
+    this.send = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     if (options.onLogout) this.listeners.add(options.onLogout);
     this.api = createClient<UserPaths>({ baseUrl: this.baseUrl, fetch: (request: Request) => this.authorized(request) });
   }
