@@ -19,6 +19,7 @@ import {
   expectStatus,
   makeClient,
 } from "./api.js";
+import { createTodoClient } from "./index.js";
 import { listsFlow } from "./lists.js";
 import { syncFlow } from "./sync.js";
 import { timeFlow } from "./time.js";
@@ -332,12 +333,7 @@ async function main(): Promise<void> {
 
   await listsFlow(api, userId, step);
   const otherDevice = makeClient(baseUrl, () => accessToken);
-  const renew = async (): Promise<string> => {
-    tokens = expectStatus(await api.POST("/api/auth/refresh", { body: { refresh_token: tokens.refresh_token } }), 200);
-    accessToken = tokens.access_token;
-    return accessToken;
-  };
-  await syncFlow(api, otherDevice, baseUrl, userId, { token: () => accessToken ?? "", renew }, step);
+  await syncFlow(api, otherDevice, createTodoClient({ baseUrl, session: tokens }), userId, step);
   await timeFlow(api, userId, step);
 
   tokens = await step("refresh rotates the pair", async () => {
