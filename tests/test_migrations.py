@@ -29,6 +29,7 @@ TABLES = {
     "fired_reminders",
     "task_counts",
     "reminder_times",
+    "list_counts",
 }
 
 
