@@ -31,7 +31,7 @@ import asyncpg
 import psycopg
 
 from bench.create_growth import server_uri
-from bench.database import SEED_TASKS
+from bench.database import seed_tasks
 from server.db import migrations
 from server.db.embedded import create_database, with_database
 from server.db.pool import init_connection
@@ -98,7 +98,7 @@ def seed(dsn: str, tasks: int) -> tuple[str, str]:
             " VALUES (gen_random_uuid(), %s, now() + interval '1 day')",
             (user_id,),
         )
-        conn.execute(SEED_TASKS, {"user_id": user_id, "count": tasks})
+        seed_tasks(conn, user_id, tasks)
         conn.execute("VACUUM ANALYZE")
         family = conn.execute(
             "SELECT id FROM login_families WHERE user_id = %s", (user_id,)
