@@ -49,8 +49,12 @@ class Part:
     off: tuple[str, ...]  # ALTER TABLE statements that switch it off
     on: tuple[str, ...]  # ... and back on
 
+    @property
+    def toggle(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return self.off, self.on
 
-def _triggers(table: str, *names: str) -> Part:
+
+def triggers(table: str, *names: str) -> Part:
     return Part(
         "",
         tuple(f"ALTER TABLE {table} DISABLE TRIGGER {n}" for n in names),
@@ -59,11 +63,11 @@ def _triggers(table: str, *names: str) -> Part:
 
 
 def parts() -> list[Part]:
-    stamp = _triggers("tasks", "tasks_mark_changed", "tasks_stamp_revision")
-    counts = _triggers("tasks", "tasks_count")
-    reminders = _triggers("tasks", "tasks_reminder_times_insert")
-    due = _triggers("tasks", "tasks_due_at")
-    everything = _triggers("tasks", "ALL")
+    stamp = triggers("tasks", "tasks_mark_changed", "tasks_stamp_revision")
+    counts = triggers("tasks", "tasks_count")
+    reminders = triggers("tasks", "tasks_reminder_times_insert")
+    due = triggers("tasks", "tasks_due_at")
+    everything = triggers("tasks", "ALL")
     position = (f"ALTER TABLE tasks ALTER COLUMN position SET DEFAULT {UNSEQUENCED}",)
     back = (f"ALTER TABLE tasks ALTER COLUMN position SET DEFAULT {POSITION_DEFAULT}",)
     return [
