@@ -21,7 +21,7 @@ from multidict import CIMultiDict
 from openapi_core.testing import MockRequest, MockResponse
 
 from server.app import load_contract, load_plans
-from server.contract.fastpath import Unsure
+from server.contract.fastpath import Compiler, Unsure
 from server.contract.validation import request_error
 from server.errors import ApiError
 
@@ -433,3 +433,23 @@ def test_list_page_and_problem_responses_agree() -> None:
         {"Retry-After": "soon"},
         content_type="application/problem+json",
     )
+
+
+def test_references_under_any_property_name_reach_the_shared_components() -> None:
+    """A property may be named like a keyword whose value is data ("default", "enum"): its
+    schema's reference still resolves in the components every plan shares, and a reference-
+    shaped value inside data ("example") stays data."""
+    compiler = Compiler(load_contract().document)
+    validator = compiler.validator(
+        {
+            "type": "object",
+            "properties": {
+                "default": {"$ref": "#/components/schemas/Priority"},
+                "enum": {"items": {"$ref": "#/components/schemas/Priority"}},
+            },
+            "example": {"$ref": "#/not/a/reference"},
+        }
+    )
+    assert validator.is_valid({"default": "high", "enum": ["low"]})
+    assert not validator.is_valid({"default": "urgent"})
+    assert not validator.is_valid({"enum": ["urgent"]})

@@ -33,6 +33,7 @@ TABLES = {
     "mail_requests",
     "outbox",
     "push_subscriptions",
+    "list_counts",
 }
 
 
