@@ -63,7 +63,7 @@ def triggers(table: str, *names: str) -> Part:
 
 
 def parts() -> list[Part]:
-    stamp = triggers("tasks", "tasks_mark_changed", "tasks_stamp_revision")
+    stamp = triggers("tasks", "tasks_mark_changed", "tasks_stamp_revisions")
     counts = triggers("tasks", "tasks_count")
     reminders = triggers("tasks", "tasks_reminder_times_insert")
     due = triggers("tasks", "tasks_due_at")

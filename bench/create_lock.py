@@ -57,7 +57,7 @@ UPDATE list_counts AS c
 
 def variants() -> list[tuple[Part, bool]]:
     """(the triggers switched off, whether the statement is the plain INSERT)."""
-    stamp = create_cost.triggers("tasks", "tasks_mark_changed", "tasks_stamp_revision")
+    stamp = create_cost.triggers("tasks", "tasks_mark_changed", "tasks_stamp_revisions")
     counts = create_cost.triggers("tasks", "tasks_count")
     both = Part("", stamp.off + counts.off, stamp.on + counts.on)
     return [
