@@ -1,4 +1,4 @@
--- depends: 0037.signal-session-ends
+-- depends: 0038.reach-people
 -- Totals that cost the same whatever an account holds (issue 29).
 --
 -- The listing's `total` of the common pages (every task, one list, the top level of either)

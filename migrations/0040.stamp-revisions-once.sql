@@ -1,4 +1,4 @@
--- depends: 0037.signal-session-ends
+-- depends: 0039.count-list-tasks
 -- Bulk writes in time proportional to their size (issue 23). Migration 0020 stamped each written
 -- task, list and tombstone at commit with its own UPDATE of the users row: a transaction writing
 -- N rows updated that one row N times, and each update walks the row's chain of versions left by
