@@ -209,8 +209,9 @@ def test_restoring_and_purging_a_deletion_of_thousands_reads_it_once(
         )
         purged = asyncio.run(wasted(database_url, queries.purge_trashed, user.id, parent_id))
         homed = asyncio.run(wasted(database_url, queries.restore_home, user.id, parent_id))
-        # linear: the one filter of restore_task's answer (its root among the 1,001) at most
-        assert max(restored, purged, homed) <= 1001, (restored, purged, homed)
+        # linear: restore_task's answer picked from the deletion, and the user's tombstones of
+        # the earlier deletion passed over; a walk joining the deletion to each step: ~500,000
+        assert max(restored, purged, homed) <= 5 * 1001, (restored, purged, homed)
         # what the plans did was rolled back: the deletion is still whole, and restores whole
         response = api.post(f"/api/{user.id}/trash/{parent_id}/restore", headers=user.headers)
         assert response.status_code == 200, response.text
