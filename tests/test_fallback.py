@@ -106,6 +106,7 @@ def threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         "limit=%D9%A1%D9%A0",
         "offset=",
         "status=",
+        "limit=5&limit=6",
     ],
 )
 def test_common_refusals_never_reach_openapi_core(

@@ -45,9 +45,10 @@ from server.contract.validation import (
     uncastable,
     unsupported_media_type,
 )
-from server.errors import ApiError, UnprocessableContent, UnsupportedMediaType
+from server.errors import ApiError, BadRequest, UnprocessableContent, UnsupportedMediaType
 
 MAX_INTEGER_DIGITS = 18  # int64's range, beyond any bound in the contract
+REPEATED = "A query parameter that takes one value was given more than once."
 FORMATS = {**oas31_format_unmarshallers, **FORMAT_UNMARSHALLERS}
 Convert = Callable[[Any], Any]
 _MISSING = object()
@@ -169,6 +170,9 @@ class OperationPlan:
             param = self._parameter(compiler, raw)
             if all((p.name, p.location) != (param.name, param.location) for p in self.parameters):
                 self.parameters.append(param)
+        self.scalar_queries = {p.name for p in self.parameters if p.location == "query"} - {
+            p.name for p in self.parameters if p.array
+        }
         body = compiler.resolve(op.get("requestBody", {}))
         self.has_body = bool(body)
         self.body_required = bool(body.get("required", False))
@@ -235,11 +239,15 @@ class OperationPlan:
         validate: bool,
     ) -> RequestValues:
         """The request's values, or the ApiError openapi-core's verdict is worded as, or
-        Unsure."""
+        Unsure. A query parameter of one value given twice is refused before anything else,
+        whoever decides the rest (openapi-core would take the first)."""
         values: dict[str, dict[str, Any]] = {"path": {}, "query": {}, "header": {}}
         query: dict[str, list[str]] = {}
         for key, arg in query_args:
             query.setdefault(key, []).append(arg)
+        repeated = [name for name in self.scalar_queries if len(query.get(name, ())) > 1]
+        if repeated:
+            raise BadRequest(REPEATED, errors=[_repeated(name) for name in sorted(repeated)])
         invalid: list[dict[str, Any]] = []  # one item per parameter, as openapi-core reports
         for param in self.parameters:
             raw = self._raw(param, path, headers, query)
@@ -427,6 +435,10 @@ def _cast(kind: str, raw: str, query_scalar: bool = False) -> Any:
             raise _Refused(empty_query_value)
         return raw
     raise Unsure
+
+
+def _repeated(name: str) -> dict[str, Any]:
+    return {"loc": ["query", name], "msg": "must be given once", "type": "repeated"}
 
 
 def compile_plans(contract: Contract) -> dict[str, OperationPlan]:
