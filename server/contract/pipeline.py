@@ -23,7 +23,7 @@ from server.contract.validation import (
     validate_request,
     validate_response,
 )
-from server.errors import AccountGone, ApiError, Forbidden, problem_reply
+from server.errors import AccountGone, ApiError, Forbidden, ServiceUnavailable, problem_reply
 
 log = logging.getLogger("todo_api")
 
@@ -58,7 +58,7 @@ def endpoint(
             request.ctx.query = values.query
             request.ctx.header_params = values.headers
             request.ctx.body = values.body
-            reply = await _retrying(handler, request)
+            reply = await _handled(handler, request)
             if isinstance(reply, Streamed):
                 await reply.stream(request)
                 return None  # type: ignore[return-value]  # the stream has answered
@@ -78,15 +78,25 @@ def endpoint(
     return run
 
 
-async def _retrying(handler: Handler, request: Request) -> Reply:
-    """The handler's reply; a transaction PostgreSQL chose as a deadlock's victim was rolled back
-    whole (nothing of it happened, nothing was answered), so the operation runs again."""
+class Contended(ServiceUnavailable):
+    slug = "write-contention"
+    default_detail = "Concurrent writes kept conflicting with this request; retry shortly."
+
+
+async def _handled(handler: Handler, request: Request) -> Reply:
+    """The handler's reply. A transaction PostgreSQL chose as a deadlock's victim was rolled back
+    whole (nothing of it happened, nothing was answered), so the operation runs again; a third
+    loss is a 503 with Retry-After (still nothing happened), logged."""
     for _attempt in range(DEADLOCK_ATTEMPTS - 1):
         try:
             return await handler(request)
         except asyncpg.DeadlockDetectedError as exc:
             log.info("deadlock victim, running %s again: %s", request.path, exc)
-    return await handler(request)
+    try:
+        return await handler(request)
+    except asyncpg.DeadlockDetectedError as exc:
+        log.warning("deadlock victim %d times, answered 503: %s", DEADLOCK_ATTEMPTS, exc)
+        raise Contended(1) from None
 
 
 async def authenticate(request: Request, handler: Handler) -> None:
