@@ -58,7 +58,7 @@ def endpoint(
             request.ctx.query = values.query
             request.ctx.header_params = values.headers
             request.ctx.body = values.body
-            reply = await _handled(handler, request)
+            reply = await _answered(handler, request, operation.secured)
             if isinstance(reply, Streamed):
                 await reply.stream(request)
                 return None  # type: ignore[return-value]  # the stream has answered
@@ -81,6 +81,28 @@ def endpoint(
 class Contended(ServiceUnavailable):
     slug = "write-contention"
     default_detail = "Concurrent writes kept conflicting with this request; retry shortly."
+
+
+async def _answered(handler: Handler, request: Request, secured: bool) -> Reply:
+    """The handler's reply. A refusal met after the account check (a row gone, a key the
+    account held) may be the account's end meanwhile: then it is the 401 it would have been a
+    moment later, not a 404 or a 409 about the account's remains (one more round trip, on
+    refusals only)."""
+    try:
+        return await _handled(handler, request)
+    except (ApiError, asyncpg.IntegrityConstraintViolationError) as exc:
+        if secured and _may_be_the_accounts_end(exc) and not await _account_live(request):
+            raise AccountGone() from None
+        raise
+
+
+def _may_be_the_accounts_end(exc: Exception) -> bool:
+    return not isinstance(exc, ApiError) or exc.status in (404, 409, 412, 422)
+
+
+async def _account_live(request: Request) -> bool:
+    app = request.app
+    return bool(await app.ctx.queries.token_account_ok(app.ctx.db, **request.ctx.token))
 
 
 async def _handled(handler: Handler, request: Request) -> Reply:
