@@ -250,7 +250,7 @@ export interface paths {
         get: operations["get_task"];
         /**
          * Replace a task
-         * @description Replaces every writable field; omitted optional fields return to their defaults. Honours `If-Match` (`412` when stale).
+         * @description Replaces every writable field; omitted optional fields return to their defaults. Honours `If-Match` (`412` when stale) and `Idempotency-Key` (a retry answers what the first request answered).
          */
         put: operations["replace_task"];
         post?: never;
@@ -263,7 +263,7 @@ export interface paths {
         head?: never;
         /**
          * Update part of a task
-         * @description Changes only the fields given (JSON merge patch: `null` clears a nullable field). Honours `If-Match` (`412` when stale).
+         * @description Changes only the fields given (JSON merge patch: `null` clears a nullable field). Honours `If-Match` (`412` when stale) and `Idempotency-Key` (a retry answers what the first request answered: a completion is not made twice).
          */
         patch: operations["update_task"];
         trace?: never;
@@ -294,7 +294,7 @@ export interface paths {
         head?: never;
         /**
          * Complete, reopen or toggle a task
-         * @description With a body `{"is_completed": …}` sets the flag; with no body toggles it. `completed_at` follows the flag. Honours `If-Match` (`412` when stale). A completion of a recurring task that another request completed or advanced while this one ran does not advance it again: it answers the task as it is (`412` if the request also changed other fields). A retry sent after the first completion landed is a second completion unless it carries `If-Match`, which makes it a `412` that changes nothing.
+         * @description With a body `{"is_completed": …}` sets the flag; with no body toggles it. `completed_at` follows the flag. Honours `If-Match` (`412` when stale). A completion of a recurring task that another request completed or advanced while this one ran does not advance it again: it answers the task as it is (`412` if the request also changed other fields). A retry sent after the first completion landed is a second completion (a recurring task advances again, a toggle toggles back) unless the request carries an `Idempotency-Key`: a client that may retry a completion (a lost response, a double click) sends one, and its retry answers what the first request answered and changes nothing. (`If-Match` also stops a retry, as a `412`.)
          */
         patch: operations["complete_task"];
         trace?: never;
@@ -1585,7 +1585,7 @@ export interface components {
          */
         IfNoneMatch: string;
         /**
-         * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key returns the task the first request created. The same key with a different body is `422`.
+         * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
          * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
          */
         IdempotencyKey: string;
@@ -2156,7 +2156,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key returns the task the first request created. The same key with a different body is `422`.
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
                  * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -2263,6 +2263,11 @@ export interface operations {
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
+                 * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /**
@@ -2361,6 +2366,11 @@ export interface operations {
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
+                 * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /**
@@ -2416,6 +2426,11 @@ export interface operations {
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
+                 * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /**
@@ -2913,7 +2928,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key returns the task the first request created. The same key with a different body is `422`.
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
                  * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
