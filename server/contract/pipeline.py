@@ -97,7 +97,8 @@ async def _answered(handler: Handler, request: Request, secured: bool) -> Reply:
 
 
 def _may_be_the_accounts_end(exc: Exception) -> bool:
-    return not isinstance(exc, ApiError) or exc.status in (404, 409, 412, 422)
+    """A row or key gone (404, 409, 422, an integrity error); not a 412, which found the row."""
+    return not isinstance(exc, ApiError) or exc.status in (404, 409, 422)
 
 
 async def _account_live(request: Request) -> bool:
