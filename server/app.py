@@ -20,6 +20,7 @@ from server.accounts.hashing import PasswordHasher
 from server.accounts.security import AccessTokenReader
 from server.config import Settings
 from server.context import App, AppContext, Request
+from server.contract.fallback import Fallback
 from server.contract.fastpath import OperationPlan, compile_plans
 from server.contract.loading import Contract
 from server.contract.pipeline import endpoint
@@ -165,6 +166,7 @@ async def _open_resources(app: App) -> None:
         threads=settings.hash_threads,
         queue_size=settings.hash_queue_size,
     )
+    app.ctx.fallback = Fallback()
     app.ctx.tokens = AccessTokenReader(settings)
     app.ctx.hub = Hub(
         settings.database_listen_url or settings.database_url, settings.events_per_user
@@ -210,6 +212,7 @@ async def _close_resources(app: App) -> None:
     app.ctx.guard.stop()
     await app.ctx.db.close()
     app.ctx.hasher.close()
+    app.ctx.fallback.close()
     if app.ctx.metrics is not None:
         app.ctx.metrics.write()  # what the last turn tallied
     worker_stopped()

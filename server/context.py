@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from server.accounts.hashing import PasswordHasher
     from server.accounts.security import AccessTokenReader
     from server.config import Settings
+    from server.contract.fallback import Fallback
     from server.contract.loading import Contract
     from server.db.pool import Database
     from server.db.queries import Queries
@@ -57,6 +58,7 @@ class AppContext:
     guard: LoopGuard = field(init=False)  # how long each request holds the event loop
     db: Database = field(init=False)
     hasher: PasswordHasher = field(init=False)
+    fallback: Fallback = field(init=False)  # openapi-core off the loop (contract/fallback.py)
     tokens: AccessTokenReader = field(init=False)
     purger: asyncio.Task[None] = field(init=False)
     hub: Hub = field(init=False)  # this worker's event streams

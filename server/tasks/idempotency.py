@@ -1,5 +1,5 @@
-"""Idempotent task creation: a retry with the same Idempotency-Key answers what the first
-request answered (the task it created, as it was then); the same key with a different request
+"""Idempotent task creation and writes: a retry with the same Idempotency-Key answers what the
+first request answered (the task it created, as it was then); the same key with a different request
 is refused; two requests racing with one key create one task, because the key's row is inserted
 first, in the creating transaction.
 
@@ -8,6 +8,10 @@ Once that task is deleted (in the trash, or purged), the retry is told so, 409
 a Location and an ETag that no longer exist (a client putting it back in its list brings back
 what the user deleted), and creating it again would undo the deletion. The client learns what
 it needs: its request did create the task, and the task is gone.
+
+A write (PUT, PATCH, complete) with a key is done once the same way: its retry answers the task
+as the first request left it, and does not complete a recurring task a second time (the one
+write that a repeat changes). Once the task is gone, the retry is the 404 a write to it is.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 from server.db.pool import Database
 from server.db.queries import Queries
-from server.errors import AccountGone, Conflict, UnprocessableContent
+from server.errors import AccountGone, Conflict, NotFound, UnprocessableContent
 from server.tasks.fields import json_ready, request_hash, task_body
 
 ATTEMPTS = 3
@@ -52,6 +56,31 @@ async def create_once(
         raise CreatedTaskDeleted(
             f"The task this Idempotency-Key created ({body['id']}) has since been deleted."
         )
+    return body
+
+
+async def write_once(
+    db: Database,
+    queries: Queries,
+    token: Mapping[str, Any],
+    key: str,
+    request: Mapping[str, Any],
+    write: Callable[[Any], Awaitable[Any]],
+) -> dict[str, Any]:
+    """The written task's body: written now by write(connection), or replayed from the request
+    that first used `key` (`request`: what tells a retry from another request with the key)."""
+
+    replayed = True
+
+    async def work(conn: Any) -> tuple[str | None, dict[str, Any]]:
+        nonlocal replayed
+        replayed = False
+        row = await write(conn)
+        return row["id"], json_ready(task_body(row))
+
+    body = await once(db, queries, token, key, request_hash(request), work)
+    if replayed and await queries.task_version(db, user_id=token["user_id"], id=body["id"]) is None:
+        raise NotFound("No such task.")
     return body
 
 

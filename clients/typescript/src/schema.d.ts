@@ -437,7 +437,7 @@ export interface paths {
         get: operations["get_task"];
         /**
          * Replace a task
-         * @description Replaces every writable field; omitted optional fields return to their defaults. Honours `If-Match` (`412` when stale).
+         * @description Replaces every writable field; omitted optional fields return to their defaults. Honours `If-Match` (`412` when stale) and `Idempotency-Key` (a retry answers what the first request answered).
          */
         put: operations["replace_task"];
         post?: never;
@@ -450,7 +450,7 @@ export interface paths {
         head?: never;
         /**
          * Update part of a task
-         * @description Changes only the fields given (JSON merge patch: `null` clears a nullable field). Honours `If-Match` (`412` when stale).
+         * @description Changes only the fields given (JSON merge patch: `null` clears a nullable field). Honours `If-Match` (`412` when stale) and `Idempotency-Key` (a retry answers what the first request answered: a completion is not made twice).
          */
         patch: operations["update_task"];
         trace?: never;
@@ -481,7 +481,7 @@ export interface paths {
         head?: never;
         /**
          * Complete, reopen or toggle a task
-         * @description With a body `{"is_completed": …}` sets the flag; with no body toggles it. `completed_at` follows the flag. Honours `If-Match` (`412` when stale). A completion of a recurring task that another request completed or advanced while this one ran does not advance it again: it answers the task as it is (`412` if the request also changed other fields). A retry sent after the first completion landed is a second completion unless it carries `If-Match`, which makes it a `412` that changes nothing.
+         * @description With a body `{"is_completed": …}` sets the flag; with no body toggles it. `completed_at` follows the flag. Honours `If-Match` (`412` when stale). A completion of a recurring task that another request completed or advanced while this one ran does not advance it again: it answers the task as it is (`412` if the request also changed other fields). A retry sent after the first completion landed is a second completion (a recurring task advances again, a toggle toggles back) unless the request carries an `Idempotency-Key`: a client that may retry a completion (a lost response, a double click) sends one, and its retry answers what the first request answered and changes nothing. (`If-Match` also stops a retry, as a `412`.)
          */
         patch: operations["complete_task"];
         trace?: never;
@@ -1813,7 +1813,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The database is unreachable (or, for `/ready`, not fully migrated), or the password-hashing queue is full (signup, login, password change, deletion). */
+        /** @description The database is unreachable (or, for `/ready`, not fully migrated), or the password-hashing queue is full (signup, login, password change, deletion), or too many requests of an unusual shape wait for the worker's full validator (`validation-busy`), or the request's writes lost to concurrent ones three times running (`write-contention`: nothing of it happened), or the request took longer than the service allows (a write of a very large part of an account: nothing of it happened; retry later, or in smaller parts). Retry after `Retry-After` seconds. */
         ServiceUnavailable: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
@@ -1880,7 +1880,7 @@ export interface components {
          */
         IfNoneMatch: string;
         /**
-         * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key returns the task the first request created. The same key with a different body is `422`.
+         * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
          * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
          */
         IdempotencyKey: string;
@@ -2770,7 +2770,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key returns the task the first request created. The same key with a different body is `422`.
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
                  * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -2877,6 +2877,11 @@ export interface operations {
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
+                 * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /**
@@ -2975,6 +2980,11 @@ export interface operations {
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
+                 * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /**
@@ -3030,6 +3040,11 @@ export interface operations {
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
+                 * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /**
@@ -3527,7 +3542,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key returns the task the first request created. The same key with a different body is `422`.
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
                  * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
