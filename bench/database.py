@@ -41,6 +41,8 @@ SELECT %(user_id)s, (SELECT id FROM lists WHERE user_id = %(user_id)s AND is_inb
        now() - i * interval '1 second'
 FROM generate_series(1, %(count)s) AS i
 """
+
+
 def seed_tasks(conn: psycopg.Connection[Any], user_id: str, count: int) -> None:
     """`count` tasks for the user in one statement (the revision stamp runs once at commit)."""
     with conn.transaction():
