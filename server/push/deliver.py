@@ -22,6 +22,7 @@ from pywebpush import WebPushException, webpush_async
 
 from server.db.queries import Queries
 from server.outbox.sender import Retry, Undeliverable
+from server.push.egress import PrivateAddress, push_session
 
 PUSH_TIMEOUT_SECONDS = 10.0
 TTL_SECONDS = 3600  # a reminder an hour late is no use: the push service may drop it then
@@ -31,8 +32,11 @@ GONE = (404, 410)
 class PushDeliverer:
     channel = "push"
 
-    def __init__(self, db: Any, queries: Queries, vapid: Vapid02, subject: str) -> None:
+    def __init__(
+        self, db: Any, queries: Queries, vapid: Vapid02, subject: str, *, public_only: bool
+    ) -> None:
         self.db, self.queries, self.vapid, self.subject = db, queries, vapid, subject
+        self.public_only = public_only  # production: pushes reach public addresses only
         self._session: aiohttp.ClientSession | None = None
 
     async def deliver(self, row_id: int, payload: Mapping[str, Any], created: datetime) -> None:
@@ -42,7 +46,7 @@ class PushDeliverer:
             raise Undeliverable("the subscription was removed")
         data = {k: payload[k] for k in ("kind", "task_id", "title", "fire_at") if k in payload}
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = push_session(self.public_only)
         try:
             await webpush_async(
                 {
@@ -68,6 +72,8 @@ class PushDeliverer:
             if status is not None and 400 <= status < 500 and status != 429:
                 raise Undeliverable(f"the push service refused it ({status})") from None
             raise Retry(f"the push service answered {status}: {exc.message}") from None
+        except PrivateAddress as exc:
+            raise Undeliverable(str(exc)) from None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise Retry(f"{type(exc).__name__}: {exc}") from None
 
