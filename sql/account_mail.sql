@@ -104,9 +104,11 @@ WITH account AS (
 )
 SELECT EXISTS (SELECT 1 FROM account);
 
--- name: email_in_use(email)$
--- True when an account has this email in any letter case.
-SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower(:email));
+-- name: email_in_use(email, user_id)$
+-- 'other' when another account has this email in any letter case, 'same' when it is this
+-- account's address spelt exactly so; NULL when it is free or this account's in another case.
+SELECT CASE WHEN id <> :user_id THEN 'other' WHEN email = :email THEN 'same' END
+FROM users WHERE lower(email) = lower(:email);
 
 -- name: account_token_owner(token_hash, purpose)$
 -- The account a live token of this purpose belongs to, or nothing (unknown, used or expired).

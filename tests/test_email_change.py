@@ -60,7 +60,25 @@ def test_an_address_in_use_is_409_at_once(
 ) -> None:
     other = make_user()
     assert ask(api, user, other.email.upper()).status_code == 409
-    assert ask(api, user, user.email).status_code == 409
+    same = ask(api, user, user.email)
+    assert same.status_code == 409
+    assert same.json()["detail"] == "This is already the account's email address."
+
+
+def test_a_change_of_letter_case_only_is_confirmed_from_the_new_spelling(
+    api: Api, mailbox: Mailbox, make_user: Callable[..., User]
+) -> None:
+    user = make_user(email=f"ada.king-{secrets.token_hex(4)}@example.org")
+    spelt = user.email.replace("ada.king", "Ada.King")
+    assert ask(api, user, spelt).status_code == 202
+    mails = mailbox.wait_for(spelt, 2, idle=api.idle)  # the link, and the notice to the old
+    [link] = [m for m in mails if m.recipients == [spelt]]
+    moved = api.post(CONFIRM, json={"token": link.token("confirm-email")})
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["email"], moved.json()["email_verified"]) == (spelt, True)
+    for login_as in (spelt, user.email):
+        login = api.post("/api/auth/login", json={"email": login_as, "password": user.password})
+        assert login.status_code == 200
 
 
 def test_an_address_taken_before_the_confirmation_is_409_and_the_link_works_once_free(

@@ -96,7 +96,12 @@ async def change_email(request: Request) -> Reply:
         )
         if retry_after is not None:
             raise TooManyRequests(retry_after, "Too many email changes this hour; try later.")
-        if await queries.email_in_use(conn, email=body["new_email"]):
+        # Another letter case of the account's own address is a change like any other (the
+        # link goes to the new spelling); the very same spelling has nothing to change.
+        in_use = await queries.email_in_use(conn, email=body["new_email"], user_id=user_id)
+        if in_use == "same":
+            raise EmailTaken("This is already the account's email address.")
+        if in_use == "other":
             raise EmailTaken()
         await mail_email_change(request, conn, body["new_email"])
     return Reply(ACCEPTED, status=202)

@@ -305,7 +305,7 @@ export interface paths {
         get?: never;
         /**
          * Change the email address
-         * @description Asks to move the account to a new address, confirmed with the password (`403` when it is wrong: a failed login of the account, `429` once it is limited). A link goes to the new address (`APP_URL/confirm-email?token=...`, 24 hours, for `POST /api/auth/confirm-email-change`) and a notice to the present one; nothing changes until the link is followed. Changing the password, or a reset, before then cancels it. `409` when an account has the new address already (this one included); at most 5 changes asked an hour, then `429`. `404` when the service runs with `MAIL_ENABLED=false`.
+         * @description Asks to move the account to a new address, confirmed with the password (`403` when it is wrong: a failed login of the account, `429` once it is limited). A link goes to the new address (`APP_URL/confirm-email?token=...`, 24 hours, for `POST /api/auth/confirm-email-change`) and a notice to the present one; nothing changes until the link is followed. Changing the password, or a reset, before then cancels it. `409` when another account has the new address in any letter case, or it is this account's address spelt exactly so (a change of letter case only is a change like any other, confirmed from the new spelling); at most 5 changes asked an hour, then `429`. `404` when the service runs with `MAIL_ENABLED=false`.
          */
         put: operations["change_email"];
         post?: never;
