@@ -1,6 +1,7 @@
 -- Mails to account holders (SPEC §12): verification, password reset, email change. Each request
 -- writes its token (only a hash), its outbox row and its mail request in one statement; the
--- token itself reaches the outbox sealed (server/mail/sealing.py), never in the clear.
+-- token itself reaches the outbox sealed (server/mail/sealing.py), never in the clear. Each
+-- row names its account (`user_id`): deleting the account takes its unsent mails with it.
 
 -- name: lock_reset_limits(email, client)!
 -- Nothing: takes this address's, then this client's, transaction-scoped reset lock.
@@ -39,7 +40,7 @@ WITH account AS (
 ), mail AS (
     INSERT INTO outbox (channel, payload)
     SELECT 'mail', jsonb_build_object('kind', 'reset-password', 'to', email, 'name', name,
-                                      'token', :token::text)
+                                      'token', :token::text, 'user_id', id)
       FROM allowed
 ), asked AS (
     INSERT INTO mail_requests (kind, address, client, user_id, mailed)
@@ -71,7 +72,7 @@ WITH account AS (
 ), mail AS (
     INSERT INTO outbox (channel, payload)
     SELECT 'mail', jsonb_build_object('kind', 'verify-email', 'to', email, 'name', name,
-                                      'token', :token::text)
+                                      'token', :token::text, 'user_id', id)
       FROM account
 ), asked AS (
     INSERT INTO mail_requests (kind, address, client, user_id, mailed)
@@ -92,11 +93,11 @@ WITH account AS (
 ), mail AS (
     INSERT INTO outbox (channel, payload)
     SELECT 'mail', jsonb_build_object('kind', 'confirm-email-change', 'to', :new_email::text,
-                                      'name', name, 'token', :token::text)
+                                      'name', name, 'token', :token::text, 'user_id', id)
       FROM account
     UNION ALL
     SELECT 'mail', jsonb_build_object('kind', 'email-change-notice', 'to', email,
-                                      'name', name, 'new_email', :new_email::text)
+                                      'name', name, 'new_email', :new_email::text, 'user_id', id)
       FROM account
 ), asked AS (
     INSERT INTO mail_requests (kind, address, client, user_id, mailed)
