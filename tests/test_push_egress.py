@@ -30,6 +30,9 @@ PRIVATE = [
     "https://localhost:8443/push",
     "https://printer.localhost/push",
     "https://[fe80::1]/push",
+    "https://2130706433/push",  # 127.0.0.1 as one number
+    "https://0x7f.1/push",
+    "https://127.1/push",
 ]
 
 

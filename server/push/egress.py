@@ -30,7 +30,10 @@ def is_public(host: str) -> bool:
     try:
         address = ipaddress.ip_address(name)
     except ValueError:
-        return True  # a name: its addresses are checked at each push
+        try:  # the legacy spellings getaddrinfo takes too: 2130706433, 0x7f.1, 127.1
+            address = ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            return True  # a name: its addresses are checked at each push
     return _global(address)
 
 
