@@ -21,9 +21,10 @@ SELECT ceil(extract(epoch FROM
 -- Whether a reset was mailed: the request is recorded, and when `email` names an account (any
 -- letter case) whose address had fewer than per_address reset mails this hour, a token for it
 -- is stored and a mail to the account's own stored address (never the spelling asked with) is
--- written. Known and unknown addresses run this same statement.
+-- written. Known and unknown addresses run this same statement. An account being deleted is
+-- waited for (FOR KEY SHARE), then counts as no account: its token would break the foreign key.
 WITH account AS (
-    SELECT id, email, name FROM users WHERE lower(email) = lower(:email)
+    SELECT id, email, name FROM users WHERE lower(email) = lower(:email) FOR KEY SHARE
 ), address AS (
     SELECT coalesce((SELECT lower(email) FROM account), lower(:email)) AS key
 ), allowed AS (

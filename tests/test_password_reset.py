@@ -6,6 +6,7 @@ the address the account has, never to the spelling asked with."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import secrets
 import statistics
@@ -229,3 +230,27 @@ def test_mails_queued_for_an_account_deleted_meanwhile_are_never_sent(
     mail_held()
     mailbox.wait_for(stays.email, idle=api.idle)
     assert mailbox.to(gone.email) == []
+
+
+def test_a_reset_asked_while_the_account_is_being_deleted_answers_as_for_nobody(
+    api: Api, database_url: str, sql: psycopg.Connection[Any], make_user: Callable[..., User]
+) -> None:
+    """The deletion has removed the row but not committed when the request reads it: the
+    request waits for it and answers 202 as for an unknown address (was a 500: the token's
+    foreign key to the account broke), mailing nothing."""
+    user = make_user()
+    with psycopg.connect(database_url) as deleting:
+        deleting.execute("DELETE FROM users WHERE id = %s", (user.id,))
+
+        async def commit_soon() -> None:
+            await asyncio.sleep(0.5)  # the request has read the account and waits on its lock
+            await asyncio.to_thread(deleting.commit)
+
+        async def race() -> Any:
+            asked = api.arequest("POST", RESET, json={"email": user.email})
+            return (await asyncio.gather(asked, commit_soon()))[0]
+
+        answer = api.run(race())
+    assert (answer.status_code, answer.json()) == (202, {"status": "accepted"})
+    queued = "SELECT count(*) FROM outbox WHERE payload->>'to' = %s"
+    assert sql.execute(queued, (user.email,)).fetchone() == (0,)
