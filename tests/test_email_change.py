@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.mailbox import Mailbox
-from tests.support import Api, User
+from tests.support import Api, User, while_deleted
 
 CHANGE, CONFIRM = "/api/me/email", "/api/auth/confirm-email-change"
 
@@ -144,3 +144,15 @@ def test_two_concurrent_confirms_move_the_account_once(
 def test_changes_are_limited_to_five_an_hour(api: Api, user: User) -> None:
     answers = [ask(api, user, new_address()).status_code for _ in range(6)]
     assert answers == [202] * 5 + [429]
+
+
+def test_a_change_asked_while_the_account_is_being_deleted_is_401_not_a_wrong_password(
+    api: Api, mailbox: Mailbox, database_url: str, user: User
+) -> None:
+    address = new_address()
+    body = {"new_email": address, "password": user.password}
+    send = lambda: api.arequest("PUT", CHANGE, json=body, headers=user.headers)  # noqa: E731
+    answer = while_deleted(api, database_url, user.id, send)
+    assert answer.status_code == 401, answer.text
+    api.idle(0.5)
+    assert mailbox.to(address) == []

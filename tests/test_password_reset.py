@@ -6,7 +6,6 @@ the address the account has, never to the spelling asked with."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import secrets
 import statistics
@@ -21,7 +20,7 @@ import pytest
 from server.config import Settings
 from server.system.reminders import fire_due
 from tests.mailbox import Mailbox
-from tests.support import Api, User
+from tests.support import Api, User, while_deleted
 
 NEW_PASSWORD = "a brand new passphrase"
 RESET = "/api/auth/password-reset"
@@ -239,18 +238,8 @@ def test_a_reset_asked_while_the_account_is_being_deleted_answers_as_for_nobody(
     request waits for it and answers 202 as for an unknown address (was a 500: the token's
     foreign key to the account broke), mailing nothing."""
     user = make_user()
-    with psycopg.connect(database_url) as deleting:
-        deleting.execute("DELETE FROM users WHERE id = %s", (user.id,))
-
-        async def commit_soon() -> None:
-            await asyncio.sleep(0.5)  # the request has read the account and waits on its lock
-            await asyncio.to_thread(deleting.commit)
-
-        async def race() -> Any:
-            asked = api.arequest("POST", RESET, json={"email": user.email})
-            return (await asyncio.gather(asked, commit_soon()))[0]
-
-        answer = api.run(race())
+    ask = lambda: api.arequest("POST", RESET, json={"email": user.email})  # noqa: E731
+    answer = while_deleted(api, database_url, user.id, ask)
     assert (answer.status_code, answer.json()) == (202, {"status": "accepted"})
     queued = "SELECT count(*) FROM outbox WHERE payload->>'to' = %s"
     assert sql.execute(queued, (user.email,)).fetchone() == (0,)

@@ -16,7 +16,7 @@ import pytest
 from server.system.reminders import fire_due
 from tests.mailbox import Mailbox
 from tests.pushbox import Pushbox
-from tests.support import Api, User, metric_value
+from tests.support import Api, User, metric_value, while_deleted
 
 SUBSCRIPTIONS = "/api/me/push-subscriptions"
 
@@ -137,3 +137,13 @@ def test_a_reminder_is_mailed_to_a_verified_address_only(
     [mail] = mailbox.wait_for(user.email, idle=api.idle)
     assert mail.message["Subject"] == "Reminder: Call Bcc: x@example.org mum"
     assert mail.recipients == [user.email]
+
+
+def test_subscribing_while_the_account_is_being_deleted_is_401_not_500(
+    api: Api, database_url: str, user: User, pushbox: Pushbox
+) -> None:
+    body = pushbox.subscription("late")
+    send = lambda: api.arequest("POST", SUBSCRIPTIONS, json=body, headers=user.headers)  # noqa: E731
+    answer = while_deleted(api, database_url, user.id, send)
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["type"] == "urn:todo-api:problem:unauthorized"

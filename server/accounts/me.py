@@ -89,7 +89,10 @@ async def change_email(request: Request) -> Reply:
     async with app.ctx.hasher.admitted(client_key(request)) as hashing:
         password_hash = await _confirmed_hash(request, hashing, body["password"])
     async with app.ctx.db.transaction() as conn:
-        if await queries.lock_user(conn, id=user_id) != password_hash:
+        locked = await queries.lock_user(conn, id=user_id)
+        if locked is None:
+            raise AccountGone()  # deleted while we checked the password
+        if locked != password_hash:
             raise Forbidden(NOT_CONFIRMED)  # changed while we checked it
         retry_after = await queries.account_mail_retry_after(
             conn, user_id=user_id, kind="change-email", per_account=settings.mail_limit_per_account

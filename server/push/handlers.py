@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from server.config import Settings
 from server.context import Request
 from server.contract.reply import Reply
-from server.errors import NO_ROUTE, NotFound, QuotaExceeded, UnprocessableContent
+from server.errors import NO_ROUTE, AccountGone, NotFound, QuotaExceeded, UnprocessableContent
 from server.push.egress import is_public
 from server.push.keys import public_key, vapid_key
 
@@ -52,7 +52,9 @@ async def create_push_subscription(request: Request) -> Reply:
     _check_key(keys["p256dh"], "p256dh")
     _check_key(keys["auth"], "auth")
     async with app.ctx.db.transaction() as conn:
-        await app.ctx.queries.lock_user(conn, id=user_id)  # one count at a time per account
+        # one count at a time per account; gone (deleted meanwhile): 401, as for its token
+        if await app.ctx.queries.lock_user(conn, id=user_id) is None:
+            raise AccountGone()
         row = await app.ctx.queries.save_push_subscription(
             conn, user_id=user_id, endpoint=endpoint, p256dh=keys["p256dh"], auth=keys["auth"]
         )
