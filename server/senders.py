@@ -32,7 +32,16 @@ def start_senders(app: App) -> list[Sender]:
     if settings.push_enabled:
         subject = f"mailto:{parseaddr(settings.mail_from)[1] or 'todo@localhost'}"
         deliverers.append(
-            (PushDeliverer(ctx.db, ctx.queries, vapid_key(settings), subject), "Pushes")
+            (
+                PushDeliverer(
+                    ctx.db,
+                    ctx.queries,
+                    vapid_key(settings),
+                    subject,
+                    public_only=settings.production,
+                ),
+                "Pushes",
+            )
         )
     senders = [
         Sender(
