@@ -27,11 +27,11 @@ from server.db.migrations import migration_ids
 from server.db.pool import open_database
 from server.db.queries import load_queries
 from server.errors import problem_reply
+from server.observability.loop_guard import LoopGuard
+from server.observability.metrics import SAMPLE_SECONDS, Metrics, worker_stopped
 from server.resources import STATIC_DIR
 from server.sync.hub import Hub
 from server.system import assets, console, middleware
-from server.system.loop_guard import LoopGuard
-from server.system.metrics import Metrics, keep_sampling, worker_stopped
 from server.system.purger import run_purger
 from server.system.reminders import run_scheduler
 
@@ -195,6 +195,14 @@ async def _end_streams(app: App) -> None:
 async def _sample_metrics(app: App) -> None:
     loop = asyncio.get_running_loop()
     app.ctx.samplers = [loop.create_task(keep_sampling(app), name="metrics")]
+
+
+async def keep_sampling(app: App) -> None:
+    """Each worker's gauges, refreshed once a second until the worker stops."""
+    while True:
+        with suppress(Exception):  # a closing pool: the next round, or none
+            app.ctx.sample()
+        await asyncio.sleep(SAMPLE_SECONDS)
 
 
 async def _close_resources(app: App) -> None:

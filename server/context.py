@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from server.contract.loading import Contract
     from server.db.pool import Database
     from server.db.queries import Queries
+    from server.observability.loop_guard import LoopGuard
+    from server.observability.metrics import Metrics
     from server.sync.hub import Hub
-    from server.system.loop_guard import LoopGuard
-    from server.system.metrics import Metrics
 
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # an X-Request-ID we echo
@@ -63,6 +63,11 @@ class AppContext:
     # Open connections per client in this worker (server/system/transport.py)
     connections: Counter[str] = field(default_factory=Counter)
     samplers: list[asyncio.Task[None]] = field(default_factory=list)  # metrics' own loops
+
+    def sample(self) -> None:
+        """The metrics' gauges, read from this worker's pool and password work."""
+        if self.metrics is not None:
+            self.metrics.sample(self.db.in_use, self.db.waiting, self.hasher.depth)
 
 
 @dataclass

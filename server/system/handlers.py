@@ -8,7 +8,7 @@ import asyncio
 from server.context import Request
 from server.contract.reply import Reply
 from server.errors import NO_ROUTE, NotFound, ServiceUnavailable
-from server.system.metrics import CONTENT_TYPE
+from server.observability.metrics import CONTENT_TYPE
 
 HTML = "text/html; charset=utf-8"
 
@@ -62,7 +62,7 @@ async def metrics(request: Request) -> Reply:
     app = request.app
     if app.ctx.metrics is None:
         raise NotFound(NO_ROUTE)
-    app.ctx.metrics.sample(app)
+    app.ctx.sample()
     app.ctx.metrics.write()
     # Reading every worker's values and writing them out takes tens of milliseconds: off the
     # event loop, which the thread lets run every few milliseconds meanwhile.

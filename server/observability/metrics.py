@@ -19,8 +19,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import os
-from contextlib import suppress
-from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -32,10 +30,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from server.system.multiproc import MULTIPROC_ENV
-
-if TYPE_CHECKING:
-    from server.context import App
+from server.observability.multiproc import MULTIPROC_ENV
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST  # text/plain, the exposition format's version
 SAMPLE_SECONDS = 1.0
@@ -79,7 +74,7 @@ class Metrics:
             "Connections closed as they arrived: their client held CLIENT_CONNECTION_LIMIT.",
             registry=self.registry,
         )
-        # The event-loop guard (server/system/loop_guard.py).
+        # The event-loop guard (server/observability/loop_guard.py).
         self.hold = Histogram(
             "todo_event_loop_hold_seconds",
             "Holds of the event loop of 50 ms or more, by the operation whose code held it.",
@@ -175,12 +170,12 @@ class Metrics:
                     if observed:
                         bucket.inc(observed)
 
-    def sample(self, app: App) -> None:
-        """The gauges, read from this worker's pool and hasher."""
-        ctx = app.ctx
-        self.pool_in_use.set(ctx.db.in_use)
-        self.pool_waiting.set(ctx.db.waiting)
-        self.hash_queue.set(ctx.hasher.depth)
+    def sample(self, pool_in_use: int, pool_waiting: int, hash_queue: int) -> None:
+        """The gauges: this worker's pool (connections handed out, requests waiting) and its
+        password work admitted."""
+        self.pool_in_use.set(pool_in_use)
+        self.pool_waiting.set(pool_waiting)
+        self.hash_queue.set(hash_queue)
 
     def exposition(self) -> bytes:
         self.write()
@@ -208,16 +203,6 @@ def _tally(tallies: dict[str | None, list[float]], route_name: str | None, secon
 
 def _operation(route_name: str | None) -> str:
     return route_name.rpartition(".")[2] if route_name else UNMATCHED
-
-
-async def keep_sampling(app: App) -> None:
-    """Each worker's gauges, refreshed once a second until the worker stops."""
-    metrics = app.ctx.metrics
-    assert metrics is not None
-    while True:
-        with suppress(Exception):  # a closing pool: the next round, or none
-            metrics.sample(app)
-        await asyncio.sleep(SAMPLE_SECONDS)
 
 
 def worker_stopped() -> None:
