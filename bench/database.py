@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from server.accounts.security import hash_password_blocking
+from server.accounts.passwords import hash_password_blocking
 from server.db import migrations
 
 PASSWORD = "bench-password-" + secrets.token_hex(4)

@@ -16,21 +16,22 @@ from sanic_ext import Extend
 from sanic_ext.extensions.http.extension import HTTPExtension
 
 from server import handlers
-from server.accounts.hashing import PasswordHasher
-from server.accounts.security import AccessTokenReader
+from server.access.tokens import AccessTokenReader
+from server.accounts.passwords import HashingBusy
+from server.admission import AdmissionQueue
 from server.config import Settings
-from server.context import App, AppContext, Request
+from server.contract.context import App, AppContext, Request
 from server.contract.fastpath import OperationPlan, compile_plans
 from server.contract.loading import Contract
 from server.contract.pipeline import endpoint
+from server.contract.problems import problem_reply
+from server.db.hub import Hub
 from server.db.migrations import migration_ids
 from server.db.pool import open_database
 from server.db.queries import load_queries
-from server.errors import problem_reply
 from server.observability.loop_guard import LoopGuard
 from server.observability.metrics import SAMPLE_SECONDS, Metrics, worker_stopped
 from server.resources import STATIC_DIR
-from server.sync.hub import Hub
 from server.system import assets, console, middleware
 from server.system.purger import run_purger
 from server.system.reminders import run_scheduler
@@ -159,10 +160,8 @@ async def _open_resources(app: App) -> None:
     settings = app.ctx.settings
     assert settings.database_url
     app.ctx.db = await open_database(settings, settings.database_url)
-    app.ctx.hasher = PasswordHasher(
-        settings.bcrypt_rounds,
-        threads=settings.hash_threads,
-        queue_size=settings.hash_queue_size,
+    app.ctx.admission = AdmissionQueue(
+        settings.hash_threads, settings.hash_queue_size, refusal=HashingBusy
     )
     app.ctx.tokens = AccessTokenReader(settings)
     app.ctx.hub = Hub(
@@ -214,7 +213,7 @@ async def _close_resources(app: App) -> None:
             await task
     app.ctx.guard.stop()
     await app.ctx.db.close()
-    app.ctx.hasher.close()
+    app.ctx.admission.close()
     if app.ctx.metrics is not None:
         app.ctx.metrics.write()  # what the last turn tallied
     worker_stopped()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from server.accounts.security import bearer_token
+from server.access.tokens import bearer_token
 from server.app import load_contract
 from server.errors import BadRequest, Unauthorized
 from server.tasks.etags import if_match_versions, if_none_match_hits

@@ -21,8 +21,8 @@ import pytest
 
 from server import handlers
 from server.config import Settings
-from server.context import Request
 from server.contract import pipeline
+from server.contract.context import Request
 from server.contract.reply import Reply
 from server.observability import loop_guard
 from server.observability.loop_guard import BEAT, HOLD

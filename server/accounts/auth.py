@@ -2,7 +2,7 @@
 
 A login starts a login family (a session): its refresh tokens rotate within it, and its access
 tokens name it (claim `sid`), so ending the family ends them all. Password work is admitted by
-server/accounts/limits.py (how often) and hashing.py (how much at once).
+server/accounts/limits.py (how often) and server/admission.py (how much at once).
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ from typing import Any
 
 import asyncpg
 
+from server.access.tokens import issue_access_token, new_refresh_token, refresh_token_hash
 from server.accounts.limits import (
     charge_login_attempt,
     charge_signup,
     clear_login_failures,
     client_key,
 )
-from server.accounts.security import issue_access_token, new_refresh_token, refresh_token_hash
-from server.context import Request
+from server.accounts.passwords import hash_password, verify_password
+from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import EmailTaken, Unauthorized, UnprocessableContent
 
@@ -29,9 +30,10 @@ REFRESH_REFUSED = "The refresh token is invalid, expired or revoked; log in agai
 
 async def signup(request: Request) -> Reply:
     app, body = request.app, request.ctx.body
-    async with app.ctx.hasher.admitted(client_key(request)) as hashing:
+    rounds = app.ctx.settings.bcrypt_rounds
+    async with app.ctx.admission.admitted(client_key(request)) as admission:
         await charge_signup(request)
-        password_hash = await hashing.hash(body["password"])
+        password_hash = await hash_password(admission, body["password"], rounds)
     try:
         user = await app.ctx.queries.create_user(
             app.ctx.db, email=body["email"], name=body["name"].strip(), password_hash=password_hash
@@ -48,12 +50,14 @@ async def signup(request: Request) -> Reply:
 async def login(request: Request) -> Reply:
     app, body = request.app, request.ctx.body
     email = body["email"]
-    async with app.ctx.hasher.admitted(client_key(request)) as hashing:
+    rounds = app.ctx.settings.bcrypt_rounds
+    async with app.ctx.admission.admitted(client_key(request)) as admission:
         await charge_login_attempt(request, email)
         found = await app.ctx.queries.get_login(app.ctx.db, email=email)
         account = dict(found) if found else None
         password_hash = account.pop("password_hash") if account else None
-        if not await hashing.verify(body["password"], password_hash) or account is None:
+        matches = await verify_password(admission, body["password"], password_hash, rounds)
+        if not matches or account is None:
             raise Unauthorized(BAD_CREDENTIALS)
     await clear_login_failures(request, email)
     family_id = str(uuid.uuid4())

@@ -11,7 +11,7 @@ Signups are limited per client per hour. A client is its address, an IPv6 one by
 from __future__ import annotations
 
 from server.clients import client_of
-from server.context import Request
+from server.contract.context import Request
 from server.errors import TooManyRequests
 
 SIGNUP_WINDOW_SECONDS = 3600

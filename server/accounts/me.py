@@ -9,11 +9,11 @@ failed login of the account (server/accounts/limits.py): a stolen access token c
 from __future__ import annotations
 
 import zoneinfo
-from typing import Any
 
-from server.accounts.hashing import Admission
 from server.accounts.limits import charge_login_attempt, clear_login_failures, client_key
-from server.context import App, Request
+from server.accounts.passwords import hash_password, verify_password
+from server.admission import Admission
+from server.contract.context import App, Request
 from server.contract.reply import Reply
 from server.errors import AccountGone, Forbidden, UnprocessableContent
 
@@ -64,9 +64,10 @@ async def change_password(request: Request) -> Reply:
     """The new password replaces the old, and every login family of the account ends: its
     refresh tokens and every access token issued before now stop working."""
     app, body, user_id = request.app, request.ctx.body, request.ctx.user_id
-    async with app.ctx.hasher.admitted(client_key(request)) as hashing:
-        old_hash = await _confirmed_hash(request, hashing, body["current_password"])
-        new_hash = await hashing.hash(body["new_password"])
+    async with app.ctx.admission.admitted(client_key(request)) as admission:
+        old_hash = await _confirmed_hash(request, admission, body["current_password"])
+        rounds = app.ctx.settings.bcrypt_rounds
+        new_hash = await hash_password(admission, body["new_password"], rounds)
     async with app.ctx.db.transaction() as conn:
         changed = await app.ctx.queries.replace_password_hash(
             conn, id=user_id, old_hash=old_hash, new_hash=new_hash
@@ -80,8 +81,8 @@ async def change_password(request: Request) -> Reply:
 async def delete_me(request: Request) -> Reply:
     """The account goes, and with it (ON DELETE CASCADE) its tasks, tokens and idempotency keys."""
     app = request.app
-    async with app.ctx.hasher.admitted(client_key(request)) as hashing:
-        password_hash = await _confirmed_hash(request, hashing, request.ctx.body["password"])
+    async with app.ctx.admission.admitted(client_key(request)) as admission:
+        password_hash = await _confirmed_hash(request, admission, request.ctx.body["password"])
     async with app.ctx.db.transaction() as conn:
         deleted = await app.ctx.queries.delete_user(
             conn, id=request.ctx.user_id, password_hash=password_hash
@@ -91,7 +92,7 @@ async def delete_me(request: Request) -> Reply:
     return Reply(status=204)
 
 
-async def _confirmed_hash(request: Request, hashing: Admission, password: str) -> Any:
+async def _confirmed_hash(request: Request, admission: Admission, password: str) -> str:
     """The account's password hash once `password` matches it; else 403 (401 if it is gone,
     429 once the account's failed logins from this client are over their limit)."""
     app = request.app
@@ -99,7 +100,8 @@ async def _confirmed_hash(request: Request, hashing: Admission, password: str) -
     if account is None:
         raise AccountGone()
     await charge_login_attempt(request, account["email"])
-    if not await hashing.verify(password, account["password_hash"]):
+    hashed: str = account["password_hash"]
+    if not await verify_password(admission, password, hashed, app.ctx.settings.bcrypt_rounds):
         raise Forbidden(NOT_CONFIRMED)
     await clear_login_failures(request, account["email"])
-    return account["password_hash"]
+    return hashed

@@ -4,7 +4,7 @@ Ending a session ends its refresh tokens and its access tokens (they name it in 
 
 from __future__ import annotations
 
-from server.context import Request
+from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import NotFound
 

@@ -23,12 +23,12 @@ import orjson
 from multidict import CIMultiDict
 from openapi_core.unmarshalling.schemas import oas31_format_unmarshallers
 
-from server.context import Request
 from server.contract.loading import (
     FORMAT_UNMARSHALLERS,
     INTEGER,
     MAX_JSON_DEPTH,
     Contract,
+    HttpRequest,
     query_args,
     too_deep,
 )
@@ -204,7 +204,7 @@ class OperationPlan:
             )
         return ResponsePlan(content, headers)
 
-    def read_request(self, request: Request, validate: bool) -> RequestValues:
+    def read_request(self, request: HttpRequest, validate: bool) -> RequestValues:
         return self.read(
             query_args(request), request.match_info, request.headers, request.body, validate
         )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jsonschema_rs
 import orjson
@@ -27,9 +27,9 @@ from openapi_core.casting.schemas.casters import (
 from openapi_core.casting.schemas.factories import SchemaCastersFactory
 from openapi_core.datatypes import RequestParameters
 from openapi_core.validation.schemas import oas31_schema_validators_factory
+from sanic.compat import Header
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from server.context import Request
 from server.resources import CONTRACT_PATH
 
 # No body of the contract nests past a few levels; openapi-core's validators recurse (and
@@ -202,7 +202,32 @@ class Contract:
                 )
 
 
-def query_args(request: Request) -> list[tuple[str, str]]:
+class HttpRequest(Protocol):
+    """What the contract machinery reads of a request: any of sanic's (the service's own
+    Request, server/contract/context.py, types what this module stands under)."""
+
+    @property
+    def headers(self) -> Header: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def match_info(self) -> Mapping[str, str]: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def scheme(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    def get_query_args(
+        self,
+        keep_blank_values: bool = False,
+        strict_parsing: bool = False,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+    ) -> list[tuple[str, str]]: ...
+
+
+def query_args(request: HttpRequest) -> list[tuple[str, str]]:
     """The query as sent: `?q=` is an empty `q` (which the contract may refuse), not no `q`;
     bytes that are not UTF-8 are kept as lone surrogates (not replaced by U+FFFD), for the
     storable-text check to refuse."""
@@ -212,7 +237,7 @@ def query_args(request: Request) -> list[tuple[str, str]]:
 class SanicOpenAPIRequest:
     """openapi-core's Request protocol over a Sanic request (path parameters already matched)."""
 
-    def __init__(self, request: Request, operation: Operation) -> None:
+    def __init__(self, request: HttpRequest, operation: Operation) -> None:
         self.request = request
         self.path_pattern = operation.path
         # HEAD is routed to the GET operation (RFC 9110 §9.3.2: GET's answer without its body),

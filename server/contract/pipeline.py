@@ -10,10 +10,11 @@ from typing import Any
 import asyncpg
 from sanic import HTTPResponse
 
-from server.accounts.security import bearer_token
-from server.context import Request
+from server.access.tokens import bearer_token
+from server.contract.context import Request
 from server.contract.fastpath import OperationPlan, Unsure
 from server.contract.loading import Contract, Operation, SanicOpenAPIRequest, SanicOpenAPIResponse
+from server.contract.problems import problem_reply
 from server.contract.reply import Reply, Streamed
 from server.contract.validation import (
     RequestValues,
@@ -22,7 +23,7 @@ from server.contract.validation import (
     validate_request,
     validate_response,
 )
-from server.errors import AccountGone, ApiError, Forbidden, problem_reply
+from server.errors import AccountGone, ApiError, Forbidden
 
 log = logging.getLogger("todo_api")
 

@@ -3,15 +3,15 @@
 `todo-api serve` gives each run a fresh PROMETHEUS_MULTIPROC_DIR (`metrics_directory`) before
 any worker starts: prometheus-client then keeps each worker's values in files of its own there,
 and the worker answering /metrics adds them all up, so every worker is counted once. A worker
-that stops marks itself dead, so its gauges leave the sums (its counters stay: totals never
-go back). Without that variable (a test's in-process app) the app's own registry is served.
+that stops marks itself dead, so its gauges leave the sums (its counters stay: totals never go
+back). Without that variable (a test's in-process app) the app's own registry is served.
 
 Requests are tallied in plain dictionaries in the response middleware, and the tallies are
 written to prometheus-client's memory-mapped values at the end of the event loop's turn that
 answered them: under load one write per operation and status (and per latency bucket) covers
 every request of the turn, instead of three locked writes per request. The gauges are sampled
-from the pool and the hasher once a second, and by the worker answering a scrape just before it
-does, rather than written on every acquire.
+from the pool and the admission queue once a second, and by the worker answering a scrape just
+before it does, rather than written on every acquire.
 """
 
 from __future__ import annotations

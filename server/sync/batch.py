@@ -12,13 +12,14 @@ from typing import Any
 
 import asyncpg
 
-from server.accounts.security import account_ok
-from server.context import Request
+from server.access.tokens import account_ok
+from server.contract.context import Request
 from server.contract.fastpath import OperationPlan
+from server.contract.problems import PROBLEM_JSON, problem
 from server.contract.rejections import Unworded, rejection_items
 from server.contract.reply import Reply
 from server.contract.validation import RequestValues, check_storable
-from server.errors import PROBLEM_JSON, ApiError, UnprocessableContent, problem, to_api_error
+from server.errors import ApiError, UnprocessableContent, to_api_error
 from server.tasks import completion, placement
 from server.tasks import fields as task_fields
 from server.tasks.etags import if_match_versions, missing_or_stale

@@ -1,11 +1,11 @@
-"""The body of GET /events: each committed change of the user as `event: change` (its id a
-since value), within a second of its commit, on every open stream, whichever worker or
-instance holds it; reminders as `event: reminder`; a comment line every heartbeat.
+"""The body of GET /events: each committed change of the user as `event: change` (its id a since
+value), within a second of its commit, on every open stream, whichever worker or instance holds
+it; reminders as `event: reminder`; a comment line every heartbeat.
 
 A stream keeps its position (a revision). On each change signal of its user (LISTEN, see
-hub.py) it reads the feed after its position, so it sends each change once, in commit order,
-and a signal that arrives late or twice costs a read, never an event. Last-Event-ID resumes
-right after that event (replayed from the feed).
+server/db/hub.py) it reads the feed after its position, so it sends each change once, in commit
+order, and a signal that arrives late or twice costs a read, never an event. Last-Event-ID
+resumes right after that event (replayed from the feed).
 
 A stream lives only as long as what opened it (SPEC §9). It ends with `event: end`, data
 `{"reason"}`: `token-expired` at its access token's `exp` (a deadline of its own, no signal
@@ -26,8 +26,9 @@ from typing import Any, NamedTuple, NoReturn
 
 import orjson
 
+from server.db import hub
 from server.errors import DATABASE_DOWN, AccountGone, ApiError
-from server.sync import feed, hub
+from server.sync import feed
 
 log = logging.getLogger("todo_api")
 PAGE = 500

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.accounts.security import checks_account
-from server.context import Request
+from server.access.tokens import checks_account
+from server.contract.context import Request
 from server.contract.reply import Reply, Streamed
 from server.errors import TooManyRequests
 from server.sync import events, feed

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.context import Request
+from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import NotFound
 from server.sync import feed

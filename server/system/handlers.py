@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from server.context import Request
+from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import NO_ROUTE, NotFound, ServiceUnavailable
 from server.observability.metrics import CONTENT_TYPE

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from server.accounts.security import account_ok
+from server.access.tokens import account_ok
 from server.errors import AccountGone, NotFound, PreconditionFailed
 from server.tasks import schedule
 from server.tasks.recurrence import Due, check_occurs, next_due

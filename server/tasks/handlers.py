@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, NoReturn
 
-from server.accounts.security import account_ok, checks_account
-from server.context import Request
+from server.access.tokens import account_ok, checks_account
+from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import BadRequest, NotFound
 from server.sync.conditional import conditional

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from server.accounts.security import account_ok
+from server.access.tokens import account_ok
 from server.db.pool import Database
 from server.db.queries import account_check
 from server.errors import BadRequest

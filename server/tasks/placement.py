@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import asyncpg
 
-from server.accounts.security import account_ok
+from server.access.tokens import account_ok
 from server.db.pool import Database
 from server.errors import AccountGone, QuotaExceeded, UnprocessableContent
 from server.lists import ordering

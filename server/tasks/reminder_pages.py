@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from server.accounts.security import account_ok
+from server.access.tokens import account_ok
 from server.db.pool import Database
 from server.db.queries import Queries
 from server.tasks.cursors import decode_cursor, encode_cursor, invalid_cursor

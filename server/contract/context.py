@@ -1,6 +1,6 @@
 """What a handler reads besides its arguments, typed: the app's context (settings, contract,
-queries, pool, hasher, token reader, purger) and the request's (its id, its user and session,
-its clean values)."""
+queries, pool, admission queue, token reader, purger) and the request's (its id, its user and
+session, its clean values)."""
 
 from __future__ import annotations
 
@@ -19,15 +19,15 @@ from sanic.config import Config
 if TYPE_CHECKING:
     import asyncio
 
-    from server.accounts.hashing import PasswordHasher
-    from server.accounts.security import AccessTokenReader
+    from server.access.tokens import AccessTokenReader
+    from server.admission import AdmissionQueue
     from server.config import Settings
     from server.contract.loading import Contract
+    from server.db.hub import Hub
     from server.db.pool import Database
     from server.db.queries import Queries
     from server.observability.loop_guard import LoopGuard
     from server.observability.metrics import Metrics
-    from server.sync.hub import Hub
 
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # an X-Request-ID we echo
@@ -40,7 +40,7 @@ def new_request_id() -> str:
 
 @dataclass
 class AppContext:
-    """Made by create_app; db, hasher and tokens arrive as the server starts (before any
+    """Made by create_app; db, admission and tokens arrive as the server starts (before any
     request). Not slotted: Sanic extensions keep their own attributes here too."""
 
     settings: Settings
@@ -55,7 +55,7 @@ class AppContext:
     time_zones: frozenset[str] | None = None  # read on first use (server/accounts/me.py)
     guard: LoopGuard = field(init=False)  # how long each request holds the event loop
     db: Database = field(init=False)
-    hasher: PasswordHasher = field(init=False)
+    admission: AdmissionQueue = field(init=False)  # password work (server/admission.py)
     tokens: AccessTokenReader = field(init=False)
     purger: asyncio.Task[None] = field(init=False)
     hub: Hub = field(init=False)  # this worker's event streams
@@ -67,7 +67,7 @@ class AppContext:
     def sample(self) -> None:
         """The metrics' gauges, read from this worker's pool and password work."""
         if self.metrics is not None:
-            self.metrics.sample(self.db.in_use, self.db.waiting, self.hasher.depth)
+            self.metrics.sample(self.db.in_use, self.db.waiting, self.admission.depth)
 
 
 @dataclass

@@ -1,9 +1,8 @@
-"""Access and refresh tokens, and the bcrypt hash of a password (server/accounts/hashing.py
-runs it off the event loop)."""
+"""Tokens: access tokens (JWTs naming an account and its login family) issued and read, the
+bearer header, and opaque refresh tokens with the hash that is all the database keeps."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import secrets
 import time
@@ -13,7 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import bcrypt
 import jwt
 
 from server.config import Settings
@@ -23,25 +21,6 @@ H = TypeVar("H", bound=Callable[..., Any])
 R = TypeVar("R", bound=Mapping[str, Any])
 # `sid` names the token's login family (a session): ending the family ends its access tokens.
 REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss", "aud", "jti", "sid"]
-
-
-def _prehash(password: str) -> bytes:
-    """bcrypt reads 72 bytes; SHA-256 first makes every character count (44 base64 bytes).
-
-    base64 because bcrypt stops at a NUL byte; `surrogatepass` so even a lone surrogate from JSON
-    hashes instead of failing."""
-    digest = hashlib.sha256(password.encode("utf-8", "surrogatepass")).digest()
-    return base64.b64encode(digest)
-
-
-def hash_password_blocking(password: str, rounds: int) -> str:
-    """The bcrypt hash of a password. Blocks for its whole cost: call it off the event loop."""
-    return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode()
-
-
-def check_password_blocking(password: str, hashed: str) -> bool:
-    """True when the password matches the hash. Blocks like hashing does."""
-    return bcrypt.checkpw(_prehash(password), hashed.encode())
 
 
 def issue_access_token(settings: Settings, user_id: str, session_id: str) -> str:
