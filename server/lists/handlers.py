@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from sanic import Request
-
+from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import InboxKept, NotFound, PreconditionFailed, QuotaExceeded
-from server.lists import ordering
-from server.sync.conditional import conditional
-from server.tasks.etags import current, etag, if_match_versions, versioned_reply
+from server.http.preconditions import conditional, current, etag, if_match_versions, versioned_reply
+from server.ordering.siblings import Siblings, find_slot, put
 
 NO_LIST = "No such list."
 
@@ -85,7 +83,7 @@ async def move_list(request: Request) -> Reply:
     async with request.app.ctx.db.transaction() as conn:
         await queries.lock_placement(conn, user_id=user_id)
         current(await queries.list_state(conn, user_id=user_id, id=list_id), versions, NO_LIST)
-        siblings = ordering.Siblings(
+        siblings = Siblings(
             conn,
             {"user_id": user_id},
             list_id,
@@ -96,12 +94,12 @@ async def move_list(request: Request) -> Reply:
             queries.next_position,
             "is not another of your lists",
         )
-        slot = await ordering.find_slot(siblings, None if after_id is None else str(after_id))
+        slot = await find_slot(siblings, None if after_id is None else str(after_id))
 
         async def write(position: str | None) -> Any:
             return await queries.move_list(conn, user_id=user_id, id=list_id, position=position)
 
-        row = await ordering.put(siblings, slot, write)
+        row = await put(siblings, slot, write)
     return Reply(dict(row), headers={"ETag": etag(row["version"])})
 
 

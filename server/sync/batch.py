@@ -20,11 +20,12 @@ from server.contract.rejections import Unworded, rejection_items
 from server.contract.reply import Reply
 from server.contract.validation import RequestValues, check_storable
 from server.errors import ApiError, UnprocessableContent, to_api_error
+from server.http.preconditions import if_match_versions
 from server.tasks import completion, placement
 from server.tasks import fields as task_fields
-from server.tasks.etags import if_match_versions, missing_or_stale
 from server.tasks.fields import json_ready, request_hash, task_body
 from server.tasks.idempotency import once
+from server.tasks.missing import missing_or_stale
 
 OPERATIONS = {  # op -> (its single operation, the success status)
     "create": ("create_task", 201),
@@ -144,7 +145,7 @@ async def _written(request: Request, conn: Any, item: dict[str, Any], row: Any) 
     """The written row, or the single operation's 404/412 when nothing matched."""
     if account_ok(row)["id"] is not None:
         return row
-    await missing_or_stale(request.app.ctx.queries, conn, request.ctx.user_id, _task_id(item))
+    await missing_or_stale(conn, request.app.ctx.queries, request.ctx.user_id, _task_id(item))
 
 
 async def _create(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:

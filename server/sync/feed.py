@@ -12,7 +12,6 @@ import binascii
 import hashlib
 import hmac
 import struct
-from datetime import datetime
 from typing import Any, NoReturn
 
 from server.errors import ApiError, BadRequest
@@ -133,24 +132,6 @@ def change(row: Any) -> dict[str, Any]:
         "data": data,
         "changed_at": row["changed_at"],
     }
-
-
-def both_offset_and_cursor() -> NoReturn:
-    raise BadRequest.at(
-        ["query", "cursor"],
-        "cannot be combined with offset",
-        "value_error",
-        "Send either offset or cursor, not both.",
-    )
-
-
-def instant(value: Any) -> datetime:
-    try:
-        return datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        from server.tasks.cursors import invalid_cursor
-
-        raise invalid_cursor() from None
 
 
 def invalid(loc: list[Any]) -> NoReturn:

@@ -9,11 +9,9 @@ from typing import Any
 from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import NotFound
-from server.sync import feed
-from server.sync.conditional import conditional
+from server.http.paging import both_offset_and_cursor, cursor_instant, decode_cursor, encode_cursor
+from server.http.preconditions import conditional, etag
 from server.sync.restore import NOT_IN_TRASH, restore
-from server.tasks.cursors import decode_cursor, encode_cursor
-from server.tasks.etags import etag
 from server.tasks.fields import task_body
 
 CONTEXT = b"trash"
@@ -26,9 +24,9 @@ async def list_trash(request: Request) -> Reply:
     after: tuple[Any, Any] = (None, None)
     if cursor is not None:
         if offset is not None:
-            feed.both_offset_and_cursor()
+            both_offset_and_cursor()
         at, last_id = decode_cursor(secret, user_id.encode() + CONTEXT, cursor)
-        after = (feed.instant(at), last_id)
+        after = (cursor_instant(at), last_id)
     async with app.ctx.db.transaction() as conn:
         rows = [
             row

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from server.access.tokens import account_ok
 from server.errors import AccountGone, NotFound, PreconditionFailed
 from server.tasks import schedule
+from server.tasks.missing import NO_TASK
 from server.tasks.recurrence import Due, check_occurs, next_due
 
 ATTEMPTS = 3
@@ -63,7 +64,7 @@ async def write(
                 return row
             state = await queries.completing_task(db, user_id=token["user_id"], id=task_id)
             if state is None:
-                raise NotFound("No such task.")
+                raise NotFound(NO_TASK)
             if versions is not None and state["version"] not in versions:
                 raise PreconditionFailed()
             if _completing(state, given) and seen != (False, state["last_completed_at"]):
@@ -91,7 +92,7 @@ async def write(
 async def _current(db: Any, queries: Any, token: Mapping[str, str], task_id: str) -> Any:
     row = account_ok(await queries.get_task(db, **token, id=task_id))
     if row["id"] is None:
-        raise NotFound("No such task.")
+        raise NotFound(NO_TASK)
     return row
 
 

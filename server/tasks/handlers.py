@@ -15,12 +15,12 @@ from server.access.tokens import account_ok, checks_account
 from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import BadRequest, NotFound
-from server.sync.conditional import conditional
+from server.http.preconditions import conditional, etag, if_match_versions, versioned_reply
 from server.tasks import completion, listing, placement, reminder_pages
 from server.tasks import fields as task_fields
-from server.tasks.etags import etag, if_match_versions, missing_or_stale, versioned_reply
 from server.tasks.fields import task_body
 from server.tasks.idempotency import create_once
+from server.tasks.missing import NO_TASK, missing_or_stale
 
 MAX_WINDOW = timedelta(days=31)  # of GET /reminders
 
@@ -56,7 +56,7 @@ async def get_task(request: Request) -> Reply:
         request.app.ctx.db, **request.ctx.token, id=_task_id(request)
     )
     if account_ok(row)["id"] is None:
-        raise NotFound("No such task.")
+        raise NotFound(NO_TASK)
     if_none_match = request.ctx.header_params.get("If-None-Match")
     return versioned_reply(task_body(row), row["version"], if_none_match)
 
@@ -140,7 +140,7 @@ async def _write(request: Request, fields: dict[str, Any]) -> Reply:
 
 async def _missing_or_stale(request: Request) -> NoReturn:
     app = request.app
-    await missing_or_stale(app.ctx.queries, app.ctx.db, request.ctx.user_id, _task_id(request))
+    await missing_or_stale(app.ctx.db, app.ctx.queries, request.ctx.user_id, _task_id(request))
 
 
 def _task_id(request: Request) -> str:

@@ -14,10 +14,14 @@ import orjson
 from server.access.tokens import account_ok
 from server.db.pool import Database
 from server.db.queries import account_check
-from server.errors import BadRequest
+from server.http.paging import (
+    both_offset_and_cursor,
+    decode_cursor,
+    encode_cursor,
+    invalid_cursor,
+)
 from server.tasks import fields as task_fields
 from server.tasks import page_sql
-from server.tasks.cursors import decode_cursor, encode_cursor, invalid_cursor
 from server.tasks.placement import TOP_LEVEL
 
 MAX_OFFSET = 2**63 - 1  # OFFSET is a bigint; any offset beyond is past the end all the same
@@ -112,12 +116,7 @@ class PageRequest:
 def page_request(token: Mapping[str, Any], query: dict[str, Any], secret: str) -> PageRequest:
     """The validated query of list_tasks as a PageRequest; a bad cursor is a 400."""
     if "cursor" in query and "offset" in query:
-        raise BadRequest.at(
-            ["query", "cursor"],
-            "cannot be combined with offset",
-            "value_error",
-            "Send either offset or cursor, not both.",
-        )
+        both_offset_and_cursor()
     sort = query["sort"]
     request = PageRequest(
         token=token,

@@ -17,8 +17,9 @@ import asyncpg
 from server.access.tokens import account_ok
 from server.db.pool import Database
 from server.errors import AccountGone, QuotaExceeded, UnprocessableContent
-from server.lists import ordering
-from server.tasks.etags import current
+from server.http.preconditions import current
+from server.ordering.siblings import LAST, Siblings, find_slot, put
+from server.tasks.missing import NO_TASK
 
 MAX_LEVEL = 4  # a top-level task is at level 1
 ATTEMPTS = 3
@@ -82,7 +83,7 @@ async def move(
                 async with db.transaction() as conn:
                     await queries.lock_placement(conn, user_id=user_id)
                     task = await queries.task_placement(conn, user_id=user_id, id=task_id)
-                    current(task, versions, "No such task.")
+                    current(task, versions, NO_TASK)
                     return await _place(conn, queries, user_id, task_id, task, body)
         except asyncpg.UniqueViolationError:
             if attempt == ATTEMPTS:
@@ -110,9 +111,9 @@ async def _place(
         conn, user_id=user_id, id=task_id, parent_id=parent, list_id=wanted_list
     )
     list_id = _check_destination(task, facts, wanted_list, parent)
-    siblings = _siblings(queries, conn, user_id, list_id, parent, task_id)
-    after = _id(body["after_id"]) if "after_id" in body else ordering.LAST
-    slot = await ordering.find_slot(siblings, after)
+    siblings = _siblings(conn, queries, user_id, list_id, parent, task_id)
+    after = _id(body["after_id"]) if "after_id" in body else LAST
+    slot = await find_slot(siblings, after)
 
     async def write(position: str | None) -> Any:
         return await queries.move_task(
@@ -124,7 +125,7 @@ async def _place(
             position=position,
         )
 
-    return await ordering.put(siblings, slot, write)
+    return await put(siblings, slot, write)
 
 
 def _check_destination(
@@ -148,9 +149,9 @@ def _check_destination(
 
 
 def _siblings(
-    queries: Any, conn: Any, user_id: str, list_id: str, parent: str | None, task_id: str
-) -> ordering.Siblings:
-    return ordering.Siblings(
+    conn: Any, queries: Any, user_id: str, list_id: str, parent: str | None, task_id: str
+) -> Siblings:
+    return Siblings(
         conn,
         {"user_id": user_id, "list_id": list_id, "parent_key": parent or TOP_LEVEL},
         task_id,

@@ -2,7 +2,7 @@
 by fire_at then task, from reminder_times (migration 0036) in one statement that also checks the
 access token. `next_cursor` continues after the page's last reminder (keyset: a reminder written
 meanwhile before it is not seen, none is seen twice); it is bound to the user and the window
-(server/tasks/cursors.py), so a garbled, tampered, another user's or another window's is a 400."""
+(server/http/paging.py), so a garbled, tampered, another user's or another window's is a 400."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import orjson
 from server.access.tokens import account_ok
 from server.db.pool import Database
 from server.db.queries import Queries
-from server.tasks.cursors import decode_cursor, encode_cursor, invalid_cursor
+from server.http.paging import decode_cursor, encode_cursor, invalid_cursor
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FIELDS = ("task_id", "title", "fire_at")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from server.errors import UnprocessableContent
-from server.lists import positions
+from server.ordering import positions
 
 T = TypeVar("T")
 LAST: Any = object()  # after_id omitted: the item goes after every sibling
