@@ -25,6 +25,7 @@ from server.contract.fastpath import OperationPlan, compile_plans
 from server.contract.loading import Contract
 from server.contract.pipeline import endpoint
 from server.contract.problems import problem_reply
+from server.db.executor import Executor
 from server.db.hub import Hub
 from server.db.migrations import migration_ids
 from server.db.pool import open_database
@@ -168,10 +169,10 @@ async def _open_resources(app: App) -> None:
         settings.database_listen_url or settings.database_url, settings.events_per_user
     )
     app.ctx.purger = asyncio.get_running_loop().create_task(
-        run_purger(app.ctx.db, app.ctx.queries, settings), name="purger"
+        run_purger(Executor(app.ctx.db), app.ctx.queries, settings), name="purger"
     )
     app.ctx.scheduler = asyncio.get_running_loop().create_task(
-        run_scheduler(app.ctx.db, app.ctx.queries, settings), name="reminders"
+        run_scheduler(Executor(app.ctx.db), app.ctx.queries, settings), name="reminders"
     )
 
 

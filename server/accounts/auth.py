@@ -22,6 +22,8 @@ from server.accounts.limits import (
 from server.accounts.passwords import hash_password, verify_password
 from server.contract.context import Request
 from server.contract.reply import Reply
+from server.db.executor import Executor, Row
+from server.db.queries import Queries
 from server.errors import EmailTaken, Unauthorized, UnprocessableContent
 
 BAD_CREDENTIALS = "The email or password is wrong."
@@ -36,7 +38,10 @@ async def signup(request: Request) -> Reply:
         password_hash = await hash_password(admission, body["password"], rounds)
     try:
         user = await app.ctx.queries.create_user(
-            app.ctx.db, email=body["email"], name=body["name"].strip(), password_hash=password_hash
+            request.ctx.db,
+            email=body["email"],
+            name=body["name"].strip(),
+            password_hash=password_hash,
         )
     except asyncpg.UniqueViolationError:
         raise EmailTaken() from None
@@ -53,7 +58,7 @@ async def login(request: Request) -> Reply:
     rounds = app.ctx.settings.bcrypt_rounds
     async with app.ctx.admission.admitted(client_key(request)) as admission:
         await charge_login_attempt(request, email)
-        found = await app.ctx.queries.get_login(app.ctx.db, email=email)
+        found = await app.ctx.queries.get_login(request.ctx.db, email=email)
         account = dict(found) if found else None
         password_hash = account.pop("password_hash") if account else None
         matches = await verify_password(admission, body["password"], password_hash, rounds)
@@ -61,7 +66,7 @@ async def login(request: Request) -> Reply:
             raise Unauthorized(BAD_CREDENTIALS)
     await clear_login_failures(request, email)
     family_id = str(uuid.uuid4())
-    async with app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         if await app.ctx.queries.lock_user(conn, id=account["id"]) != password_hash:
             raise Unauthorized(BAD_CREDENTIALS)  # changed or deleted while we checked
         await app.ctx.queries.insert_login_family(
@@ -80,10 +85,10 @@ async def refresh(request: Request) -> Reply:
 
     A token presented after it was rotated is taken as stolen: the whole family ends, its
     access tokens included (committed, then 401)."""
-    app, queries = request.app, request.app.ctx.queries
+    queries = request.app.ctx.queries
     token_hash = refresh_token_hash(request.ctx.body["refresh_token"])
-    async with app.ctx.db.transaction() as conn:
-        token = await _lock_refresh_token(queries, conn, token_hash)
+    async with request.ctx.db.transaction() as conn:
+        token = await _lock_refresh_token(conn, queries, token_hash)
         if token is None:
             raise Unauthorized(REFRESH_REFUSED)
         user_id, family_id = token["user_id"], token["family_id"]
@@ -102,9 +107,9 @@ async def refresh(request: Request) -> Reply:
 
 async def logout(request: Request) -> Reply:
     """Ends the login family of the token (a rotated one too); 204 whatever the token."""
-    app, queries = request.app, request.app.ctx.queries
+    queries = request.app.ctx.queries
     token_hash = refresh_token_hash(request.ctx.body["refresh_token"])
-    async with app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         owner = await queries.refresh_token_owner(conn, token_hash=token_hash)
         if owner is not None and await queries.lock_user(conn, id=owner["user_id"]) is not None:
             await queries.end_family(conn, user_id=owner["user_id"], id=owner["family_id"])
@@ -114,13 +119,13 @@ async def logout(request: Request) -> Reply:
 async def logout_all(request: Request) -> Reply:
     """Ends every login family of the account: its refresh and access tokens stop working."""
     app, user_id = request.app, request.ctx.user_id
-    async with app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         await app.ctx.queries.lock_user(conn, id=user_id)
         await app.ctx.queries.end_user_families(conn, user_id=user_id)
     return Reply(status=204)
 
 
-async def _lock_refresh_token(queries: Any, conn: asyncpg.Connection, token_hash: bytes) -> Any:
+async def _lock_refresh_token(conn: Executor, queries: Queries, token_hash: bytes) -> Row:
     """The token's row and state, locked after its user's row (the order all token writes keep)."""
     owner = await queries.refresh_token_owner(conn, token_hash=token_hash)
     if owner is None or await queries.lock_user(conn, id=owner["user_id"]) is None:
@@ -128,9 +133,7 @@ async def _lock_refresh_token(queries: Any, conn: asyncpg.Connection, token_hash
     return await queries.lock_refresh_token(conn, token_hash=token_hash)
 
 
-async def _new_refresh_token(
-    request: Request, conn: asyncpg.Connection, user_id: str, family_id: str
-) -> str:
+async def _new_refresh_token(request: Request, conn: Executor, user_id: str, family_id: str) -> str:
     token, token_hash = new_refresh_token()
     await request.app.ctx.queries.insert_refresh_token(
         conn,

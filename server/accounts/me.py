@@ -13,7 +13,7 @@ import zoneinfo
 from server.accounts.limits import charge_login_attempt, clear_login_failures, client_key
 from server.accounts.passwords import hash_password, verify_password
 from server.admission import Admission
-from server.contract.context import App, Request
+from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import AccountGone, Forbidden, UnprocessableContent
 
@@ -22,7 +22,7 @@ NOT_CONFIRMED = "The password is wrong."
 
 async def get_me(request: Request) -> Reply:
     app = request.app
-    account = await app.ctx.queries.get_user(app.ctx.db, id=request.ctx.user_id)
+    account = await app.ctx.queries.get_user(request.ctx.db, id=request.ctx.user_id)
     if account is None:
         raise AccountGone()
     return Reply(dict(account))
@@ -32,30 +32,31 @@ async def update_me(request: Request) -> Reply:
     app, body = request.app, request.ctx.body
     name = body.get("name")
     account = await app.ctx.queries.update_user(
-        app.ctx.db,
+        request.ctx.db,
         id=request.ctx.user_id,
         name=None if name is None else name.strip(),
-        timezone=await _zone(app, body.get("timezone")),
+        timezone=await _zone(request, body.get("timezone")),
     )
     if account is None:
         raise AccountGone()
     return Reply(dict(account))
 
 
-async def _zone(app: App, name: str | None) -> str | None:
+async def _zone(request: Request, name: str | None) -> str | None:
     """An IANA zone name that both Python's zoneinfo and PostgreSQL know, or a 422 at timezone
     (zoneinfo lists `localtime`, which PostgreSQL refuses in every all-day write)."""
-    if name is not None and name not in await _known_zones(app):
+    if name is not None and name not in await _known_zones(request):
         raise UnprocessableContent.at(
             ["body", "timezone"], "is not an IANA time zone name", "value_error"
         )
     return name
 
 
-async def _known_zones(app: App) -> frozenset[str]:
+async def _known_zones(request: Request) -> frozenset[str]:
     """The zones an account may have, read once per process."""
+    app = request.app
     if app.ctx.time_zones is None:
-        known = {row["name"] async for row in app.ctx.queries.time_zones(app.ctx.db)}
+        known = {row["name"] async for row in app.ctx.queries.time_zones(request.ctx.db)}
         app.ctx.time_zones = frozenset(known & zoneinfo.available_timezones())
     return app.ctx.time_zones
 
@@ -68,7 +69,7 @@ async def change_password(request: Request) -> Reply:
         old_hash = await _confirmed_hash(request, admission, body["current_password"])
         rounds = app.ctx.settings.bcrypt_rounds
         new_hash = await hash_password(admission, body["new_password"], rounds)
-    async with app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         changed = await app.ctx.queries.replace_password_hash(
             conn, id=user_id, old_hash=old_hash, new_hash=new_hash
         )
@@ -83,7 +84,7 @@ async def delete_me(request: Request) -> Reply:
     app = request.app
     async with app.ctx.admission.admitted(client_key(request)) as admission:
         password_hash = await _confirmed_hash(request, admission, request.ctx.body["password"])
-    async with app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         deleted = await app.ctx.queries.delete_user(
             conn, id=request.ctx.user_id, password_hash=password_hash
         )
@@ -96,7 +97,7 @@ async def _confirmed_hash(request: Request, admission: Admission, password: str)
     """The account's password hash once `password` matches it; else 403 (401 if it is gone,
     429 once the account's failed logins from this client are over their limit)."""
     app = request.app
-    account = await app.ctx.queries.get_credentials(app.ctx.db, id=request.ctx.user_id)
+    account = await app.ctx.queries.get_credentials(request.ctx.db, id=request.ctx.user_id)
     if account is None:
         raise AccountGone()
     await charge_login_attempt(request, account["email"])

@@ -23,9 +23,10 @@ if TYPE_CHECKING:
     from server.admission import AdmissionQueue
     from server.config import Settings
     from server.contract.loading import Contract
+    from server.db.executor import Executor
     from server.db.hub import Hub
     from server.db.pool import Database
-    from server.db.queries import Queries
+    from server.db.queries import Queries, TokenParams
     from server.observability.loop_guard import LoopGuard
     from server.observability.metrics import Metrics
 
@@ -81,11 +82,12 @@ class RequestContext:
     session_id: str = ""  # the access token's login family
     token_expires: int = 0  # the access token's exp (Unix time)
     # the parameters of the access token's account check (token_account_ok, sql/tokens.sql)
-    token: dict[str, Any] = field(default_factory=dict)
+    token: TokenParams = field(init=False)
     path_params: dict[str, Any] = field(default_factory=dict)
     query: dict[str, Any] = field(default_factory=dict)
     header_params: dict[str, Any] = field(default_factory=dict)
     body: Any = None
+    db: Executor = field(init=False)  # where the handler's statements run
 
 
 App = sanic.Sanic[Config, AppContext]

@@ -23,12 +23,12 @@ from server.contract.validation import (
     validate_request,
     validate_response,
 )
+from server.db.executor import ATTEMPTS, Executor
 from server.errors import AccountGone, ApiError, Forbidden
 
 log = logging.getLogger("todo_api")
 
 Handler = Callable[[Request], Awaitable[Reply]]
-DEADLOCK_ATTEMPTS = 3
 Route = Callable[..., Coroutine[Any, Any, HTTPResponse]]
 Vouched = tuple[int, str, tuple[tuple[str, str], ...], bytes | None]  # an answer checked once
 
@@ -42,6 +42,7 @@ def endpoint(
 
     async def run(request: Request, **_path: str) -> HTTPResponse:
         try:
+            request.ctx.db = Executor(request.app.ctx.db)
             if operation.secured:
                 await authenticate(request, handler)
             _check_owner(request)
@@ -66,7 +67,7 @@ def endpoint(
 async def _retrying(handler: Handler, request: Request) -> Reply:
     """The handler's reply; a transaction PostgreSQL chose as a deadlock's victim was rolled back
     whole (nothing of it happened, nothing was answered), so the operation runs again."""
-    for _attempt in range(DEADLOCK_ATTEMPTS - 1):
+    for _attempt in range(ATTEMPTS - 1):
         try:
             return await handler(request)
         except asyncpg.DeadlockDetectedError as exc:
@@ -88,7 +89,7 @@ async def authenticate(request: Request, handler: Handler) -> None:
     request.ctx.token = {"user_id": token.user_id, "session_id": token.session_id}
     if getattr(handler, "checks_account", False):
         return
-    if not await app.ctx.queries.token_account_ok(app.ctx.db, **request.ctx.token):
+    if not await app.ctx.queries.token_account_ok(request.ctx.db, **request.ctx.token):
         raise AccountGone()
 
 

@@ -1,10 +1,11 @@
 """The named queries of sql/ as mypy sees them: a misspelled query or parameter name is a type
-error. aiosql builds the functions at run time; test_queries checks that this surface and
-sql/ name the same queries with the same parameters.
+error. aiosql builds the functions at run time; test_queries checks that this surface and sql/
+name the same queries with the same parameters.
 
-Each takes a `Database` (one statement on a connection of its own) or a connection (inside a
-transaction). `^` answers a row or None, `$` a value or None, `!` asyncpg's status string, and
-a query without a suffix an async iterator of rows."""
+Each takes an Executor (server/db/executor.py: the pool, one statement on a connection of its
+own; or a connection in a transaction), or the pool or a connection themselves. `^` answers a
+row or None, `$` a value or None, `!` asyncpg's status string, and a query without a suffix an
+async iterator of rows."""
 
 from __future__ import annotations
 
@@ -14,21 +15,30 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeAlias, TypedDict, cast
 
 import aiosql
+import asyncpg
 
+from server.db.executor import Executor, Row
 from server.db.pool import Database
 from server.resources import SQL_DIR
 
-Conn = Database | Any  # an asyncpg.Connection (asyncpg ships no types)
-Row = Any  # an asyncpg.Record, read as a Mapping[str, Any]; None when nothing matched
+Conn: TypeAlias = Executor | Database | asyncpg.Connection
 # A task's columns, as every task query returns them (the Task body's fields, in its order).
 TASK_COLUMNS = (
     "id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,"
     " list_id, parent_id, position, created_at, updated_at, version, due_on, recurrence,"
     " last_completed_at, reminders"
 )
+
+
+class TokenParams(TypedDict):
+    """The parameters of the access token's account check (token_account_ok), which every
+    statement embedding it takes too (where its name line says {token})."""
+
+    user_id: str
+    session_id: str
 
 
 class Queries(Protocol):

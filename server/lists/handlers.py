@@ -20,14 +20,14 @@ NO_LIST = "No such list."
 
 
 async def list_lists(request: Request) -> Reply:
-    rows = request.app.ctx.queries.list_lists(request.app.ctx.db, user_id=request.ctx.user_id)
+    rows = request.app.ctx.queries.list_lists(request.ctx.db, user_id=request.ctx.user_id)
     return conditional(request, {"lists": [dict(row) async for row in rows]})
 
 
 async def create_list(request: Request) -> Reply:
     app, user_id, body = request.app, request.ctx.user_id, request.ctx.body
     quota = app.ctx.settings.list_quota
-    async with app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         await app.ctx.queries.lock_placement(conn, user_id=user_id)
         row = await app.ctx.queries.create_list(
             conn, user_id=user_id, name=body["name"].strip(), color=body.get("color"), quota=quota
@@ -40,7 +40,7 @@ async def create_list(request: Request) -> Reply:
 
 async def get_list(request: Request) -> Reply:
     row = await request.app.ctx.queries.get_list(
-        request.app.ctx.db, user_id=request.ctx.user_id, id=_list_id(request)
+        request.ctx.db, user_id=request.ctx.user_id, id=_list_id(request)
     )
     if row is None:
         raise NotFound(NO_LIST)
@@ -51,7 +51,7 @@ async def get_list(request: Request) -> Reply:
 async def update_list(request: Request) -> Reply:
     body = request.ctx.body
     row = await request.app.ctx.queries.update_list(
-        request.app.ctx.db,
+        request.ctx.db,
         user_id=request.ctx.user_id,
         id=_list_id(request),
         versions=_versions(request),
@@ -66,7 +66,7 @@ async def update_list(request: Request) -> Reply:
 
 async def delete_list(request: Request) -> Reply:
     deleted = await request.app.ctx.queries.delete_list(
-        request.app.ctx.db,
+        request.ctx.db,
         user_id=request.ctx.user_id,
         id=_list_id(request),
         versions=_versions(request),
@@ -80,7 +80,7 @@ async def move_list(request: Request) -> Reply:
     queries, user_id, list_id = request.app.ctx.queries, request.ctx.user_id, _list_id(request)
     after_id = request.ctx.body["after_id"]
     versions = _versions(request)
-    async with request.app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         await queries.lock_placement(conn, user_id=user_id)
         current(await queries.list_state(conn, user_id=user_id, id=list_id), versions, NO_LIST)
         siblings = Siblings(
@@ -107,7 +107,7 @@ async def _refused(request: Request, *, deleting: bool) -> NoReturn:
     """Why a write changed nothing: no such list (404), a stale If-Match (412), or the inbox,
     which is never deleted (409)."""
     state = await request.app.ctx.queries.list_state(
-        request.app.ctx.db, user_id=request.ctx.user_id, id=_list_id(request)
+        request.ctx.db, user_id=request.ctx.user_id, id=_list_id(request)
     )
     if state is None:
         raise NotFound(NO_LIST)

@@ -6,8 +6,7 @@ single operation (the contract's BatchBodies names them), so a bad body is that 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -19,6 +18,7 @@ from server.contract.problems import PROBLEM_JSON, problem
 from server.contract.rejections import Unworded, rejection_items
 from server.contract.reply import Reply
 from server.contract.validation import RequestValues, check_storable
+from server.db.executor import Executor, Row
 from server.errors import ApiError, UnprocessableContent, to_api_error
 from server.http.preconditions import if_match_versions
 from server.tasks import completion, placement
@@ -51,7 +51,7 @@ async def batch_tasks(request: Request) -> Reply:
     app, body = request.app, request.ctx.body
     key = request.ctx.header_params.get("Idempotency-Key")
 
-    async def work(conn: Any) -> tuple[None, dict[str, Any]]:
+    async def work(conn: Executor) -> tuple[None, dict[str, Any]]:
         await _lock_ahead(request, conn, {item["op"] for item in body["operations"]})
         results = [
             await _item(request, conn, index, item) for index, item in enumerate(body["operations"])
@@ -62,18 +62,21 @@ async def batch_tasks(request: Request) -> Reply:
 
     try:
         if key is None:
-            async with app.ctx.db.transaction() as conn:
+            async with request.ctx.db.transaction() as conn:
                 _none, answer = await work(conn)
         else:
             digest = request_hash({"batch": body})
-            answer = await once(app.ctx.db, app.ctx.queries, request.ctx.token, key, digest, work)
+            token = request.ctx.token
+            answer = await once(request.ctx.db, app.ctx.queries, token, key, digest, work)
     except AtomicFailure as failure:
         body = {**problem(request, BatchFailed()), "results": failure.results}
         return Reply(json_ready(body), status=409, content_type=PROBLEM_JSON)
     return Reply(answer)
 
 
-async def _item(request: Request, conn: Any, index: int, item: dict[str, Any]) -> dict[str, Any]:
+async def _item(
+    request: Request, conn: Executor, index: int, item: dict[str, Any]
+) -> dict[str, Any]:
     name, success = OPERATIONS[item["op"]]
     try:
         async with conn.transaction():  # a savepoint: a failed item leaves no trace
@@ -86,7 +89,7 @@ async def _item(request: Request, conn: Any, index: int, item: dict[str, Any]) -
     return {"status": success} if row is None else {"status": success, "task": task_body(row)}
 
 
-async def _lock_ahead(request: Request, conn: Any, ops: set[str]) -> None:
+async def _lock_ahead(request: Request, conn: Executor, ops: set[str]) -> None:
     """The user's locks the items will take, taken first and in the order every writer takes
     them (migration 0032): the placement lock for a move or a create (a subtask's), then the
     task count for a create. Taken item by item, the batch could hold the count and wait for
@@ -141,28 +144,28 @@ def _versions(item: dict[str, Any]) -> list[int] | None:
     return if_match_versions(item.get("if_match"))
 
 
-async def _written(request: Request, conn: Any, item: dict[str, Any], row: Any) -> Any:
+async def _written(request: Request, conn: Executor, item: dict[str, Any], row: Any) -> Any:
     """The written row, or the single operation's 404/412 when nothing matched."""
     if account_ok(row)["id"] is not None:
         return row
     await missing_or_stale(conn, request.app.ctx.queries, request.ctx.user_id, _task_id(item))
 
 
-async def _create(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
+async def _create(request: Request, conn: Executor, body: Any, item: dict[str, Any]) -> Any:
     quota = request.app.ctx.settings.task_quota
     fields = task_fields.placed_fields(body)
     return await placement.create(conn, request.app.ctx.queries, request.ctx.token, fields, quota)
 
 
-async def _update(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
+async def _update(request: Request, conn: Executor, body: Any, item: dict[str, Any]) -> Any:
     return await _patch(request, conn, item, task_fields.patched_fields(body))
 
 
-async def _complete(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
+async def _complete(request: Request, conn: Executor, body: Any, item: dict[str, Any]) -> Any:
     return await _patch(request, conn, item, task_fields.completed_fields(body))
 
 
-async def _patch(request: Request, conn: Any, item: dict[str, Any], fields: Any) -> Any:
+async def _patch(request: Request, conn: Executor, item: dict[str, Any], fields: Any) -> Any:
     """As PATCH and complete write: a recurring task's completion advances it (completion.py)."""
     app = request.app
     return await completion.write(
@@ -176,32 +179,19 @@ async def _patch(request: Request, conn: Any, item: dict[str, Any], fields: Any)
     )
 
 
-async def _move(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
-    savepoints: Any = _Savepoints(conn)  # a Database as far as move can tell
+async def _move(request: Request, conn: Executor, body: Any, item: dict[str, Any]) -> Row:
     app, user_id = request.app, request.ctx.user_id
     return await placement.move(
-        savepoints, app.ctx.queries, user_id, _task_id(item), body, _versions(item)
+        conn, app.ctx.queries, user_id, _task_id(item), body, _versions(item)
     )
 
 
-async def _delete(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
+async def _delete(request: Request, conn: Executor, body: Any, item: dict[str, Any]) -> Any:
     deleted = await request.app.ctx.queries.delete_task(
         conn, **request.ctx.token, id=_task_id(item), versions=_versions(item)
     )
     await _written(request, conn, item, deleted)
     return None
-
-
-class _Savepoints:
-    """The batch's connection where a Database is expected: each transaction a savepoint."""
-
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Any]:
-        async with self.conn.transaction():
-            yield self.conn
 
 
 RUN: dict[str, Callable[[Request, Any, Any, dict[str, Any]], Awaitable[Any]]] = {

@@ -26,7 +26,10 @@ from typing import Any, NamedTuple, NoReturn
 
 import orjson
 
+from server.contract.context import App
 from server.db import hub
+from server.db.executor import Executor
+from server.db.queries import Queries, TokenParams
 from server.errors import DATABASE_DOWN, AccountGone, ApiError
 from server.sync import feed
 
@@ -49,19 +52,21 @@ class Start(NamedTuple):
     session_left: float
 
 
-async def start(app: Any, token: dict[str, str], position: int | None, loc: list[Any]) -> Start:
+async def start(
+    db: Executor, queries: Queries, token: TokenParams, position: int | None, loc: list[Any]
+) -> Start:
     """Where a new stream starts (after `position`; None: now), with the session's check: 401
     when it fails, 400 or 410 for a position the feed cannot resume from. Its backlog is read
     once the stream listens (its first read, in run): a revocation or change committed in
     between reaches it either way."""
     try:
-        return await _read(app, token, position, loc, limit=0)
+        return await _read(db, queries, token, position, loc, limit=0)
     except Ended:
         raise AccountGone() from None
 
 
 async def run(
-    app: Any, stream: hub.Stream, begin: Start, expires: int, loc: list[Any], response: Any
+    app: App, stream: hub.Stream, begin: Start, expires: int, loc: list[Any], response: Any
 ) -> None:
     """Follows the feed until the stream ends, then says why (expires: the token's `exp`)."""
     follower = _Follower(app, stream, begin, expires, loc, response)
@@ -78,7 +83,7 @@ async def run(
 class _Follower:
     def __init__(
         self,
-        app: Any,
+        app: App,
         stream: hub.Stream,
         begin: Start,
         expires: int,
@@ -86,7 +91,8 @@ class _Follower:
         response: Any,
     ) -> None:
         self.app, self.stream, self.loc, self.response = app, stream, loc, response
-        self.token = {"user_id": stream.user_id, "session_id": stream.session_id}
+        self.db = Executor(app.ctx.db)  # this stream interprets its session check itself
+        self.token = TokenParams(user_id=stream.user_id, session_id=stream.session_id)
         self.loop = asyncio.get_running_loop()
         self.expires = self.loop.time() + (expires - time.time())  # exp in the loop's time
         self.deadline = min(self.expires, self.loop.time() + begin.session_left)
@@ -174,7 +180,8 @@ class _Follower:
         vanishes cancels the stream, and a transaction cancelled halfway would go back to the
         pool still open."""
         self.stream.stale = False
-        begin = await asyncio.shield(_read(self.app, self.token, self.position, self.loc))
+        read = _read(self.db, self.app.ctx.queries, self.token, self.position, self.loc)
+        begin = await asyncio.shield(read)
         deadline = min(self.expires, self.loop.time() + begin.session_left)
         alarm = self.stream.alarm
         if deadline != self.deadline and alarm is not None and not self.stream.stale:
@@ -191,10 +198,15 @@ def _unavailable(exc: BaseException) -> str:
 
 
 async def _read(
-    app: Any, token: dict[str, str], position: int | None, loc: list[Any], limit: int = PAGE
+    db: Executor,
+    queries: Queries,
+    token: TokenParams,
+    position: int | None,
+    loc: list[Any],
+    limit: int = PAGE,
 ) -> Start:
-    async with app.ctx.db.transaction() as conn:
-        state = await app.ctx.queries.stream_state(conn, **token)
+    async with db.transaction() as conn:
+        state = await queries.stream_state(conn, **token)
         if state is None:
             raise Ended("account-deleted")
         if not state["account_ok"]:
@@ -202,6 +214,6 @@ async def _read(
         if position is None:
             return Start(state["revision"], [], state["session_left"])
         rows, *_ = await feed.rows_after(
-            app, conn, token["user_id"], state, position, None, False, limit, loc
+            conn, queries, token["user_id"], state, position, None, False, limit, loc
         )
     return Start(position, rows, state["session_left"])

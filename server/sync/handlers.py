@@ -13,9 +13,7 @@ from server.sync import events, feed
 
 async def list_changes(request: Request) -> Reply:
     query = request.ctx.query
-    page = await feed.read_changes(
-        request.app, request.ctx.user_id, query.get("since"), query["limit"], ["query", "since"]
-    )
+    page = await feed.read_changes(request, query.get("since"), query["limit"], ["query", "since"])
     return Reply(page)
 
 
@@ -31,7 +29,7 @@ async def stream_events(request: Request) -> Reply:
         position, end = feed.decode(app.ctx.settings.jwt_secret, ctx.user_id, last_id, loc)
         if end is not None:
             feed.invalid(loc)
-    begin = await events.start(app, ctx.token, position, loc)
+    begin = await events.start(ctx.db, app.ctx.queries, ctx.token, position, loc)
     if request.method == "HEAD":
         return Streamed()
     stream = await app.ctx.hub.open(ctx.user_id, ctx.session_id)

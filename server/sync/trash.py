@@ -27,7 +27,7 @@ async def list_trash(request: Request) -> Reply:
             both_offset_and_cursor()
         at, last_id = decode_cursor(secret, user_id.encode() + CONTEXT, cursor)
         after = (cursor_instant(at), last_id)
-    async with app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         rows = [
             row
             async for row in app.ctx.queries.trash_page(
@@ -60,13 +60,13 @@ async def list_trash(request: Request) -> Reply:
 
 async def restore_task(request: Request) -> Reply:
     app = request.app
-    row = await restore(app.ctx.db, app.ctx.queries, request.ctx.user_id, _task_id(request))
+    row = await restore(request.ctx.db, app.ctx.queries, request.ctx.user_id, _task_id(request))
     return Reply(task_body(row), headers={"ETag": etag(row["version"])})
 
 
 async def purge_trashed_task(request: Request) -> Reply:
     queries, user_id = request.app.ctx.queries, request.ctx.user_id
-    async with request.app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         await queries.lock_task_count(conn, user_id=user_id)  # before the rows (migration 0032)
         count = await queries.purge_trashed(conn, user_id=user_id, id=_task_id(request))
     if not count:
@@ -76,7 +76,7 @@ async def purge_trashed_task(request: Request) -> Reply:
 
 async def empty_trash(request: Request) -> Reply:
     queries, user_id = request.app.ctx.queries, request.ctx.user_id
-    async with request.app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         await queries.lock_task_count(conn, user_id=user_id)
         await queries.empty_trash(conn, user_id=user_id)
     return Reply(status=204)
@@ -85,7 +85,7 @@ async def empty_trash(request: Request) -> Reply:
 async def clear_completed(request: Request) -> Reply:
     app, user_id, body = request.app, request.ctx.user_id, request.ctx.body or {}
     list_id = body.get("list_id")
-    async with app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         await app.ctx.queries.clear_completed(
             conn, user_id=user_id, list_id=None if list_id is None else str(list_id)
         )

@@ -22,7 +22,7 @@ async def ready(request: Request) -> Reply:
     app = request.app
     retry = app.ctx.settings.retry_after_seconds
     try:
-        rows = app.ctx.queries.applied_migrations(app.ctx.db)
+        rows = app.ctx.queries.applied_migrations(request.ctx.db)
         applied = {row["migration_id"] async for row in rows}
     except Exception:
         raise ServiceUnavailable(retry, "The database is not reachable.") from None

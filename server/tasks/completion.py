@@ -25,12 +25,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from server.access.tokens import account_ok
+from server.db.executor import ATTEMPTS, Executor, Row
+from server.db.queries import Queries, TokenParams
 from server.errors import AccountGone, NotFound, PreconditionFailed
 from server.tasks import schedule
 from server.tasks.missing import NO_TASK
 from server.tasks.recurrence import Due, check_occurs, next_due
 
-ATTEMPTS = 3
 COMPLETED_MEANWHILE = "Another request completed the task meanwhile; this one changed nothing."
 # update_task's parameters that change something besides completion, unless None (values) or
 # False (the set_ flags of the nullable fields).
@@ -39,14 +40,14 @@ OTHER_FLAGS = ("set_description", "set_due_date", "set_due_on", "set_recurrence"
 
 
 async def write(
-    db: Any,
-    queries: Any,
-    token: Mapping[str, str],
+    db: Executor,
+    queries: Queries,
+    token: TokenParams,
     task_id: str,
     versions: list[int] | None,
     fields: Mapping[str, Any],
     now: datetime,
-) -> Any:
+) -> Row:
     """The written task, or 404 / 412 (a missing task / one not at `versions`); 401 when the
     token's account may not act (checked by the first statement, as for every write)."""
     given = dict(fields)
@@ -89,7 +90,7 @@ async def write(
     raise PreconditionFailed()  # changed under us at every attempt
 
 
-async def _current(db: Any, queries: Any, token: Mapping[str, str], task_id: str) -> Any:
+async def _current(db: Executor, queries: Queries, token: TokenParams, task_id: str) -> Row:
     row = account_ok(await queries.get_task(db, **token, id=task_id))
     if row["id"] is None:
         raise NotFound(NO_TASK)
@@ -109,7 +110,7 @@ def _sets_rule_alone(given: Mapping[str, Any]) -> bool:
 
 
 async def _check_rule_on_stored_due(
-    db: Any, queries: Any, token: Mapping[str, str], task_id: str, given: Mapping[str, Any]
+    db: Executor, queries: Queries, token: TokenParams, task_id: str, given: Mapping[str, Any]
 ) -> None:
     """The rule given must occur after the task's stored due (without one, the write's CHECK
     refuses it); a missing task is the write's 404."""

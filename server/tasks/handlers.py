@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 from server.access.tokens import account_ok, checks_account
 from server.contract.context import Request
 from server.contract.reply import Reply
+from server.db.executor import Executor, Row
 from server.errors import BadRequest, NotFound
 from server.http.preconditions import conditional, etag, if_match_versions, versioned_reply
 from server.tasks import completion, listing, placement, reminder_pages
@@ -29,12 +30,12 @@ MAX_WINDOW = timedelta(days=31)  # of GET /reminders
 async def list_tasks(request: Request) -> Reply:
     secret = request.app.ctx.settings.jwt_secret
     page = listing.page_request(request.ctx.token, request.ctx.query, secret)
-    return conditional(request, await listing.read_page(request.app.ctx.db, page, secret))
+    return conditional(request, await listing.read_page(request.ctx.db, page, secret))
 
 
 @checks_account
 async def create_task(request: Request) -> Reply:
-    db, queries, user_id = request.app.ctx.db, request.app.ctx.queries, request.ctx.user_id
+    db, queries, user_id = request.ctx.db, request.app.ctx.queries, request.ctx.user_id
     fields, token = task_fields.placed_fields(request.ctx.body), request.ctx.token
     quota = request.app.ctx.settings.task_quota
     key = request.ctx.header_params.get("Idempotency-Key")
@@ -42,7 +43,7 @@ async def create_task(request: Request) -> Reply:
         body = task_body(await placement.create(db, queries, token, fields, quota))
     else:
 
-        async def create(conn: Any) -> Any:
+        async def create(conn: Executor) -> Row:
             return await placement.create(conn, queries, token, fields, quota)
 
         body = await create_once(db, queries, token, key, fields, create)
@@ -53,7 +54,7 @@ async def create_task(request: Request) -> Reply:
 @checks_account
 async def get_task(request: Request) -> Reply:
     row = await request.app.ctx.queries.get_task(
-        request.app.ctx.db, **request.ctx.token, id=_task_id(request)
+        request.ctx.db, **request.ctx.token, id=_task_id(request)
     )
     if account_ok(row)["id"] is None:
         raise NotFound(NO_TASK)
@@ -78,7 +79,7 @@ async def complete_task(request: Request) -> Reply:
 
 async def move_task(request: Request) -> Reply:
     row = await placement.move(
-        request.app.ctx.db,
+        request.ctx.db,
         request.app.ctx.queries,
         request.ctx.user_id,
         _task_id(request),
@@ -92,7 +93,7 @@ async def move_task(request: Request) -> Reply:
 async def delete_task(request: Request) -> Reply:
     versions = if_match_versions(request.ctx.header_params.get("If-Match"))
     deleted = await request.app.ctx.queries.delete_task(
-        request.app.ctx.db, **request.ctx.token, id=_task_id(request), versions=versions
+        request.ctx.db, **request.ctx.token, id=_task_id(request), versions=versions
     )
     if account_ok(deleted)["id"] is None:
         await _missing_or_stale(request)
@@ -103,7 +104,7 @@ async def delete_task(request: Request) -> Reply:
 async def get_stats(request: Request) -> Reply:
     list_id = request.ctx.query.get("list_id")
     row = await request.app.ctx.queries.get_stats(
-        request.app.ctx.db,
+        request.ctx.db,
         **request.ctx.token,
         list_id=None if list_id is None else str(list_id),
         now=request.app.ctx.clock(),
@@ -127,7 +128,7 @@ async def _write(request: Request, fields: dict[str, Any]) -> Reply:
     with its new ETag."""
     app = request.app
     row = await completion.write(
-        app.ctx.db,
+        request.ctx.db,
         app.ctx.queries,
         request.ctx.token,
         _task_id(request),
@@ -140,7 +141,7 @@ async def _write(request: Request, fields: dict[str, Any]) -> Reply:
 
 async def _missing_or_stale(request: Request) -> NoReturn:
     app = request.app
-    await missing_or_stale(app.ctx.db, app.ctx.queries, request.ctx.user_id, _task_id(request))
+    await missing_or_stale(request.ctx.db, app.ctx.queries, request.ctx.user_id, _task_id(request))
 
 
 def _task_id(request: Request) -> str:
@@ -161,6 +162,6 @@ async def list_reminders(request: Request) -> Reply:
     secret = app.ctx.settings.jwt_secret
     return Reply(
         await reminder_pages.read_page(
-            app.ctx.db, app.ctx.queries, request.ctx.token, (start, end), query, secret
+            request.ctx.db, app.ctx.queries, request.ctx.token, (start, end), query, secret
         )
     )

@@ -15,12 +15,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from server.db.pool import Database
-from server.db.queries import Queries
+from server.db.executor import ATTEMPTS, Executor, Row
+from server.db.queries import Queries, TokenParams
 from server.errors import AccountGone, Conflict, UnprocessableContent
 from server.tasks.fields import json_ready, request_hash, task_body
-
-ATTEMPTS = 3
 
 
 class CreatedTaskDeleted(Conflict):
@@ -29,19 +27,19 @@ class CreatedTaskDeleted(Conflict):
 
 
 async def create_once(
-    db: Database,
+    db: Executor,
     queries: Queries,
-    token: Mapping[str, Any],
+    token: TokenParams,
     key: str,
     fields: Mapping[str, Any],
-    create: Callable[[Any], Awaitable[Any]],
+    create: Callable[[Executor], Awaitable[Row]],
 ) -> dict[str, Any]:
     """The created task's body: made now by create(connection), or replayed from the request
     that first used `key`."""
 
     replayed = True
 
-    async def work(conn: Any) -> tuple[str | None, dict[str, Any]]:
+    async def work(conn: Executor) -> tuple[str | None, dict[str, Any]]:
         nonlocal replayed
         replayed = False
         row = await create(conn)
@@ -56,12 +54,12 @@ async def create_once(
 
 
 async def once(
-    db: Database,
+    db: Executor,
     queries: Queries,
-    token: Mapping[str, Any],
+    token: TokenParams,
     key: str,
     digest: bytes,
-    work: Callable[[Any], Awaitable[tuple[str | None, dict[str, Any]]]],
+    work: Callable[[Executor], Awaitable[tuple[str | None, dict[str, Any]]]],
 ) -> dict[str, Any]:
     """The body that work(connection) answers now (its task id and JSON-ready body), in the
     transaction that claims `key`; or the body the first request with `key` got. The account

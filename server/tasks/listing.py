@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from server.access.tokens import account_ok
-from server.db.pool import Database
+from server.db.executor import Executor
 from server.db.queries import account_check
 from server.http.paging import (
     both_offset_and_cursor,
@@ -133,13 +133,12 @@ def page_request(token: Mapping[str, Any], query: dict[str, Any], secret: str) -
     return replace(request, offset=None, after=_after_from_cursor(request.key, raw_key, last_id))
 
 
-async def read_page(db: Database, request: PageRequest, secret: str) -> dict[str, Any]:
+async def read_page(db: Executor, request: PageRequest, secret: str) -> dict[str, Any]:
     """The TaskPage body: the page, the total of matches and the cursor after the page, read
     in one statement (one snapshot: the total and the page agree), which also checks the
     access token."""
     sql, args = request.statement()
-    async with db.acquire() as conn:
-        rows = await conn.fetch(sql, *args)
+    rows = await db.fetch(sql, *args)
     head = account_ok(rows[0])
     found = rows if head["id"] is not None else []
     page = found[: request.limit]

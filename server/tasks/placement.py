@@ -8,43 +8,43 @@ hold when the write lands: two concurrent moves cannot make a cycle or a fifth l
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import asyncpg
 
 from server.access.tokens import account_ok
-from server.db.pool import Database
+from server.db.executor import ATTEMPTS, Executor, Row
+from server.db.queries import Queries, TokenParams
 from server.errors import AccountGone, QuotaExceeded, UnprocessableContent
 from server.http.preconditions import current
 from server.ordering.siblings import LAST, Siblings, find_slot, put
 from server.tasks.missing import NO_TASK
 
 MAX_LEVEL = 4  # a top-level task is at level 1
-ATTEMPTS = 3
 TOP_LEVEL = "00000000-0000-0000-0000-000000000000"  # parent_key of top-level tasks
 
 
 async def create(
-    executor: Any, queries: Any, token: Mapping[str, Any], fields: Mapping[str, Any], quota: int
-) -> Any:
-    """The new task's row, last among its siblings. `executor` is the pool, or a connection
-    already in a transaction; `token` the access token's parameters of the account check."""
+    db: Executor, queries: Queries, token: TokenParams, fields: Mapping[str, Any], quota: int
+) -> Row:
+    """The new task's row, last among its siblings; `token` holds the access token's parameters
+    of the account check."""
     with _gone_meanwhile():
-        return await _create(executor, queries, token, fields, quota)
+        return await _create(db, queries, token, fields, quota)
 
 
 async def _create(
-    executor: Any, queries: Any, token: Mapping[str, Any], fields: Mapping[str, Any], quota: int
-) -> Any:
+    db: Executor, queries: Queries, token: TokenParams, fields: Mapping[str, Any], quota: int
+) -> Row:
     user_id = token["user_id"]
     if fields["parent_id"] is None:  # one statement, the account check included
-        row = account_ok(await queries.create_task(executor, **token, quota=quota, **fields))
+        row = account_ok(await queries.create_task(db, **token, quota=quota, **fields))
         if row["id"] is None:
-            await _refused(executor, queries, token, fields, quota)
+            await _refused(db, queries, token, fields, quota)
         return row
-    async with _transaction(executor) as conn:
+    async with db.transaction() as conn:
         if not await queries.token_account_ok(conn, **token):
             raise AccountGone()
         await queries.lock_placement(conn, user_id=user_id)
@@ -67,13 +67,13 @@ async def _create(
 
 
 async def move(
-    db: Database,
-    queries: Any,
+    db: Executor,
+    queries: Queries,
     user_id: str,
     task_id: str,
     body: Mapping[str, Any],
     versions: list[int] | None,
-) -> Any:
+) -> Row:
     """The moved task's row: into body's list, under its parent, after its sibling (SPEC §6).
     A task created meanwhile can take a key a renumbered run wanted (it holds no lock): then
     the move runs again, and sees it."""
@@ -92,13 +92,13 @@ async def move(
 
 
 async def _place(
-    conn: Any,
-    queries: Any,
+    conn: Executor,
+    queries: Queries,
     user_id: str,
     task_id: str,
     task: Mapping[str, Any],
     body: Mapping[str, Any],
-) -> Any:
+) -> Row:
     """The task, locked and at the expected version, at the place body asks for."""
     wanted_list = _id(body.get("list_id"))
     if "parent_id" in body:
@@ -115,7 +115,7 @@ async def _place(
     after = _id(body["after_id"]) if "after_id" in body else LAST
     slot = await find_slot(siblings, after)
 
-    async def write(position: str | None) -> Any:
+    async def write(position: str | None) -> Row:
         return await queries.move_task(
             conn,
             user_id=user_id,
@@ -149,7 +149,7 @@ def _check_destination(
 
 
 def _siblings(
-    conn: Any, queries: Any, user_id: str, list_id: str, parent: str | None, task_id: str
+    conn: Executor, queries: Queries, user_id: str, list_id: str, parent: str | None, task_id: str
 ) -> Siblings:
     return Siblings(
         conn,
@@ -165,15 +165,15 @@ def _siblings(
 
 
 async def _refused(
-    executor: Any, queries: Any, token: Mapping[str, Any], fields: Mapping[str, Any], quota: int
+    db: Executor, queries: Queries, token: TokenParams, fields: Mapping[str, Any], quota: int
 ) -> NoReturn:
     """Why a create inserted nothing: the account deleted meanwhile, its count with it (401),
     not the user's list (422), a parent whose list was deleted since it was checked (422), or
     the quota (409)."""
-    if not await queries.token_account_ok(executor, **token):
+    if not await queries.token_account_ok(db, **token):
         raise AccountGone()
     facts = await queries.placement_facts(
-        executor,
+        db,
         user_id=token["user_id"],
         id=None,
         parent_id=fields["parent_id"],
@@ -195,15 +195,6 @@ def _gone_meanwhile() -> Iterator[None]:
     except asyncpg.ForeignKeyViolationError as exc:
         field = "parent_id" if "parent" in (exc.constraint_name or "") else "list_id"
         raise _invalid(field, "no longer exists") from None
-
-
-@asynccontextmanager
-async def _transaction(executor: Any) -> AsyncIterator[Any]:
-    if isinstance(executor, Database):
-        async with executor.transaction() as conn:
-            yield conn
-    else:
-        yield executor  # already in the caller's transaction
 
 
 def _over_quota(quota: int) -> QuotaExceeded:

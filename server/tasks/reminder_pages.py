@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 
 from server.access.tokens import account_ok
-from server.db.pool import Database
-from server.db.queries import Queries
+from server.db.executor import Executor
+from server.db.queries import Queries, TokenParams
 from server.http.paging import decode_cursor, encode_cursor, invalid_cursor
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -23,9 +23,9 @@ FIELDS = ("task_id", "title", "fire_at")
 
 
 async def read_page(
-    db: Database,
+    db: Executor,
     queries: Queries,
-    token: Mapping[str, Any],
+    token: TokenParams,
     window: tuple[datetime, datetime],
     query: Mapping[str, Any],
     secret: str,
