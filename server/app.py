@@ -16,6 +16,7 @@ from sanic_ext import Extend
 from sanic_ext.extensions.http.extension import HTTPExtension
 
 from server import handlers
+from server.access.gate import Gate
 from server.access.tokens import AccessTokenReader
 from server.accounts.passwords import HashingBusy
 from server.admission import AdmissionQueue
@@ -77,6 +78,7 @@ def create_app(
     context = AppContext(
         settings=settings,
         contract=contract,
+        plans=load_plans(),
         queries=load_queries(),
         migration_ids=migration_ids(),
         docs_html=(STATIC_DIR / "index.html").read_text(),
@@ -115,10 +117,9 @@ def bind_operations(app: App, contract: Contract, implemented: Mapping[str, Any]
     ]
     if problems:
         raise StartupError("; ".join(problems))
-    plans = load_plans()
     for op in contract.operations:
         app.add_route(
-            endpoint(contract, op, plans[op.operation_id], implemented[op.operation_id]),
+            endpoint(contract, op, app.ctx.plans[op.operation_id], implemented[op.operation_id]),
             op.sanic_uri,
             methods=[op.method],
             name=op.operation_id,
@@ -164,7 +165,7 @@ async def _open_resources(app: App) -> None:
     app.ctx.admission = AdmissionQueue(
         settings.hash_threads, settings.hash_queue_size, refusal=HashingBusy
     )
-    app.ctx.tokens = AccessTokenReader(settings)
+    app.ctx.gate = Gate(app.ctx.db, app.ctx.queries, AccessTokenReader(settings))
     app.ctx.hub = Hub(
         settings.database_listen_url or settings.database_url, settings.events_per_user
     )

@@ -8,17 +8,13 @@ import secrets
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 import jwt
 
 from server.config import Settings
-from server.errors import AccountGone, Unauthorized
+from server.errors import Unauthorized
 
-H = TypeVar("H", bound=Callable[..., Any])
-R = TypeVar("R", bound=Mapping[str, Any])
 # `sid` names the token's login family (a session): ending the family ends its access tokens.
 REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss", "aud", "jti", "sid"]
 
@@ -109,18 +105,3 @@ def new_refresh_token() -> tuple[str, bytes]:
 
 def refresh_token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
-
-
-def checks_account(handler: H) -> H:
-    """Marks a handler whose statement checks the access token's account itself (it embeds
-    token_account_ok, sql/tokens.sql): the pipeline then spends no round trip of its own on it.
-    The handler passes `**request.ctx.token` to its statement and its row to account_ok."""
-    handler.checks_account = True  # type: ignore[attr-defined]
-    return handler
-
-
-def account_ok(row: R) -> R:
-    """A row of a statement that embeds the account check; 401 when the account may not act."""
-    if not row["account_ok"]:
-        raise AccountGone()
-    return row

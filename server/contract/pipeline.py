@@ -1,16 +1,16 @@
-"""One trip through the house: authenticate, validate, run the handler, check the reply."""
+"""One trip through the house: admit (server/access/gate.py), validate, run the handler, check
+the reply."""
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import asyncpg
 from sanic import HTTPResponse
 
-from server.access.tokens import bearer_token
+from server.access.gate import CallerExecutor
 from server.contract.context import Request
 from server.contract.fastpath import OperationPlan, Unsure
 from server.contract.loading import Contract, Operation, SanicOpenAPIRequest, SanicOpenAPIResponse
@@ -23,8 +23,8 @@ from server.contract.validation import (
     validate_request,
     validate_response,
 )
-from server.db.executor import ATTEMPTS, Executor
-from server.errors import AccountGone, ApiError, Forbidden
+from server.db.executor import ATTEMPTS
+from server.errors import ApiError
 
 log = logging.getLogger("todo_api")
 
@@ -42,10 +42,7 @@ def endpoint(
 
     async def run(request: Request, **_path: str) -> HTTPResponse:
         try:
-            request.ctx.db = Executor(request.app.ctx.db)
-            if operation.secured:
-                await authenticate(request, handler)
-            _check_owner(request)
+            checked = _admit(request, operation.secured)
             values = _read_request(request, contract, operation, plan)
             check_storable(values)
             request.ctx.path_params = values.path
@@ -53,6 +50,8 @@ def endpoint(
             request.ctx.header_params = values.headers
             request.ctx.body = values.body
             reply = await _retrying(handler, request)
+            if checked is not None:
+                await checked.confirm()
             if isinstance(reply, Streamed):
                 await reply.stream(request)
                 return None  # type: ignore[return-value]  # the stream has answered
@@ -75,36 +74,17 @@ async def _retrying(handler: Handler, request: Request) -> Reply:
     return await handler(request)
 
 
-async def authenticate(request: Request, handler: Handler) -> None:
-    """A bearer JWT whose login family is live (its account exists, and no logout, password
-    change or session deletion ended it), or 401 with WWW-Authenticate.
-
-    request.ctx.token holds the parameters of that check (token_account_ok, sql/tokens.sql). A
-    handler marked checks_account runs the check in its own statement; for any other, it costs
-    a round trip here."""
-    app = request.app
-    token = app.ctx.tokens.read(bearer_token(request.headers.get("authorization")))
-    request.ctx.user_id, request.ctx.session_id = token.user_id, token.session_id
-    request.ctx.token_expires = token.expires
-    request.ctx.token = {"user_id": token.user_id, "session_id": token.session_id}
-    if getattr(handler, "checks_account", False):
-        return
-    if not await app.ctx.queries.token_account_ok(request.ctx.db, **request.ctx.token):
-        raise AccountGone()
-
-
-def _check_owner(request: Request) -> None:
-    """/api/{user_id}/... belongs to the token's subject alone (a malformed id, or the
-    subject's own in another spelling, is left to validation's 400)."""
-    raw = request.match_info.get("user_id")
-    if raw is None or raw.lower() == request.ctx.user_id:
-        return
-    try:
-        named = str(uuid.UUID(raw))
-    except ValueError:
-        return
-    if named != request.ctx.user_id:
-        raise Forbidden("These tasks belong to another account.")
+def _admit(request: Request, secured: bool) -> CallerExecutor | None:
+    """The request's executor (its caller's, on a secured operation: 401 without a valid bearer
+    access token, 403 on another account's path); the caller's, to confirm its session."""
+    gate = request.app.ctx.gate
+    if not secured:
+        request.ctx.db = gate.anonymous
+        return None
+    caller = gate.caller(request.headers.get("authorization"), request.match_info.get("user_id"))
+    request.ctx.caller = caller
+    checked = request.ctx.db = gate.executor(caller)
+    return checked
 
 
 def _read_request(

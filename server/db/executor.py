@@ -3,7 +3,7 @@ its own, acquired and released around it), or one connection in a transaction, w
 transaction() is a savepoint.
 
 The named queries take an Executor: aiosql's asyncpg adapter calls fetch, fetchrow, fetchval and
-execute on a client that has no `acquire`. server/access/caller.py's CallerExecutor checks the
+execute on a client that has no `acquire`. server/access/gate.py's CallerExecutor checks the
 caller's account around each statement; this one checks nothing (unsecured operations, the
 background loops)."""
 

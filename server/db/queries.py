@@ -308,7 +308,10 @@ class Queries(Protocol):
 # The access token's account check (token_account_ok, in sql/tokens.sql): its condition, and the
 # parameters it reads. Task statements embed both where they say {token_account_ok} and
 # {token}, so each of them checks the account itself, in its own round trip, and a condition
-# added to the check holds for all of them.
+# added to the check holds for all of them. Such a statement answers the check in a column
+# named ACCOUNT_OK, and a statement that names it is taken for one (server/access/gate.py reads
+# the column; aiosql strips SQL comments, so the name is the mark a statement keeps).
+ACCOUNT_OK = "account_ok"
 ACCOUNT_CHECK = re.compile(
     r"^-- name: token_account_ok\((?P<params>[\w, ]*)\)\$\n"
     r"(?:--[^\n]*\n)*SELECT (?P<condition>.*?);$",
@@ -346,7 +349,7 @@ def account_check() -> AccountCheck:
 
 
 def load_queries(path: Path = SQL_DIR) -> Queries:
-    """Every `-- name:` block of sql/*.sql, as async functions taking a connection or Database."""
+    """Every `-- name:` block of sql/*.sql, as async functions taking an Executor (or Conn)."""
     text = "\n\n".join(f.read_text(encoding="utf-8") for f in sorted(path.glob("*.sql")))
     text = AccountCheck.read(path).embed(text.replace("{task_columns}", TASK_COLUMNS))
     return cast(Queries, aiosql.from_str(text, "asyncpg"))

@@ -11,7 +11,6 @@ from typing import Any
 
 import asyncpg
 
-from server.access.tokens import account_ok
 from server.contract.context import Request
 from server.contract.fastpath import OperationPlan
 from server.contract.problems import PROBLEM_JSON, problem
@@ -66,8 +65,8 @@ async def batch_tasks(request: Request) -> Reply:
                 _none, answer = await work(conn)
         else:
             digest = request_hash({"batch": body})
-            token = request.ctx.token
-            answer = await once(request.ctx.db, app.ctx.queries, token, key, digest, work)
+            user_id = request.ctx.user_id
+            answer = await once(request.ctx.db, app.ctx.queries, user_id, key, digest, work)
     except AtomicFailure as failure:
         body = {**problem(request, BatchFailed()), "results": failure.results}
         return Reply(json_ready(body), status=409, content_type=PROBLEM_JSON)
@@ -146,7 +145,7 @@ def _versions(item: dict[str, Any]) -> list[int] | None:
 
 async def _written(request: Request, conn: Executor, item: dict[str, Any], row: Any) -> Any:
     """The written row, or the single operation's 404/412 when nothing matched."""
-    if account_ok(row)["id"] is not None:
+    if row["id"] is not None:
         return row
     await missing_or_stale(conn, request.app.ctx.queries, request.ctx.user_id, _task_id(item))
 

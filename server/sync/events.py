@@ -30,7 +30,7 @@ from server.contract.context import App
 from server.db import hub
 from server.db.executor import Executor
 from server.db.queries import Queries, TokenParams
-from server.errors import DATABASE_DOWN, AccountGone, ApiError
+from server.errors import DATABASE_DOWN, ApiError
 from server.sync import feed
 
 log = logging.getLogger("todo_api")
@@ -55,14 +55,11 @@ class Start(NamedTuple):
 async def start(
     db: Executor, queries: Queries, token: TokenParams, position: int | None, loc: list[Any]
 ) -> Start:
-    """Where a new stream starts (after `position`; None: now), with the session's check: 401
-    when it fails, 400 or 410 for a position the feed cannot resume from. Its backlog is read
-    once the stream listens (its first read, in run): a revocation or change committed in
-    between reaches it either way."""
-    try:
-        return await _read(db, queries, token, position, loc, limit=0)
-    except Ended:
-        raise AccountGone() from None
+    """Where a new stream starts (after `position`; None: now), read on the request's executor,
+    whose check of the session (server/access/gate.py) is 401 when it fails; 400 or 410 for a
+    position the feed cannot resume from. Its backlog is read once the stream listens (its first
+    read, in run): a revocation or change committed in between reaches it either way."""
+    return await _read(db, queries, token, position, loc, limit=0)
 
 
 async def run(

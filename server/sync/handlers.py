@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.access.tokens import checks_account
 from server.contract.context import Request
 from server.contract.reply import Reply, Streamed
 from server.errors import TooManyRequests
@@ -17,10 +16,9 @@ async def list_changes(request: Request) -> Reply:
     return Reply(page)
 
 
-@checks_account
 async def stream_events(request: Request) -> Reply:
     """The stream; HEAD answers the headers GET would (checks included) and ends, opening no
-    stream. Marked checks_account: the start's read checks the session (events.start)."""
+    stream. The start's read checks the session (events.start)."""
     app, ctx = request.app, request.ctx
     last_id = ctx.header_params.get("Last-Event-ID")
     loc = ["header", "Last-Event-ID"]
@@ -40,7 +38,7 @@ async def stream_events(request: Request) -> Reply:
     metrics = app.ctx.metrics
     if metrics is not None:
         metrics.event_streams.inc()
-    expires = ctx.token_expires
+    expires = ctx.caller.expires
 
     async def send(response: Any) -> None:
         await events.run(app, stream, begin, expires, loc, response)

@@ -24,10 +24,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from server.access.tokens import account_ok
 from server.db.executor import ATTEMPTS, Executor, Row
 from server.db.queries import Queries, TokenParams
-from server.errors import AccountGone, NotFound, PreconditionFailed
+from server.errors import NotFound, PreconditionFailed
 from server.tasks import schedule
 from server.tasks.missing import NO_TASK
 from server.tasks.recurrence import Due, check_occurs, next_due
@@ -48,16 +47,13 @@ async def write(
     fields: Mapping[str, Any],
     now: datetime,
 ) -> Row:
-    """The written task, or 404 / 412 (a missing task / one not at `versions`); 401 when the
-    token's account may not act (checked by the first statement, as for every write)."""
+    """The written task, or 404 / 412 (a missing task / one not at `versions`)."""
     given = dict(fields)
     async with schedule.dues_checked():
         if _sets_rule_alone(given):
             await _check_rule_on_stored_due(db, queries, token, task_id, given)
-        row = account_ok(
-            await queries.update_task(
-                db, **token, id=task_id, versions=versions, advance=None, **given
-            )
+        row = await queries.update_task(
+            db, **token, id=task_id, versions=versions, advance=None, **given
         )
         seen = (row["seen_completed"], row["seen_completed_at"])
         for _ in range(ATTEMPTS):
@@ -75,15 +71,13 @@ async def write(
             step = _next(state, given, now)
             if step is not None:
                 given = {**given, "due_date": step.due_date, "due_on": step.due_on}
-            row = account_ok(
-                await queries.update_task(
-                    db,
-                    **token,
-                    id=task_id,
-                    versions=[state["version"]],
-                    advance=_advance(state, given, step),
-                    **given,
-                )
+            row = await queries.update_task(
+                db,
+                **token,
+                id=task_id,
+                versions=[state["version"]],
+                advance=_advance(state, given, step),
+                **given,
             )
     if row["id"] is not None:
         return row
@@ -91,7 +85,7 @@ async def write(
 
 
 async def _current(db: Executor, queries: Queries, token: TokenParams, task_id: str) -> Row:
-    row = account_ok(await queries.get_task(db, **token, id=task_id))
+    row = await queries.get_task(db, **token, id=task_id)
     if row["id"] is None:
         raise NotFound(NO_TASK)
     return row
@@ -114,8 +108,6 @@ async def _check_rule_on_stored_due(
 ) -> None:
     """The rule given must occur after the task's stored due (without one, the write's CHECK
     refuses it); a missing task is the write's 404."""
-    if not await queries.token_account_ok(db, **token):
-        raise AccountGone()
     state = await queries.completing_task(db, user_id=token["user_id"], id=task_id)
     if state is None or (state["due_date"] is None and state["due_on"] is None):
         return

@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from server.db.executor import ATTEMPTS, Executor, Row
-from server.db.queries import Queries, TokenParams
-from server.errors import AccountGone, Conflict, UnprocessableContent
+from server.db.queries import Queries
+from server.errors import Conflict, UnprocessableContent
 from server.tasks.fields import json_ready, request_hash, task_body
 
 
@@ -29,7 +29,7 @@ class CreatedTaskDeleted(Conflict):
 async def create_once(
     db: Executor,
     queries: Queries,
-    token: TokenParams,
+    user_id: str,
     key: str,
     fields: Mapping[str, Any],
     create: Callable[[Executor], Awaitable[Row]],
@@ -45,8 +45,8 @@ async def create_once(
         row = await create(conn)
         return row["id"], json_ready(task_body(row))
 
-    body = await once(db, queries, token, key, request_hash(fields), work)
-    if replayed and await queries.task_version(db, user_id=token["user_id"], id=body["id"]) is None:
+    body = await once(db, queries, user_id, key, request_hash(fields), work)
+    if replayed and await queries.task_version(db, user_id=user_id, id=body["id"]) is None:
         raise CreatedTaskDeleted(
             f"The task this Idempotency-Key created ({body['id']}) has since been deleted."
         )
@@ -56,17 +56,14 @@ async def create_once(
 async def once(
     db: Executor,
     queries: Queries,
-    token: TokenParams,
+    user_id: str,
     key: str,
     digest: bytes,
     work: Callable[[Executor], Awaitable[tuple[str | None, dict[str, Any]]]],
 ) -> dict[str, Any]:
     """The body that work(connection) answers now (its task id and JSON-ready body), in the
-    transaction that claims `key`; or the body the first request with `key` got. The account
-    is checked first: the key's row refers to it."""
-    user_id = token["user_id"]
-    if not await queries.token_account_ok(db, **token):
-        raise AccountGone()
+    transaction that claims `key`; or the body the first request with `key` got (the
+    caller's executor checks the account before the claim: the key's row refers to it)."""
     for _attempt in range(ATTEMPTS):
         async with db.transaction() as conn:
             # Waits here while another transaction holds the same key, until it ends.

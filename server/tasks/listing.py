@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 
-from server.access.tokens import account_ok
 from server.db.executor import Executor
 from server.db.queries import account_check
 from server.http.paging import (
@@ -139,7 +138,7 @@ async def read_page(db: Executor, request: PageRequest, secret: str) -> dict[str
     access token."""
     sql, args = request.statement()
     rows = await db.fetch(sql, *args)
-    head = account_ok(rows[0])
+    head = rows[0]
     found = rows if head["id"] is not None else []
     page = found[: request.limit]
     more = len(found) > request.limit

@@ -14,7 +14,6 @@ from typing import Any, NoReturn
 
 import asyncpg
 
-from server.access.tokens import account_ok
 from server.db.executor import ATTEMPTS, Executor, Row
 from server.db.queries import Queries, TokenParams
 from server.errors import AccountGone, QuotaExceeded, UnprocessableContent
@@ -40,13 +39,11 @@ async def _create(
 ) -> Row:
     user_id = token["user_id"]
     if fields["parent_id"] is None:  # one statement, the account check included
-        row = account_ok(await queries.create_task(db, **token, quota=quota, **fields))
+        row = await queries.create_task(db, **token, quota=quota, **fields)
         if row["id"] is None:
             await _refused(db, queries, token, fields, quota)
         return row
     async with db.transaction() as conn:
-        if not await queries.token_account_ok(conn, **token):
-            raise AccountGone()
         await queries.lock_placement(conn, user_id=user_id)
         facts = await queries.placement_facts(
             conn, user_id=user_id, id=None, parent_id=fields["parent_id"], list_id=None
@@ -58,8 +55,8 @@ async def _create(
             raise _invalid("list_id", "is not the list of the parent task")
         if facts["parent_level"] >= MAX_LEVEL:
             raise _invalid("parent_id", f"is at level {MAX_LEVEL}, which takes no subtasks")
-        row = account_ok(
-            await queries.create_task(conn, **token, quota=quota, **{**fields, "list_id": list_id})
+        row = await queries.create_task(
+            conn, **token, quota=quota, **{**fields, "list_id": list_id}
         )
         if row["id"] is None:
             await _refused(conn, queries, token, fields, quota)
