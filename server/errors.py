@@ -45,10 +45,12 @@ class ApiError(Exception):
         *,
         errors: Sequence[Mapping[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,
+        members: Mapping[str, Any] | None = None,
     ) -> None:
         self.detail = detail or self.default_detail
         self.errors = list(errors) if errors else None
         self.headers = dict(headers or {})
+        self.members = dict(members or {})  # the problem's extension members, beside `errors`
         super().__init__(self.detail)
 
     @classmethod

@@ -289,7 +289,6 @@ class OperationPlan:
         plan = self.body_types.get(mimetype)
         if plan is None:
             raise Unsure
-        validator, convert = plan
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -298,6 +297,13 @@ class OperationPlan:
         # with more brackets than that can nest so deep, so most are never walked.
         if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and too_deep(body):
             raise Unsure
+        return self.parsed_body(body, mimetype, validate)
+
+    def parsed_body(self, body: Any, mimetype: str, validate: bool = True) -> Any:
+        """A body already parsed from JSON (a request's, or a batch item's), validated and
+        converted as openapi-core would: 422 with its errors, or Unsure when openapi-core must
+        word them."""
+        validator, convert = self.body_types[mimetype]
         if validate and not validator.is_valid(body):
             raise UnprocessableContent(errors=_rejected(validator, body, ["body"]))
         return convert(body)

@@ -26,6 +26,7 @@ from openapi_core.casting.schemas.casters import (
 )
 from openapi_core.casting.schemas.factories import SchemaCastersFactory
 from openapi_core.datatypes import RequestParameters
+from openapi_core.unmarshalling.request.unmarshallers import V31RequestBodyUnmarshaller
 from openapi_core.validation.schemas import oas31_schema_validators_factory
 from sanic.compat import Header
 from werkzeug.datastructures import Headers, ImmutableMultiDict
@@ -186,6 +187,33 @@ class Contract:
     def operations(self) -> tuple[Operation, ...]:
         return tuple(self._operations())
 
+    @cached_property
+    def by_id(self) -> dict[str, Operation]:
+        return {op.operation_id: op for op in self.operations}
+
+    @cached_property
+    def body_unmarshaller(self) -> V31RequestBodyUnmarshaller:
+        """openapi-core on a request's body alone (a batch item's), configured as for a whole
+        request."""
+        config = self.openapi.config
+        return V31RequestBodyUnmarshaller(
+            self.openapi.spec,
+            base_url=config.server_base_url,
+            style_deserializers_factory=config.style_deserializers_factory,
+            media_type_deserializers_factory=config.media_type_deserializers_factory,
+            schema_casters_factory=config.schema_casters_factory,
+            schema_validators_factory=config.schema_validators_factory,
+            path_finder_cls=config.path_finder_cls,
+            spec_validator_cls=config.spec_validator_cls,
+            extra_format_validators=config.extra_format_validators,
+            extra_media_type_deserializers=config.extra_media_type_deserializers,
+            forbid_unspecified_additional_properties=(
+                config.additional_properties_default_policy == "forbid"
+            ),
+            schema_unmarshallers_factory=config.schema_unmarshallers_factory,
+            extra_format_unmarshallers=config.extra_format_unmarshallers,
+        )
+
     def _operations(self) -> Iterator[Operation]:
         default_security = self.document.get("security", [])
         for path, item in self.document["paths"].items():
@@ -265,6 +293,19 @@ class SanicOpenAPIRequest:
     @property
     def content_type(self) -> str:
         return str(self.request.headers.get("content-type", "")).lower()
+
+
+class OpenAPIBody:
+    """openapi-core's Request protocol for a JSON body alone, as `operation` would be sent it
+    (a batch item's): its path is the operation's own template, which matches itself."""
+
+    def __init__(self, request: HttpRequest, operation: Operation, body: Any) -> None:
+        self.host_url = f"{request.scheme}://{request.host}"
+        self.path = self.path_pattern = operation.path
+        self.method = operation.method.lower()
+        self.parameters = RequestParameters()
+        self.body = orjson.dumps(body)
+        self.content_type = "application/json"
 
 
 class SanicOpenAPIResponse:

@@ -25,6 +25,7 @@ def problem(request: Request, error: ApiError) -> dict[str, Any]:
     }
     if error.errors:
         body["errors"] = error.errors
+    body.update(error.members)
     return body
 
 

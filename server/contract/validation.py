@@ -17,7 +17,12 @@ from openapi_core.validation.request.exceptions import (
     SecurityValidationError,
 )
 
-from server.contract.loading import Contract, SanicOpenAPIRequest, SanicOpenAPIResponse
+from server.contract.loading import (
+    Contract,
+    OpenAPIBody,
+    SanicOpenAPIRequest,
+    SanicOpenAPIResponse,
+)
 from server.errors import (
     ApiError,
     BadRequest,
@@ -54,6 +59,14 @@ def validate_request(contract: Contract, adapter: SanicOpenAPIRequest) -> Reques
         headers=dict(params.header),
         body=result.body,
     )
+
+
+def validate_body(contract: Contract, adapter: OpenAPIBody) -> Any:
+    """The body openapi-core makes of `adapter`'s, or its errors as the ApiError they are."""
+    result = contract.body_unmarshaller.unmarshal(adapter)
+    if result.errors:
+        raise request_error(list(result.errors))
+    return result.body
 
 
 def validate_response(

@@ -12,11 +12,11 @@ from typing import Any
 import asyncpg
 
 from server.contract.context import Request
-from server.contract.fastpath import OperationPlan
-from server.contract.problems import PROBLEM_JSON, problem
-from server.contract.rejections import Unworded, rejection_items
+from server.contract.fastpath import Unsure
+from server.contract.loading import OpenAPIBody
+from server.contract.problems import problem
 from server.contract.reply import Reply
-from server.contract.validation import RequestValues, check_storable
+from server.contract.validation import RequestValues, check_storable, validate_body
 from server.db.executor import Executor, Row
 from server.errors import ApiError, UnprocessableContent, to_api_error
 from server.http.preconditions import if_match_versions
@@ -37,13 +37,14 @@ JSON = "application/json"
 
 
 class BatchFailed(ApiError):
+    """An atomic batch rolled back: `results` holds the failed items with their problem, the
+    others 424."""
+
     status, slug = 409, "batch-failed"
     default_detail = "An item of the atomic batch failed, so none was applied."
 
-
-class AtomicFailure(Exception):
     def __init__(self, results: list[dict[str, Any]]) -> None:
-        self.results = results
+        super().__init__(members={"results": results})
 
 
 async def batch_tasks(request: Request) -> Reply:
@@ -56,20 +57,16 @@ async def batch_tasks(request: Request) -> Reply:
             await _item(request, conn, index, item) for index, item in enumerate(body["operations"])
         ]
         if body.get("atomic") and any(r["status"] >= 400 for r in results):
-            raise AtomicFailure([r if r["status"] >= 400 else {"status": 424} for r in results])
+            raise BatchFailed([r if r["status"] >= 400 else {"status": 424} for r in results])
         return None, json_ready({"results": results})
 
-    try:
-        if key is None:
-            async with request.ctx.db.transaction() as conn:
-                _none, answer = await work(conn)
-        else:
-            digest = request_hash({"batch": body})
-            user_id = request.ctx.user_id
-            answer = await once(request.ctx.db, app.ctx.queries, user_id, key, digest, work)
-    except AtomicFailure as failure:
-        body = {**problem(request, BatchFailed()), "results": failure.results}
-        return Reply(json_ready(body), status=409, content_type=PROBLEM_JSON)
+    if key is None:
+        async with request.ctx.db.transaction() as conn:
+            _none, answer = await work(conn)
+    else:
+        digest = request_hash({"batch": body})
+        user_id = request.ctx.user_id
+        answer = await once(request.ctx.db, app.ctx.queries, user_id, key, digest, work)
     return Reply(answer)
 
 
@@ -79,7 +76,7 @@ async def _item(
     name, success = OPERATIONS[item["op"]]
     try:
         async with conn.transaction():  # a savepoint: a failed item leaves no trace
-            row = await RUN[item["op"]](request, conn, _body(name, item), item)
+            row = await RUN[item["op"]](request, conn, _body(request, name, item), item)
     except asyncpg.DeadlockDetectedError:
         raise  # the batch is the victim: rolled back whole, it runs again (contract/pipeline.py)
     except Exception as exc:
@@ -100,11 +97,10 @@ async def _lock_ahead(request: Request, conn: Executor, ops: set[str]) -> None:
         await queries.lock_task_count(conn, user_id=user_id)
 
 
-def _body(name: str, item: dict[str, Any]) -> Any:
-    """The item's body, validated and converted as its single operation's request body."""
-    from server.app import load_plans  # the plans are compiled once per process
-
-    plan: OperationPlan = load_plans()[name]
+def _body(request: Request, name: str, item: dict[str, Any]) -> Any:
+    """The item's body, read as its single operation reads a JSON body: the same compiled plan,
+    and openapi-core, with its own wording, where the plan is unsure."""
+    plan = request.app.ctx.plans[name]
     if not plan.has_body:
         return None
     raw = item.get("body")
@@ -112,15 +108,13 @@ def _body(name: str, item: dict[str, Any]) -> Any:
         if plan.body_required:
             raise UnprocessableContent.at(["body"], "Field required", "missing")
         return None
-    validator, convert = plan.body_types[JSON]
-    if not validator.is_valid(raw):
-        try:
-            errors = rejection_items(validator, raw, ["body"])
-        except Unworded:
-            errors = [{"loc": ["body"], "msg": "does not match the schema", "type": "schema"}]
-        raise UnprocessableContent(errors=errors)
+    try:
+        body = plan.parsed_body(raw, JSON)
+    except Unsure:
+        operation = request.app.ctx.contract.by_id[name]
+        body = validate_body(request.app.ctx.contract, OpenAPIBody(request, operation, raw))
     check_storable(RequestValues({}, {}, {}, raw))
-    return convert(raw)
+    return body
 
 
 def _located(error: ApiError, index: int) -> ApiError:
