@@ -209,7 +209,13 @@ class _Sent:
         self.headers = Header({"content-type": "application/json", "authorization": "Bearer t"})
         self.path = f"/api/{self.match_info['user_id']}/tasks"
 
-    def get_query_args(self, **_kwargs: Any) -> list[tuple[str, str]]:
+    def get_query_args(
+        self,
+        keep_blank_values: bool = False,
+        strict_parsing: bool = False,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+    ) -> list[tuple[str, str]]:
         return []
 
 
