@@ -64,6 +64,10 @@ class BadRequest(ApiError):
     default_detail = "The request is malformed."
 
 
+class BadParameters(BadRequest):
+    default_detail = "A path, query or header parameter is invalid."
+
+
 class Unauthorized(ApiError):
     status, slug = 401, "unauthorized"
     default_detail = "A valid bearer access token is required."

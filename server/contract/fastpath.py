@@ -34,7 +34,7 @@ from server.contract.loading import (
 )
 from server.contract.rejections import Unworded, rejection_items
 from server.contract.validation import RequestValues
-from server.errors import BadRequest, UnprocessableContent
+from server.errors import BadParameters, UnprocessableContent
 
 MAX_INTEGER_DIGITS = 18  # int64's range, beyond any bound in the contract
 FORMATS = {**oas31_format_unmarshallers, **FORMAT_UNMARSHALLERS}
@@ -256,7 +256,7 @@ class OperationPlan:
         else:
             body = None
         if invalid:
-            raise BadRequest("A path, query or header parameter is invalid.", errors=invalid)
+            raise BadParameters(errors=invalid)
         return RequestValues(
             path=values["path"], query=values["query"], headers=values["header"], body=body
         )

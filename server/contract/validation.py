@@ -25,6 +25,7 @@ from server.contract.loading import (
 )
 from server.errors import (
     ApiError,
+    BadParameters,
     BadRequest,
     Unauthorized,
     UnprocessableContent,
@@ -139,7 +140,7 @@ def request_error(errors: list[Any]) -> ApiError:
             )
     param_items = [_parameter_item(e) for e in errors if isinstance(e, ParameterValidationError)]
     if param_items:
-        return BadRequest("A path, query or header parameter is invalid.", errors=param_items)
+        return BadParameters(errors=param_items)
     for error in errors:
         if isinstance(error, MissingRequestBodyError):
             return UnprocessableContent.at(

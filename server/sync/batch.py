@@ -15,7 +15,7 @@ from server.contract.context import Request
 from server.contract.fastpath import Unsure
 from server.contract.loading import OpenAPIBody
 from server.contract.problems import problem
-from server.contract.reply import Reply
+from server.contract.reply import JSON, Reply
 from server.contract.validation import RequestValues, check_storable, validate_body
 from server.db.executor import Executor, Row
 from server.errors import ApiError, UnprocessableContent, to_api_error
@@ -33,7 +33,6 @@ OPERATIONS = {  # op -> (its single operation, the success status)
     "move": ("move_task", 200),
     "delete": ("delete_task", 204),
 }
-JSON = "application/json"
 
 
 class BatchFailed(ApiError):
