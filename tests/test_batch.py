@@ -5,13 +5,13 @@ validated by its single operation's schema, Idempotency-Key."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
 from sanic.compat import Header
 
-from server.contract.loading import OpenAPIBody, SanicOpenAPIRequest
+from server.contract.loading import HttpRequest, OpenAPIBody, SanicOpenAPIRequest
 from server.contract.validation import validate_body, validate_request
 from server.errors import ApiError
 from tests.support import Api, User
@@ -209,14 +209,12 @@ class _Sent:
         self.headers = Header({"content-type": "application/json", "authorization": "Bearer t"})
         self.path = f"/api/{self.match_info['user_id']}/tasks"
 
-    def get_query_args(
-        self,
-        keep_blank_values: bool = False,
-        strict_parsing: bool = False,
-        encoding: str = "utf-8",
-        errors: str = "replace",
-    ) -> list[tuple[str, str]]:
+    def get_query_args(self, **_options: Any) -> list[tuple[str, str]]:
         return []
+
+
+def sent(body: Any) -> HttpRequest:
+    return cast(HttpRequest, _Sent(body))
 
 
 @pytest.mark.parametrize("body", INVALID_CREATES)
@@ -228,7 +226,7 @@ def test_openapi_core_words_an_items_body_as_it_words_the_whole_request(
     contract = api.app.ctx.contract
     operation = contract.by_id["create_task"]
     with pytest.raises(ApiError) as whole:
-        validate_request(contract, SanicOpenAPIRequest(_Sent(body), operation))
+        validate_request(contract, SanicOpenAPIRequest(sent(body), operation))
     with pytest.raises(ApiError) as alone:
-        validate_body(contract, OpenAPIBody(_Sent(body), operation, body))
+        validate_body(contract, OpenAPIBody(sent(body), operation, body))
     assert (alone.value.status, alone.value.errors) == (whole.value.status, whole.value.errors)
