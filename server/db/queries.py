@@ -26,6 +26,7 @@ from server.resources import SQL_DIR
 
 Conn: TypeAlias = Executor | Database | asyncpg.Connection
 # A task's columns, as every task query returns them (the Task body's fields, in its order).
+LIST_COLUMNS = "id, user_id, name, color, position, is_inbox, created_at, updated_at, version"
 TASK_COLUMNS = (
     "id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,"
     " list_id, parent_id, position, created_at, updated_at, version, due_on, recurrence,"
@@ -173,16 +174,17 @@ class Queries(Protocol):
     # lists.sql
     async def lock_placement(self, conn: Conn, *, user_id: str) -> str: ...
     async def next_position(self, conn: Conn) -> str: ...
-    def list_lists(self, conn: Conn, *, user_id: str) -> AsyncIterator[Row]: ...
+    def list_lists(self, conn: Conn, *, user_id: str, session_id: str) -> AsyncIterator[Row]: ...
     async def create_list(
         self, conn: Conn, *, user_id: str, name: str, color: str | None, quota: int
     ) -> Row: ...
-    async def get_list(self, conn: Conn, *, user_id: str, id: str) -> Row: ...
+    async def get_list(self, conn: Conn, *, user_id: str, session_id: str, id: str) -> Row: ...
     async def update_list(
         self,
         conn: Conn,
         *,
         user_id: str,
+        session_id: str,
         id: str,
         versions: list[int] | None,
         name: str | None,
@@ -190,8 +192,8 @@ class Queries(Protocol):
         color: str | None,
     ) -> Row: ...
     async def delete_list(
-        self, conn: Conn, *, user_id: str, id: str, versions: list[int] | None
-    ) -> str | None: ...
+        self, conn: Conn, *, user_id: str, session_id: str, id: str, versions: list[int] | None
+    ) -> Row: ...
     async def list_state(self, conn: Conn, *, user_id: str, id: str) -> Row: ...
     async def move_list(
         self, conn: Conn, *, user_id: str, id: str, position: str | None
@@ -351,5 +353,6 @@ def account_check() -> AccountCheck:
 def load_queries(path: Path = SQL_DIR) -> Queries:
     """Every `-- name:` block of sql/*.sql, as async functions taking an Executor (or Conn)."""
     text = "\n\n".join(f.read_text(encoding="utf-8") for f in sorted(path.glob("*.sql")))
-    text = AccountCheck.read(path).embed(text.replace("{task_columns}", TASK_COLUMNS))
+    text = text.replace("{task_columns}", TASK_COLUMNS).replace("{list_columns}", LIST_COLUMNS)
+    text = AccountCheck.read(path).embed(text)
     return cast(Queries, aiosql.from_str(text, "asyncpg"))
