@@ -11,7 +11,7 @@ import orjson
 import pytest
 from sanic.compat import Header
 
-from server.contract.loading import HttpRequest, OpenAPIBody, SanicOpenAPIRequest
+from server.contract.adapters import HttpRequest, OpenAPIBody, SanicOpenAPIRequest
 from server.contract.validation import validate_body, validate_request
 from server.errors import ApiError
 from tests.support import Api, User

@@ -23,13 +23,12 @@ import orjson
 from multidict import CIMultiDict
 from openapi_core.unmarshalling.schemas import oas31_format_unmarshallers
 
+from server.contract.adapters import HttpRequest, query_args
 from server.contract.loading import (
     FORMAT_UNMARSHALLERS,
     INTEGER,
     MAX_JSON_DEPTH,
     Contract,
-    HttpRequest,
-    query_args,
     too_deep,
 )
 from server.contract.rejections import Unworded, rejection_items

@@ -11,9 +11,10 @@ import asyncpg
 from sanic import HTTPResponse
 
 from server.access.gate import CallerExecutor
+from server.contract.adapters import SanicOpenAPIRequest, SanicOpenAPIResponse
 from server.contract.context import Request
 from server.contract.fastpath import OperationPlan, Unsure
-from server.contract.loading import Contract, Operation, SanicOpenAPIRequest, SanicOpenAPIResponse
+from server.contract.loading import Contract, Operation
 from server.contract.problems import problem_reply
 from server.contract.reply import Reply, Streamed
 from server.contract.validation import (

@@ -17,12 +17,8 @@ from openapi_core.validation.request.exceptions import (
     SecurityValidationError,
 )
 
-from server.contract.loading import (
-    Contract,
-    OpenAPIBody,
-    SanicOpenAPIRequest,
-    SanicOpenAPIResponse,
-)
+from server.contract.adapters import OpenAPIBody, SanicOpenAPIRequest, SanicOpenAPIResponse
+from server.contract.loading import Contract
 from server.errors import (
     ApiError,
     BadParameters,

@@ -11,9 +11,9 @@ from typing import Any
 
 import asyncpg
 
+from server.contract.adapters import OpenAPIBody
 from server.contract.context import Request
 from server.contract.fastpath import Unsure
-from server.contract.loading import OpenAPIBody
 from server.contract.problems import problem
 from server.contract.reply import JSON, Reply
 from server.contract.validation import RequestValues, check_storable, validate_body
