@@ -18,12 +18,13 @@ which checks the caller's session itself, so no handler can forget it:
   as it is: it read and wrote nothing.
 
 What comes next decides here as well, and handlers stay as they are. Sharing (issue 26): each
-operation's `x-required-role` (viewer, editor, owner) becomes part of what Gate.admit is given
-with `secured`; the Caller then carries the role it needs and the owner its path names, the
-owner check below gives way to membership, and a statement embedding the list-access condition
-answers, beside `account_ok`, the caller's role, which CallerExecutor.run compares with the one
-required, in the same place: no membership is NotFound (byte for byte a missing object's), a
-role too low is Forbidden. Personal access tokens (issue 27): Gate.caller reads a token of
+operation's `x-required-role` (viewer, editor, owner) is handed to Gate.caller beside the
+token (the pipeline reads it from the Operation, as it reads `secured`); the Caller then carries
+the role it needs and the owner its path names, the owner check below gives way to
+membership, and a statement embedding the list-access condition answers, beside `account_ok`,
+the caller's role, which CallerExecutor.run compares with the one required, in the same
+place: no membership is NotFound (byte for byte a missing object's), a role too low is
+Forbidden. Personal access tokens (issue 27): Gate.caller reads a token of
 another kind than a session (its kind and scopes on the Caller, its own check statement in place
 of token_account_ok), and the scopes an operation's security requirement lists are compared
 there, before any statement: 403 insufficient-scope.
