@@ -13,13 +13,9 @@ from typing import Any
 import asyncpg
 
 from server.access.tokens import issue_access_token, new_refresh_token, refresh_token_hash
-from server.accounts.limits import (
-    charge_login_attempt,
-    charge_signup,
-    clear_login_failures,
-    client_key,
-)
+from server.accounts.limits import charge_login_attempt, charge_signup, clear_login_failures
 from server.accounts.passwords import hash_password, verify_password
+from server.clients import client_key
 from server.contract.context import Request
 from server.contract.reply import Reply
 from server.db.executor import Executor, Row

@@ -10,16 +10,10 @@ Signups are limited per client per hour. A client is its address, an IPv6 one by
 
 from __future__ import annotations
 
-from server.clients import client_of
+from server.clients import client_key
 from server.config import SIGNUP_WINDOW_SECONDS
 from server.contract.context import Request
 from server.errors import TooManyRequests
-
-
-def client_key(request: Request) -> str:
-    """The peer's address (or the one a trusted proxy reports: Sanic applies PROXIES_COUNT),
-    as server/clients.py counts clients."""
-    return client_of(str(request.remote_addr or request.ip))
 
 
 async def charge_login_attempt(request: Request, email: str) -> None:

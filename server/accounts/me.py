@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import zoneinfo
 
-from server.accounts.limits import charge_login_attempt, clear_login_failures, client_key
+from server.accounts.limits import charge_login_attempt, clear_login_failures
 from server.accounts.passwords import hash_password, verify_password
 from server.admission import Admission
+from server.clients import client_key
 from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import AccountGone, Forbidden, UnprocessableContent
