@@ -27,7 +27,7 @@ async def stream_events(request: Request) -> Reply:
         position, end = feed.decode(app.ctx.settings.jwt_secret, ctx.user_id, last_id, loc)
         if end is not None:
             feed.invalid(loc)
-    begin = await events.start(ctx.db, app.ctx.queries, ctx.token, position, loc)
+    begin = await events.start(request.ctx.db, app.ctx.queries, ctx.token, position, loc)
     if request.method == "HEAD":
         return Streamed()
     stream = await app.ctx.hub.open(ctx.user_id, ctx.session_id)
