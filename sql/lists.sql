@@ -7,10 +7,12 @@
 -- account where it says {token_account_ok}: its answer is always a row, account_ok beside the
 -- list's columns (null when there is no such list, or when the account may not act).
 
--- name: lock_placement(user_id)!
--- Nothing: takes the user's transaction-scoped placement lock, which every change of the shape
--- of the user's lists and task trees (a move, a subtask, a new list) holds while it decides.
-SELECT pg_advisory_xact_lock(3, hashtext(:user_id));
+-- name: lock_placement({token})^
+-- account_ok, having taken the user's transaction-scoped placement lock, which every change of
+-- the shape of the user's lists and task trees (a move, a subtask, a new list, a restore) holds
+-- while it decides.
+SELECT {token_account_ok} AS account_ok,
+       pg_advisory_xact_lock(3, hashtext(:user_id::text))::text AS locked;
 
 -- name: next_position()$
 -- A position after every position made so far (migration 0010).

@@ -34,7 +34,7 @@ async def create_list(request: Request) -> Reply:
     app, user_id, body = request.app, request.ctx.user_id, request.ctx.body
     quota = app.ctx.settings.list_quota
     async with request.ctx.db.transaction() as conn:
-        await app.ctx.queries.lock_placement(conn, user_id=user_id)
+        await app.ctx.queries.lock_placement(conn, **request.ctx.token)
         row = await app.ctx.queries.create_list(
             conn, user_id=user_id, name=body["name"].strip(), color=body.get("color"), quota=quota
         )
@@ -84,7 +84,7 @@ async def move_list(request: Request) -> Reply:
     after_id = request.ctx.body["after_id"]
     versions = _versions(request)
     async with request.ctx.db.transaction() as conn:
-        await queries.lock_placement(conn, user_id=user_id)
+        await queries.lock_placement(conn, **request.ctx.token)
         current(await queries.list_state(conn, user_id=user_id, id=list_id), versions, NO_LIST)
         siblings = Siblings(
             conn,

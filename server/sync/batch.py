@@ -91,7 +91,7 @@ async def _lock_ahead(request: Request, conn: Executor, ops: set[str]) -> None:
     the placement lock a restore holds while the restore waits for the count."""
     queries, user_id = request.app.ctx.queries, request.ctx.user_id
     if ops & {"create", "move"}:
-        await queries.lock_placement(conn, user_id=user_id)
+        await queries.lock_placement(conn, **request.ctx.token)
     if "create" in ops:
         await queries.lock_task_count(conn, user_id=user_id)
 
@@ -172,9 +172,8 @@ async def _patch(request: Request, conn: Executor, item: dict[str, Any], fields:
 
 
 async def _move(request: Request, conn: Executor, body: Any, item: dict[str, Any]) -> Row:
-    app, user_id = request.app, request.ctx.user_id
     return await placement.move(
-        conn, app.ctx.queries, user_id, _task_id(item), body, _versions(item)
+        conn, request.app.ctx.queries, request.ctx.token, _task_id(item), body, _versions(item)
     )
 
 

@@ -44,7 +44,7 @@ async def _create(
             await _refused(db, queries, token, fields, quota)
         return row
     async with db.transaction() as conn:
-        await queries.lock_placement(conn, user_id=user_id)
+        await queries.lock_placement(conn, **token)
         facts = await queries.placement_facts(
             conn, user_id=user_id, id=None, parent_id=fields["parent_id"], list_id=None
         )
@@ -66,7 +66,7 @@ async def _create(
 async def move(
     db: Executor,
     queries: Queries,
-    user_id: str,
+    token: TokenParams,
     task_id: str,
     body: Mapping[str, Any],
     versions: list[int] | None,
@@ -74,11 +74,12 @@ async def move(
     """The moved task's row: into body's list, under its parent, after its sibling (SPEC §6).
     A task created meanwhile can take a key a renumbered run wanted (it holds no lock): then
     the move runs again, and sees it."""
+    user_id = token["user_id"]
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with _gone_meanwhile():
                 async with db.transaction() as conn:
-                    await queries.lock_placement(conn, user_id=user_id)
+                    await queries.lock_placement(conn, **token)
                     task = await queries.task_placement(conn, user_id=user_id, id=task_id)
                     current(task, versions, NO_TASK)
                     return await _place(conn, queries, user_id, task_id, task, body)
