@@ -67,6 +67,23 @@ pytest: install
 pytest-fast: install
 	$(BIN)/pytest -q -m "not slow"
 
+## make reset-data: delete the development database (DATA_DIR/postgres, DATA_DIR defaults to .data)
+## and its metrics; asks nothing, says what it removed; refuses while a service runs on it.
+DATA_DIR ?= .data
+.PHONY: reset-data
+reset-data:
+	@pid_file="$(DATA_DIR)/postgres/postmaster.pid"; \
+	if [ -f "$$pid_file" ] && kill -0 "$$(head -n 1 "$$pid_file")" 2>/dev/null; then \
+		echo "reset-data: the database in $(DATA_DIR)/postgres is running (PostgreSQL pid $$(head -n 1 "$$pid_file")): stop the service first"; \
+		exit 1; \
+	fi; \
+	removed=""; \
+	for path in "$(DATA_DIR)/postgres" "$(DATA_DIR)/metrics"; do \
+		if [ -e "$$path" ]; then rm -rf "$$path" && removed="$$removed $$path"; fi; \
+	done; \
+	if [ -n "$$removed" ]; then echo "reset-data: removed$$removed; the next 'make run' starts an empty database"; \
+	else echo "reset-data: nothing to remove in $(DATA_DIR)"; fi
+
 ## make clean: remove the virtualenv and the tools' caches (.data, the databases, stays).
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
@@ -105,7 +122,7 @@ wrk:
 
 ## make e2e: the contract's consumers against a service it starts itself: the frontend's types are
 ## regenerated from openapi.yaml and checked, the typed client flow runs, and Chromium opens /docs and
-## calls the API across origins (clients/typescript/README.md). Needs Node.js 20.19+ and Chromium.
+## calls the API across origins (clients/typescript/TESTING.md). Needs Node.js 20.19+ and Chromium.
 ## make docs: build/docs/index.html, a self-contained Redoc reference, checked offline in Chromium.
 CLIENT := clients/typescript
 REDOCLY_CLI := @redocly/cli@2.11.1

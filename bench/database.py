@@ -1,8 +1,9 @@
 """The benchmark's database: the embedded PostgreSQL (or DATABASE_URL), migrated, seeded by SQL.
 
-Seeding goes straight to the tables (one INSERT ... SELECT generate_series per user), so 10,000
-tasks take well under a second. Every account is named with a per-run prefix, so a shared
-DATABASE_URL is left as it was found once `cleanup` has run.
+Seeding goes straight to the tables (one INSERT ... SELECT generate_series per user): 50,000
+tasks take seconds. The plain reference server's table (bench/plain.py) gets the same tasks.
+Every account is named with a per-run prefix, so a shared DATABASE_URL is left as it was found
+once `cleanup` has run.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
+from bench import plain
 from server.accounts.passwords import hash_password_blocking
 from server.db import migrations
 
@@ -40,6 +43,12 @@ FROM generate_series(1, %(count)s) AS i
 """
 
 
+def seed_tasks(conn: psycopg.Connection[Any], user_id: str, count: int) -> None:
+    """`count` tasks for the user in one statement (the revision stamp runs once at commit)."""
+    with conn.transaction():
+        conn.execute(SEED_TASKS, {"user_id": user_id, "count": count})
+
+
 @dataclass
 class Account:
     id: str
@@ -47,6 +56,7 @@ class Account:
     inbox_id: str = ""  # the list every account is made with, holding the seeded tasks
     task_ids: list[str] = field(default_factory=list)
     session_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    revision: int = 0  # the account's revision once seeded (its last change)
 
 
 @dataclass
@@ -54,8 +64,14 @@ class Seeded:
     big: Account  # 10,000 tasks: the read workloads
     medium: Account  # 1,000 tasks: update, complete, mixed
     creator: Account  # no tasks: the create workload (emptied after each run)
+    small: Account  # 100 tasks: growth, against big and huge
+    huge: Account  # 50,000 tasks: growth
     logins: list[Account]  # bcrypt cost 4: the login workload measures the path, not bcrypt
     storm: list[Account]  # bcrypt cost 12, as the server hashes: the login storm
+
+    def owners(self) -> list[Account]:
+        """The accounts the task workloads read and write."""
+        return [self.big, self.medium, self.creator, self.small, self.huge]
 
 
 def open_database() -> str:
@@ -98,7 +114,7 @@ def seed(dsn: str, run_id: str, accounts: int = 64) -> Seeded:
                 (user.session_id, user.id),
             )
             if tasks:
-                conn.execute(SEED_TASKS, {"user_id": user.id, "count": tasks})
+                seed_tasks(conn, user.id, tasks)
                 user.task_ids = [
                     str(r[0])
                     for r in conn.execute(
@@ -106,15 +122,20 @@ def seed(dsn: str, run_id: str, accounts: int = 64) -> Seeded:
                         (user.id,),
                     )
                 ]
+            revision = conn.execute("SELECT revision FROM users WHERE id = %s", (user.id,))
+            user.revision = int(revision.fetchone()[0])  # type: ignore[index]
             return user
 
         seeded = Seeded(
             big=account("big", fast_hash, 10_000),
             medium=account("medium", fast_hash, 1_000),
             creator=account("creator", fast_hash),
+            small=account("small", fast_hash, 100),
+            huge=account("huge", fast_hash, 50_000),
             logins=[account(f"login{i:02d}", fast_hash) for i in range(accounts)],
             storm=[account(f"storm{i:02d}", real_hash) for i in range(accounts)],
         )
+        plain.create_table(conn, [a.id for a in seeded.owners()])
         conn.execute("VACUUM ANALYZE users")  # as autovacuum leaves tables that have settled
         conn.execute("VACUUM ANALYZE tasks")
     return seeded
@@ -124,25 +145,28 @@ def remove_created_tasks(dsn: str, seeded: Seeded) -> int:
     """Delete what the create and mixed workloads added, so every run starts from the same data:
     the tasks, and what their deletion leaves (a deleted task goes to the trash, which counts
     toward the account's task quota, and leaves a tombstone for the change feed)."""
-    owners = [seeded.creator.id, seeded.medium.id]
+    owners = [account.id for account in seeded.owners()]
     with psycopg.connect(dsn, autocommit=True) as conn:
         cursor = conn.execute(
             "DELETE FROM tasks WHERE user_id = ANY(%s::uuid[]) AND %s = ANY(tags)",
             (owners, NEW_TASK_TAG),
         )
+        conn.execute("DELETE FROM plain_tasks WHERE %s = ANY(tags)", (NEW_TASK_TAG,))
         conn.execute(
             "WITH gone AS (DELETE FROM trash WHERE user_id = ANY(%s::uuid[]) AND %s = ANY(tags)"
             " RETURNING id) DELETE FROM tombstones WHERE id IN (SELECT id FROM gone)",
             (owners, NEW_TASK_TAG),
         )
-        conn.execute("VACUUM ANALYZE tasks")
-        conn.execute("VACUUM ANALYZE trash")
+        for table in ("tasks", "trash", "tombstones", "plain_tasks"):
+            conn.execute(f"VACUUM ANALYZE {table}")
         return cursor.rowcount
 
 
 def cleanup(dsn: str, run_id: str) -> None:
-    """Remove this run's accounts (their tasks and tokens cascade) and their login records."""
+    """Remove this run's accounts (their tasks and tokens cascade), their login records and the
+    plain reference server's table."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         pattern = f"{run_id}-%"
         conn.execute("DELETE FROM login_failures WHERE email LIKE %s", (pattern,))
         conn.execute("DELETE FROM users WHERE email LIKE %s", (pattern,))
+        plain.drop_table(conn)

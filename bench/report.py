@@ -11,10 +11,14 @@ from dataclasses import dataclass, field
 from bench.load import Result
 from bench.service import LogSummary
 from bench.variants import Variants
+from bench.workloads import GROWTH_SIZES
 
 MODES = ("full", "off")
 PERCENTILES = ("p50_ms", "p99_ms")
-BARE = "bare"  # bench/bare.py, the reference server
+BARE = "bare"  # bench/bare.py: the service's statements without its layers
+PLAIN = "plain"  # bench/plain.py: the simplest SQL, none of the service's features
+SERVERS = (*MODES, BARE, PLAIN)
+RSS_GOALS = (150.0, 200.0)  # MB per worker: once started, and after the workloads (issue 29)
 
 
 @dataclass
@@ -70,10 +74,10 @@ class Report:
 
     def _matrix(self) -> list[str]:
         out = [
-            "## Validation full vs off vs the bare server (1 worker; mean of the rounds)",
+            "## Validation full vs off vs the reference servers (1 worker; mean of the rounds)",
             "",
-            "| workload | full req/s | off req/s | bare req/s | full/off | full/bare "
-            "| full p50 ms | full p99 ms | off p50 ms | off p99 ms | bare p50 ms | bare p99 ms |",
+            "| workload | full req/s | off req/s | bare req/s | plain req/s | full/off "
+            "| full/bare | full/plain | full p50 ms | full p99 ms | plain p50 ms | plain p99 ms |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name in self.order:
@@ -81,17 +85,52 @@ class Report:
                 out.append(f"| {name} | skipped: {self.skipped[name]} |||||||||||")
                 continue
             m = self.mean
-            cells = [f"{m(name, mode, 'rps'):,.0f}" for mode in (*MODES, BARE)]
-            cells += [f"{self.ratio(name):.2f}", f"{self.ratio(name, BARE):.2f}"]
-            cells += [f"{m(name, mode, p):.2f}" for mode in (*MODES, BARE) for p in PERCENTILES]
+            cells = [f"{m(name, mode, 'rps'):,.0f}" for mode in SERVERS]
+            cells += [f"{self.ratio(name, over):.2f}" for over in ("off", BARE, PLAIN)]
+            cells += [f"{m(name, mode, p):.2f}" for mode in ("full", PLAIN) for p in PERCENTILES]
             out.append(f"| {name} | " + " | ".join(cells).replace("nan", "—") + " |")
         out += [
             "",
             "bare: bench/bare.py, Sanic and asyncpg with the service's pool size and statements, "
-            "and none of its layers (no token, validation, ETag, cursor, headers or log); — "
-            "where it has no such workload.",
+            "and none of its layers (no token, validation, ETag, cursor, headers or log). "
+            "plain: bench/plain.py, the simplest SQL on a table of its own holding the same "
+            "tasks (no account check, validation, revision, quota, count, placement or "
+            "reminder; its page counts its total). — where it has no such workload.",
         ]
-        return [*out, ""]
+        return [*out, *self._growth(), ""]
+
+    def _growth(self) -> list[str]:
+        """Each growth operation for accounts of 100, 10,000 and 50,000 tasks."""
+        rows = [
+            (op, names)
+            for op, names in GROWTH_SIZES.items()
+            if any((n, "full") in self.runs for n in names)
+        ]
+        if not rows:
+            return []
+        out = [
+            "",
+            "### As an account grows (validation full; plain alongside)",
+            "",
+            "| operation | 100 tasks req/s | 10,000 | 50,000 | 50,000/100 "
+            "| plain 100 | plain 50,000 | plain 50,000/100 |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for op, (small, middle, large) in rows:
+            full = [self.mean(n, "full", "rps") for n in (small, middle, large)]
+            plain = [self.mean(n, PLAIN, "rps") for n in (small, large)]
+            cells = [f"{v:,.0f}" for v in full] + [f"{_div(full[2], full[0]):.2f}"]
+            cells += [f"{v:,.0f}" for v in plain] + [f"{_div(plain[1], plain[0]):.2f}"]
+            out.append(f"| {op} | " + " | ".join(cells).replace("nan", "—") + " |")
+        return out
+
+    def rss(self) -> tuple[float, float] | None:
+        """The largest resident memory of a worker of the service: once started, and once
+        the workloads were done (as it stopped)."""
+        seen = [summary.rss_mb for _, summary in self.logs if summary.rss_mb]
+        if not seen:
+            return None
+        return max(r[0] for r in seen), max(r[1] for r in seen)
 
     def _targets(self) -> list[str]:
         rows: list[tuple[str, str, str, bool | None]] = []
@@ -111,6 +150,30 @@ class Report:
                 ratio = self.ratio(name, BARE)
                 rows.append(
                     (f"full/bare throughput, {name}", f"{ratio:.2f}", ">= 0.70", ratio >= 0.7)
+                )
+        for name, goal in (("list 20", 0.70), ("get", 0.85), ("create", 0.80)):
+            if (name, PLAIN) in self.runs:
+                ratio = self.ratio(name, PLAIN)
+                rows.append(
+                    (f"full/plain throughput, {name}", f"{ratio:.2f}", f">= {goal}", ratio >= goal)
+                )
+        for op in ("list 20", "get", "create"):
+            small, _, large = GROWTH_SIZES[op]
+            if (small, "full") in self.runs and (large, "full") in self.runs:
+                ratio = _div(self.mean(large, "full", "rps"), self.mean(small, "full", "rps"))
+                rows.append(
+                    (f"{op}, 50,000 tasks / 100 (full)", f"{ratio:.2f}", ">= 0.80", ratio >= 0.8)
+                )
+        if rss := self.rss():
+            whens = ("at start", "after the workloads")
+            for when, mb, goal in zip(whens, rss, RSS_GOALS, strict=True):
+                rows.append(
+                    (
+                        f"resident memory per worker, {when}",
+                        f"{mb:.0f} MB",
+                        f"<= {goal:.0f} MB",
+                        mb <= goal,
+                    )
                 )
         if self.storm:
             ratio = _div(self.storm.storm_ms, self.storm.idle_ms)
@@ -161,7 +224,7 @@ class Report:
                         )
                     )
         out = [
-            "## Targets (issues 6 and 13)",
+            "## Targets (issues 6, 13 and 29)",
             "",
             "| target | measured | goal | met |",
             "|---|---|---|---|",

@@ -18,7 +18,7 @@ import time
 
 import asyncpg
 
-TRIGGERS = ("tasks_mark_changed", "tasks_stamp_revision", "tasks_trash")
+TRIGGERS = ("tasks_mark_changed", "tasks_stamp_revisions", "tasks_trash")
 CREATE = (
     "INSERT INTO tasks (user_id, list_id, title) "
     "SELECT $1, id, $2 FROM lists WHERE user_id = $1 AND is_inbox RETURNING id"

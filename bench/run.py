@@ -23,8 +23,8 @@ from bench import cpu, database
 from bench.components import PgBouncer, install_packages
 from bench.database import Seeded
 from bench.load import HealthProbe, Result, probe_health, wrk, wrk_missing
-from bench.report import BARE, MODES, Report, Storm
-from bench.service import BareService, Service
+from bench.report import BARE, MODES, PLAIN, Report, Storm
+from bench.service import BareService, PlainService, Service
 from bench.variants import WORKLOADS as VARIANT_WORKLOADS
 from bench.variants import Variants
 from bench.workloads import BY_NAME, STORM, WORKLOADS, Fixtures, Workload
@@ -67,6 +67,7 @@ class Bench:
         self.knobs, self.dsn, self.seeded, self.secret = knobs, dsn, seeded, secret
         self.services = {mode: Service(dsn, secret, SERVER_LOGS / "none.log") for mode in MODES}
         self.services[BARE] = BareService(dsn, secret, SERVER_LOGS / "none.log")
+        self.services[PLAIN] = PlainService(dsn, secret, SERVER_LOGS / "none.log")
         self.service = self.services["full"]  # the storm's and the workers' runs
         self.fixtures = Fixtures(seeded, secret)
         self.workloads = [w for w in WORKLOADS if knobs.wants(w.name)]
@@ -114,10 +115,11 @@ class Bench:
 
     # -- the three parts ----------------------------------------------------------------------
     def matrix(self) -> None:
-        """Every workload, validation full, then off, then on the bare reference server (A B C
-        C B A ...): the three run side by side, and each workload is measured on one, then at
+        """Every workload, validation full, then off, then on the reference servers (A B C D
+        D C B A ...): they run side by side, and each workload is measured on one, then at
         once on the next, so that all meet the same moment of a shared, noisy machine."""
-        kinds = [*MODES, BARE] if any(w.bare for w in self.workloads) else list(MODES)
+        wanted = {mode for w in self.workloads for mode in w.modes}
+        kinds = [mode for mode in (*MODES, BARE, PLAIN) if mode in wanted]
         for round_no in range(1, self.knobs.rounds + 1):
             started = []
             try:
@@ -128,7 +130,7 @@ class Bench:
                 # workload left behind (autovacuum after its deletes, say) meets each of them.
                 order = kinds if round_no % 2 else kinds[::-1]
                 for workload in self.workloads:
-                    for mode in (m for m in order if workload.bare or m != BARE):
+                    for mode in (m for m in order if m in workload.modes):
                         service, label = self.services[mode], f"r{round_no} {mode}"
                         first = round_no == 1 and mode == "full"
                         if self.runnable(service, workload, first):
@@ -295,7 +297,7 @@ def main() -> int:
     knobs = Knobs.from_env()
     started, clock = datetime.now(UTC), time.monotonic()
     run_id = f"bench{secrets.token_hex(3)}"
-    print("bench: PostgreSQL, seeding users with 10,000 and 1,000 tasks ...", flush=True)
+    print("bench: PostgreSQL, seeding users with 100 to 50,000 tasks ...", flush=True)
     dsn = database.open_database()
     seeded = database.seed(dsn, run_id)
     SERVER_LOGS.mkdir(parents=True, exist_ok=True)
@@ -304,9 +306,7 @@ def main() -> int:
     bench = Bench(knobs, dsn, seeded, secrets.token_urlsafe(48))
     bench.report.header = header(knobs, started)
     try:
-        print(
-            "bench: workloads, validation full, off, and the bare server (A B C A B C)", flush=True
-        )
+        print("bench: workloads, validation full, off, and the reference servers", flush=True)
         bench.matrix()
         parts = (
             ("storm", "login storm", bench.storm),

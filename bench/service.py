@@ -32,6 +32,7 @@ class LogSummary:
     server_errors: Counter[str] = field(default_factory=Counter)  # "500 GET /path" -> count
     messages: list[str] = field(default_factory=list)  # the first error-level messages
     cut_off_bound: int = 0  # requests that wrk may have left in flight when its runs ended
+    rss_mb: tuple[float, float] | None = None  # a worker's resident memory: started, stopping
 
 
 class Service:
@@ -43,6 +44,7 @@ class Service:
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.cut_off = 0  # wrk connections since start: requests left in flight, at most one each
+        self.rss_at_start = 0.0  # MB, of its worker once ready (one worker: the process)
 
     @property
     def url(self) -> str:
@@ -62,6 +64,8 @@ class Service:
             "DATA_DIR": ".data/bench",
             # One address drives the load: measured is the path, not per-client admission.
             "HASH_QUEUE_SIZE": "1024",
+            # The account of 50,000 tasks is at the default quota: its creates must be measured.
+            "TASK_QUOTA": "1000000",
             **self.env,
         }
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,6 +78,18 @@ class Service:
                 start_new_session=True,
             )
         self._wait_ready(workers)
+        self.rss_at_start = self.rss_mb() if workers == 1 else 0.0
+
+    def rss_mb(self) -> float:
+        """The resident memory of the process (one worker: the worker), in MB."""
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status")
+        if not status.exists():
+            return 0.0
+        for line in status.read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
 
     def _wait_ready(self, workers: int, timeout: float = 120) -> None:
         """/ready answers 200 once one worker is up: wait for every worker's "Worker ready"."""
@@ -98,6 +114,7 @@ class Service:
 
     def stop(self) -> LogSummary:
         """SIGTERM, as a supervisor would; anything of ours left after 20 s is killed."""
+        rss = (self.rss_at_start, self.rss_mb()) if self.rss_at_start else None
         process, self.process = self.process, None
         if process is not None:
             process.send_signal(signal.SIGTERM)
@@ -110,6 +127,7 @@ class Service:
             process.wait()
         summary = read_log(self.log_path)
         summary.cut_off_bound = self.cut_off
+        summary.rss_mb = rss
         return summary
 
     def call(
@@ -133,16 +151,25 @@ class Service:
 
 
 class BareService(Service):
-    """bench/bare.py, the reference server: one process, ready when /ready answers."""
+    """bench/bare.py, a reference server: one process, ready when /ready answers."""
+
+    module = "bench.bare"
 
     def start(self, validation: str = "off", workers: int = 1) -> None:
         super().start("off", 1)  # it validates nothing and has one process, whatever is asked
+        self.rss_at_start = 0.0  # not the service's memory
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "bench.bare"]
+        return [sys.executable, "-m", self.module]
 
     def _workers_ready(self) -> int:
         return 1
+
+
+class PlainService(BareService):
+    """bench/plain.py, the reference of the simplest SQL."""
+
+    module = "bench.plain"
 
 
 def free_port() -> int:

@@ -11,9 +11,17 @@ from bench.database import Seeded
 from bench.service import TOKEN_TTL, Service
 from server.access.tokens import issue_access_token
 from server.config import Settings
+from server.sync import feed
 
 DEPTH = 9_000
+MIXED = ("list.lua", "get.lua", "create.lua", "update.lua", "complete.lua")
 Check = tuple[str, str, str | None, Any]  # method, path, bearer token, JSON body
+
+
+FULL_AND_OFF = ("full", "off")
+WITH_BARE = (*FULL_AND_OFF, "bare")
+EVERY_SERVER = (*WITH_BARE, "plain")
+GROWTH = ("full", "plain")  # the same operation for accounts of 100, 10,000 and 50,000 tasks
 
 
 @dataclass(frozen=True)
@@ -23,23 +31,42 @@ class Workload:
     account: str  # a field of Seeded: whose tasks (or, for logins, which accounts) it uses
     query: str = ""
     creates: bool = False
-    bare: bool = True  # bench/bare.py answers it too
+    modes: tuple[str, ...] = WITH_BARE  # the servers that answer it (bench/bare.py, plain.py)
 
 
 WORKLOADS = [
-    Workload("list 20", "list.lua", "big", "limit=20"),
-    Workload("list 50", "list.lua", "big", "limit=50"),
+    Workload("list 20", "list.lua", "big", "limit=20", modes=EVERY_SERVER),
+    Workload("list 50", "list.lua", "big", "limit=50", modes=EVERY_SERVER),
     Workload("list 20 manual", "list.lua", "big"),  # sort=position&list_id=: Fixtures sets it
-    Workload("get", "get.lua", "big"),
-    Workload("create", "create.lua", "creator", creates=True),
+    Workload("get", "get.lua", "big", modes=EVERY_SERVER),
+    Workload("create", "create.lua", "creator", creates=True, modes=EVERY_SERVER),
     Workload("update", "update.lua", "medium"),
     Workload("complete", "complete.lua", "medium"),
     Workload("mixed", "mixed.lua", "medium", creates=True),
-    Workload("cursor 9000", "list.lua", "big", bare=False),  # query: Fixtures.walk_cursor
-    Workload("login", "login.lua", "logins", bare=False),
+    Workload("cursor 9000", "list.lua", "big", modes=FULL_AND_OFF),  # Fixtures.walk_cursor
+    Workload("login", "login.lua", "logins", modes=FULL_AND_OFF),
+    # Growth: "list 20", "get" and "changes 10k" read the account of 10,000 tasks.
+    Workload("list 20 @100", "list.lua", "small", "limit=20", modes=GROWTH),
+    Workload("list 20 @50k", "list.lua", "huge", "limit=20", modes=GROWTH),
+    Workload("get @100", "get.lua", "small", modes=GROWTH),
+    Workload("get @50k", "get.lua", "huge", modes=GROWTH),
+    Workload("create @100", "create.lua", "small", creates=True, modes=GROWTH),
+    Workload("create @10k", "create.lua", "big", creates=True, modes=GROWTH),
+    Workload("create @50k", "create.lua", "huge", creates=True, modes=GROWTH),
+    Workload("changes @100", "changes.lua", "small", modes=("full",)),
+    Workload("changes @10k", "changes.lua", "big", modes=("full",)),
+    Workload("changes @50k", "changes.lua", "huge", modes=("full",)),
 ]
 BY_NAME = {w.name: w for w in WORKLOADS}
-STORM = Workload("login storm", "login.lua", "storm", bare=False)
+STORM = Workload("login storm", "login.lua", "storm", modes=FULL_AND_OFF)
+# Each growth operation at 100, 10,000 and 50,000 tasks: the workloads' names.
+GROWTH_SIZES = {
+    "list 20": ("list 20 @100", "list 20", "list 20 @50k"),
+    "get": ("get @100", "get", "get @50k"),
+    "create": ("create @100", "create @10k", "create @50k"),
+    "changes": ("changes @100", "changes @10k", "changes @50k"),
+}
+CHANGES_PAGE = 20  # a changes page reads the account's last 20 changes
 
 
 class Fixtures:
@@ -53,10 +80,15 @@ class Fixtures:
             name: issue_access_token(
                 settings, getattr(seeded, name).id, getattr(seeded, name).session_id
             )
-            for name in ("big", "medium", "creator")
+            for name in ("big", "medium", "creator", "small", "huge")
         }
         self.queries = {w.name: w.query for w in WORKLOADS}
         self.queries["list 20 manual"] = f"limit=20&sort=position&list_id={seeded.big.inbox_id}"
+        for workload in WORKLOADS:
+            if workload.script == "changes.lua":
+                account = getattr(seeded, workload.account)
+                since = feed.encode(secret, account.id, account.revision - CHANGES_PAGE)
+                self.queries[workload.name] = f"since={since}&limit={CHANGES_PAGE}"
 
     def env(self, workload: Workload) -> dict[str, str]:
         """The environment of the workload's Lua script (read by bench/lua/common.lua)."""
@@ -86,14 +118,16 @@ class Fixtures:
             base, token = f"/api/{account.id}/tasks", self.tokens[workload.account]
             one = f"{base}/{(account.task_ids or s.medium.task_ids)[0]}"
             new = {"title": "probe", "tags": [database.NEW_TASK_TAG]}
+            query = self.queries[workload.name]
             by_script: dict[str, list[Check]] = {
-                "list.lua": [("GET", f"{base}?{self.queries[workload.name]}", token, None)],
+                "list.lua": [("GET", f"{base}?{query}", token, None)],
+                "changes.lua": [("GET", f"/api/{account.id}/changes?{query}", token, None)],
                 "get.lua": [("GET", one, token, None)],
                 "create.lua": [("POST", base, token, new)],
                 "update.lua": [("PATCH", one, token, {"priority": "high"})],
                 "complete.lua": [("PATCH", f"{one}/complete", token, None)],
             }
-            by_script["mixed.lua"] = [c for cs in by_script.values() for c in cs]
+            by_script["mixed.lua"] = [c for s in MIXED for c in by_script[s]]
             checks = by_script[workload.script]
         for method, path, bearer, body in checks:
             status, answer = service.call(method, path, bearer, body)

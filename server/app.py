@@ -22,6 +22,7 @@ from server.accounts.passwords import HashingBusy
 from server.admission import AdmissionQueue
 from server.config import Settings
 from server.contract.context import App, AppContext, Request
+from server.contract.fallback import Fallback
 from server.contract.fastpath import OperationPlan, compile_plans
 from server.contract.loading import Contract
 from server.contract.pipeline import endpoint
@@ -34,6 +35,7 @@ from server.db.queries import load_queries
 from server.observability.loop_guard import LoopGuard
 from server.observability.metrics import SAMPLE_SECONDS, Metrics, worker_stopped
 from server.resources import STATIC_DIR
+from server.senders import start_senders, stop_senders
 from server.system import assets, console, middleware
 from server.system.purger import run_purger
 from server.system.reminders import run_scheduler
@@ -165,6 +167,7 @@ async def _open_resources(app: App) -> None:
     app.ctx.admission = AdmissionQueue(
         settings.hash_threads, settings.hash_queue_size, refusal=HashingBusy
     )
+    app.ctx.fallback = Fallback()
     app.ctx.gate = Gate(app.ctx.db, app.ctx.queries, AccessTokenReader(settings))
     app.ctx.hub = Hub(
         settings.database_listen_url or settings.database_url, settings.events_per_user
@@ -175,6 +178,7 @@ async def _open_resources(app: App) -> None:
     app.ctx.scheduler = asyncio.get_running_loop().create_task(
         run_scheduler(Executor(app.ctx.db), app.ctx.queries, settings), name="reminders"
     )
+    app.ctx.senders = start_senders(app)
 
 
 async def _freeze_heap(app: App) -> None:
@@ -209,6 +213,7 @@ async def keep_sampling(app: App) -> None:
 async def _close_resources(app: App) -> None:
     """Each background task ends here, awaited (one merely dropped was "destroyed but pending"
     as the loop closed)."""
+    await stop_senders(app)
     for task in (app.ctx.purger, app.ctx.scheduler, *app.ctx.samplers):
         task.cancel()
         with suppress(asyncio.CancelledError):
@@ -216,6 +221,7 @@ async def _close_resources(app: App) -> None:
     app.ctx.guard.stop()
     await app.ctx.db.close()
     app.ctx.admission.close()
+    app.ctx.fallback.close()
     if app.ctx.metrics is not None:
         app.ctx.metrics.write()  # what the last turn tallied
     worker_stopped()

@@ -1,4 +1,4 @@
-"""todo-api serve | migrate {apply,rollback,list} | purge"""
+"""todo-api serve | migrate {apply,rollback,list} | purge | vapid"""
 
 from __future__ import annotations
 
@@ -129,7 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--count", type=int, default=1, help="migrations to roll back (1)")
     group.add_argument("--all", action="store_true", help="roll back every migration")
     commands.add_parser("purge", help="delete expired tokens, old failures and keys now")
+    commands.add_parser("vapid", help="print a new VAPID private key (for VAPID_PRIVATE_KEY)")
     args = parser.parse_args(argv)
+    if args.command == "vapid":  # needs no settings: a key for the settings to come
+        from server.push.keys import new_private_key
+
+        print(new_private_key())
+        return 0
     configure_logging()
     try:
         settings = load_settings()

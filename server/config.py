@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger("todo_api")
 
@@ -85,6 +86,21 @@ class Settings:
     db_pgbouncer: bool = False
     # A direct connection (never through PgBouncer) for what needs a session: LISTEN.
     database_listen_url: str | None = None
+    # Mail and push (SPEC §12). Without smtp_url, mails are written to DATA_DIR/mail/ as .eml
+    # (development only); mail_enabled=False turns §12's mail routes into 404s.
+    mail_enabled: bool = True
+    smtp_url: str | None = None  # smtp://user:pass@host:port (STARTTLS when offered), smtps://
+    smtp_timeout: float = 10.0  # seconds for connecting and for each SMTP command
+    smtp_ca_file: Path | None = None  # extra CAs to trust for the SMTP server's certificate
+    mail_from: str = "Todo <todo@localhost>"
+    app_url: str = "http://localhost:3000"  # the frontend: links in mails open its pages
+    push_enabled: bool = True
+    vapid_private_key: str | None = None  # None: made once in DATA_DIR (development)
+    outbox_interval: float = 1.0  # seconds between the senders' looks at the outbox
+    outbox_ready_seconds: int = 3600  # /ready is 503 once the oldest unsent row is older
+    reset_limit_per_address: int = 5  # password-reset mails per address an hour
+    reset_limit_per_client: int = 20  # password-reset requests per client an hour, then 429
+    mail_limit_per_account: int = 5  # verification and email-change mails per account an hour
 
     @property
     def production(self) -> bool:
@@ -137,6 +153,10 @@ INT_SETTINGS = (
     ("REQUEST_BODY_TIMEOUT", "request_body_timeout", 1, 3600),
     ("CLIENT_CONNECTION_LIMIT", "client_connection_limit", 0, 1_000_000),
     ("LOOP_HOLD_LOG_MS", "loop_hold_log_ms", 50, 60_000),  # shorter holds are not counted
+    ("OUTBOX_READY_SECONDS", "outbox_ready_seconds", 1, 7 * 24 * 3600),
+    ("RESET_LIMIT_PER_ADDRESS", "reset_limit_per_address", 1, 1000),
+    ("RESET_LIMIT_PER_CLIENT", "reset_limit_per_client", 1, 10**9),
+    ("MAIL_LIMIT_PER_ACCOUNT", "mail_limit_per_account", 1, 1000),
 )
 
 
@@ -163,6 +183,8 @@ def _flag(env: Mapping[str, str], name: str) -> bool | None:
 FLAG_SETTINGS = (
     ("METRICS_ENABLED", "metrics_enabled"),
     ("DATABASE_PGBOUNCER", "db_pgbouncer"),
+    ("MAIL_ENABLED", "mail_enabled"),
+    ("PUSH_ENABLED", "push_enabled"),
 )
 
 
@@ -221,6 +243,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
     if not production:
         log.warning("APP_ENV=development: set APP_ENV=production for a deployment")
+    reach = _reach(env, production, flags)
     return Settings(
         jwt_secret=secret or _dev_secret(data_dir),
         database_url=database_url,
@@ -233,4 +256,55 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         console_enabled=_flag(env, "CONSOLE_ENABLED"),
         **numbers,
         **flags,
+        **reach,
     )
+
+
+def _reach(env: Mapping[str, str], production: bool, flags: Mapping[str, Any]) -> dict[str, Any]:
+    """Mail and push settings (SPEC §12). Production needs SMTP_URL, MAIL_FROM and an https
+    APP_URL unless MAIL_ENABLED=false, and VAPID_PRIVATE_KEY unless PUSH_ENABLED=false."""
+    found: dict[str, Any] = {}
+    mail = flags.get("mail_enabled", Settings.mail_enabled)
+    smtp_url = env.get("SMTP_URL") or None
+    if smtp_url is not None:
+        parts = urlsplit(smtp_url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ConfigError("SMTP_URL must be smtp://[user:pass@]host[:port] or smtps://...")
+        try:
+            parts.port  # noqa: B018 - reading it checks it
+        except ValueError:
+            raise ConfigError("SMTP_URL has a malformed port") from None
+        found["smtp_url"] = smtp_url
+    if env.get("SMTP_TIMEOUT"):
+        found["smtp_timeout"] = float(_int("SMTP_TIMEOUT", env["SMTP_TIMEOUT"], 1, 300))
+    if env.get("SMTP_CA_FILE"):
+        found["smtp_ca_file"] = Path(env["SMTP_CA_FILE"])
+    if env.get("MAIL_FROM"):
+        found["mail_from"] = env["MAIL_FROM"].strip()
+    if env.get("OUTBOX_INTERVAL_SECONDS"):
+        raw = env["OUTBOX_INTERVAL_SECONDS"]
+        found["outbox_interval"] = float(_int("OUTBOX_INTERVAL_SECONDS", raw, 1, 60))
+    app_url = (env.get("APP_URL") or "").strip().rstrip("/")
+    if app_url:
+        parts = urlsplit(app_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ConfigError(f"APP_URL must be the frontend's http(s) origin, got {app_url!r}")
+        found["app_url"] = app_url
+    if production and mail:
+        if smtp_url is None:
+            raise ConfigError(
+                "APP_ENV=production needs SMTP_URL to send mail (or MAIL_ENABLED=false, which"
+                " also turns password reset, email verification and email change off)"
+            )
+        if not env.get("MAIL_FROM"):
+            raise ConfigError("APP_ENV=production needs MAIL_FROM (the sender of its mails)")
+        if not app_url.startswith("https://"):
+            raise ConfigError("APP_ENV=production needs APP_URL, the frontend's https:// origin")
+    if env.get("VAPID_PRIVATE_KEY"):
+        found["vapid_private_key"] = env["VAPID_PRIVATE_KEY"].strip()
+    elif production and flags.get("push_enabled", Settings.push_enabled):
+        raise ConfigError(
+            "APP_ENV=production needs VAPID_PRIVATE_KEY for Web Push (todo-api vapid makes one),"
+            " or PUSH_ENABLED=false"
+        )
+    return found

@@ -145,6 +145,13 @@ class ServiceUnavailable(ApiError):
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
+class StatementTimeout(ServiceUnavailable):
+    default_detail = (
+        "The request took longer than the service allows, and changed nothing; retry later,"
+        " or in smaller parts."
+    )
+
+
 # What a lost or unreachable database raises (server/db/pool.py makes any OSError of opening
 # a connection a ConnectionError); any other OSError is a bug of ours, not an outage.
 DATABASE_DOWN = (
@@ -162,6 +169,9 @@ def to_api_error(exc: BaseException, retry_after: int = 5) -> ApiError:
     """Map any exception to the ApiError a client may see; internals stay in the log."""
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, asyncpg.QueryCanceledError):  # the database is up: it said so
+        log.warning("statement cancelled: %s", exc)
+        return StatementTimeout(retry_after)
     if isinstance(exc, DATABASE_DOWN):
         log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
         return ServiceUnavailable(retry_after)

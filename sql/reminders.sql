@@ -36,13 +36,15 @@ RETURNING true;
 -- Nothing: gives the scheduler's lease up (a worker that stops), so another takes it at once.
 UPDATE purge_lease SET leased_until = '-infinity' WHERE name = 'reminders' AND holder = :holder;
 
--- name: fire_reminders(late_seconds, batch)^
+-- name: fire_reminders(late_seconds, batch, mail, push)^
 -- handled: how many pending reminders that had fallen due were taken (at most `batch`, the
 -- earliest first); fired: how many of those fell due at most late_seconds ago and were not fired
--- before. Each fired one is recorded in fired_reminders and published on channel todo_events,
--- in this one statement, so a reminder fires once whatever the number of workers, and one that
--- fell due while the service was stopped fires on start unless it is too late. What else a
--- fired reminder causes (a mail, a push: an outbox row) belongs here too, read from `fired`.
+-- before. Each fired one is recorded in fired_reminders, published on channel todo_events and,
+-- for an account that asked (notify), written to the outbox as a mail (`mail`, to a verified
+-- address only: nobody is sent reminders at an address they never proved theirs) and a push to
+-- each of its subscriptions (`push`), in this one statement, so a reminder fires once whatever
+-- the number of workers, and one that fell due while the service was stopped fires on start
+-- unless it is too late.
 -- A writer locks a task, then its reminder rows (the triggers, the cascade of a delete): this
 -- takes a reminder with its task's key-share lock (which recording it needs) at once, or passes
 -- it by until a later round, so it never waits for a task while holding what its writer needs.
@@ -67,15 +69,37 @@ fired AS (
    WHERE fire_at > now() - make_interval(secs => :late_seconds::int)
   ON CONFLICT DO NOTHING
   RETURNING task_id, fire_at
+),
+told AS (  -- the task of each fired reminder, read once for the event, the mail and the push
+  SELECT t.id AS task_id, t.user_id, t.title,
+         to_char(f.fire_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS fire_at
+    FROM fired AS f JOIN tasks AS t ON t.id = f.task_id
+),
+reminded AS (
+  SELECT told.task_id, told.title, told.fire_at, u.id AS user_id, u.email, u.name,
+         u.email_verified, u.notify_email, u.notify_push
+    FROM told JOIN users AS u ON u.id = told.user_id
+   WHERE (:mail AND u.notify_email AND u.email_verified) OR (:push AND u.notify_push)
+),
+mails AS (
+  INSERT INTO outbox (channel, payload)
+  SELECT 'mail', jsonb_build_object('kind', 'reminder', 'to', email, 'name', name,
+                                    'task_id', task_id, 'title', title, 'fire_at', fire_at)
+    FROM reminded WHERE :mail AND notify_email AND email_verified
+),
+pushes AS (
+  INSERT INTO outbox (channel, payload)
+  SELECT 'push', jsonb_build_object('kind', 'reminder', 'subscription_id', s.id,
+                                    'task_id', r.task_id, 'title', r.title, 'fire_at', r.fire_at)
+    FROM reminded AS r JOIN push_subscriptions AS s ON s.user_id = r.user_id
+   WHERE :push AND r.notify_push
 )
 SELECT (SELECT count(*) FROM due) AS handled,
        (SELECT count(pg_notify('todo_events', json_build_object(
-                 'user_id', t.user_id, 'kind', 'reminder',
+                 'user_id', user_id, 'kind', 'reminder',
                  'reminder', json_build_object(
-                    'task_id', t.id, 'title', t.title,
-                    'fire_at', to_char(f.fire_at AT TIME ZONE 'UTC',
-                                       'YYYY-MM-DD"T"HH24:MI:SS"Z"')))::text))
-          FROM fired AS f JOIN tasks AS t ON t.id = f.task_id) AS fired;
+                    'task_id', task_id, 'title', title, 'fire_at', fire_at))::text))
+          FROM told) AS fired;
 
 -- name: purge_fired_reminders()$
 -- How many fired reminders were forgotten: those too old to fire again anyway.

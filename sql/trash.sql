@@ -1,6 +1,13 @@
 -- The trash (SPEC §7): deleted tasks, kept TRASH_RETENTION_DAYS. A task reaches it by any DELETE
 -- FROM tasks (the trigger of migration 0020), its descendants by the parent_id cascade, with the
 -- same deleted_at: one deletion is restored or purged together.
+--
+-- A deletion is found from its root without recursion: the user's trashed tasks of the root's
+-- deleted_at whose chain of parents (within that deleted_at, at most three steps up: SPEC §6's
+-- four levels) reaches the root. Each step is a lookup by primary key, which no estimate can
+-- turn quadratic; a recursive walk down was planned from the trash's statistics, which a
+-- deletion of many children of one parent skews (one parent_id, one deleted_at): joining the
+-- whole deletion to each step, or scanning it for each task, a restore of 6,000 took 12-30 s.
 
 -- name: trash_page(user_id, limit, offset, after_deleted_at, after_id)
 -- One page of the trash, newest deletion first (ties by id desc), after the keyset
@@ -28,12 +35,14 @@ SELECT tasks FROM task_counts WHERE user_id = :user_id FOR UPDATE;
 -- counted), whether its own list is live, and the inbox; nothing when the trash holds no such
 -- task of the user. Those lists are locked against deletion until the transaction ends.
 WITH RECURSIVE
-    deletion (id, deleted_at, depth) AS (
-        SELECT id, deleted_at, 1 FROM trash WHERE user_id = :user_id AND id = :id
-        UNION ALL
-        SELECT c.id, c.deleted_at, d.depth + 1
-          FROM trash AS c JOIN deletion AS d ON c.parent_id = d.id AND c.deleted_at = d.deleted_at
-         WHERE c.user_id = :user_id
+    deletion (id, depth) AS (
+        SELECT t.id, CASE r.id WHEN t.id THEN 1 WHEN p1.id THEN 2 WHEN p2.id THEN 3 ELSE 4 END
+          FROM trash AS r
+          JOIN trash AS t ON t.user_id = r.user_id AND t.deleted_at = r.deleted_at
+          LEFT JOIN trash AS p1 ON p1.id = t.parent_id AND p1.deleted_at = r.deleted_at
+          LEFT JOIN trash AS p2 ON p2.id = p1.parent_id AND p2.deleted_at = r.deleted_at
+          LEFT JOIN trash AS p3 ON p3.id = p2.parent_id AND p3.deleted_at = r.deleted_at
+         WHERE r.user_id = :user_id AND r.id = :id AND r.id IN (t.id, p1.id, p2.id, p3.id)
     ),
     root AS (SELECT parent_id, list_id FROM trash WHERE user_id = :user_id AND id = :id),
     parent AS (
@@ -68,17 +77,19 @@ SELECT (SELECT max(depth) FROM deletion) AS height,
 -- list_id, the task under parent_id (null: top level) last among its siblings, each descendant
 -- where it was; nothing when the trash holds no such task of the user. What comes back is
 -- what this statement took out of the trash.
-WITH RECURSIVE deletion AS (
-    SELECT t.id, t.deleted_at FROM trash AS t WHERE t.user_id = :user_id AND t.id = :id
-    UNION ALL
-    SELECT c.id, c.deleted_at
-      FROM trash AS c JOIN deletion AS d ON c.parent_id = d.id AND c.deleted_at = d.deleted_at
-     WHERE c.user_id = :user_id
+WITH deletion AS (
+    SELECT t.id
+      FROM trash AS r
+      JOIN trash AS t ON t.user_id = r.user_id AND t.deleted_at = r.deleted_at
+      LEFT JOIN trash AS p1 ON p1.id = t.parent_id AND p1.deleted_at = r.deleted_at
+      LEFT JOIN trash AS p2 ON p2.id = p1.parent_id AND p2.deleted_at = r.deleted_at
+      LEFT JOIN trash AS p3 ON p3.id = p2.parent_id AND p3.deleted_at = r.deleted_at
+     WHERE r.user_id = :user_id AND r.id = :id AND r.id IN (t.id, p1.id, p2.id, p3.id)
 ), gone AS (
-    DELETE FROM trash WHERE user_id = :user_id AND id IN (SELECT id FROM deletion)
+    DELETE FROM trash WHERE user_id = :user_id AND id = ANY (ARRAY(SELECT id FROM deletion))
     RETURNING *
 ), unburied AS (
-    DELETE FROM tombstones WHERE user_id = :user_id AND id IN (SELECT id FROM gone)
+    DELETE FROM tombstones WHERE user_id = :user_id AND id = ANY (ARRAY(SELECT id FROM gone))
 ), restored AS (
     INSERT INTO tasks (id, user_id, list_id, parent_id, title, description, is_completed,
                        completed_at, priority, due_date, tags, position, created_at, updated_at,
@@ -96,14 +107,17 @@ SELECT * FROM restored WHERE id = :id;
 
 -- name: purge_trashed(user_id, id)$
 -- How many tasks were purged: the trashed task and the descendants deleted with it.
-WITH RECURSIVE deletion AS (
-    SELECT id, deleted_at FROM trash WHERE user_id = :user_id AND id = :id
-    UNION ALL
-    SELECT c.id, c.deleted_at
-      FROM trash AS c JOIN deletion AS d ON c.parent_id = d.id AND c.deleted_at = d.deleted_at
-     WHERE c.user_id = :user_id
+WITH deletion AS (
+    SELECT t.id
+      FROM trash AS r
+      JOIN trash AS t ON t.user_id = r.user_id AND t.deleted_at = r.deleted_at
+      LEFT JOIN trash AS p1 ON p1.id = t.parent_id AND p1.deleted_at = r.deleted_at
+      LEFT JOIN trash AS p2 ON p2.id = p1.parent_id AND p2.deleted_at = r.deleted_at
+      LEFT JOIN trash AS p3 ON p3.id = p2.parent_id AND p3.deleted_at = r.deleted_at
+     WHERE r.user_id = :user_id AND r.id = :id AND r.id IN (t.id, p1.id, p2.id, p3.id)
 ), gone AS (
-    DELETE FROM trash WHERE user_id = :user_id AND id IN (SELECT id FROM deletion) RETURNING 1
+    DELETE FROM trash WHERE user_id = :user_id AND id = ANY (ARRAY(SELECT id FROM deletion))
+    RETURNING 1
 )
 SELECT count(*) FROM gone;
 

@@ -2,17 +2,17 @@
 -- The new account (a second account for the same email, in any letter case, is a unique violation).
 INSERT INTO users (email, name, password_hash)
 VALUES (:email, :name, :password_hash)
-RETURNING id, email, name, timezone, created_at, updated_at;
+RETURNING {user_columns};
 
 -- name: get_user(id)^
 -- The account with this id, without its password hash.
-SELECT id, email, name, timezone, created_at, updated_at
+SELECT {user_columns}
 FROM users
 WHERE id = :id;
 
 -- name: get_login(email)^
 -- The account with this email in any letter case, with its password hash.
-SELECT id, email, name, timezone, created_at, updated_at, password_hash
+SELECT {user_columns}, password_hash
 FROM users
 WHERE lower(email) = lower(:email);
 
@@ -20,13 +20,15 @@ WHERE lower(email) = lower(:email);
 -- The email and password hash of the account with this id.
 SELECT email, password_hash FROM users WHERE id = :id;
 
--- name: update_user(id, name, timezone)^
--- The account with its new name and zone (null keeps either), or nothing when it no longer
--- exists. A new zone moves the end of each all-day task's day (trigger of migration 0030).
+-- name: update_user(id, name, timezone, notify_email, notify_push)^
+-- The account with its new name, zone and notifications (null keeps each), or nothing when it no
+-- longer exists. A new zone moves the end of each all-day task's day (trigger of migration 0030).
 UPDATE users
-SET name = coalesce(:name, name), timezone = coalesce(:timezone, timezone), updated_at = now()
+SET name = coalesce(:name, name), timezone = coalesce(:timezone, timezone),
+    notify_email = coalesce(:notify_email, notify_email),
+    notify_push = coalesce(:notify_push, notify_push), updated_at = now()
 WHERE id = :id
-RETURNING id, email, name, timezone, created_at, updated_at;
+RETURNING {user_columns};
 
 -- name: time_zones()
 -- The names of the time zones PostgreSQL knows (read once per process: the view reads its files).

@@ -1,6 +1,8 @@
 """A hostile client in a process of its own (so it shares no interpreter with the test that
 measures its victim): `python -m tests.flood URL EMAIL SECONDS` sends signups repeating EMAIL,
-64 at a time, as fast as it is answered, and prints the statuses and Retry-After values as JSON."""
+64 at a time, as fast as it is answered; prints `full` on a line of its own at the first 503 (the
+hashing queue is full: the flood is at its height), and at the end the statuses and Retry-After
+values as JSON."""
 
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ async def flood(url: str, email: str, seconds: float) -> dict[str, object]:
                 response = await client.post("/api/auth/signup", json=body)
                 statuses[response.status_code] += 1
                 if response.status_code == 503:
+                    if not retry_after:
+                        sys.stdout.write("full\n")
+                        sys.stdout.flush()
                     retry_after.add(response.headers["Retry-After"])
 
         await asyncio.gather(*(one() for _ in range(CONCURRENCY)))

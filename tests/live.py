@@ -121,12 +121,22 @@ class LiveServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the service exited on start:\n{self.log_path.read_text()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
-                    return
+            if self._serving():
+                return
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"the service was not ready in {timeout}s:\n{self.log_path.read_text()}")
+
+    def _serving(self) -> bool:
+        """/ready answers 200 and every worker has said it is ready: the first one up answers
+        /ready while another may still be starting (a test of how requests spread over the
+        workers would see one)."""
+        log = self.log_path.read_text(errors="replace")
+        if log.count('"msg":"Worker ready [') < self.workers:
+            return False
+        with contextlib.suppress(httpx.HTTPError):
+            return httpx.get(f"{self.url}/ready", timeout=2).status_code == 200
+        return False
 
     def stop(self, timeout: float = 20) -> None:
         if self.process is None or self.process.poll() is not None:

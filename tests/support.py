@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from openapi_core.templating.paths.exceptions import PathError
@@ -20,9 +21,33 @@ from server.app import load_contract
 from server.contract.adapters import SanicOpenAPIResponse
 from server.system.transport import GuardedProtocol
 
+T = TypeVar("T")
+PATIENCE = 30.0  # seconds: how long a test waits for what it expects before it says it never came
+
 
 class ContractViolation(AssertionError):
     pass
+
+
+def eventually(condition: Callable[[], T], within: float = PATIENCE, every: float = 0.05) -> T:
+    """condition()'s first truthy value, asked every `every` seconds for at most `within`
+    seconds; else its last value, for the assertion that follows to show. A test waits so on
+    what it means (a log line written, a worker up), never on a sleep that is long enough on
+    a quiet machine."""
+    deadline = time.monotonic() + within
+    while not (value := condition()) and time.monotonic() < deadline:
+        time.sleep(every)
+    return value
+
+
+async def until(condition: Callable[[], T], within: float = PATIENCE, every: float = 0.02) -> T:
+    """`eventually` for a coroutine: the event loop runs on between two looks."""
+    deadline = time.monotonic() + within
+    while True:
+        value = condition()
+        if value or time.monotonic() >= deadline:
+            return value
+        await asyncio.sleep(every)
 
 
 @dataclass
@@ -134,6 +159,10 @@ class Api:
         self, method: str, path: str, *, check: bool = True, **kwargs: Any
     ) -> httpx.Response:
         return self.run(self.arequest(method, path, check=check, **kwargs))
+
+    def idle(self, seconds: float) -> None:
+        """Let the app's loop run (its background work: the outbox's senders) for a while."""
+        self.run(asyncio.sleep(seconds))
 
     def gather(self, *calls: Callable[[], Awaitable[httpx.Response]]) -> list[httpx.Response]:
         """Send requests concurrently: `api.gather(*[lambda: api.arequest(...)] * 20)`."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import json
 import statistics
 import subprocess
@@ -25,7 +26,7 @@ from server.accounts.passwords import HashingBusy, hash_password
 from server.admission import AdmissionQueue
 from tests import ROOT
 from tests.live import serve_fresh
-from tests.support import Api, User
+from tests.support import PATIENCE, Api, User
 from tests.test_linear_time import HOSTILE_EMAIL, PASSWORD
 
 FLOOD_SECONDS, HASH_THREADS = 8, 2  # the flood's length; the service's default hashing threads
@@ -113,22 +114,26 @@ def health_latency(client: httpx.Client, probes: int = 7) -> float:
 
 @contextlib.contextmanager
 def while_flooding(
-    url: str, flood: Callable[[httpx.Client], Any], seconds: float
+    url: str, flood: Callable[[httpx.Client], Any], seconds: float, in_swing: int = 8
 ) -> Iterator[None]:
-    """Runs `flood` in a loop on 2 threads (from 127.0.0.1) until the block ends or time's up."""
-    stop = threading.Event()
+    """Runs `flood` in a loop on 2 threads (from 127.0.0.1) until the block ends or time's up;
+    the block runs once the flood is in full swing (`in_swing` rounds answered)."""
+    stop, swinging = threading.Event(), threading.Event()
     deadline = time.monotonic() + seconds
+    rounds = itertools.count(1)
 
     def loop() -> None:
         with httpx.Client(base_url=url, timeout=30) as client:
             while not stop.is_set() and time.monotonic() < deadline:
                 flood(client)
+                if next(rounds) >= in_swing:
+                    swinging.set()
 
     threads = [threading.Thread(target=loop) for _ in range(2)]
     for thread in threads:
         thread.start()
-    time.sleep(0.5)
     try:
+        assert swinging.wait(PATIENCE), f"the flood had fewer than {in_swing} answers"
         yield
     finally:
         stop.set()
@@ -178,11 +183,13 @@ def test_a_signup_flood_from_one_address_barely_delays_another_addresses_login(
             [sys.executable, "-m", "tests.flood", hostile_target, email, str(FLOOD_SECONDS)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
+            text=True,
         )
-        time.sleep(1.5)
+        assert flooding.stdout is not None
+        first = flooding.stdout.readline()  # "full": the queue is full (or the flood is over)
         during = [timed(other, "POST", "/api/auth/login", json=login) for _ in range(3)]
         out, _ = flooding.communicate(timeout=60)
-    flood = json.loads(out)
+    flood = json.loads((first + out).splitlines()[-1])
     statuses = {int(k): v for k, v in flood["statuses"].items()}
     assert {status for status, _ in during} == {200}
     assert statuses.get(503, 0) > 0, statuses

@@ -33,7 +33,12 @@ def test_signup_returns_the_user_with_a_trimmed_name_and_no_secret(
     response = signup(api, "Ada@Example.org", name="  Ada Lovelace \t")
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "email", "name", "timezone", "created_at", "updated_at"}
+    assert set(body) == {
+        *("id", "email", "name", "timezone", "created_at", "updated_at"),
+        *("email_verified", "notify"),
+    }
+    assert body["email_verified"] is False
+    assert body["notify"] == {"email": False, "push": False}
     assert body["email"] == "Ada@Example.org"
     assert body["name"] == "Ada Lovelace"
     row = sql.execute(

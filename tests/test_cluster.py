@@ -33,7 +33,7 @@ from bench.cluster import Cluster
 from bench.components import install_packages
 from server.config import Settings
 from server.db.pool import open_database
-from tests.support import metric_value
+from tests.support import PATIENCE, eventually, metric_value
 from tests.test_events import Listener
 
 pytestmark = pytest.mark.slow
@@ -223,12 +223,18 @@ def test_the_purger_runs_in_one_worker_of_the_cluster(cluster: Cluster) -> None:
             holders.add(row[0])
     assert len(holders) == 1, holders
     assert int(holders.pop().split(":")[1]) in worker_pids(cluster)
-    purged = [
+    # A round logs its counts after its last purge: the rows are gone before the line is out.
+    eventually(lambda: sum(purged_in_logs(cluster)) >= 75)
+    assert sum(purged_in_logs(cluster)) == 75, purged_in_logs(cluster)
+
+
+def purged_in_logs(cluster: Cluster) -> list[int]:
+    """The failed logins each logged purge round of every instance deleted."""
+    return [
         int(match)
         for instance in cluster.instances
         for match in re.findall(r"'purge_login_failures': (\d+)", instance.log.read_text())
     ]
-    assert sum(purged) == 75
 
 
 def test_the_reminder_scheduler_fires_each_reminder_once_for_the_cluster(cluster: Cluster) -> None:
@@ -249,12 +255,14 @@ def test_the_reminder_scheduler_fires_each_reminder_once_for_the_cluster(cluster
             assert answer.status_code == 201, answer.text
             made.append(answer.json()["id"])
         fired: list[str] = []
-        deadline = time.monotonic() + 15  # 8 fall due within 5 s; the rest shows no duplicate
+        deadline = time.monotonic() + PATIENCE
         while time.monotonic() < deadline:
             for note in conn.notifies(timeout=max(0.1, deadline - time.monotonic()), stop_after=1):
                 payload = json.loads(note.payload)
                 if payload.get("kind") == "reminder" and payload["user_id"] == user_id:
                     fired.append(payload["reminder"]["task_id"])
+                    if len(fired) == len(made):  # ten rounds more: a duplicate would show
+                        deadline = min(deadline, time.monotonic() + 10)
         row = conn.execute("SELECT holder FROM purge_lease WHERE name = 'reminders'").fetchone()
     assert sorted(fired) == sorted(made)
     assert row is not None
@@ -321,9 +329,9 @@ def test_an_event_made_through_one_instance_reaches_a_stream_on_the_other(cluste
             client.stream("GET", f"{one}/api/{user_id}/events") as direct,
             client.stream("GET", f"{cluster.url}/api/{user_id}/events") as proxied,
         ):
+            # Both answered: each stream has its starting point and hears its user's signals.
             assert (direct.status_code, proxied.status_code) == (200, 200)
             listeners = [Listener(direct), Listener(proxied)]
-            await asyncio.sleep(0.3)  # the streams have read their starting point
             try:
                 answer = await client.post(f"{zero}/api/{user_id}/tasks", json={"title": "Live"})
                 answered = time.monotonic()

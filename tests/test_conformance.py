@@ -1,7 +1,9 @@
 """The service does what openapi.yaml says: schemathesis, every phase and every check, against a
 real `todo-api serve` process with a database of its own (schemathesis.toml holds the settings
 and the reasons for each narrowed check; tests/schemathesis_hooks.py signs up and logs in); and
-no request of the run held the service's event loop past tests/loop_guard.py's bound."""
+no request of the run held the service's event loop past tests/loop_guard.py's bound.
+Where a check is narrowed because the service answers otherwise than the check assumes, a test
+here plays that answer against the service, so a narrowing never outlives its reason."""
 
 from __future__ import annotations
 
@@ -9,15 +11,19 @@ import json
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import schemathesis
+from schemathesis.config import SchemathesisConfig
+from schemathesis.core.result import Ok, Result
+from schemathesis.schemas import APIOperation
 
 from tests.live import ROOT, LiveServer, serve_fresh
 from tests.loop_guard import check_holds, worst_holds
-
-pytestmark = pytest.mark.slow
+from tests.support import Api, User
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 RUN_TIMEOUT = 900  # seconds; the run takes a minute or two
@@ -29,6 +35,7 @@ def service(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield server
 
 
+@pytest.mark.slow
 def test_the_service_conforms_to_its_contract(
     service: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -84,3 +91,80 @@ def _tally(events: Path) -> tuple[Counter[str], Counter[str]]:
                 if check["status"] == "failure":
                     failures[check["name"]] += 1
     return cases, failures
+
+
+# use_after_free (ST301) flags a 2xx GET at or below the path of an earlier successful DELETE
+# that has path parameters, unless a write above that path came between (a re-creation). Each
+# such (DELETE, GET) pair of the contract, played against the service: the GET's statuses after
+# the DELETE, and after whatever else brings the resource back.
+Play = Callable[[Api, User], set[int]]
+
+
+def _emptied_trash(api: Api, user: User) -> set[int]:
+    trash = f"/api/{user.id}/trash"
+    assert api.delete(trash, headers=user.headers).status_code == 204
+    return {api.get(trash, headers=user.headers).status_code}  # the collection stays
+
+
+def _deleted_list(api: Api, user: User) -> set[int]:
+    made = api.post(f"/api/{user.id}/lists", json={"name": "Gone"}, headers=user.headers)
+    url = f"/api/{user.id}/lists/{made.json()['id']}"
+    assert api.delete(url, headers=user.headers).status_code == 204
+    return {api.get(url, headers=user.headers).status_code}  # lists are never restored
+
+
+def _deleted_then_restored_task(api: Api, user: User) -> set[int]:
+    made = api.post(f"/api/{user.id}/tasks", json={"title": "Back"}, headers=user.headers)
+    task_id = made.json()["id"]
+    url = f"/api/{user.id}/tasks/{task_id}"
+    assert api.delete(url, headers=user.headers).status_code == 204
+    gone = api.get(url, headers=user.headers).status_code
+    restore = f"/api/{user.id}/trash/{task_id}/restore"
+    assert api.post(restore, headers=user.headers).status_code == 200  # at its id again
+    return {gone, api.get(url, headers=user.headers).status_code}
+
+
+PLAYS: dict[tuple[str, str], tuple[Play, set[int]]] = {
+    ("delete_list", "get_list"): (_deleted_list, {404}),
+    ("delete_task", "get_task"): (_deleted_then_restored_task, {404, 200}),
+    ("empty_trash", "list_trash"): (_emptied_trash, {200}),
+}
+
+
+def test_use_after_free_is_off_exactly_where_a_deleted_path_answers_again(
+    api: Api, user: User
+) -> None:
+    """A narrowing outlives no reason, and no pair of the kind is left unexamined: the check
+    stays on for a GET that only ever answers 404 after its DELETE."""
+    config = SchemathesisConfig.from_path(ROOT / "schemathesis.toml")
+    schema = schemathesis.openapi.from_path(ROOT / "openapi.yaml", config=config)
+    operations = [_operation(result) for result in schema.get_all_operations()]
+    by_id = {op.definition.raw["operationId"]: op for op in operations}
+    pairs = {
+        (deleting.definition.raw["operationId"], reading.definition.raw["operationId"])
+        for deleting in operations
+        for reading in operations
+        if (deleting.method, reading.method) == ("delete", "get")
+        and "{" in deleting.path
+        and _at_or_below(reading.path, deleting.path)
+    }
+    assert pairs == set(PLAYS), "a new pair: play it in PLAYS, and declare it if it answers 2xx"
+    for (_, reading), (play, statuses) in PLAYS.items():
+        assert play(api, user) == statuses, reading
+        checks = schema.config.checks_config_for(operation=by_id[reading], phase="stateful")
+        assert checks.use_after_free.enabled == (statuses == {404}), reading
+
+
+def _operation(result: Result[APIOperation, Any]) -> APIOperation:
+    assert isinstance(result, Ok), result
+    return result.ok()
+
+
+def _at_or_below(path: str, deleted: str) -> bool:
+    """As use_after_free reads paths: segment by segment, a parameter matching a parameter
+    and a name its plural."""
+    below, above = path.split("/"), deleted.split("/")
+    return len(above) <= len(below) and all(
+        a == b or ("{" in a and "{" in b) or a.rstrip("s") == b.rstrip("s")
+        for a, b in zip(above, below, strict=False)
+    )

@@ -131,7 +131,12 @@ def test_console_switched_off_leaves_the_reference_without_a_link(console_off: A
 def test_console_is_on_in_development_and_off_in_production_unless_told(
     tmp_path: Path, env: dict[str, str], enabled: bool
 ) -> None:
-    production = {"DATABASE_URL": "postgresql://db/todo", "JWT_SECRET": "s" * 48}
+    production = {
+        "DATABASE_URL": "postgresql://db/todo",
+        "JWT_SECRET": "s" * 48,
+        "MAIL_ENABLED": "false",
+        "PUSH_ENABLED": "false",
+    }
     settings = load_settings({"DATA_DIR": str(tmp_path), **production, **env})
     assert settings.console is enabled
 

@@ -22,7 +22,7 @@ from server.config import Settings
 from server.contract.fastpath import Compiler
 from tests import ROOT
 from tests.live import LiveServer
-from tests.support import Api, User
+from tests.support import Api, User, until
 
 SPEC = yaml.safe_load((ROOT / "openapi.yaml").read_text())
 EVENT = Compiler(SPEC).validator({"$ref": "#/components/schemas/Event"})  # formats too
@@ -71,10 +71,11 @@ async def stream(
     if last_event_id is not None:
         headers["Last-Event-ID"] = last_event_id
     async with client.stream("GET", f"/api/{owner.id}/events", headers=headers) as response:
+        # The answer is out only once the stream has its starting point and hears its user's
+        # signals: a change made from now on reaches it.
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         listener = Listener(response)
-        await asyncio.sleep(0.2)  # the stream has read its starting point
         try:
             yield listener
         finally:
@@ -170,8 +171,7 @@ def test_heartbeats_and_reminders(
                 httpx.AsyncClient(base_url=api.base, timeout=30) as client,
                 stream(client, user) as listener,
             ):
-                await asyncio.sleep(0.7)
-                assert listener.comments >= 3
+                assert await until(lambda: listener.comments >= 3)  # "stream open", 2 heartbeats
                 reminder = await publish_reminder(sql, user.id, "Call")
                 event = await listener.next()
                 assert (event["event"], event["data"]) == ("reminder", reminder)
@@ -195,7 +195,7 @@ def test_at_most_n_streams_per_user(
                 async with stream(client, other_user):
                     pass
             async with httpx.AsyncClient(base_url=api.base, timeout=30) as client:
-                await asyncio.sleep(0.3)  # the closed streams gave their slots back
+                assert await until(lambda: api.app.ctx.hub.open_streams == 0)  # slots given back
                 async with stream(client, user), stream(client, user):
                     pass
 
@@ -245,11 +245,7 @@ def test_a_vanished_client_leaves_no_stream_behind(api: Api, user: User) -> None
             stream(client, user),
         ):
             assert hub.open_streams == 2
-        for _ in range(50):  # the server notices the closed connections
-            if hub.open_streams == 0:
-                break
-            await asyncio.sleep(0.05)
-        assert hub.open_streams == 0
+        assert await until(lambda: hub.open_streams == 0)  # the server notices the closed ones
         assert not [t for t in asyncio.all_tasks() if "events" in repr(t.get_coro())]
 
     api.run(scenario())

@@ -4,6 +4,7 @@ state in PostgreSQL."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -57,10 +58,12 @@ def test_retry_after_is_the_time_until_the_oldest_counted_failure_leaves_the_win
     api: Api, user: User, sql: psycopg.Connection[Any]
 ) -> None:
     # From the same client: SPEC §9 counts 10 per (email, client), 100 per email across clients.
+    started = time.monotonic()
     add_failures(sql, user.email, "127.0.0.1", count=10, age_seconds=800)
     response = login(api, user.email, user.password)
+    took = time.monotonic() - started  # the 100 s left shrink by this, however busy the machine
     assert response.status_code == 429
-    assert 95 <= int(response.headers["Retry-After"]) <= 101
+    assert 100 - took <= int(response.headers["Retry-After"]) <= 101
 
 
 def test_failures_older_than_the_window_do_not_count(

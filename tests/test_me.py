@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import zoneinfo
 from datetime import datetime
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.support import Api, User
 
@@ -39,7 +42,10 @@ def test_get_me_returns_the_tokens_user_and_no_secret(api: Api, user: User) -> N
     response = api.get(ME, headers=user.headers)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"id", "email", "name", "timezone", "created_at", "updated_at"}
+    assert set(body) == {
+        *("id", "email", "name", "timezone", "created_at", "updated_at"),
+        *("email_verified", "notify"),
+    }
     assert (body["id"], body["email"], body["name"]) == (user.id, user.email, user.name)
 
 
@@ -151,3 +157,28 @@ def test_email_signs_up_again_after_delete_me(api: Api, user: User) -> None:
     assert response.status_code == 201
     assert response.json()["id"] != user.id
     assert log_in(api, user.email, NEW_PASSWORD).status_code == 200
+
+
+def test_the_zones_an_account_may_have_are_listed_off_the_event_loop(
+    api: Api, user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """zoneinfo lists its zones by walking the tzdata files: 60 to 120 ms that held the loop of
+    each worker at its first time-zone change."""
+    on_loop: list[bool] = []
+    real = zoneinfo.available_timezones
+
+    def listed() -> set[str]:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            on_loop.append(False)
+        else:
+            on_loop.append(True)
+        return real()
+
+    monkeypatch.setattr(zoneinfo, "available_timezones", listed)
+    monkeypatch.setattr(api.app.ctx, "time_zones", None)  # as in a worker just started
+    changed = api.patch(ME, json={"timezone": "Europe/Lisbon"}, headers=user.headers)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["timezone"] == "Europe/Lisbon"
+    assert on_loop == [False]

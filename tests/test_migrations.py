@@ -29,6 +29,11 @@ TABLES = {
     "fired_reminders",
     "task_counts",
     "reminder_times",
+    "account_tokens",
+    "mail_requests",
+    "outbox",
+    "push_subscriptions",
+    "list_counts",
 }
 
 

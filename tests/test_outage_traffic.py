@@ -2,8 +2,9 @@
 another 5xx), /ready says 503, the service recovers with no restart when PostgreSQL returns, and
 every write acknowledged before the stop is still there afterwards.
 
-Uses a PostgreSQL server of its own. Phases are paced by sleeps; nothing asserts a duration:
-the client timeout is the guard against hangs, and every loop is bounded.
+Uses a PostgreSQL server of its own. Each phase lasts a while and until what it is about has
+happened (a write acknowledged, a 503 seen); nothing asserts a duration: the client timeout is
+the guard against hangs, and every loop and wait is bounded.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support import Api
+from tests.support import Api, until
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +36,9 @@ class Traffic:
 
     def record(self, phase: str, status: int) -> None:
         self.statuses.setdefault(phase, Counter())[status] += 1
+
+    def seen(self, phase: str, status: int) -> bool:
+        return self.statuses.get(phase, Counter())[status] > 0
 
 
 def test_outage_under_traffic_is_503_then_recovers_and_keeps_acknowledged_writes(
@@ -89,17 +93,20 @@ def test_outage_under_traffic_is_503_then_recovers_and_keeps_acknowledged_writes
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         clients = [asyncio.create_task(client(n, stop)) for n in range(CLIENTS)]
-        try:
+        try:  # each phase lasts its time, and until what it is about has happened
             await asyncio.sleep(1.5)
+            await until(lambda: traffic.seen("before", 201))
             await loop.run_in_executor(None, own_server.stop)
             traffic.phase = "outage"
             await asyncio.sleep(3)
+            await until(lambda: traffic.seen("outage", 503))
             ready["outage"] = (await api.arequest("GET", "/ready", timeout=TIMEOUT)).status_code
             await loop.run_in_executor(None, own_server.ensure_postgres_running)
             traffic.phase = "restarting"
             ready["after"] = await until_ready()
             traffic.phase = "recovered"
             await asyncio.sleep(1.5)
+            await until(lambda: traffic.seen("recovered", 201))
         finally:
             stop.set()
             await asyncio.gather(*clients)

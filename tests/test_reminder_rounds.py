@@ -92,18 +92,37 @@ def test_a_round_reads_only_the_reminders_that_fell_due(
     quiet: Quiet, owner: User, db: psycopg.Connection[Any]
 ) -> None:
     """100 accounts, 10,000 tasks, 50,000 reminders to come, 3 fallen due: the round's plan
-    reads the 3 through the index of pending reminders, and them and their tasks by key."""
+    reads the 3 through the index of pending reminders, and them, their tasks, their owner (who
+    asked for pushes) and the owner's 100 push subscriptions by key; nobody else's 10,000."""
     assert seed_many(db, 100, 100) >= 50_000
+    db.execute(
+        "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth)"
+        " SELECT id, 'https://push.example.org/' || id || '/' || n, 'k', 'a'"
+        "   FROM users, generate_series(1, 100) AS n"
+    )
+    db.execute("ANALYZE push_subscriptions")
+    db.execute("UPDATE users SET notify_push = true WHERE id = %s", (owner.id,))
     for n in range(3):
         body = {"title": f"due {n}", "reminders": [{"at": minutes_ago(n + 1).isoformat()}]}
         call(quiet, owner, "POST", "/tasks", 201, json=body)
     for generic in (False, True):
-        read = reads(quiet, "fire_reminders", generic, late_seconds=LATE_SECONDS, batch=BATCH)
+        read = reads(
+            quiet,
+            "fire_reminders",
+            generic,
+            late_seconds=LATE_SECONDS,
+            batch=BATCH,
+            mail=True,
+            push=True,
+        )
         assert read == {
             ("reminder_times", "reminder_times_pending_idx"): 3,  # taken
             ("reminder_times", "reminder_times_pkey"): 3,  # updated
             ("tasks", "tasks_pkey"): 6,  # locked, and read for the title
+            ("users", "users_pkey"): 3,  # notify
+            ("push_subscriptions", None): 300,  # the owner's, by a bitmap scan of its index
         }, (generic, read)
+    db.execute("DELETE FROM push_subscriptions")  # nothing for the app's sender to push
     assert fire(quiet) == 3
 
 

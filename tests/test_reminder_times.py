@@ -142,7 +142,9 @@ def test_reminders_at_year_1_and_9999_are_taken_once_and_never_fire(
     call(quiet, owner, "POST", "/tasks", 201, json=body)
     ctx = quiet.api.app.ctx
     taken = quiet.api.run(
-        ctx.queries.fire_reminders(ctx.db, late_seconds=LATE_SECONDS, batch=BATCH)
+        ctx.queries.fire_reminders(
+            ctx.db, late_seconds=LATE_SECONDS, batch=BATCH, mail=True, push=True
+        )
     )
     assert (taken["handled"], taken["fired"]) >= (1, 0)
     assert taken["fired"] == 0

@@ -74,9 +74,9 @@ class _Logged:
 def counted_api(
     settings: Settings, make_api: Callable[..., Api], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Api, CountingPool]]:
-    """An app of its own, whose pool is counted. Its purger and reminder scheduler are stopped
-    first: when a lease is free (a live server of an earlier test released it), the new app
-    takes it and its rounds' statements would land in the count."""
+    """An app of its own, whose pool is counted. Its purger, reminder scheduler and outbox
+    senders are stopped first: when a lease is free (a live server of an earlier test released
+    it), the new app takes it and its rounds' statements would land in the count."""
     with make_api(settings) as api:
         api.run(_stop_background(api))
         yield api, CountingPool(api.app.ctx.db, monkeypatch)
@@ -87,6 +87,8 @@ async def _stop_background(api: Api) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    for sender in api.app.ctx.senders:  # the outbox's: they look at it every 0.2 s here
+        await sender.stop(1)
 
 
 Send = Callable[[], httpx.Response]

@@ -18,6 +18,13 @@ from server.contract.reply import Reply
 from tests.support import Api
 
 STRONG = "s" * 48
+# What production needs besides its database and secret: mail and push (SPEC §12).
+REACH = {
+    "SMTP_URL": "smtp://mail.example.org:587",
+    "MAIL_FROM": "Todo <todo@example.org>",
+    "APP_URL": "https://todo.example.org",
+    "VAPID_PRIVATE_KEY": "q7ZbT1m7bGmkRlb0jlJpWkAFn2PI9Lqz1FkR0P9oF0o",
+}
 
 
 def test_operation_without_handler_stops_startup(settings: Settings) -> None:
@@ -74,7 +81,12 @@ def test_production_with_weak_jwt_secret_is_refused(tmp_path: Path, secret: str)
 
 
 def test_production_with_database_and_strong_secret_starts(tmp_path: Path) -> None:
-    env = {"APP_ENV": "production", "DATABASE_URL": "postgresql://db/todo", "JWT_SECRET": STRONG}
+    env = {
+        **REACH,
+        "APP_ENV": "production",
+        "DATABASE_URL": "postgresql://db/todo",
+        "JWT_SECRET": STRONG,
+    }
     settings = load_settings({**env, "DATA_DIR": str(tmp_path)})
     assert settings.production
     assert not (tmp_path / "jwt-secret").exists()

@@ -1,6 +1,7 @@
 """Sessions end streams (SPEC §9 with §7): an open event stream ends, with `event: end` saying
 why, within a second of each revocation of what opened it (logout of its session, logout-all,
-the session ended by id, a password change, the account deleted), at its access token's `exp`,
+the session ended by id, a password change or reset, the account deleted), at its access token's
+`exp`,
 and at the end of its session's lifetime; also a stream held by another service process, and a
 stream whose client has stopped reading. Nothing committed after the revocation reaches it.
 Ending another session of the user leaves it open. HEAD answers the headers and ends."""
@@ -21,7 +22,7 @@ import jwt
 import psycopg
 import pytest
 
-from server.access.tokens import issue_access_token
+from server.access.tokens import issue_access_token, new_refresh_token
 from server.config import Settings
 from tests.live import LiveServer
 from tests.support import Api, User
@@ -38,6 +39,19 @@ NEW_PASSWORD = "a brand new passphrase"
 async def _session_of(api: Api, pair: Pair) -> str:
     sessions = (await api.arequest("GET", SESSIONS, headers=bearer(pair))).json()["sessions"]
     return str(next(s["id"] for s in sessions if s["current"]))
+
+
+async def _reset_password(api: Api, user: User, pair: Pair, other: Pair) -> httpx.Response:
+    """The reset link's confirmation (its token stored as a reset request stores it)."""
+    token, token_hash = new_refresh_token()
+    with psycopg.connect(api.app.ctx.settings.database_url or "", autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO account_tokens (token_hash, user_id, purpose, email, expires_at)"
+            " VALUES (%s, %s, 'reset-password', %s, now() + interval '30 minutes')",
+            (token_hash, user.id, user.email),
+        )
+    body = {"token": token, "new_password": NEW_PASSWORD}
+    return await api.arequest("POST", "/api/auth/password-reset/confirm", json=body)
 
 
 async def _end_session(api: Api, user: User, pair: Pair, other: Pair) -> httpx.Response:
@@ -68,6 +82,7 @@ REVOCATIONS: dict[str, tuple[Revoke, str]] = {
         ),
         "session-ended",
     ),
+    "password reset": (_reset_password, "session-ended"),
     "delete me": (
         lambda api, user, pair, other: api.arequest(
             "DELETE", ME, json={"password": user.password}, headers=bearer(other)
@@ -88,7 +103,7 @@ async def survivor(api: Api, user: User, other: Pair, how: str) -> Pair | None:
         return None
     if how == "logout":
         return other
-    password = NEW_PASSWORD if how == "password change" else user.password
+    password = NEW_PASSWORD if how in ("password change", "password reset") else user.password
     body = {"email": user.email, "password": password}
     response = await api.arequest("POST", "/api/auth/login", json=body)
     assert response.status_code == 200, response.text

@@ -29,7 +29,7 @@ def test_health_answers_ok(api: Api) -> None:
 def test_ready_when_database_answers_and_migrations_applied(api: Api) -> None:
     response = api.get("/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready"}
+    assert response.json() == {"status": "ready", "outbox": {"oldest_unsent_seconds": None}}
 
 
 def test_user_factory_token_reaches_a_secured_operation(api: Api, user: User) -> None:

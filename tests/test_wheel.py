@@ -4,6 +4,7 @@ docs' and the console's files inside the package and serves the API."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,13 +30,19 @@ def _run(*command: str | Path, cwd: Path) -> str:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bin/ folder of a fresh virtualenv with the wheel built from this checkout."""
+    """The bin/ folder of a fresh virtualenv with the wheel built from this checkout, its
+    dependencies at the lock's versions (the newest release of each would make the test's
+    outcome depend on the day it runs)."""
     work = tmp_path_factory.mktemp("wheel")
     dist = work / "dist"
     _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", dist, ROOT, cwd=work)
     (wheel,) = dist.glob("todo_api-*.whl")
+    locked = re.findall(r"^\S+==[^\s\\]+", (ROOT / "requirements-dev.txt").read_text(), re.M)
+    constraints = work / "constraints.txt"
+    constraints.write_text("\n".join(locked) + "\n")
     _run(sys.executable, "-m", "venv", work / "venv", cwd=work)
-    _run(work / "venv" / "bin" / "python", "-m", "pip", "install", "-q", wheel, cwd=work)
+    pip = (work / "venv" / "bin" / "python", "-m", "pip", "install", "-q")
+    _run(*pip, "-c", constraints, wheel, cwd=work)
     return work / "venv" / "bin"
 
 

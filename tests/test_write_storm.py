@@ -38,6 +38,17 @@ SELECT (SELECT coalesce(max(level), 0) FROM placed),
        (SELECT count(*) FROM trash WHERE user_id = %(u)s),
        (SELECT tasks FROM task_counts WHERE user_id = %(u)s)
 """
+# Each of the owner's lists whose stored counts (tasks, top level) are not its tasks': none.
+LIST_COUNTS_OFF = """
+SELECT l.id, c.tasks, c.top_level, count(t.id), count(t.id) FILTER (WHERE t.parent_id IS NULL)
+  FROM lists AS l
+  LEFT JOIN list_counts AS c ON c.user_id = l.user_id AND c.list_id = l.id
+  LEFT JOIN tasks AS t ON t.user_id = l.user_id AND t.list_id = l.id
+ WHERE l.user_id = %(u)s
+ GROUP BY l.id, c.tasks, c.top_level
+HAVING c.tasks IS DISTINCT FROM count(t.id)
+    OR c.top_level IS DISTINCT FROM count(t.id) FILTER (WHERE t.parent_id IS NULL)
+"""
 
 
 def shape(sql: psycopg.Connection[Any], owner: User) -> tuple[int, int, int, int, int]:
@@ -109,6 +120,29 @@ def storm_wave(
     return [one() for _ in range(WIDTH)]
 
 
+def assert_page_totals(api: Api, owner: User, sql: psycopg.Connection[Any]) -> None:
+    """Every page's total (all tasks, the top level, each list, each list's top level) is the
+    number of its tasks."""
+    base = f"/api/{owner.id}/tasks?limit=1"
+    rows = sql.execute(
+        "SELECT list_id, count(*), count(*) FILTER (WHERE parent_id IS NULL)"
+        " FROM tasks WHERE user_id = %s GROUP BY list_id",
+        (owner.id,),
+    ).fetchall()
+    per_list = {str(r[0]): (r[1], r[2]) for r in rows}
+    _, _, lists = known(sql, owner)
+    expected = {
+        base: sum(n for n, _ in per_list.values()),
+        f"{base}&parent_id=none": sum(top for _, top in per_list.values()),
+    }
+    for list_id in lists:
+        tasks, top = per_list.get(list_id, (0, 0))
+        expected[f"{base}&list_id={list_id}"] = tasks
+        expected[f"{base}&list_id={list_id}&parent_id=none"] = top
+    got = {path: api.get(path, headers=owner.headers).json()["total"] for path in expected}
+    assert got == expected
+
+
 @pytest.mark.parametrize("seed", [7, 23])
 def test_a_storm_of_concurrent_writes_keeps_every_rule(
     seed: int,
@@ -117,7 +151,7 @@ def test_a_storm_of_concurrent_writes_keeps_every_rule(
     user: User,
     sql: psycopg.Connection[Any],
 ) -> None:
-    rng = random.Random(seed)
+    rng, owner_id = random.Random(seed), user.id
     statuses: Counter[int] = Counter()
     with make_api(dataclasses.replace(settings, task_quota=QUOTA, list_quota=6)) as api:
         for wave in range(WAVES):
@@ -135,5 +169,7 @@ def test_a_storm_of_concurrent_writes_keeps_every_rule(
             assert deepest <= 4
             assert reached == live  # every task under a parent of its own list, no cycle
             assert counted == live + trashed <= QUOTA
+            assert sql.execute(LIST_COUNTS_OFF, {"u": owner_id}).fetchall() == []
+        assert_page_totals(api, user, sql)
     assert statuses[201] > 0
     assert statuses[200] > 0

@@ -101,6 +101,12 @@ class CallerExecutor(Executor):
         async with self.pool.acquire() as conn:
             await self._check(conn)
 
+    async def live_now(self) -> bool:
+        """Whether the session works at this moment, checked afresh (whatever this request's
+        statements found before), on a connection of its own."""
+        async with self.pool.acquire() as conn:
+            return bool(await self.queries.token_account_ok(conn, **self.caller.params))
+
     async def _check(self, conn: asyncpg.Connection) -> None:
         if not await self.queries.token_account_ok(conn, **self.caller.params):
             raise AccountGone()

@@ -14,6 +14,7 @@ import asyncpg
 
 from server.access.tokens import issue_access_token, new_refresh_token, refresh_token_hash
 from server.accounts.limits import charge_login_attempt, charge_signup, clear_login_failures
+from server.accounts.mailing import mail_verification
 from server.accounts.passwords import hash_password, verify_password
 from server.clients import client_key
 from server.contract.context import Request
@@ -33,12 +34,12 @@ async def signup(request: Request) -> Reply:
         await charge_signup(request)
         password_hash = await hash_password(admission, body["password"], rounds)
     try:
-        user = await app.ctx.queries.create_user(
-            request.ctx.db,
-            email=body["email"],
-            name=body["name"].strip(),
-            password_hash=password_hash,
-        )
+        async with request.ctx.db.transaction() as conn:  # the account and its verification mail
+            user = await app.ctx.queries.create_user(
+                conn, email=body["email"], name=body["name"].strip(), password_hash=password_hash
+            )
+            if app.ctx.settings.mail_enabled:
+                await mail_verification(request, conn, user["id"])
     except asyncpg.UniqueViolationError:
         raise EmailTaken() from None
     except asyncpg.CheckViolationError:  # the table's own bounds on email, should they differ

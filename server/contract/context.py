@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from server.access.gate import Gate
     from server.admission import AdmissionQueue
     from server.config import Settings
+    from server.contract.fallback import Fallback
     from server.contract.fastpath import OperationPlan
     from server.contract.loading import Contract
     from server.db.executor import Executor
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from server.db.queries import Queries, TokenParams
     from server.observability.loop_guard import LoopGuard
     from server.observability.metrics import Metrics
+    from server.outbox.sender import Sender
 
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # an X-Request-ID we echo
@@ -61,6 +63,7 @@ class AppContext:
     guard: LoopGuard = field(init=False)  # how long each request holds the event loop
     db: Database = field(init=False)
     admission: AdmissionQueue = field(init=False)  # password work (server/admission.py)
+    fallback: Fallback = field(init=False)  # openapi-core off the loop (contract/fallback.py)
     gate: Gate = field(init=False)  # who may act (server/access/gate.py)
     purger: asyncio.Task[None] = field(init=False)
     hub: Hub = field(init=False)  # this worker's event streams
@@ -68,6 +71,7 @@ class AppContext:
     # Open connections per client in this worker (server/system/transport.py)
     connections: Counter[str] = field(default_factory=Counter)
     samplers: list[asyncio.Task[None]] = field(default_factory=list)  # metrics' own loops
+    senders: list[Sender] = field(default_factory=list)  # the outbox's (server/senders.py)
 
     def sample(self) -> None:
         """The metrics' gauges, read from this worker's pool and password work."""

@@ -14,6 +14,7 @@ tests/test_fastpath.py holds the differential test that proves the parity.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,17 +29,30 @@ from server.contract.loading import (
     FORMAT_UNMARSHALLERS,
     INTEGER,
     MAX_JSON_DEPTH,
+    MEDIA_TYPE_DESERIALIZERS,
     Contract,
     too_deep,
 )
 from server.contract.rejections import Unworded, rejection_items
-from server.contract.validation import RequestValues
-from server.errors import BadParameters, UnprocessableContent
+from server.contract.validation import (
+    RequestValues,
+    empty_query_value,
+    invalid_parameters,
+    malformed_json,
+    missing_body,
+    missing_parameter,
+    uncastable,
+    unsupported_media_type,
+)
+from server.errors import ApiError, BadRequest, UnprocessableContent, UnsupportedMediaType
 
 MAX_INTEGER_DIGITS = 18  # int64's range, beyond any bound in the contract
+REPEATED = "A query parameter that takes one value was given more than once."
 FORMATS = {**oas31_format_unmarshallers, **FORMAT_UNMARSHALLERS}
 Convert = Callable[[Any], Any]
 _MISSING = object()
+SURROGATE = re.compile("[\ud800-\udfff]")
+ANY_TEXT = object()  # a reply's text that any string satisfies
 
 
 class Unsure(Exception):
@@ -49,12 +63,24 @@ def _identity(value: Any) -> Any:
     return value
 
 
+# The contract's components as one resource of a registry that every validator shares: each
+# validator compiles its own schema against it (a validator given the whole section as its own
+# root, as before, held a copy of it: 569 of them took 300 MB and 0.8 s at start).
+COMPONENTS_URI = "urn:todo-api:contract"
+# Keywords whose values are data, never schemas: a "$ref" inside them is not a reference.
+DATA_KEYWORDS = frozenset({"const", "default", "enum", "example", "examples"})
+# Keywords whose values map names (any word, "default" too) to schemas.
+NAMED_SCHEMAS = frozenset({"properties", "patternProperties", "$defs", "dependentSchemas"})
+
+
 class Compiler:
     """Turns schemas of the contract into jsonschema-rs validators and value converters."""
 
     def __init__(self, document: Mapping[str, Any]) -> None:
         self.document = document
-        self.components = document.get("components", {})
+        self.registry = jsonschema_rs.Registry(
+            [(COMPONENTS_URI, {"components": document.get("components", {})})]
+        )
 
     def resolve(self, node: Any) -> Any:
         while isinstance(node, Mapping) and "$ref" in node:
@@ -66,7 +92,7 @@ class Compiler:
 
     def validator(self, schema: Mapping[str, Any]) -> Any:
         return jsonschema_rs.validator_for(
-            {**schema, "components": self.components}, validate_formats=True
+            _in_registry(schema), validate_formats=True, registry=self.registry
         )
 
     def merged(self, schema: Any) -> dict[str, Any]:
@@ -114,6 +140,26 @@ class Compiler:
         return convert
 
 
+def _in_registry(node: Any) -> Any:
+    """The schema with its references into the document ("#/components/...") made references
+    into the shared registry's resource (references inside the components already are)."""
+    if isinstance(node, list):
+        return [_in_registry(item) for item in node]
+    if not isinstance(node, Mapping):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "$ref" and isinstance(value, str) and value.startswith("#/"):
+            out[key] = COMPONENTS_URI + value
+        elif key in DATA_KEYWORDS:
+            out[key] = value
+        elif key in NAMED_SCHEMAS and isinstance(value, Mapping):
+            out[key] = {name: _in_registry(schema) for name, schema in value.items()}
+        else:
+            out[key] = _in_registry(value)
+    return out
+
+
 def _formatted(unmarshal: Convert) -> Convert:
     """A value the format unmarshaller can't read is one the plan won't vouch for (the
     faster engine accepts a leap second, 23:59:60, that openapi-core's checker refuses)."""
@@ -149,8 +195,15 @@ class ResponsePlan:
 
 class OperationPlan:
     def __init__(self, compiler: Compiler, path_item: Mapping[str, Any], op: Mapping[str, Any]):
-        declared = [*path_item.get("parameters", []), *op.get("parameters", [])]
-        self.parameters = [self._parameter(compiler, p) for p in declared]
+        declared = [*op.get("parameters", []), *path_item.get("parameters", [])]
+        self.parameters: list[Parameter] = []
+        for raw in declared:  # openapi-core's order: its errors come in this order
+            param = self._parameter(compiler, raw)
+            if all((p.name, p.location) != (param.name, param.location) for p in self.parameters):
+                self.parameters.append(param)
+        self.scalar_queries = {p.name for p in self.parameters if p.location == "query"} - {
+            p.name for p in self.parameters if p.array
+        }
         body = compiler.resolve(op.get("requestBody", {}))
         self.has_body = bool(body)
         self.body_required = bool(body.get("required", False))
@@ -189,7 +242,7 @@ class OperationPlan:
     def _response(compiler: Compiler, raw: Mapping[str, Any]) -> ResponsePlan:
         response = compiler.resolve(raw)
         content = {
-            mimetype: compiler.validator(media.get("schema", {})) if "json" in mimetype else None
+            mimetype: _content_check(compiler, mimetype, media.get("schema", {}))
             for mimetype, media in response.get("content", {}).items()
         }
         headers = {}
@@ -216,46 +269,45 @@ class OperationPlan:
         body: bytes | None,
         validate: bool,
     ) -> RequestValues:
+        """The request's values, or the ApiError openapi-core's verdict is worded as, or
+        Unsure. A query parameter of one value given twice is refused before anything else,
+        whoever decides the rest (openapi-core would take the first)."""
         values: dict[str, dict[str, Any]] = {"path": {}, "query": {}, "header": {}}
         query: dict[str, list[str]] = {}
         for key, arg in query_args:
             query.setdefault(key, []).append(arg)
+        repeated = [name for name in self.scalar_queries if len(query.get(name, ())) > 1]
+        if repeated:
+            raise BadRequest(REPEATED, errors=[_repeated(name) for name in sorted(repeated)])
         invalid: list[dict[str, Any]] = []  # one item per parameter, as openapi-core reports
         for param in self.parameters:
             raw = self._raw(param, path, headers, query)
+            loc = [param.location, param.name]
             if raw is None:
                 if param.required:
-                    raise Unsure
-                if param.default is not _MISSING:
+                    invalid.append(missing_parameter(loc))
+                elif param.default is not _MISSING:
                     default = param.default
                     if isinstance(default, list | dict):  # a fresh one: the handler may change it
                         default = copy.deepcopy(default)
                     values[param.location][param.name] = default
                 continue
-            loc = [param.location, param.name]
             try:
                 value: Any = (
                     [_cast(param.item_type, v) for v in raw]
                     if param.array
-                    else _cast(param.item_type, raw[0])
+                    else _cast(param.item_type, raw[0], param.location == "query")
                 )
-            except _OutOfRange:
-                invalid.append({"loc": loc, "msg": "is out of range", "type": "value_error"})
+            except _Refused as refused:
+                invalid.append(refused.item(loc))
                 continue
             if validate and not _is_valid(param.validator, value):
                 invalid.extend(_rejected(param.validator, value, loc)[:1])
                 continue
             values[param.location][param.name] = param.convert(value)
-        if self.has_body:
-            try:
-                body = self._body(headers, body, validate)
-            except UnprocessableContent:
-                if not invalid:
-                    raise
-        else:
-            body = None
+        body = self._read_body(headers, body, validate, bool(invalid)) if self.has_body else None
         if invalid:
-            raise BadParameters(errors=invalid)
+            raise invalid_parameters(invalid)
         return RequestValues(
             path=values["path"], query=values["query"], headers=values["header"], body=body
         )
@@ -272,30 +324,42 @@ class OperationPlan:
         if param.location == "path":
             value = path.get(param.name)
             return None if value is None else [value]
-        if param.location == "header":
-            found = headers.getall(param.name, [])
-            if len(found) > 1:
-                raise Unsure
-            return found or None
+        if param.location == "header":  # given twice, the first (as openapi-core reads it)
+            found = headers.get(param.name)
+            return None if found is None else [found]
         raise Unsure
+
+    def _read_body(
+        self, headers: CIMultiDict[str], raw: bytes | None, validate: bool, params_invalid: bool
+    ) -> Any:
+        """The body; its media type refused comes before any parameter's error, and anything
+        else about it after them (request_error's order)."""
+        try:
+            return self._body(headers, raw, validate)
+        except UnsupportedMediaType:
+            raise
+        except (ApiError, Unsure):
+            if params_invalid:
+                return None  # the parameters' 400 is the answer
+            raise
 
     def _body(self, headers: CIMultiDict[str], raw: bytes | None, validate: bool) -> Any:
         if not raw:
             if self.body_required:
-                raise Unsure
+                raise missing_body()
             return None
         mimetype = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         plan = self.body_types.get(mimetype)
         if plan is None:
-            raise Unsure
+            raise unsupported_media_type(list(self.body_types))
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            raise Unsure from None
+            return self._body_read_as_openapi_core(mimetype, raw, validate)
         # Nesting past MAX_JSON_DEPTH is openapi-core's malformed JSON (loading.py); only a body
         # with more brackets than that can nest so deep, so most are never walked.
         if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and too_deep(body):
-            raise Unsure
+            raise malformed_json()
         return self.parsed_body(body, mimetype, validate)
 
     def parsed_body(self, body: Any, mimetype: str, validate: bool = True) -> Any:
@@ -306,6 +370,17 @@ class OperationPlan:
         if validate and not validator.is_valid(body):
             raise UnprocessableContent(errors=_rejected(validator, body, ["body"]))
         return convert(body)
+
+    def _body_read_as_openapi_core(self, mimetype: str, raw: bytes, validate: bool) -> Any:
+        """What orjson refused, read by openapi-core's own reader of the media type (loading.py):
+        malformed for it too (the usual case) is a 400 decided here; it also reads what orjson
+        does not (NaN, a lone surrogate, UTF-16, a byte-order mark, integers past 64 bits), and
+        such a body is left to openapi-core whole."""
+        try:
+            MEDIA_TYPE_DESERIALIZERS[mimetype](raw)
+        except (ValueError, TypeError):
+            raise malformed_json() from None
+        raise Unsure
 
     def check_response(
         self, status: int, headers: Mapping[str, str], content_type: str, data: bytes | None
@@ -333,43 +408,74 @@ class OperationPlan:
         validator = plan.content.get(content_type.split(";", 1)[0].strip().lower(), _MISSING)
         if validator is _MISSING or validator is None or data is None:
             raise Unsure
-        if not validator.is_valid(orjson.loads(data)):
+        if validator is not ANY_TEXT and not validator.is_valid(orjson.loads(data)):
             raise Unsure
 
 
+def _content_check(compiler: Compiler, mimetype: str, schema: Any) -> Any:
+    """A JSON reply's validator; ANY_TEXT for text whose schema is any string (openapi-core
+    reads text/* bytes as a string whatever they hold: /metrics); None for the rest, which
+    openapi-core checks."""
+    if "json" in mimetype:
+        return compiler.validator(schema)
+    if mimetype.startswith("text/") and compiler.resolve(schema) == {"type": "string"}:
+        return ANY_TEXT
+    return None
+
+
 def _is_valid(validator: Any, value: Any) -> bool:
-    """jsonschema-rs reads UTF-8 only; a header's undecodable bytes reach us as surrogates,
-    and such a value is openapi-core's to judge."""
+    """jsonschema-rs reads UTF-8 only; a query's or header's bytes that are not UTF-8 reach us
+    as lone surrogates, which it is given as U+FFFD: one character for one, matched alike by
+    every pattern, enum and format of the contract's parameters (the parity test checks it),
+    while the handler gets the value as sent (and the storable-text check refuses it)."""
     try:
         return bool(validator.is_valid(value))
     except UnicodeEncodeError:
-        raise Unsure from None
+        return bool(validator.is_valid(_stand_in(value)))
+
+
+def _stand_in(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_stand_in(item) for item in value]
+    return SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
 def _rejected(validator: Any, value: Any, loc: list[Any]) -> list[dict[str, Any]]:
     """The errors of a value the plan knows is invalid, unless openapi-core must word them."""
     try:
-        return rejection_items(validator, value, loc)
+        return rejection_items(validator, _stand_in(value), loc)
     except Unworded:
         raise Unsure from None
 
 
-class _OutOfRange(Exception):
+class _Refused(Exception):
+    """A raw parameter value openapi-core refuses before its schema is consulted."""
+
+    def __init__(self, item: Callable[[list[Any]], dict[str, Any]]) -> None:
+        self.item = item
+
+
+def _out_of_range(loc: list[Any]) -> dict[str, Any]:
     """A number too long to be any value the contract allows (and too long for int())."""
+    return {"loc": loc, "msg": "is out of range", "type": "value_error"}
 
 
-def _cast(kind: str, raw: str) -> Any:
-    if raw == "":
-        raise Unsure
+def _cast(kind: str, raw: str, query_scalar: bool = False) -> Any:
     if kind == "integer":
         if not INTEGER.fullmatch(raw):
-            raise Unsure
+            raise _Refused(uncastable)
         if len(raw.lstrip("-")) > MAX_INTEGER_DIGITS:
-            raise _OutOfRange
+            raise _Refused(_out_of_range)
         return int(raw)
     if kind == "string":
+        if raw == "" and query_scalar:
+            raise _Refused(empty_query_value)
         return raw
     raise Unsure
+
+
+def _repeated(name: str) -> dict[str, Any]:
+    return {"loc": ["query", name], "msg": "must be given once", "type": "repeated"}
 
 
 def compile_plans(contract: Contract) -> dict[str, OperationPlan]:

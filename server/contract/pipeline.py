@@ -11,21 +11,22 @@ import asyncpg
 from sanic import HTTPResponse
 
 from server.access.gate import CallerExecutor
+from server.clients import client_key
 from server.contract.adapters import SanicOpenAPIRequest, SanicOpenAPIResponse
 from server.contract.context import Request
+from server.contract.fallback import Fallback
 from server.contract.fastpath import OperationPlan, Unsure
 from server.contract.loading import Contract, Operation
 from server.contract.problems import problem_reply
 from server.contract.reply import Reply, Streamed
 from server.contract.validation import (
-    RequestValues,
     ResponseMismatch,
     check_storable,
     validate_request,
     validate_response,
 )
 from server.db.executor import ATTEMPTS
-from server.errors import ApiError
+from server.errors import AccountGone, ApiError, ServiceUnavailable
 
 log = logging.getLogger("todo_api")
 
@@ -39,18 +40,25 @@ def endpoint(
 ) -> Route:
     """The Sanic route handler for one operation of the contract."""
 
-    vouched: list[Vouched] = []  # see _check_reply
+    vouched: list[Vouched] = []  # see _checked_reply
 
     async def run(request: Request, **_path: str) -> HTTPResponse:
+        settings = request.app.ctx.settings
         try:
             checked = _admit(request, operation.secured)
-            values = _read_request(request, contract, operation, plan)
+            try:
+                values = plan.read_request(request, validate=settings.validate_requests)
+            except Unsure:  # openapi-core decides (adapted only now: the plan needs no copies)
+                adapter = SanicOpenAPIRequest(request, operation)
+                values = await _fallback(request, "request").request(
+                    client_key(request), validate_request, contract, adapter
+                )
             check_storable(values)
             request.ctx.path_params = values.path
             request.ctx.query = values.query
             request.ctx.header_params = values.headers
             request.ctx.body = values.body
-            reply = await _retrying(handler, request)
+            reply = await _answered(handler, request, checked)
             if checked is not None:
                 await checked.confirm()
             if isinstance(reply, Streamed):
@@ -58,21 +66,57 @@ def endpoint(
                 return None  # type: ignore[return-value]  # the stream has answered
         except Exception as exc:
             reply = problem_reply(request, exc)
-        return _respond(request, contract, operation, plan, reply, vouched)
+        data = reply.encode()
+        if settings.validate_responses:
+            try:
+                plan.check_response(reply.status, reply.headers, reply.content_type, data)
+            except Unsure:
+                reply, data = await _checked_reply(
+                    request, contract, operation, reply, data, vouched
+                )
+        return reply.response(data)
 
     run.__name__ = operation.operation_id
     return run
 
 
-async def _retrying(handler: Handler, request: Request) -> Reply:
-    """The handler's reply; a transaction PostgreSQL chose as a deadlock's victim was rolled back
-    whole (nothing of it happened, nothing was answered), so the operation runs again."""
+class Contended(ServiceUnavailable):
+    slug = "write-contention"
+    default_detail = "Concurrent writes kept conflicting with this request; retry shortly."
+
+
+async def _answered(handler: Handler, request: Request, checked: CallerExecutor | None) -> Reply:
+    """The handler's reply. A refusal met after the account check (a row gone, a key the
+    account held) may be the account's end meanwhile: then it is the 401 it would have been a
+    moment later, not a 404 or a 409 about the account's remains (one more round trip, on
+    refusals only)."""
+    try:
+        return await _handled(handler, request)
+    except (ApiError, asyncpg.IntegrityConstraintViolationError) as exc:
+        if checked is not None and _may_be_the_accounts_end(exc) and not await checked.live_now():
+            raise AccountGone() from None
+        raise
+
+
+def _may_be_the_accounts_end(exc: Exception) -> bool:
+    """A 412 is not: the task it names is there (an account's end takes its tasks with it)."""
+    return not isinstance(exc, ApiError) or exc.status in (404, 409, 422)
+
+
+async def _handled(handler: Handler, request: Request) -> Reply:
+    """The handler's reply. A transaction PostgreSQL chose as a deadlock's victim was rolled back
+    whole (nothing of it happened, nothing was answered), so the operation runs again; a third
+    loss is a 503 with Retry-After (still nothing happened), logged."""
     for _attempt in range(ATTEMPTS - 1):
         try:
             return await handler(request)
         except asyncpg.DeadlockDetectedError as exc:
             log.info("deadlock victim, running %s again: %s", request.path, exc)
-    return await handler(request)
+    try:
+        return await handler(request)
+    except asyncpg.DeadlockDetectedError as exc:
+        log.warning("deadlock victim %d times, answered 503: %s", ATTEMPTS, exc)
+        raise Contended(1) from None
 
 
 def _admit(request: Request, secured: bool) -> CallerExecutor | None:
@@ -88,55 +132,37 @@ def _admit(request: Request, secured: bool) -> CallerExecutor | None:
     return checked
 
 
-def _read_request(
-    request: Request, contract: Contract, operation: Operation, plan: OperationPlan
-) -> RequestValues:
-    """The compiled plan when it can vouch for the request; openapi-core otherwise (its
-    adapter is built only then: copying the query and headers is work the plan never needs)."""
-    try:
-        return plan.read_request(request, validate=request.app.ctx.settings.validate_requests)
-    except Unsure:
-        return validate_request(contract, SanicOpenAPIRequest(request, operation))
+def _fallback(request: Request, kind: str) -> Fallback:
+    """The worker's openapi-core thread, each use counted in /metrics by operation."""
+    app = request.app
+    if app.ctx.metrics is not None and request.route is not None:
+        operation = request.route.name.rpartition(".")[2]
+        app.ctx.metrics.fallbacks.labels(operation, kind).inc()
+    return app.ctx.fallback
 
 
-def _check_reply(
+async def _checked_reply(
     request: Request,
     contract: Contract,
     operation: Operation,
-    plan: OperationPlan,
     reply: Reply,
     data: bytes | None,
     vouched: list[Vouched],
-) -> None:
-    """The reply against the contract: the compiled plan, else openapi-core. An answer that
-    openapi-core passed is remembered (its status, type and body object): the same constant
-    object again, the contract as YAML, is not parsed and checked on every request (that held
-    the event loop 50 to 190 ms each)."""
+) -> tuple[Reply, bytes | None]:
+    """The reply, checked by openapi-core (off the loop), or a 500 if it breaks the contract.
+    An answer that openapi-core passed is remembered (its status, type and body object): the
+    same constant object again, the contract as YAML, is not parsed and checked on every
+    request (that held the event loop 50 to 190 ms each)."""
+    answer = (reply.status, reply.content_type, tuple(reply.headers.items()), data)
+    if data is not None and vouched and vouched[0][3] is data and vouched[0] == answer:
+        return reply, data
+    checked = SanicOpenAPIResponse(reply.status, reply.headers, reply.content_type, data)
+    adapter = SanicOpenAPIRequest(request, operation)
     try:
-        plan.check_response(reply.status, reply.headers, reply.content_type, data)
-    except Unsure:
-        answer = (reply.status, reply.content_type, tuple(reply.headers.items()), data)
-        if data is not None and vouched and vouched[0][3] is data and vouched[0] == answer:
-            return
-        checked = SanicOpenAPIResponse(reply.status, reply.headers, reply.content_type, data)
-        validate_response(contract, SanicOpenAPIRequest(request, operation), checked)
-        vouched[:] = [answer]
-
-
-def _respond(
-    request: Request,
-    contract: Contract,
-    operation: Operation,
-    plan: OperationPlan,
-    reply: Reply,
-    vouched: list[Vouched],
-) -> HTTPResponse:
-    data = reply.encode()
-    if request.app.ctx.settings.validate_responses:
-        try:
-            _check_reply(request, contract, operation, plan, reply, data, vouched)
-        except ResponseMismatch as exc:
-            log.error("response breaks the contract: %s", exc)
-            reply = problem_reply(request, ApiError("The server produced an invalid response."))
-            data = reply.encode()
-    return reply.response(data)
+        await _fallback(request, "reply").reply(validate_response, contract, adapter, checked)
+    except ResponseMismatch as exc:
+        log.error("response breaks the contract: %s", exc)
+        reply = problem_reply(request, ApiError("The server produced an invalid response."))
+        return reply, reply.encode()
+    vouched[:] = [answer]
+    return reply, data

@@ -131,24 +131,15 @@ def request_error(errors: list[Any]) -> ApiError:
         if isinstance(error, RequestBodyValidationError) and isinstance(
             error.__cause__, MediaTypeNotFound
         ):
-            return UnsupportedMediaType(
-                f"Content-Type must be one of: {', '.join(error.__cause__.availableMimetypes)}."
-            )
+            return unsupported_media_type(error.__cause__.availableMimetypes)
     param_items = [_parameter_item(e) for e in errors if isinstance(e, ParameterValidationError)]
     if param_items:
-        return BadParameters(errors=param_items)
+        return invalid_parameters(param_items)
     for error in errors:
         if isinstance(error, MissingRequestBodyError):
-            return UnprocessableContent.at(
-                ["body"],
-                "a request body is required",
-                "missing",
-                "A JSON request body is required.",
-            )
+            return missing_body()
         if isinstance(error.__cause__, DeserializeError):
-            return BadRequest.at(
-                ["body"], "malformed JSON", "json_invalid", "The request body is not valid JSON."
-            )
+            return malformed_json()
     items = [item for e in errors for item in _schema_items(["body"], e)]
     if items:
         return UnprocessableContent(errors=items)
@@ -156,15 +147,54 @@ def request_error(errors: list[Any]) -> ApiError:
     return BadRequest()
 
 
+# How each class of problem is worded, by both validation paths (fastpath.py words what the
+# compiled plan decides alone exactly as request_error words openapi-core's verdict).
+
+
+def unsupported_media_type(available: list[str]) -> ApiError:
+    return UnsupportedMediaType(f"Content-Type must be one of: {', '.join(available)}.")
+
+
+def invalid_parameters(items: list[dict[str, Any]]) -> ApiError:
+    return BadParameters(errors=items)
+
+
+def missing_body() -> ApiError:
+    return UnprocessableContent.at(
+        ["body"], "a request body is required", "missing", "A JSON request body is required."
+    )
+
+
+def malformed_json() -> ApiError:
+    return BadRequest.at(
+        ["body"], "malformed JSON", "json_invalid", "The request body is not valid JSON."
+    )
+
+
+def missing_parameter(loc: list[Any]) -> dict[str, Any]:
+    return {"loc": loc, "msg": "parameter required", "type": "missing"}
+
+
+def uncastable(loc: list[Any]) -> dict[str, Any]:
+    """A value that is not of the parameter's type (`limit=abc`: openapi-core's CastError)."""
+    return {"loc": loc, "msg": "invalid value", "type": "type_error"}
+
+
+def empty_query_value(loc: list[Any]) -> dict[str, Any]:
+    """`?status=`: openapi-core refuses an empty query value (allowEmptyValue is deprecated)."""
+    return {"loc": loc, "msg": "invalid value", "type": "value_error"}
+
+
 def _parameter_item(error: ParameterValidationError) -> dict[str, Any]:
     loc = [error.location, error.name]
     if isinstance(error, MissingParameterError):
-        return {"loc": loc, "msg": "parameter required", "type": "missing"}
+        return missing_parameter(loc)
     items = _schema_items(loc, error)
     if items:
         return items[0]
-    kind = "type_error" if isinstance(error.__cause__, CastError) else "value_error"
-    return {"loc": loc, "msg": "invalid value", "type": kind}
+    if isinstance(error.__cause__, CastError):
+        return uncastable(loc)
+    return empty_query_value(loc)
 
 
 def _schema_items(base: list[Any], error: Exception) -> list[dict[str, Any]]:

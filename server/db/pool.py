@@ -16,6 +16,7 @@ import orjson
 from server.config import Settings
 
 IDLE_LIFETIME = 60.0  # seconds an unused connection is kept open
+STATEMENT_GRACE = 1.0  # seconds asyncpg waits past the server's statement_timeout
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
@@ -248,13 +249,16 @@ def connect_options(settings: Settings) -> dict[str, Any]:
     Bind-Execute-Sync, which PgBouncer keeps on one server connection. PgBouncer 1.18 also
     refuses a startup parameter it does not track (statement_timeout): the server-side timeout
     is then the role's or PgBouncer's `connect_query`, and asyncpg's command_timeout (which
-    cancels through PgBouncer) bounds every statement either way."""
+    cancels through PgBouncer) bounds every statement either way. Directly, the server's
+    timeout comes first (command_timeout is a second later), so a statement that ran too long
+    is told from a database that stopped answering (server/errors.py)."""
     server_settings = {"application_name": "todo-api", "timezone": "UTC"}
     if not settings.db_pgbouncer:
         server_settings["statement_timeout"] = str(int(settings.db_statement_timeout * 1000))
     return {
         "timeout": settings.db_connect_timeout,
-        "command_timeout": settings.db_statement_timeout,
+        "command_timeout": settings.db_statement_timeout
+        + (0 if settings.db_pgbouncer else STATEMENT_GRACE),
         "statement_cache_size": 0 if settings.db_pgbouncer else 100,
         "server_settings": server_settings,
     }

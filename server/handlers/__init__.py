@@ -6,14 +6,29 @@ import inspect
 from types import ModuleType
 from typing import Any
 
-from server.accounts import auth, me, sessions
+from server.accounts import auth, email_change, me, recovery, sessions, verification
 from server.lists import handlers as lists
+from server.push import handlers as push
 from server.sync import batch, trash
 from server.sync import handlers as sync
 from server.system import handlers as system
 from server.tasks import handlers as tasks
 
-MODULES: tuple[ModuleType, ...] = (auth, me, sessions, tasks, lists, trash, batch, sync, system)
+MODULES: tuple[ModuleType, ...] = (
+    auth,
+    me,
+    sessions,
+    verification,
+    recovery,
+    email_change,
+    push,
+    tasks,
+    lists,
+    trash,
+    batch,
+    sync,
+    system,
+)
 
 
 def collect(modules: tuple[ModuleType, ...] = MODULES) -> dict[str, Any]:

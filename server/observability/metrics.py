@@ -74,6 +74,13 @@ class Metrics:
             "Connections closed as they arrived: their client held CLIENT_CONNECTION_LIMIT.",
             registry=self.registry,
         )
+        # What the compiled plans left to openapi-core (server/contract/fallback.py).
+        self.fallbacks = Counter(
+            "todo_validation_fallbacks",
+            "Requests and replies the compiled plan left to openapi-core, by operation and kind.",
+            ["operation", "kind"],
+            registry=self.registry,
+        )
         # The event-loop guard (server/observability/loop_guard.py).
         self.hold = Histogram(
             "todo_event_loop_hold_seconds",

@@ -18,7 +18,8 @@ async def health(request: Request) -> Reply:
 
 
 async def ready(request: Request) -> Reply:
-    """200 only when the database answers and every migration in migrations/ is applied."""
+    """200 only when the database answers, every migration in migrations/ is applied and the
+    outbox's oldest unsent row is younger than OUTBOX_READY_SECONDS (its age is in the body)."""
     app = request.app
     retry = app.ctx.settings.retry_after_seconds
     try:
@@ -29,7 +30,13 @@ async def ready(request: Request) -> Reply:
     missing = app.ctx.migration_ids - applied
     if missing:
         raise ServiceUnavailable(retry, f"{len(missing)} migration(s) not applied yet.")
-    return Reply({"status": "ready"})
+    oldest = await app.ctx.queries.outbox_oldest_unsent(request.ctx.db)
+    limit = app.ctx.settings.outbox_ready_seconds
+    if oldest is not None and oldest > limit:
+        raise ServiceUnavailable(
+            retry, f"The outbox's oldest unsent message has waited {oldest:.0f} s (over {limit} s)."
+        )
+    return Reply({"status": "ready", "outbox": {"oldest_unsent_seconds": oldest}})
 
 
 async def docs(request: Request) -> Reply:

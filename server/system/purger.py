@@ -34,6 +34,9 @@ PURGES: tuple[tuple[str, Callable[[Settings], dict[str, int]]], ...] = (
     ("purge_trash", lambda settings: {"days": settings.trash_retention_days}),
     ("purge_tombstones", lambda settings: {"days": settings.changes_retention_days}),
     ("purge_fired_reminders", lambda settings: {}),
+    ("purge_outbox", lambda settings: {}),
+    ("purge_account_tokens", lambda settings: {}),
+    ("purge_mail_requests", lambda settings: {}),
 )
 
 

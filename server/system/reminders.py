@@ -21,11 +21,14 @@ LATE_SECONDS = 3600
 BATCH = 1000  # reminders a statement takes: a round's statements stay short at any burst
 
 
-async def fire_due(db: Conn, queries: Queries) -> int:
-    """Fire what has fallen due; how many reminders fired."""
+async def fire_due(db: Conn, queries: Queries, *, mail: bool = True, push: bool = True) -> int:
+    """Fire what has fallen due (and write the mails and pushes of those who asked for them,
+    when `mail` and `push` are on); how many reminders fired."""
     fired = 0
     while True:
-        row = await queries.fire_reminders(db, late_seconds=LATE_SECONDS, batch=BATCH)
+        row = await queries.fire_reminders(
+            db, late_seconds=LATE_SECONDS, batch=BATCH, mail=mail, push=push
+        )
         fired += row["fired"]
         if row["handled"] < BATCH:
             return fired
@@ -33,7 +36,7 @@ async def fire_due(db: Conn, queries: Queries) -> int:
 
 async def run_scheduler(db: Executor, queries: Queries, settings: Settings) -> None:
     async def round_() -> None:
-        fired = await fire_due(db, queries)
+        fired = await fire_due(db, queries, mail=settings.mail_enabled, push=settings.push_enabled)
         if fired:
             log.info("fired %d reminders", fired)
 

@@ -20,7 +20,7 @@ from server.http.preconditions import conditional, etag, if_match_versions, vers
 from server.tasks import completion, listing, placement, reminder_pages
 from server.tasks import fields as task_fields
 from server.tasks.fields import task_body
-from server.tasks.idempotency import create_once
+from server.tasks.idempotency import create_once, write_once
 from server.tasks.missing import NO_TASK, missing_or_stale
 
 MAX_WINDOW = timedelta(days=31)  # of GET /reminders
@@ -60,15 +60,15 @@ async def get_task(request: Request) -> Reply:
 
 
 async def replace_task(request: Request) -> Reply:
-    return await _write(request, task_fields.replaced_fields(request.ctx.body))
+    return await _write(request, "replace", task_fields.replaced_fields(request.ctx.body))
 
 
 async def update_task(request: Request) -> Reply:
-    return await _write(request, task_fields.patched_fields(request.ctx.body))
+    return await _write(request, "update", task_fields.patched_fields(request.ctx.body))
 
 
 async def complete_task(request: Request) -> Reply:
-    return await _write(request, task_fields.completed_fields(request.ctx.body))
+    return await _write(request, "complete", task_fields.completed_fields(request.ctx.body))
 
 
 async def move_task(request: Request) -> Reply:
@@ -114,20 +114,26 @@ async def get_stats(request: Request) -> Reply:
     )
 
 
-async def _write(request: Request, fields: dict[str, Any]) -> Reply:
+async def _write(request: Request, operation: str, fields: dict[str, Any]) -> Reply:
     """update_task under If-Match (a recurring task's completion: completion.py); the task
-    with its new ETag."""
-    app = request.app
-    row = await completion.write(
-        request.ctx.db,
-        app.ctx.queries,
-        request.ctx.token,
-        _task_id(request),
-        if_match_versions(request.ctx.header_params.get("If-Match")),
-        fields,
-        app.ctx.clock(),
-    )
-    return Reply(task_body(row), headers={"ETag": etag(row["version"])})
+    with its new ETag. With an Idempotency-Key, done once: a retry answers the first answer
+    (idempotency.py)."""
+    app, token, task_id = request.app, request.ctx.token, _task_id(request)
+    versions = if_match_versions(request.ctx.header_params.get("If-Match"))
+
+    async def write(db: Executor) -> Row:
+        now = app.ctx.clock()
+        return await completion.write(db, app.ctx.queries, token, task_id, versions, fields, now)
+
+    key = request.ctx.header_params.get("Idempotency-Key")
+    if key is None:
+        body = task_body(await write(request.ctx.db))
+    else:
+        asked = {"op": operation, "task_id": task_id, "if_match": versions, "fields": fields}
+        body = await write_once(
+            request.ctx.db, app.ctx.queries, request.ctx.user_id, key, asked, write
+        )
+    return Reply(body, headers={"ETag": etag(body["version"])})
 
 
 async def _missing_or_stale(request: Request) -> NoReturn:

@@ -1,5 +1,5 @@
-"""Idempotent task creation: a retry with the same Idempotency-Key answers what the first
-request answered (the task it created, as it was then); the same key with a different request
+"""Idempotent task creation and writes: a retry with the same Idempotency-Key answers what the
+first request answered (the task it created, as it was then); the same key with a different request
 is refused; two requests racing with one key create one task, because the key's row is inserted
 first, in the creating transaction.
 
@@ -8,6 +8,10 @@ Once that task is deleted (in the trash, or purged), the retry is told so, 409
 a Location and an ETag that no longer exist (a client putting it back in its list brings back
 what the user deleted), and creating it again would undo the deletion. The client learns what
 it needs: its request did create the task, and the task is gone.
+
+A write (PUT, PATCH, complete) with a key is done once the same way: its retry answers the task
+as the first request left it, and does not complete a recurring task a second time (the one
+write that a repeat changes). Once the task is gone, the retry is the 404 a write to it is.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from typing import Any
 
 from server.db.executor import ATTEMPTS, Executor, Row
 from server.db.queries import Queries
-from server.errors import Conflict, UnprocessableContent
+from server.errors import ApiError, Conflict, NotFound, UnprocessableContent
 from server.tasks.fields import json_ready, request_hash, task_body
+from server.tasks.missing import NO_TASK
 
 
 class CreatedTaskDeleted(Conflict):
@@ -37,19 +42,49 @@ async def create_once(
     """The created task's body: made now by create(connection), or replayed from the request
     that first used `key`."""
 
+    def deleted(task_id: str) -> ApiError:
+        return CreatedTaskDeleted(
+            f"The task this Idempotency-Key created ({task_id}) has since been deleted."
+        )
+
+    return await _task_once(db, queries, user_id, key, fields, create, deleted)
+
+
+async def write_once(
+    db: Executor,
+    queries: Queries,
+    user_id: str,
+    key: str,
+    request: Mapping[str, Any],
+    write: Callable[[Executor], Awaitable[Row]],
+) -> dict[str, Any]:
+    """The written task's body: written now by write(connection), or replayed from the request
+    that first used `key` (`request`: what tells a retry from another request with the key)."""
+    return await _task_once(db, queries, user_id, key, request, write, lambda _: NotFound(NO_TASK))
+
+
+async def _task_once(
+    db: Executor,
+    queries: Queries,
+    user_id: str,
+    key: str,
+    request: Mapping[str, Any],
+    make: Callable[[Executor], Awaitable[Row]],
+    gone: Callable[[str], ApiError],
+) -> dict[str, Any]:
+    """The body of the task make(connection) answers now, or the one the first request with
+    `key` got; gone(task id) when that task no longer exists."""
     replayed = True
 
     async def work(conn: Executor) -> tuple[str | None, dict[str, Any]]:
         nonlocal replayed
         replayed = False
-        row = await create(conn)
+        row = await make(conn)
         return row["id"], json_ready(task_body(row))
 
-    body = await once(db, queries, user_id, key, request_hash(fields), work)
+    body = await once(db, queries, user_id, key, request_hash(request), work)
     if replayed and await queries.task_version(db, user_id=user_id, id=body["id"]) is None:
-        raise CreatedTaskDeleted(
-            f"The task this Idempotency-Key created ({body['id']}) has since been deleted."
-        )
+        raise gone(body["id"])
     return body
 
 

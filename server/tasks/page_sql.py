@@ -73,6 +73,15 @@ SORT_KEYS = {
     ("due_date", "desc"): _tied_on_id("due_at", "coalesce({}::timestamptz, '-infinity')", DUE_DESC),
 }
 DIRECTIONS = {"asc": ("ASC", ">"), "desc": ("DESC", "<")}
+# The total of the common pages, read from the counts migration 0039 keeps (every task, one
+# list, the top level of either) rather than counted: by the filters in use, the column to sum
+# over the user's lists. Any other filter counts its matches.
+KEPT_TOTALS = {
+    (): "tasks",
+    ("list_id",): "tasks",
+    ("parent_key",): "top_level",
+    ("list_id", "parent_key"): "top_level",
+}
 
 
 @dataclass(frozen=True)
@@ -91,12 +100,13 @@ def statement(shape: Shape) -> str:
 
     Its first row is the header (account_ok, total) with the page's first task, or with
     nulls when the page is empty; each further row carries the next task. The total is an
-    InitPlan, counted once per page; `ON true` leaves the planner a nested loop alone, over
+    InitPlan, read once per page; `ON true` leaves the planner a nested loop alone, over
     one header row, which keeps the page's order.
     """
     numbers = (f"${n}" for n in itertools.count(2))
+    params = {name: next(numbers) for name in shape.filters}
     matches = " AND ".join(
-        ["user_id = $1", *(FILTERS[name].format(next(numbers)) for name in shape.filters)]
+        ["user_id = $1", *(FILTERS[name].format(params[name]) for name in shape.filters)]
     )
     limit = next(numbers)
     key = SORT_KEYS[(shape.sort, shape.order)]
@@ -113,10 +123,22 @@ def statement(shape: Shape) -> str:
     return (
         f"SELECT head.account_ok, head.total, page.*\n"  # noqa: S608 (fixed fragments)
         f"  FROM (SELECT {check.numbered(bound)} AS account_ok,\n"
-        f"               (SELECT count(*) FROM tasks WHERE {matches}) AS total) AS head\n"
+        f"               {_total(params, matches)} AS total) AS head\n"
         f"  LEFT JOIN (SELECT {COLUMNS}\n"
         f"               FROM tasks\n"
         f"              WHERE {matches}{after}\n"
         f"              ORDER BY {order_by}\n"
         f"              {paging}) AS page ON true"
+    )
+
+
+def _total(params: dict[str, str], matches: str) -> str:
+    """The page's total: a kept count where there is one, else the matches counted."""
+    column = KEPT_TOTALS.get(tuple(params))
+    if column is None:
+        return f"(SELECT count(*) FROM tasks WHERE {matches})"  # noqa: S608 (fixed fragments)
+    in_list = f" AND list_id = {params['list_id']}" if "list_id" in params else ""
+    return (
+        f"(SELECT coalesce(sum({column}), 0)"  # noqa: S608 (fixed fragments)
+        f" FROM list_counts WHERE user_id = $1{in_list})"
     )

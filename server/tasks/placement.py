@@ -16,7 +16,7 @@ import asyncpg
 
 from server.db.executor import ATTEMPTS, Executor, Row
 from server.db.queries import Queries, TokenParams
-from server.errors import AccountGone, QuotaExceeded, UnprocessableContent
+from server.errors import QuotaExceeded, UnprocessableContent
 from server.http.preconditions import current
 from server.ordering.siblings import LAST, Siblings, find_slot, put
 from server.tasks.missing import NO_TASK
@@ -165,11 +165,9 @@ def _siblings(
 async def _refused(
     db: Executor, queries: Queries, token: TokenParams, fields: Mapping[str, Any], quota: int
 ) -> NoReturn:
-    """Why a create inserted nothing: the account deleted meanwhile, its count with it (401),
-    not the user's list (422), a parent whose list was deleted since it was checked (422), or
-    the quota (409)."""
-    if not await queries.token_account_ok(db, **token):
-        raise AccountGone()
+    """Why a create inserted nothing: not the user's list (422), a parent whose list was deleted
+    since it was checked (422), or the quota (409). (The account deleted meanwhile, its count
+    with it, is the pipeline's 401: it checks the session afresh on such refusals.)"""
     facts = await queries.placement_facts(
         db,
         user_id=token["user_id"],

@@ -86,6 +86,25 @@ export function etagOf(response: Response): string {
   return etag;
 }
 
+/**
+ * `PATCH .../complete` with an `Idempotency-Key`, a fresh one unless `key` is given. After a lost
+ * response or a double click, send it again with the same key: the retry answers what the first
+ * request answered and changes nothing, where a request without a key completes the task a second
+ * time (a recurring task advances again, a toggle toggles back).
+ */
+export function completeTask(
+  api: Api,
+  path: { user_id: string; task_id: string },
+  body?: Schemas["CompleteRequest"],
+  options: { key?: string; ifMatch?: string } = {},
+) {
+  const key = options.key ?? crypto.randomUUID();
+  const header = options.ifMatch === undefined ? { "Idempotency-Key": key } : { "Idempotency-Key": key, "If-Match": options.ifMatch };
+  return body === undefined
+    ? api.PATCH("/api/{user_id}/tasks/{task_id}/complete", { params: { path, header } })
+    : api.PATCH("/api/{user_id}/tasks/{task_id}/complete", { params: { path, header }, body });
+}
+
 export function check(condition: unknown, message: string): asserts condition {
   if (!condition) throw new UnexpectedAnswer(message);
 }

@@ -1,9 +1,11 @@
 /**
  * `make e2e` after the type checks: start the service on a free port with its own DATA_DIR and
- * CORS_ORIGINS listing a second local origin, wait for /ready, run the client flow and the
- * browser tests against it, then the live-events helper's check (src/stream-ends.ts) against a
+ * CORS_ORIGINS listing a second local origin, wait for /ready, run the client flow, the
+ * browser tests and the packed package in a page (src/page.test.ts) against it, then the
+ * package's tests (src/kit.test.ts: refresh, reconnection, the ends of streams) against a
  * second instance on the same database whose access tokens live 3 s, and stop both whatever
- * happens.
+ * happens. The service mails through an SMTP server of this process (src/mailbox.ts), from which
+ * the account-recovery flow (src/recovery.ts) reads the links it follows.
  *   TODO_API   the service command (default: <repo>/.venv/bin/todo-api)
  *   E2E_DATA_DIR  its data folder (default: <repo>/.data/e2e); DATABASE_URL, if set, is passed on
  */
@@ -13,9 +15,14 @@ import { createServer } from "node:net";
 import { resolve } from "node:path";
 
 import { REPO_ROOT, outputPath } from "./browser.js";
+import { Mailbox } from "./mailbox.js";
+import { recoveryFlow } from "./recovery.js";
 
 const HOST = "127.0.0.1";
 const READY_TIMEOUT_MS = 180_000;
+/** Both instances: one worker; every check signs up accounts of its own from this one address,
+ * and the signup limit counts them in the database across runs, so it is lifted here. */
+const TEST_SETTINGS = { WORKERS: "1", SIGNUP_LIMIT_PER_HOUR: "1000" };
 
 function freePort(): Promise<number> {
   return new Promise((found, fail) => {
@@ -75,11 +82,13 @@ async function main(): Promise<number> {
   const dataDir = process.env.E2E_DATA_DIR ?? resolve(REPO_ROOT, ".data/e2e");
   const logPath = outputPath("e2e-service.log");
   const log = createWriteStream(logPath);
+  const mailbox = new Mailbox(); // the service mails through it; the recovery flow reads it
+  const smtpUrl = await mailbox.start();
 
   console.log(`starting ${command} serve on ${apiUrl} (DATA_DIR=${dataDir}, CORS_ORIGINS=${allowedOrigin}); log: ${logPath}`);
   const service = spawn(command, ["serve"], {
     cwd: REPO_ROOT,
-    env: { ...process.env, HOST, PORT: String(apiPort), DATA_DIR: dataDir, CORS_ORIGINS: allowedOrigin, WORKERS: "1", REMINDER_INTERVAL_SECONDS: "1" },
+    env: { ...process.env, ...TEST_SETTINGS, HOST, PORT: String(apiPort), DATA_DIR: dataDir, CORS_ORIGINS: allowedOrigin, REMINDER_INTERVAL_SECONDS: "1", SMTP_URL: smtpUrl, APP_URL: allowedOrigin },
     stdio: ["ignore", "pipe", "pipe"],
   });
   service.stdout?.pipe(log);
@@ -104,27 +113,38 @@ async function main(): Promise<number> {
     const env = { ...process.env, API_URL: apiUrl, ALLOWED_ORIGIN: allowedOrigin };
     const tsx = ["--import", "tsx"];
     results.push(["client flow", await run("client flow", process.execPath, [...tsx, "src/flow.ts"], env)]);
+    try {
+      console.log("\n== account recovery: the service's mails read from the flow's SMTP server");
+      await recoveryFlow(apiUrl, allowedOrigin, mailbox);
+      results.push(["account recovery", true]);
+    } catch (error) {
+      console.error(`account recovery: ${error instanceof Error ? error.message : String(error)}`);
+      results.push(["account recovery", false]);
+    }
     results.push([
       "browser tests",
       await run("browser tests", process.execPath, [...tsx, "--test", "--test-reporter=spec", "src/browser.test.ts", "src/console.test.ts"], env),
     ]);
+    results.push(["package in a page", await run("package in a page", process.execPath, [...tsx, "--test", "--test-reporter=spec", "src/page.test.ts"], env)]);
     // The same database (DATA_DIR) and secret, as a second instance of the cluster would run.
     const shortUrl = `http://${HOST}:${shortPort}`;
     shortLived = spawn(command, ["serve"], {
       cwd: REPO_ROOT,
-      env: { ...process.env, HOST, PORT: String(shortPort), DATA_DIR: dataDir, WORKERS: "1", ACCESS_TOKEN_TTL: "3" },
+      env: { ...process.env, ...TEST_SETTINGS, HOST, PORT: String(shortPort), DATA_DIR: dataDir, ACCESS_TOKEN_TTL: "3" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     shortLived.stdout?.pipe(log);
     shortLived.stderr?.pipe(log);
     await waitUntilReady(shortLived, shortUrl, () => undefined);
-    results.push(["stream ends", await run("stream ends", process.execPath, [...tsx, "src/stream-ends.ts"], { ...env, API_URL: shortUrl })]);
+    const short = { ...env, API_URL: shortUrl };
+    results.push(["package", await run("package", process.execPath, [...tsx, "--test", "--test-reporter=spec", "src/kit.test.ts"], short)]);
   } catch (error) {
     console.error(`e2e: ${error instanceof Error ? error.message : String(error)}`);
     results.push(["service start", false]);
   } finally {
     if (shortLived) await stop(shortLived);
     await stop(service);
+    await mailbox.stop();
     log.end();
   }
 

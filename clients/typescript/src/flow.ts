@@ -13,12 +13,14 @@ import {
   type TaskPage,
   UnexpectedAnswer,
   check,
+  completeTask,
   etagOf,
   expectEmpty,
   expectProblem,
   expectStatus,
   makeClient,
 } from "./api.js";
+import { createTodoClient } from "./index.js";
 import { listsFlow } from "./lists.js";
 import { syncFlow } from "./sync.js";
 import { timeFlow } from "./time.js";
@@ -290,7 +292,7 @@ async function main(): Promise<void> {
     return etagOf(answer.response);
   });
 
-  await step("complete with If-Match, toggle back with no body, complete again", async () => {
+  await step("complete with If-Match, toggle back with no body, complete again and retry it with its key", async () => {
     const done = await api.PATCH("/api/{user_id}/tasks/{task_id}/complete", {
       params: { path, header: { "If-Match": etag } },
       body: { is_completed: true },
@@ -302,11 +304,11 @@ async function main(): Promise<void> {
       200,
     );
     check(!toggled.is_completed && toggled.completed_at === null, "toggle did not reopen the task");
-    const again = expectStatus(
-      await api.PATCH("/api/{user_id}/tasks/{task_id}/complete", { params: { path }, body: { is_completed: true } }),
-      200,
-    );
+    const key = randomUUID();
+    const again = expectStatus(await completeTask(api, path, { is_completed: true }, { key }), 200);
     check(again.is_completed, "could not complete the task");
+    const retried = expectStatus(await completeTask(api, path, { is_completed: true }, { key }), 200);
+    check(retried.version === again.version, "a completion retried with its Idempotency-Key wrote again");
   });
 
   await step("stats add up", async () => {
@@ -332,12 +334,7 @@ async function main(): Promise<void> {
 
   await listsFlow(api, userId, step);
   const otherDevice = makeClient(baseUrl, () => accessToken);
-  const renew = async (): Promise<string> => {
-    tokens = expectStatus(await api.POST("/api/auth/refresh", { body: { refresh_token: tokens.refresh_token } }), 200);
-    accessToken = tokens.access_token;
-    return accessToken;
-  };
-  await syncFlow(api, otherDevice, baseUrl, userId, { token: () => accessToken ?? "", renew }, step);
+  await syncFlow(api, otherDevice, createTodoClient({ baseUrl, session: tokens }), userId, step);
   await timeFlow(api, userId, step);
 
   tokens = await step("refresh rotates the pair", async () => {

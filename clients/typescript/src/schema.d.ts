@@ -104,6 +104,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/verify-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify the email address
+         * @description Marks the account's email as verified with the token of the link mailed at signup (or by `POST /api/me/verify-email`). The link opens the frontend at `APP_URL/verify-email?token=...`: that page sends the token here. A token works once, for 24 hours, and only while the address it was mailed to is still the account's. A used, expired or unknown token is `400` `invalid-token` (one body for all three). `404` when the service runs with `MAIL_ENABLED=false`.
+         */
+        post: operations["verify_email"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for a password reset
+         * @description Mails a password-reset link to the account with this email (in any letter case), at the address the account has, never at the spelling sent. The answer is `202` with the same body, after the same work, whether or not an account has the address: it tells nobody whether one does. The link opens the frontend at `APP_URL/reset-password?token=...`, which asks for a new password and sends both to `POST /api/auth/password-reset/confirm`; it works once, for 30 minutes. At most 5 reset mails an hour reach one address (further requests are answered alike and mail nothing); one client address may ask 20 times an hour, then `429`. `404` when the service runs with `MAIL_ENABLED=false`.
+         */
+        post: operations["request_password_reset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/password-reset/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reset the password
+         * @description Sets a new password with the token of a reset link. Every session of the account ends: its refresh tokens, and its access tokens answer `401` at once on every instance (open event streams end with `session-ended`). The email counts as verified (the link reached it). A used, expired or unknown token, or one asked for before the password or the email last changed, is `400` `invalid-token` (one body for all). Password work is admitted like a login's (`503` when its queue is full). `404` when the service runs with `MAIL_ENABLED=false`.
+         */
+        post: operations["reset_password"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/confirm-email-change": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm an email change
+         * @description Moves the account to the new address with the token of the link mailed there by `PUT /api/me/email`; the new address counts as verified. The link opens the frontend at `APP_URL/confirm-email?token=...`, which sends the token here (no access token needed: it may open on another device). `409` when an account took the address meanwhile (the link works again once it is free). A used, expired or unknown token, or one whose account changed its password or email since, is `400` `invalid-token`. `404` when the service runs with `MAIL_ENABLED=false`.
+         */
+        post: operations["confirm_email_change"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/me": {
         parameters: {
             query?: never;
@@ -127,7 +207,7 @@ export interface paths {
         head?: never;
         /**
          * Rename the signed-in account
-         * @description Changes the account's display name.
+         * @description Changes the account's display name, time zone, or how reminders reach it (`notify`: by mail to its verified address, by push to its subscriptions).
          */
         patch: operations["update_me"];
         trace?: never;
@@ -195,6 +275,113 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me/verify-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail the verification link again
+         * @description Mails the account a new verification link (`APP_URL/verify-email?token=...`); earlier links keep working until they expire. At most 5 verification mails an hour per account (the one of signup counts), then `429`. `409` when the email is already verified. `404` when the service runs with `MAIL_ENABLED=false`.
+         */
+        post: operations["resend_verification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Change the email address
+         * @description Asks to move the account to a new address, confirmed with the password (`403` when it is wrong: a failed login of the account, `429` once it is limited). A link goes to the new address (`APP_URL/confirm-email?token=...`, 24 hours, for `POST /api/auth/confirm-email-change`) and a notice to the present one; nothing changes until the link is followed. Changing the password, or a reset, before then cancels it. `409` when an account has the new address already (this one included); at most 5 changes asked an hour, then `429`. `404` when the service runs with `MAIL_ENABLED=false`.
+         */
+        put: operations["change_email"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/push-subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the push subscriptions
+         * @description The account's Web Push subscriptions (browsers and devices), oldest first. `404` when the service runs with `PUSH_ENABLED=false`.
+         */
+        get: operations["list_push_subscriptions"];
+        put?: never;
+        /**
+         * Add a push subscription
+         * @description Stores a browser's `PushSubscription` (its `toJSON()`, made with `applicationServerKey` from `GET /api/push/vapid-public-key`): with `notify.push` on, each reminder of the account is pushed to it, encrypted (RFC 8291) and signed for (VAPID, RFC 8292), as JSON `{kind: "reminder", task_id, title, fire_at}`. The endpoint is an `https` URL (`http` too in development). The same endpoint again replaces its keys (`200`). At most 20 per account (`409` `quota-exceeded`). A subscription whose push service answers `404` or `410` is removed. `404` when the service runs with `PUSH_ENABLED=false`.
+         */
+        post: operations["create_push_subscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/push-subscriptions/{subscription_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A push subscription's id. */
+                subscription_id: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a push subscription
+         * @description Removes one of the account's push subscriptions (a browser that unsubscribed). Another account's or an unknown one is `404`; so is every call when the service runs with `PUSH_ENABLED=false`.
+         */
+        delete: operations["delete_push_subscription"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/push/vapid-public-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The application server key
+         * @description The service's VAPID public key (RFC 8292), base64url: pass it as `applicationServerKey` to `PushManager.subscribe()`. Needs no access token. `404` when the service runs with `PUSH_ENABLED=false`.
+         */
+        get: operations["get_vapid_public_key"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/{user_id}/tasks": {
         parameters: {
             query?: never;
@@ -250,7 +437,7 @@ export interface paths {
         get: operations["get_task"];
         /**
          * Replace a task
-         * @description Replaces every writable field; omitted optional fields return to their defaults. Honours `If-Match` (`412` when stale).
+         * @description Replaces every writable field; omitted optional fields return to their defaults. Honours `If-Match` (`412` when stale) and `Idempotency-Key` (a retry answers what the first request answered).
          */
         put: operations["replace_task"];
         post?: never;
@@ -263,7 +450,7 @@ export interface paths {
         head?: never;
         /**
          * Update part of a task
-         * @description Changes only the fields given (JSON merge patch: `null` clears a nullable field). Honours `If-Match` (`412` when stale).
+         * @description Changes only the fields given (JSON merge patch: `null` clears a nullable field). Honours `If-Match` (`412` when stale) and `Idempotency-Key` (a retry answers what the first request answered: a completion is not made twice).
          */
         patch: operations["update_task"];
         trace?: never;
@@ -294,7 +481,7 @@ export interface paths {
         head?: never;
         /**
          * Complete, reopen or toggle a task
-         * @description With a body `{"is_completed": …}` sets the flag; with no body toggles it. `completed_at` follows the flag. Honours `If-Match` (`412` when stale). A completion of a recurring task that another request completed or advanced while this one ran does not advance it again: it answers the task as it is (`412` if the request also changed other fields). A retry sent after the first completion landed is a second completion unless it carries `If-Match`, which makes it a `412` that changes nothing.
+         * @description With a body `{"is_completed": …}` sets the flag; with no body toggles it. `completed_at` follows the flag. Honours `If-Match` (`412` when stale). A completion of a recurring task that another request completed or advanced while this one ran does not advance it again: it answers the task as it is (`412` if the request also changed other fields). A retry sent after the first completion landed is a second completion (a recurring task advances again, a toggle toggles back) unless the request carries an `Idempotency-Key`: a client that may retry a completion (a lost response, a double click) sends one, and its retry answers what the first request answered and changes nothing. (`If-Match` also stops a retry, as a `412`.)
          */
         patch: operations["complete_task"];
         trace?: never;
@@ -722,7 +909,7 @@ export interface paths {
         };
         /**
          * Readiness
-         * @description Answers `200` only when the database answers and every migration is applied, else `503`.
+         * @description Answers `200` only when the database answers, every migration is applied and the oldest unsent mail or push of the outbox has waited less than `OUTBOX_READY_SECONDS` (an hour by default: mail that stopped leaving), else `503`. The body gives that age.
          */
         get: operations["ready"];
         put?: never;
@@ -842,7 +1029,7 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description Answers the metrics of every worker of this instance, added up, in the Prometheus text exposition format: requests by operation and status (`todo_http_requests_total`), latency histograms by operation (`todo_http_request_duration_seconds`), pool connections in use and waiting, the password-hash queue's depth, the open event streams, the connections refused for their client's cap (`todo_connections_refused_total`), and the event-loop guard: each worker's event-loop lag (`todo_event_loop_lag_seconds`, `todo_event_loop_lag_current_seconds`) and its holds of 50 ms or more by the operation whose code held the loop (`todo_event_loop_hold_seconds`, and the worst so far, `todo_event_loop_hold_max_seconds`). Needs no access token: expose it to your scraper, not to the internet. `404` (as for an unknown route) when `METRICS_ENABLED` is off.
+         * @description Answers the metrics of every worker of this instance, added up, in the Prometheus text exposition format: requests by operation and status (`todo_http_requests_total`), latency histograms by operation (`todo_http_request_duration_seconds`), pool connections in use and waiting, the password-hash queue's depth, the open event streams, the connections refused for their client's cap (`todo_connections_refused_total`), the outbox's mails and pushes (`todo_mail_sent_total`, `todo_mail_retried_total`, `todo_mail_failed_total`, `todo_push_sent_total`, `todo_push_retried_total`, `todo_push_failed_total`), and the event-loop guard: each worker's event-loop lag (`todo_event_loop_lag_seconds`, `todo_event_loop_lag_current_seconds`) and its holds of 50 ms or more by the operation whose code held the loop (`todo_event_loop_hold_seconds`, and the worst so far, `todo_event_loop_hold_max_seconds`). Needs no access token: expose it to your scraper, not to the internet. `404` (as for an unknown route) when `METRICS_ENABLED` is off.
          */
         get: operations["metrics"];
         put?: never;
@@ -994,6 +1181,9 @@ export interface components {
             email: components["schemas"]["Email"];
             name: components["schemas"]["DisplayName"];
             timezone?: components["schemas"]["TimeZone"];
+            /** @description Whether the account followed a link mailed to its address (verification, password reset or email change). False at signup. */
+            email_verified: boolean;
+            notify: components["schemas"]["Notify"];
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
         };
@@ -1030,6 +1220,7 @@ export interface components {
         UpdateMeRequest: {
             name?: components["schemas"]["DisplayName"];
             timezone?: components["schemas"]["TimeZone"];
+            notify?: components["schemas"]["NotifyPatch"];
         };
         /**
          * @description The account's time zone, an IANA name (default `UTC`) that both the service and its database know (`localtime`, a file of some systems, is not one). All-day dues end at midnight in it, and recurring tasks keep their local time of day in it.
@@ -1042,6 +1233,67 @@ export interface components {
         };
         DeleteMeRequest: {
             password: components["schemas"]["CurrentPassword"];
+        };
+        /** @description How a reminder reaches the account besides its open event streams: `email` mails each reminder to the account's address once it is verified (never to an address nobody proved); `push` pushes it to each of its push subscriptions. Both off at signup. */
+        Notify: {
+            email: boolean;
+            push: boolean;
+        };
+        /** @description The notifications to switch (at least one; an omitted one stays as it is). */
+        NotifyPatch: {
+            email?: boolean;
+            push?: boolean;
+        };
+        /** @description The `token` query parameter of a mailed link, as it came. */
+        MailToken: string;
+        TokenRequest: {
+            token: components["schemas"]["MailToken"];
+        };
+        PasswordResetRequest: {
+            email: components["schemas"]["Email"];
+        };
+        PasswordResetConfirm: {
+            token: components["schemas"]["MailToken"];
+            new_password: components["schemas"]["Password"];
+        };
+        ChangeEmailRequest: {
+            new_email: components["schemas"]["Email"];
+            password: components["schemas"]["CurrentPassword"];
+        };
+        /** @description The request is taken; what it asked for happens by mail. */
+        Accepted: {
+            /** @enum {string} */
+            status: "accepted";
+        };
+        VapidPublicKey: {
+            /** @description The uncompressed P-256 public key (65 bytes), base64url without padding. */
+            public_key: string;
+        };
+        /**
+         * Format: uri
+         * @description The push service's URL for this subscription (`https`; `http` in development).
+         */
+        PushEndpoint: string;
+        /** @description A browser's `PushSubscription.toJSON()`. */
+        PushSubscriptionCreate: {
+            endpoint: components["schemas"]["PushEndpoint"];
+            /** @description Ignored (the push service's 404 or 410 ends a subscription). */
+            expirationTime?: number | null;
+            keys: {
+                /** @description The browser's P-256 public key, uncompressed, base64url. */
+                p256dh: string;
+                /** @description The 16-byte authentication secret, base64url. */
+                auth: string;
+            };
+        };
+        PushSubscription: {
+            /** Format: uuid */
+            id: string;
+            endpoint: components["schemas"]["PushEndpoint"];
+            created_at: components["schemas"]["Timestamp"];
+        };
+        PushSubscriptionList: {
+            subscriptions: components["schemas"]["PushSubscription"][];
         };
         Session: {
             /**
@@ -1335,6 +1587,11 @@ export interface components {
         Ready: {
             /** @enum {string} */
             status: "ready";
+            /** @description The outbox of mails and pushes. */
+            outbox?: {
+                /** @description How long the oldest mail or push neither sent nor given up has waited, in seconds; null when none waits. */
+                oldest_unsent_seconds: number | null;
+            };
         };
     };
     responses: {
@@ -1378,6 +1635,42 @@ export interface components {
         Unauthorized: {
             headers: {
                 "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The token of a mailed link is unknown, used or expired (one body for all three), or was voided by a later password or email change. */
+        InvalidToken: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Mail is turned off (`MAIL_ENABLED=false`), and with it this operation. */
+        MailOff: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Web Push is turned off (`PUSH_ENABLED=false`), and with it this operation. */
+        PushOff: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The account's email address is already verified. */
+        AlreadyVerified: {
+            headers: {
                 [name: string]: unknown;
             };
             content: {
@@ -1520,7 +1813,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The database is unreachable (or, for `/ready`, not fully migrated), or the password-hashing queue is full (signup, login, password change, deletion). */
+        /** @description The database is unreachable (or, for `/ready`, not fully migrated), or the password-hashing queue is full (signup, login, password change, deletion), or too many requests of an unusual shape wait for the worker's full validator (`validation-busy`), or the request's writes lost to concurrent ones three times running (`write-contention`: nothing of it happened), or the request took longer than the service allows (a write of a very large part of an account: nothing of it happened; retry later, or in smaller parts). Retry after `Retry-After` seconds. */
         ServiceUnavailable: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
@@ -1574,6 +1867,8 @@ export interface components {
         ParentFilter: string | "none";
         /** @description A session's (login family's) id, from `GET /api/me/sessions`. */
         SessionId: string;
+        /** @description A push subscription's id. */
+        SubscriptionId: string;
         /**
          * @description The `ETag` the client last saw. When it no longer matches the task, the request fails with `412` and changes nothing. Without it, the last write wins.
          * @example "3"
@@ -1585,7 +1880,7 @@ export interface components {
          */
         IfNoneMatch: string;
         /**
-         * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key returns the task the first request created. The same key with a different body is `422`.
+         * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
          * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
          */
         IdempotencyKey: string;
@@ -1864,6 +2159,138 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    verify_email: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenRequest"];
+            };
+        };
+        responses: {
+            /** @description The account, its email verified. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            400: components["responses"]["InvalidToken"];
+            404: components["responses"]["MailOff"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    request_password_reset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordResetRequest"];
+            };
+        };
+        responses: {
+            /** @description Accepted: if an account has this address, a reset link is on its way to it. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["MailOff"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    reset_password: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordResetConfirm"];
+            };
+        };
+        responses: {
+            /** @description The password is changed and every session of the account has ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["InvalidToken"];
+            404: components["responses"]["MailOff"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    confirm_email_change: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenRequest"];
+            };
+        };
+        responses: {
+            /** @description The account at its new address, verified. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            400: components["responses"]["InvalidToken"];
+            404: components["responses"]["MailOff"];
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     get_me: {
         parameters: {
             query?: never;
@@ -2041,6 +2468,193 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    resend_verification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A verification link is on its way. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["MailOff"];
+            409: components["responses"]["AlreadyVerified"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    change_email: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChangeEmailRequest"];
+            };
+        };
+        responses: {
+            /** @description The confirmation link and the notice are on their way. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["MailOff"];
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_push_subscriptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subscriptions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushSubscriptionList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["PushOff"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    create_push_subscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PushSubscriptionCreate"];
+            };
+        };
+        responses: {
+            /** @description The subscription existed; its keys are replaced. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushSubscription"];
+                };
+            };
+            /** @description The subscription is stored. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushSubscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["PushOff"];
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["QuotaExceeded"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    delete_push_subscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A push subscription's id. */
+                subscription_id: components["parameters"]["SubscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subscription is removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_vapid_public_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VapidPublicKey"];
+                };
+            };
+            404: components["responses"]["PushOff"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
     list_tasks: {
         parameters: {
             query?: {
@@ -2156,7 +2770,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key returns the task the first request created. The same key with a different body is `422`.
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
                  * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -2263,6 +2877,11 @@ export interface operations {
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
+                 * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /**
@@ -2361,6 +2980,11 @@ export interface operations {
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
+                 * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /**
@@ -2416,6 +3040,11 @@ export interface operations {
                  * @example "3"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
+                 * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /**
@@ -2913,7 +3542,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key returns the task the first request created. The same key with a different body is `422`.
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
                  * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];

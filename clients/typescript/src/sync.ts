@@ -1,42 +1,15 @@
 /**
- * Sync across tabs and devices, as a frontend keeps a local copy (SPEC §7): a full sync through
- * /changes, then live events through /events (fetch streaming with the bearer header: a
- * browser's EventSource cannot send it), while a second client writes: creates, edits, moves,
- * trash and restore, a batch. The local copy must end equal to a fresh full listing. Also: the
- * trash page, clear-completed, an atomic batch with a stale if_match, and 304 on the pages.
+ * Sync across tabs and devices, as a frontend keeps a local copy (SPEC §7) with the package's
+ * sync helper (`Replica`): a full sync through /changes, then live events through /events (fetch
+ * streaming with the bearer header: a browser's EventSource cannot send it), while a second
+ * client writes: creates, edits, moves, trash and restore, a batch. The local copy must end
+ * equal to a fresh full listing. Also: the trash page, clear-completed, an atomic batch with a
+ * stale if_match, and 304 on the pages.
  */
 import { type Api, type Schemas, type Task, check, expectEmpty, expectProblem, expectStatus } from "./api.js";
-import { type Credentials, LiveStream } from "./events.js";
+import { Replica, type TodoClient } from "./index.js";
 
-type Change = Schemas["Change"];
 export type Step = <T>(name: string, run: () => Promise<T>) => Promise<T>;
-
-/** The local copy: every live task and list by id, and the feed position it reflects. */
-export class LocalCopy {
-  readonly tasks = new Map<string, Task>();
-  readonly lists = new Map<string, Schemas["List"]>();
-  since: string | undefined;
-
-  apply(change: Change): void {
-    const store: Map<string, unknown> = change.kind === "task" ? this.tasks : this.lists;
-    if (change.op === "delete") store.delete(change.id);
-    else store.set(change.id, change.data);
-  }
-}
-
-/** Reads /changes until it has nothing more (a full sync when the copy has no position yet). */
-export async function pull(api: Api, userId: string, copy: LocalCopy): Promise<number> {
-  let applied = 0;
-  for (let pages = 0; pages < 100; pages += 1) {
-    const query = { limit: 2, ...(copy.since ? { since: copy.since } : {}) };
-    const page = expectStatus(await api.GET("/api/{user_id}/changes", { params: { path: { user_id: userId }, query } }), 200);
-    page.changes.forEach((c) => copy.apply(c));
-    applied += page.changes.length;
-    copy.since = page.next_since;
-    if (!page.has_more) return applied;
-  }
-  throw new Error("the feed never ran out");
-}
 
 async function fullListing(api: Api, userId: string): Promise<Task[]> {
   const tasks: Task[] = [];
@@ -53,7 +26,7 @@ async function fullListing(api: Api, userId: string): Promise<Task[]> {
 const canonical = (tasks: Iterable<Task>): string =>
   JSON.stringify([...tasks].sort((a, b) => (a.id < b.id ? -1 : 1)));
 
-export async function converged(api: Api, userId: string, copy: LocalCopy): Promise<boolean> {
+export async function converged(api: Api, userId: string, copy: Replica): Promise<boolean> {
   const truth = canonical(await fullListing(api, userId));
   for (let tries = 0; tries < 50; tries += 1) {
     if (canonical(copy.tasks.values()) === truth) return true;
@@ -62,24 +35,17 @@ export async function converged(api: Api, userId: string, copy: LocalCopy): Prom
   return false;
 }
 
-export async function syncFlow(
-  api: Api,
-  otherDevice: Api,
-  baseUrl: string,
-  userId: string,
-  auth: Credentials,
-  step: Step,
-): Promise<void> {
+/** `device` is the package's client on the session `api` uses. */
+export async function syncFlow(api: Api, otherDevice: Api, device: TodoClient, userId: string, step: Step): Promise<void> {
   const path = { user_id: userId };
-  const copy = new LocalCopy();
+  const copy = new Replica(device, { pageSize: 2 });
   await step("full sync through /changes fills the local copy", async () => {
-    await pull(api, userId, copy);
+    await copy.pull();
     check(canonical(copy.tasks.values()) === canonical(await fullListing(api, userId)), "full sync differs from the listing");
     check(copy.lists.size >= 1, "the full sync has no lists");
   });
 
-  const live = new LiveStream(baseUrl, userId, copy, auth);
-  await live.open();
+  await copy.start(); // catches up, then follows /events
   const written = await step("another device writes while the stream follows", async () => {
     const made: Task[] = [];
     for (const title of ["Synced one", "Synced two", "Synced three"]) {
@@ -100,7 +66,7 @@ export async function syncFlow(
     check(await converged(api, userId, copy), "the local copy did not converge through /events");
     check(!copy.tasks.has(written.two.id) && !copy.tasks.has(written.three.id), "trashed tasks are still in the copy");
   });
-  await live.close();
+  await copy.stop();
 
   await step("trash page, restore with the subtask, and the copy follows by /changes", async () => {
     const trash = expectStatus(await api.GET("/api/{user_id}/trash", { params: { path } }), 200);
@@ -111,7 +77,7 @@ export async function syncFlow(
     const cleared = expectStatus(await otherDevice.POST("/api/{user_id}/tasks/clear-completed", { params: { path }, body: {} }), 200);
     const after = (await fullListing(api, userId)).length;
     check(cleared.count >= 1 && cleared.count === before - after, `clear-completed moved ${cleared.count} of ${before - after}`);
-    await pull(api, userId, copy);
+    await copy.pull();
     check(copy.tasks.has(written.three.id) && !copy.tasks.has(written.one.id), "the copy missed the restore or the clear");
     check(await converged(api, userId, copy), "the copy differs from the listing after /changes");
   });
@@ -119,11 +85,15 @@ export async function syncFlow(
   await step("Last-Event-ID resumes with exactly what the copy missed", async () => {
     const before = copy.since;
     expectStatus(await otherDevice.POST("/api/{user_id}/tasks", { params: { path }, body: { title: "While offline" } }), 201);
-    const resumed = new LiveStream(baseUrl, userId, copy, auth);
-    await resumed.open();
-    check(await converged(api, userId, copy), "the resumed stream did not replay the missed change");
+    const replayed: string[] = [];
+    const resumed = device.events({
+      ...(before === undefined ? {} : { lastEventId: before }),
+      onChange: (change) => change.data && "title" in change.data && replayed.push(change.data.title),
+    });
+    for (let tries = 0; tries < 50 && replayed.length === 0; tries += 1) await new Promise((resolve) => setTimeout(resolve, 100));
     await resumed.close();
-    check(resumed.events === 1 && copy.since !== before, `replayed ${resumed.events} events`);
+    check(replayed.join() === "While offline", `replayed ${replayed.join()}`);
+    check(await copy.pull() === 1 && await converged(api, userId, copy), "the copy did not catch up");
   });
 
   await step("an atomic batch with a stale if_match changes nothing (409, others 424)", async () => {
@@ -135,7 +105,7 @@ export async function syncFlow(
     ] } });
     const problem = expectProblem(answer, 409) as Schemas["BatchFailed"];
     check(problem.results.map((r) => r.status).join() === "424,412", `results ${JSON.stringify(problem.results)}`);
-    check(await pull(api, userId, copy) === 0, "a failed atomic batch changed something");
+    check(await copy.pull() === 0, "a failed atomic batch changed something");
   });
 
   await step("pages carry a weak ETag: 304 until something changes", async () => {
