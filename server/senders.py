@@ -33,7 +33,14 @@ def start_senders(app: App) -> list[Sender]:
         )
     if settings.push_enabled:
         subject = f"mailto:{parseaddr(settings.mail_from)[1] or 'todo@localhost'}"
-        deliverers.append((PushDeliverer(db, ctx.queries, vapid_key(settings), subject), "Pushes"))
+        deliverers.append(
+            (
+                PushDeliverer(
+                    db, ctx.queries, vapid_key(settings), subject, public_only=settings.production
+                ),
+                "Pushes",
+            )
+        )
     senders = [
         Sender(
             db,

@@ -1,6 +1,7 @@
 -- Mails to account holders (SPEC §12): verification, password reset, email change. Each request
 -- writes its token (only a hash), its outbox row and its mail request in one statement; the
--- token itself reaches the outbox sealed (server/mail/sealing.py), never in the clear.
+-- token itself reaches the outbox sealed (server/mail/sealing.py), never in the clear. Each
+-- row names its account (`user_id`): deleting the account takes its unsent mails with it.
 
 -- name: lock_reset_limits(email, client)!
 -- Nothing: takes this address's, then this client's, transaction-scoped reset lock.
@@ -20,9 +21,10 @@ SELECT ceil(extract(epoch FROM
 -- Whether a reset was mailed: the request is recorded, and when `email` names an account (any
 -- letter case) whose address had fewer than per_address reset mails this hour, a token for it
 -- is stored and a mail to the account's own stored address (never the spelling asked with) is
--- written. Known and unknown addresses run this same statement.
+-- written. Known and unknown addresses run this same statement. An account being deleted is
+-- waited for (FOR KEY SHARE), then counts as no account: its token would break the foreign key.
 WITH account AS (
-    SELECT id, email, name FROM users WHERE lower(email) = lower(:email)
+    SELECT id, email, name FROM users WHERE lower(email) = lower(:email) FOR KEY SHARE
 ), address AS (
     SELECT coalesce((SELECT lower(email) FROM account), lower(:email)) AS key
 ), allowed AS (
@@ -39,7 +41,7 @@ WITH account AS (
 ), mail AS (
     INSERT INTO outbox (channel, payload)
     SELECT 'mail', jsonb_build_object('kind', 'reset-password', 'to', email, 'name', name,
-                                      'token', :token::text)
+                                      'token', :token::text, 'user_id', id)
       FROM allowed
 ), asked AS (
     INSERT INTO mail_requests (kind, address, client, user_id, mailed)
@@ -71,7 +73,7 @@ WITH account AS (
 ), mail AS (
     INSERT INTO outbox (channel, payload)
     SELECT 'mail', jsonb_build_object('kind', 'verify-email', 'to', email, 'name', name,
-                                      'token', :token::text)
+                                      'token', :token::text, 'user_id', id)
       FROM account
 ), asked AS (
     INSERT INTO mail_requests (kind, address, client, user_id, mailed)
@@ -92,11 +94,11 @@ WITH account AS (
 ), mail AS (
     INSERT INTO outbox (channel, payload)
     SELECT 'mail', jsonb_build_object('kind', 'confirm-email-change', 'to', :new_email::text,
-                                      'name', name, 'token', :token::text)
+                                      'name', name, 'token', :token::text, 'user_id', id)
       FROM account
     UNION ALL
     SELECT 'mail', jsonb_build_object('kind', 'email-change-notice', 'to', email,
-                                      'name', name, 'new_email', :new_email::text)
+                                      'name', name, 'new_email', :new_email::text, 'user_id', id)
       FROM account
 ), asked AS (
     INSERT INTO mail_requests (kind, address, client, user_id, mailed)
@@ -104,9 +106,11 @@ WITH account AS (
 )
 SELECT EXISTS (SELECT 1 FROM account);
 
--- name: email_in_use(email)$
--- True when an account has this email in any letter case.
-SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower(:email));
+-- name: email_in_use(email, user_id)$
+-- 'other' when another account has this email in any letter case, 'same' when it is this
+-- account's address spelt exactly so; NULL when it is free or this account's in another case.
+SELECT CASE WHEN id <> :user_id THEN 'other' WHEN email = :email THEN 'same' END
+FROM users WHERE lower(email) = lower(:email);
 
 -- name: account_token_owner(token_hash, purpose)$
 -- The account a live token of this purpose belongs to, or nothing (unknown, used or expired).

@@ -21,8 +21,9 @@ WHERE user_id = :user_id ORDER BY created_at, id;
 DELETE FROM push_subscriptions WHERE id = :id AND user_id = :user_id RETURNING id;
 
 -- name: push_target(id)^
--- Where a push to this subscription goes and the keys it is encrypted for, or nothing.
-SELECT endpoint, p256dh, auth FROM push_subscriptions WHERE id = :id;
+-- Where a push to this subscription goes, the keys it is encrypted for and its account, or
+-- nothing.
+SELECT endpoint, p256dh, auth, user_id::text FROM push_subscriptions WHERE id = :id;
 
 -- name: drop_push_subscription(id, endpoint)!
 -- Nothing: the push service said the subscription is gone (404, 410).

@@ -84,7 +84,8 @@ reminded AS (
 mails AS (
   INSERT INTO outbox (channel, payload)
   SELECT 'mail', jsonb_build_object('kind', 'reminder', 'to', email, 'name', name,
-                                    'task_id', task_id, 'title', title, 'fire_at', fire_at)
+                                    'task_id', task_id, 'title', title, 'fire_at', fire_at,
+                                    'user_id', user_id)
     FROM reminded WHERE :mail AND notify_email AND email_verified
 ),
 pushes AS (

@@ -42,10 +42,16 @@ WHERE id = :id AND password_hash = :old_hash
 RETURNING id;
 
 -- name: delete_user(id, password_hash)$
--- The deleted account's id when its hash was still password_hash (tasks and tokens cascade).
-DELETE FROM users
-WHERE id = :id AND password_hash = :password_hash
-RETURNING id;
+-- The deleted account's id when its hash was still password_hash (tasks, tokens and push
+-- subscriptions cascade); its mails not yet sent go with it (a reminder, a reset link).
+WITH gone AS (
+    DELETE FROM users WHERE id = :id AND password_hash = :password_hash RETURNING id
+), unsent AS (
+    DELETE FROM outbox
+     WHERE sent_at IS NULL AND failed_at IS NULL AND channel = 'mail'
+       AND payload->>'user_id' = (SELECT id::text FROM gone)
+)
+SELECT id FROM gone;
 
 -- name: lock_user(id)$
 -- The account's password hash, its row locked until the transaction ends; token writes that must

@@ -70,6 +70,8 @@ class _Collect:
             self.box.arrived.append(
                 Arrived(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
             )
+        if self.box.answer_delay:
+            await asyncio.sleep(self.box.answer_delay)  # kept, not yet acknowledged
         return "250 OK"
 
 
@@ -120,7 +122,8 @@ class Mailbox:
         self.port = port or free_port()
         self.arrived: list[Arrived] = []
         self.lock = threading.Lock()
-        self.delay = 0.0
+        self.delay = 0.0  # seconds before a mail is kept
+        self.answer_delay = 0.0  # seconds after a mail is kept before the 250 that says so
         self.refuse: str | None = None  # e.g. "550 no such mailbox"
         self.logins: list[str] = []
         context = None

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
+import psycopg
 from openapi_core.templating.paths.exceptions import PathError
 from sanic import Sanic
 from sanic_testing.reusable import ReusableClient
@@ -108,6 +109,25 @@ def check_contract(response: httpx.Response) -> None:
         assert response.status_code in (404, 405, 413), f"{request.path}: not in the contract"
     except Exception as exc:
         raise ContractViolation(f"{request.method.upper()} {request.path}: {exc!r}") from exc
+
+
+def while_deleted(
+    api: Api, database_url: str, user_id: str, send: Callable[[], Awaitable[httpx.Response]]
+) -> httpx.Response:
+    """`send`'s answer when it reaches the account while its deletion is done but not yet
+    committed (committed half a second later, as the request waits on the account's row)."""
+    with psycopg.connect(database_url) as deleting:
+        deleting.execute("DELETE FROM users WHERE id = %s", (user_id,))
+
+        async def commit_soon() -> None:
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(deleting.commit)
+
+        async def race() -> httpx.Response:
+            answer, _ = await asyncio.gather(send(), commit_soon())
+            return answer
+
+        return api.run(race())
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.mailbox import Mailbox
-from tests.support import Api, User
+from tests.support import Api, User, while_deleted
 
 CHANGE, CONFIRM = "/api/me/email", "/api/auth/confirm-email-change"
 
@@ -60,7 +60,25 @@ def test_an_address_in_use_is_409_at_once(
 ) -> None:
     other = make_user()
     assert ask(api, user, other.email.upper()).status_code == 409
-    assert ask(api, user, user.email).status_code == 409
+    same = ask(api, user, user.email)
+    assert same.status_code == 409
+    assert same.json()["detail"] == "This is already the account's email address."
+
+
+def test_a_change_of_letter_case_only_is_confirmed_from_the_new_spelling(
+    api: Api, mailbox: Mailbox, make_user: Callable[..., User]
+) -> None:
+    user = make_user(email=f"ada.king-{secrets.token_hex(4)}@example.org")
+    spelt = user.email.replace("ada.king", "Ada.King")
+    assert ask(api, user, spelt).status_code == 202
+    mails = mailbox.wait_for(spelt, 2, idle=api.idle)  # the link, and the notice to the old
+    [link] = [m for m in mails if m.recipients == [spelt]]
+    moved = api.post(CONFIRM, json={"token": link.token("confirm-email")})
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["email"], moved.json()["email_verified"]) == (spelt, True)
+    for login_as in (spelt, user.email):
+        login = api.post("/api/auth/login", json={"email": login_as, "password": user.password})
+        assert login.status_code == 200
 
 
 def test_an_address_taken_before_the_confirmation_is_409_and_the_link_works_once_free(
@@ -126,3 +144,15 @@ def test_two_concurrent_confirms_move_the_account_once(
 def test_changes_are_limited_to_five_an_hour(api: Api, user: User) -> None:
     answers = [ask(api, user, new_address()).status_code for _ in range(6)]
     assert answers == [202] * 5 + [429]
+
+
+def test_a_change_asked_while_the_account_is_being_deleted_is_401_not_a_wrong_password(
+    api: Api, mailbox: Mailbox, database_url: str, user: User
+) -> None:
+    address = new_address()
+    body = {"new_email": address, "password": user.password}
+    send = lambda: api.arequest("PUT", CHANGE, json=body, headers=user.headers)  # noqa: E731
+    answer = while_deleted(api, database_url, user.id, send)
+    assert answer.status_code == 401, answer.text
+    api.idle(0.5)
+    assert mailbox.to(address) == []

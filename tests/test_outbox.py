@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -20,7 +22,7 @@ import pytest
 
 from server.config import Settings
 from server.system.reminders import fire_due
-from tests.live import fresh_database
+from tests.live import LiveServer, fresh_database
 from tests.mailbox import Arrived, Mailbox, self_signed
 from tests.pushbox import Pushbox
 from tests.support import Api, metric_value
@@ -319,3 +321,37 @@ def test_reminders_are_mailed_and_pushed_once_each_with_two_instances(
     assert mailed == Counter(f"Reminder: due {n}" for n in range(1, count + 1))
     pushed = Counter(p.data["title"] for p in pushes.received)
     assert pushed == Counter(f"due {n}" for n in range(1, count + 1))
+
+
+def test_a_service_killed_mid_send_sends_the_mail_in_flight_again_under_one_message_id(
+    own: psycopg.Connection[Any], own_dsn: str, tmp_path: Path
+) -> None:
+    """An unclean stop (kill -9) while the SMTP server has kept a mail but not yet said so:
+    after a restart every mail arrives, that one twice under one Message-ID (at least once),
+    none lost, no other doubled."""
+    with Mailbox() as box:
+        box.answer_delay = 0.5
+        queue(own, 12)
+        env = {"SMTP_URL": box.url, "OUTBOX_INTERVAL_SECONDS": "1", "PUSH_ENABLED": "false"}
+        with LiveServer(own_dsn, tmp_path / "service.log", env=env) as server:
+            deadline = time.monotonic() + 60
+            while len(box.arrived) < 4:
+                assert time.monotonic() < deadline, "the service sent nothing"
+                time.sleep(0.02)
+            assert server.process is not None
+            os.killpg(server.process.pid, signal.SIGKILL)  # the 4th kept, its 250 not yet read
+            server.process.wait(10)
+            in_flight = str(box.arrived[-1].message["Message-ID"])
+            # the dead process's claims run out (CLAIM_SECONDS) as they would in 10 minutes
+            own.execute("UPDATE outbox SET claimed_until = now() WHERE claimed_until > now()")
+            box.answer_delay = 0
+            server.start()
+            deadline = time.monotonic() + 60
+            while own.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone() != (
+                0,
+            ):
+                assert time.monotonic() < deadline, "the queue was not sent after the restart"
+                time.sleep(0.1)
+    arrived = ids(box.arrived)
+    assert len(arrived) == 12
+    assert {k: v for k, v in arrived.items() if v > 1} == {in_flight: 2}

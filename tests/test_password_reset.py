@@ -11,14 +11,16 @@ import secrets
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
 from server.config import Settings
+from server.system.reminders import fire_due
 from tests.mailbox import Mailbox
-from tests.support import Api, User
+from tests.support import Api, User, while_deleted
 
 NEW_PASSWORD = "a brand new passphrase"
 RESET = "/api/auth/password-reset"
@@ -183,3 +185,61 @@ def test_known_and_unknown_addresses_take_about_the_same_time(
             f"\npassword reset, median of 50: known {known:.2f} ms, unknown {unknown:.2f} ms,"
             f" difference {abs(known - unknown) / unknown:.1%}"
         )
+
+
+@pytest.fixture
+def mail_held(sql: psycopg.Connection[Any]) -> Iterator[Callable[[], None]]:
+    """The cluster's mail sender kept off (its lease held by the test) until the returned call."""
+    lease = "UPDATE purge_lease SET holder = %s, leased_until = %s WHERE name = 'outbox:mail'"
+    sql.execute(lease, ("held by the test", "infinity"))
+
+    def release() -> None:
+        sql.execute(lease, ("", "-infinity"))
+
+    yield release
+    release()
+
+
+def test_mails_queued_for_an_account_deleted_meanwhile_are_never_sent(
+    api: Api,
+    mailbox: Mailbox,
+    sql: psycopg.Connection[Any],
+    make_user: Callable[..., User],
+    mail_held: Callable[[], None],
+) -> None:
+    """A reset link (and the sealed token in it) and a reminder, queued while the sender was
+    busy, do not reach the address of an account deleted before they left."""
+    gone, stays = make_user(), make_user()
+    sql.execute(
+        "UPDATE users SET (email_verified, notify_email) = (true, true) WHERE id = %s", (gone.id,)
+    )
+    assert ask(api, gone.email).status_code == 202
+    due = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    task = {"title": "Private matter", "reminders": [{"at": due}]}
+    assert api.post(f"/api/{gone.id}/tasks", json=task, headers=gone.headers).status_code == 201
+    api.run(fire_due(api.app.ctx.db, api.app.ctx.queries))
+    assert sql.execute(
+        "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND payload->>'to' = %s", (gone.email,)
+    ).fetchone() == (2,)
+    deleted = api.request(
+        "DELETE", "/api/me", json={"password": gone.password}, headers=gone.headers
+    )
+    assert deleted.status_code == 204
+    assert ask(api, stays.email).status_code == 202  # queued after: sent after them
+    mail_held()
+    mailbox.wait_for(stays.email, idle=api.idle)
+    assert mailbox.to(gone.email) == []
+
+
+def test_a_reset_asked_while_the_account_is_being_deleted_answers_as_for_nobody(
+    api: Api, database_url: str, sql: psycopg.Connection[Any], make_user: Callable[..., User]
+) -> None:
+    """The deletion has removed the row but not committed when the request reads it: the
+    request waits for it and answers 202 as for an unknown address (was a 500: the token's
+    foreign key to the account broke), mailing nothing."""
+    user = make_user()
+    ask = lambda: api.arequest("POST", RESET, json={"email": user.email})  # noqa: E731
+    answer = while_deleted(api, database_url, user.id, ask)
+    assert (answer.status_code, answer.json()) == (202, {"status": "accepted"})
+    queued = "SELECT count(*) FROM outbox WHERE payload->>'to' = %s"
+    assert sql.execute(queued, (user.email,)).fetchone() == (0,)

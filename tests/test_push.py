@@ -5,6 +5,9 @@ pushed to each subscription, encrypted for its keys and signed for with the serv
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,10 +16,13 @@ from typing import Any
 import psycopg
 import pytest
 
+from server.outbox.sender import Sender, Tally
+from server.push.deliver import PushDeliverer
+from server.push.keys import vapid_key
 from server.system.reminders import fire_due
 from tests.mailbox import Mailbox
 from tests.pushbox import Pushbox
-from tests.support import Api, User, metric_value
+from tests.support import Api, User, metric_value, while_deleted
 
 SUBSCRIPTIONS = "/api/me/push-subscriptions"
 
@@ -137,3 +143,66 @@ def test_a_reminder_is_mailed_to_a_verified_address_only(
     [mail] = mailbox.wait_for(user.email, idle=api.idle)
     assert mail.message["Subject"] == "Reminder: Call Bcc: x@example.org mum"
     assert mail.recipients == [user.email]
+
+
+def test_subscribing_while_the_account_is_being_deleted_is_401_not_500(
+    api: Api, database_url: str, user: User, pushbox: Pushbox
+) -> None:
+    body = pushbox.subscription("late")
+    send = lambda: api.arequest("POST", SUBSCRIPTIONS, json=body, headers=user.headers)  # noqa: E731
+    answer = while_deleted(api, database_url, user.id, send)
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["type"] == "urn:todo-api:problem:unauthorized"
+
+
+def test_a_push_service_that_never_answers_holds_up_one_push_of_its_account_a_round(
+    api: Api, sql: psycopg.Connection[Any], user: User, other_user: User, pushbox: Pushbox
+) -> None:
+    """An account's four subscriptions at a server that accepts and never answers, and another
+    account's push queued behind them: the round tries the silent server once, puts the
+    account's other three pushes off untried, and delivers the other account's."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # closed at the end
+            while True:
+                held.append(silent.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    origin = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    subscriptions = []
+    for owner, name, at in [(user, f"silent{i}", origin) for i in range(4)] + [
+        (other_user, "ok", pushbox.origin)
+    ]:
+        body = {**pushbox.subscription(name), "endpoint": f"{at}/push/{name}"}
+        created = api.post(SUBSCRIPTIONS, json=body, headers=owner.headers)
+        subscriptions.append(created.json()["id"])
+    lease = "UPDATE purge_lease SET holder = %s, leased_until = %s WHERE name = 'outbox:push'"
+    sql.execute(lease, ("held by the test", "infinity"))  # the app's own sender kept off
+    try:
+        sql.execute(
+            "INSERT INTO outbox (channel, payload) SELECT 'push', jsonb_build_object("
+            " 'kind', 'reminder', 'subscription_id', s, 'title', 'T') FROM unnest(%s::uuid[]) s",
+            (subscriptions,),
+        )
+        ctx = api.app.ctx
+        deliverer = PushDeliverer(
+            ctx.db,
+            ctx.queries,
+            vapid_key(ctx.settings),
+            "mailto:a@b.c",
+            public_only=False,
+            timeout=1,
+        )
+        api.run(Sender(ctx.db, ctx.queries, deliverer, 1, Tally(None, "push", "Pushes")).round())
+    finally:
+        sql.execute(lease, ("", "-infinity"))
+        silent.close()
+    assert len(held) == 1, "the silent push service was tried more than once in the round"
+    assert [p.path for p in pushbox.received] == ["/push/ok"]
+    rows = sql.execute(
+        "SELECT attempts, last_error LIKE 'put off%%' FROM outbox"
+        " WHERE channel = 'push' AND sent_at IS NULL ORDER BY id"
+    ).fetchall()
+    assert rows == [(1, False), (1, True), (1, True), (1, True)]

@@ -95,14 +95,22 @@ async def change_email(request: Request) -> Reply:
     async with app.ctx.admission.admitted(client_key(request)) as admission:
         password_hash = await _confirmed_hash(request, admission, body["password"])
     async with request.ctx.db.transaction() as conn:
-        if await queries.lock_user(conn, id=user_id) != password_hash:
+        locked = await queries.lock_user(conn, id=user_id)
+        if locked is None:
+            raise AccountGone()  # deleted while we checked the password
+        if locked != password_hash:
             raise Forbidden(NOT_CONFIRMED)  # changed while we checked it
         retry_after = await queries.account_mail_retry_after(
             conn, user_id=user_id, kind="change-email", per_account=settings.mail_limit_per_account
         )
         if retry_after is not None:
             raise TooManyRequests(retry_after, "Too many email changes this hour; try later.")
-        if await queries.email_in_use(conn, email=body["new_email"]):
+        # Another letter case of the account's own address is a change like any other (the
+        # link goes to the new spelling); the very same spelling has nothing to change.
+        in_use = await queries.email_in_use(conn, email=body["new_email"], user_id=user_id)
+        if in_use == "same":
+            raise EmailTaken("This is already the account's email address.")
+        if in_use == "other":
             raise EmailTaken()
         await mail_email_change(request, conn, body["new_email"])
     return Reply(ACCEPTED, status=202)

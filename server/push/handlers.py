@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from server.config import Settings
 from server.contract.context import Request
 from server.contract.reply import Reply
-from server.errors import NO_ROUTE, NotFound, QuotaExceeded, UnprocessableContent
+from server.errors import NO_ROUTE, AccountGone, NotFound, QuotaExceeded, UnprocessableContent
+from server.push.egress import is_public
 from server.push.keys import public_key, vapid_key
 
 SUBSCRIPTION_QUOTA = 20  # browsers and devices per account
@@ -51,7 +52,9 @@ async def create_push_subscription(request: Request) -> Reply:
     _check_key(keys["p256dh"], "p256dh")
     _check_key(keys["auth"], "auth")
     async with request.ctx.db.transaction() as conn:
-        await app.ctx.queries.lock_user(conn, id=user_id)  # one count at a time per account
+        # one count at a time per account; gone (deleted meanwhile): 401, as for its token
+        if await app.ctx.queries.lock_user(conn, id=user_id) is None:
+            raise AccountGone()
         row = await app.ctx.queries.save_push_subscription(
             conn, user_id=user_id, endpoint=endpoint, p256dh=keys["p256dh"], auth=keys["auth"]
         )
@@ -77,13 +80,15 @@ async def delete_push_subscription(request: Request) -> Reply:
 
 
 def _check_endpoint(settings: Settings, endpoint: str) -> None:
-    """A push service's URL: https (http too in development, for a push service on loopback)."""
+    """A push service's URL: https at a public address (in development http too, and any
+    address: a push service on loopback)."""
     url = urlsplit(endpoint)
     schemes = ("https",) if settings.production else ("https", "http")
-    if url.scheme not in schemes or not url.hostname or url.username or url.password:
+    public = not settings.production or is_public(url.hostname or "")
+    if url.scheme not in schemes or not url.hostname or url.username or url.password or not public:
         raise UnprocessableContent.at(
             ["body", "endpoint"],
-            f"must be an {' or '.join(schemes)} URL of a push service",
+            f"must be an {' or '.join(schemes)} URL of a push service at a public address",
             "format",
         )
 

@@ -305,7 +305,7 @@ export interface paths {
         get?: never;
         /**
          * Change the email address
-         * @description Asks to move the account to a new address, confirmed with the password (`403` when it is wrong: a failed login of the account, `429` once it is limited). A link goes to the new address (`APP_URL/confirm-email?token=...`, 24 hours, for `POST /api/auth/confirm-email-change`) and a notice to the present one; nothing changes until the link is followed. Changing the password, or a reset, before then cancels it. `409` when an account has the new address already (this one included); at most 5 changes asked an hour, then `429`. `404` when the service runs with `MAIL_ENABLED=false`.
+         * @description Asks to move the account to a new address, confirmed with the password (`403` when it is wrong: a failed login of the account, `429` once it is limited). A link goes to the new address (`APP_URL/confirm-email?token=...`, 24 hours, for `POST /api/auth/confirm-email-change`) and a notice to the present one; nothing changes until the link is followed. Changing the password, or a reset, before then cancels it. `409` when another account has the new address in any letter case, or it is this account's address spelt exactly so (a change of letter case only is a change like any other, confirmed from the new spelling); at most 5 changes asked an hour, then `429`. `404` when the service runs with `MAIL_ENABLED=false`.
          */
         put: operations["change_email"];
         post?: never;
@@ -330,7 +330,7 @@ export interface paths {
         put?: never;
         /**
          * Add a push subscription
-         * @description Stores a browser's `PushSubscription` (its `toJSON()`, made with `applicationServerKey` from `GET /api/push/vapid-public-key`): with `notify.push` on, each reminder of the account is pushed to it, encrypted (RFC 8291) and signed for (VAPID, RFC 8292), as JSON `{kind: "reminder", task_id, title, fire_at}`. The endpoint is an `https` URL (`http` too in development). The same endpoint again replaces its keys (`200`). At most 20 per account (`409` `quota-exceeded`). A subscription whose push service answers `404` or `410` is removed. `404` when the service runs with `PUSH_ENABLED=false`.
+         * @description Stores a browser's `PushSubscription` (its `toJSON()`, made with `applicationServerKey` from `GET /api/push/vapid-public-key`): with `notify.push` on, each reminder of the account is pushed to it, encrypted (RFC 8291) and signed for (VAPID, RFC 8292), as JSON `{kind: "reminder", task_id, title, fire_at}`. The endpoint is an `https` URL at a public address (`422` for a private, loopback, link-local or reserved address, or `localhost`; the address a name resolves to is checked again at each push, and a push service's redirect is not followed); in development `http` and any address too. The same endpoint again replaces its keys (`200`). At most 20 per account (`409` `quota-exceeded`). A subscription whose push service answers `404` or `410` is removed. `404` when the service runs with `PUSH_ENABLED=false`.
          */
         post: operations["create_push_subscription"];
         delete?: never;
@@ -1271,7 +1271,7 @@ export interface components {
         };
         /**
          * Format: uri
-         * @description The push service's URL for this subscription (`https`; `http` in development).
+         * @description The push service's URL for this subscription (`https` at a public address; `http` and any address in development).
          */
         PushEndpoint: string;
         /** @description A browser's `PushSubscription.toJSON()`. */
