@@ -27,7 +27,7 @@ import psycopg
 
 from bench.create_growth import server_uri, variant_database
 from bench.service import TOKEN_TTL, Service
-from server.accounts.security import issue_access_token
+from server.access.tokens import issue_access_token
 from server.config import Settings
 
 SIZES = (6_000, 50_000)

@@ -30,7 +30,7 @@ from bench import database
 from bench.load import wrk
 from bench.run import Knobs
 from bench.service import TODO_API, TOKEN_TTL, Service
-from server.accounts.security import issue_access_token
+from server.access.tokens import issue_access_token
 from server.config import Settings
 from server.db.embedded import create_database, with_database
 

@@ -26,6 +26,7 @@ import psycopg
 from server.config import Settings
 from server.db import migrations
 from server.db.embedded import create_database, with_database
+from server.db.executor import Executor
 from server.db.pool import open_database
 from server.tasks import listing, page_sql
 
@@ -84,16 +85,16 @@ async def median_ms(call: Any, runs: int) -> float:
     return statistics.median(times)
 
 
-async def count_only(db: Any, request: listing.PageRequest) -> None:
+async def count_only(db: Executor, request: listing.PageRequest) -> None:
     """The total alone (the listing's requests here use no filter)."""
-    async with db.acquire() as conn:
-        await conn.fetchval("SELECT count(*) FROM tasks WHERE user_id = $1", request.user_id)
+    await db.fetchval("SELECT count(*) FROM tasks WHERE user_id = $1", request.user_id)
 
 
 async def measure(dsn: str, user_id: str, runs: int) -> None:
     settings = Settings(jwt_secret=secrets.token_urlsafe(32), database_url=dsn)
     secret = settings.jwt_secret
-    db = await open_database(settings, dsn)
+    pool = await open_database(settings, dsn)
+    db = Executor(pool)
     try:
         print("median ms; read_page = page + total (what list_tasks runs), count = the total alone")
         print(f"{'':<16}{'read_page':>24}{'count':>12}")
@@ -112,7 +113,7 @@ async def measure(dsn: str, user_id: str, runs: int) -> None:
             ] + [await median_ms(lambda r=first: count_only(db, r), runs)]
             print(f"{sort:<10}{order:<6}" + "".join(f"{t:>12.2f}" for t in timings))
     finally:
-        await db.close()
+        await pool.close()
 
 
 def main() -> None:

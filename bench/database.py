@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from bench import plain
-from server.accounts.security import hash_password_blocking
+from server.accounts.passwords import hash_password_blocking
 from server.db import migrations
 
 PASSWORD = "bench-password-" + secrets.token_hex(4)

@@ -44,7 +44,7 @@ PARTS = {
     "contract validation (server/contract/fastpath.py)": ("server/contract/fastpath.py",),
     "openapi-core (the fallback)": ("openapi_core/",),
     "JWT (PyJWT)": ("jwt/",),
-    "access log (server/system/logs.py)": ("server/system/logs.py",),
+    "access log (server/observability/logs.py)": ("server/observability/logs.py",),
     "error rendering (server/errors.py)": ("server/errors.py",),
 }
 

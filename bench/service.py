@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TODO_API = Path(sys.executable).with_name("todo-api")
+from bench.components import TODO_API
+
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 TOKEN_TTL = 6 * 3600  # longer than any run, so minted tokens never expire mid-benchmark
 

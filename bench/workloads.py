@@ -9,7 +9,7 @@ from urllib.parse import quote
 from bench import database
 from bench.database import Seeded
 from bench.service import TOKEN_TTL, Service
-from server.accounts.security import issue_access_token
+from server.access.tokens import issue_access_token
 from server.config import Settings
 from server.sync import feed
 

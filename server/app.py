@@ -16,24 +16,27 @@ from sanic_ext import Extend
 from sanic_ext.extensions.http.extension import HTTPExtension
 
 from server import handlers
-from server.accounts.hashing import PasswordHasher
-from server.accounts.security import AccessTokenReader
+from server.access.gate import Gate
+from server.access.tokens import AccessTokenReader
+from server.accounts.passwords import HashingBusy
+from server.admission import AdmissionQueue
 from server.config import Settings
-from server.context import App, AppContext, Request
+from server.contract.context import App, AppContext, Request
 from server.contract.fallback import Fallback
 from server.contract.fastpath import OperationPlan, compile_plans
 from server.contract.loading import Contract
 from server.contract.pipeline import endpoint
+from server.contract.problems import problem_reply
+from server.db.executor import Executor
+from server.db.hub import Hub
 from server.db.migrations import migration_ids
 from server.db.pool import open_database
 from server.db.queries import load_queries
-from server.errors import problem_reply
+from server.observability.loop_guard import LoopGuard
+from server.observability.metrics import SAMPLE_SECONDS, Metrics, worker_stopped
 from server.resources import STATIC_DIR
 from server.senders import start_senders, stop_senders
-from server.sync.hub import Hub
 from server.system import assets, console, middleware
-from server.system.loop_guard import LoopGuard
-from server.system.metrics import Metrics, keep_sampling, worker_stopped
 from server.system.purger import run_purger
 from server.system.reminders import run_scheduler
 
@@ -77,6 +80,7 @@ def create_app(
     context = AppContext(
         settings=settings,
         contract=contract,
+        plans=load_plans(),
         queries=load_queries(),
         migration_ids=migration_ids(),
         docs_html=(STATIC_DIR / "index.html").read_text(),
@@ -115,10 +119,9 @@ def bind_operations(app: App, contract: Contract, implemented: Mapping[str, Any]
     ]
     if problems:
         raise StartupError("; ".join(problems))
-    plans = load_plans()
     for op in contract.operations:
         app.add_route(
-            endpoint(contract, op, plans[op.operation_id], implemented[op.operation_id]),
+            endpoint(contract, op, app.ctx.plans[op.operation_id], implemented[op.operation_id]),
             op.sanic_uri,
             methods=[op.method],
             name=op.operation_id,
@@ -161,21 +164,19 @@ async def _open_resources(app: App) -> None:
     settings = app.ctx.settings
     assert settings.database_url
     app.ctx.db = await open_database(settings, settings.database_url)
-    app.ctx.hasher = PasswordHasher(
-        settings.bcrypt_rounds,
-        threads=settings.hash_threads,
-        queue_size=settings.hash_queue_size,
+    app.ctx.admission = AdmissionQueue(
+        settings.hash_threads, settings.hash_queue_size, refusal=HashingBusy
     )
     app.ctx.fallback = Fallback()
-    app.ctx.tokens = AccessTokenReader(settings)
+    app.ctx.gate = Gate(app.ctx.db, app.ctx.queries, AccessTokenReader(settings))
     app.ctx.hub = Hub(
         settings.database_listen_url or settings.database_url, settings.events_per_user
     )
     app.ctx.purger = asyncio.get_running_loop().create_task(
-        run_purger(app.ctx.db, app.ctx.queries, settings), name="purger"
+        run_purger(Executor(app.ctx.db), app.ctx.queries, settings), name="purger"
     )
     app.ctx.scheduler = asyncio.get_running_loop().create_task(
-        run_scheduler(app.ctx.db, app.ctx.queries, settings), name="reminders"
+        run_scheduler(Executor(app.ctx.db), app.ctx.queries, settings), name="reminders"
     )
     app.ctx.senders = start_senders(app)
 
@@ -201,6 +202,14 @@ async def _sample_metrics(app: App) -> None:
     app.ctx.samplers = [loop.create_task(keep_sampling(app), name="metrics")]
 
 
+async def keep_sampling(app: App) -> None:
+    """Each worker's gauges, refreshed once a second until the worker stops."""
+    while True:
+        with suppress(Exception):  # a closing pool: the next round, or none
+            app.ctx.sample()
+        await asyncio.sleep(SAMPLE_SECONDS)
+
+
 async def _close_resources(app: App) -> None:
     """Each background task ends here, awaited (one merely dropped was "destroyed but pending"
     as the loop closed)."""
@@ -211,7 +220,7 @@ async def _close_resources(app: App) -> None:
             await task
     app.ctx.guard.stop()
     await app.ctx.db.close()
-    app.ctx.hasher.close()
+    app.ctx.admission.close()
     app.ctx.fallback.close()
     if app.ctx.metrics is not None:
         app.ctx.metrics.write()  # what the last turn tallied

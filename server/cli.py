@@ -13,7 +13,7 @@ from typing import Any
 
 from server.config import ConfigError, Settings, load_settings
 from server.db import migrations
-from server.system.logs import configure_logging
+from server.observability.logs import configure_logging
 
 log = logging.getLogger("todo_api")
 
@@ -46,7 +46,7 @@ def serve(settings: Settings) -> None:
     metrics_dir = None
     if settings.metrics_enabled:
         # Before prometheus-client is imported here or in any worker (they inherit it).
-        from server.system.multiproc import MULTIPROC_ENV, metrics_directory
+        from server.observability.multiproc import MULTIPROC_ENV, metrics_directory
 
         metrics_dir = metrics_directory(settings.data_dir)
         os.environ[MULTIPROC_ENV] = str(metrics_dir)

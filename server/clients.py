@@ -5,6 +5,15 @@ new address from it is no new client)."""
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
+
+import sanic
+
+
+def client_key(request: sanic.Request[Any, Any]) -> str:
+    """The peer's address (or the one a trusted proxy reports: Sanic applies PROXIES_COUNT),
+    as a client."""
+    return client_of(str(request.remote_addr or request.ip))
 
 
 def client_of(raw: str) -> str:

@@ -18,6 +18,7 @@ APP_ENVS = ("development", "production")
 MIN_PRODUCTION_SECRET_BYTES = 32
 MIN_PRODUCTION_BCRYPT_ROUNDS = 10
 DIRECT_CLIENT_CONNECTION_LIMIT = 100  # open connections per client and worker, with no proxy
+SIGNUP_WINDOW_SECONDS = 3600  # the window of SIGNUP_LIMIT_PER_HOUR
 FLAGS = {
     **dict.fromkeys(("1", "true", "yes", "on"), True),
     **dict.fromkeys(("0", "false", "no", "off"), False),

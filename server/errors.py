@@ -1,4 +1,5 @@
-"""ApiError subclasses and the one exit of every problem+json (RFC 9457) answer: problem_reply."""
+"""ApiError subclasses, and to_api_error: what any exception is as an answer to a client (the answer
+itself leaves by server/contract/problems.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,9 @@ from typing import Any, ClassVar, Self
 import asyncpg
 from sanic.exceptions import PayloadTooLarge, SanicException
 
-from server.context import App, Request
-from server.contract.reply import Reply
-
 log = logging.getLogger("todo_api")
 
-PROBLEM_JSON = "application/problem+json"
 NO_ROUTE = "No route matches this path."
-ROUTABLE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -49,10 +45,12 @@ class ApiError(Exception):
         *,
         errors: Sequence[Mapping[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,
+        members: Mapping[str, Any] | None = None,
     ) -> None:
         self.detail = detail or self.default_detail
         self.errors = list(errors) if errors else None
         self.headers = dict(headers or {})
+        self.members = dict(members or {})  # the problem's extension members, beside `errors`
         super().__init__(self.detail)
 
     @classmethod
@@ -64,6 +62,10 @@ class ApiError(Exception):
 class BadRequest(ApiError):
     status, slug = 400, "bad-request"
     default_detail = "The request is malformed."
+
+
+class BadParameters(BadRequest):
+    default_detail = "A path, query or header parameter is invalid."
 
 
 class Unauthorized(ApiError):
@@ -193,38 +195,3 @@ def _sanic_detail(exc: SanicException) -> str:
     if status == 413:
         return "The request body is larger than the server accepts."
     return str(exc) or TITLES.get(status, "The request could not be handled.")
-
-
-def problem(request: Request, error: ApiError) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": f"urn:todo-api:problem:{error.slug}",
-        "title": TITLES.get(error.status, "Error"),
-        "status": error.status,
-        "detail": error.detail,
-        "instance": request.path,
-        "request_id": request.ctx.request_id,
-    }
-    if error.errors:
-        body["errors"] = error.errors
-    return body
-
-
-def problem_reply(request: Request, exc: BaseException) -> Reply:
-    """The one exit: every problem answer, raised in a handler, in the pipeline or outside any
-    operation (unknown route, 405, 413, bad HTTP), is made here."""
-    error = to_api_error(exc, request.app.ctx.settings.retry_after_seconds)
-    if error.status == 405 and "Allow" not in error.headers:
-        error.headers["Allow"] = _allowed_methods(request.app, request.path)
-    return Reply(problem(request, error), error.status, error.headers, PROBLEM_JSON)
-
-
-def _allowed_methods(app: App, path: str) -> str:
-    """Sanic's router names the allowed methods of static paths only: ask it for each method."""
-    allowed = []
-    for method in ROUTABLE_METHODS:
-        try:
-            app.router.get(path, method, None)
-        except SanicException:
-            continue
-        allowed.append(method)
-    return ", ".join(allowed)

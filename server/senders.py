@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 
-from server.context import App
+from server.contract.context import App
+from server.db.executor import Executor
 from server.mail.deliver import MailDeliverer
 from server.mail.files import FileTransport
 from server.mail.sealing import sealer_for
@@ -20,6 +21,7 @@ STOP_MARGIN_SECONDS = 5.0  # a clean stop waits for the row in flight this much 
 
 def start_senders(app: App) -> list[Sender]:
     ctx, settings = app.ctx, app.ctx.settings
+    db = Executor(ctx.db)
     registry = ctx.metrics.registry if ctx.metrics is not None else None
     deliverers: list[tuple[Deliverer, str]] = []
     if settings.mail_enabled:
@@ -34,18 +36,14 @@ def start_senders(app: App) -> list[Sender]:
         deliverers.append(
             (
                 PushDeliverer(
-                    ctx.db,
-                    ctx.queries,
-                    vapid_key(settings),
-                    subject,
-                    public_only=settings.production,
+                    db, ctx.queries, vapid_key(settings), subject, public_only=settings.production
                 ),
                 "Pushes",
             )
         )
     senders = [
         Sender(
-            ctx.db,
+            db,
             ctx.queries,
             deliverer,
             settings.outbox_interval,

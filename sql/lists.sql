@@ -1,21 +1,29 @@
 -- Lists, always reached through their owner: every query has user_id in its WHERE clause.
 -- A list's position orders it among the user's lists (byte order); every change, a move
--- included, bumps version by one and moves updated_at forward.
+-- included, bumps version by one and moves updated_at forward. {list_columns} stands for a
+-- list's columns (LIST_COLUMNS in server/db/queries.py).
+--
+-- As for tasks (tasks.sql), a statement a request starts with also checks the access token's
+-- account where it says {token_account_ok}: its answer is always a row, account_ok beside the
+-- list's columns (null when there is no such list, or when the account may not act).
 
--- name: lock_placement(user_id)!
--- Nothing: takes the user's transaction-scoped placement lock, which every change of the shape
--- of the user's lists and task trees (a move, a subtask, a new list) holds while it decides.
-SELECT pg_advisory_xact_lock(3, hashtext(:user_id));
+-- name: lock_placement({token})^
+-- account_ok, having taken the user's transaction-scoped placement lock, which every change of
+-- the shape of the user's lists and task trees (a move, a subtask, a new list, a restore) holds
+-- while it decides.
+SELECT {token_account_ok} AS account_ok,
+       pg_advisory_xact_lock(3, hashtext(:user_id::text))::text AS locked;
 
 -- name: next_position()$
 -- A position after every position made so far (migration 0010).
 SELECT next_position();
 
--- name: list_lists(user_id)
--- The user's lists in manual order.
-SELECT id, user_id, name, color, position, is_inbox, created_at, updated_at, version
-  FROM lists
- WHERE user_id = :user_id
+-- name: list_lists({token})
+-- account_ok on every row, and the user's lists in manual order (none: one row of nulls beside
+-- account_ok).
+WITH account AS (SELECT {token_account_ok} AS ok)
+SELECT account.ok AS account_ok, {list_columns}
+  FROM account LEFT JOIN lists ON account.ok AND user_id = :user_id
  ORDER BY position;
 
 -- name: create_list(user_id, name, color, quota)^
@@ -23,33 +31,41 @@ SELECT id, user_id, name, color, position, is_inbox, created_at, updated_at, ver
 INSERT INTO lists (user_id, name, color)
 SELECT :user_id, :name, :color
  WHERE (SELECT count(*) FROM lists WHERE user_id = :user_id) < :quota
-RETURNING id, user_id, name, color, position, is_inbox, created_at, updated_at, version;
+RETURNING {list_columns};
 
--- name: get_list(user_id, id)^
--- The list, or nothing when it is missing or another user's.
-SELECT id, user_id, name, color, position, is_inbox, created_at, updated_at, version
-  FROM lists
- WHERE user_id = :user_id AND id = :id;
+-- name: get_list({token}, id)^
+-- account_ok, and the list (null when it is missing or another user's).
+WITH account AS (SELECT {token_account_ok} AS ok)
+SELECT account.ok AS account_ok, {list_columns}
+  FROM account LEFT JOIN lists ON account.ok AND user_id = :user_id AND id = :id;
 
--- name: update_list(user_id, id, versions, name, set_color, color)^
--- The patched list (a null name, or a false set_color, keeps the stored value), or nothing
--- when it is missing, another user's, or not at one of `versions` (null: any version).
-UPDATE lists
-   SET name = coalesce(:name, name),
-       color = CASE WHEN :set_color THEN :color ELSE color END,
-       version = version + 1,
-       updated_at = greatest(now(), updated_at + interval '1 microsecond')
- WHERE user_id = :user_id AND id = :id
-   AND (:versions::integer[] IS NULL OR version = ANY (:versions))
-RETURNING id, user_id, name, color, position, is_inbox, created_at, updated_at, version;
+-- name: update_list({token}, id, versions, name, set_color, color)^
+-- account_ok, and the patched list (a null name, or a false set_color, keeps the stored value),
+-- or null when it is missing, another user's, or not at one of `versions` (null: any version).
+WITH account AS (SELECT {token_account_ok} AS ok),
+list AS (
+  UPDATE lists
+     SET name = coalesce(:name, name),
+         color = CASE WHEN :set_color THEN :color ELSE color END,
+         version = version + 1,
+         updated_at = greatest(now(), updated_at + interval '1 microsecond')
+   WHERE (SELECT ok FROM account) AND user_id = :user_id AND id = :id
+     AND (:versions::integer[] IS NULL OR version = ANY (:versions))
+  RETURNING {list_columns}
+)
+SELECT account.ok AS account_ok, list.* FROM account LEFT JOIN list ON true;
 
--- name: delete_list(user_id, id, versions)$
--- The deleted list's id (its tasks go with it), or null when it is the inbox, missing,
--- another user's, or not at one of `versions` (null: any version).
-DELETE FROM lists
- WHERE user_id = :user_id AND id = :id AND NOT is_inbox
-   AND (:versions::integer[] IS NULL OR version = ANY (:versions))
-RETURNING id;
+-- name: delete_list({token}, id, versions)^
+-- account_ok, and the deleted list's id (its tasks go with it), or null when it is the inbox,
+-- missing, another user's, or not at one of `versions` (null: any version).
+WITH account AS (SELECT {token_account_ok} AS ok),
+list AS (
+  DELETE FROM lists
+   WHERE (SELECT ok FROM account) AND user_id = :user_id AND id = :id AND NOT is_inbox
+     AND (:versions::integer[] IS NULL OR version = ANY (:versions))
+  RETURNING id
+)
+SELECT account.ok AS account_ok, list.id FROM account LEFT JOIN list ON true;
 
 -- name: list_state(user_id, id)^
 -- The list's version and whether it is the inbox, or nothing when it is missing or another
@@ -63,7 +79,7 @@ UPDATE lists
        version = version + 1,
        updated_at = greatest(now(), updated_at + interval '1 microsecond')
  WHERE user_id = :user_id AND id = :id
-RETURNING id, user_id, name, color, position, is_inbox, created_at, updated_at, version;
+RETURNING {list_columns};
 
 -- name: list_neighbours(user_id, id, after_id)^
 -- Where a list goes right after the list after_id (null: first), leaving out the list `id`

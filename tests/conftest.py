@@ -14,7 +14,8 @@ import hypothesis
 import psycopg
 import pytest
 
-from server.accounts.security import hash_password_blocking, issue_access_token
+from server.access.tokens import issue_access_token
+from server.accounts.passwords import hash_password_blocking
 from server.app import create_app
 from server.config import Settings
 from server.db import migrations

@@ -1,5 +1,5 @@
-"""The event-loop guard (server/system/loop_guard.py) read from a running service, for any test:
-no request may hold its worker's event loop past HOLD_BOUND (in one step, between two awaits).
+"""The event-loop guard (server/observability/loop_guard.py) read from a running service, for any
+test: no request may hold its worker's event loop past HOLD_BOUND (in one step, between two awaits).
 
 The service measures every hold of its loop itself, names the operation whose code held it, and
 publishes both in /metrics (a histogram by operation, and the worst hold so far), so a test
@@ -23,8 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.live import LiveServer
 from tests.support import Api
 
-# Seconds: one of the histogram's bucket bounds (server/system/metrics.py LATENCY_BUCKETS), so
-# the count of holds past it is exact. Far above what any request takes (a GET's longest step is
+# Seconds: one of the bucket bounds of the histogram (server/observability/metrics.py),
+# so the count of holds past it is exact. Far above what any request takes (a GET's longest step is
 # well under a millisecond; the worst operation in the conformance run about 100 ms on a busy
 # two-core machine) and far below the holds this guards against (seconds, or for ever).
 HOLD_BOUND = 0.5

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from server.accounts.security import issue_access_token
+from server.access.tokens import issue_access_token
 from server.config import Settings
 from server.system.reminders import fire_due
 from tests.conftest import start_session

@@ -19,7 +19,7 @@ from sanic_testing.reusable import ReusableClient
 from werkzeug.datastructures import Headers
 
 from server.app import load_contract
-from server.contract.loading import SanicOpenAPIResponse
+from server.contract.adapters import SanicOpenAPIResponse
 from server.system.transport import GuardedProtocol
 
 T = TypeVar("T")

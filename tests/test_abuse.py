@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from server.accounts.hashing import PasswordHasher
+from server.accounts.passwords import HashingBusy, hash_password
+from server.admission import AdmissionQueue
 from tests import ROOT
 from tests.live import serve_fresh
 from tests.support import PATIENCE, Api, User
@@ -63,12 +64,12 @@ def test_wrong_current_passwords_count_as_failed_logins(api: Api, user: User) ->
 def test_a_full_hashing_queue_refuses_at_once_and_serves_clients_in_turn() -> None:
     """One thread, a queue of 8 (2 a client): a third job of one client is refused (503) while
     its first two wait, and another client's job runs before that client's second."""
-    hasher = PasswordHasher(rounds=8, threads=1, queue_size=8)
+    hasher = AdmissionQueue(threads=1, queue_size=8, refusal=HashingBusy)
     finished: list[str] = []
 
     async def job(client: str, name: str) -> None:
-        async with hasher.admitted(client) as hashing:
-            await hashing.hash(PASSWORD)
+        async with hasher.admitted(client) as admission:
+            await hash_password(admission, PASSWORD, 8)
         finished.append(name)
 
     async def scene() -> int:

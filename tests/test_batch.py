@@ -4,10 +4,16 @@ validated by its single operation's schema, Idempotency-Key."""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Any, cast
 
+import orjson
 import pytest
+from sanic.compat import Header
 
+from server.contract.adapters import HttpRequest, OpenAPIBody, SanicOpenAPIRequest
+from server.contract.validation import validate_body, validate_request
+from server.errors import ApiError
 from tests.support import Api, User
 from tests.test_trash import make_task
 
@@ -163,3 +169,64 @@ def test_an_item_body_within_64_levels_is_the_items_own_422(api: Api, user: User
     response = batch_nested(api, user, 61)
     assert response.status_code == 200, response.text
     assert response.json()["results"][0]["status"] == 422
+
+
+INVALID_CREATES = [
+    {"nope": 1},
+    {"title": ""},
+    {"title": 5},
+    {"title": "x", "priority": "urgent"},
+    {"title": "x", "due_date": "yesterday"},
+    {"title": "x", "tags": "work"},
+    {"title": "x", "tags": ["a"] * 500},
+]
+
+
+def _unbatched(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An item's errors located as its single operation's: ["body", "operations", i, ...]
+    -> ["body", ...]"""
+    return [{**error, "loc": ["body", *error["loc"][3:]]} for error in errors]
+
+
+@pytest.mark.parametrize("body", INVALID_CREATES)
+def test_an_items_invalid_body_is_answered_as_its_single_operation_answers_it(
+    api: Api, user: User, body: dict[str, Any]
+) -> None:
+    single = api.post(f"/api/{user.id}/tasks", json=body, headers=user.headers)
+    item = batch(api, user, [{"op": "create", "body": body}]).json()["results"][0]
+    assert single.status_code == item["status"] == 422, single.text
+    assert _unbatched(item["problem"]["errors"]) == single.json()["errors"]
+    assert titles(api, user) == []
+
+
+class _Sent:
+    """A request as loading.HttpRequest reads it: a JSON body to POST /api/{id}/tasks."""
+
+    scheme, host, match_info = "http", "127.0.0.1", {"user_id": str(uuid.uuid4())}
+
+    def __init__(self, body: Any) -> None:
+        self.body = orjson.dumps(body)
+        self.headers = Header({"content-type": "application/json", "authorization": "Bearer t"})
+        self.path = f"/api/{self.match_info['user_id']}/tasks"
+
+    def get_query_args(self, **_options: Any) -> list[tuple[str, str]]:
+        return []
+
+
+def sent(body: Any) -> HttpRequest:
+    return cast(HttpRequest, _Sent(body))
+
+
+@pytest.mark.parametrize("body", INVALID_CREATES)
+def test_openapi_core_words_an_items_body_as_it_words_the_whole_request(
+    api: Api, body: dict[str, Any]
+) -> None:
+    """Where the compiled plan is unsure of an item's body, openapi-core reads it alone, and
+    answers as it answers the single operation's whole request."""
+    contract = api.app.ctx.contract
+    operation = contract.by_id["create_task"]
+    with pytest.raises(ApiError) as whole:
+        validate_request(contract, SanicOpenAPIRequest(sent(body), operation))
+    with pytest.raises(ApiError) as alone:
+        validate_body(contract, OpenAPIBody(sent(body), operation, body))
+    assert (alone.value.status, alone.value.errors) == (whole.value.status, whole.value.errors)

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from server.accounts.security import bearer_token
+from server.access.tokens import bearer_token
 from server.app import load_contract
 from server.errors import BadRequest, Unauthorized
-from server.tasks.etags import if_match_versions, if_none_match_hits
+from server.http.preconditions import if_match_versions, if_none_match_hits
 from tests.support import Api, User
 
 PASSWORD = "correct horse battery"

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from server.system import logs
+from server.observability import logs
 
 
 class CountingStream(io.StringIO):

@@ -1,11 +1,11 @@
-"""The event-loop guard (server/system/loop_guard.py): a request that blocks its worker's loop is
-measured (the loop's late heartbeat), named (its code was running when the watcher looked),
-logged past LOOP_HOLD_LOG_MS with its operation, and counted in /metrics by operation; a request
-that waits (on PostgreSQL, a timer) holds nothing while it waits. The loop's lag is sampled into
-/metrics. tests/loop_guard.py
-reads it all for any test (check_holds, HoldCount, the loop_guard fixture). And what the guard
-found in the conformance run: GET /openapi.yaml parsed the contract on every request to check
-its answer, and /metrics wrote every worker's values out on the loop."""
+"""The event-loop guard (server/observability/loop_guard.py): a request that blocks its worker's
+loop is measured (the loop's late heartbeat), named (its code was running when the watcher
+looked), logged past LOOP_HOLD_LOG_MS with its operation, and counted in /metrics by operation;
+a request that waits (on PostgreSQL, a timer) holds nothing while it waits. The loop's lag is
+sampled into /metrics. tests/loop_guard.py reads it all for any test (check_holds, HoldCount,
+the loop_guard fixture). And what the guard found in the conformance run: GET /openapi.yaml
+parsed the contract on every request to check its answer, and /metrics wrote every worker's
+values out on the loop."""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ import pytest
 
 from server import handlers
 from server.config import Settings
-from server.context import Request
 from server.contract import pipeline
+from server.contract.context import Request
 from server.contract.reply import Reply
-from server.system import loop_guard
-from server.system.loop_guard import BEAT, HOLD
-from server.system.metrics import Metrics
+from server.observability import loop_guard
+from server.observability.loop_guard import BEAT, HOLD
+from server.observability.metrics import Metrics
 from tests import ROOT
 from tests.loop_guard import HOLD_BOUND, HoldCount, holds_over, worst_holds
 from tests.support import Api, User, metric_value

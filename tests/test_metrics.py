@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from server.config import Settings
-from server.system.metrics import Metrics
+from server.observability.metrics import Metrics
 from tests.conftest import User
 from tests.live import serve_fresh
 from tests.support import Api, metric_value

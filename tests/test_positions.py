@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.lists import positions
-from server.lists.positions import DIGITS, MAX_LENGTH, RESPACED_LENGTH
+from server.ordering import positions
+from server.ordering.positions import DIGITS, MAX_LENGTH, RESPACED_LENGTH
 
 KEYS = st.text(alphabet=DIGITS, min_size=1, max_size=70).filter(lambda k: not k.endswith("0"))
 

@@ -14,7 +14,7 @@ import httpx
 import psycopg
 import pytest
 
-from server.tasks.cursors import encode_cursor
+from server.http.paging import encode_cursor
 from server.tasks.reminder_pages import _context
 from tests.support import Api, User
 

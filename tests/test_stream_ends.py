@@ -22,7 +22,7 @@ import jwt
 import psycopg
 import pytest
 
-from server.accounts.security import issue_access_token, new_refresh_token
+from server.access.tokens import issue_access_token, new_refresh_token
 from server.config import Settings
 from tests.live import LiveServer
 from tests.support import Api, User

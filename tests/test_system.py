@@ -204,7 +204,7 @@ def test_each_request_is_logged_as_one_structured_line(
 def test_json_formatter_writes_one_json_object_per_line() -> None:
     import json
 
-    from server.system.logs import JsonFormatter
+    from server.observability.logs import JsonFormatter
 
     record = logging.makeLogRecord(
         {"name": "todo_api.access", "msg": "request", "levelname": "INFO", "status": 201}

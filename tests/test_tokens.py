@@ -14,7 +14,7 @@ import orjson
 import psycopg
 import pytest
 
-from server.accounts.security import AccessTokenReader, issue_access_token
+from server.access.tokens import AccessTokenReader, issue_access_token
 from server.config import Settings
 from server.errors import Unauthorized
 from tests.support import Api, User

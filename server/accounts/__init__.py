@@ -1,1 +1,2 @@
-"""Accounts: signup, login, tokens, the signed-in user's own account, password hashing."""
+"""Accounts: signup, login, refresh and logout, the signed-in user's own account and sessions,
+passwords, and the limits on login and signup."""

@@ -2,7 +2,7 @@
 
 A login starts a login family (a session): its refresh tokens rotate within it, and its access
 tokens name it (claim `sid`), so ending the family ends them all. Password work is admitted by
-server/accounts/limits.py (how often) and hashing.py (how much at once).
+server/accounts/limits.py (how often) and server/admission.py (how much at once).
 """
 
 from __future__ import annotations
@@ -12,16 +12,15 @@ from typing import Any
 
 import asyncpg
 
-from server.accounts.limits import (
-    charge_login_attempt,
-    charge_signup,
-    clear_login_failures,
-    client_key,
-)
+from server.access.tokens import issue_access_token, new_refresh_token, refresh_token_hash
+from server.accounts.limits import charge_login_attempt, charge_signup, clear_login_failures
 from server.accounts.mailing import mail_verification
-from server.accounts.security import issue_access_token, new_refresh_token, refresh_token_hash
-from server.context import Request
+from server.accounts.passwords import hash_password, verify_password
+from server.clients import client_key
+from server.contract.context import Request
 from server.contract.reply import Reply
+from server.db.executor import Executor, Row
+from server.db.queries import Queries
 from server.errors import EmailTaken, Unauthorized, UnprocessableContent
 
 BAD_CREDENTIALS = "The email or password is wrong."
@@ -30,11 +29,12 @@ REFRESH_REFUSED = "The refresh token is invalid, expired or revoked; log in agai
 
 async def signup(request: Request) -> Reply:
     app, body = request.app, request.ctx.body
-    async with app.ctx.hasher.admitted(client_key(request)) as hashing:
+    rounds = app.ctx.settings.bcrypt_rounds
+    async with app.ctx.admission.admitted(client_key(request)) as admission:
         await charge_signup(request)
-        password_hash = await hashing.hash(body["password"])
+        password_hash = await hash_password(admission, body["password"], rounds)
     try:
-        async with app.ctx.db.transaction() as conn:  # the account and its verification mail
+        async with request.ctx.db.transaction() as conn:  # the account and its verification mail
             user = await app.ctx.queries.create_user(
                 conn, email=body["email"], name=body["name"].strip(), password_hash=password_hash
             )
@@ -52,16 +52,18 @@ async def signup(request: Request) -> Reply:
 async def login(request: Request) -> Reply:
     app, body = request.app, request.ctx.body
     email = body["email"]
-    async with app.ctx.hasher.admitted(client_key(request)) as hashing:
+    rounds = app.ctx.settings.bcrypt_rounds
+    async with app.ctx.admission.admitted(client_key(request)) as admission:
         await charge_login_attempt(request, email)
-        found = await app.ctx.queries.get_login(app.ctx.db, email=email)
+        found = await app.ctx.queries.get_login(request.ctx.db, email=email)
         account = dict(found) if found else None
         password_hash = account.pop("password_hash") if account else None
-        if not await hashing.verify(body["password"], password_hash) or account is None:
+        matches = await verify_password(admission, body["password"], password_hash, rounds)
+        if not matches or account is None:
             raise Unauthorized(BAD_CREDENTIALS)
     await clear_login_failures(request, email)
     family_id = str(uuid.uuid4())
-    async with app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         if await app.ctx.queries.lock_user(conn, id=account["id"]) != password_hash:
             raise Unauthorized(BAD_CREDENTIALS)  # changed or deleted while we checked
         await app.ctx.queries.insert_login_family(
@@ -80,10 +82,10 @@ async def refresh(request: Request) -> Reply:
 
     A token presented after it was rotated is taken as stolen: the whole family ends, its
     access tokens included (committed, then 401)."""
-    app, queries = request.app, request.app.ctx.queries
+    queries = request.app.ctx.queries
     token_hash = refresh_token_hash(request.ctx.body["refresh_token"])
-    async with app.ctx.db.transaction() as conn:
-        token = await _lock_refresh_token(queries, conn, token_hash)
+    async with request.ctx.db.transaction() as conn:
+        token = await _lock_refresh_token(conn, queries, token_hash)
         if token is None:
             raise Unauthorized(REFRESH_REFUSED)
         user_id, family_id = token["user_id"], token["family_id"]
@@ -102,9 +104,9 @@ async def refresh(request: Request) -> Reply:
 
 async def logout(request: Request) -> Reply:
     """Ends the login family of the token (a rotated one too); 204 whatever the token."""
-    app, queries = request.app, request.app.ctx.queries
+    queries = request.app.ctx.queries
     token_hash = refresh_token_hash(request.ctx.body["refresh_token"])
-    async with app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         owner = await queries.refresh_token_owner(conn, token_hash=token_hash)
         if owner is not None and await queries.lock_user(conn, id=owner["user_id"]) is not None:
             await queries.end_family(conn, user_id=owner["user_id"], id=owner["family_id"])
@@ -114,13 +116,13 @@ async def logout(request: Request) -> Reply:
 async def logout_all(request: Request) -> Reply:
     """Ends every login family of the account: its refresh and access tokens stop working."""
     app, user_id = request.app, request.ctx.user_id
-    async with app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         await app.ctx.queries.lock_user(conn, id=user_id)
         await app.ctx.queries.end_user_families(conn, user_id=user_id)
     return Reply(status=204)
 
 
-async def _lock_refresh_token(queries: Any, conn: asyncpg.Connection, token_hash: bytes) -> Any:
+async def _lock_refresh_token(conn: Executor, queries: Queries, token_hash: bytes) -> Row:
     """The token's row and state, locked after its user's row (the order all token writes keep)."""
     owner = await queries.refresh_token_owner(conn, token_hash=token_hash)
     if owner is None or await queries.lock_user(conn, id=owner["user_id"]) is None:
@@ -128,9 +130,7 @@ async def _lock_refresh_token(queries: Any, conn: asyncpg.Connection, token_hash
     return await queries.lock_refresh_token(conn, token_hash=token_hash)
 
 
-async def _new_refresh_token(
-    request: Request, conn: asyncpg.Connection, user_id: str, family_id: str
-) -> str:
+async def _new_refresh_token(request: Request, conn: Executor, user_id: str, family_id: str) -> str:
     token, token_hash = new_refresh_token()
     await request.app.ctx.queries.insert_refresh_token(
         conn,

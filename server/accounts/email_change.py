@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncpg
 
 from server.accounts.mailing import require_mail, spend_token
-from server.context import Request
+from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import EmailTaken
 
@@ -18,7 +18,7 @@ from server.errors import EmailTaken
 async def confirm_email_change(request: Request) -> Reply:
     require_mail(request)
     app = request.app
-    async with app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         used = await spend_token(request, conn, request.ctx.body["token"], "change-email")
         try:
             account = await app.ctx.queries.move_email(

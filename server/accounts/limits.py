@@ -10,17 +10,10 @@ Signups are limited per client per hour. A client is its address, an IPv6 one by
 
 from __future__ import annotations
 
-from server.clients import client_of
-from server.context import Request
+from server.clients import client_key
+from server.config import SIGNUP_WINDOW_SECONDS
+from server.contract.context import Request
 from server.errors import TooManyRequests
-
-SIGNUP_WINDOW_SECONDS = 3600
-
-
-def client_key(request: Request) -> str:
-    """The peer's address (or the one a trusted proxy reports: Sanic applies PROXIES_COUNT),
-    as server/clients.py counts clients."""
-    return client_of(str(request.remote_addr or request.ip))
 
 
 async def charge_login_attempt(request: Request, email: str) -> None:
@@ -28,7 +21,7 @@ async def charge_login_attempt(request: Request, email: str) -> None:
     as failed until it succeeds."""
     app, settings = request.app, request.app.ctx.settings
     queries, window, client = app.ctx.queries, settings.login_window_seconds, client_key(request)
-    async with app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         await queries.lock_login_limits(conn, email=email, client=client)
         retry_after = await queries.login_retry_after(
             conn,
@@ -47,15 +40,15 @@ async def charge_login_attempt(request: Request, email: str) -> None:
 
 async def clear_login_failures(request: Request, email: str) -> None:
     """The password was right: forget this email's failures from this client."""
-    app = request.app
-    await app.ctx.queries.clear_login_failures(app.ctx.db, email=email, client=client_key(request))
+    queries, client = request.app.ctx.queries, client_key(request)
+    await queries.clear_login_failures(request.ctx.db, email=email, client=client)
 
 
 async def charge_signup(request: Request) -> None:
     """429 once this client has signed up (or tried to) too often this hour; else count it."""
     app, settings, client = request.app, request.app.ctx.settings, client_key(request)
     queries = app.ctx.queries
-    async with app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         await queries.lock_signups(conn, client=client)
         retry_after = await queries.signup_retry_after(
             conn,

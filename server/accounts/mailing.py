@@ -5,11 +5,10 @@ work."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from server.accounts.limits import client_key
-from server.accounts.security import new_refresh_token, refresh_token_hash
-from server.context import Request
+from server.access.tokens import new_refresh_token, refresh_token_hash
+from server.clients import client_key
+from server.contract.context import Request
+from server.db.executor import Executor, Row
 from server.errors import NO_ROUTE, BadRequest, Conflict, NotFound
 from server.mail.sealing import sealer_for
 
@@ -47,7 +46,7 @@ def token_hash(token: str) -> bytes:
     return refresh_token_hash(token)
 
 
-async def mail_verification(request: Request, conn: Any, user_id: str) -> None:
+async def mail_verification(request: Request, conn: Executor, user_id: str) -> None:
     """A verification mail to the account's address, in the caller's transaction."""
     sealed, hashed = mailed_token(request)
     await request.app.ctx.queries.mail_verification(
@@ -60,7 +59,7 @@ async def mail_verification(request: Request, conn: Any, user_id: str) -> None:
     )
 
 
-async def mail_email_change(request: Request, conn: Any, new_email: str) -> None:
+async def mail_email_change(request: Request, conn: Executor, new_email: str) -> None:
     """An email change's token, confirmation and notice, in the caller's transaction."""
     sealed, hashed = mailed_token(request)
     await request.app.ctx.queries.mail_email_change(
@@ -74,7 +73,7 @@ async def mail_email_change(request: Request, conn: Any, new_email: str) -> None
     )
 
 
-async def spend_token(request: Request, conn: Any, token: str, purpose: str) -> Any:
+async def spend_token(request: Request, conn: Executor, token: str, purpose: str) -> Row:
     """The (user_id, email) of a live token of this purpose, deleted as it is read, its account
     locked first (the order every token write keeps); else 400 invalid-token."""
     queries, hashed = request.app.ctx.queries, token_hash(token)

@@ -11,7 +11,6 @@ and counts the email as verified: the mail reached it."""
 
 from __future__ import annotations
 
-from server.accounts.limits import client_key
 from server.accounts.mailing import (
     ACCEPTED,
     RESET_TTL_SECONDS,
@@ -21,7 +20,9 @@ from server.accounts.mailing import (
     spend_token,
     token_hash,
 )
-from server.context import Request
+from server.accounts.passwords import hash_password
+from server.clients import client_key
+from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import TooManyRequests
 
@@ -31,7 +32,7 @@ async def request_password_reset(request: Request) -> Reply:
     app, settings, email = request.app, request.app.ctx.settings, request.ctx.body["email"]
     queries, client = app.ctx.queries, client_key(request)
     sealed, hashed = mailed_token(request)
-    async with app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         await queries.lock_reset_limits(conn, email=email, client=client)
         retry_after = await queries.reset_retry_after(
             conn, client=client, per_client=settings.reset_limit_per_client
@@ -55,13 +56,14 @@ async def reset_password(request: Request) -> Reply:
     require_mail(request)
     app, body = request.app, request.ctx.body
     owner = await app.ctx.queries.account_token_owner(
-        app.ctx.db, token_hash=token_hash(body["token"]), purpose="reset-password"
+        request.ctx.db, token_hash=token_hash(body["token"]), purpose="reset-password"
     )
     if owner is None:  # before any password work: a guessed token costs one lookup
         raise InvalidToken()
-    async with app.ctx.hasher.admitted(client_key(request)) as hashing:
-        new_hash = await hashing.hash(body["new_password"])
-    async with app.ctx.db.transaction() as conn:
+    rounds = app.ctx.settings.bcrypt_rounds
+    async with app.ctx.admission.admitted(client_key(request)) as admission:
+        new_hash = await hash_password(admission, body["new_password"], rounds)
+    async with request.ctx.db.transaction() as conn:
         used = await spend_token(request, conn, body["token"], "reset-password")
         await app.ctx.queries.reset_password(
             conn, id=used["user_id"], email=used["email"], password_hash=new_hash

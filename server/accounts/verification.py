@@ -10,7 +10,7 @@ from server.accounts.mailing import (
     require_mail,
     spend_token,
 )
-from server.context import Request
+from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import AccountGone, TooManyRequests
 
@@ -20,7 +20,7 @@ async def verify_email(request: Request) -> Reply:
     address is no longer the account's: the users trigger voided it)."""
     require_mail(request)
     app = request.app
-    async with app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         used = await spend_token(request, conn, request.ctx.body["token"], "verify-email")
         account = await app.ctx.queries.mark_email_verified(
             conn, id=used["user_id"], email=used["email"]
@@ -31,7 +31,7 @@ async def verify_email(request: Request) -> Reply:
 async def resend_verification(request: Request) -> Reply:
     require_mail(request)
     app, user_id, settings = request.app, request.ctx.user_id, request.app.ctx.settings
-    async with app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         await app.ctx.queries.lock_user(conn, id=user_id)  # one count at a time per account
         account = await app.ctx.queries.get_user(conn, id=user_id)
         if account is None:

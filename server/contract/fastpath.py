@@ -24,14 +24,13 @@ import orjson
 from multidict import CIMultiDict
 from openapi_core.unmarshalling.schemas import oas31_format_unmarshallers
 
-from server.context import Request
+from server.contract.adapters import HttpRequest, query_args
 from server.contract.loading import (
     FORMAT_UNMARSHALLERS,
     INTEGER,
     MAX_JSON_DEPTH,
     MEDIA_TYPE_DESERIALIZERS,
     Contract,
-    query_args,
     too_deep,
 )
 from server.contract.rejections import Unworded, rejection_items
@@ -257,7 +256,7 @@ class OperationPlan:
             )
         return ResponsePlan(content, headers)
 
-    def read_request(self, request: Request, validate: bool) -> RequestValues:
+    def read_request(self, request: HttpRequest, validate: bool) -> RequestValues:
         return self.read(
             query_args(request), request.match_info, request.headers, request.body, validate
         )
@@ -353,7 +352,6 @@ class OperationPlan:
         plan = self.body_types.get(mimetype)
         if plan is None:
             raise unsupported_media_type(list(self.body_types))
-        validator, convert = plan
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -362,6 +360,13 @@ class OperationPlan:
         # with more brackets than that can nest so deep, so most are never walked.
         if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and too_deep(body):
             raise malformed_json()
+        return self.parsed_body(body, mimetype, validate)
+
+    def parsed_body(self, body: Any, mimetype: str, validate: bool = True) -> Any:
+        """A body already parsed from JSON (a request's, or a batch item's), validated and
+        converted as openapi-core would: 422 with its errors, or Unsure when openapi-core must
+        word them."""
+        validator, convert = self.body_types[mimetype]
         if validate and not validator.is_valid(body):
             raise UnprocessableContent(errors=_rejected(validator, body, ["body"]))
         return convert(body)

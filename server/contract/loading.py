@@ -1,11 +1,12 @@
-"""openapi.yaml, loaded once per process, and the Sanic <-> openapi-core adapters."""
+"""openapi.yaml, loaded once per process, with the formats, casters and media types it reads by
+(the adapters that hand it a request or a reply: server/contract/adapters.py)."""
 
 from __future__ import annotations
 
 import json
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -25,11 +26,9 @@ from openapi_core.casting.schemas.casters import (
     TypesCaster,
 )
 from openapi_core.casting.schemas.factories import SchemaCastersFactory
-from openapi_core.datatypes import RequestParameters
+from openapi_core.unmarshalling.request.unmarshallers import V31RequestBodyUnmarshaller
 from openapi_core.validation.schemas import oas31_schema_validators_factory
-from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from server.context import Request
 from server.resources import CONTRACT_PATH
 
 # No body of the contract nests past a few levels; openapi-core's validators recurse (and
@@ -186,6 +185,33 @@ class Contract:
     def operations(self) -> tuple[Operation, ...]:
         return tuple(self._operations())
 
+    @cached_property
+    def by_id(self) -> dict[str, Operation]:
+        return {op.operation_id: op for op in self.operations}
+
+    @cached_property
+    def body_unmarshaller(self) -> V31RequestBodyUnmarshaller:
+        """openapi-core on a request's body alone (a batch item's), configured as for a whole
+        request."""
+        config = self.openapi.config
+        return V31RequestBodyUnmarshaller(
+            self.openapi.spec,
+            base_url=config.server_base_url,
+            style_deserializers_factory=config.style_deserializers_factory,
+            media_type_deserializers_factory=config.media_type_deserializers_factory,
+            schema_casters_factory=config.schema_casters_factory,
+            schema_validators_factory=config.schema_validators_factory,
+            path_finder_cls=config.path_finder_cls,
+            spec_validator_cls=config.spec_validator_cls,
+            extra_format_validators=config.extra_format_validators,
+            extra_media_type_deserializers=config.extra_media_type_deserializers,
+            forbid_unspecified_additional_properties=(
+                config.additional_properties_default_policy == "forbid"
+            ),
+            schema_unmarshallers_factory=config.schema_unmarshallers_factory,
+            extra_format_unmarshallers=config.extra_format_unmarshallers,
+        )
+
     def _operations(self) -> Iterator[Operation]:
         default_security = self.document.get("security", [])
         for path, item in self.document["paths"].items():
@@ -200,55 +226,3 @@ class Contract:
                     path=path,
                     secured=any(requirement for requirement in security),
                 )
-
-
-def query_args(request: Request) -> list[tuple[str, str]]:
-    """The query as sent: `?q=` is an empty `q` (which the contract may refuse), not no `q`;
-    bytes that are not UTF-8 are kept as lone surrogates (not replaced by U+FFFD), for the
-    storable-text check to refuse."""
-    return list(request.get_query_args(keep_blank_values=True, errors="surrogateescape"))
-
-
-class SanicOpenAPIRequest:
-    """openapi-core's Request protocol over a Sanic request (path parameters already matched)."""
-
-    def __init__(self, request: Request, operation: Operation) -> None:
-        self.request = request
-        self.path_pattern = operation.path
-        # HEAD is routed to the GET operation (RFC 9110 §9.3.2: GET's answer without its body),
-        # so it is validated as that operation, whose method the contract declares.
-        self.method = operation.method.lower()
-        self.parameters = RequestParameters(
-            query=ImmutableMultiDict(query_args(request)),
-            header=Headers(list(request.headers.items())),
-            cookie=ImmutableMultiDict(),
-            path=dict(request.match_info),
-        )
-
-    @property
-    def host_url(self) -> str:
-        return f"{self.request.scheme}://{self.request.host}"
-
-    @property
-    def path(self) -> str:
-        return self.request.path
-
-    @property
-    def body(self) -> bytes | None:
-        return self.request.body or None
-
-    @property
-    def content_type(self) -> str:
-        return str(self.request.headers.get("content-type", "")).lower()
-
-
-class SanicOpenAPIResponse:
-    """openapi-core's Response protocol over a reply that has not been sent yet."""
-
-    def __init__(
-        self, status: int, headers: Mapping[str, str], content_type: str, data: bytes | None
-    ) -> None:
-        self.status_code = status
-        self.headers = Headers(list(headers.items()))
-        self.content_type = content_type
-        self.data = data

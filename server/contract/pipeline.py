@@ -1,21 +1,23 @@
-"""One trip through the house: authenticate, validate, run the handler, check the reply."""
+"""One trip through the house: admit (server/access/gate.py), validate, run the handler, check
+the reply."""
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import asyncpg
 from sanic import HTTPResponse
 
-from server.accounts.limits import client_key
-from server.accounts.security import bearer_token
-from server.context import Request
+from server.access.gate import CallerExecutor
+from server.clients import client_key
+from server.contract.adapters import SanicOpenAPIRequest, SanicOpenAPIResponse
+from server.contract.context import Request
 from server.contract.fallback import Fallback
 from server.contract.fastpath import OperationPlan, Unsure
-from server.contract.loading import Contract, Operation, SanicOpenAPIRequest, SanicOpenAPIResponse
+from server.contract.loading import Contract, Operation
+from server.contract.problems import problem_reply
 from server.contract.reply import Reply, Streamed
 from server.contract.validation import (
     ResponseMismatch,
@@ -23,12 +25,12 @@ from server.contract.validation import (
     validate_request,
     validate_response,
 )
-from server.errors import AccountGone, ApiError, Forbidden, ServiceUnavailable, problem_reply
+from server.db.executor import ATTEMPTS
+from server.errors import AccountGone, ApiError, ServiceUnavailable
 
 log = logging.getLogger("todo_api")
 
 Handler = Callable[[Request], Awaitable[Reply]]
-DEADLOCK_ATTEMPTS = 3
 Route = Callable[..., Coroutine[Any, Any, HTTPResponse]]
 Vouched = tuple[int, str, tuple[tuple[str, str], ...], bytes | None]  # an answer checked once
 
@@ -43,9 +45,7 @@ def endpoint(
     async def run(request: Request, **_path: str) -> HTTPResponse:
         settings = request.app.ctx.settings
         try:
-            if operation.secured:
-                await authenticate(request, handler)
-            _check_owner(request)
+            checked = _admit(request, operation.secured)
             try:
                 values = plan.read_request(request, validate=settings.validate_requests)
             except Unsure:  # openapi-core decides (adapted only now: the plan needs no copies)
@@ -58,7 +58,9 @@ def endpoint(
             request.ctx.query = values.query
             request.ctx.header_params = values.headers
             request.ctx.body = values.body
-            reply = await _answered(handler, request, operation.secured)
+            reply = await _answered(handler, request, checked)
+            if checked is not None:
+                await checked.confirm()
             if isinstance(reply, Streamed):
                 await reply.stream(request)
                 return None  # type: ignore[return-value]  # the stream has answered
@@ -83,7 +85,7 @@ class Contended(ServiceUnavailable):
     default_detail = "Concurrent writes kept conflicting with this request; retry shortly."
 
 
-async def _answered(handler: Handler, request: Request, secured: bool) -> Reply:
+async def _answered(handler: Handler, request: Request, checked: CallerExecutor | None) -> Reply:
     """The handler's reply. A refusal met after the account check (a row gone, a key the
     account held) may be the account's end meanwhile: then it is the 401 it would have been a
     moment later, not a 404 or a 409 about the account's remains (one more round trip, on
@@ -91,26 +93,21 @@ async def _answered(handler: Handler, request: Request, secured: bool) -> Reply:
     try:
         return await _handled(handler, request)
     except (ApiError, asyncpg.IntegrityConstraintViolationError) as exc:
-        if secured and _may_be_the_accounts_end(exc) and not await _account_live(request):
+        if checked is not None and _may_be_the_accounts_end(exc) and not await checked.live_now():
             raise AccountGone() from None
         raise
 
 
 def _may_be_the_accounts_end(exc: Exception) -> bool:
-    """A row or key gone (404, 409, 422, an integrity error); not a 412, which found the row."""
+    """A 412 is not: the task it names is there (an account's end takes its tasks with it)."""
     return not isinstance(exc, ApiError) or exc.status in (404, 409, 422)
-
-
-async def _account_live(request: Request) -> bool:
-    app = request.app
-    return bool(await app.ctx.queries.token_account_ok(app.ctx.db, **request.ctx.token))
 
 
 async def _handled(handler: Handler, request: Request) -> Reply:
     """The handler's reply. A transaction PostgreSQL chose as a deadlock's victim was rolled back
     whole (nothing of it happened, nothing was answered), so the operation runs again; a third
     loss is a 503 with Retry-After (still nothing happened), logged."""
-    for _attempt in range(DEADLOCK_ATTEMPTS - 1):
+    for _attempt in range(ATTEMPTS - 1):
         try:
             return await handler(request)
         except asyncpg.DeadlockDetectedError as exc:
@@ -118,40 +115,21 @@ async def _handled(handler: Handler, request: Request) -> Reply:
     try:
         return await handler(request)
     except asyncpg.DeadlockDetectedError as exc:
-        log.warning("deadlock victim %d times, answered 503: %s", DEADLOCK_ATTEMPTS, exc)
+        log.warning("deadlock victim %d times, answered 503: %s", ATTEMPTS, exc)
         raise Contended(1) from None
 
 
-async def authenticate(request: Request, handler: Handler) -> None:
-    """A bearer JWT whose login family is live (its account exists, and no logout, password
-    change or session deletion ended it), or 401 with WWW-Authenticate.
-
-    request.ctx.token holds the parameters of that check (token_account_ok, sql/tokens.sql). A
-    handler marked checks_account runs the check in its own statement; for any other, it costs
-    a round trip here."""
-    app = request.app
-    token = app.ctx.tokens.read(bearer_token(request.headers.get("authorization")))
-    request.ctx.user_id, request.ctx.session_id = token.user_id, token.session_id
-    request.ctx.token_expires = token.expires
-    request.ctx.token = {"user_id": token.user_id, "session_id": token.session_id}
-    if getattr(handler, "checks_account", False):
-        return
-    if not await app.ctx.queries.token_account_ok(app.ctx.db, **request.ctx.token):
-        raise AccountGone()
-
-
-def _check_owner(request: Request) -> None:
-    """/api/{user_id}/... belongs to the token's subject alone (a malformed id, or the
-    subject's own in another spelling, is left to validation's 400)."""
-    raw = request.match_info.get("user_id")
-    if raw is None or raw.lower() == request.ctx.user_id:
-        return
-    try:
-        named = str(uuid.UUID(raw))
-    except ValueError:
-        return
-    if named != request.ctx.user_id:
-        raise Forbidden("These tasks belong to another account.")
+def _admit(request: Request, secured: bool) -> CallerExecutor | None:
+    """The request's executor (its caller's, on a secured operation: 401 without a valid bearer
+    access token, 403 on another account's path); the caller's, to confirm its session."""
+    gate = request.app.ctx.gate
+    if not secured:
+        request.ctx.db = gate.anonymous
+        return None
+    caller = gate.caller(request.headers.get("authorization"), request.match_info.get("user_id"))
+    request.ctx.caller = caller
+    checked = request.ctx.db = gate.executor(caller)
+    return checked
 
 
 def _fallback(request: Request, kind: str) -> Fallback:

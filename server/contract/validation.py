@@ -17,9 +17,11 @@ from openapi_core.validation.request.exceptions import (
     SecurityValidationError,
 )
 
-from server.contract.loading import Contract, SanicOpenAPIRequest, SanicOpenAPIResponse
+from server.contract.adapters import OpenAPIBody, SanicOpenAPIRequest, SanicOpenAPIResponse
+from server.contract.loading import Contract
 from server.errors import (
     ApiError,
+    BadParameters,
     BadRequest,
     Unauthorized,
     UnprocessableContent,
@@ -54,6 +56,14 @@ def validate_request(contract: Contract, adapter: SanicOpenAPIRequest) -> Reques
         headers=dict(params.header),
         body=result.body,
     )
+
+
+def validate_body(contract: Contract, adapter: OpenAPIBody) -> Any:
+    """The body openapi-core makes of `adapter`'s, or its errors as the ApiError they are."""
+    result = contract.body_unmarshaller.unmarshal(adapter)
+    if result.errors:
+        raise request_error(list(result.errors))
+    return result.body
 
 
 def validate_response(
@@ -146,7 +156,7 @@ def unsupported_media_type(available: list[str]) -> ApiError:
 
 
 def invalid_parameters(items: list[dict[str, Any]]) -> ApiError:
-    return BadRequest("A path, query or header parameter is invalid.", errors=items)
+    return BadParameters(errors=items)
 
 
 def missing_body() -> ApiError:

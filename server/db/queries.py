@@ -1,10 +1,11 @@
 """The named queries of sql/ as mypy sees them: a misspelled query or parameter name is a type
-error. aiosql builds the functions at run time; test_queries checks that this surface and
-sql/ name the same queries with the same parameters.
+error. aiosql builds the functions at run time; test_queries checks that this surface and sql/
+name the same queries with the same parameters.
 
-Each takes a `Database` (one statement on a connection of its own) or a connection (inside a
-transaction). `^` answers a row or None, `$` a value or None, `!` asyncpg's status string, and
-a query without a suffix an async iterator of rows."""
+Each takes an Executor (server/db/executor.py: the pool, one statement on a connection of its
+own; or a connection in a transaction), or the pool or a connection themselves. `^` answers a
+row or None, `$` a value or None, `!` asyncpg's status string, and a query without a suffix an
+async iterator of rows."""
 
 from __future__ import annotations
 
@@ -14,16 +15,18 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeAlias, TypedDict, cast
 
 import aiosql
+import asyncpg
 
+from server.db.executor import Executor, Row
 from server.db.pool import Database
 from server.resources import SQL_DIR
 
-Conn = Database | Any  # an asyncpg.Connection (asyncpg ships no types)
-Row = Any  # an asyncpg.Record, read as a Mapping[str, Any]; None when nothing matched
+Conn: TypeAlias = Executor | Database | asyncpg.Connection
 # A task's columns, as every task query returns them (the Task body's fields, in its order).
+LIST_COLUMNS = "id, user_id, name, color, position, is_inbox, created_at, updated_at, version"
 TASK_COLUMNS = (
     "id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,"
     " list_id, parent_id, position, created_at, updated_at, version, due_on, recurrence,"
@@ -35,6 +38,14 @@ USER_COLUMNS = (
     " jsonb_build_object('email', notify_email, 'push', notify_push) AS notify,"
     " created_at, updated_at"
 )
+
+
+class TokenParams(TypedDict):
+    """The parameters of the access token's account check (token_account_ok), which every
+    statement embedding it takes too (where its name line says {token})."""
+
+    user_id: str
+    session_id: str
 
 
 class Queries(Protocol):
@@ -258,18 +269,19 @@ class Queries(Protocol):
     ) -> Row: ...
 
     # lists.sql
-    async def lock_placement(self, conn: Conn, *, user_id: str) -> str: ...
+    async def lock_placement(self, conn: Conn, *, user_id: str, session_id: str) -> Row: ...
     async def next_position(self, conn: Conn) -> str: ...
-    def list_lists(self, conn: Conn, *, user_id: str) -> AsyncIterator[Row]: ...
+    def list_lists(self, conn: Conn, *, user_id: str, session_id: str) -> AsyncIterator[Row]: ...
     async def create_list(
         self, conn: Conn, *, user_id: str, name: str, color: str | None, quota: int
     ) -> Row: ...
-    async def get_list(self, conn: Conn, *, user_id: str, id: str) -> Row: ...
+    async def get_list(self, conn: Conn, *, user_id: str, session_id: str, id: str) -> Row: ...
     async def update_list(
         self,
         conn: Conn,
         *,
         user_id: str,
+        session_id: str,
         id: str,
         versions: list[int] | None,
         name: str | None,
@@ -277,8 +289,8 @@ class Queries(Protocol):
         color: str | None,
     ) -> Row: ...
     async def delete_list(
-        self, conn: Conn, *, user_id: str, id: str, versions: list[int] | None
-    ) -> str | None: ...
+        self, conn: Conn, *, user_id: str, session_id: str, id: str, versions: list[int] | None
+    ) -> Row: ...
     async def list_state(self, conn: Conn, *, user_id: str, id: str) -> Row: ...
     async def move_list(
         self, conn: Conn, *, user_id: str, id: str, position: str | None
@@ -395,7 +407,10 @@ class Queries(Protocol):
 # The access token's account check (token_account_ok, in sql/tokens.sql): its condition, and the
 # parameters it reads. Task statements embed both where they say {token_account_ok} and
 # {token}, so each of them checks the account itself, in its own round trip, and a condition
-# added to the check holds for all of them.
+# added to the check holds for all of them. Such a statement answers the check in a column
+# named ACCOUNT_OK, and a statement that names it is taken for one (server/access/gate.py reads
+# the column; aiosql strips SQL comments, so the name is the mark a statement keeps).
+ACCOUNT_OK = "account_ok"
 ACCOUNT_CHECK = re.compile(
     r"^-- name: token_account_ok\((?P<params>[\w, ]*)\)\$\n"
     r"(?:--[^\n]*\n)*SELECT (?P<condition>.*?);$",
@@ -433,9 +448,8 @@ def account_check() -> AccountCheck:
 
 
 def load_queries(path: Path = SQL_DIR) -> Queries:
-    """Every `-- name:` block of sql/*.sql, as async functions taking a connection or Database."""
+    """Every `-- name:` block of sql/*.sql, as async functions taking an Executor (or Conn)."""
     text = "\n\n".join(f.read_text(encoding="utf-8") for f in sorted(path.glob("*.sql")))
-    text = AccountCheck.read(path).embed(
-        text.replace("{task_columns}", TASK_COLUMNS).replace("{user_columns}", USER_COLUMNS)
-    )
+    text = text.replace("{task_columns}", TASK_COLUMNS).replace("{list_columns}", LIST_COLUMNS)
+    text = AccountCheck.read(path).embed(text.replace("{user_columns}", USER_COLUMNS))
     return cast(Queries, aiosql.from_str(text, "asyncpg"))

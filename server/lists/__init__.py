@@ -1,1 +1,1 @@
-"""The user's lists (the inbox among them) and the manual order of lists and tasks."""
+"""The user's lists (the inbox among them)."""

@@ -4,33 +4,37 @@ As for tasks, every query names the owner (another user's list is a 404 like a m
 writes check If-Match in their own WHERE clause, and when no row changed, list_state tells
 404 from 412 (and, for a delete, from the inbox's 409). Creating and moving hold the user's
 placement lock: the quota is counted, and neighbours read, with no other such change between.
+The statements that read, patch or delete embed the access token's account check
+(server/access/gate.py): one round trip does both.
 """
 
 from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from sanic import Request
-
+from server.contract.context import Request
 from server.contract.reply import Reply
+from server.db.executor import Row
+from server.db.queries import LIST_COLUMNS
 from server.errors import InboxKept, NotFound, PreconditionFailed, QuotaExceeded
-from server.lists import ordering
-from server.sync.conditional import conditional
-from server.tasks.etags import current, etag, if_match_versions, versioned_reply
+from server.http.preconditions import conditional, current, etag, if_match_versions, versioned_reply
+from server.ordering.siblings import Siblings, find_slot, put
 
 NO_LIST = "No such list."
+LIST_FIELDS = tuple(LIST_COLUMNS.split(", "))
 
 
 async def list_lists(request: Request) -> Reply:
-    rows = request.app.ctx.queries.list_lists(request.app.ctx.db, user_id=request.ctx.user_id)
-    return conditional(request, {"lists": [dict(row) async for row in rows]})
+    rows = request.app.ctx.queries.list_lists(request.ctx.db, **request.ctx.token)
+    found = [_list_body(row) async for row in rows if row["id"] is not None]
+    return conditional(request, {"lists": found})
 
 
 async def create_list(request: Request) -> Reply:
     app, user_id, body = request.app, request.ctx.user_id, request.ctx.body
     quota = app.ctx.settings.list_quota
-    async with app.ctx.db.transaction() as conn:
-        await app.ctx.queries.lock_placement(conn, user_id=user_id)
+    async with request.ctx.db.transaction() as conn:
+        await app.ctx.queries.lock_placement(conn, **request.ctx.token)
         row = await app.ctx.queries.create_list(
             conn, user_id=user_id, name=body["name"].strip(), color=body.get("color"), quota=quota
         )
@@ -42,38 +46,35 @@ async def create_list(request: Request) -> Reply:
 
 async def get_list(request: Request) -> Reply:
     row = await request.app.ctx.queries.get_list(
-        request.app.ctx.db, user_id=request.ctx.user_id, id=_list_id(request)
+        request.ctx.db, **request.ctx.token, id=_list_id(request)
     )
-    if row is None:
+    if row["id"] is None:
         raise NotFound(NO_LIST)
     if_none_match = request.ctx.header_params.get("If-None-Match")
-    return versioned_reply(dict(row), row["version"], if_none_match)
+    return versioned_reply(_list_body(row), row["version"], if_none_match)
 
 
 async def update_list(request: Request) -> Reply:
     body = request.ctx.body
     row = await request.app.ctx.queries.update_list(
-        request.app.ctx.db,
-        user_id=request.ctx.user_id,
+        request.ctx.db,
+        **request.ctx.token,
         id=_list_id(request),
         versions=_versions(request),
         name=body["name"].strip() if "name" in body else None,
         set_color="color" in body,
         color=body.get("color"),
     )
-    if row is None:
+    if row["id"] is None:
         await _refused(request, deleting=False)
-    return Reply(dict(row), headers={"ETag": etag(row["version"])})
+    return Reply(_list_body(row), headers={"ETag": etag(row["version"])})
 
 
 async def delete_list(request: Request) -> Reply:
     deleted = await request.app.ctx.queries.delete_list(
-        request.app.ctx.db,
-        user_id=request.ctx.user_id,
-        id=_list_id(request),
-        versions=_versions(request),
+        request.ctx.db, **request.ctx.token, id=_list_id(request), versions=_versions(request)
     )
-    if deleted is None:
+    if deleted["id"] is None:
         await _refused(request, deleting=True)
     return Reply(status=204)
 
@@ -82,10 +83,10 @@ async def move_list(request: Request) -> Reply:
     queries, user_id, list_id = request.app.ctx.queries, request.ctx.user_id, _list_id(request)
     after_id = request.ctx.body["after_id"]
     versions = _versions(request)
-    async with request.app.ctx.db.transaction() as conn:
-        await queries.lock_placement(conn, user_id=user_id)
+    async with request.ctx.db.transaction() as conn:
+        await queries.lock_placement(conn, **request.ctx.token)
         current(await queries.list_state(conn, user_id=user_id, id=list_id), versions, NO_LIST)
-        siblings = ordering.Siblings(
+        siblings = Siblings(
             conn,
             {"user_id": user_id},
             list_id,
@@ -96,12 +97,12 @@ async def move_list(request: Request) -> Reply:
             queries.next_position,
             "is not another of your lists",
         )
-        slot = await ordering.find_slot(siblings, None if after_id is None else str(after_id))
+        slot = await find_slot(siblings, None if after_id is None else str(after_id))
 
         async def write(position: str | None) -> Any:
             return await queries.move_list(conn, user_id=user_id, id=list_id, position=position)
 
-        row = await ordering.put(siblings, slot, write)
+        row = await put(siblings, slot, write)
     return Reply(dict(row), headers={"ETag": etag(row["version"])})
 
 
@@ -109,7 +110,7 @@ async def _refused(request: Request, *, deleting: bool) -> NoReturn:
     """Why a write changed nothing: no such list (404), a stale If-Match (412), or the inbox,
     which is never deleted (409)."""
     state = await request.app.ctx.queries.list_state(
-        request.app.ctx.db, user_id=request.ctx.user_id, id=_list_id(request)
+        request.ctx.db, user_id=request.ctx.user_id, id=_list_id(request)
     )
     if state is None:
         raise NotFound(NO_LIST)
@@ -117,6 +118,10 @@ async def _refused(request: Request, *, deleting: bool) -> NoReturn:
     if deleting and state["is_inbox"] and (versions is None or state["version"] in versions):
         raise InboxKept()
     raise PreconditionFailed()
+
+
+def _list_body(row: Row) -> dict[str, Any]:
+    return {name: row[name] for name in LIST_FIELDS}
 
 
 def _versions(request: Request) -> list[int] | None:

@@ -30,8 +30,9 @@ from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
+from server.db.executor import Executor
+from server.db.lease import run_leased
 from server.db.queries import Queries
-from server.system.purger import run_leased
 
 log = logging.getLogger("todo_api")
 
@@ -93,7 +94,7 @@ def retry_delay(attempt: int) -> float:
 class Sender:
     def __init__(
         self,
-        db: Any,
+        db: Executor,
         queries: Queries,
         deliverer: Deliverer,
         interval: float,

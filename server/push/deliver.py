@@ -25,6 +25,7 @@ import orjson
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush_async
 
+from server.db.executor import Executor
 from server.db.queries import Queries
 from server.outbox.sender import Retry, Undeliverable
 from server.push.egress import PrivateAddress, push_session
@@ -39,7 +40,7 @@ class PushDeliverer:
 
     def __init__(
         self,
-        db: Any,
+        db: Executor,
         queries: Queries,
         vapid: Vapid02,
         subject: str,

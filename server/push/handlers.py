@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from server.config import Settings
-from server.context import Request
+from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import NO_ROUTE, AccountGone, NotFound, QuotaExceeded, UnprocessableContent
 from server.push.egress import is_public
@@ -39,7 +39,7 @@ async def get_vapid_public_key(request: Request) -> Reply:
 async def list_push_subscriptions(request: Request) -> Reply:
     _require_push(request)
     app = request.app
-    rows = app.ctx.queries.list_push_subscriptions(app.ctx.db, user_id=request.ctx.user_id)
+    rows = app.ctx.queries.list_push_subscriptions(request.ctx.db, user_id=request.ctx.user_id)
     return Reply({"subscriptions": [dict(row) async for row in rows]})
 
 
@@ -51,7 +51,7 @@ async def create_push_subscription(request: Request) -> Reply:
     _check_endpoint(app.ctx.settings, endpoint)
     _check_key(keys["p256dh"], "p256dh")
     _check_key(keys["auth"], "auth")
-    async with app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         # one count at a time per account; gone (deleted meanwhile): 401, as for its token
         if await app.ctx.queries.lock_user(conn, id=user_id) is None:
             raise AccountGone()
@@ -72,7 +72,7 @@ async def delete_push_subscription(request: Request) -> Reply:
     _require_push(request)
     app = request.app
     deleted = await app.ctx.queries.delete_push_subscription(
-        app.ctx.db, user_id=request.ctx.user_id, id=request.ctx.path_params["subscription_id"]
+        request.ctx.db, user_id=request.ctx.user_id, id=request.ctx.path_params["subscription_id"]
     )
     if deleted is None:
         raise NotFound("No such push subscription.")

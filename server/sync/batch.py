@@ -6,24 +6,25 @@ single operation (the contract's BatchBodies names them), so a bad body is that 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
-from server.accounts.security import account_ok
-from server.context import Request
-from server.contract.fastpath import OperationPlan
-from server.contract.rejections import Unworded, rejection_items
-from server.contract.reply import Reply
-from server.contract.validation import RequestValues, check_storable
-from server.errors import PROBLEM_JSON, ApiError, UnprocessableContent, problem, to_api_error
+from server.contract.adapters import OpenAPIBody
+from server.contract.context import Request
+from server.contract.fastpath import Unsure
+from server.contract.problems import problem
+from server.contract.reply import JSON, Reply
+from server.contract.validation import RequestValues, check_storable, validate_body
+from server.db.executor import Executor, Row
+from server.errors import ApiError, UnprocessableContent, to_api_error
+from server.http.preconditions import if_match_versions
 from server.tasks import completion, placement
 from server.tasks import fields as task_fields
-from server.tasks.etags import if_match_versions, missing_or_stale
 from server.tasks.fields import json_ready, request_hash, task_body
 from server.tasks.idempotency import once
+from server.tasks.missing import missing_or_stale
 
 OPERATIONS = {  # op -> (its single operation, the success status)
     "create": ("create_task", 201),
@@ -32,50 +33,49 @@ OPERATIONS = {  # op -> (its single operation, the success status)
     "move": ("move_task", 200),
     "delete": ("delete_task", 204),
 }
-JSON = "application/json"
 
 
 class BatchFailed(ApiError):
+    """An atomic batch rolled back: `results` holds the failed items with their problem, the
+    others 424."""
+
     status, slug = 409, "batch-failed"
     default_detail = "An item of the atomic batch failed, so none was applied."
 
-
-class AtomicFailure(Exception):
     def __init__(self, results: list[dict[str, Any]]) -> None:
-        self.results = results
+        super().__init__(members={"results": results})
 
 
 async def batch_tasks(request: Request) -> Reply:
     app, body = request.app, request.ctx.body
     key = request.ctx.header_params.get("Idempotency-Key")
 
-    async def work(conn: Any) -> tuple[None, dict[str, Any]]:
+    async def work(conn: Executor) -> tuple[None, dict[str, Any]]:
         await _lock_ahead(request, conn, {item["op"] for item in body["operations"]})
         results = [
             await _item(request, conn, index, item) for index, item in enumerate(body["operations"])
         ]
         if body.get("atomic") and any(r["status"] >= 400 for r in results):
-            raise AtomicFailure([r if r["status"] >= 400 else {"status": 424} for r in results])
+            raise BatchFailed([r if r["status"] >= 400 else {"status": 424} for r in results])
         return None, json_ready({"results": results})
 
-    try:
-        if key is None:
-            async with app.ctx.db.transaction() as conn:
-                _none, answer = await work(conn)
-        else:
-            digest = request_hash({"batch": body})
-            answer = await once(app.ctx.db, app.ctx.queries, request.ctx.token, key, digest, work)
-    except AtomicFailure as failure:
-        body = {**problem(request, BatchFailed()), "results": failure.results}
-        return Reply(json_ready(body), status=409, content_type=PROBLEM_JSON)
+    if key is None:
+        async with request.ctx.db.transaction() as conn:
+            _none, answer = await work(conn)
+    else:
+        digest = request_hash({"batch": body})
+        user_id = request.ctx.user_id
+        answer = await once(request.ctx.db, app.ctx.queries, user_id, key, digest, work)
     return Reply(answer)
 
 
-async def _item(request: Request, conn: Any, index: int, item: dict[str, Any]) -> dict[str, Any]:
+async def _item(
+    request: Request, conn: Executor, index: int, item: dict[str, Any]
+) -> dict[str, Any]:
     name, success = OPERATIONS[item["op"]]
     try:
         async with conn.transaction():  # a savepoint: a failed item leaves no trace
-            row = await RUN[item["op"]](request, conn, _body(name, item), item)
+            row = await RUN[item["op"]](request, conn, _body(request, name, item), item)
     except asyncpg.DeadlockDetectedError:
         raise  # the batch is the victim: rolled back whole, it runs again (contract/pipeline.py)
     except Exception as exc:
@@ -84,23 +84,22 @@ async def _item(request: Request, conn: Any, index: int, item: dict[str, Any]) -
     return {"status": success} if row is None else {"status": success, "task": task_body(row)}
 
 
-async def _lock_ahead(request: Request, conn: Any, ops: set[str]) -> None:
+async def _lock_ahead(request: Request, conn: Executor, ops: set[str]) -> None:
     """The user's locks the items will take, taken first and in the order every writer takes
     them (migration 0032): the placement lock for a move or a create (a subtask's), then the
     task count for a create. Taken item by item, the batch could hold the count and wait for
     the placement lock a restore holds while the restore waits for the count."""
     queries, user_id = request.app.ctx.queries, request.ctx.user_id
     if ops & {"create", "move"}:
-        await queries.lock_placement(conn, user_id=user_id)
+        await queries.lock_placement(conn, **request.ctx.token)
     if "create" in ops:
         await queries.lock_task_count(conn, user_id=user_id)
 
 
-def _body(name: str, item: dict[str, Any]) -> Any:
-    """The item's body, validated and converted as its single operation's request body."""
-    from server.app import load_plans  # the plans are compiled once per process
-
-    plan: OperationPlan = load_plans()[name]
+def _body(request: Request, name: str, item: dict[str, Any]) -> Any:
+    """The item's body, read as its single operation reads a JSON body: the same compiled plan,
+    and openapi-core, with its own wording, where the plan is unsure."""
+    plan = request.app.ctx.plans[name]
     if not plan.has_body:
         return None
     raw = item.get("body")
@@ -108,15 +107,13 @@ def _body(name: str, item: dict[str, Any]) -> Any:
         if plan.body_required:
             raise UnprocessableContent.at(["body"], "Field required", "missing")
         return None
-    validator, convert = plan.body_types[JSON]
-    if not validator.is_valid(raw):
-        try:
-            errors = rejection_items(validator, raw, ["body"])
-        except Unworded:
-            errors = [{"loc": ["body"], "msg": "does not match the schema", "type": "schema"}]
-        raise UnprocessableContent(errors=errors)
+    try:
+        body = plan.parsed_body(raw, JSON)
+    except Unsure:
+        operation = request.app.ctx.contract.by_id[name]
+        body = validate_body(request.app.ctx.contract, OpenAPIBody(request, operation, raw))
     check_storable(RequestValues({}, {}, {}, raw))
-    return convert(raw)
+    return body
 
 
 def _located(error: ApiError, index: int) -> ApiError:
@@ -139,28 +136,28 @@ def _versions(item: dict[str, Any]) -> list[int] | None:
     return if_match_versions(item.get("if_match"))
 
 
-async def _written(request: Request, conn: Any, item: dict[str, Any], row: Any) -> Any:
+async def _written(request: Request, conn: Executor, item: dict[str, Any], row: Any) -> Any:
     """The written row, or the single operation's 404/412 when nothing matched."""
-    if account_ok(row)["id"] is not None:
+    if row["id"] is not None:
         return row
-    await missing_or_stale(request.app.ctx.queries, conn, request.ctx.user_id, _task_id(item))
+    await missing_or_stale(conn, request.app.ctx.queries, request.ctx.user_id, _task_id(item))
 
 
-async def _create(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
+async def _create(request: Request, conn: Executor, body: Any, item: dict[str, Any]) -> Any:
     quota = request.app.ctx.settings.task_quota
     fields = task_fields.placed_fields(body)
     return await placement.create(conn, request.app.ctx.queries, request.ctx.token, fields, quota)
 
 
-async def _update(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
+async def _update(request: Request, conn: Executor, body: Any, item: dict[str, Any]) -> Any:
     return await _patch(request, conn, item, task_fields.patched_fields(body))
 
 
-async def _complete(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
+async def _complete(request: Request, conn: Executor, body: Any, item: dict[str, Any]) -> Any:
     return await _patch(request, conn, item, task_fields.completed_fields(body))
 
 
-async def _patch(request: Request, conn: Any, item: dict[str, Any], fields: Any) -> Any:
+async def _patch(request: Request, conn: Executor, item: dict[str, Any], fields: Any) -> Any:
     """As PATCH and complete write: a recurring task's completion advances it (completion.py)."""
     app = request.app
     return await completion.write(
@@ -174,32 +171,18 @@ async def _patch(request: Request, conn: Any, item: dict[str, Any], fields: Any)
     )
 
 
-async def _move(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
-    savepoints: Any = _Savepoints(conn)  # a Database as far as move can tell
-    app, user_id = request.app, request.ctx.user_id
+async def _move(request: Request, conn: Executor, body: Any, item: dict[str, Any]) -> Row:
     return await placement.move(
-        savepoints, app.ctx.queries, user_id, _task_id(item), body, _versions(item)
+        conn, request.app.ctx.queries, request.ctx.token, _task_id(item), body, _versions(item)
     )
 
 
-async def _delete(request: Request, conn: Any, body: Any, item: dict[str, Any]) -> Any:
+async def _delete(request: Request, conn: Executor, body: Any, item: dict[str, Any]) -> Any:
     deleted = await request.app.ctx.queries.delete_task(
         conn, **request.ctx.token, id=_task_id(item), versions=_versions(item)
     )
     await _written(request, conn, item, deleted)
     return None
-
-
-class _Savepoints:
-    """The batch's connection where a Database is expected: each transaction a savepoint."""
-
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Any]:
-        async with self.conn.transaction():
-            yield self.conn
 
 
 RUN: dict[str, Callable[[Request, Any, Any, dict[str, Any]], Awaitable[Any]]] = {

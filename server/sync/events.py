@@ -1,11 +1,11 @@
-"""The body of GET /events: each committed change of the user as `event: change` (its id a
-since value), within a second of its commit, on every open stream, whichever worker or
-instance holds it; reminders as `event: reminder`; a comment line every heartbeat.
+"""The body of GET /events: each committed change of the user as `event: change` (its id a since
+value), within a second of its commit, on every open stream, whichever worker or instance holds
+it; reminders as `event: reminder`; a comment line every heartbeat.
 
 A stream keeps its position (a revision). On each change signal of its user (LISTEN, see
-hub.py) it reads the feed after its position, so it sends each change once, in commit order,
-and a signal that arrives late or twice costs a read, never an event. Last-Event-ID resumes
-right after that event (replayed from the feed).
+server/db/hub.py) it reads the feed after its position, so it sends each change once, in commit
+order, and a signal that arrives late or twice costs a read, never an event. Last-Event-ID
+resumes right after that event (replayed from the feed).
 
 A stream lives only as long as what opened it (SPEC §9). It ends with `event: end`, data
 `{"reason"}`: `token-expired` at its access token's `exp` (a deadline of its own, no signal
@@ -26,8 +26,12 @@ from typing import Any, NamedTuple, NoReturn
 
 import orjson
 
-from server.errors import DATABASE_DOWN, AccountGone, ApiError
-from server.sync import feed, hub
+from server.contract.context import App
+from server.db import hub
+from server.db.executor import Executor
+from server.db.queries import Queries, TokenParams
+from server.errors import DATABASE_DOWN, ApiError
+from server.sync import feed
 
 log = logging.getLogger("todo_api")
 PAGE = 500
@@ -48,19 +52,18 @@ class Start(NamedTuple):
     session_left: float
 
 
-async def start(app: Any, token: dict[str, str], position: int | None, loc: list[Any]) -> Start:
-    """Where a new stream starts (after `position`; None: now), with the session's check: 401
-    when it fails, 400 or 410 for a position the feed cannot resume from. Its backlog is read
-    once the stream listens (its first read, in run): a revocation or change committed in
-    between reaches it either way."""
-    try:
-        return await _read(app, token, position, loc, limit=0)
-    except Ended:
-        raise AccountGone() from None
+async def start(
+    db: Executor, queries: Queries, token: TokenParams, position: int | None, loc: list[Any]
+) -> Start:
+    """Where a new stream starts (after `position`; None: now), read on the request's executor,
+    whose check of the session (server/access/gate.py) is 401 when it fails; 400 or 410 for a
+    position the feed cannot resume from. Its backlog is read once the stream listens (its first
+    read, in run): a revocation or change committed in between reaches it either way."""
+    return await _read(db, queries, token, position, loc, limit=0)
 
 
 async def run(
-    app: Any, stream: hub.Stream, begin: Start, expires: int, loc: list[Any], response: Any
+    app: App, stream: hub.Stream, begin: Start, expires: int, loc: list[Any], response: Any
 ) -> None:
     """Follows the feed until the stream ends, then says why (expires: the token's `exp`)."""
     follower = _Follower(app, stream, begin, expires, loc, response)
@@ -77,7 +80,7 @@ async def run(
 class _Follower:
     def __init__(
         self,
-        app: Any,
+        app: App,
         stream: hub.Stream,
         begin: Start,
         expires: int,
@@ -85,7 +88,8 @@ class _Follower:
         response: Any,
     ) -> None:
         self.app, self.stream, self.loc, self.response = app, stream, loc, response
-        self.token = {"user_id": stream.user_id, "session_id": stream.session_id}
+        self.db = Executor(app.ctx.db)  # this stream interprets its session check itself
+        self.token = TokenParams(user_id=stream.user_id, session_id=stream.session_id)
         self.loop = asyncio.get_running_loop()
         self.expires = self.loop.time() + (expires - time.time())  # exp in the loop's time
         self.deadline = min(self.expires, self.loop.time() + begin.session_left)
@@ -173,7 +177,8 @@ class _Follower:
         vanishes cancels the stream, and a transaction cancelled halfway would go back to the
         pool still open."""
         self.stream.stale = False
-        begin = await asyncio.shield(_read(self.app, self.token, self.position, self.loc))
+        read = _read(self.db, self.app.ctx.queries, self.token, self.position, self.loc)
+        begin = await asyncio.shield(read)
         deadline = min(self.expires, self.loop.time() + begin.session_left)
         alarm = self.stream.alarm
         if deadline != self.deadline and alarm is not None and not self.stream.stale:
@@ -190,10 +195,15 @@ def _unavailable(exc: BaseException) -> str:
 
 
 async def _read(
-    app: Any, token: dict[str, str], position: int | None, loc: list[Any], limit: int = PAGE
+    db: Executor,
+    queries: Queries,
+    token: TokenParams,
+    position: int | None,
+    loc: list[Any],
+    limit: int = PAGE,
 ) -> Start:
-    async with app.ctx.db.transaction() as conn:
-        state = await app.ctx.queries.stream_state(conn, **token)
+    async with db.transaction() as conn:
+        state = await queries.stream_state(conn, **token)
         if state is None:
             raise Ended("account-deleted")
         if not state["account_ok"]:
@@ -201,6 +211,6 @@ async def _read(
         if position is None:
             return Start(state["revision"], [], state["session_left"])
         rows, *_ = await feed.rows_after(
-            app, conn, token["user_id"], state, position, None, False, limit, loc
+            conn, queries, token["user_id"], state, position, None, False, limit, loc
         )
     return Start(position, rows, state["session_left"])

@@ -12,9 +12,11 @@ import binascii
 import hashlib
 import hmac
 import struct
-from datetime import datetime
 from typing import Any, NoReturn
 
+from server.contract.context import Request
+from server.db.executor import Executor, Row
+from server.db.queries import Queries
 from server.errors import ApiError, BadRequest
 from server.tasks.fields import task_body
 
@@ -64,13 +66,13 @@ def decode(secret: str, user_id: str, since: str, loc: list[Any]) -> tuple[int, 
 
 
 async def read_changes(
-    app: Any, user_id: str, since: str | None, limit: int, loc: list[Any]
+    request: Request, since: str | None, limit: int, loc: list[Any]
 ) -> dict[str, Any]:
     """One page of the feed: {changes, next_since, has_more}."""
-    secret = app.ctx.settings.jwt_secret
+    secret, user_id = request.app.ctx.settings.jwt_secret, request.ctx.user_id
     position, end = (0, None) if since is None else decode(secret, user_id, since, loc)
     full = since is None or end is not None
-    rows, revision, end = await read_rows(app, user_id, position, end, full, limit, loc)
+    rows, revision, end = await read_rows(request, position, end, full, limit, loc)
     more, rows = len(rows) > limit, rows[:limit]
     last = rows[-1]["revision"] if rows else position
     if full and more:
@@ -83,26 +85,27 @@ async def read_changes(
 
 
 async def read_rows(
-    app: Any, user_id: str, position: int, end: int | None, full: bool, limit: int, loc: list[Any]
-) -> tuple[list[Any], int, int]:
+    request: Request, position: int, end: int | None, full: bool, limit: int, loc: list[Any]
+) -> tuple[list[Row], int, int]:
     """(up to limit + 1 rows after position, the user's revision, the full sync's end). A full
     sync without an end starts now: its end is the revision committed at this point."""
-    async with app.ctx.db.transaction() as conn:
-        state = await app.ctx.queries.sync_state(conn, user_id=user_id)
-        return await rows_after(app, conn, user_id, state, position, end, full, limit, loc)
+    queries, user_id = request.app.ctx.queries, request.ctx.user_id
+    async with request.ctx.db.transaction() as conn:
+        state = await queries.sync_state(conn, user_id=user_id)
+        return await rows_after(conn, queries, user_id, state, position, end, full, limit, loc)
 
 
 async def rows_after(
-    app: Any,
-    conn: Any,
+    conn: Executor,
+    queries: Queries,
     user_id: str,
-    state: Any,
+    state: Row,
     position: int,
     end: int | None,
     full: bool,
     limit: int,
     loc: list[Any],
-) -> tuple[list[Any], int, int]:
+) -> tuple[list[Row], int, int]:
     """read_rows once the user's state (a row of sync_state, or of stream_state) is read."""
     revision = state["revision"]
     if full and end is None:
@@ -114,7 +117,7 @@ async def rows_after(
     upto = end if full and end is not None else revision
     rows = [
         row
-        async for row in app.ctx.queries.changes_after(
+        async for row in queries.changes_after(
             conn, user_id=user_id, since=position, upto=upto, live_only=full, limit=limit + 1
         )
     ]
@@ -133,24 +136,6 @@ def change(row: Any) -> dict[str, Any]:
         "data": data,
         "changed_at": row["changed_at"],
     }
-
-
-def both_offset_and_cursor() -> NoReturn:
-    raise BadRequest.at(
-        ["query", "cursor"],
-        "cannot be combined with offset",
-        "value_error",
-        "Send either offset or cursor, not both.",
-    )
-
-
-def instant(value: Any) -> datetime:
-    try:
-        return datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        from server.tasks.cursors import invalid_cursor
-
-        raise invalid_cursor() from None
 
 
 def invalid(loc: list[Any]) -> NoReturn:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.accounts.security import checks_account
-from server.context import Request
+from server.contract.context import Request
 from server.contract.reply import Reply, Streamed
 from server.errors import TooManyRequests
 from server.sync import events, feed
@@ -13,16 +12,13 @@ from server.sync import events, feed
 
 async def list_changes(request: Request) -> Reply:
     query = request.ctx.query
-    page = await feed.read_changes(
-        request.app, request.ctx.user_id, query.get("since"), query["limit"], ["query", "since"]
-    )
+    page = await feed.read_changes(request, query.get("since"), query["limit"], ["query", "since"])
     return Reply(page)
 
 
-@checks_account
 async def stream_events(request: Request) -> Reply:
     """The stream; HEAD answers the headers GET would (checks included) and ends, opening no
-    stream. Marked checks_account: the start's read checks the session (events.start)."""
+    stream. The start's read checks the session (events.start)."""
     app, ctx = request.app, request.ctx
     last_id = ctx.header_params.get("Last-Event-ID")
     loc = ["header", "Last-Event-ID"]
@@ -31,7 +27,7 @@ async def stream_events(request: Request) -> Reply:
         position, end = feed.decode(app.ctx.settings.jwt_secret, ctx.user_id, last_id, loc)
         if end is not None:
             feed.invalid(loc)
-    begin = await events.start(app, ctx.token, position, loc)
+    begin = await events.start(request.ctx.db, app.ctx.queries, ctx.token, position, loc)
     if request.method == "HEAD":
         return Streamed()
     stream = await app.ctx.hub.open(ctx.user_id, ctx.session_id)
@@ -42,7 +38,7 @@ async def stream_events(request: Request) -> Reply:
     metrics = app.ctx.metrics
     if metrics is not None:
         metrics.event_streams.inc()
-    expires = ctx.token_expires
+    expires = ctx.caller.expires
 
     async def send(response: Any) -> None:
         await events.run(app, stream, begin, expires, loc, response)

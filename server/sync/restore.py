@@ -17,18 +17,19 @@ to the next place. Nothing the write refers to can vanish under it.
 
 from __future__ import annotations
 
-from server.db.pool import Database
-from server.db.queries import Queries, Row
+from server.db.executor import Executor, Row
+from server.db.queries import Queries, TokenParams
 from server.errors import NotFound
 from server.tasks.placement import MAX_LEVEL
 
 NOT_IN_TRASH = "The trash holds no such task."
 
 
-async def restore(db: Database, queries: Queries, user_id: str, task_id: str) -> Row:
+async def restore(db: Executor, queries: Queries, token: TokenParams, task_id: str) -> Row:
     """The restored task's row, or NotFound when the trash holds no such task of the user."""
+    user_id = token["user_id"]
     async with db.transaction() as conn:
-        await queries.lock_placement(conn, user_id=user_id)
+        await queries.lock_placement(conn, **token)
         await queries.lock_task_count(conn, user_id=user_id)
         home = await queries.restore_home(conn, user_id=user_id, id=task_id)
         if home is None:

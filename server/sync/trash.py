@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.context import Request
+from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import NotFound
-from server.sync import feed
-from server.sync.conditional import conditional
+from server.http.paging import both_offset_and_cursor, cursor_instant, decode_cursor, encode_cursor
+from server.http.preconditions import conditional, etag
 from server.sync.restore import NOT_IN_TRASH, restore
-from server.tasks.cursors import decode_cursor, encode_cursor
-from server.tasks.etags import etag
 from server.tasks.fields import task_body
 
 CONTEXT = b"trash"
@@ -26,10 +24,10 @@ async def list_trash(request: Request) -> Reply:
     after: tuple[Any, Any] = (None, None)
     if cursor is not None:
         if offset is not None:
-            feed.both_offset_and_cursor()
+            both_offset_and_cursor()
         at, last_id = decode_cursor(secret, user_id.encode() + CONTEXT, cursor)
-        after = (feed.instant(at), last_id)
-    async with app.ctx.db.transaction() as conn:
+        after = (cursor_instant(at), last_id)
+    async with request.ctx.db.transaction() as conn:
         rows = [
             row
             async for row in app.ctx.queries.trash_page(
@@ -62,13 +60,13 @@ async def list_trash(request: Request) -> Reply:
 
 async def restore_task(request: Request) -> Reply:
     app = request.app
-    row = await restore(app.ctx.db, app.ctx.queries, request.ctx.user_id, _task_id(request))
+    row = await restore(request.ctx.db, app.ctx.queries, request.ctx.token, _task_id(request))
     return Reply(task_body(row), headers={"ETag": etag(row["version"])})
 
 
 async def purge_trashed_task(request: Request) -> Reply:
     queries, user_id = request.app.ctx.queries, request.ctx.user_id
-    async with request.app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         await queries.lock_task_count(conn, user_id=user_id)  # before the rows (migration 0032)
         count = await queries.purge_trashed(conn, user_id=user_id, id=_task_id(request))
     if not count:
@@ -78,7 +76,7 @@ async def purge_trashed_task(request: Request) -> Reply:
 
 async def empty_trash(request: Request) -> Reply:
     queries, user_id = request.app.ctx.queries, request.ctx.user_id
-    async with request.app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         await queries.lock_task_count(conn, user_id=user_id)
         await queries.empty_trash(conn, user_id=user_id)
     return Reply(status=204)
@@ -87,7 +85,7 @@ async def empty_trash(request: Request) -> Reply:
 async def clear_completed(request: Request) -> Reply:
     app, user_id, body = request.app, request.ctx.user_id, request.ctx.body or {}
     list_id = body.get("list_id")
-    async with app.ctx.db.transaction() as conn:
+    async with request.ctx.db.transaction() as conn:
         await app.ctx.queries.clear_completed(
             conn, user_id=user_id, list_id=None if list_id is None else str(list_id)
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from server.context import App
+from server.contract.context import App
 
 
 def serve_files(app: App, uri: str, folder: Path, name: str) -> None:

@@ -4,7 +4,7 @@ to it. CONSOLE_ENABLED off leaves neither: /console is then a 404 like an unknow
 from __future__ import annotations
 
 from server.config import Settings
-from server.context import App
+from server.contract.context import App
 from server.resources import CONSOLE_DIR
 from server.system import assets
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-from server.context import Request
+from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import NO_ROUTE, NotFound, ServiceUnavailable
-from server.system.metrics import CONTENT_TYPE
+from server.observability.metrics import CONTENT_TYPE
 
 HTML = "text/html; charset=utf-8"
 
@@ -23,14 +23,14 @@ async def ready(request: Request) -> Reply:
     app = request.app
     retry = app.ctx.settings.retry_after_seconds
     try:
-        rows = app.ctx.queries.applied_migrations(app.ctx.db)
+        rows = app.ctx.queries.applied_migrations(request.ctx.db)
         applied = {row["migration_id"] async for row in rows}
     except Exception:
         raise ServiceUnavailable(retry, "The database is not reachable.") from None
     missing = app.ctx.migration_ids - applied
     if missing:
         raise ServiceUnavailable(retry, f"{len(missing)} migration(s) not applied yet.")
-    oldest = await app.ctx.queries.outbox_oldest_unsent(app.ctx.db)
+    oldest = await app.ctx.queries.outbox_oldest_unsent(request.ctx.db)
     limit = app.ctx.settings.outbox_ready_seconds
     if oldest is not None and oldest > limit:
         raise ServiceUnavailable(
@@ -69,7 +69,7 @@ async def metrics(request: Request) -> Reply:
     app = request.app
     if app.ctx.metrics is None:
         raise NotFound(NO_ROUTE)
-    app.ctx.metrics.sample(app)
+    app.ctx.sample()
     app.ctx.metrics.write()
     # Reading every worker's values and writing them out takes tens of milliseconds: off the
     # event loop, which the thread lets run every few milliseconds meanwhile.

@@ -7,10 +7,10 @@ import time
 
 from sanic import HTTPResponse
 
-from server.context import Request
+from server.contract.context import Request
+from server.contract.problems import PROBLEM_JSON
 from server.contract.reply import JSON, ApiResponse
-from server.errors import PROBLEM_JSON
-from server.system.logs import log_access
+from server.observability.logs import log_access
 
 API_HEADERS = {
     "X-Content-Type-Options": "nosniff",

@@ -2,28 +2,25 @@
 signups that left their window, idempotency keys past 24 hours.
 
 Every worker of every instance runs `run_purger`, but only the holder of the `purge_lease` row
-purges: exactly one purger per cluster, whatever the number of workers and instances. If it
-stops, its lease runs out and another worker takes over. `todo-api purge` runs one round now.
+purges (server/db/lease.py): exactly one purger per cluster, whatever the number of workers and
+instances. `todo-api purge` runs one round now.
 Later purges (trash, change history) join PURGES: a named query of sql/purge.sql, and the
 settings it reads.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-import secrets
-import socket
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
-from server.accounts.limits import SIGNUP_WINDOW_SECONDS
-from server.config import Settings
+from server.config import SIGNUP_WINDOW_SECONDS, Settings
+from server.db.executor import Executor
+from server.db.lease import run_leased
+from server.db.queries import Conn, Queries
 
 log = logging.getLogger("todo_api")
 
-PURGES: tuple[tuple[str, Callable[[Settings], dict[str, Any]]], ...] = (
+PURGES: tuple[tuple[str, Callable[[Settings], dict[str, int]]], ...] = (
     ("purge_refresh_tokens", lambda settings: {}),
     (
         "purge_login_families",
@@ -43,14 +40,14 @@ PURGES: tuple[tuple[str, Callable[[Settings], dict[str, Any]]], ...] = (
 )
 
 
-async def purge(db: Any, queries: Any, settings: Settings) -> dict[str, int]:
+async def purge(db: Conn, queries: Queries, settings: Settings) -> dict[str, int]:
     """One round of every purge; how many rows each deleted."""
     return {
         name: int(await getattr(queries, name)(db, **params(settings))) for name, params in PURGES
     }
 
 
-async def run_purger(db: Any, queries: Any, settings: Settings) -> None:
+async def run_purger(db: Executor, queries: Queries, settings: Settings) -> None:
     """Purge every PURGE_INTERVAL_SECONDS while this worker holds the lease (a task of its own,
     cancelled when the worker stops; a failed round is logged and retried next time)."""
 
@@ -66,34 +63,3 @@ async def run_purger(db: Any, queries: Any, settings: Settings) -> None:
         settings.purge_interval_seconds,
         round_,
     )
-
-
-async def run_leased(
-    name: str,
-    take: Callable[[str, int], Awaitable[Any]],
-    release: Callable[[str], Awaitable[Any]],
-    interval: float,
-    round_: Callable[[], Awaitable[None]],
-) -> None:
-    """Run `round_` every `interval` seconds while this worker holds the lease `take` renews
-    (for twice the interval, so a holder that stops is replaced within that); give it back
-    when cancelled. The cluster's one purger and one reminder scheduler run so."""
-    holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-    lease = max(2, round(2 * interval))
-    try:
-        while True:
-            try:
-                if await take(holder, lease):
-                    await round_()
-            except Exception as exc:
-                log.warning("%s round failed: %s: %s", name, type(exc).__name__, exc)
-            await asyncio.sleep(interval)
-    finally:
-        await asyncio.shield(_release(name, release, holder))
-
-
-async def _release(name: str, release: Callable[[str], Awaitable[Any]], holder: str) -> None:
-    try:
-        await release(holder)
-    except Exception as exc:
-        log.info("%s lease not released (it runs out by itself): %s", name, exc)

@@ -1,1 +1,2 @@
-"""Tasks: their handlers, fields, listing and cursors, ETags and idempotent creates."""
+"""Tasks: their handlers, fields, listing, placement, dates and recurrence, reminders, and
+idempotent creates."""

@@ -24,12 +24,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from server.accounts.security import account_ok
-from server.errors import AccountGone, NotFound, PreconditionFailed
+from server.db.executor import ATTEMPTS, Executor, Row
+from server.db.queries import Queries, TokenParams
+from server.errors import NotFound, PreconditionFailed
 from server.tasks import schedule
+from server.tasks.missing import NO_TASK
 from server.tasks.recurrence import Due, check_occurs, next_due
 
-ATTEMPTS = 3
 COMPLETED_MEANWHILE = "Another request completed the task meanwhile; this one changed nothing."
 # update_task's parameters that change something besides completion, unless None (values) or
 # False (the set_ flags of the nullable fields).
@@ -38,24 +39,21 @@ OTHER_FLAGS = ("set_description", "set_due_date", "set_due_on", "set_recurrence"
 
 
 async def write(
-    db: Any,
-    queries: Any,
-    token: Mapping[str, str],
+    db: Executor,
+    queries: Queries,
+    token: TokenParams,
     task_id: str,
     versions: list[int] | None,
     fields: Mapping[str, Any],
     now: datetime,
-) -> Any:
-    """The written task, or 404 / 412 (a missing task / one not at `versions`); 401 when the
-    token's account may not act (checked by the first statement, as for every write)."""
+) -> Row:
+    """The written task, or 404 / 412 (a missing task / one not at `versions`)."""
     given = dict(fields)
     async with schedule.dues_checked():
         if _sets_rule_alone(given):
             await _check_rule_on_stored_due(db, queries, token, task_id, given)
-        row = account_ok(
-            await queries.update_task(
-                db, **token, id=task_id, versions=versions, advance=None, **given
-            )
+        row = await queries.update_task(
+            db, **token, id=task_id, versions=versions, advance=None, **given
         )
         seen = (row["seen_completed"], row["seen_completed_at"])
         for _ in range(ATTEMPTS):
@@ -63,7 +61,7 @@ async def write(
                 return row
             state = await queries.completing_task(db, user_id=token["user_id"], id=task_id)
             if state is None:
-                raise NotFound("No such task.")
+                raise NotFound(NO_TASK)
             if versions is not None and state["version"] not in versions:
                 raise PreconditionFailed()
             if _completing(state, given) and seen != (False, state["last_completed_at"]):
@@ -73,25 +71,23 @@ async def write(
             step = _next(state, given, now)
             if step is not None:
                 given = {**given, "due_date": step.due_date, "due_on": step.due_on}
-            row = account_ok(
-                await queries.update_task(
-                    db,
-                    **token,
-                    id=task_id,
-                    versions=[state["version"]],
-                    advance=_advance(state, given, step),
-                    **given,
-                )
+            row = await queries.update_task(
+                db,
+                **token,
+                id=task_id,
+                versions=[state["version"]],
+                advance=_advance(state, given, step),
+                **given,
             )
     if row["id"] is not None:
         return row
     raise PreconditionFailed()  # changed under us at every attempt
 
 
-async def _current(db: Any, queries: Any, token: Mapping[str, str], task_id: str) -> Any:
-    row = account_ok(await queries.get_task(db, **token, id=task_id))
+async def _current(db: Executor, queries: Queries, token: TokenParams, task_id: str) -> Row:
+    row = await queries.get_task(db, **token, id=task_id)
     if row["id"] is None:
-        raise NotFound("No such task.")
+        raise NotFound(NO_TASK)
     return row
 
 
@@ -108,12 +104,10 @@ def _sets_rule_alone(given: Mapping[str, Any]) -> bool:
 
 
 async def _check_rule_on_stored_due(
-    db: Any, queries: Any, token: Mapping[str, str], task_id: str, given: Mapping[str, Any]
+    db: Executor, queries: Queries, token: TokenParams, task_id: str, given: Mapping[str, Any]
 ) -> None:
     """The rule given must occur after the task's stored due (without one, the write's CHECK
     refuses it); a missing task is the write's 404."""
-    if not await queries.token_account_ok(db, **token):
-        raise AccountGone()
     state = await queries.completing_task(db, user_id=token["user_id"], id=task_id)
     if state is None or (state["due_date"] is None and state["due_on"] is None):
         return

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from server.db.queries import TASK_COLUMNS
-from server.errors import ApiError, BadRequest, UnprocessableContent
+from server.errors import ApiError, BadParameters, UnprocessableContent
 from server.tasks import dates, schedule
 
 TASK_FIELDS = tuple(TASK_COLUMNS.split(", "))
@@ -136,4 +136,4 @@ def day(value: date | None, loc: list[Any]) -> date | None:
 def _invalid(loc: list[Any], msg: str, kind: str) -> ApiError:
     if loc[0] == "body":
         return UnprocessableContent.at(loc, msg, kind)
-    return BadRequest.at(loc, msg, kind, "A path, query or header parameter is invalid.")
+    return BadParameters.at(loc, msg, kind)

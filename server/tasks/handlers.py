@@ -2,8 +2,9 @@
 
 Every query names the owner; a task that is missing or another user's is a 404 alike.
 Writes check If-Match in the UPDATE's own WHERE clause, so of two writers holding one ETag
-exactly one succeeds; when no row changed, task_version tells 404 from 412. The first
-statement of each handler marked checks_account also checks the access token (one round trip).
+exactly one succeeds; when no row changed, task_version tells 404 from 412. The statements
+that start a request embed the access token's account check (server/access/gate.py): one round
+trip does both.
 """
 
 from __future__ import annotations
@@ -11,30 +12,28 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, NoReturn
 
-from server.accounts.security import account_ok, checks_account
-from server.context import Request
+from server.contract.context import Request
 from server.contract.reply import Reply
+from server.db.executor import Executor, Row
 from server.errors import BadRequest, NotFound
-from server.sync.conditional import conditional
+from server.http.preconditions import conditional, etag, if_match_versions, versioned_reply
 from server.tasks import completion, listing, placement, reminder_pages
 from server.tasks import fields as task_fields
-from server.tasks.etags import etag, if_match_versions, missing_or_stale, versioned_reply
 from server.tasks.fields import task_body
 from server.tasks.idempotency import create_once, write_once
+from server.tasks.missing import NO_TASK, missing_or_stale
 
 MAX_WINDOW = timedelta(days=31)  # of GET /reminders
 
 
-@checks_account
 async def list_tasks(request: Request) -> Reply:
     secret = request.app.ctx.settings.jwt_secret
     page = listing.page_request(request.ctx.token, request.ctx.query, secret)
-    return conditional(request, await listing.read_page(request.app.ctx.db, page, secret))
+    return conditional(request, await listing.read_page(request.ctx.db, page, secret))
 
 
-@checks_account
 async def create_task(request: Request) -> Reply:
-    db, queries, user_id = request.app.ctx.db, request.app.ctx.queries, request.ctx.user_id
+    db, queries, user_id = request.ctx.db, request.app.ctx.queries, request.ctx.user_id
     fields, token = task_fields.placed_fields(request.ctx.body), request.ctx.token
     quota = request.app.ctx.settings.task_quota
     key = request.ctx.header_params.get("Idempotency-Key")
@@ -42,45 +41,41 @@ async def create_task(request: Request) -> Reply:
         body = task_body(await placement.create(db, queries, token, fields, quota))
     else:
 
-        async def create(conn: Any) -> Any:
+        async def create(conn: Executor) -> Row:
             return await placement.create(conn, queries, token, fields, quota)
 
-        body = await create_once(db, queries, token, key, fields, create)
+        body = await create_once(db, queries, user_id, key, fields, create)
     headers = {"Location": f"/api/{user_id}/tasks/{body['id']}", "ETag": etag(body["version"])}
     return Reply(body, status=201, headers=headers)
 
 
-@checks_account
 async def get_task(request: Request) -> Reply:
     row = await request.app.ctx.queries.get_task(
-        request.app.ctx.db, **request.ctx.token, id=_task_id(request)
+        request.ctx.db, **request.ctx.token, id=_task_id(request)
     )
-    if account_ok(row)["id"] is None:
-        raise NotFound("No such task.")
+    if row["id"] is None:
+        raise NotFound(NO_TASK)
     if_none_match = request.ctx.header_params.get("If-None-Match")
     return versioned_reply(task_body(row), row["version"], if_none_match)
 
 
-@checks_account
 async def replace_task(request: Request) -> Reply:
     return await _write(request, "replace", task_fields.replaced_fields(request.ctx.body))
 
 
-@checks_account
 async def update_task(request: Request) -> Reply:
     return await _write(request, "update", task_fields.patched_fields(request.ctx.body))
 
 
-@checks_account
 async def complete_task(request: Request) -> Reply:
     return await _write(request, "complete", task_fields.completed_fields(request.ctx.body))
 
 
 async def move_task(request: Request) -> Reply:
     row = await placement.move(
-        request.app.ctx.db,
+        request.ctx.db,
         request.app.ctx.queries,
-        request.ctx.user_id,
+        request.ctx.token,
         _task_id(request),
         request.ctx.body,
         if_match_versions(request.ctx.header_params.get("If-Match")),
@@ -88,27 +83,24 @@ async def move_task(request: Request) -> Reply:
     return Reply(task_body(row), headers={"ETag": etag(row["version"])})
 
 
-@checks_account
 async def delete_task(request: Request) -> Reply:
     versions = if_match_versions(request.ctx.header_params.get("If-Match"))
     deleted = await request.app.ctx.queries.delete_task(
-        request.app.ctx.db, **request.ctx.token, id=_task_id(request), versions=versions
+        request.ctx.db, **request.ctx.token, id=_task_id(request), versions=versions
     )
-    if account_ok(deleted)["id"] is None:
+    if deleted["id"] is None:
         await _missing_or_stale(request)
     return Reply(status=204)
 
 
-@checks_account
 async def get_stats(request: Request) -> Reply:
     list_id = request.ctx.query.get("list_id")
     row = await request.app.ctx.queries.get_stats(
-        request.app.ctx.db,
+        request.ctx.db,
         **request.ctx.token,
         list_id=None if list_id is None else str(list_id),
         now=request.app.ctx.clock(),
     )
-    account_ok(row)
     return conditional(
         request,
         {
@@ -129,29 +121,30 @@ async def _write(request: Request, operation: str, fields: dict[str, Any]) -> Re
     app, token, task_id = request.app, request.ctx.token, _task_id(request)
     versions = if_match_versions(request.ctx.header_params.get("If-Match"))
 
-    async def write(db: Any) -> Any:
+    async def write(db: Executor) -> Row:
         now = app.ctx.clock()
         return await completion.write(db, app.ctx.queries, token, task_id, versions, fields, now)
 
     key = request.ctx.header_params.get("Idempotency-Key")
     if key is None:
-        body = task_body(await write(app.ctx.db))
+        body = task_body(await write(request.ctx.db))
     else:
         asked = {"op": operation, "task_id": task_id, "if_match": versions, "fields": fields}
-        body = await write_once(app.ctx.db, app.ctx.queries, token, key, asked, write)
+        body = await write_once(
+            request.ctx.db, app.ctx.queries, request.ctx.user_id, key, asked, write
+        )
     return Reply(body, headers={"ETag": etag(body["version"])})
 
 
 async def _missing_or_stale(request: Request) -> NoReturn:
     app = request.app
-    await missing_or_stale(app.ctx.queries, app.ctx.db, request.ctx.user_id, _task_id(request))
+    await missing_or_stale(request.ctx.db, app.ctx.queries, request.ctx.user_id, _task_id(request))
 
 
 def _task_id(request: Request) -> str:
     return str(request.ctx.path_params["task_id"])
 
 
-@checks_account
 async def list_reminders(request: Request) -> Reply:
     query, app = request.ctx.query, request.app
     start = task_fields.instant(query["from"], ["query", "from"])
@@ -165,6 +158,6 @@ async def list_reminders(request: Request) -> Reply:
     secret = app.ctx.settings.jwt_secret
     return Reply(
         await reminder_pages.read_page(
-            app.ctx.db, app.ctx.queries, request.ctx.token, (start, end), query, secret
+            request.ctx.db, app.ctx.queries, request.ctx.token, (start, end), query, secret
         )
     )

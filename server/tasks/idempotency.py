@@ -19,12 +19,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from server.db.pool import Database
+from server.db.executor import ATTEMPTS, Executor, Row
 from server.db.queries import Queries
-from server.errors import AccountGone, Conflict, NotFound, UnprocessableContent
+from server.errors import ApiError, Conflict, NotFound, UnprocessableContent
 from server.tasks.fields import json_ready, request_hash, task_body
-
-ATTEMPTS = 3
+from server.tasks.missing import NO_TASK
 
 
 class CreatedTaskDeleted(Conflict):
@@ -33,71 +32,73 @@ class CreatedTaskDeleted(Conflict):
 
 
 async def create_once(
-    db: Database,
+    db: Executor,
     queries: Queries,
-    token: Mapping[str, Any],
+    user_id: str,
     key: str,
     fields: Mapping[str, Any],
-    create: Callable[[Any], Awaitable[Any]],
+    create: Callable[[Executor], Awaitable[Row]],
 ) -> dict[str, Any]:
     """The created task's body: made now by create(connection), or replayed from the request
     that first used `key`."""
 
-    replayed = True
-
-    async def work(conn: Any) -> tuple[str | None, dict[str, Any]]:
-        nonlocal replayed
-        replayed = False
-        row = await create(conn)
-        return row["id"], json_ready(task_body(row))
-
-    body = await once(db, queries, token, key, request_hash(fields), work)
-    if replayed and await queries.task_version(db, user_id=token["user_id"], id=body["id"]) is None:
-        raise CreatedTaskDeleted(
-            f"The task this Idempotency-Key created ({body['id']}) has since been deleted."
+    def deleted(task_id: str) -> ApiError:
+        return CreatedTaskDeleted(
+            f"The task this Idempotency-Key created ({task_id}) has since been deleted."
         )
-    return body
+
+    return await _task_once(db, queries, user_id, key, fields, create, deleted)
 
 
 async def write_once(
-    db: Database,
+    db: Executor,
     queries: Queries,
-    token: Mapping[str, Any],
+    user_id: str,
     key: str,
     request: Mapping[str, Any],
-    write: Callable[[Any], Awaitable[Any]],
+    write: Callable[[Executor], Awaitable[Row]],
 ) -> dict[str, Any]:
     """The written task's body: written now by write(connection), or replayed from the request
     that first used `key` (`request`: what tells a retry from another request with the key)."""
+    return await _task_once(db, queries, user_id, key, request, write, lambda _: NotFound(NO_TASK))
 
+
+async def _task_once(
+    db: Executor,
+    queries: Queries,
+    user_id: str,
+    key: str,
+    request: Mapping[str, Any],
+    make: Callable[[Executor], Awaitable[Row]],
+    gone: Callable[[str], ApiError],
+) -> dict[str, Any]:
+    """The body of the task make(connection) answers now, or the one the first request with
+    `key` got; gone(task id) when that task no longer exists."""
     replayed = True
 
-    async def work(conn: Any) -> tuple[str | None, dict[str, Any]]:
+    async def work(conn: Executor) -> tuple[str | None, dict[str, Any]]:
         nonlocal replayed
         replayed = False
-        row = await write(conn)
+        row = await make(conn)
         return row["id"], json_ready(task_body(row))
 
-    body = await once(db, queries, token, key, request_hash(request), work)
-    if replayed and await queries.task_version(db, user_id=token["user_id"], id=body["id"]) is None:
-        raise NotFound("No such task.")
+    body = await once(db, queries, user_id, key, request_hash(request), work)
+    if replayed and await queries.task_version(db, user_id=user_id, id=body["id"]) is None:
+        raise gone(body["id"])
     return body
 
 
 async def once(
-    db: Database,
+    db: Executor,
     queries: Queries,
-    token: Mapping[str, Any],
+    user_id: str,
     key: str,
     digest: bytes,
-    work: Callable[[Any], Awaitable[tuple[str | None, dict[str, Any]]]],
+    work: Callable[[Executor], Awaitable[tuple[str | None, dict[str, Any]]]],
 ) -> dict[str, Any]:
     """The body that work(connection) answers now (its task id and JSON-ready body), in the
-    transaction that claims `key`; or the body the first request with `key` got. The account
-    is checked first: the key's row refers to it."""
-    user_id = token["user_id"]
-    if not await queries.token_account_ok(db, **token):
-        raise AccountGone()
+    transaction that claims `key`; or the body the first request with `key` got (the
+    caller's executor checks the account before the claim: the key's row refers to it)."""
     for _attempt in range(ATTEMPTS):
         async with db.transaction() as conn:
             # Waits here while another transaction holds the same key, until it ends.

@@ -11,13 +11,16 @@ from typing import Any
 
 import orjson
 
-from server.accounts.security import account_ok
-from server.db.pool import Database
+from server.db.executor import Executor
 from server.db.queries import account_check
-from server.errors import BadRequest
+from server.http.paging import (
+    both_offset_and_cursor,
+    decode_cursor,
+    encode_cursor,
+    invalid_cursor,
+)
 from server.tasks import fields as task_fields
 from server.tasks import page_sql
-from server.tasks.cursors import decode_cursor, encode_cursor, invalid_cursor
 from server.tasks.placement import TOP_LEVEL
 
 MAX_OFFSET = 2**63 - 1  # OFFSET is a bigint; any offset beyond is past the end all the same
@@ -112,12 +115,7 @@ class PageRequest:
 def page_request(token: Mapping[str, Any], query: dict[str, Any], secret: str) -> PageRequest:
     """The validated query of list_tasks as a PageRequest; a bad cursor is a 400."""
     if "cursor" in query and "offset" in query:
-        raise BadRequest.at(
-            ["query", "cursor"],
-            "cannot be combined with offset",
-            "value_error",
-            "Send either offset or cursor, not both.",
-        )
+        both_offset_and_cursor()
     sort = query["sort"]
     request = PageRequest(
         token=token,
@@ -134,14 +132,13 @@ def page_request(token: Mapping[str, Any], query: dict[str, Any], secret: str) -
     return replace(request, offset=None, after=_after_from_cursor(request.key, raw_key, last_id))
 
 
-async def read_page(db: Database, request: PageRequest, secret: str) -> dict[str, Any]:
+async def read_page(db: Executor, request: PageRequest, secret: str) -> dict[str, Any]:
     """The TaskPage body: the page, the total of matches and the cursor after the page, read
     in one statement (one snapshot: the total and the page agree), which also checks the
     access token."""
     sql, args = request.statement()
-    async with db.acquire() as conn:
-        rows = await conn.fetch(sql, *args)
-    head = account_ok(rows[0])
+    rows = await db.fetch(sql, *args)
+    head = rows[0]
     found = rows if head["id"] is not None else []
     page = found[: request.limit]
     more = len(found) > request.limit

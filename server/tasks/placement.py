@@ -8,45 +8,43 @@ hold when the write lands: two concurrent moves cannot make a cycle or a fifth l
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import asyncpg
 
-from server.accounts.security import account_ok
-from server.db.pool import Database
-from server.errors import AccountGone, QuotaExceeded, UnprocessableContent
-from server.lists import ordering
-from server.tasks.etags import current
+from server.db.executor import ATTEMPTS, Executor, Row
+from server.db.queries import Queries, TokenParams
+from server.errors import QuotaExceeded, UnprocessableContent
+from server.http.preconditions import current
+from server.ordering.siblings import LAST, Siblings, find_slot, put
+from server.tasks.missing import NO_TASK
 
 MAX_LEVEL = 4  # a top-level task is at level 1
-ATTEMPTS = 3
 TOP_LEVEL = "00000000-0000-0000-0000-000000000000"  # parent_key of top-level tasks
 
 
 async def create(
-    executor: Any, queries: Any, token: Mapping[str, Any], fields: Mapping[str, Any], quota: int
-) -> Any:
-    """The new task's row, last among its siblings. `executor` is the pool, or a connection
-    already in a transaction; `token` the access token's parameters of the account check."""
+    db: Executor, queries: Queries, token: TokenParams, fields: Mapping[str, Any], quota: int
+) -> Row:
+    """The new task's row, last among its siblings; `token` holds the access token's parameters
+    of the account check."""
     with _gone_meanwhile():
-        return await _create(executor, queries, token, fields, quota)
+        return await _create(db, queries, token, fields, quota)
 
 
 async def _create(
-    executor: Any, queries: Any, token: Mapping[str, Any], fields: Mapping[str, Any], quota: int
-) -> Any:
+    db: Executor, queries: Queries, token: TokenParams, fields: Mapping[str, Any], quota: int
+) -> Row:
     user_id = token["user_id"]
     if fields["parent_id"] is None:  # one statement, the account check included
-        row = account_ok(await queries.create_task(executor, **token, quota=quota, **fields))
+        row = await queries.create_task(db, **token, quota=quota, **fields)
         if row["id"] is None:
-            await _refused(executor, queries, token, fields, quota)
+            await _refused(db, queries, token, fields, quota)
         return row
-    async with _transaction(executor) as conn:
-        if not await queries.token_account_ok(conn, **token):
-            raise AccountGone()
-        await queries.lock_placement(conn, user_id=user_id)
+    async with db.transaction() as conn:
+        await queries.lock_placement(conn, **token)
         facts = await queries.placement_facts(
             conn, user_id=user_id, id=None, parent_id=fields["parent_id"], list_id=None
         )
@@ -57,8 +55,8 @@ async def _create(
             raise _invalid("list_id", "is not the list of the parent task")
         if facts["parent_level"] >= MAX_LEVEL:
             raise _invalid("parent_id", f"is at level {MAX_LEVEL}, which takes no subtasks")
-        row = account_ok(
-            await queries.create_task(conn, **token, quota=quota, **{**fields, "list_id": list_id})
+        row = await queries.create_task(
+            conn, **token, quota=quota, **{**fields, "list_id": list_id}
         )
         if row["id"] is None:
             await _refused(conn, queries, token, fields, quota)
@@ -66,23 +64,24 @@ async def _create(
 
 
 async def move(
-    db: Database,
-    queries: Any,
-    user_id: str,
+    db: Executor,
+    queries: Queries,
+    token: TokenParams,
     task_id: str,
     body: Mapping[str, Any],
     versions: list[int] | None,
-) -> Any:
+) -> Row:
     """The moved task's row: into body's list, under its parent, after its sibling (SPEC §6).
     A task created meanwhile can take a key a renumbered run wanted (it holds no lock): then
     the move runs again, and sees it."""
+    user_id = token["user_id"]
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with _gone_meanwhile():
                 async with db.transaction() as conn:
-                    await queries.lock_placement(conn, user_id=user_id)
+                    await queries.lock_placement(conn, **token)
                     task = await queries.task_placement(conn, user_id=user_id, id=task_id)
-                    current(task, versions, "No such task.")
+                    current(task, versions, NO_TASK)
                     return await _place(conn, queries, user_id, task_id, task, body)
         except asyncpg.UniqueViolationError:
             if attempt == ATTEMPTS:
@@ -91,13 +90,13 @@ async def move(
 
 
 async def _place(
-    conn: Any,
-    queries: Any,
+    conn: Executor,
+    queries: Queries,
     user_id: str,
     task_id: str,
     task: Mapping[str, Any],
     body: Mapping[str, Any],
-) -> Any:
+) -> Row:
     """The task, locked and at the expected version, at the place body asks for."""
     wanted_list = _id(body.get("list_id"))
     if "parent_id" in body:
@@ -110,11 +109,11 @@ async def _place(
         conn, user_id=user_id, id=task_id, parent_id=parent, list_id=wanted_list
     )
     list_id = _check_destination(task, facts, wanted_list, parent)
-    siblings = _siblings(queries, conn, user_id, list_id, parent, task_id)
-    after = _id(body["after_id"]) if "after_id" in body else ordering.LAST
-    slot = await ordering.find_slot(siblings, after)
+    siblings = _siblings(conn, queries, user_id, list_id, parent, task_id)
+    after = _id(body["after_id"]) if "after_id" in body else LAST
+    slot = await find_slot(siblings, after)
 
-    async def write(position: str | None) -> Any:
+    async def write(position: str | None) -> Row:
         return await queries.move_task(
             conn,
             user_id=user_id,
@@ -124,7 +123,7 @@ async def _place(
             position=position,
         )
 
-    return await ordering.put(siblings, slot, write)
+    return await put(siblings, slot, write)
 
 
 def _check_destination(
@@ -148,9 +147,9 @@ def _check_destination(
 
 
 def _siblings(
-    queries: Any, conn: Any, user_id: str, list_id: str, parent: str | None, task_id: str
-) -> ordering.Siblings:
-    return ordering.Siblings(
+    conn: Executor, queries: Queries, user_id: str, list_id: str, parent: str | None, task_id: str
+) -> Siblings:
+    return Siblings(
         conn,
         {"user_id": user_id, "list_id": list_id, "parent_key": parent or TOP_LEVEL},
         task_id,
@@ -164,15 +163,13 @@ def _siblings(
 
 
 async def _refused(
-    executor: Any, queries: Any, token: Mapping[str, Any], fields: Mapping[str, Any], quota: int
+    db: Executor, queries: Queries, token: TokenParams, fields: Mapping[str, Any], quota: int
 ) -> NoReturn:
-    """Why a create inserted nothing: the account deleted meanwhile, its count with it (401),
-    not the user's list (422), a parent whose list was deleted since it was checked (422), or
-    the quota (409)."""
-    if not await queries.token_account_ok(executor, **token):
-        raise AccountGone()
+    """Why a create inserted nothing: not the user's list (422), a parent whose list was deleted
+    since it was checked (422), or the quota (409). (The account deleted meanwhile, its count
+    with it, is the pipeline's 401: it checks the session afresh on such refusals.)"""
     facts = await queries.placement_facts(
-        executor,
+        db,
         user_id=token["user_id"],
         id=None,
         parent_id=fields["parent_id"],
@@ -194,15 +191,6 @@ def _gone_meanwhile() -> Iterator[None]:
     except asyncpg.ForeignKeyViolationError as exc:
         field = "parent_id" if "parent" in (exc.constraint_name or "") else "list_id"
         raise _invalid(field, "no longer exists") from None
-
-
-@asynccontextmanager
-async def _transaction(executor: Any) -> AsyncIterator[Any]:
-    if isinstance(executor, Database):
-        async with executor.transaction() as conn:
-            yield conn
-    else:
-        yield executor  # already in the caller's transaction
 
 
 def _over_quota(quota: int) -> QuotaExceeded:

@@ -2,7 +2,7 @@
 by fire_at then task, from reminder_times (migration 0036) in one statement that also checks the
 access token. `next_cursor` continues after the page's last reminder (keyset: a reminder written
 meanwhile before it is not seen, none is seen twice); it is bound to the user and the window
-(server/tasks/cursors.py), so a garbled, tampered, another user's or another window's is a 400."""
+(server/http/paging.py), so a garbled, tampered, another user's or another window's is a 400."""
 
 from __future__ import annotations
 
@@ -13,19 +13,18 @@ from typing import Any
 
 import orjson
 
-from server.accounts.security import account_ok
-from server.db.pool import Database
-from server.db.queries import Queries
-from server.tasks.cursors import decode_cursor, encode_cursor, invalid_cursor
+from server.db.executor import Executor
+from server.db.queries import Queries, TokenParams
+from server.http.paging import decode_cursor, encode_cursor, invalid_cursor
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FIELDS = ("task_id", "title", "fire_at")
 
 
 async def read_page(
-    db: Database,
+    db: Executor,
     queries: Queries,
-    token: Mapping[str, Any],
+    token: TokenParams,
     window: tuple[datetime, datetime],
     query: Mapping[str, Any],
     secret: str,
@@ -48,7 +47,6 @@ async def read_page(
             limit=limit + 1,  # one more: does another page follow?
         )
     ]
-    account_ok(rows[0])
     found = [{name: row[name] for name in FIELDS} for row in rows if row["task_id"] is not None]
     if len(found) <= limit:
         return {"reminders": found, "next_cursor": None}

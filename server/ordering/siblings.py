@@ -5,12 +5,13 @@ under the user's placement lock, so no other move reads the same neighbours mean
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from server.db.executor import Executor, Row
 from server.errors import UnprocessableContent
-from server.lists import positions
+from server.ordering import positions
 
 T = TypeVar("T")
 LAST: Any = object()  # after_id omitted: the item goes after every sibling
@@ -22,21 +23,21 @@ class Siblings:
     `group` holds the parameters that name the group (user_id among them), and the item
     itself is left out of it."""
 
-    conn: Any
-    group: Mapping[str, Any]
+    conn: Executor
+    group: Mapping[str, str]
     item_id: str
-    neighbours_query: Any  # (group, id, after_id) -> {found, low, high}
-    positions_query: Any  # (group, id) -> [{id, position}] in order
-    park_query: Any  # (user_id, ids)
-    renumber_query: Any  # (user_id, ids, positions)
-    next_position_query: Any
+    neighbours_query: Callable[..., Awaitable[Row]]  # (group, id, after_id) -> {found, low, high}
+    positions_query: Callable[..., AsyncIterator[Row]]  # (group, id) -> [{id, position}] in order
+    park_query: Callable[..., Awaitable[str]]  # (user_id, ids)
+    renumber_query: Callable[..., Awaitable[str]]  # (user_id, ids, positions)
+    next_position_query: Callable[..., Awaitable[str]]
     not_a_sibling: str  # why an unknown after_id is refused
 
-    async def neighbours(self, after_id: str | None) -> Any:
+    async def neighbours(self, after_id: str | None) -> Row:
         query = self.neighbours_query
         return await query(self.conn, **self.group, id=self.item_id, after_id=after_id)
 
-    async def positions(self) -> list[Any]:
+    async def positions(self) -> list[Row]:
         rows = self.positions_query(self.conn, **self.group, id=self.item_id)
         return [row async for row in rows]
 

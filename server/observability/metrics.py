@@ -3,15 +3,15 @@
 `todo-api serve` gives each run a fresh PROMETHEUS_MULTIPROC_DIR (`metrics_directory`) before
 any worker starts: prometheus-client then keeps each worker's values in files of its own there,
 and the worker answering /metrics adds them all up, so every worker is counted once. A worker
-that stops marks itself dead, so its gauges leave the sums (its counters stay: totals never
-go back). Without that variable (a test's in-process app) the app's own registry is served.
+that stops marks itself dead, so its gauges leave the sums (its counters stay: totals never go
+back). Without that variable (a test's in-process app) the app's own registry is served.
 
 Requests are tallied in plain dictionaries in the response middleware, and the tallies are
 written to prometheus-client's memory-mapped values at the end of the event loop's turn that
 answered them: under load one write per operation and status (and per latency bucket) covers
 every request of the turn, instead of three locked writes per request. The gauges are sampled
-from the pool and the hasher once a second, and by the worker answering a scrape just before it
-does, rather than written on every acquire.
+from the pool and the admission queue once a second, and by the worker answering a scrape just
+before it does, rather than written on every acquire.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import os
-from contextlib import suppress
-from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -32,10 +30,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from server.system.multiproc import MULTIPROC_ENV
-
-if TYPE_CHECKING:
-    from server.context import App
+from server.observability.multiproc import MULTIPROC_ENV
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST  # text/plain, the exposition format's version
 SAMPLE_SECONDS = 1.0
@@ -86,7 +81,7 @@ class Metrics:
             ["operation", "kind"],
             registry=self.registry,
         )
-        # The event-loop guard (server/system/loop_guard.py).
+        # The event-loop guard (server/observability/loop_guard.py).
         self.hold = Histogram(
             "todo_event_loop_hold_seconds",
             "Holds of the event loop of 50 ms or more, by the operation whose code held it.",
@@ -182,12 +177,12 @@ class Metrics:
                     if observed:
                         bucket.inc(observed)
 
-    def sample(self, app: App) -> None:
-        """The gauges, read from this worker's pool and hasher."""
-        ctx = app.ctx
-        self.pool_in_use.set(ctx.db.in_use)
-        self.pool_waiting.set(ctx.db.waiting)
-        self.hash_queue.set(ctx.hasher.depth)
+    def sample(self, pool_in_use: int, pool_waiting: int, hash_queue: int) -> None:
+        """The gauges: this worker's pool (connections handed out, requests waiting) and its
+        password work admitted."""
+        self.pool_in_use.set(pool_in_use)
+        self.pool_waiting.set(pool_waiting)
+        self.hash_queue.set(hash_queue)
 
     def exposition(self) -> bytes:
         self.write()
@@ -215,16 +210,6 @@ def _tally(tallies: dict[str | None, list[float]], route_name: str | None, secon
 
 def _operation(route_name: str | None) -> str:
     return route_name.rpartition(".")[2] if route_name else UNMATCHED
-
-
-async def keep_sampling(app: App) -> None:
-    """Each worker's gauges, refreshed once a second until the worker stops."""
-    metrics = app.ctx.metrics
-    assert metrics is not None
-    while True:
-        with suppress(Exception):  # a closing pool: the next round, or none
-            metrics.sample(app)
-        await asyncio.sleep(SAMPLE_SECONDS)
 
 
 def worker_stopped() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncpg
 
-from server.sync import signals
+from server.db import signals
 
 log = logging.getLogger("todo_api")
 LOCK_CLASS = "todo-api/events:"

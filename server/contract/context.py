@@ -1,6 +1,6 @@
-"""What a handler reads besides its arguments, typed: the app's context (settings, contract,
-queries, pool, hasher, token reader, purger) and the request's (its id, its user and session,
-its clean values)."""
+"""What a handler reads besides its arguments, typed: the app's context (settings, contract and
+its plans, queries, pool, gate, admission queue, background tasks) and the request's (its id,
+its caller, its clean values, the executor its statements run on)."""
 
 from __future__ import annotations
 
@@ -16,20 +16,24 @@ from typing import TYPE_CHECKING, Any
 import sanic
 from sanic.config import Config
 
+from server.access.gate import NOBODY, Caller
+
 if TYPE_CHECKING:
     import asyncio
 
-    from server.accounts.hashing import PasswordHasher
-    from server.accounts.security import AccessTokenReader
+    from server.access.gate import Gate
+    from server.admission import AdmissionQueue
     from server.config import Settings
     from server.contract.fallback import Fallback
+    from server.contract.fastpath import OperationPlan
     from server.contract.loading import Contract
+    from server.db.executor import Executor
+    from server.db.hub import Hub
     from server.db.pool import Database
-    from server.db.queries import Queries
+    from server.db.queries import Queries, TokenParams
+    from server.observability.loop_guard import LoopGuard
+    from server.observability.metrics import Metrics
     from server.outbox.sender import Sender
-    from server.sync.hub import Hub
-    from server.system.loop_guard import LoopGuard
-    from server.system.metrics import Metrics
 
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # an X-Request-ID we echo
@@ -42,11 +46,12 @@ def new_request_id() -> str:
 
 @dataclass
 class AppContext:
-    """Made by create_app; db, hasher and tokens arrive as the server starts (before any
+    """Made by create_app; db, gate and admission arrive as the server starts (before any
     request). Not slotted: Sanic extensions keep their own attributes here too."""
 
     settings: Settings
     contract: Contract
+    plans: dict[str, OperationPlan]  # compiled once per process, by operationId
     queries: Queries
     migration_ids: frozenset[str]
     docs_html: str
@@ -57,9 +62,9 @@ class AppContext:
     time_zones: frozenset[str] | None = None  # read on first use (server/accounts/me.py)
     guard: LoopGuard = field(init=False)  # how long each request holds the event loop
     db: Database = field(init=False)
-    hasher: PasswordHasher = field(init=False)
+    admission: AdmissionQueue = field(init=False)  # password work (server/admission.py)
     fallback: Fallback = field(init=False)  # openapi-core off the loop (contract/fallback.py)
-    tokens: AccessTokenReader = field(init=False)
+    gate: Gate = field(init=False)  # who may act (server/access/gate.py)
     purger: asyncio.Task[None] = field(init=False)
     hub: Hub = field(init=False)  # this worker's event streams
     scheduler: asyncio.Task[None] = field(init=False)  # reminders (server/system/reminders.py)
@@ -68,23 +73,39 @@ class AppContext:
     samplers: list[asyncio.Task[None]] = field(default_factory=list)  # metrics' own loops
     senders: list[Sender] = field(default_factory=list)  # the outbox's (server/senders.py)
 
+    def sample(self) -> None:
+        """The metrics' gauges, read from this worker's pool and password work."""
+        if self.metrics is not None:
+            self.metrics.sample(self.db.in_use, self.db.waiting, self.admission.depth)
+
 
 @dataclass
 class RequestContext:
     """Made with the request (its id and arrival time), filled by the pipeline (the rest)
-    before a handler runs; user_id is "" on an operation without security."""
+    before a handler runs: the caller is NOBODY on an operation without security."""
 
     request_id: str = ""
     started: float | None = None
-    user_id: str = ""
-    session_id: str = ""  # the access token's login family
-    token_expires: int = 0  # the access token's exp (Unix time)
-    # the parameters of the access token's account check (token_account_ok, sql/tokens.sql)
-    token: dict[str, Any] = field(default_factory=dict)
+    caller: Caller = NOBODY
+    db: Executor = field(init=False)  # where the handler's statements run (server/access/gate.py)
     path_params: dict[str, Any] = field(default_factory=dict)
     query: dict[str, Any] = field(default_factory=dict)
     header_params: dict[str, Any] = field(default_factory=dict)
     body: Any = None
+
+    @property
+    def user_id(self) -> str:
+        return self.caller.user_id
+
+    @property
+    def session_id(self) -> str:
+        """The access token's login family."""
+        return self.caller.session_id
+
+    @property
+    def token(self) -> TokenParams:
+        """The parameters of the access token's account check (token_account_ok)."""
+        return self.caller.params
 
 
 App = sanic.Sanic[Config, AppContext]

@@ -26,12 +26,11 @@ import sys
 import threading
 from time import perf_counter
 from types import FrameType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
-from server.context import Request
+from sanic import Request
 
-if TYPE_CHECKING:
-    from server.system.metrics import Metrics
+from server.observability.metrics import Metrics
 
 log = logging.getLogger("todo_api")
 BEAT = 0.02  # seconds between the loop's beats (its lag is sampled each time)
@@ -122,7 +121,7 @@ class LoopGuard:
         while frame is not None:
             if "request" in frame.f_code.co_varnames:
                 request: Any = frame.f_locals.get("request")
-                if isinstance(request, Request):
+                if isinstance(request, Request):  # ours: server.contract.context.Request
                     route = request.route
                     name = route.name.rpartition(".")[2] if route else UNATTRIBUTED
                     return Holder(name, request.ctx.request_id, request.method, request.path)

@@ -1,6 +1,8 @@
-"""Opaque keyset cursors: base64url of the last row's sort key and id, with an HMAC that binds
-them to the user, the sort, the order and the filters. Anything else a client sends as a
-cursor (garbled, tampered with, another user's, another listing's) is a 400, never a 500."""
+"""Paging tokens: opaque keyset cursors, base64url of the last row's sort key and id, with an HMAC
+that binds them to what the listing says they belong to (the user, the sort, the order and the
+filters of the tasks page; the user and the window of the reminders; the user of the trash).
+Anything else a client sends as a cursor (garbled, tampered with, another user's, another
+listing's) is a 400, never a 500; and so is a cursor sent with an offset."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ import base64
 import binascii
 import hashlib
 import hmac
-from typing import Any
+from datetime import datetime
+from typing import Any, NoReturn
 
 import orjson
 
@@ -47,6 +50,23 @@ def decode_cursor(secret: str, context: bytes, cursor: str) -> tuple[Any, str]:
 
 def invalid_cursor(detail: str = "The cursor is not one this listing issued.") -> BadRequest:
     return BadRequest.at(["query", "cursor"], "invalid cursor", "value_error", detail)
+
+
+def both_offset_and_cursor() -> NoReturn:
+    raise BadRequest.at(
+        ["query", "cursor"],
+        "cannot be combined with offset",
+        "value_error",
+        "Send either offset or cursor, not both.",
+    )
+
+
+def cursor_instant(value: Any) -> datetime:
+    """An instant a cursor carried (its MAC vouches for it); a 400 when it is no instant."""
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise invalid_cursor() from None
 
 
 def _encode(token: bytes) -> str:

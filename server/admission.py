@@ -1,12 +1,13 @@
-"""Password work, admitted rather than queued without bound.
+"""Blocking work (bcrypt's, server/accounts/passwords.py), admitted rather than queued without
+bound.
 
-bcrypt runs on a few dedicated threads, never on the event loop. Work waits in one queue per
+The work runs on a few dedicated threads, never on the event loop. It waits in one queue per
 client (an address, or an IPv6 /64) and the threads take turns among the clients that are
 waiting (the one with the fewest turns goes next), so a flood from one address delays another
 address's login by a few hashes at most.
 A client may hold at most a quarter of `queue_size` admissions, and the whole queue at most
-`queue_size`: past either, the request is refused at once (503 with Retry-After), before any
-other work, instead of making everyone wait.
+`queue_size`: past either, the request is refused at once (`refusal`, a 503 with Retry-After),
+before any other work, instead of making everyone wait.
 """
 
 from __future__ import annotations
@@ -17,53 +18,36 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
-import bcrypt
-
-from server.accounts.security import check_password_blocking, hash_password_blocking
 from server.errors import ServiceUnavailable
 
-Job = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
-
-
-class HashingBusy(ServiceUnavailable):
-    slug = "hashing-busy"
-    default_detail = "Too much password work is waiting; retry shortly."
+T = TypeVar("T")
+Job = tuple[Callable[[], Any], "asyncio.Future[Any]"]
 
 
 class Admission:
-    """One admitted request's password work: its jobs wait their client's turn."""
+    """One admitted request's blocking work: its jobs wait their client's turn."""
 
-    def __init__(self, hasher: PasswordHasher, client: str) -> None:
-        self.hasher, self.client = hasher, client
+    def __init__(self, queue: AdmissionQueue, client: str) -> None:
+        self.queue, self.client = queue, client
 
-    async def hash(self, password: str) -> str:
-        hasher = self.hasher
-        hashed: str = await hasher._submit(
-            self.client, hash_password_blocking, password, hasher.rounds
-        )
-        return hashed
-
-    async def verify(self, password: str, hashed: str | None) -> bool:
-        """With no hash (unknown account) a dummy check runs, so timing reveals nothing."""
-        check = hashed or self.hasher.dummy
-        matches = await self.hasher._submit(self.client, check_password_blocking, password, check)
-        return bool(matches) and hashed is not None
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        """fn(*args) on one of the queue's threads, when this client's turn comes."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self.queue._wait(self.client, (partial(fn, *args), future))
+        return await future
 
 
-class PasswordHasher:
-    def __init__(self, rounds: int, threads: int = 2, queue_size: int = 32) -> None:
-        self.rounds, self.threads = rounds, threads
+class AdmissionQueue:
+    def __init__(self, threads: int, queue_size: int, refusal: type[ServiceUnavailable]) -> None:
+        self.threads, self.refusal = threads, refusal
         self.queue_size, self.per_client = queue_size, max(1, queue_size // 4)
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bcrypt")
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="admitted")
         self._waiting: dict[str, deque[Job]] = {}  # client -> its waiting jobs, oldest first
         self._held: dict[str, int] = {}  # client -> admissions not yet over
         self._turns: dict[str, int] = {}  # client -> jobs started while it held any
         self._running = 0
-        # A well-formed hash of this cost that no password matches: checking against it costs
-        # what a real check costs, and making it costs nothing.
-        self.dummy = (bcrypt.gensalt(rounds) + b"A" * 31).decode()
 
     @property
     def depth(self) -> int:
@@ -72,23 +56,21 @@ class PasswordHasher:
 
     @asynccontextmanager
     async def admitted(self, client: str) -> AsyncIterator[Admission]:
-        """A place in the queue for one request's password work, or 503 at once. Taken before
-        any other work of the request (its database round trips included), so a refused
+        """A place in the queue for one request's blocking work, or `refusal` at once. Taken
+        before any other work of the request (its database round trips included), so a refused
         request costs next to nothing."""
         held = self._held.get(client, 0)
         if held >= self.per_client or self.depth >= self.queue_size:
-            raise HashingBusy(1)
+            raise self.refusal(1)
         self._held[client] = held + 1
         try:
             yield Admission(self, client)
         finally:
             self._release(client)
 
-    async def _submit(self, client: str, fn: Callable[..., Any], *args: Any) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(client, deque()).append((fn, args, future))
+    def _wait(self, client: str, job: Job) -> None:
+        self._waiting.setdefault(client, deque()).append(job)
         self._dispatch()
-        return await future
 
     def _dispatch(self) -> None:
         """Hand each free thread the next job of the waiting client that has had the fewest
@@ -97,14 +79,14 @@ class PasswordHasher:
         while self._running < self.threads and self._waiting:
             client = min(self._waiting, key=lambda waiting: self._turns.get(waiting, 0))
             jobs = self._waiting[client]
-            fn, args, future = jobs.popleft()
+            work, future = jobs.popleft()
             if not jobs:
                 del self._waiting[client]
             if future.done():  # its request went away while it waited
                 continue
             self._turns[client] = self._turns.get(client, 0) + 1
             self._running += 1
-            running = loop.run_in_executor(self.executor, fn, *args)
+            running = loop.run_in_executor(self.executor, work)
             running.add_done_callback(partial(self._finished, future))
 
     def _finished(self, future: asyncio.Future[Any], done: asyncio.Future[Any]) -> None:

@@ -1,4 +1,5 @@
-"""The directory where prometheus-client keeps each worker's values (server/system/metrics.py).
+"""The directory where prometheus-client keeps each worker's values
+(server/observability/metrics.py).
 
 Apart from the metrics module because the variable must be set before prometheus-client is
 imported: it chooses its file-backed values at import time.

@@ -1,47 +1,22 @@
-"""Access and refresh tokens, and the bcrypt hash of a password (server/accounts/hashing.py
-runs it off the event loop)."""
+"""Tokens: access tokens (JWTs naming an account and its login family) issued and read, the
+bearer header, and opaque refresh tokens with the hash that is all the database keeps."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import secrets
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
-import bcrypt
 import jwt
 
 from server.config import Settings
-from server.errors import AccountGone, Unauthorized
+from server.errors import Unauthorized
 
-H = TypeVar("H", bound=Callable[..., Any])
-R = TypeVar("R", bound=Mapping[str, Any])
 # `sid` names the token's login family (a session): ending the family ends its access tokens.
 REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss", "aud", "jti", "sid"]
-
-
-def _prehash(password: str) -> bytes:
-    """bcrypt reads 72 bytes; SHA-256 first makes every character count (44 base64 bytes).
-
-    base64 because bcrypt stops at a NUL byte; `surrogatepass` so even a lone surrogate from JSON
-    hashes instead of failing."""
-    digest = hashlib.sha256(password.encode("utf-8", "surrogatepass")).digest()
-    return base64.b64encode(digest)
-
-
-def hash_password_blocking(password: str, rounds: int) -> str:
-    """The bcrypt hash of a password. Blocks for its whole cost: call it off the event loop."""
-    return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode()
-
-
-def check_password_blocking(password: str, hashed: str) -> bool:
-    """True when the password matches the hash. Blocks like hashing does."""
-    return bcrypt.checkpw(_prehash(password), hashed.encode())
 
 
 def issue_access_token(settings: Settings, user_id: str, session_id: str) -> str:
@@ -130,18 +105,3 @@ def new_refresh_token() -> tuple[str, bytes]:
 
 def refresh_token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
-
-
-def checks_account(handler: H) -> H:
-    """Marks a handler whose statement checks the access token's account itself (it embeds
-    token_account_ok, sql/tokens.sql): the pipeline then spends no round trip of its own on it.
-    The handler passes `**request.ctx.token` to its statement and its row to account_ok."""
-    handler.checks_account = True  # type: ignore[attr-defined]
-    return handler
-
-
-def account_ok(row: R) -> R:
-    """A row of a statement that embeds the account check; 401 when the account may not act."""
-    if not row["account_ok"]:
-        raise AccountGone()
-    return row

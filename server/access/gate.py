@@ -1,0 +1,145 @@
+"""The one place that decides whether a request may act.
+
+An unsecured operation (signup, login, refresh, logout, the system's) runs its statements on
+the plain executor. A secured one is admitted by its bearer access token (401 without a valid
+one; 403 on another account's /api/{user_id}/...) and runs every statement on a CallerExecutor,
+which checks the caller's session itself, so no handler can forget it:
+
+- a statement that embeds the account check (sql/tokens.sql's token_account_ok, written in where
+  a statement says {token_account_ok}) answers rows with its verdict, `account_ok`, which the
+  executor reads: false, or no row at all, is 401 (fail closed). The hot path's statements
+  check the session so, in their one round trip. A statement that names account_ok is taken
+  for one; one that embeds the check but does not answer it gets the check below (a round trip
+  more, never one less);
+- any other statement is preceded, once per request, by token_account_ok on its connection, so
+  nothing is read or written for a revoked session;
+- a reply that no statement vouched for (a handler that ran none) waits for that check too
+  (`confirm`, by the pipeline). A request refused before any statement (400, 422) is answered
+  as it is: it read and wrote nothing.
+
+What comes next decides here as well, and handlers stay as they are. Sharing (issue 26): each
+operation's `x-required-role` (viewer, editor, owner) is handed to Gate.caller beside the
+token (the pipeline reads it from the Operation, as it reads `secured`); the Caller then carries
+the role it needs and the owner its path names, the owner check below gives way to
+membership, and a statement embedding the list-access condition answers, beside `account_ok`,
+the caller's role, which CallerExecutor.run compares with the one required, in the same
+place: no membership is NotFound (byte for byte a missing object's), a role too low is
+Forbidden. Personal access tokens (issue 27): Gate.caller reads a token of
+another kind than a session (its kind and scopes on the Caller, its own check statement in place
+of token_account_ok), and the scopes an operation's security requirement lists are compared
+there, before any statement: 403 insufficient-scope.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Self
+
+import asyncpg
+
+from server.access.tokens import AccessTokenReader, bearer_token
+from server.db.executor import Executor, Statement
+from server.db.pool import Database
+from server.db.queries import ACCOUNT_OK, Queries, TokenParams
+from server.errors import AccountGone, Forbidden
+
+
+class Caller:
+    """Whom a secured request acts for, as its access token says (its account, its login
+    family, when it expires), and whether a statement of this request found that session live."""
+
+    __slots__ = ("expires", "live", "params", "session_id", "user_id")
+
+    def __init__(self, user_id: str, session_id: str, expires: int) -> None:
+        self.user_id, self.session_id, self.expires = user_id, session_id, expires
+        self.params = TokenParams(user_id=user_id, session_id=session_id)
+        self.live = False
+
+
+NOBODY = Caller("", "", 0)  # an unsecured operation's
+
+
+class CallerExecutor(Executor):
+    """An Executor that checks its caller's session around each statement (above)."""
+
+    __slots__ = ("caller", "queries")
+
+    def __init__(
+        self,
+        pool: Database,
+        caller: Caller,
+        queries: Queries,
+        conn: asyncpg.Connection | None = None,
+    ) -> None:
+        super().__init__(pool, conn)
+        self.caller, self.queries = caller, queries
+
+    def on(self, conn: asyncpg.Connection) -> Self:
+        return type(self)(self.pool, self.caller, self.queries, conn)
+
+    async def run(
+        self, conn: asyncpg.Connection, statement: Statement, sql: str, args: tuple[object, ...]
+    ) -> Any:
+        if ACCOUNT_OK in sql:
+            answer = await statement(conn, sql, *args)
+            first = (answer[0] if answer else None) if isinstance(answer, list) else answer
+            if first is None or not first[ACCOUNT_OK]:
+                raise AccountGone()
+            self.caller.live = True
+            return answer
+        if not self.caller.live:
+            await self._check(conn)
+        return await statement(conn, sql, *args)
+
+    async def confirm(self) -> None:
+        """The session's check, unless a statement of this request has made it."""
+        if self.caller.live:
+            return
+        if self.conn is not None:
+            await self._check(self.conn)
+            return
+        async with self.pool.acquire() as conn:
+            await self._check(conn)
+
+    async def live_now(self) -> bool:
+        """Whether the session works at this moment, checked afresh (whatever this request's
+        statements found before), on a connection of its own."""
+        async with self.pool.acquire() as conn:
+            return bool(await self.queries.token_account_ok(conn, **self.caller.params))
+
+    async def _check(self, conn: asyncpg.Connection) -> None:
+        if not await self.queries.token_account_ok(conn, **self.caller.params):
+            raise AccountGone()
+        self.caller.live = True
+
+
+class Gate:
+    """Admits the requests of one app: an unsecured one to the plain executor, a secured one,
+    as its Caller, to a CallerExecutor."""
+
+    def __init__(self, pool: Database, queries: Queries, tokens: AccessTokenReader) -> None:
+        self.pool, self.queries, self.tokens = pool, queries, tokens
+        self.anonymous = Executor(pool)
+
+    def caller(self, authorization: str | None, owner: str | None) -> Caller:
+        """Whom the bearer access token speaks for (401 when none is valid), on a path of its
+        own account (`owner`, the path's user_id, or None on a path that names none)."""
+        token = self.tokens.read(bearer_token(authorization))
+        _check_owner(owner, token.user_id)
+        return Caller(token.user_id, token.session_id, token.expires)
+
+    def executor(self, caller: Caller) -> CallerExecutor:
+        return CallerExecutor(self.pool, caller, self.queries)
+
+
+def _check_owner(owner: str | None, user_id: str) -> None:
+    """/api/{user_id}/... belongs to the token's subject alone (a malformed id, or the
+    subject's own in another spelling, is left to validation's 400)."""
+    if owner is None or owner.lower() == user_id:
+        return
+    try:
+        named = str(uuid.UUID(owner))
+    except ValueError:
+        return
+    if named != user_id:
+        raise Forbidden("These tasks belong to another account.")
