@@ -20,10 +20,10 @@ import base64
 import os
 from typing import Any
 
-import asyncpg
 import orjson
 from sanic import HTTPResponse, Request, Sanic
 
+from bench.pooled import pooled_app
 from server.app import load_plans
 from server.config import load_settings
 from server.db.pool import init_connection
@@ -45,10 +45,6 @@ def task(row: Any, status: int = 200) -> HTTPResponse:
     return NOT_FOUND if row["id"] is None else json(task_body(row), status)
 
 
-async def _no_reset(conn: asyncpg.Connection) -> None:
-    """As the service: no reset round trip when a connection goes back to the pool."""
-
-
 def session(request: Request) -> str:
     """The login family the bearer token names, read without checking the token (the statement
     checks that the family is live, as the service's does)."""
@@ -61,25 +57,11 @@ def token(request: Request, user_id: str) -> dict[str, Any]:
 
 
 def create_bare(dsn: str, pool_size: int, task_quota: int) -> Sanic:
-    app = Sanic("bench_bare", configure_logging=False)
+    app = pooled_app("bench_bare", dsn, pool_size, init_connection)
     queries = load_queries()
     page_statement = page_sql.statement(FIRST_PAGE)
     # TaskCreate's defaults filled in as the service's validation fills them (openapi.yaml's).
     _, with_defaults = load_plans()["create_task"].body_types["application/json"]
-
-    @app.before_server_start
-    async def open_pool(app: Sanic) -> None:
-        app.ctx.pool = await asyncpg.create_pool(
-            dsn, min_size=0, max_size=pool_size, init=init_connection, reset=_no_reset
-        )
-
-    @app.after_server_stop
-    async def close_pool(app: Sanic) -> None:
-        await app.ctx.pool.close()
-
-    @app.get("/ready")
-    async def ready(request: Request) -> HTTPResponse:
-        return HTTPResponse(status=200)
 
     @app.get("/api/<user_id>/tasks/<task_id>")
     async def get_task(request: Request, user_id: str, task_id: str) -> HTTPResponse:

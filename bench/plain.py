@@ -26,6 +26,8 @@ import orjson
 import psycopg
 from sanic import HTTPResponse, Request, Sanic
 
+from bench.pooled import pooled_app
+
 POOL_SIZE = 10  # the service's default DATABASE_POOL_SIZE
 COLUMNS = (
     "id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,"
@@ -103,11 +105,6 @@ async def _codecs(conn: asyncpg.Connection) -> None:
     )
 
 
-async def _no_reset(conn: asyncpg.Connection) -> None:
-    """No round trip when a connection goes back to the pool (asyncpg's default resets the
-    session): the service pays none, and nothing here leaves session state."""
-
-
 def _task(row: Any) -> dict[str, Any]:
     return {**{name: row[name] for name in FIELDS}, "deleted_at": None}
 
@@ -118,21 +115,7 @@ def _json(body: Any, status: int = 200) -> HTTPResponse:
 
 
 def create_plain(dsn: str, pool_size: int = POOL_SIZE) -> Sanic:
-    app = Sanic("bench_plain", configure_logging=False)
-
-    @app.before_server_start
-    async def open_pool(app: Sanic) -> None:
-        app.ctx.pool = await asyncpg.create_pool(
-            dsn, min_size=0, max_size=pool_size, init=_codecs, reset=_no_reset
-        )
-
-    @app.after_server_stop
-    async def close_pool(app: Sanic) -> None:
-        await app.ctx.pool.close()
-
-    @app.get("/ready")
-    async def ready(request: Request) -> HTTPResponse:
-        return HTTPResponse(status=200)
+    app = pooled_app("bench_plain", dsn, pool_size, _codecs)
 
     @app.get("/api/<user_id>/tasks/<task_id>")
     async def get_task(request: Request, user_id: str, task_id: str) -> HTTPResponse:
