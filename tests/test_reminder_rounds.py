@@ -40,8 +40,16 @@ def seed_many(db: psycopg.Connection[Any], accounts: int, tasks: int) -> int:
         "  WHERE l.user_id = ANY (%(ids)s) AND l.is_inbox",
         {"ids": [row[0] for row in ids], "tasks": tasks},
     )
+    # Accounts with nothing due, as a real cluster holds, so that users has a size and
+    # statistics the planner reads (autovacuum may analyze it at any time of a run).
+    db.execute(
+        "INSERT INTO users (email, name, password_hash)"
+        " SELECT 'idle' || n || '-' || gen_random_uuid() || '@example.org', 'I', 'x'"
+        "   FROM generate_series(1, 5000) AS n"
+    )
     db.execute("ANALYZE reminder_times")
     db.execute("ANALYZE tasks")
+    db.execute("ANALYZE users")
     row = db.execute("SELECT count(*) FROM reminder_times").fetchone()
     assert row is not None
     return int(row[0])
