@@ -34,6 +34,7 @@ TABLES = {
     "outbox",
     "push_subscriptions",
     "list_counts",
+    "list_members",
 }
 
 
