@@ -85,6 +85,13 @@ class Forbidden(ApiError):
     default_detail = "You may not act on this resource."
 
 
+class PermissionDenied(ApiError):
+    """The caller belongs to the list but its role there is below the operation's (issue 26)."""
+
+    status, slug = 403, "permission-denied"
+    default_detail = "Your role on this list does not allow this."
+
+
 class NotFound(ApiError):
     status, slug = 404, "not-found"
     default_detail = "No such resource."

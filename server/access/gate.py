@@ -17,14 +17,14 @@ which checks the caller's session itself, so no handler can forget it:
   (`confirm`, by the pipeline). A request refused before any statement (400, 422) is answered
   as it is: it read and wrote nothing.
 
-What comes next decides here as well, and handlers stay as they are. Sharing (issue 26): each
-operation's `x-required-role` (viewer, editor, owner) is handed to Gate.caller beside the
-token (the pipeline reads it from the Operation, as it reads `secured`); the Caller then carries
-the role it needs and the owner its path names, the owner check below gives way to
-membership, and a statement embedding the list-access condition answers, beside `account_ok`,
-the caller's role, which CallerExecutor.run compares with the one required, in the same
-place: no membership is NotFound (byte for byte a missing object's), a role too low is
-Forbidden. Personal access tokens (issue 27): Gate.caller reads a token of
+Roles (issue 26): each operation under /api/{user_id}/... declares `x-required-role` (viewer,
+editor, owner: what the caller needs on the list it acts on), and the Caller carries it. A
+statement that checks list access answers, beside `account_ok`, the caller's role on the object
+it found (`caller_role`: null when the caller belongs to no list holding it, and then the object's
+columns are null too, so the handler answers the same 404 as for a missing one); the statement
+itself writes nothing for a role too low, and the executor answers that 403 permission-denied,
+naming the role needed, before the handler sees the row: no handler compares roles.
+Personal access tokens (issue 27): Gate.caller reads a token of
 another kind than a session (its kind and scopes on the Caller, its own check statement in place
 of token_account_ok), and the scopes an operation's security requirement lists are compared
 there, before any statement: 403 insufficient-scope.
@@ -40,20 +40,35 @@ import asyncpg
 from server.access.tokens import AccessTokenReader, bearer_token
 from server.db.executor import Executor, Statement
 from server.db.pool import Database
-from server.db.queries import ACCOUNT_OK, Queries, TokenParams
-from server.errors import AccountGone, Forbidden
+from server.db.queries import ACCOUNT_OK, ROLE, Queries, TokenParams
+from server.errors import AccountGone, Forbidden, PermissionDenied
+
+RANKS = {"viewer": 1, "editor": 2, "owner": 3}
 
 
 class Caller:
     """Whom a secured request acts for, as its access token says (its account, its login
     family, when it expires), and whether a statement of this request found that session live."""
 
-    __slots__ = ("expires", "live", "params", "session_id", "user_id")
+    __slots__ = ("expires", "live", "params", "required_role", "session_id", "user_id")
 
-    def __init__(self, user_id: str, session_id: str, expires: int) -> None:
+    def __init__(
+        self, user_id: str, session_id: str, expires: int, required_role: str | None = None
+    ) -> None:
         self.user_id, self.session_id, self.expires = user_id, session_id, expires
+        self.required_role = required_role  # the operation's x-required-role
         self.params = TokenParams(user_id=user_id, session_id=session_id)
         self.live = False
+
+    def check_role(self, role: str | None) -> None:
+        """403 when the role a statement found for the caller is below the operation's (a null
+        role is no access at all: the statement found nothing, and the handler answers 404)."""
+        needed = self.required_role
+        if role is not None and needed is not None and RANKS[role] < RANKS[needed]:
+            raise PermissionDenied(
+                f"This needs the {needed} role on the list; yours is {role}.",
+                members={"required_role": needed},
+            )
 
 
 NOBODY = Caller("", "", 0)  # an unsecured operation's
@@ -86,6 +101,7 @@ class CallerExecutor(Executor):
             if first is None or not first[ACCOUNT_OK]:
                 raise AccountGone()
             self.caller.live = True
+            self.caller.check_role(first.get(ROLE))
             return answer
         if not self.caller.live:
             await self._check(conn)
@@ -121,12 +137,15 @@ class Gate:
         self.pool, self.queries, self.tokens = pool, queries, tokens
         self.anonymous = Executor(pool)
 
-    def caller(self, authorization: str | None, owner: str | None) -> Caller:
+    def caller(
+        self, authorization: str | None, owner: str | None, required_role: str | None = None
+    ) -> Caller:
         """Whom the bearer access token speaks for (401 when none is valid), on a path of its
-        own account (`owner`, the path's user_id, or None on a path that names none)."""
+        own account (`owner`, the path's user_id, or None on a path that names none), needing
+        `required_role` on the list the operation acts on."""
         token = self.tokens.read(bearer_token(authorization))
         _check_owner(owner, token.user_id)
-        return Caller(token.user_id, token.session_id, token.expires)
+        return Caller(token.user_id, token.session_id, token.expires, required_role)
 
     def executor(self, caller: Caller) -> CallerExecutor:
         return CallerExecutor(self.pool, caller, self.queries)

@@ -154,6 +154,7 @@ class Operation:
     method: str
     path: str
     secured: bool
+    required_role: str | None  # x-required-role: what the caller needs on the list it acts on
 
     @property
     def sanic_uri(self) -> str:
@@ -225,4 +226,5 @@ class Contract:
                     method=method.upper(),
                     path=path,
                     secured=any(requirement for requirement in security),
+                    required_role=op.get("x-required-role"),
                 )

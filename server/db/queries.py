@@ -411,6 +411,9 @@ class Queries(Protocol):
 # named ACCOUNT_OK, and a statement that names it is taken for one (server/access/gate.py reads
 # the column; aiosql strips SQL comments, so the name is the mark a statement keeps).
 ACCOUNT_OK = "account_ok"
+# A statement that checks list access (issue 26) answers the caller's role on what it found in
+# a column named ROLE, which server/access/gate.py compares with the operation's.
+ROLE = "caller_role"
 ACCOUNT_CHECK = re.compile(
     r"^-- name: token_account_ok\((?P<params>[\w, ]*)\)\$\n"
     r"(?:--[^\n]*\n)*SELECT (?P<condition>.*?);$",
