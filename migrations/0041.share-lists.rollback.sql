@@ -1,3 +1,5 @@
+DROP FUNCTION role_reaches(text, text);
+DROP FUNCTION list_role(uuid, uuid, uuid);
 DROP TABLE list_members;
 DROP FUNCTION unassign_former_member();
 DROP FUNCTION refuse_shared_inbox();

@@ -36,6 +36,26 @@ $$;
 CREATE TRIGGER list_members_refuse_inbox BEFORE INSERT OR UPDATE OF list_id ON list_members
     FOR EACH ROW EXECUTE FUNCTION refuse_shared_inbox();
 
+-- The caller's role on a list of owner's: 'owner', 'editor', 'viewer', or null (none). What
+-- a statement checking list access answers as caller_role (server/access/gate.py); inlined by
+-- the planner, so it costs the owner nothing and a member one primary-key probe.
+CREATE FUNCTION list_role(caller uuid, owner uuid, list uuid) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN caller = owner THEN 'owner'
+                ELSE (SELECT m.role FROM list_members m
+                       WHERE m.list_id = list AND m.member_id = caller) END
+$$;
+
+-- Whether a role reaches what an operation requires (viewer < editor < owner, the order
+-- server/access/gate.py's RANKS keeps too: tests/test_required_roles.py compares them): no role
+-- reaches nothing; no requirement is met by any role.
+CREATE FUNCTION role_reaches(role text, required text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT role IS NOT NULL AND (required IS NULL
+        OR array_position(ARRAY['viewer', 'editor', 'owner'], role)
+           >= array_position(ARRAY['viewer', 'editor', 'owner'], required))
+$$;
+
 -- Who made a task (null: the list's owner, as for every task made before sharing), who it is
 -- assigned to (null: nobody; else the owner or a member of its list) and who completed it last
 -- (null: nobody, or the owner for a task completed before sharing). Plain ids: a task outlives

@@ -4,6 +4,12 @@ contract says, so an operation without a declaration would be an unchecked door.
 
 from __future__ import annotations
 
+import itertools
+from typing import Any
+
+import psycopg
+
+from server.access.gate import RANKS
 from server.contract.loading import Contract
 
 ROLES = {"viewer", "editor", "owner"}
@@ -26,3 +32,10 @@ def test_no_operation_elsewhere_declares_a_role() -> None:
         if not op.path.startswith("/api/{user_id}/") and op.required_role is not None
     ]
     assert stray == []
+
+
+def test_the_database_orders_roles_as_the_gate_does(sql: psycopg.Connection[Any]) -> None:
+    for role, required in itertools.product([*RANKS, None], [*RANKS, None]):
+        (reaches,) = sql.execute("SELECT role_reaches(%s, %s)", (role, required)).fetchone() or ()
+        expected = role is not None and (required is None or RANKS[role] >= RANKS[required])
+        assert reaches is expected, (role, required)

@@ -40,7 +40,7 @@ import asyncpg
 from server.access.tokens import AccessTokenReader, bearer_token
 from server.db.executor import Executor, Statement
 from server.db.pool import Database
-from server.db.queries import ACCOUNT_OK, ROLE, Queries, TokenParams
+from server.db.queries import ACCOUNT_OK, ROLE, AccessParams, Queries, TokenParams
 from server.errors import AccountGone, Forbidden, PermissionDenied
 
 RANKS = {"viewer": 1, "editor": 2, "owner": 3}
@@ -59,6 +59,12 @@ class Caller:
         self.required_role = required_role  # the operation's x-required-role
         self.params = TokenParams(user_id=user_id, session_id=session_id)
         self.live = False
+
+    @property
+    def access(self) -> AccessParams:
+        """The parameters of a statement that checks list access: the account check's and the
+        role the operation requires."""
+        return AccessParams(**self.params, required_role=self.required_role)
 
     def check_role(self, role: str | None) -> None:
         """403 when the role a statement found for the caller is below the operation's (a null

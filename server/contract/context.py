@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from server.db.executor import Executor
     from server.db.hub import Hub
     from server.db.pool import Database
-    from server.db.queries import Queries, TokenParams
+    from server.db.queries import AccessParams, Queries, TokenParams
     from server.observability.loop_guard import LoopGuard
     from server.observability.metrics import Metrics
     from server.outbox.sender import Sender
@@ -106,6 +106,11 @@ class RequestContext:
     def token(self) -> TokenParams:
         """The parameters of the access token's account check (token_account_ok)."""
         return self.caller.params
+
+    @property
+    def access(self) -> AccessParams:
+        """The parameters of a statement that checks list access as well (issue 26)."""
+        return self.caller.access
 
 
 App = sanic.Sanic[Config, AppContext]

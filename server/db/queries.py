@@ -48,6 +48,14 @@ class TokenParams(TypedDict):
     session_id: str
 
 
+class AccessParams(TokenParams):
+    """A statement's parameters that check list access as well (issue 26): the account check's
+    and the operation's x-required-role, which the statement reads as :required_role (its name
+    line's {token} then names it too)."""
+
+    required_role: str | None
+
+
 class Queries(Protocol):
     # users.sql
     async def create_user(
@@ -436,9 +444,16 @@ class AccountCheck:
         raise RuntimeError("no token_account_ok block in sql/")
 
     def embed(self, sql: str) -> str:
-        return sql.replace("{token}", ", ".join(self.params)).replace(
-            "{token_account_ok}", self.condition
-        )
+        """Each statement with the check where it says {token_account_ok}, and its parameters
+        where its name line says {token}, with the operation's required role when it reads
+        :required_role (a statement that checks list access)."""
+        blocks = re.split(r"(?m)^(?=-- name:)", sql)
+        return "".join(map(self._embed_one, blocks))
+
+    def _embed_one(self, block: str) -> str:
+        role = ("required_role",) if ":required_role" in block else ()
+        token = ", ".join((*self.params, *role))
+        return block.replace("{token}", token).replace("{token_account_ok}", self.condition)
 
     def numbered(self, placeholders: Mapping[str, str]) -> str:
         """The condition with each :name as its $n, for statements composed in Python."""
