@@ -36,6 +36,7 @@ def test_no_operation_elsewhere_declares_a_role() -> None:
 
 def test_the_database_orders_roles_as_the_gate_does(sql: psycopg.Connection[Any]) -> None:
     for role, required in itertools.product([*RANKS, None], [*RANKS, None]):
-        (reaches,) = sql.execute("SELECT role_reaches(%s, %s)", (role, required)).fetchone() or ()
+        row = sql.execute("SELECT role_reaches(%s, %s)", (role, required)).fetchone()
+        reaches = row[0] if row else None
         expected = role is not None and (required is None or RANKS[role] >= RANKS[required])
         assert reaches is expected, (role, required)
