@@ -111,7 +111,7 @@ async def _handled(handler: Handler, request: Request) -> Reply:
         try:
             return await handler(request)
         except asyncpg.DeadlockDetectedError as exc:
-            log.info("deadlock victim, running %s again: %s", request.path, exc)
+            log.info("deadlock victim, running %s again: %s", request.logged_path, exc)
     try:
         return await handler(request)
     except asyncpg.DeadlockDetectedError as exc:

@@ -1,0 +1,90 @@
+"""Handlers of export and import (contract tag `integrations`).
+
+An import is planned first, off the event loop (server/transfer/plan.py, todoist.py: every
+check, new ids), then written in one transaction holding the user's placement lock and task
+count (the order every writer of both takes): the quotas are counted with no other create in
+between, and the lists, tasks and trashed tasks go in as one statement each. Any refusal, a
+malformed item or a quota, comes before the first write, and a failure after it rolls the whole
+import back. A dry run plans and counts the same, and writes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from server.contract.context import Request
+from server.contract.reply import Reply
+from server.db.executor import Executor, Row
+from server.errors import QuotaExceeded
+from server.transfer.export import document
+from server.transfer.plan import INBOX, Plan, plan_export
+from server.transfer.todoist import plan_csv
+
+DEFAULT_LIST_NAME = "Todoist"
+
+
+async def export_account(request: Request) -> Reply:
+    queries, db, user_id = request.app.ctx.queries, request.ctx.db, request.ctx.user_id
+    async with db.transaction() as conn:
+        lists = [dict(row) async for row in queries.export_lists(conn, user_id=user_id)]
+        tasks = [dict(row) async for row in queries.export_tasks(conn, user_id=user_id)]
+    now = request.app.ctx.clock()
+    return Reply(await asyncio.to_thread(document, lists, tasks, now))
+
+
+async def import_account(request: Request) -> Reply:
+    queries, db, user_id = request.app.ctx.queries, request.ctx.db, request.ctx.user_id
+    body, query = request.ctx.body, request.ctx.query
+    if isinstance(body, str):  # text/csv: a Todoist export
+        user = await queries.get_user(db, id=user_id)
+        name = (query.get("list_name") or DEFAULT_LIST_NAME).strip()
+        plan = await asyncio.to_thread(plan_csv, body, name, user["timezone"])
+    else:
+        plan = await asyncio.to_thread(plan_export, body)
+    settings = request.app.ctx.settings
+    async with db.transaction() as conn:
+        await queries.lock_placement(conn, **request.ctx.token)
+        tasks = await queries.lock_task_count(conn, user_id=user_id) or 0
+        room = await queries.import_room(conn, user_id=user_id)
+        if room["lists"] + len(plan.lists) > settings.list_quota:
+            raise QuotaExceeded(f"An account has at most {settings.list_quota} lists.")
+        if tasks + len(plan.tasks) + len(plan.trashed) > settings.task_quota:
+            raise QuotaExceeded(f"An account has at most {settings.task_quota} tasks.")
+        if not query.get("dry_run"):
+            await _write(conn, request, plan, str(room["inbox_id"]))
+    return Reply(_summary(plan, room, bool(query.get("dry_run"))))
+
+
+async def _write(conn: Executor, request: Request, plan: Plan, inbox_id: str) -> None:
+    queries, user_id = request.app.ctx.queries, request.ctx.user_id
+    count = len(plan.lists) + len(plan.order)
+    positions = iter(await queries.import_positions(conn, count=count) if count else [])
+    for made in plan.lists:
+        made["position"] = next(positions)
+    rows = {"tasks": plan.tasks, "trashed": plan.trashed}
+    for kind, index in plan.order:  # the document's order: each sibling group's
+        row = rows[kind][index]
+        row["position"] = next(positions)
+        if row["list_id"] == INBOX:
+            row["list_id"] = inbox_id
+    if plan.lists:
+        await queries.import_lists(conn, user_id=user_id, lists=plan.lists)
+    if plan.tasks:
+        await queries.import_tasks(conn, user_id=user_id, tasks=plan.tasks)
+    if plan.trashed:
+        await queries.import_trash(conn, user_id=user_id, tasks=plan.trashed)
+
+
+def _summary(plan: Plan, room: Row, dry_run: bool) -> dict[str, Any]:
+    made = [
+        {"id": None if dry_run else row["id"], "name": row["name"], "is_inbox": False}
+        for row in plan.lists
+    ]
+    inbox = {"id": room["inbox_id"], "name": room["inbox_name"], "is_inbox": True}
+    return {
+        "dry_run": dry_run,
+        "lists": ([inbox] if plan.inbox_name is not None else []) + made,
+        "tasks": len(plan.tasks),
+        "trashed": len(plan.trashed),
+        "skipped": plan.skipped,
+    }
