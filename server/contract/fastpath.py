@@ -23,6 +23,7 @@ import jsonschema_rs
 import orjson
 from multidict import CIMultiDict
 from openapi_core.unmarshalling.schemas import oas31_format_unmarshallers
+from openapi_core.util import BOOLEAN_FALSE_VALUES, BOOLEAN_TRUE_VALUES
 
 from server.contract.adapters import HttpRequest, query_args
 from server.contract.loading import (
@@ -470,6 +471,9 @@ def _out_of_range(loc: list[Any]) -> dict[str, Any]:
     return {"loc": loc, "msg": "is out of range", "type": "value_error"}
 
 
+BOOLEAN_LONGEST = max(map(len, BOOLEAN_TRUE_VALUES + BOOLEAN_FALSE_VALUES))
+
+
 def _cast(kind: str, raw: str, query_scalar: bool = False) -> Any:
     if kind == "integer":
         if not INTEGER.fullmatch(raw):
@@ -481,6 +485,12 @@ def _cast(kind: str, raw: str, query_scalar: bool = False) -> Any:
         if raw == "" and query_scalar:
             raise _Refused(empty_query_value)
         return raw
+    if kind == "boolean" and len(raw) <= BOOLEAN_LONGEST:  # import's dry_run
+        lowered = raw.lower()  # openapi-core's reading (its forcebool); the rest is its to word
+        if lowered in BOOLEAN_TRUE_VALUES:
+            return True
+        if lowered in BOOLEAN_FALSE_VALUES:
+            return False
     raise Unsure
 
 

@@ -37,6 +37,7 @@ COLUMNS = {  # where a task field's error points
     "due_date": "DATE",
 }
 SKIPPED = ("note", "meta")
+MAX_TITLE, MAX_DESCRIPTION, MAX_TAGS, MAX_TAG = 200, 2000, 20, 32  # the contract's bounds
 LEVELS = [str(level) for level in range(1, MAX_LEVEL + 1)]
 
 
@@ -98,6 +99,7 @@ def _task(
     content = row.get("CONTENT", "")
     tags = LABEL.findall(content)
     title = " ".join(LABEL.sub(" ", content).split()) or content
+    _check_lengths(title, row.get("DESCRIPTION", ""), tags, number)
     priority = PRIORITIES.get(row.get("PRIORITY", ""))
     if priority is None:
         raise _invalid([number, "PRIORITY"], "must be 1, 2, 3 or 4 (or empty)")
@@ -120,6 +122,17 @@ def _task(
     )
     plan.order.append(("tasks", len(plan.tasks) - 1))
     levels.append(new)
+
+
+def _check_lengths(title: str, description: str, tags: list[str], number: int) -> None:
+    """What the contract's schema says of a task's text (TaskTitle, TaskDescription, Tags),
+    which a CSV's cells never went through."""
+    if len(title.strip()) > MAX_TITLE:
+        raise _invalid([number, "CONTENT"], f"a title is at most {MAX_TITLE} characters")
+    if len(description) > MAX_DESCRIPTION:
+        raise _invalid([number, "DESCRIPTION"], f"at most {MAX_DESCRIPTION} characters")
+    if len(tags) > MAX_TAGS or any(len(tag) > MAX_TAG for tag in tags):
+        raise _invalid([number, "CONTENT"], f"at most {MAX_TAGS} labels of {MAX_TAG} characters")
 
 
 def _level(indent: str, number: int, open_levels: int) -> int:
