@@ -231,3 +231,41 @@ def test_the_secret_never_reaches_the_access_log(
     lines = [r for r in caplog.records if r.name == "todo_api.access"]
     assert [getattr(r, "path", None) for r in lines].count("/calendar/{feed_token}") == 2
     assert all(secret not in str(vars(r)) for r in caplog.records)
+
+
+def test_a_change_of_zone_reaches_a_local_until(api: Api, user: User) -> None:
+    made = new_task(
+        api,
+        user,
+        due_date="2025-01-06T09:00:00Z",
+        recurrence={"rule": "FREQ=DAILY;UNTIL=20250301T120000"},
+    )
+    feed = make_feed(api, user)
+    first = api.get(feed_path(feed))
+    assert todos(icalendar.Calendar.from_ical(first.content))[made["id"]]["RRULE"]["UNTIL"] == [
+        datetime.fromisoformat("2025-03-01T12:00:00+00:00")
+    ]
+    assert (
+        api.patch("/api/me", json={"timezone": "Asia/Tokyo"}, headers=user.headers).status_code
+        == 200
+    )
+    polled = api.get(feed_path(feed), headers={"If-None-Match": first.headers["etag"]})
+    assert polled.status_code == 200
+    assert todos(icalendar.Calendar.from_ical(polled.content))[made["id"]]["RRULE"]["UNTIL"] == [
+        datetime.fromisoformat("2025-03-01T03:00:00+00:00")
+    ]
+
+
+def test_feeds_of_another_account_are_not_reachable(api: Api, user: User, other_user: User) -> None:
+    for method, path in (
+        ("GET", f"/api/{user.id}/calendar-feeds"),
+        ("POST", f"/api/{user.id}/calendar-feeds"),
+        ("GET", f"/api/{user.id}/export"),
+        ("POST", f"/api/{user.id}/import"),
+    ):
+        body = (
+            {"format": "todo-api.export.v1", "lists": [], "tasks": []} if "import" in path else {}
+        )
+        kwargs: dict[str, Any] = {"json": body} if method == "POST" else {}
+        response = api.request(method, path, headers=other_user.headers, **kwargs)
+        assert response.status_code == 403, (path, response.text)

@@ -81,7 +81,9 @@ async def serve_calendar_feed(request: Request) -> Reply:
     feed = await queries.calendar_feed_state(db, token_hash=feed_token_hash(token))
     if feed is None:
         raise NotFound(NO_FEED)
-    tag = f"{FORMAT}.{feed['revision']}"
+    # The zone too: an UNTIL in local time is written in UTC by it (ical.rule), and a change of
+    # zone moves no revision of an account without all-day tasks.
+    tag = f"{FORMAT}.{feed['revision']}.{feed['timezone']}"
     headers = {"ETag": f'W/"{tag}"'}
     if _names(request.ctx.header_params.get("If-None-Match"), tag):
         return Reply(status=304, headers=headers)
