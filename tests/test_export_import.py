@@ -36,7 +36,8 @@ def export(api: Api, owner: User) -> Doc:
 
 def import_(api: Api, owner: User, doc: Any, dry_run: bool = False, **kw: Any) -> Any:
     params = {"dry_run": "true"} if dry_run else {}
-    return api.post(f"/api/{owner.id}/import", json=doc, params=params, headers=owner.headers, **kw)
+    headers = kw.pop("headers", owner.headers)
+    return api.post(f"/api/{owner.id}/import", json=doc, params=params, headers=headers, **kw)
 
 
 def counts(database_url: str, user_id: str) -> tuple[int, int, int, int]:
@@ -387,3 +388,27 @@ def test_ten_thousand_tasks_import_within_the_statement_timeout_and_free_loop(
         assert len(exported.json()["tasks"]) == 10_000
         holds.check()
     assert counts(database_url, user.id)[1:] == (10_000, 0, 10_000)
+
+
+def test_an_import_retried_with_its_key_makes_nothing_twice(
+    api: Api, user: User, database_url: str
+) -> None:
+    inbox = str(uuid.uuid4())
+    doc: Doc = {
+        "format": "todo-api.export.v1",
+        "lists": [
+            {"id": inbox, "name": "Inbox", "is_inbox": True},
+            {"id": str(uuid.uuid4()), "name": "Trip"},
+        ],
+        "tasks": [{"id": str(uuid.uuid4()), "list_id": inbox, "title": f"t{n}"} for n in range(3)],
+    }
+    key = {"Idempotency-Key": "import-1"}
+    first, again = (import_(api, user, doc, headers={**user.headers, **key}) for _ in range(2))
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert counts(database_url, user.id)[:2] == (2, 3)
+    other = import_(api, user, {**doc, "tasks": doc["tasks"][:1]}, headers={**user.headers, **key})
+    assert other.status_code == 422
+    assert other.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert import_(api, user, doc).status_code == 200  # without a key: a second import
+    assert counts(database_url, user.id)[:2] == (3, 6)

@@ -10,6 +10,7 @@ import back. A dry run plans and counts the same, and writes nothing."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ from server.contract.context import Request
 from server.contract.reply import Reply
 from server.db.executor import Executor, Row
 from server.errors import QuotaExceeded
+from server.tasks.idempotency import once
 from server.transfer.export import document
 from server.transfer.plan import INBOX, Plan, plan_export
 from server.transfer.todoist import plan_csv
@@ -53,18 +55,43 @@ async def import_account(request: Request) -> Reply:
         plan = await asyncio.to_thread(plan_csv, body, name, user["timezone"])
     else:
         plan = await asyncio.to_thread(plan_export, body)
+    dry_run = bool(query.get("dry_run"))
+
+    async def work(conn: Executor) -> tuple[None, dict[str, Any]]:
+        return None, await _imported(conn, request, plan, dry_run)
+
+    key = request.ctx.header_params.get("Idempotency-Key")
+    if key is None or dry_run:
+        async with db.transaction() as conn:
+            return Reply((await work(conn))[1])
+    what = orjson.dumps([request.content_type, query.get("list_name")])
+    digest = await asyncio.to_thread(_digest, what, request.body)  # up to 32 MiB
+    return Reply(await once(db, queries, user_id, key, digest, work))
+
+
+def _digest(what: bytes, body: bytes) -> bytes:
+    """What tells a retry of an import from another import under the same key."""
+    digest = hashlib.sha256(what)
+    digest.update(b"\n")
+    digest.update(body)
+    return digest.digest()
+
+
+async def _imported(conn: Executor, request: Request, plan: Plan, dry_run: bool) -> dict[str, Any]:
+    """The summary of the import, written (or, in a dry run, only counted) in `conn`'s
+    transaction, under the locks every writer of lists and task counts takes first."""
+    queries, user_id = request.app.ctx.queries, request.ctx.user_id
     settings = request.app.ctx.settings
-    async with db.transaction() as conn:
-        await queries.lock_placement(conn, **request.ctx.token)
-        tasks = await queries.lock_task_count(conn, user_id=user_id) or 0
-        room = await queries.import_room(conn, user_id=user_id)
-        if room["lists"] + len(plan.lists) > settings.list_quota:
-            raise QuotaExceeded(f"An account has at most {settings.list_quota} lists.")
-        if tasks + len(plan.tasks) + len(plan.trashed) > settings.task_quota:
-            raise QuotaExceeded(f"An account has at most {settings.task_quota} tasks.")
-        if not query.get("dry_run"):
-            await _write(conn, request, plan, str(room["inbox_id"]))
-    return Reply(_summary(plan, room, bool(query.get("dry_run"))))
+    await queries.lock_placement(conn, **request.ctx.token)
+    tasks = await queries.lock_task_count(conn, user_id=user_id) or 0
+    room = await queries.import_room(conn, user_id=user_id)
+    if room["lists"] + len(plan.lists) > settings.list_quota:
+        raise QuotaExceeded(f"An account has at most {settings.list_quota} lists.")
+    if tasks + len(plan.tasks) + len(plan.trashed) > settings.task_quota:
+        raise QuotaExceeded(f"An account has at most {settings.task_quota} tasks.")
+    if not dry_run:
+        await _write(conn, request, plan, str(room["inbox_id"]))
+    return _summary(plan, room, dry_run)
 
 
 async def _write(conn: Executor, request: Request, plan: Plan, inbox_id: str) -> None:

@@ -1051,7 +1051,9 @@ export interface paths {
          *
          *     Past the quota of lists or tasks (the trash counts): `409`
          *     `quota-exceeded`, nothing written. `dry_run=true` checks everything
-         *     and answers what would be made, writing nothing.
+         *     and answers what would be made, writing nothing. Without
+         *     `Idempotency-Key`, an import sent twice makes everything twice; with
+         *     it, a retry answers the first import's summary and makes nothing.
          */
         post: operations["import_account"];
         delete?: never;
@@ -4404,7 +4406,13 @@ export interface operations {
                 /** @description The name of the list a Todoist CSV becomes (default `Todoist`). */
                 list_name?: components["parameters"]["ImportListName"];
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
+                 * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /**
                  * @description The user's id; must be the subject of the access token, else `403`.
