@@ -91,12 +91,16 @@ def build_account(api: Api, owner: User) -> None:
         title="Report",
         list_id=work["id"],
         due_date="2025-01-24T16:30:00Z",
-        recurrence={"rule": "FREQ=WEEKLY;BYDAY=FR", "basis": "completion"},
+        recurrence={"rule": "FREQ=WEEKLY;BYDAY=FR;COUNT=5", "basis": "completion"},
         reminders=[{"before_due": "PT1H"}, {"at": "2025-01-24T08:00:00Z"}],
         priority="high",
         tags=["job"],
         description="Weekly; with numbers",
     )
+    advanced = api.patch(
+        f"{base}/tasks/{report['id']}/complete", json={"is_completed": True}, headers=h
+    )
+    assert advanced.json()["is_completed"] is False  # moved to its next occurrence
     level2 = task(title="Draft", parent_id=report["id"], due_on="2025-01-23")
     level3 = task(title="Outline", parent_id=level2["id"])
     task(title="Headings", parent_id=level3["id"], is_completed=True)
@@ -129,6 +133,9 @@ def test_export_import_export_gives_the_same_document_but_ids_and_timestamps(
     again = export(api, fresh)
 
     assert without_ids(again) == without_ids(exported)
+    report = next(t for t in again["tasks"] if t["title"] == "Report")
+    assert report["occurrences_done"] == 1  # a COUNT goes on where it was
+    assert report["last_completed_at"] is not None
     assert {t["id"] for t in again["tasks"]}.isdisjoint(t["id"] for t in exported["tasks"])
     assert [t["created_at"] for t in again["tasks"]] == [t["created_at"] for t in exported["tasks"]]
 

@@ -16,7 +16,7 @@ FORMAT = "todo-api.export.v1"
 TASK_FIELDS = (
     "id", "list_id", "parent_id", "title", "description", "priority", "is_completed",
     "completed_at", "due_date", "due_on", "tags", "recurrence", "reminders",
-    "last_completed_at", "created_at", "deleted_at",
+    "last_completed_at", "occurrences_done", "created_at", "deleted_at",
 )  # fmt: skip
 
 
@@ -28,7 +28,7 @@ def document(
     the top level."""
     list_ids = [str(row["id"]) for row in lists]
     inbox = next(str(row["id"]) for row in lists if row["is_inbox"])
-    rows = {str(row["id"]): dict(row) for row in tasks}
+    rows = {str(row["id"]): {**row, "occurrences_done": row["recurrence_done"]} for row in tasks}
     children: dict[tuple[str, str | None], list[dict[str, Any]]] = defaultdict(list)
     for row in rows.values():
         if str(row["list_id"]) not in list_ids:

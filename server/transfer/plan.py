@@ -127,7 +127,7 @@ def stored_fields(item: Mapping[str, Any], loc: list[Any]) -> dict[str, Any]:
         **fields,
         "completed_at": completed_at,
         "last_completed_at": item.get("last_completed_at"),
-        "recurrence_done": 0,
+        "recurrence_done": item.get("occurrences_done", 0) if fields["recurrence"] else 0,
         "created_at": item.get("created_at"),
     }
 

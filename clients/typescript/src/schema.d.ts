@@ -1312,6 +1312,11 @@ export interface components {
             reminders?: components["schemas"]["TaskReminders"];
             /** Format: date-time */
             last_completed_at?: string | null;
+            /**
+             * @description How many times completing the task has moved it to its rule's next occurrence since the rule was set: what a `COUNT` counts down from.
+             * @default 0
+             */
+            occurrences_done?: number;
             /** Format: date-time */
             created_at?: string | null;
             /**
