@@ -1034,7 +1034,10 @@ export interface paths {
          *     4, a parent that is missing, in another list, or a cycle, a live task
          *     under a trashed one, a list or task id given twice, a list that is
          *     missing, more than one inbox: `422` naming the item (`["body", "tasks",
-         *     3, "parent_id"]`). `comments` must be empty for now.
+         *     3, "parent_id"]`). `comments` must be empty for now. Checking a
+         *     document may take 10 s at most (recurrence rules that seldom occur are
+         *     slow to check): past that, `422` at the task it reached; send the rest
+         *     in another import.
          *
          *     A Todoist CSV (the columns Todoist documents: `TYPE`, `CONTENT`,
          *     `DESCRIPTION`, `PRIORITY`, `INDENT`, `AUTHOR`, `RESPONSIBLE`, `DATE`,
