@@ -129,6 +129,10 @@ class Request(sanic.Request[App, RequestContext]):  # type: ignore[type-var]
         request_id = incoming if incoming and REQUEST_ID.match(incoming) else new_request_id()
         self._ctx = RequestContext(request_id=request_id, started=time.perf_counter())
 
+    def __repr__(self) -> str:
+        """As Sanic writes a request in its own log lines, with the path as logs show it."""
+        return f"<{type(self).__name__}: {self.method} {self.logged_path}>"
+
     @property
     def logged_path(self) -> str:
         """The path as logs show it: a path holding a secret (a calendar feed's) as its
