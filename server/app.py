@@ -88,6 +88,9 @@ def create_app(
     )
     if clock is not None:
         context.clock = clock
+    context.logged_paths = {
+        op.operation_id: op.path for op in contract.operations if op.secret_path
+    }
     context.guard = LoopGuard(context.metrics, settings.loop_hold_log_ms)
     # Sanic types request_class as its default Request; ours is a subclass of it.
     request_class: Any = Request
@@ -129,7 +132,9 @@ def bind_operations(app: App, contract: Contract, implemented: Mapping[str, Any]
 
 
 def _configure(app: App, settings: Settings) -> None:
-    app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    # The largest body any route takes; each request's own limit is set as its head is read
+    # (server/system/transport.py: the import's is larger than the rest's).
+    app.config.REQUEST_MAX_SIZE = max(settings.max_body_bytes, settings.import_max_bytes)
     app.config.PROXIES_COUNT = settings.proxies_count
     app.config.ACCESS_LOG = False
     app.config.FALLBACK_ERROR_FORMAT = "json"

@@ -58,6 +58,8 @@ class Settings:
     purge_interval_seconds: int = 300
     reminder_interval_seconds: int = 10  # reminders fire within this (and one round trip)
     max_body_bytes: int = 64 * 1024
+    # POST /api/{user_id}/import alone takes bodies up to this (10,000 tasks; SPEC §13).
+    import_max_bytes: int = 32 * 1024 * 1024
     # Seconds for a request's head to arrive whole (from the connection's opening for its first
     # request, from the first byte for later ones), and for its body after the head: 408.
     request_head_timeout: int = 5
@@ -157,6 +159,7 @@ INT_SETTINGS = (
     ("RESET_LIMIT_PER_ADDRESS", "reset_limit_per_address", 1, 1000),
     ("RESET_LIMIT_PER_CLIENT", "reset_limit_per_client", 1, 10**9),
     ("MAIL_LIMIT_PER_ACCOUNT", "mail_limit_per_account", 1, 1000),
+    ("IMPORT_MAX_BYTES", "import_max_bytes", 64 * 1024, 1024**3),
 )
 
 

@@ -105,3 +105,15 @@ def test_another_handler_gets_the_access_lines_through_logging(
         logger.removeHandler(caplog.handler)
     assert [r.request_id for r in caplog.records] == ["seen-by-both"]  # type: ignore[attr-defined]
     assert [line["request_id"] for line in lines(handler)] == ["seen-by-both"]
+
+
+def test_a_feed_secret_in_any_line_is_redacted(handler: logs.LoopFlushedHandler) -> None:
+    """Sanic writes a request's URL when its client went away mid-request."""
+    secret = "tdc_" + "Ab3_-" * 8 + "xyz"
+    sanic_line = logging.makeLogRecord(
+        {"name": "sanic.root", "msg": f"Request: GET http://h/calendar/{secret} stopped."}
+    )
+    held = logging.makeLogRecord({"name": "todo_api", "msg": "held", "path": f"/c/{secret}"})
+    written = handler.format(sanic_line) + handler.format(held)
+    assert secret not in written
+    assert written.count("tdc_<secret>") == 2

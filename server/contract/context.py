@@ -60,6 +60,9 @@ class AppContext:
     # What time it is for overdue and recurrence (a test passes its own; SQL's now() elsewhere)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     time_zones: frozenset[str] | None = None  # read on first use (server/accounts/me.py)
+    # Operations whose path holds a secret, by operationId: the access log writes this template
+    # (server/system/middleware.py), never the path.
+    logged_paths: dict[str, str] = field(default_factory=dict)
     guard: LoopGuard = field(init=False)  # how long each request holds the event loop
     db: Database = field(init=False)
     admission: AdmissionQueue = field(init=False)  # password work (server/admission.py)
@@ -130,6 +133,19 @@ class Request(sanic.Request[App, RequestContext]):  # type: ignore[type-var]
         incoming = self.headers.get("x-request-id")
         request_id = incoming if incoming and REQUEST_ID.match(incoming) else new_request_id()
         self._ctx = RequestContext(request_id=request_id, started=time.perf_counter())
+
+    def __repr__(self) -> str:
+        """As Sanic writes a request in its own log lines, with the path as logs show it."""
+        return f"<{type(self).__name__}: {self.method} {self.logged_path}>"
+
+    @property
+    def logged_path(self) -> str:
+        """The path as logs show it: a path holding a secret (a calendar feed's) as its
+        template."""
+        route, paths = self.route, self.app.ctx.logged_paths
+        if route is not None and paths:
+            return paths.get(route.name.rpartition(".")[2], self.path)
+        return self.path
 
     @staticmethod
     def make_context() -> RequestContext:

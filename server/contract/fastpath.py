@@ -23,6 +23,7 @@ import jsonschema_rs
 import orjson
 from multidict import CIMultiDict
 from openapi_core.unmarshalling.schemas import oas31_format_unmarshallers
+from openapi_core.util import BOOLEAN_FALSE_VALUES, BOOLEAN_TRUE_VALUES
 
 from server.contract.adapters import HttpRequest, query_args
 from server.contract.loading import (
@@ -352,6 +353,8 @@ class OperationPlan:
         plan = self.body_types.get(mimetype)
         if plan is None:
             raise unsupported_media_type(list(self.body_types))
+        if mimetype.startswith("text/"):  # a text body is its characters (import's CSV)
+            return self.parsed_body(_text_body(raw), mimetype, validate)
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -412,6 +415,14 @@ class OperationPlan:
             raise Unsure
 
 
+def _text_body(raw: bytes) -> str:
+    """A text/* body as its UTF-8 characters (a byte-order mark dropped); 400 otherwise."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadRequest("The body is not UTF-8 text.") from None
+
+
 def _content_check(compiler: Compiler, mimetype: str, schema: Any) -> Any:
     """A JSON reply's validator; ANY_TEXT for text whose schema is any string (openapi-core
     reads text/* bytes as a string whatever they hold: /metrics); None for the rest, which
@@ -460,6 +471,9 @@ def _out_of_range(loc: list[Any]) -> dict[str, Any]:
     return {"loc": loc, "msg": "is out of range", "type": "value_error"}
 
 
+BOOLEAN_LONGEST = max(map(len, BOOLEAN_TRUE_VALUES + BOOLEAN_FALSE_VALUES))
+
+
 def _cast(kind: str, raw: str, query_scalar: bool = False) -> Any:
     if kind == "integer":
         if not INTEGER.fullmatch(raw):
@@ -471,6 +485,12 @@ def _cast(kind: str, raw: str, query_scalar: bool = False) -> Any:
         if raw == "" and query_scalar:
             raise _Refused(empty_query_value)
         return raw
+    if kind == "boolean" and len(raw) <= BOOLEAN_LONGEST:  # import's dry_run
+        lowered = raw.lower()  # openapi-core's reading (its forcebool); the rest is its to word
+        if lowered in BOOLEAN_TRUE_VALUES:
+            return True
+        if lowered in BOOLEAN_FALSE_VALUES:
+            return False
     raise Unsure
 
 

@@ -144,6 +144,8 @@ MEDIA_TYPE_DESERIALIZERS: dict[str, Any] = {
     "application/merge-patch+json": _json,
     "application/yaml": _yaml,
     "text/html": _text,
+    "text/calendar": _text,
+    "text/csv": _text,
 }
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -155,6 +157,9 @@ class Operation:
     path: str
     secured: bool
     required_role: str | None  # x-required-role: what the caller needs on the list it acts on
+    # A path parameter of `format: password` (a calendar feed's secret): the access log writes
+    # the path template instead of the path.
+    secret_path: bool = False
 
     @property
     def sanic_uri(self) -> str:
@@ -213,6 +218,15 @@ class Contract:
             extra_format_unmarshallers=config.extra_format_unmarshallers,
         )
 
+    def _resolved(self, node: Any) -> Any:
+        """A local `$ref` (#/components/...) followed to what it names."""
+        while isinstance(node, dict) and "$ref" in node:
+            target: Any = self.document
+            for token in node["$ref"].removeprefix("#/").split("/"):
+                target = target[token.replace("~1", "/").replace("~0", "~")]
+            node = target
+        return node
+
     def _operations(self) -> Iterator[Operation]:
         default_security = self.document.get("security", [])
         for path, item in self.document["paths"].items():
@@ -227,4 +241,11 @@ class Contract:
                     path=path,
                     secured=any(requirement for requirement in security),
                     required_role=op.get("x-required-role"),
+                    secret_path=any(
+                        param.get("in") == "path"
+                        and param.get("schema", {}).get("format") == "password"
+                        for param in map(
+                            self._resolved, (*item.get("parameters", []), *op.get("parameters", []))
+                        )
+                    ),
                 )

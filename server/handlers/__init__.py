@@ -7,12 +7,14 @@ from types import ModuleType
 from typing import Any
 
 from server.accounts import auth, email_change, me, recovery, sessions, verification
+from server.feeds import handlers as feeds
 from server.lists import handlers as lists
 from server.push import handlers as push
 from server.sync import batch, trash
 from server.sync import handlers as sync
 from server.system import handlers as system
 from server.tasks import handlers as tasks
+from server.transfer import handlers as transfer
 
 MODULES: tuple[ModuleType, ...] = (
     auth,
@@ -27,6 +29,8 @@ MODULES: tuple[ModuleType, ...] = (
     trash,
     batch,
     sync,
+    feeds,
+    transfer,
     system,
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import sys
 import time
 from typing import Any, TextIO
@@ -41,9 +42,20 @@ class JsonFormatter(logging.Formatter):
         fields = {k: v for k, v in vars(record).items() if k not in _STANDARD}
         if record.exc_info:
             fields["exc"] = self.formatException(record.exc_info)
-        return json_line(
+        line = json_line(
             record.created, record.levelname.lower(), record.name, record.getMessage(), fields
         )
+        return redacted(line)
+
+
+# A calendar feed's secret (server/feeds/handlers.py), wherever a line would carry it: the
+# access line writes the path template, but Sanic's own lines write a request's URL (a client
+# that went away mid-request: "Request: GET http://.../calendar/tdc_... stopped").
+FEED_SECRET = re.compile(r"tdc_[A-Za-z0-9_-]{43}")
+
+
+def redacted(line: str) -> str:
+    return FEED_SECRET.sub("tdc_<secret>", line) if "tdc_" in line else line
 
 
 class LoopFlushedHandler(logging.StreamHandler[TextIO]):

@@ -58,14 +58,14 @@ async def finish_response(request: Request, response: HTTPResponse) -> None:
     started = request.ctx.started
     seconds = time.perf_counter() - started if started else None
     metrics = request.app.ctx.metrics
+    route = request.route
     if metrics is not None and seconds is not None:
-        route = request.route
         metrics.observe(route.name if route else None, response.status, seconds)
     log_access(
         {
             "request_id": request_id,
             "method": request.method,
-            "path": request.path,
+            "path": request.logged_path,
             "status": response.status,
             "duration_ms": round(seconds * 1000, 2) if seconds is not None else None,
             "client": request.remote_addr or request.ip,

@@ -42,6 +42,7 @@ FIELD_BYTES = bytes([0x09, *range(0x20, 0x7F), *range(0x80, 0x100)])
 DECIMAL = re.compile(r"[0-9]+")
 HEXADECIMAL = re.compile(r"[0-9A-Fa-f]+")
 WHITESPACE = " \t"  # OWS, and BWS before a chunk extension
+IMPORT_PATH = re.compile(r"/api/[^/]+/import")  # the one route with a larger body limit
 
 
 def head_problem(head: bytes) -> str | None:
@@ -75,6 +76,7 @@ class StrictHttp(Http):
             self.request_body = None
             raise
         protocol.body_due = protocol.loop.time() + protocol.body_timeout
+        self.request_max_size = protocol.body_limit(self.request.path)
 
     def _problem(self) -> str | None:
         request = self.request
@@ -107,6 +109,13 @@ class GuardedProtocol(HttpProtocol):
         "heard",
         "watch",
     )
+
+    def body_limit(self, path: str) -> int:
+        """The largest body a request to this path may send (past it, 413 and closed)."""
+        settings = self.app.ctx.settings
+        if IMPORT_PATH.fullmatch(path):
+            return settings.import_max_bytes
+        return settings.max_body_bytes
 
     def connection_made(self, transport: Any) -> None:
         settings = self.app.ctx.settings

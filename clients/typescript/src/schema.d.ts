@@ -880,6 +880,191 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/{user_id}/calendar-feeds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List the calendar feeds
+         * @description The account's calendar feeds, oldest first, without their secret URLs (each is shown once, when made).
+         */
+        get: operations["list_calendar_feeds"];
+        put?: never;
+        /**
+         * Make a calendar feed
+         * @description Makes a secret URL that serves the open tasks with a due of one list (`list_id`) or of every list (`list_id` omitted or null) as an RFC 5545 calendar (`GET /calendar/{feed_token}`), for a calendar app to subscribe to. The URL is answered this once; only a hash of its secret is kept. Anyone holding it reads those tasks until the feed is deleted (or its list, or the account). A list that is not one of the account's is a `422` at `["body", "list_id"]`. At most 50 feeds per account (`409` `quota-exceeded`).
+         */
+        post: operations["create_calendar_feed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/calendar-feeds/{feed_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The calendar feed's id.
+                 * @example 7c1e2a9d-4b3f-4a8e-9d6c-1f0b8e2a1c55
+                 */
+                feed_id: components["parameters"]["FeedId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a calendar feed
+         * @description Deletes the feed: its URL answers `404` from this moment, on every instance. Another account's feed, or an unknown one, is a `404`.
+         */
+        delete: operations["delete_calendar_feed"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/calendar/{feed_token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The feed's secret (`tdc_` and 43 URL-safe characters: 256 random bits). It never appears in the service's logs. */
+                feed_token: components["parameters"]["FeedToken"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A calendar feed
+         * @description The feed's open tasks that have a due, as an RFC 5545 `VCALENDAR` of
+         *     `VTODO`s (the 10,000 soonest), for calendar apps that subscribe to the
+         *     URL. No access token: the URL is the secret. Each `VTODO` has `UID` (the
+         *     task's id: stable across changes), `DTSTAMP` and `LAST-MODIFIED` (when the
+         *     task last changed), `SUMMARY`, `DESCRIPTION`, `DUE` (`VALUE=DATE` for
+         *     `due_on`, a UTC date-time for `due_date`), `RRULE` and `DTSTART` (the due)
+         *     for a recurring task, `RELATED-TO` its parent, `PRIORITY` (1 high, 5
+         *     medium, 9 low), `CATEGORIES` (its tags) and `STATUS:NEEDS-ACTION`.
+         *
+         *     A weak `ETag` changes with any change of the account's tasks or lists;
+         *     `If-None-Match` naming it answers `304`, so a calendar polling the URL
+         *     sees a change on its next poll and downloads nothing otherwise. A
+         *     revoked feed, a feed whose list or account was deleted, and a secret
+         *     that was never issued all answer `404`.
+         */
+        get: operations["serve_calendar_feed"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Export the account's lists and tasks
+         * @description One `Export` document: every list (in manual order) and every task, the trash included (`deleted_at` set), each sibling group in its manual order, with dates, recurrence and reminders. `POST .../import` takes it back, into this account or another.
+         */
+        get: operations["export_account"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import lists and tasks
+         * @description Creates what an `Export` document (`application/json`) or a Todoist
+         *     project's CSV export (`text/csv`) holds, with new ids, in one
+         *     transaction: all of it or nothing. At most 10,000 tasks per import and
+         *     a body of at most 32 MiB (`IMPORT_MAX_BYTES`); the other operations keep
+         *     their smaller limit.
+         *
+         *     An `Export`: its inbox's tasks go to this account's inbox (which keeps
+         *     its own name, colour and place); every other list is made anew, after
+         *     this account's lists, in the document's order; each task goes to its
+         *     list, under its parent, in the document's order among its siblings;
+         *     trashed tasks (`deleted_at`) go to the trash. A task nested below level
+         *     4, a parent that is missing, in another list, or a cycle, a live task
+         *     under a trashed one, a list or task id given twice, a list that is
+         *     missing, more than one inbox: `422` naming the item (`["body", "tasks",
+         *     3, "parent_id"]`). `comments` must be empty for now. Checking a
+         *     document may take 10 s at most (recurrence rules that seldom occur are
+         *     slow to check): past that, `422` at the task it reached; send the rest
+         *     in another import.
+         *
+         *     A Todoist CSV (the columns Todoist documents: `TYPE`, `CONTENT`,
+         *     `DESCRIPTION`, `PRIORITY`, `INDENT`, `AUTHOR`, `RESPONSIBLE`, `DATE`,
+         *     `DATE_LANG`, `TIMEZONE`, ...): the project becomes a new list named
+         *     `list_name`, each `section` a further list of that name; a `task` row's
+         *     `CONTENT` is its title (its `@labels` become tags), `DESCRIPTION` its
+         *     description, `PRIORITY` 1 (or empty) high, 2 and 3 medium, 4 low,
+         *     `INDENT` its level (1 to 4), `DATE` its due when written as
+         *     `YYYY-MM-DD` (all day) or `YYYY-MM-DD HH:MM` (in `TIMEZONE`, else the
+         *     account's zone); a date in words is a `422` naming its row. `note`
+         *     rows (comments) and `meta` rows are counted in `skipped`, `AUTHOR`,
+         *     `RESPONSIBLE` and the other columns are not read. Errors name
+         *     `["body", <row number>, <column>]` (the header is row 1).
+         *
+         *     Past the quota of lists or tasks (the trash counts): `409`
+         *     `quota-exceeded`, nothing written. `dry_run=true` checks everything
+         *     and answers what would be made, writing nothing. Without
+         *     `Idempotency-Key`, an import sent twice makes everything twice; with
+         *     it, a retry answers the first import's summary and makes nothing.
+         */
+        post: operations["import_account"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -1044,6 +1229,121 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        CalendarFeedCreate: {
+            /**
+             * Format: uuid
+             * @description The list whose tasks the feed serves; omitted or null, every list.
+             */
+            list_id?: string | null;
+        };
+        CalendarFeed: {
+            /** Format: uuid */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The list the feed serves, or null for every list.
+             */
+            list_id: string | null;
+            created_at: components["schemas"]["Timestamp"];
+        };
+        CalendarFeedCreated: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            list_id: string | null;
+            created_at: components["schemas"]["Timestamp"];
+            /**
+             * Format: uri
+             * @description The feed's secret URL, shown this once; subscribe a calendar app to it.
+             */
+            url: string;
+        };
+        CalendarFeedList: {
+            feeds: components["schemas"]["CalendarFeed"][];
+        };
+        /** @description An account's lists and tasks, as `GET .../export` answers and `POST .../import` takes. Ids are the exporting account's and only tie the document together (an import makes new ones). Lists come in manual order; tasks in manual order within each sibling group (one list, one parent), a parent before its children. */
+        Export: {
+            /** @constant */
+            format: "todo-api.export.v1";
+            /** Format: date-time */
+            exported_at?: string | null;
+            lists: components["schemas"]["ExportList"][];
+            /** @description At most 10,000 per import (`422` at `["body", "tasks"]`). */
+            tasks: components["schemas"]["ExportTask"][];
+            /** @description Reserved for the comments of tasks; always empty for now, and an import refuses any. */
+            comments?: Record<string, unknown>[];
+        };
+        ExportList: {
+            /** Format: uuid */
+            id: string;
+            name: components["schemas"]["ListName"];
+            color?: components["schemas"]["Color"];
+            /**
+             * @description The exporting account's inbox; an import maps it onto its own.
+             * @default false
+             */
+            is_inbox?: boolean;
+        };
+        ExportTask: {
+            /** Format: uuid */
+            id: string;
+            /**
+             * Format: uuid
+             * @description One of the document's lists.
+             */
+            list_id: string;
+            /**
+             * Format: uuid
+             * @description One of the document's tasks, in the same list; null at the top level.
+             */
+            parent_id?: string | null;
+            title: components["schemas"]["TaskTitle"];
+            description?: components["schemas"]["TaskDescription"];
+            /** @default medium */
+            priority?: components["schemas"]["Priority"];
+            /** @default false */
+            is_completed?: components["schemas"]["IsCompleted"];
+            /**
+             * Format: date-time
+             * @description When it was completed (kept by an import of a completed task).
+             */
+            completed_at?: string | null;
+            due_date?: components["schemas"]["DueDate"];
+            due_on?: components["schemas"]["DueOn"];
+            tags?: components["schemas"]["Tags"];
+            recurrence?: components["schemas"]["Recurrence"];
+            reminders?: components["schemas"]["TaskReminders"];
+            /** Format: date-time */
+            last_completed_at?: string | null;
+            /**
+             * @description How many times completing the task has moved it to its rule's next occurrence since the rule was set: what a `COUNT` counts down from.
+             * @default 0
+             */
+            occurrences_done?: number;
+            /** Format: date-time */
+            created_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When it went to the trash; null for a live task.
+             */
+            deleted_at?: string | null;
+        };
+        ImportSummary: {
+            dry_run: boolean;
+            /** @description The lists the tasks went to: this account's inbox (`is_inbox`), then each list made, in order (`id` null in a dry run). */
+            lists: {
+                /** Format: uuid */
+                id: string | null;
+                name: string;
+                is_inbox: boolean;
+            }[];
+            /** @description Tasks made outside the trash. */
+            tasks: number;
+            /** @description Tasks made in the trash. */
+            trashed: number;
+            /** @description Rows of a Todoist CSV that were not read (`note`, `meta`). */
+            skipped: number;
+        };
         BatchRequest: {
             /**
              * @description True - every item succeeds or nothing changes.
@@ -1595,6 +1895,15 @@ export interface components {
         };
     };
     responses: {
+        /** @description No such calendar feed (never made, revoked, or its list or account deleted). */
+        FeedNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description Unchanged since the `ETag` given in `If-None-Match`. */
         PageNotModified: {
             headers: {
@@ -1825,6 +2134,17 @@ export interface components {
         };
     };
     parameters: {
+        /** @description The feed's secret (`tdc_` and 43 URL-safe characters: 256 random bits). It never appears in the service's logs. */
+        FeedToken: string;
+        /** @description Check and answer what would be made, without writing. */
+        DryRun: boolean;
+        /** @description The name of the list a Todoist CSV becomes (default `Todoist`). */
+        ImportListName: components["schemas"]["ListName"];
+        /**
+         * @description The calendar feed's id.
+         * @example 7c1e2a9d-4b3f-4a8e-9d6c-1f0b8e2a1c55
+         */
+        FeedId: string;
         /**
          * @description The opaque `next_since` of an earlier call (or an event's `id`).
          * @example AAAAAAAAAAAAEAAAAAAAAAAAnRs0Yb3wR8pG0b1c9q3m0w
@@ -3883,6 +4203,262 @@ export interface operations {
             410: components["responses"]["SyncExpired"];
             413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyStreams"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_calendar_feeds: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The feeds. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CalendarFeedList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    create_calendar_feed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CalendarFeedCreate"];
+            };
+        };
+        responses: {
+            /** @description The feed, with its secret URL (shown this once). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CalendarFeedCreated"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["QuotaExceeded"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    delete_calendar_feed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The calendar feed's id.
+                 * @example 7c1e2a9d-4b3f-4a8e-9d6c-1f0b8e2a1c55
+                 */
+                feed_id: components["parameters"]["FeedId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The feed is gone. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["FeedNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    serve_calendar_feed: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The `ETag` the client holds; when it still matches, the answer is `304` without a body.
+                 * @example "3"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path: {
+                /** @description The feed's secret (`tdc_` and 43 URL-safe characters: 256 random bits). It never appears in the service's logs. */
+                feed_token: components["parameters"]["FeedToken"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The calendar. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["PageETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example BEGIN:VCALENDAR
+                     *     VERSION:2.0
+                     *     PRODID:-//todo-api//calendar feed//EN
+                     *     CALSCALE:GREGORIAN
+                     *     X-WR-CALNAME:Tasks
+                     *     BEGIN:VTODO
+                     *     UID:9b8e6a2c-3f1d-4c7a-8e5b-6a4f2c1d0e93
+                     *     DTSTAMP:20250115T093000Z
+                     *     LAST-MODIFIED:20250115T093000Z
+                     *     SUMMARY:Buy milk\, eggs
+                     *     DUE;VALUE=DATE:20250124
+                     *     PRIORITY:5
+                     *     STATUS:NEEDS-ACTION
+                     *     END:VTODO
+                     *     END:VCALENDAR
+                     */
+                    "text/calendar": string;
+                };
+            };
+            304: components["responses"]["PageNotModified"];
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["FeedNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    export_account: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The document. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Export"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    import_account: {
+        parameters: {
+            query?: {
+                /** @description Check and answer what would be made, without writing. */
+                dry_run?: components["parameters"]["DryRun"];
+                /** @description The name of the list a Todoist CSV becomes (default `Todoist`). */
+                list_name?: components["parameters"]["ImportListName"];
+            };
+            header?: {
+                /**
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
+                 * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Export"];
+                /**
+                 * @example TYPE,CONTENT,DESCRIPTION,PRIORITY,INDENT,AUTHOR,RESPONSIBLE,DATE,DATE_LANG,TIMEZONE
+                 *     task,Buy milk @errands,,1,1,,,2025-01-24,en,Europe/Paris
+                 *     task,Whole milk,,4,2,,,,en,Europe/Paris
+                 */
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description What was made (or, with `dry_run`, would be). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportSummary"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["QuotaExceeded"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

@@ -1,0 +1,84 @@
+/**
+ * Integrations a frontend offers in its settings (SPEC §13): a calendar feed to subscribe to,
+ * and taking one's data out and in again. Export the account, import the document into a fresh
+ * account, export that one and compare: the same document but for ids and timestamps (and the
+ * inbox, which keeps the importing account's own name, colour and place).
+ */
+import { type Api, type Schemas, check, expectEmpty, expectProblem, expectStatus, makeClient } from "./api.js";
+
+type Step = <T>(name: string, run: () => Promise<T>) => Promise<T>;
+type Export = Schemas["Export"];
+const TIMESTAMPS = new Set(["exported_at", "created_at", "completed_at", "last_completed_at", "deleted_at"]);
+
+async function exportOf(api: Api, userId: string): Promise<Export> {
+  return expectStatus(await api.GET("/api/{user_id}/export", { params: { path: { user_id: userId } } }), 200);
+}
+
+/** Each list's tasks in document order, ids replaced by places, timestamps by whether set;
+ * the inbox by its role alone. */
+function comparable(doc: Export): string {
+  const lists = new Map(doc.lists.map((list) => [list.id, list.is_inbox ? "inbox" : `${list.name}|${list.color ?? ""}`]));
+  const places = new Map<string, number>();
+  const byList = new Map<string, unknown[]>();
+  for (const task of doc.tasks) {
+    const key = lists.get(task.list_id) ?? "?";
+    const group = byList.get(key) ?? [];
+    places.set(task.id, group.length);
+    const fields = Object.entries(task)
+      .filter(([name]) => !["id", "list_id", "parent_id"].includes(name))
+      .map(([name, value]) => [name, TIMESTAMPS.has(name) ? value !== null && value !== undefined : value]);
+    group.push([task.parent_id ? places.get(task.parent_id) : null, fields]);
+    byList.set(key, group);
+  }
+  const others = doc.lists.filter((list) => !list.is_inbox).map((list) => lists.get(list.id));
+  return JSON.stringify({ others, tasks: [...byList.entries()].sort(), comments: doc.comments });
+}
+
+export async function transferFlow(api: Api, baseUrl: string, userId: string, step: Step): Promise<void> {
+  await step("a calendar feed: a secret URL serving text/calendar, 304 when unchanged, 404 once revoked", async () => {
+    const path = { user_id: userId };
+    const feed = expectStatus(await api.POST("/api/{user_id}/calendar-feeds", { params: { path }, body: {} }), 201);
+    const first = await fetch(feed.url);
+    check(first.status === 200 && first.headers.get("Content-Type")?.startsWith("text/calendar"), `feed ${first.status}`);
+    const text = await first.text();
+    check(text.startsWith("BEGIN:VCALENDAR\r\n") && text.includes("BEGIN:VTODO"), "no VTODO in the feed");
+    const again = await fetch(feed.url, { headers: { "If-None-Match": first.headers.get("ETag") ?? "" } });
+    check(again.status === 304, `an unchanged feed answered ${again.status}`);
+    const { feeds } = expectStatus(await api.GET("/api/{user_id}/calendar-feeds", { params: { path } }), 200);
+    check(feeds.some((f) => f.id === feed.id) && !JSON.stringify(feeds).includes(feed.url), "the listing shows the secret");
+    expectEmpty(await api.DELETE("/api/{user_id}/calendar-feeds/{feed_id}", { params: { path: { ...path, feed_id: feed.id } } }), 204);
+    check((await fetch(feed.url)).status === 404, "a revoked feed still answers");
+  });
+
+  const exported = await step("export the account: lists, tasks (the trash too), no comments", async () => {
+    const doc = await exportOf(api, userId);
+    check(doc.format === "todo-api.export.v1" && doc.tasks.length > 0, `export ${doc.format} of ${doc.tasks.length} tasks`);
+    return doc;
+  });
+
+  await step("import it into a fresh account, dry run first; export again: the same but ids and timestamps", async () => {
+    const email = `transfer-${Date.now()}@example.org`;
+    const password = "correct horse battery staple";
+    const anonymous = makeClient(baseUrl);
+    expectStatus(await anonymous.POST("/api/auth/signup", { body: { email, password, name: "Fresh" } }), 201);
+    const login = expectStatus(await anonymous.POST("/api/auth/login", { body: { email, password } }), 200);
+    const fresh = makeClient(baseUrl, () => login.access_token);
+    const path = { user_id: login.user.id };
+    const dry = expectStatus(
+      await fresh.POST("/api/{user_id}/import", { params: { path, query: { dry_run: true } }, body: exported }),
+      200,
+    );
+    check(dry.dry_run && dry.tasks + dry.trashed === exported.tasks.length, `dry run ${JSON.stringify(dry)}`);
+    check((await exportOf(fresh, login.user.id)).tasks.length === 0, "a dry run wrote tasks");
+    const made = expectStatus(await fresh.POST("/api/{user_id}/import", { params: { path }, body: exported }), 200);
+    check(!made.dry_run && made.tasks + made.trashed === exported.tasks.length, `import ${JSON.stringify(made)}`);
+    const again = await exportOf(fresh, login.user.id);
+    check(comparable(again) === comparable(exported), "the export of the import differs from the export");
+    const shared = new Set(exported.tasks.map((t) => t.id));
+    check(!again.tasks.some((t) => shared.has(t.id)), "an import kept an id");
+    const broken = { ...exported, tasks: [{ id: exported.tasks[0]?.id ?? "", list_id: exported.lists[0]?.id ?? "", title: "" }] };
+    const problem = expectProblem(await fresh.POST("/api/{user_id}/import", { params: { path }, body: broken }), 422);
+    check(problem.errors?.[0]?.loc.join(".").startsWith("body.tasks.0"), `422 at ${problem.errors?.[0]?.loc.join(".")}`);
+    expectEmpty(await fresh.DELETE("/api/me", { body: { password } }), 204);
+  });
+}

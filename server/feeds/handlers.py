@@ -1,0 +1,110 @@
+"""Handlers of the calendar feeds (contract tag `integrations`): make, list and revoke an
+account's feeds, and serve one at its secret URL without a bearer token.
+
+A feed's secret is `tdc_` and 256 random bits; only its SHA-256 is stored, so the URL is
+answered once, at creation. Serving looks the hash up on every request: a revoked feed (or
+one whose list or account was deleted: the cascades of migration 0046) is a 404 on the very
+next request, on every instance. The access log never shows the secret (the path parameter is
+`format: password` in the contract: server/system/middleware.py writes the route instead)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+
+from server.contract.context import Request
+from server.contract.reply import Reply
+from server.errors import AccountGone, NotFound, QuotaExceeded, UnprocessableContent
+from server.feeds.ical import calendar
+from server.http.preconditions import Malformed, entity_tags
+
+FEED_SECRET_PREFIX = "tdc_"  # noqa: S105 (a prefix, not a secret)
+FEED_QUOTA = 50  # feeds per account
+FEED_TASKS = 10_000  # VTODOs a feed serves at most: the soonest dues
+FORMAT = "1"  # the text's layout: part of the ETag, so a new layout is downloaded again
+NO_FEED = "No such calendar feed."
+
+
+def feed_token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def create_calendar_feed(request: Request) -> Reply:
+    app, user_id = request.app, request.ctx.user_id
+    list_id = request.ctx.body.get("list_id")
+    list_id = None if list_id is None else str(list_id)
+    token = FEED_SECRET_PREFIX + secrets.token_urlsafe(32)
+    async with request.ctx.db.transaction() as conn:
+        if await app.ctx.queries.lock_user(conn, id=user_id) is None:
+            raise AccountGone()
+        row = await app.ctx.queries.create_calendar_feed(
+            conn,
+            user_id=user_id,
+            list_id=list_id,
+            token_hash=feed_token_hash(token),
+            quota=FEED_QUOTA,
+        )
+        if row is None:
+            known = list_id is None or await app.ctx.queries.calendar_feed_list_known(
+                conn, user_id=user_id, list_id=list_id
+            )
+            if not known:
+                raise UnprocessableContent.at(
+                    ["body", "list_id"], "is not one of your lists", "value_error"
+                )
+            raise QuotaExceeded(f"An account has at most {FEED_QUOTA} calendar feeds.")
+    url = f"{request.scheme}://{request.host}/calendar/{token}"
+    return Reply({**dict(row), "url": url}, status=201)
+
+
+async def list_calendar_feeds(request: Request) -> Reply:
+    rows = request.app.ctx.queries.list_calendar_feeds(request.ctx.db, user_id=request.ctx.user_id)
+    return Reply({"feeds": [dict(row) async for row in rows]})
+
+
+async def delete_calendar_feed(request: Request) -> Reply:
+    deleted = await request.app.ctx.queries.delete_calendar_feed(
+        request.ctx.db, user_id=request.ctx.user_id, id=str(request.ctx.path_params["feed_id"])
+    )
+    if deleted is None:
+        raise NotFound(NO_FEED)
+    return Reply(status=204)
+
+
+async def serve_calendar_feed(request: Request) -> Reply:
+    """The feed's text, or 304 when If-None-Match names its tag. The tag is read before the
+    tasks, so what is answered is at least as new as the tag it carries (a change committing
+    in between is served again under the next tag, never missed)."""
+    queries, db = request.app.ctx.queries, request.ctx.db
+    token = request.ctx.path_params["feed_token"]
+    feed = await queries.calendar_feed_state(db, token_hash=feed_token_hash(token))
+    if feed is None:
+        raise NotFound(NO_FEED)
+    # The zone too: an UNTIL in local time is written in UTC by it (ical.rule), and a change of
+    # zone moves no revision of an account without all-day tasks.
+    tag = f"{FORMAT}.{feed['revision']}.{feed['timezone']}"
+    headers = {"ETag": f'W/"{tag}"'}
+    if _names(request.ctx.header_params.get("If-None-Match"), tag):
+        return Reply(status=304, headers=headers)
+    user_id, list_id = str(feed["user_id"]), feed["list_id"]
+    rows = [
+        dict(row)
+        async for row in queries.calendar_feed_tasks(
+            db, user_id=user_id, list_id=list_id, limit=FEED_TASKS
+        )
+    ]
+    name = feed["list_name"] or "Tasks"
+    text = await asyncio.to_thread(calendar, name, rows, feed["timezone"])  # off the loop
+    return Reply(text.encode(), headers=headers, content_type="text/calendar; charset=utf-8")
+
+
+def _names(header: str | None, opaque: str) -> bool:
+    if header is None:
+        return False
+    if header.strip() == "*":
+        return True
+    try:
+        return any(found == opaque for _weak, found in entity_tags(header))
+    except Malformed:
+        return False

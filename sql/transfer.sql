@@ -1,0 +1,78 @@
+-- Export and import (SPEC §13). An export reads the account's lists and tasks (the trash too);
+-- an import writes a whole document in one transaction: its lists, then its tasks and its
+-- trashed tasks, each set in one statement from one jsonb array (10,000 tasks are one insert,
+-- not 10,000 round trips). Positions come from import_positions, in the document's order.
+
+-- name: export_lists(user_id)
+-- The user's lists in manual order.
+SELECT id, name, color, is_inbox FROM lists WHERE user_id = :user_id ORDER BY position;
+
+-- name: export_tasks(user_id)
+-- The user's live tasks, then the trashed ones (deleted_at set), each with its position.
+SELECT id, list_id, parent_id, position, title, description, priority, is_completed,
+       completed_at, due_date, due_on, tags, recurrence, reminders, last_completed_at,
+       recurrence_done, created_at, NULL::timestamptz AS deleted_at
+  FROM tasks WHERE user_id = :user_id
+UNION ALL
+SELECT id, list_id, parent_id, position, title, description, priority, is_completed,
+       completed_at, due_date, due_on, tags, recurrence, reminders, last_completed_at,
+       recurrence_done, created_at, deleted_at
+  FROM trash WHERE user_id = :user_id;
+
+-- name: import_room(user_id)^
+-- The user's inbox (id, name) and how many lists the user has (taken under the placement lock and
+-- lock_task_count, which an import holds first).
+SELECT i.id AS inbox_id, i.name AS inbox_name,
+       (SELECT count(*) FROM lists WHERE user_id = :user_id) AS lists
+  FROM lists AS i
+ WHERE i.user_id = :user_id AND i.is_inbox;
+
+-- name: import_positions(count)$
+-- `count` new positions, each after every position made before, in byte order.
+SELECT coalesce(array_agg(p ORDER BY p COLLATE "C"), '{}')
+  FROM (SELECT next_position() AS p FROM generate_series(1, :count)) AS made;
+
+-- name: import_lists(user_id, lists)!
+-- Makes the lists of a jsonb array of {id, name, color, position}.
+INSERT INTO lists (id, user_id, name, color, position)
+SELECT r.id, :user_id, r.name, r.color, r.position
+  FROM jsonb_to_recordset(:lists::jsonb) AS r(id uuid, name text, color text, position text);
+
+-- name: import_tasks(user_id, tasks)!
+-- Makes the live tasks of a jsonb array (a parent before its children is not needed: the
+-- parent_id key is checked at the statement's end).
+INSERT INTO tasks (id, user_id, list_id, parent_id, position, title, description, priority,
+                   is_completed, completed_at, due_date, due_on, tags, recurrence, reminders,
+                   last_completed_at, recurrence_done, created_at)
+SELECT r.id, :user_id, r.list_id, r.parent_id, r.position, r.title, r.description, r.priority,
+       r.is_completed, r.completed_at, r.due_date, r.due_on, r.tags, r.recurrence, r.reminders,
+       r.last_completed_at, r.recurrence_done, coalesce(r.created_at, now())
+  FROM jsonb_to_recordset(:tasks::jsonb) AS r(
+         id uuid, list_id uuid, parent_id uuid, position text, title text, description text,
+         priority text, is_completed boolean, completed_at timestamptz, due_date timestamptz,
+         due_on date, tags text[], recurrence jsonb, reminders jsonb,
+         last_completed_at timestamptz, recurrence_done integer, created_at timestamptz);
+
+-- name: import_trash(user_id, tasks)$
+-- How many trashed tasks were made from a jsonb array (as import_tasks' with deleted_at, never
+-- later than now), the user's count of tasks grown by as many (the trash counts: 0032).
+WITH made AS (
+  INSERT INTO trash (id, user_id, list_id, parent_id, position, title, description, priority,
+                     is_completed, completed_at, due_date, due_on, tags, recurrence, reminders,
+                     last_completed_at, recurrence_done, created_at, updated_at, version,
+                     deleted_at)
+  SELECT r.id, :user_id, r.list_id, r.parent_id, r.position, r.title, r.description,
+         r.priority, r.is_completed, r.completed_at, r.due_date, r.due_on, r.tags,
+         r.recurrence, r.reminders, r.last_completed_at, r.recurrence_done,
+         coalesce(r.created_at, now()), now(), 1, least(r.deleted_at, now())
+    FROM jsonb_to_recordset(:tasks::jsonb) AS r(
+           id uuid, list_id uuid, parent_id uuid, position text, title text, description text,
+           priority text, is_completed boolean, completed_at timestamptz, due_date timestamptz,
+           due_on date, tags text[], recurrence jsonb, reminders jsonb,
+           last_completed_at timestamptz, recurrence_done integer, created_at timestamptz,
+           deleted_at timestamptz)
+  RETURNING 1
+), counted AS (
+  UPDATE task_counts SET tasks = tasks + (SELECT count(*) FROM made) WHERE user_id = :user_id
+)
+SELECT count(*) FROM made;
