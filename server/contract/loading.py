@@ -155,6 +155,7 @@ class Operation:
     path: str
     secured: bool
     required_role: str | None  # x-required-role: what the caller needs on the list it acts on
+    query_names: frozenset[str] = frozenset()  # the query parameters it declares
 
     @property
     def sanic_uri(self) -> str:
@@ -227,4 +228,12 @@ class Contract:
                     path=path,
                     secured=any(requirement for requirement in security),
                     required_role=op.get("x-required-role"),
+                    query_names=frozenset(self._query_names(item, op)),
                 )
+
+    def _query_names(self, item: dict[str, Any], op: dict[str, Any]) -> Iterator[str]:
+        for param in [*item.get("parameters", []), *op.get("parameters", [])]:
+            if "$ref" in param:
+                param = self.document["components"]["parameters"][param["$ref"].split("/")[-1]]
+            if param["in"] == "query":
+                yield param["name"]

@@ -1180,7 +1180,7 @@ export interface components {
             id: components["schemas"]["UserId"];
             email: components["schemas"]["Email"];
             name: components["schemas"]["DisplayName"];
-            timezone?: components["schemas"]["TimeZone"];
+            timezone: components["schemas"]["TimeZone"];
             /** @description Whether the account followed a link mailed to its address (verification, password reset or email change). False at signup. */
             email_verified: boolean;
             notify: components["schemas"]["Notify"];
@@ -1327,7 +1327,7 @@ export interface components {
         Priority: "low" | "medium" | "high";
         /**
          * Format: date-time
-         * @description When the task is due (RFC 3339), or null. After 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`422` otherwise).
+         * @description When the task is due (RFC 3339), or null. After 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`422` otherwise). A date alone (`2025-01-24`) is not one: an all-day due is `due_on`.
          */
         DueDate: string | null;
         /**
@@ -1433,19 +1433,19 @@ export interface components {
             updated_at: components["schemas"]["Timestamp"];
             /** @description Starts at 1 and grows by one with every change; the `ETag` derives from it. */
             version: number;
-            due_on?: components["schemas"]["DueOn"];
-            recurrence?: components["schemas"]["Recurrence"];
-            reminders?: components["schemas"]["TaskReminders"];
+            due_on: components["schemas"]["DueOn"];
+            recurrence: components["schemas"]["Recurrence"];
+            reminders: components["schemas"]["TaskReminders"];
             /**
              * Format: date-time
-             * @description When a recurring task was last completed (its due then moved on), or null. Always present since 1.5.0, like `due_on`, `recurrence` and `reminders`.
+             * @description When a recurring task was last completed (its due then moved on), or null. Always present since 1.5.0, like `due_on`, `recurrence` and `reminders` (required in the schema since 1.11.0).
              */
-            last_completed_at?: string | null;
+            last_completed_at: string | null;
             /**
              * Format: date-time
              * @description When the task went to the trash; null outside the trash (since 1.7.0).
              */
-            deleted_at?: string | null;
+            deleted_at: string | null;
         };
         /** @description A new task, placed last among its siblings. Only `title` is required. Without `list_id` and `parent_id` it goes to the inbox's top level; with `parent_id` it goes under that task, in its list (a different `list_id` is a `422`, and so is a parent at level 4). */
         TaskCreate: {
@@ -1588,7 +1588,7 @@ export interface components {
             /** @enum {string} */
             status: "ready";
             /** @description The outbox of mails and pushes. */
-            outbox?: {
+            outbox: {
                 /** @description How long the oldest mail or push neither sent nor given up has waited, in seconds; null when none waits. */
                 oldest_unsent_seconds: number | null;
             };
@@ -1622,7 +1622,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Malformed JSON, or a path, query or header parameter that breaks its schema. */
+        /** @description Malformed JSON, a path, query or header parameter that breaks its schema, or a query parameter the operation does not take (show `detail`: it names the parameters it takes). */
         BadRequest: {
             headers: {
                 [name: string]: unknown;
@@ -1749,9 +1749,10 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The `If-Match` value is stale; nothing was changed. */
+        /** @description The `If-Match` value is stale; nothing was changed. The `ETag` header holds the current one (since 1.11.0). */
         PreconditionFailed: {
             headers: {
+                ETag: components["headers"]["CurrentETag"];
                 [name: string]: unknown;
             };
             content: {
@@ -1785,7 +1786,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description A well-formed body that breaks the schema (or an idempotency key reused with a different body). */
+        /** @description A well-formed body that breaks the schema (`detail`: "The request body does not match the schema."), or one the schema accepts that the service cannot apply (another user's list, a rule outside the subset, an idempotency key reused with a different body; `detail` then says what to send instead). Show each error's `msg` beside the field its `loc` names. */
         UnprocessableContent: {
             headers: {
                 [name: string]: unknown;
@@ -1990,6 +1991,11 @@ export interface components {
          * @example /api/5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71/lists/2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
          */
         ListLocation: string;
+        /**
+         * @description The resource's current entity tag: read the resource again (a `GET` with `If-None-Match` answers `304` while this tag is current), show the user what changed, then retry with this tag in `If-Match`.
+         * @example "4"
+         */
+        CurrentETag: string;
         /**
          * @description Seconds to wait before trying again.
          * @example 30
