@@ -260,3 +260,27 @@ def test_a_stale_if_match_on_a_list_answers_its_current_etag(
     response = api.request(method, url + suffix, **kwargs)
     assert response.status_code == 412, response.text
     assert response.headers["ETag"] == '"2"'
+
+
+def test_openapi_core_words_them_alike_where_the_plan_leaves_the_body_to_it(
+    api: Api, user: User
+) -> None:
+    """A lone surrogate escaped in the JSON: orjson refuses the body, so openapi-core reads and
+    judges it whole (fastpath.py), and its errors are worded as the plan's."""
+    raw = (
+        b'{"title": "x", "description": "\\ud800", "due_date": "2025-01-24T10:00:00Z",'
+        b' "due_on": "2025-01-24", "reminders": [{"before": "PT1M"}]}'
+    )
+    headers = {**user.headers, "Content-Type": "application/json"}
+    response = api.post(f"/api/{user.id}/tasks", content=raw, headers=headers)
+    detail, errors = _errors(response)
+    assert detail == SCHEMA
+    assert sorted(errors, key=str) == sorted(
+        [
+            {"loc": ["body", "due_on"], "msg": ONE_DUE, "type": "not"},
+            {"loc": ["body", "reminders", 0], "msg": SHAPES, "type": "oneOf"},
+        ],
+        key=str,
+    )
+    url = f"/api/{user.id}/tasks?due_before=2025-01-24&statuss=x"
+    assert api.get(url, headers=user.headers).json()["errors"][0]["loc"] == ["query", "statuss"]
