@@ -113,7 +113,10 @@ class Compiler:
         if "properties" in node:
             return self._object_converter(node["properties"])
         if "oneOf" in node:
-            options = [(self.validator(alt), self.converter(alt)) for alt in node["oneOf"]]
+            alternatives = node["oneOf"]
+            options = list(
+                zip(self._fits(alternatives), map(self.converter, alternatives), strict=True)
+            )
             if any(convert is not _identity for _, convert in options):
                 return _one_of(options)
         if "items" in node:
@@ -121,6 +124,25 @@ class Compiler:
             if item is not _identity:
                 return lambda value: [item(v) for v in value] if isinstance(value, list) else value
         return _identity
+
+    def _fits(self, alternatives: list[Any]) -> list[Callable[[Any], bool]]:
+        """For each alternative of a oneOf, whether a value valid for the oneOf is of it: by
+        its keys alone when the alternatives are objects that take no other properties and
+        no object has the keys of two (a reminder's `at` or `before_due`), else by its
+        validator."""
+        shapes = []
+        for alternative in map(self.merged, alternatives):
+            closed = alternative.get("additionalProperties", True) is False
+            if alternative.get("type") != "object" or not closed:
+                return [self.validator(alt).is_valid for alt in alternatives]
+            shapes.append(
+                (set(alternative.get("required", ())), set(alternative.get("properties", {})))
+            )
+        for i, (required, known) in enumerate(shapes):
+            for other_required, other_known in shapes[i + 1 :]:
+                if required | other_required <= known & other_known:  # one object may fit both
+                    return [self.validator(alt).is_valid for alt in alternatives]
+        return [_keyed(required, known) for required, known in shapes]
 
     def _object_converter(self, properties: Mapping[str, Any]) -> Convert:
         fields: list[tuple[str, Convert, Any]] = []
@@ -165,13 +187,19 @@ def _in_registry(node: Any) -> Any:
     return out
 
 
-def _one_of(options: list[tuple[Any, Convert]]) -> Convert:
+def _keyed(required: set[str], known: set[str]) -> Callable[[Any], bool]:
+    return lambda value: (
+        isinstance(value, dict) and required <= value.keys() and value.keys() <= known
+    )
+
+
+def _one_of(options: list[tuple[Callable[[Any], bool], Convert]]) -> Convert:
     """A valid value matches exactly one alternative: converted as that one (a reminder's
     `at` becomes the datetime openapi-core makes of it)."""
 
     def convert(value: Any) -> Any:
-        for validator, conv in options:
-            if validator.is_valid(value):
+        for fits, conv in options:
+            if fits(value):
                 return conv(value)
         return value
 
