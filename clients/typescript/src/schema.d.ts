@@ -193,7 +193,7 @@ export interface paths {
         };
         /**
          * Get the signed-in account
-         * @description Answers the account the access token belongs to.
+         * @description Answers the account the access token belongs to: its `id` is the `{user_id}` of every `/api/{user_id}/...` path, its `timezone` the zone all-day dues and `sort=due_date` are read in.
          */
         get: operations["get_me"];
         put?: never;
@@ -443,7 +443,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a task
-         * @description Deletes the task. Honours `If-Match` (`412` when stale).
+         * @description Moves the task and its subtasks to the trash (`204`): from then on it is `404` here and absent from listings, `total` and stats; offer an undo with `POST /api/{user_id}/trash/{task_id}/restore` (30 days). Honours `If-Match`: on `412` the `ETag` header holds the current tag: show the task as it is now and let the user confirm again with that tag.
          */
         delete: operations["delete_task"];
         options?: never;
@@ -743,7 +743,7 @@ export interface paths {
         post?: never;
         /**
          * Empty the trash
-         * @description Purges every trashed task for good.
+         * @description Purges every trashed task for good (`204`, also when the trash was already empty); they cannot be restored after this: ask the user first.
          */
         delete: operations["empty_trash"];
         options?: never;
@@ -774,7 +774,7 @@ export interface paths {
         post?: never;
         /**
          * Purge one trashed task
-         * @description Purges the trashed task, and the descendants deleted with it, for good.
+         * @description Purges the trashed task, and the descendants deleted with it, for good. `404` when it is not in the trash (restored, purged, or never trashed): read the trash again.
          */
         delete: operations["purge_trashed_task"];
         options?: never;
