@@ -117,8 +117,16 @@ class InboxKept(Conflict):
 
 
 class PreconditionFailed(ApiError):
+    """Carries the resource's current ETag, so a client can show what changed and retry."""
+
     status, slug = 412, "precondition-failed"
-    default_detail = "The resource has changed since you read it (If-Match did not match)."
+    default_detail = (
+        "The resource has changed since you read it (If-Match did not match): the ETag header"
+        " holds its current tag; read it again, then retry with that tag in If-Match."
+    )
+
+    def __init__(self, current_etag: str, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"ETag": current_etag})
 
 
 class UnsupportedMediaType(ApiError):
@@ -129,6 +137,12 @@ class UnsupportedMediaType(ApiError):
 class UnprocessableContent(ApiError):
     status, slug = 422, "validation-error"
     default_detail = "The request body does not match the schema."
+
+    @classmethod
+    def at(cls, loc: list[Any], msg: str, kind: str, detail: str | None = None) -> Self:
+        """A body the schema accepts that the service cannot apply (another user's list, a rule
+        outside the subset): its detail is the error as a sentence, not the schema's."""
+        return super().at(loc, msg, kind, detail or _sentence(loc, msg))
 
 
 class TooManyRequests(ApiError):
@@ -157,6 +171,16 @@ class StatementTimeout(ServiceUnavailable):
         "The request took longer than the service allows, and changed nothing; retry later,"
         " or in smaller parts."
     )
+
+
+PREDICATES = {"is", "must", "needs", "would", "no", "already", "has", "takes"}
+
+
+def _sentence(loc: list[Any], msg: str) -> str:
+    """["body", "reminders", 0, "at"], "must be ..." -> "reminders.0.at must be ..."."""
+    field = ".".join(map(str, loc[1:] if loc[:1] == ["body"] else loc))
+    joined = " " if msg.split(" ", 1)[0] in PREDICATES else ": "
+    return f"{field or 'The request body'}{joined}{msg}."
 
 
 # What a lost or unreachable database raises (server/db/pool.py makes any OSError of opening

@@ -58,8 +58,8 @@ def test_each_item_answers_as_its_single_operation(api: Api, user: User, other_u
     assert results[2]["problem"]["type"].endswith("precondition-failed")
     assert results[3]["task"]["is_completed"] is True
     assert results[4]["task"]["list_id"] == made["id"]
-    assert results[6]["problem"]["errors"][0]["loc"] == ["body", "operations", 6, "title"]
-    assert results[7]["problem"]["errors"][0]["loc"][:3] == ["body", "operations", 7]
+    assert results[6]["problem"]["errors"][0]["loc"] == ["body", "operations", 6, "body", "title"]
+    assert results[7]["problem"]["errors"][0]["loc"] == ["body", "operations", 7, "body", "nope"]
     assert "task" not in results[8]
     assert titles(api, user) == ["A1", "C", "New"]
     assert titles(api, other_user) == ["Theirs"]
@@ -183,9 +183,30 @@ INVALID_CREATES = [
 
 
 def _unbatched(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """An item's errors located as its single operation's: ["body", "operations", i, ...]
-    -> ["body", ...]"""
-    return [{**error, "loc": ["body", *error["loc"][3:]]} for error in errors]
+    """An item's errors located as its single operation's: ["body", "operations", i, "body",
+    ...] -> ["body", ...]"""
+    assert all(error["loc"][:2] == ["body", "operations"] for error in errors)
+    return [{**error, "loc": error["loc"][3:]} for error in errors]
+
+
+def test_an_items_own_fields_are_located_in_the_request_body(api: Api, user: User) -> None:
+    """task_id and if_match are the item's, beside its body (not inside it)."""
+    made = make_task(api, user, "A")
+    results = batch(
+        api,
+        user,
+        [
+            {"op": "delete"},
+            {"op": "delete", "task_id": made["id"], "if_match": "3"},
+            {"op": "update", "task_id": made["id"]},
+        ],
+    ).json()["results"]
+    assert [r["status"] for r in results] == [422, 400, 422]
+    assert [r["problem"]["errors"][0]["loc"] for r in results] == [
+        ["body", "operations", 0, "task_id"],
+        ["body", "operations", 1, "if_match"],
+        ["body", "operations", 2, "body"],
+    ]
 
 
 @pytest.mark.parametrize("body", INVALID_CREATES)

@@ -43,7 +43,7 @@ def test_task_pages_and_tasks_of_every_shape_take_the_fast_path(
         "",
         f"limit=2&sort=position&list_id={parent['list_id']}",
         f"parent_id={parent['id']}",
-        "sort=due_date&order=asc&completed=true",
+        "sort=due_date&order=asc&status=completed",
     ]
     for query in queries:
         page = api.get(f"{base}?{query}", headers=user.headers)

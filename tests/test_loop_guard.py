@@ -42,7 +42,7 @@ async def blocking_health(request: Request) -> Reply:
 
 async def waiting_ready(request: Request) -> Reply:
     await asyncio.sleep(WAIT)  # lets everything else run meanwhile
-    return Reply({"status": "ready"})
+    return Reply({"status": "ready", "outbox": {"oldest_unsent_seconds": None}})
 
 
 @pytest.fixture(scope="module")

@@ -220,6 +220,7 @@ def test_a_batch_creating_a_rule_that_never_occurs_fails_that_item(api: Api, use
         "body",
         "operations",
         1,
+        "body",
         "recurrence",
         "rule",
     ]

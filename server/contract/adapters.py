@@ -51,6 +51,7 @@ class SanicOpenAPIRequest:
 
     def __init__(self, request: HttpRequest, operation: Operation) -> None:
         self.request = request
+        self.operation = operation
         self.path_pattern = operation.path
         # HEAD is routed to the GET operation (RFC 9110 §9.3.2: GET's answer without its body),
         # so it is validated as that operation, whose method the contract declares.

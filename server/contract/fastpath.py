@@ -34,6 +34,7 @@ from server.contract.loading import (
     Contract,
     too_deep,
 )
+from server.contract.query_names import check_query_names
 from server.contract.rejections import Unworded, rejection_items
 from server.contract.validation import (
     RequestValues,
@@ -112,11 +113,37 @@ class Compiler:
             return _formatted(unmarshal)
         if "properties" in node:
             return self._object_converter(node["properties"])
+        if "oneOf" in node:
+            alternatives = node["oneOf"]
+            options = list(
+                zip(self._fits(alternatives), map(self.converter, alternatives), strict=True)
+            )
+            if any(convert is not _identity for _, convert in options):
+                return _one_of(options)
         if "items" in node:
             item = self.converter(node["items"])
             if item is not _identity:
                 return lambda value: [item(v) for v in value] if isinstance(value, list) else value
         return _identity
+
+    def _fits(self, alternatives: list[Any]) -> list[Callable[[Any], bool]]:
+        """For each alternative of a oneOf, whether a value valid for the oneOf is of it: by
+        its keys alone when the alternatives are objects that take no other properties and
+        no object has the keys of two (a reminder's `at` or `before_due`), else by its
+        validator."""
+        shapes = []
+        for alternative in map(self.merged, alternatives):
+            closed = alternative.get("additionalProperties", True) is False
+            if alternative.get("type") != "object" or not closed:
+                return [self.validator(alt).is_valid for alt in alternatives]
+            shapes.append(
+                (set(alternative.get("required", ())), set(alternative.get("properties", {})))
+            )
+        for i, (required, known) in enumerate(shapes):
+            for other_required, other_known in shapes[i + 1 :]:
+                if required | other_required <= known & other_known:  # one object may fit both
+                    return [self.validator(alt).is_valid for alt in alternatives]
+        return [_keyed(required, known) for required, known in shapes]
 
     def _object_converter(self, properties: Mapping[str, Any]) -> Convert:
         fields: list[tuple[str, Convert, Any]] = []
@@ -161,6 +188,25 @@ def _in_registry(node: Any) -> Any:
     return out
 
 
+def _keyed(required: set[str], known: set[str]) -> Callable[[Any], bool]:
+    return lambda value: (
+        isinstance(value, dict) and required <= value.keys() and value.keys() <= known
+    )
+
+
+def _one_of(options: list[tuple[Callable[[Any], bool], Convert]]) -> Convert:
+    """A valid value matches exactly one alternative: converted as that one (a reminder's
+    `at` becomes the datetime openapi-core makes of it)."""
+
+    def convert(value: Any) -> Any:
+        for fits, conv in options:
+            if fits(value):
+                return conv(value)
+        return value
+
+    return convert
+
+
 def _formatted(unmarshal: Convert) -> Convert:
     """A value the format unmarshaller can't read is one the plan won't vouch for (the
     faster engine accepts a leap second, 23:59:60, that openapi-core's checker refuses)."""
@@ -196,15 +242,15 @@ class ResponsePlan:
 
 class OperationPlan:
     def __init__(self, compiler: Compiler, path_item: Mapping[str, Any], op: Mapping[str, Any]):
+        self.document = compiler.document  # where the errors' schemas are found
         declared = [*op.get("parameters", []), *path_item.get("parameters", [])]
         self.parameters: list[Parameter] = []
         for raw in declared:  # openapi-core's order: its errors come in this order
             param = self._parameter(compiler, raw)
             if all((p.name, p.location) != (param.name, param.location) for p in self.parameters):
                 self.parameters.append(param)
-        self.scalar_queries = {p.name for p in self.parameters if p.location == "query"} - {
-            p.name for p in self.parameters if p.array
-        }
+        self.query_names = frozenset(p.name for p in self.parameters if p.location == "query")
+        self.scalar_queries = self.query_names - {p.name for p in self.parameters if p.array}
         body = compiler.resolve(op.get("requestBody", {}))
         self.has_body = bool(body)
         self.body_required = bool(body.get("required", False))
@@ -271,12 +317,15 @@ class OperationPlan:
         validate: bool,
     ) -> RequestValues:
         """The request's values, or the ApiError openapi-core's verdict is worded as, or
-        Unsure. A query parameter of one value given twice is refused before anything else,
-        whoever decides the rest (openapi-core would take the first)."""
+        Unsure. A query parameter the operation does not take, then one of one value given
+        twice, is refused before anything else, whoever decides the rest (openapi-core would
+        ignore the first and take the first value of the second)."""
         values: dict[str, dict[str, Any]] = {"path": {}, "query": {}, "header": {}}
         query: dict[str, list[str]] = {}
         for key, arg in query_args:
             query.setdefault(key, []).append(arg)
+        if validate:
+            check_query_names(query, self.query_names)
         repeated = [name for name in self.scalar_queries if len(query.get(name, ())) > 1]
         if repeated:
             raise BadRequest(REPEATED, errors=[_repeated(name) for name in sorted(repeated)])
@@ -303,7 +352,7 @@ class OperationPlan:
                 invalid.append(refused.item(loc))
                 continue
             if validate and not _is_valid(param.validator, value):
-                invalid.extend(_rejected(param.validator, value, loc)[:1])
+                invalid.extend(_rejected(param.validator, value, loc, self.document)[:1])
                 continue
             values[param.location][param.name] = param.convert(value)
         body = self._read_body(headers, body, validate, bool(invalid)) if self.has_body else None
@@ -371,7 +420,7 @@ class OperationPlan:
         word them."""
         validator, convert = self.body_types[mimetype]
         if validate and not validator.is_valid(body):
-            raise UnprocessableContent(errors=_rejected(validator, body, ["body"]))
+            raise UnprocessableContent(errors=_rejected(validator, body, ["body"], self.document))
         return convert(body)
 
     def _body_read_as_openapi_core(self, mimetype: str, raw: bytes, validate: bool) -> Any:
@@ -451,10 +500,12 @@ def _stand_in(value: Any) -> Any:
     return SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
-def _rejected(validator: Any, value: Any, loc: list[Any]) -> list[dict[str, Any]]:
+def _rejected(
+    validator: Any, value: Any, loc: list[Any], document: Mapping[str, Any]
+) -> list[dict[str, Any]]:
     """The errors of a value the plan knows is invalid, unless openapi-core must word them."""
     try:
-        return rejection_items(validator, _stand_in(value), loc)
+        return rejection_items(validator, _stand_in(value), loc, document)
     except Unworded:
         raise Unsure from None
 

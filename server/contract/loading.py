@@ -160,6 +160,7 @@ class Operation:
     # A path parameter of `format: password` (a calendar feed's secret): the access log writes
     # the path template instead of the path.
     secret_path: bool = False
+    query_names: frozenset[str] = frozenset()  # the query parameters it declares
 
     @property
     def sanic_uri(self) -> str:
@@ -244,8 +245,15 @@ class Contract:
                     secret_path=any(
                         param.get("in") == "path"
                         and param.get("schema", {}).get("format") == "password"
-                        for param in map(
-                            self._resolved, (*item.get("parameters", []), *op.get("parameters", []))
-                        )
+                        for param in self._parameters(item, op)
+                    ),
+                    query_names=frozenset(
+                        param["name"]
+                        for param in self._parameters(item, op)
+                        if param["in"] == "query"
                     ),
                 )
+
+    def _parameters(self, item: dict[str, Any], op: dict[str, Any]) -> Iterator[Any]:
+        """An operation's parameters, its path's and its own, each $ref followed."""
+        return map(self._resolved, (*item.get("parameters", []), *op.get("parameters", [])))

@@ -10,22 +10,28 @@ nested too deeply for the fast engine to describe is left to openapi-core, as be
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from openapi_schema_validator import oas31_format_checker
 
 from server.contract.loading import FORMAT_VALIDATORS
 from server.contract.validation import message
+from server.contract.wording import schema_at, worded
 
 KEYWORD_VALUES = {"limit", "pattern", "options", "types", "format"}
+WORDED = {"oneOf", "not", "format"}  # wording.py says what to send instead
 
 
 class Unworded(Exception):
     """The fast engine cannot say what openapi-core would: openapi-core decides."""
 
 
-def rejection_items(validator: Any, value: Any, base: list[Any]) -> list[dict[str, Any]]:
-    """{loc, msg, type} for each schema error of `value`, located under `base`."""
+def rejection_items(
+    validator: Any, value: Any, base: list[Any], document: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """{loc, msg, type} for each schema error of `value`, located under `base`; `document`
+    is the contract the validator's schema comes from."""
     try:
         errors = list(validator.iter_errors(value))
     except ValueError:  # "Recursion limit reached"
@@ -37,6 +43,13 @@ def rejection_items(validator: Any, value: Any, base: list[Any]) -> list[dict[st
         if keyword == "format" and _openapi_core_accepts(error.instance, details["format"]):
             continue
         loc = [*base, *error.instance_path]
+        if keyword in WORDED:
+            schema = schema_at(document, error.schema_path)
+            given = details.get("schema", schema.get(keyword) if schema else None)
+            said = worded(keyword, details.get("format", given), error.instance, schema)
+            if said is not None:
+                items.append({"loc": [*loc, *said[0]], "msg": said[1], "type": keyword})
+                continue
         if keyword == "required":
             items.append(
                 {"loc": [*loc, details["property"]], "msg": "field required", "type": "missing"}

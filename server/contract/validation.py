@@ -19,6 +19,8 @@ from openapi_core.validation.request.exceptions import (
 
 from server.contract.adapters import OpenAPIBody, SanicOpenAPIRequest, SanicOpenAPIResponse
 from server.contract.loading import Contract
+from server.contract.query_names import check_query_names
+from server.contract.wording import worded
 from server.errors import (
     ApiError,
     BadParameters,
@@ -46,6 +48,8 @@ class ResponseMismatch(Exception):
 
 
 def validate_request(contract: Contract, adapter: SanicOpenAPIRequest) -> RequestValues:
+    """openapi-core's verdict, after the query's names (openapi-core ignores unknown ones)."""
+    check_query_names(adapter.parameters.query.keys(), adapter.operation.query_names)
     result = contract.openapi.request_unmarshaller.unmarshal(adapter)
     if result.errors:
         raise request_error(list(result.errors))
@@ -93,7 +97,9 @@ def check_storable(values: RequestValues) -> None:
     if values.body is not None:
         body = _unstorable(values.body, ["body"])
         if body:
-            raise UnprocessableContent(errors=body)
+            raise UnprocessableContent(
+                "The request body holds text that cannot be stored.", errors=body
+            )
 
 
 def _unstorable(value: Any, loc: list[Any]) -> list[dict[str, Any]]:
@@ -214,6 +220,9 @@ def _item(base: list[Any], error: Any) -> dict[str, Any]:
         known = set(error.schema.get("properties", {}))
         extra = [name for name in instance if name not in known]
         return {"loc": loc + extra[:1], "msg": "unknown field", "type": "extra_forbidden"}
+    said = worded(kind, value, instance, error.schema)
+    if said is not None:
+        return {"loc": loc + said[0], "msg": said[1], "type": kind}
     return {"loc": loc, "msg": message(kind, value), "type": kind}
 
 

@@ -50,7 +50,7 @@ def current(row: Any, versions: list[int] | None, missing: str) -> Any:
     if row is None:
         raise NotFound(missing)
     if versions is not None and row["version"] not in versions:
-        raise PreconditionFailed()
+        raise PreconditionFailed(etag(row["version"]))
     return row
 
 

@@ -117,7 +117,7 @@ async def _refused(request: Request, *, deleting: bool) -> NoReturn:
     versions = _versions(request)
     if deleting and state["is_inbox"] and (versions is None or state["version"] in versions):
         raise InboxKept()
-    raise PreconditionFailed()
+    raise PreconditionFailed(etag(state["version"]))
 
 
 def _list_body(row: Row) -> dict[str, Any]:

@@ -105,7 +105,8 @@ def _body(request: Request, name: str, item: dict[str, Any]) -> Any:
     raw = item.get("body")
     if raw is None:
         if plan.body_required:
-            raise UnprocessableContent.at(["body"], "Field required", "missing")
+            needs = f"A {item['op']} item needs a body."
+            raise UnprocessableContent.at(["body"], "Field required", "missing", needs)
         return None
     try:
         body = plan.parsed_body(raw, JSON)
@@ -117,18 +118,24 @@ def _body(request: Request, name: str, item: dict[str, Any]) -> Any:
 
 
 def _located(error: ApiError, index: int) -> ApiError:
-    """The error with its locations inside the batch: ["body", "operations", index, ...]."""
+    """The error with its locations in the batch's request body: an item's field at
+    ["body", "operations", index, "task_id"], its body's at [..., index, "body", "title"],
+    its if_match (the single operation's If-Match header) at [..., index, "if_match"]."""
     if error.errors:
         error.errors = [
-            {**e, "loc": ["body", "operations", index, *e["loc"][e["loc"][0] == "body" :]]}
-            for e in error.errors
+            {**e, "loc": ["body", "operations", index, *_in_item(e["loc"])]} for e in error.errors
         ]
     return error
 
 
+def _in_item(loc: list[Any]) -> list[Any]:
+    return ["if_match"] if loc == ["header", "If-Match"] else loc
+
+
 def _task_id(item: dict[str, Any]) -> str:
     if item.get("task_id") is None:
-        raise UnprocessableContent.at(["task_id"], "Field required", "missing")
+        needs = f"A {item['op']} item needs the task_id of the task it acts on."
+        raise UnprocessableContent.at(["task_id"], "Field required", "missing", needs)
     return str(item["task_id"])
 
 

@@ -27,8 +27,9 @@ from zoneinfo import ZoneInfo
 from server.db.executor import ATTEMPTS, Executor, Row
 from server.db.queries import Queries, TokenParams
 from server.errors import NotFound, PreconditionFailed
+from server.http.preconditions import etag
 from server.tasks import schedule
-from server.tasks.missing import NO_TASK
+from server.tasks.missing import NO_TASK, missing_or_stale
 from server.tasks.recurrence import Due, check_occurs, next_due
 
 COMPLETED_MEANWHILE = "Another request completed the task meanwhile; this one changed nothing."
@@ -63,10 +64,10 @@ async def write(
             if state is None:
                 raise NotFound(NO_TASK)
             if versions is not None and state["version"] not in versions:
-                raise PreconditionFailed()
+                raise PreconditionFailed(etag(state["version"]))
             if _completing(state, given) and seen != (False, state["last_completed_at"]):
                 if _changes_anything(given):  # its due was the one to step from: stale now
-                    raise PreconditionFailed(COMPLETED_MEANWHILE)
+                    raise PreconditionFailed(etag(state["version"]), COMPLETED_MEANWHILE)
                 return await _current(db, queries, token, task_id)
             step = _next(state, given, now)
             if step is not None:
@@ -81,7 +82,8 @@ async def write(
             )
     if row["id"] is not None:
         return row
-    raise PreconditionFailed()  # changed under us at every attempt
+    # changed under us at every attempt: 412 with its version now (or 404 if gone meanwhile)
+    await missing_or_stale(db, queries, token["user_id"], task_id)
 
 
 async def _current(db: Executor, queries: Queries, token: TokenParams, task_id: str) -> Row:

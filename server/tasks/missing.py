@@ -7,11 +7,13 @@ from typing import NoReturn
 
 from server.db.queries import Conn, Queries
 from server.errors import NotFound, PreconditionFailed
+from server.http.preconditions import etag
 
 NO_TASK = "No such task."  # a missing task and another user's alike
 
 
 async def missing_or_stale(db: Conn, queries: Queries, user_id: str, task_id: str) -> NoReturn:
-    if await queries.task_version(db, user_id=user_id, id=task_id) is None:
+    version = await queries.task_version(db, user_id=user_id, id=task_id)
+    if version is None:
         raise NotFound(NO_TASK)
-    raise PreconditionFailed()
+    raise PreconditionFailed(etag(version))

@@ -22,6 +22,14 @@ from server.ordering.siblings import LAST, Siblings, find_slot, put
 from server.tasks.missing import NO_TASK
 
 MAX_LEVEL = 4  # a top-level task is at level 1
+NOT_YOUR_LIST = (
+    "is not one of your lists: send the id of a list from GET /api/{user_id}/lists, or leave"
+    " list_id out for the inbox"
+)
+NOT_THE_PARENTS_LIST = (
+    "is not the list of the parent task: leave list_id out (a subtask goes in its parent's list)"
+)
+NOT_YOUR_TASK = "is not one of your tasks: send the id of a task from GET /api/{user_id}/tasks"
 TOP_LEVEL = "00000000-0000-0000-0000-000000000000"  # parent_key of top-level tasks
 
 
@@ -50,11 +58,14 @@ async def _create(
         )
         list_id = facts["parent_list_id"]
         if list_id is None:
-            raise _invalid("parent_id", "is not one of your tasks")
+            raise _invalid("parent_id", NOT_YOUR_TASK)
         if fields["list_id"] not in (None, list_id):
-            raise _invalid("list_id", "is not the list of the parent task")
+            raise _invalid("list_id", NOT_THE_PARENTS_LIST)
         if facts["parent_level"] >= MAX_LEVEL:
-            raise _invalid("parent_id", f"is at level {MAX_LEVEL}, which takes no subtasks")
+            raise _invalid(
+                "parent_id",
+                f"is at level {MAX_LEVEL}, which takes no subtasks: choose a parent higher up",
+            )
         row = await queries.create_task(
             conn, **token, quota=quota, **{**fields, "list_id": list_id}
         )
@@ -131,17 +142,25 @@ def _check_destination(
 ) -> str:
     """The destination list, once every rule of a move holds (else a 422 at its field)."""
     if not facts["list_found"]:
-        raise _invalid("list_id", "is not one of your lists")
+        raise _invalid("list_id", NOT_YOUR_LIST)
     if parent is None:
         return wanted_list or task["list_id"]
     if facts["parent_list_id"] is None:
-        raise _invalid("parent_id", "is not one of your tasks")
+        raise _invalid("parent_id", NOT_YOUR_TASK)
     if wanted_list not in (None, facts["parent_list_id"]):
-        raise _invalid("parent_id", "is in another list than list_id")
+        raise _invalid(
+            "parent_id",
+            "is in another list than list_id: leave list_id out to follow the parent's list",
+        )
     if facts["cycle"]:
-        raise _invalid("parent_id", "is the task itself or one of its descendants")
+        raise _invalid(
+            "parent_id",
+            "is the task itself or one of its descendants: choose a task outside the moved tree",
+        )
     if facts["parent_level"] + facts["height"] > MAX_LEVEL:
-        raise _invalid("parent_id", f"would put a task below level {MAX_LEVEL}")
+        raise _invalid(
+            "parent_id", f"would put a task below level {MAX_LEVEL}: choose a parent higher up"
+        )
     list_id: str = facts["parent_list_id"]
     return list_id
 
@@ -158,7 +177,8 @@ def _siblings(
         queries.park_tasks,
         queries.renumber_tasks,
         queries.next_position,
-        "is not a sibling at the destination",
+        "is not a sibling at the destination: send a task under the same parent in that list,"
+        " null for the first place, or leave after_id out for the last",
     )
 
 
@@ -176,9 +196,9 @@ async def _refused(
         list_id=fields["list_id"],
     )
     if not facts["list_found"]:
-        raise _invalid("list_id", "is not one of your lists")
+        raise _invalid("list_id", NOT_YOUR_LIST)
     if fields["parent_id"] is not None and facts["parent_list_id"] is None:
-        raise _invalid("parent_id", "no longer exists")
+        raise _invalid("parent_id", "no longer exists: read your lists and tasks again")
     raise _over_quota(quota)
 
 
@@ -190,7 +210,7 @@ def _gone_meanwhile() -> Iterator[None]:
         yield
     except asyncpg.ForeignKeyViolationError as exc:
         field = "parent_id" if "parent" in (exc.constraint_name or "") else "list_id"
-        raise _invalid(field, "no longer exists") from None
+        raise _invalid(field, "no longer exists: read your lists and tasks again") from None
 
 
 def _over_quota(quota: int) -> QuotaExceeded:

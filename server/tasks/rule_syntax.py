@@ -22,6 +22,10 @@ COUNTED = re.compile(r"[0-9]{1,4}")  # INTERVAL, COUNT: ASCII digits only
 MONTHDAY = re.compile(r"([+-]?)([0-9]{1,2})")
 WEEKDAY = re.compile(r"([+-]?)([0-9]{1,2})?(MO|TU|WE|TH|FR|SA|SU)")
 UNTIL = re.compile(r"([0-9]{8})(T[0-9]{6}Z?)?")
+WHOLE_PROPERTY = (
+    "must be the RRULE value alone: drop the RRULE: prefix (and any DTSTART: the task's due is"
+    " where the rule starts), such as FREQ=WEEKLY;BYDAY=MO"
+)
 
 
 def checked_rule(rule: str) -> str:
@@ -29,11 +33,14 @@ def checked_rule(rule: str) -> str:
     if not rule.isascii():
         raise invalid("must be ASCII (an RFC 5545 RRULE value)")
     text = rule.strip().upper()
+    if "RRULE:" in text or text.startswith("DTSTART"):
+        raise invalid(WHOLE_PROPERTY)
     parts: dict[str, str] = {}
     for part in text.split(";"):
         name, equals, value = part.partition("=")
         if name not in CHECKS:
-            raise invalid(f"{name or 'an empty part'} is not in the supported subset")
+            subset = ", ".join(CHECKS)
+            raise invalid(f"{name or 'an empty part'} is not in the supported subset ({subset})")
         if not equals or not value:
             raise invalid(f"{name} needs a value")
         if name in parts:

@@ -25,7 +25,10 @@ DURATION = re.compile(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+
 NEEDS_DUE = "needs a due (due_date or due_on)"
 # A CHECK of migration 0030 that a write broke, as the 422 it means.
 VIOLATIONS = {
-    "tasks_one_due": (["body", "due_on"], "a task has due_date or due_on, not both"),
+    "tasks_one_due": (
+        ["body", "due_on"],
+        "a task has due_date or due_on, not both: send the other as null",
+    ),
     "tasks_recurrence_due": (["body", "recurrence"], NEEDS_DUE),
     "tasks_reminder_due": (["body", "reminders"], f"a before_due reminder {NEEDS_DUE}"),
 }

@@ -193,7 +193,7 @@ export interface paths {
         };
         /**
          * Get the signed-in account
-         * @description Answers the account the access token belongs to.
+         * @description Answers the account the access token belongs to: its `id` is the `{user_id}` of every `/api/{user_id}/...` path, its `timezone` the zone all-day dues and `sort=due_date` are read in.
          */
         get: operations["get_me"];
         put?: never;
@@ -443,7 +443,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a task
-         * @description Deletes the task. Honours `If-Match` (`412` when stale).
+         * @description Moves the task and its subtasks to the trash (`204`): from then on it is `404` here and absent from listings, `total` and stats; offer an undo with `POST /api/{user_id}/trash/{task_id}/restore` (30 days). Honours `If-Match`: on `412` the `ETag` header holds the current tag: show the task as it is now and let the user confirm again with that tag.
          */
         delete: operations["delete_task"];
         options?: never;
@@ -743,7 +743,7 @@ export interface paths {
         post?: never;
         /**
          * Empty the trash
-         * @description Purges every trashed task for good.
+         * @description Purges every trashed task for good (`204`, also when the trash was already empty); they cannot be restored after this: ask the user first.
          */
         delete: operations["empty_trash"];
         options?: never;
@@ -774,7 +774,7 @@ export interface paths {
         post?: never;
         /**
          * Purge one trashed task
-         * @description Purges the trashed task, and the descendants deleted with it, for good.
+         * @description Purges the trashed task, and the descendants deleted with it, for good. `404` when it is not in the trash (restored, purged, or never trashed): read the trash again.
          */
         delete: operations["purge_trashed_task"];
         options?: never;
@@ -1480,7 +1480,7 @@ export interface components {
             id: components["schemas"]["UserId"];
             email: components["schemas"]["Email"];
             name: components["schemas"]["DisplayName"];
-            timezone?: components["schemas"]["TimeZone"];
+            timezone: components["schemas"]["TimeZone"];
             /** @description Whether the account followed a link mailed to its address (verification, password reset or email change). False at signup. */
             email_verified: boolean;
             notify: components["schemas"]["Notify"];
@@ -1627,7 +1627,7 @@ export interface components {
         Priority: "low" | "medium" | "high";
         /**
          * Format: date-time
-         * @description When the task is due (RFC 3339), or null. After 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`422` otherwise).
+         * @description When the task is due (RFC 3339), or null. After 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`422` otherwise). A date alone (`2025-01-24`) is not one: an all-day due is `due_on`.
          */
         DueDate: string | null;
         /**
@@ -1733,19 +1733,19 @@ export interface components {
             updated_at: components["schemas"]["Timestamp"];
             /** @description Starts at 1 and grows by one with every change; the `ETag` derives from it. */
             version: number;
-            due_on?: components["schemas"]["DueOn"];
-            recurrence?: components["schemas"]["Recurrence"];
-            reminders?: components["schemas"]["TaskReminders"];
+            due_on: components["schemas"]["DueOn"];
+            recurrence: components["schemas"]["Recurrence"];
+            reminders: components["schemas"]["TaskReminders"];
             /**
              * Format: date-time
-             * @description When a recurring task was last completed (its due then moved on), or null. Always present since 1.5.0, like `due_on`, `recurrence` and `reminders`.
+             * @description When a recurring task was last completed (its due then moved on), or null. Always present since 1.5.0, like `due_on`, `recurrence` and `reminders` (required in the schema since 1.11.0).
              */
-            last_completed_at?: string | null;
+            last_completed_at: string | null;
             /**
              * Format: date-time
              * @description When the task went to the trash; null outside the trash (since 1.7.0).
              */
-            deleted_at?: string | null;
+            deleted_at: string | null;
         };
         /** @description A new task, placed last among its siblings. Only `title` is required. Without `list_id` and `parent_id` it goes to the inbox's top level; with `parent_id` it goes under that task, in its list (a different `list_id` is a `422`, and so is a parent at level 4). */
         TaskCreate: {
@@ -1888,7 +1888,7 @@ export interface components {
             /** @enum {string} */
             status: "ready";
             /** @description The outbox of mails and pushes. */
-            outbox?: {
+            outbox: {
                 /** @description How long the oldest mail or push neither sent nor given up has waited, in seconds; null when none waits. */
                 oldest_unsent_seconds: number | null;
             };
@@ -1931,7 +1931,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Malformed JSON, or a path, query or header parameter that breaks its schema. */
+        /** @description Malformed JSON, a path, query or header parameter that breaks its schema, or a query parameter the operation does not take (show `detail`: it names the parameters it takes). */
         BadRequest: {
             headers: {
                 [name: string]: unknown;
@@ -2058,9 +2058,10 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The `If-Match` value is stale; nothing was changed. */
+        /** @description The `If-Match` value is stale; nothing was changed. The `ETag` header holds the current one (since 1.11.0). */
         PreconditionFailed: {
             headers: {
+                ETag: components["headers"]["CurrentETag"];
                 [name: string]: unknown;
             };
             content: {
@@ -2094,7 +2095,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description A well-formed body that breaks the schema (or an idempotency key reused with a different body). */
+        /** @description A well-formed body that breaks the schema (`detail`: "The request body does not match the schema."), or one the schema accepts that the service cannot apply (another user's list, a rule outside the subset, an idempotency key reused with a different body; `detail` then says what to send instead). Show each error's `msg` beside the field its `loc` names. */
         UnprocessableContent: {
             headers: {
                 [name: string]: unknown;
@@ -2310,6 +2311,11 @@ export interface components {
          * @example /api/5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71/lists/2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
          */
         ListLocation: string;
+        /**
+         * @description The resource's current entity tag: read the resource again (a `GET` with `If-None-Match` answers `304` while this tag is current), show the user what changed, then retry with this tag in `If-Match`.
+         * @example "4"
+         */
+        CurrentETag: string;
         /**
          * @description Seconds to wait before trying again.
          * @example 30
