@@ -154,6 +154,9 @@ class Operation:
     method: str
     path: str
     secured: bool
+    # The cookie an apiKey scheme `in: cookie` reads, when the operation's security lists one
+    # as an alternative to the bearer token (the browser's EventSource sends no header).
+    cookie: str | None = None
 
     @property
     def sanic_uri(self) -> str:
@@ -214,6 +217,12 @@ class Contract:
 
     def _operations(self) -> Iterator[Operation]:
         default_security = self.document.get("security", [])
+        schemes = self.document.get("components", {}).get("securitySchemes", {})
+        cookies = {
+            name: scheme["name"]
+            for name, scheme in schemes.items()
+            if scheme.get("type") == "apiKey" and scheme.get("in") == "cookie"
+        }
         for path, item in self.document["paths"].items():
             for method in HTTP_METHODS:
                 op = item.get(method)
@@ -225,4 +234,8 @@ class Contract:
                     method=method.upper(),
                     path=path,
                     secured=any(requirement for requirement in security),
+                    cookie=next(
+                        (cookies[name] for req in security for name in req if name in cookies),
+                        None,
+                    ),
                 )

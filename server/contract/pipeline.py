@@ -45,7 +45,7 @@ def endpoint(
     async def run(request: Request, **_path: str) -> HTTPResponse:
         settings = request.app.ctx.settings
         try:
-            checked = _admit(request, operation.secured)
+            checked = _admit(request, operation)
             try:
                 values = plan.read_request(request, validate=settings.validate_requests)
             except Unsure:  # openapi-core decides (adapted only now: the plan needs no copies)
@@ -119,14 +119,18 @@ async def _handled(handler: Handler, request: Request) -> Reply:
         raise Contended(1) from None
 
 
-def _admit(request: Request, secured: bool) -> CallerExecutor | None:
+def _admit(request: Request, operation: Operation) -> CallerExecutor | None:
     """The request's executor (its caller's, on a secured operation: 401 without a valid bearer
-    access token, 403 on another account's path); the caller's, to confirm its session."""
+    access token, or the cookie the operation accepts instead, 403 on another account's path);
+    the caller's, to confirm its session."""
     gate = request.app.ctx.gate
-    if not secured:
+    if not operation.secured:
         request.ctx.db = gate.anonymous
         return None
-    caller = gate.caller(request.headers.get("authorization"), request.match_info.get("user_id"))
+    cookie = request.cookies.get(operation.cookie) if operation.cookie else None
+    caller = gate.caller(
+        request.headers.get("authorization"), request.match_info.get("user_id"), cookie
+    )
     request.ctx.caller = caller
     checked = request.ctx.db = gate.executor(caller)
     return checked
