@@ -25,14 +25,12 @@ from server.accounts.passwords import hash_password, verify_password
 from server.clients import client_key
 from server.contract.context import Request
 from server.contract.reply import Reply
-from server.contract.validation import missing_body
 from server.db.executor import Executor, Row
 from server.db.queries import Queries
 from server.errors import EmailTaken, Unauthorized, UnprocessableContent
 
 BAD_CREDENTIALS = "The email or password is wrong."
 REFRESH_REFUSED = "The refresh token is invalid, expired or revoked; log in again."
-BROWSER_BODY = "must be left out in browser mode: the refresh token travels in its cookie"
 
 
 async def signup(request: Request) -> Reply:
@@ -156,17 +154,12 @@ async def _new_refresh_token(request: Request, conn: Executor, user_id: str, fam
 
 
 def _presented(request: Request, browser: bool) -> str:
-    """The refresh token: its cookie's in browser mode (which takes no body), else the body's."""
+    """The refresh token: the body's when one is sent, else (browser mode) its cookie's; with
+    neither, none (which no token matches: refresh is 401, logout 204)."""
     body = request.ctx.body
-    if not browser:
-        if body is None:
-            raise missing_body()
-        return str(body["refresh_token"])
     if body is not None:
-        raise UnprocessableContent.at(
-            ["body"], BROWSER_BODY, "browser_mode", "Browser mode takes no request body."
-        )
-    return request.cookies.get(REFRESH_COOKIE) or ""
+        return str(body["refresh_token"])
+    return (request.cookies.get(REFRESH_COOKIE) or "") if browser else ""
 
 
 def _token_pair(

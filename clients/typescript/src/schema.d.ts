@@ -55,7 +55,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate the refresh token
-         * @description Exchanges a refresh token for a new token pair; the presented refresh token stops working. Reusing a rotated token revokes its whole login family. With `X-Auth-Mode: browser`, send no body: the refresh token is read from its cookie and its successor set there (the event stream's cookie too); without it, the body is required (`422` without one).
+         * @description Exchanges a refresh token for a new token pair; the presented refresh token stops working. Reusing a rotated token revokes its whole login family. With `X-Auth-Mode: browser`, send no body: the refresh token is read from its cookie and its successor set there (the event stream's cookie too). A body, when sent, is the token presented (in either mode); with neither a body nor the cookie, no token is presented: `401`.
          */
         post: operations["refresh"];
         delete?: never;
@@ -75,7 +75,7 @@ export interface paths {
         put?: never;
         /**
          * Log out
-         * @description Ends the login family (session) of a refresh token, a rotated one too: its refresh tokens and its access tokens stop working. Needs no access token, and answers `204` for an unknown or already revoked refresh token too. With `X-Auth-Mode: browser`, send no body: the refresh token is read from its cookie, and both browser-mode cookies are removed; without it, the body is required (`422` without one).
+         * @description Ends the login family (session) of a refresh token, a rotated one too: its refresh tokens and its access tokens stop working. Needs no access token, and answers `204` for an unknown or already revoked refresh token too. With `X-Auth-Mode: browser`, send no body: the refresh token is read from its cookie, and both browser-mode cookies are removed. A body, when sent, is the token presented (in either mode); with neither, `204` as for an unknown token.
          */
         post: operations["logout"];
         delete?: never;
@@ -1845,7 +1845,7 @@ export interface components {
          */
         ChangeLimit: number;
         /**
-         * @description `browser`: browser mode. The refresh token travels in the `refresh_token` cookie (HttpOnly, Secure, `SameSite=Strict`, `Path=/api/auth`) instead of the body, so no script on the page can read it, and `login` and `refresh` also set the `stream_token` cookie (see `streamCookie`); `refresh` and `logout` then take no body and read the cookie, and `logout` removes both cookies. Use it in a single-page app served from the service's own origin or an allowed one (same site: `SameSite=Strict`), with `credentials: "include"` on a cross-origin fetch. Leave it out in native apps, scripts and servers, which keep the refresh token from the body themselves. The header is the CSRF guard: a form cannot send it, and another origin's script only after a CORS preflight; a browser-mode call from an origin that is neither the service's own nor allowed (or `Sec-Fetch-Site: cross-site`) is `403`.
+         * @description `browser`: browser mode. The refresh token travels in the `refresh_token` cookie (HttpOnly, Secure, `SameSite=Strict`, `Path=/api/auth`) instead of the body, so no script on the page can read it, and `login` and `refresh` also set the `stream_token` cookie (see `streamCookie`); `refresh` and `logout` then read the cookie when no body is sent, and `logout` removes both cookies. Use it in a single-page app served from the service's own origin or an allowed one (same site: `SameSite=Strict`), with `credentials: "include"` on a cross-origin fetch. Leave it out in native apps, scripts and servers, which keep the refresh token from the body themselves. The header is the CSRF guard: a form cannot send it, and another origin's script only after a CORS preflight; a browser-mode call from an origin that is neither the service's own nor allowed (or `Sec-Fetch-Site: cross-site`) is `403`.
          * @example browser
          */
         AuthMode: "browser";
@@ -2063,7 +2063,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description `browser`: browser mode. The refresh token travels in the `refresh_token` cookie (HttpOnly, Secure, `SameSite=Strict`, `Path=/api/auth`) instead of the body, so no script on the page can read it, and `login` and `refresh` also set the `stream_token` cookie (see `streamCookie`); `refresh` and `logout` then take no body and read the cookie, and `logout` removes both cookies. Use it in a single-page app served from the service's own origin or an allowed one (same site: `SameSite=Strict`), with `credentials: "include"` on a cross-origin fetch. Leave it out in native apps, scripts and servers, which keep the refresh token from the body themselves. The header is the CSRF guard: a form cannot send it, and another origin's script only after a CORS preflight; a browser-mode call from an origin that is neither the service's own nor allowed (or `Sec-Fetch-Site: cross-site`) is `403`.
+                 * @description `browser`: browser mode. The refresh token travels in the `refresh_token` cookie (HttpOnly, Secure, `SameSite=Strict`, `Path=/api/auth`) instead of the body, so no script on the page can read it, and `login` and `refresh` also set the `stream_token` cookie (see `streamCookie`); `refresh` and `logout` then read the cookie when no body is sent, and `logout` removes both cookies. Use it in a single-page app served from the service's own origin or an allowed one (same site: `SameSite=Strict`), with `credentials: "include"` on a cross-origin fetch. Leave it out in native apps, scripts and servers, which keep the refresh token from the body themselves. The header is the CSRF guard: a form cannot send it, and another origin's script only after a CORS preflight; a browser-mode call from an origin that is neither the service's own nor allowed (or `Sec-Fetch-Site: cross-site`) is `403`.
                  * @example browser
                  */
                 "X-Auth-Mode"?: components["parameters"]["AuthMode"];
@@ -2112,7 +2112,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description `browser`: browser mode. The refresh token travels in the `refresh_token` cookie (HttpOnly, Secure, `SameSite=Strict`, `Path=/api/auth`) instead of the body, so no script on the page can read it, and `login` and `refresh` also set the `stream_token` cookie (see `streamCookie`); `refresh` and `logout` then take no body and read the cookie, and `logout` removes both cookies. Use it in a single-page app served from the service's own origin or an allowed one (same site: `SameSite=Strict`), with `credentials: "include"` on a cross-origin fetch. Leave it out in native apps, scripts and servers, which keep the refresh token from the body themselves. The header is the CSRF guard: a form cannot send it, and another origin's script only after a CORS preflight; a browser-mode call from an origin that is neither the service's own nor allowed (or `Sec-Fetch-Site: cross-site`) is `403`.
+                 * @description `browser`: browser mode. The refresh token travels in the `refresh_token` cookie (HttpOnly, Secure, `SameSite=Strict`, `Path=/api/auth`) instead of the body, so no script on the page can read it, and `login` and `refresh` also set the `stream_token` cookie (see `streamCookie`); `refresh` and `logout` then read the cookie when no body is sent, and `logout` removes both cookies. Use it in a single-page app served from the service's own origin or an allowed one (same site: `SameSite=Strict`), with `credentials: "include"` on a cross-origin fetch. Leave it out in native apps, scripts and servers, which keep the refresh token from the body themselves. The header is the CSRF guard: a form cannot send it, and another origin's script only after a CORS preflight; a browser-mode call from an origin that is neither the service's own nor allowed (or `Sec-Fetch-Site: cross-site`) is `403`.
                  * @example browser
                  */
                 "X-Auth-Mode"?: components["parameters"]["AuthMode"];
@@ -2160,7 +2160,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description `browser`: browser mode. The refresh token travels in the `refresh_token` cookie (HttpOnly, Secure, `SameSite=Strict`, `Path=/api/auth`) instead of the body, so no script on the page can read it, and `login` and `refresh` also set the `stream_token` cookie (see `streamCookie`); `refresh` and `logout` then take no body and read the cookie, and `logout` removes both cookies. Use it in a single-page app served from the service's own origin or an allowed one (same site: `SameSite=Strict`), with `credentials: "include"` on a cross-origin fetch. Leave it out in native apps, scripts and servers, which keep the refresh token from the body themselves. The header is the CSRF guard: a form cannot send it, and another origin's script only after a CORS preflight; a browser-mode call from an origin that is neither the service's own nor allowed (or `Sec-Fetch-Site: cross-site`) is `403`.
+                 * @description `browser`: browser mode. The refresh token travels in the `refresh_token` cookie (HttpOnly, Secure, `SameSite=Strict`, `Path=/api/auth`) instead of the body, so no script on the page can read it, and `login` and `refresh` also set the `stream_token` cookie (see `streamCookie`); `refresh` and `logout` then read the cookie when no body is sent, and `logout` removes both cookies. Use it in a single-page app served from the service's own origin or an allowed one (same site: `SameSite=Strict`), with `credentials: "include"` on a cross-origin fetch. Leave it out in native apps, scripts and servers, which keep the refresh token from the body themselves. The header is the CSRF guard: a form cannot send it, and another origin's script only after a CORS preflight; a browser-mode call from an origin that is neither the service's own nor allowed (or `Sec-Fetch-Site: cross-site`) is `403`.
                  * @example browser
                  */
                 "X-Auth-Mode"?: components["parameters"]["AuthMode"];
