@@ -17,6 +17,7 @@ from sanic_ext.extensions.http.extension import HTTPExtension
 
 from server import handlers
 from server.access.gate import Gate
+from server.access.origins import Origins
 from server.access.tokens import AccessTokenReader
 from server.accounts.passwords import HashingBusy
 from server.admission import AdmissionQueue
@@ -46,6 +47,8 @@ CORS_HEADERS = [
     "if-match",
     "if-none-match",
     "idempotency-key",
+    "last-event-id",  # EventSource's, on each reconnection
+    "x-auth-mode",  # browser mode (server/accounts/browser.py)
     "x-request-id",
 ]
 CLIENT_CLOSED_REQUEST = 499
@@ -92,6 +95,7 @@ def create_app(
         op.operation_id: op.path for op in contract.operations if op.secret_path
     }
     context.guard = LoopGuard(context.metrics, settings.loop_hold_log_ms)
+    context.origins = Origins(settings)
     # Sanic types request_class as its default Request; ours is a subclass of it.
     request_class: Any = Request
     app: App = Sanic(name, ctx=context, request_class=request_class, configure_logging=False)
@@ -141,14 +145,18 @@ def _configure(app: App, settings: Settings) -> None:
     app.config.MOTD = False
     # Only sanic-ext's HTTP extension (CORS, HEAD and OPTIONS answered from GET's route): its
     # dependency injection, loaded by default, costs a signal dispatch on every request.
+    origins = app.ctx.origins.cors
     Extend(
         app,
         extensions=[HTTPExtension],
         built_in_extensions=False,
         config={
             "http_auto_trace": False,
-            "cors": bool(settings.cors_origins),
-            "cors_origins": list(settings.cors_origins),
+            "cors": bool(origins),
+            "cors_origins": origins,
+            # Browser mode's cookies (refresh, and EventSource's stream) go cross-origin only
+            # with credentials; an allowed origin is always an exact one, never `*`.
+            "cors_supports_credentials": True,
             "cors_allow_headers": CORS_HEADERS,
             "cors_expose_headers": EXPOSED_HEADERS,
             "cors_max_age": 600,

@@ -229,6 +229,7 @@ class _Sent:
         self.body = orjson.dumps(body)
         self.headers = Header({"content-type": "application/json", "authorization": "Bearer t"})
         self.path = f"/api/{self.match_info['user_id']}/tasks"
+        self.cookies: dict[str, str] = {}
 
     def get_query_args(self, **_options: Any) -> list[tuple[str, str]]:
         return []

@@ -184,8 +184,13 @@ def test_cors_ignores_an_unlisted_origin(cors_api: Api) -> None:
     assert "Access-Control-Allow-Origin" not in plain.headers
 
 
-def test_no_cors_headers_when_no_origins_are_configured(api: Api) -> None:
-    response = api.get("/health", headers={"Origin": "http://localhost:5173"})
+def test_no_cors_headers_in_production_when_no_origins_are_configured(
+    settings: Settings, make_api: Any
+) -> None:
+    """Development's local origins (tests/test_cors.py) are not production's."""
+    production = dataclasses.replace(settings, app_env="production")
+    with make_api(production) as api:
+        response = api.get("/health", headers={"Origin": "http://localhost:5173"})
     assert "Access-Control-Allow-Origin" not in response.headers
 
 

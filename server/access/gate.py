@@ -37,7 +37,12 @@ from typing import Any, Self
 
 import asyncpg
 
-from server.access.tokens import AccessTokenReader, bearer_token
+from server.access.tokens import (
+    AccessTokenReader,
+    bearer_token,
+    read_access_token,
+    stream_audience,
+)
 from server.db.executor import Executor, Statement
 from server.db.pool import Database
 from server.db.queries import ACCOUNT_OK, ROLE, AccessParams, Queries, TokenParams
@@ -142,14 +147,29 @@ class Gate:
     def __init__(self, pool: Database, queries: Queries, tokens: AccessTokenReader) -> None:
         self.pool, self.queries, self.tokens = pool, queries, tokens
         self.anonymous = Executor(pool)
+        self.stream_audience = stream_audience(tokens.settings)
 
     def caller(
-        self, authorization: str | None, owner: str | None, required_role: str | None = None
+        self,
+        authorization: str | None,
+        owner: str | None,
+        required_role: str | None = None,
+        cookie: str | None = None,
     ) -> Caller:
         """Whom the bearer access token speaks for (401 when none is valid), on a path of its
         own account (`owner`, the path's user_id, or None on a path that names none), needing
-        `required_role` on the list the operation acts on."""
-        token = self.tokens.read(bearer_token(authorization))
+        `required_role` on the list the operation acts on.
+
+        `cookie`: the stream cookie, on an operation whose contract lists it as the bearer
+        token's alternative (GET /events, for the browser's EventSource), read only when no
+        Authorization is sent. It speaks for its login family as an access token does, so
+        the same session check admits it and every revocation ends it; it expires with the
+        longest a family may live, not in 30 minutes, so EventSource's reconnection keeps
+        working for the life of the login (server/accounts/browser.py)."""
+        if authorization is None and cookie:
+            token, _ = read_access_token(self.tokens.settings, cookie, self.stream_audience)
+        else:
+            token = self.tokens.read(bearer_token(authorization))
         _check_owner(owner, token.user_id)
         return Caller(token.user_id, token.session_id, token.expires, required_role)
 

@@ -15,32 +15,53 @@ import jwt
 from server.config import Settings
 from server.errors import Unauthorized
 
+STREAM_COOKIE_REFUSED = "The stream cookie is invalid or expired; log in again in browser mode."
 # `sid` names the token's login family (a session): ending the family ends its access tokens.
 REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss", "aud", "jti", "sid"]
 
 
 def issue_access_token(settings: Settings, user_id: str, session_id: str) -> str:
+    return _issue(settings, user_id, session_id, settings.access_token_ttl, settings.jwt_audience)
+
+
+def issue_stream_token(settings: Settings, user_id: str, session_id: str) -> str:
+    """The stream cookie's credential: its login family's, for as long as a family may live (the
+    family's own end, and every revocation, are checked in PostgreSQL on each use). Its own
+    audience: never an access token, and an access token is never one."""
+    return _issue(
+        settings, user_id, session_id, settings.refresh_family_ttl, stream_audience(settings)
+    )
+
+
+def stream_audience(settings: Settings) -> str:
+    return f"{settings.jwt_audience}/events"
+
+
+def _issue(settings: Settings, user_id: str, session_id: str, ttl: int, audience: str) -> str:
     now = int(time.time())
     claims = {
         "sub": user_id,
         "sid": session_id,
         "iat": now,
-        "exp": now + settings.access_token_ttl,
+        "exp": now + ttl,
         "iss": settings.jwt_issuer,
-        "aud": settings.jwt_audience,
+        "aud": audience,
         "jti": uuid.uuid4().hex,
     }
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
-def read_access_token(settings: Settings, token: str) -> tuple[AccessToken, int]:
-    """Whom a valid token speaks for, and its expiry; anything else is a 401."""
+def read_access_token(
+    settings: Settings, token: str, audience: str | None = None
+) -> tuple[AccessToken, int]:
+    """Whom a valid token speaks for, and its expiry; anything else is a 401. `audience`: the
+    stream cookie's (stream_audience), else an access token's."""
     try:
         claims = jwt.decode(
             token,
             settings.jwt_secret,
             algorithms=["HS256"],
-            audience=settings.jwt_audience,
+            audience=audience or settings.jwt_audience,
             issuer=settings.jwt_issuer,
             options={"require": REQUIRED_CLAIMS},
             leeway=settings.clock_skew_seconds,  # exp and iat; revocation allows none
@@ -51,8 +72,12 @@ def read_access_token(settings: Settings, token: str) -> tuple[AccessToken, int]
         )
         return subject, expires + settings.clock_skew_seconds
     except jwt.ExpiredSignatureError:
+        if audience:
+            raise Unauthorized(STREAM_COOKIE_REFUSED) from None
         raise Unauthorized("The access token has expired.") from None
     except (jwt.InvalidTokenError, ValueError):
+        if audience:
+            raise Unauthorized(STREAM_COOKIE_REFUSED) from None
         raise Unauthorized("The access token is invalid.") from None
 
 

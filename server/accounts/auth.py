@@ -13,6 +13,12 @@ from typing import Any
 import asyncpg
 
 from server.access.tokens import issue_access_token, new_refresh_token, refresh_token_hash
+from server.accounts.browser import (
+    REFRESH_COOKIE,
+    browser_mode,
+    cleared_cookies,
+    session_cookies,
+)
 from server.accounts.limits import charge_login_attempt, charge_signup, clear_login_failures
 from server.accounts.mailing import mail_verification
 from server.accounts.passwords import hash_password, verify_password
@@ -51,6 +57,7 @@ async def signup(request: Request) -> Reply:
 
 async def login(request: Request) -> Reply:
     app, body = request.app, request.ctx.body
+    browser = browser_mode(request)
     email = body["email"]
     rounds = app.ctx.settings.bcrypt_rounds
     async with app.ctx.admission.admitted(client_key(request)) as admission:
@@ -74,7 +81,7 @@ async def login(request: Request) -> Reply:
             user_agent=request.headers.get("user-agent"),
         )
         refresh_token = await _new_refresh_token(request, conn, account["id"], family_id)
-    return _token_pair(request, account, family_id, refresh_token)
+    return _token_pair(request, account, family_id, refresh_token, browser)
 
 
 async def refresh(request: Request) -> Reply:
@@ -83,7 +90,8 @@ async def refresh(request: Request) -> Reply:
     A token presented after it was rotated is taken as stolen: the whole family ends, its
     access tokens included (committed, then 401)."""
     queries = request.app.ctx.queries
-    token_hash = refresh_token_hash(request.ctx.body["refresh_token"])
+    browser = browser_mode(request)
+    token_hash = refresh_token_hash(_presented(request, browser))
     async with request.ctx.db.transaction() as conn:
         token = await _lock_refresh_token(conn, queries, token_hash)
         if token is None:
@@ -98,19 +106,22 @@ async def refresh(request: Request) -> Reply:
             )
             successor = await _new_refresh_token(request, conn, user_id, family_id)
             account = await queries.get_user(conn, id=user_id)
-            return _token_pair(request, dict(account), family_id, successor)
+            return _token_pair(request, dict(account), family_id, successor, browser)
     raise Unauthorized(REFRESH_REFUSED)
 
 
 async def logout(request: Request) -> Reply:
-    """Ends the login family of the token (a rotated one too); 204 whatever the token."""
+    """Ends the login family of the token (a rotated one too); 204 whatever the token (in
+    browser mode its cookies are removed)."""
     queries = request.app.ctx.queries
-    token_hash = refresh_token_hash(request.ctx.body["refresh_token"])
+    browser = browser_mode(request)
+    token_hash = refresh_token_hash(_presented(request, browser))
     async with request.ctx.db.transaction() as conn:
         owner = await queries.refresh_token_owner(conn, token_hash=token_hash)
         if owner is not None and await queries.lock_user(conn, id=owner["user_id"]) is not None:
             await queries.end_family(conn, user_id=owner["user_id"], id=owner["family_id"])
-    return Reply(status=204)
+    cookies = cleared_cookies(owner and str(owner["user_id"])) if browser else ()
+    return Reply(status=204, cookies=cookies)
 
 
 async def logout_all(request: Request) -> Reply:
@@ -142,16 +153,34 @@ async def _new_refresh_token(request: Request, conn: Executor, user_id: str, fam
     return token
 
 
+def _presented(request: Request, browser: bool) -> str:
+    """The refresh token: the body's when one is sent, else (browser mode) its cookie's; with
+    neither, none (which no token matches: refresh is 401, logout 204)."""
+    body = request.ctx.body
+    if body is not None:
+        return str(body["refresh_token"])
+    return (request.cookies.get(REFRESH_COOKIE) or "") if browser else ""
+
+
 def _token_pair(
-    request: Request, account: dict[str, Any], family_id: str, refresh_token: str
+    request: Request,
+    account: dict[str, Any],
+    family_id: str,
+    refresh_token: str,
+    browser: bool,
 ) -> Reply:
+    """The login's answer; in browser mode, the refresh token in its cookie instead of the body,
+    with the stream's cookie."""
     settings = request.app.ctx.settings
-    return Reply(
-        {
-            "access_token": issue_access_token(settings, account["id"], family_id),
-            "token_type": "bearer",
-            "expires_in": settings.access_token_ttl,
-            "refresh_token": refresh_token,
-            "user": account,
-        }
-    )
+    pair = {
+        "access_token": issue_access_token(settings, account["id"], family_id),
+        "token_type": "bearer",
+        "expires_in": settings.access_token_ttl,
+        "refresh_token": refresh_token,
+        "user": account,
+    }
+    if not browser:
+        return Reply(pair)
+    del pair["refresh_token"]
+    cookies = session_cookies(settings, str(account["id"]), family_id, refresh_token)
+    return Reply(pair, cookies=cookies)

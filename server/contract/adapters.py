@@ -25,6 +25,8 @@ class HttpRequest(Protocol):
     @property
     def match_info(self) -> Mapping[str, str]: ...
     @property
+    def cookies(self) -> Mapping[str, Any]: ...
+    @property
     def path(self) -> str: ...
     @property
     def scheme(self) -> str: ...
@@ -59,7 +61,9 @@ class SanicOpenAPIRequest:
         self.parameters = RequestParameters(
             query=ImmutableMultiDict(query_args(request)),
             header=Headers(list(request.headers.items())),
-            cookie=ImmutableMultiDict(),
+            cookie=ImmutableMultiDict(
+                [(name, request.cookies.get(name)) for name in request.cookies]
+            ),
             path=dict(request.match_info),
         )
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from server.access.gate import Gate
+    from server.access.origins import Origins
     from server.admission import AdmissionQueue
     from server.config import Settings
     from server.contract.fallback import Fallback
@@ -68,6 +69,7 @@ class AppContext:
     admission: AdmissionQueue = field(init=False)  # password work (server/admission.py)
     fallback: Fallback = field(init=False)  # openapi-core off the loop (contract/fallback.py)
     gate: Gate = field(init=False)  # who may act (server/access/gate.py)
+    origins: Origins = field(init=False)  # which web origins may (server/access/origins.py)
     purger: asyncio.Task[None] = field(init=False)
     hub: Hub = field(init=False)  # this worker's event streams
     scheduler: asyncio.Task[None] = field(init=False)  # reminders (server/system/reminders.py)

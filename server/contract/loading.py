@@ -161,6 +161,9 @@ class Operation:
     # the path template instead of the path.
     secret_path: bool = False
     query_names: frozenset[str] = frozenset()  # the query parameters it declares
+    # The cookie an apiKey scheme `in: cookie` reads, when the operation's security lists one
+    # as an alternative to the bearer token (the browser's EventSource sends no header).
+    cookie: str | None = None
 
     @property
     def sanic_uri(self) -> str:
@@ -230,6 +233,12 @@ class Contract:
 
     def _operations(self) -> Iterator[Operation]:
         default_security = self.document.get("security", [])
+        schemes = self.document.get("components", {}).get("securitySchemes", {})
+        cookies = {
+            name: scheme["name"]
+            for name, scheme in schemes.items()
+            if scheme.get("type") == "apiKey" and scheme.get("in") == "cookie"
+        }
         for path, item in self.document["paths"].items():
             for method in HTTP_METHODS:
                 op = item.get(method)
@@ -251,6 +260,10 @@ class Contract:
                         param["name"]
                         for param in self._parameters(item, op)
                         if param["in"] == "query"
+                    ),
+                    cookie=next(
+                        (cookies[name] for req in security for name in req if name in cookies),
+                        None,
                     ),
                 )
 

@@ -145,16 +145,19 @@ async def _read(plan: OperationPlan, request: Request, validate: bool) -> Any:
 
 def _admit(request: Request, operation: Operation) -> CallerExecutor | None:
     """The request's executor (its caller's, on a secured operation: 401 without a valid bearer
-    access token, 403 on another account's path), carrying the role the operation declares;
+    access token, or the cookie the operation accepts instead, 403 on another account's path),
+    carrying the role the operation declares;
     the caller's, to confirm its session."""
     gate = request.app.ctx.gate
     if not operation.secured:
         request.ctx.db = gate.anonymous
         return None
+    cookie = request.cookies.get(operation.cookie) if operation.cookie else None
     caller = gate.caller(
         request.headers.get("authorization"),
         request.match_info.get("user_id"),
         operation.required_role,
+        cookie,
     )
     request.ctx.caller = caller
     checked = request.ctx.db = gate.executor(caller)

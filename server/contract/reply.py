@@ -71,6 +71,7 @@ class Reply:
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=dict)
     content_type: str = JSON
+    cookies: tuple[str, ...] = ()  # Set-Cookie values, each its own header
 
     def encode(self) -> bytes | None:
         if self.body is None:
@@ -84,7 +85,10 @@ class Reply:
     def response(self, data: bytes | None) -> HTTPResponse:
         """The HTTP response carrying `data`, this reply's body as encoded (and checked)."""
         content_type: Any = self.content_type if data is not None else None
-        return ApiResponse(data, self.status, dict(self.headers), content_type=content_type)
+        response = ApiResponse(data, self.status, dict(self.headers), content_type=content_type)
+        for cookie in self.cookies:
+            response.headers.add("set-cookie", cookie)
+        return response
 
 
 @dataclass

@@ -22,6 +22,8 @@ async def stream_events(request: Request) -> Reply:
     app, ctx = request.app, request.ctx
     last_id = ctx.header_params.get("Last-Event-ID")
     loc = ["header", "Last-Event-ID"]
+    if last_id is None and "since" in ctx.query:  # EventSource's first connection
+        last_id, loc = ctx.query["since"], ["query", "since"]
     position = None
     if last_id is not None:
         position, end = feed.decode(app.ctx.settings.jwt_secret, ctx.user_id, last_id, loc)

@@ -1,5 +1,5 @@
-"""After every request: its id and the security headers on the answer, its metrics, and one
-JSON access-log line."""
+"""After every request: its id and the security headers on the answer, its metrics, one
+JSON access-log line, and a refused web origin's log line."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 
 from sanic import HTTPResponse
 
+from server.access.origins import own_origin
 from server.contract.context import Request
 from server.contract.problems import PROBLEM_JSON
 from server.contract.reply import JSON, ApiResponse
@@ -53,6 +54,9 @@ async def finish_response(request: Request, response: HTTPResponse) -> None:
     if page_csp:
         headers["Content-Security-Policy"] = page_csp
         headers["Cache-Control"] = "public, max-age=300"
+    origin = request.headers.get("origin")
+    if origin is not None:  # a call CORS refuses is logged once, with the setting to change
+        request.app.ctx.origins.admits(origin, own_origin(request.scheme, request.host))
     request_id = request.ctx.request_id
     headers["X-Request-ID"] = request_id
     started = request.ctx.started

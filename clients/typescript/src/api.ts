@@ -56,6 +56,12 @@ export function expectStatus<D, E>(answer: Answer<D, E>, status: number): D {
   return answer.data;
 }
 
+/** The refresh token of a token pair answered without browser mode (which always carries it). */
+export function refreshTokenOf(pair: { refresh_token?: string }): string {
+  if (pair.refresh_token === undefined) throw new UnexpectedAnswer("a token pair without its refresh token");
+  return pair.refresh_token;
+}
+
 /** Like expectStatus for answers without a body (204, 304). */
 export function expectEmpty(answer: Answer<unknown, unknown>, status: number): void {
   if (answer.response.status !== status) {

@@ -19,6 +19,7 @@ import {
   expectProblem,
   expectStatus,
   makeClient,
+  refreshTokenOf,
 } from "./api.js";
 import { createTodoClient } from "./index.js";
 import { listsFlow } from "./lists.js";
@@ -340,8 +341,8 @@ async function main(): Promise<void> {
   await transferFlow(api, baseUrl, userId, step);
 
   tokens = await step("refresh rotates the pair", async () => {
-    const pair = expectStatus(await api.POST("/api/auth/refresh", { body: { refresh_token: tokens.refresh_token } }), 200);
-    check(pair.refresh_token !== tokens.refresh_token && pair.user.id === userId, "refresh did not rotate");
+    const pair = expectStatus(await api.POST("/api/auth/refresh", { body: { refresh_token: refreshTokenOf(tokens) } }), 200);
+    check(refreshTokenOf(pair) !== refreshTokenOf(tokens) && pair.user.id === userId, "refresh did not rotate");
     return pair;
   });
   accessToken = tokens.access_token;
@@ -366,8 +367,8 @@ async function main(): Promise<void> {
 
   await step("logout (no access token needed) ends the session: its refresh and access tokens are 401", async () => {
     const anonymous = makeClient(baseUrl);
-    expectEmpty(await anonymous.POST("/api/auth/logout", { body: { refresh_token: tokens.refresh_token } }), 204);
-    const answer = await anonymous.POST("/api/auth/refresh", { body: { refresh_token: tokens.refresh_token } });
+    expectEmpty(await anonymous.POST("/api/auth/logout", { body: { refresh_token: refreshTokenOf(tokens) } }), 204);
+    const answer = await anonymous.POST("/api/auth/refresh", { body: { refresh_token: refreshTokenOf(tokens) } });
     expectProblem(answer, 401);
     check(answer.response.headers.get("WWW-Authenticate")?.startsWith("Bearer"), "401 without WWW-Authenticate: Bearer");
     expectProblem(await api.GET("/api/me"), 401);
@@ -380,7 +381,7 @@ async function main(): Promise<void> {
     expectEmpty(await api.POST("/api/auth/logout-all"), 204);
     expectProblem(await api.GET("/api/me"), 401);
     expectProblem(await makeClient(baseUrl, () => second.access_token).GET("/api/me"), 401);
-    expectProblem(await api.POST("/api/auth/refresh", { body: { refresh_token: second.refresh_token } }), 401);
+    expectProblem(await api.POST("/api/auth/refresh", { body: { refresh_token: refreshTokenOf(second) } }), 401);
   });
 
   await step("metrics (no token) count this flow's signup and login by operation and status", async () => {

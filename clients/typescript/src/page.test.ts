@@ -194,3 +194,87 @@ test("a page bundled from the tarball logs in, lists, creates, and sees another 
     await site.close();
   }
 });
+
+/** A single-page app in browser mode, on another local origin than the service's (a dev server
+ * the service allows in development with no configuration): its refresh token in an HttpOnly
+ * cookie, the browser's own EventSource opened with the stream cookie. */
+const BROWSER_PAGE = `
+import { ApiProblem, createTodoClient } from "todo-api-client";
+
+const config = JSON.parse(document.getElementById("config")!.textContent!) as { api: string; email: string; password: string };
+const log = (line: string): void => {
+  const p = document.createElement("p");
+  p.textContent = line;
+  document.getElementById("log")!.append(p);
+};
+
+const client = createTodoClient({ baseUrl: config.api, browserMode: true, onLogout: (reason) => log("logged out: " + reason) });
+try {
+  const resumed = await client.resume();
+  if (resumed) log("resumed " + resumed.user.email);
+  else {
+    await client.login({ email: config.email, password: config.password });
+    log("logged in; refresh token readable: " + (client.session?.refresh_token !== undefined) + "; cookies: " + JSON.stringify(document.cookie));
+  }
+  const stream = client.nativeEvents({
+    onOpen: () => log("stream open"),
+    onChange: (change) => {
+      if (change.kind === "task" && change.data && "title" in change.data) log("change " + change.data.title);
+    },
+  });
+  void stream.done.then((reason) => log("stream stopped: " + reason));
+  (window as unknown as { logout(): Promise<void> }).logout = () => client.logout();
+} catch (error) {
+  log(error instanceof ApiProblem ? "problem " + error.status + " " + error.detail : "error " + String(error));
+}
+`;
+
+test("a page in browser mode keeps its refresh token from scripts and follows /events with a native EventSource", async () => {
+  writeFileSync(join(project, "browser-mode.ts"), BROWSER_PAGE);
+  typeCheck("browser-mode.ts");
+  const { outputFiles } = await build({ entryPoints: [join(project, "browser-mode.ts")], absWorkingDir: project, bundle: true, format: "esm", platform: "browser", target: "es2022", write: false });
+  const bundle = outputFiles?.[0]?.text ?? "";
+
+  const email = `native-${randomUUID()}@example.org`;
+  const password = "a long enough passphrase";
+  const device = createTodoClient({ baseUrl: API_URL });
+  await device.signup({ email, password, name: "Native" });
+  await device.login({ email, password });
+  const html = `<!doctype html><title>Todo</title><script type="application/json" id="config">${JSON.stringify({ api: API_URL, email, password })}</script><div id="log"></div><script type="module" src="/app.js"></script>`;
+  const site = await devServer(html, bundle); // its /api proxy unused: the page calls API_URL across origins
+  assert.notEqual(new URL(site.origin).port, new URL(API_URL).port);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  const log = page.locator("#log");
+  try {
+    await page.goto(site.origin);
+    await log.getByText("stream open").waitFor({ timeout: 30_000 });
+    assert.equal(await log.locator("p").first().textContent(), 'logged in; refresh token readable: false; cookies: ""');
+    const cookies = await context.cookies(); // every path's (cookies(url) filters by the url's path)
+    const refresh = cookies.find((cookie) => cookie.name === "refresh_token");
+    const stream = cookies.find((cookie) => cookie.name === "stream_token");
+    assert.ok(refresh && stream, `the browser kept no cookies: ${JSON.stringify(cookies)}`);
+    assert.deepEqual([refresh.path, refresh.httpOnly, refresh.secure, refresh.sameSite], ["/api/auth", true, true, "Strict"]);
+    assert.deepEqual([stream.path, stream.httpOnly, stream.secure, stream.sameSite], [`/api/${device.userId}/events`, true, true, "Strict"]);
+
+    await ok(device.api.POST("/api/{user_id}/tasks", { body: { title: "From another device" } }));
+    await log.getByText("change From another device").waitFor({ timeout: 15_000 });
+
+    await page.reload(); // a new page load: the session comes back from the cookie
+    await log.getByText(`resumed ${email}`).waitFor({ timeout: 30_000 });
+    await log.getByText("stream open").waitFor({ timeout: 15_000 });
+    await ok(device.api.POST("/api/{user_id}/tasks", { body: { title: "After the reload" } }));
+    await log.getByText("change After the reload").waitFor({ timeout: 15_000 });
+
+    await page.evaluate(() => (window as unknown as { logout(): Promise<void> }).logout());
+    await log.getByText(/^stream stopped: (session-ended|closed)$/).waitFor({ timeout: 15_000 });
+    assert.deepEqual((await context.cookies()).map((cookie) => cookie.name), [], "logout left cookies behind");
+    await page.screenshot({ path: outputPath("package-page-browser-mode.png") });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+    await site.close();
+  }
+});

@@ -35,7 +35,7 @@ export interface paths {
         put?: never;
         /**
          * Log in
-         * @description Exchanges an email and password for an access token and a refresh token. Wrong password and unknown email give the same `401`.
+         * @description Exchanges an email and password for an access token and a refresh token. Wrong password and unknown email give the same `401`. With `X-Auth-Mode: browser`, the refresh token is set in an HttpOnly cookie instead of the body, beside the event stream's cookie (see the parameter).
          */
         post: operations["login"];
         delete?: never;
@@ -55,7 +55,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate the refresh token
-         * @description Exchanges a refresh token for a new token pair; the presented refresh token stops working. Reusing a rotated token revokes its whole login family.
+         * @description Exchanges a refresh token for a new token pair; the presented refresh token stops working. Reusing a rotated token revokes its whole login family. With `X-Auth-Mode: browser`, send no body: the refresh token is read from its cookie and its successor set there (the event stream's cookie too). A body, when sent, is the token presented (in either mode); with neither a body nor the cookie, no token is presented: `401`.
          */
         post: operations["refresh"];
         delete?: never;
@@ -75,7 +75,7 @@ export interface paths {
         put?: never;
         /**
          * Log out
-         * @description Ends the login family (session) of a refresh token, a rotated one too: its refresh tokens and its access tokens stop working. Needs no access token, and answers `204` for an unknown or already revoked refresh token too.
+         * @description Ends the login family (session) of a refresh token, a rotated one too: its refresh tokens and its access tokens stop working. Needs no access token, and answers `204` for an unknown or already revoked refresh token too. With `X-Auth-Mode: browser`, send no body: the refresh token is read from its cookie, and both browser-mode cookies are removed. A body, when sent, is the token presented (in either mode); with neither, `204` as for an unknown token.
          */
         post: operations["logout"];
         delete?: never;
@@ -870,6 +870,15 @@ export interface paths {
          *
          *     `HEAD` answers the headers `GET` would (after the same checks) and ends,
          *     opening no stream.
+         *
+         *     From a browser, open it with the browser's own `EventSource` and the
+         *     `stream_token` cookie that a browser-mode `login` or `refresh` set
+         *     (`new EventSource(url, {withCredentials: true})` from another allowed
+         *     origin): the cookie lasts as long as the session, so the automatic
+         *     reconnection (with `Last-Event-ID`) works for the life of the login, and
+         *     a stream opened with it ends only with its session (`session-ended`,
+         *     `account-deleted`) or the server (`reconnect`), never at an access
+         *     token's `exp`. Native apps and scripts send the bearer token.
          */
         get: operations["stream_events"];
         put?: never;
@@ -1504,8 +1513,8 @@ export interface components {
             token_type: "bearer";
             /** @description Seconds until the access token expires. */
             expires_in: number;
-            /** @description An opaque token for `POST /api/auth/refresh`; single use. */
-            refresh_token: string;
+            /** @description An opaque token for `POST /api/auth/refresh`; single use. Always present, except in browser mode (`X-Auth-Mode: browser`), where it travels in the HttpOnly `refresh_token` cookie instead. */
+            refresh_token?: string;
             user: components["schemas"]["User"];
         };
         /** @description A refresh token from `login` or `refresh`. */
@@ -2157,6 +2166,16 @@ export interface components {
          */
         ChangeLimit: number;
         /**
+         * @description `browser`: browser mode. The refresh token travels in the `refresh_token` cookie (HttpOnly, Secure, `SameSite=Strict`, `Path=/api/auth`) instead of the body, so no script on the page can read it, and `login` and `refresh` also set the `stream_token` cookie (see `streamCookie`); `refresh` and `logout` then read the cookie when no body is sent, and `logout` removes both cookies. Use it in a single-page app served from the service's own origin or an allowed one (same site: `SameSite=Strict`), with `credentials: "include"` on a cross-origin fetch. Leave it out in native apps, scripts and servers, which keep the refresh token from the body themselves. The header is the CSRF guard: a form cannot send it, and another origin's script only after a CORS preflight; a browser-mode call from an origin that is neither the service's own nor allowed (or `Sec-Fetch-Site: cross-site`) is `403`.
+         * @example browser
+         */
+        AuthMode: "browser";
+        /**
+         * @description Where a new stream starts, as `Last-Event-ID` would say it: for the browser's `EventSource`, which cannot send that header on its first connection (a full sync's `next_since`, then live). Its reconnections send `Last-Event-ID`, which wins over `since`.
+         * @example AAAAAAAAAAAAEAAAAAAAAAAAnRs0Yb3wR8pG0b1c9q3m0w
+         */
+        StreamSince: string;
+        /**
          * @description The `id` of the last event received; the stream replays what followed.
          * @example AAAAAAAAAAAAEAAAAAAAAAAAnRs0Yb3wR8pG0b1c9q3m0w
          */
@@ -2368,7 +2387,13 @@ export interface operations {
     login: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description `browser`: browser mode. The refresh token travels in the `refresh_token` cookie (HttpOnly, Secure, `SameSite=Strict`, `Path=/api/auth`) instead of the body, so no script on the page can read it, and `login` and `refresh` also set the `stream_token` cookie (see `streamCookie`); `refresh` and `logout` then read the cookie when no body is sent, and `logout` removes both cookies. Use it in a single-page app served from the service's own origin or an allowed one (same site: `SameSite=Strict`), with `credentials: "include"` on a cross-origin fetch. Leave it out in native apps, scripts and servers, which keep the refresh token from the body themselves. The header is the CSRF guard: a form cannot send it, and another origin's script only after a CORS preflight; a browser-mode call from an origin that is neither the service's own nor allowed (or `Sec-Fetch-Site: cross-site`) is `403`.
+                 * @example browser
+                 */
+                "X-Auth-Mode"?: components["parameters"]["AuthMode"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2389,6 +2414,15 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            /** @description A browser-mode call (`X-Auth-Mode: browser`) from an origin that is neither the service's own nor allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2402,11 +2436,17 @@ export interface operations {
     refresh: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description `browser`: browser mode. The refresh token travels in the `refresh_token` cookie (HttpOnly, Secure, `SameSite=Strict`, `Path=/api/auth`) instead of the body, so no script on the page can read it, and `login` and `refresh` also set the `stream_token` cookie (see `streamCookie`); `refresh` and `logout` then read the cookie when no body is sent, and `logout` removes both cookies. Use it in a single-page app served from the service's own origin or an allowed one (same site: `SameSite=Strict`), with `credentials: "include"` on a cross-origin fetch. Leave it out in native apps, scripts and servers, which keep the refresh token from the body themselves. The header is the CSRF guard: a form cannot send it, and another origin's script only after a CORS preflight; a browser-mode call from an origin that is neither the service's own nor allowed (or `Sec-Fetch-Site: cross-site`) is `403`.
+                 * @example browser
+                 */
+                "X-Auth-Mode"?: components["parameters"]["AuthMode"];
+            };
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["RefreshRequest"];
             };
@@ -2423,6 +2463,15 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            /** @description A browser-mode call (`X-Auth-Mode: browser`) from an origin that is neither the service's own nor allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2435,11 +2484,17 @@ export interface operations {
     logout: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description `browser`: browser mode. The refresh token travels in the `refresh_token` cookie (HttpOnly, Secure, `SameSite=Strict`, `Path=/api/auth`) instead of the body, so no script on the page can read it, and `login` and `refresh` also set the `stream_token` cookie (see `streamCookie`); `refresh` and `logout` then read the cookie when no body is sent, and `logout` removes both cookies. Use it in a single-page app served from the service's own origin or an allowed one (same site: `SameSite=Strict`), with `credentials: "include"` on a cross-origin fetch. Leave it out in native apps, scripts and servers, which keep the refresh token from the body themselves. The header is the CSRF guard: a form cannot send it, and another origin's script only after a CORS preflight; a browser-mode call from an origin that is neither the service's own nor allowed (or `Sec-Fetch-Site: cross-site`) is `403`.
+                 * @example browser
+                 */
+                "X-Auth-Mode"?: components["parameters"]["AuthMode"];
+            };
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["LogoutRequest"];
             };
@@ -2453,6 +2508,15 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            /** @description A browser-mode call (`X-Auth-Mode: browser`) from an origin that is neither the service's own nor allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -4170,7 +4234,13 @@ export interface operations {
     };
     stream_events: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Where a new stream starts, as `Last-Event-ID` would say it: for the browser's `EventSource`, which cannot send that header on its first connection (a full sync's `next_since`, then live). Its reconnections send `Last-Event-ID`, which wins over `since`.
+                 * @example AAAAAAAAAAAAEAAAAAAAAAAAnRs0Yb3wR8pG0b1c9q3m0w
+                 */
+                since?: components["parameters"]["StreamSince"];
+            };
             header?: {
                 /**
                  * @description The `id` of the last event received; the stream replays what followed.

@@ -37,6 +37,8 @@ export interface StreamLink {
   url(path: string): string;
   token(): string;
   renew(used: string): Promise<string>;
+  /** A refresh whatever the access token (browser mode: it also renews the stream cookie). */
+  refresh(): Promise<void>;
   fetch: typeof fetch;
   ended(reason: "session-ended" | "account-deleted"): void;
 }
