@@ -12,16 +12,20 @@ SELECT list_id, parent_id, version
 
 -- name: placement_facts(user_id, id, parent_id, list_id)^
 -- What decides a placement of task `id` (null for a new task) under `parent_id` (null: top
--- level) in `list_id` (null: not asked): whether the list is the user's; the parent's list
--- and level (1 at the top; null list: no such parent of the user's); whether the parent is the
+-- level) in `list_id` (null: not asked): whether the list is one the user belongs to; the
+-- parent's list and level (1 at the top; null list: no such parent in a list the user belongs
+-- to; for a move, of `id`, its own lists and tasks alone: a task moves among its owner's
+-- lists); whether the parent is the
 -- task or one of its descendants; and the height of the task's subtree (1: no children).
 WITH RECURSIVE
-    ancestry (id, parent_id, list_id, steps) AS (
-        SELECT id, parent_id, list_id, 1 FROM tasks WHERE user_id = :user_id AND id = :parent_id
+    ancestry (id, parent_id, list_id, owner, steps) AS (
+        SELECT id, parent_id, list_id, user_id, 1 FROM tasks
+         WHERE id = :parent_id AND list_role(:user_id, user_id, list_id) IS NOT NULL
+           AND (:id::uuid IS NULL OR user_id = :user_id)
         UNION ALL
-        SELECT t.id, t.parent_id, t.list_id, a.steps + 1
+        SELECT t.id, t.parent_id, t.list_id, t.user_id, a.steps + 1
           FROM tasks AS t JOIN ancestry AS a ON t.id = a.parent_id
-         WHERE t.user_id = :user_id AND a.steps < 8
+         WHERE t.user_id = a.owner AND a.steps < 8
     ),
     subtree (id, depth) AS (
         SELECT id, 1 FROM tasks WHERE user_id = :user_id AND id = :id
@@ -31,7 +35,10 @@ WITH RECURSIVE
          WHERE t.user_id = :user_id AND s.depth < 8
     )
 SELECT (:list_id::uuid IS NULL
-        OR EXISTS (SELECT FROM lists WHERE user_id = :user_id AND id = :list_id)) AS list_found,
+        OR EXISTS (SELECT FROM lists
+                    WHERE id = :list_id AND list_role(:user_id, user_id, id) IS NOT NULL
+                      AND (:id::uuid IS NULL OR user_id = :user_id)))
+       AS list_found,
        (SELECT list_id FROM ancestry WHERE steps = 1) AS parent_list_id,
        (SELECT count(*) FROM ancestry) AS parent_level,
        EXISTS (SELECT FROM ancestry WHERE id = :id) AS cycle,

@@ -93,13 +93,15 @@ WITH deletion AS (
 ), restored AS (
     INSERT INTO tasks (id, user_id, list_id, parent_id, title, description, is_completed,
                        completed_at, priority, due_date, tags, position, created_at, updated_at,
-                       version, due_on, recurrence, last_completed_at, recurrence_done, reminders)
+                       version, due_on, recurrence, last_completed_at, recurrence_done, reminders,
+                       created_by, assignee_id, completed_by)
     SELECT g.id, g.user_id, :list_id,
            CASE WHEN g.id = :id THEN :parent_id::uuid ELSE g.parent_id END,
            g.title, g.description, g.is_completed, g.completed_at, g.priority, g.due_date, g.tags,
            CASE WHEN g.id = :id THEN next_position() ELSE g.position END,
            g.created_at, greatest(now(), g.updated_at + interval '1 microsecond'), g.version + 1,
-           g.due_on, g.recurrence, g.last_completed_at, g.recurrence_done, g.reminders
+           g.due_on, g.recurrence, g.last_completed_at, g.recurrence_done, g.reminders,
+           g.created_by, g.assignee_id, g.completed_by
       FROM gone AS g
     RETURNING {task_columns}
 )

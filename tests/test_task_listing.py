@@ -460,18 +460,25 @@ def test_pages_of_a_large_user_are_read_through_an_index(
         )
     for (name, request), mode in itertools.product(requests.items(), PLAN_CACHE_MODES):
         plan = explain(sql, request, mode)
-        # the account check and the total are computed once per page, not once per row
+        # the account check and the totals (own, shared) are computed once per page, not per row
         relations = sorted(child["Parent Relationship"] for child in plan["Plans"])
-        assert relations == ["InitPlan", "InitPlan", "Inner", "Outer"], (name, mode, relations)
-        nodes = list(plan_nodes(page_plan(plan)))
+        assert relations == ["InitPlan"] * 3 + ["Inner", "Outer"], (name, mode, relations)
+        # the page merges the own branch, straight off an index, with the shared lists' branch
+        merge = page_plan(plan)["Plans"][0]
+        assert merge["Node Type"] == "Merge Append", (name, mode, merge["Node Type"])
+        own, shared = merge["Plans"]
+        nodes = list(plan_nodes(own))
         kinds = [node["Node Type"] for node in nodes]
-        assert "Seq Scan" not in kinds, (name, mode, kinds)
-        assert "Sort" not in kinds, (name, kinds)  # rows come in order, straight off the index
-        scans = [n for n in nodes if n["Node Type"] == "Index Scan"]
-        assert [n["Relation Name"] for n in scans] == ["tasks"], (name, kinds)
-        assert scans[0]["Index Name"].startswith("tasks_user_"), (name, scans[0]["Index Name"])
+        assert kinds == ["Limit", "Index Scan"], (name, mode, kinds)  # no Sort, no Seq Scan
+        scan = nodes[1]
+        assert scan["Relation Name"] == "tasks", (name, kinds)
+        assert scan["Index Name"].startswith("tasks_user_"), (name, scan["Index Name"])
         if request.after is not None:  # the keyset predicate is an index condition
-            assert "ROW(" in scans[0]["Index Cond"], (name, scans[0]["Index Cond"])
+            assert "ROW(" in scan["Index Cond"], (name, scan["Index Cond"])
+        # the shared lists' tasks are read through an index too (a user who shares nothing has
+        # no membership: the branch is empty)
+        tasks_read = [n for n in plan_nodes(shared) if n.get("Relation Name") == "tasks"]
+        assert [n["Node Type"] for n in tasks_read] == ["Index Scan"], (name, mode)
 
 
 def test_deep_cursor_page_matches_offset_page(

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import asyncpg
 
 from server.db.executor import ATTEMPTS, Executor, Row
-from server.db.queries import Queries, TokenParams
+from server.db.queries import AccessParams, Queries, TokenParams
 from server.errors import QuotaExceeded, UnprocessableContent
 from server.http.preconditions import current
 from server.ordering.siblings import LAST, Siblings, find_slot, put
@@ -26,7 +26,7 @@ TOP_LEVEL = "00000000-0000-0000-0000-000000000000"  # parent_key of top-level ta
 
 
 async def create(
-    db: Executor, queries: Queries, token: TokenParams, fields: Mapping[str, Any], quota: int
+    db: Executor, queries: Queries, token: AccessParams, fields: Mapping[str, Any], quota: int
 ) -> Row:
     """The new task's row, last among its siblings; `token` holds the access token's parameters
     of the account check."""
@@ -35,16 +35,16 @@ async def create(
 
 
 async def _create(
-    db: Executor, queries: Queries, token: TokenParams, fields: Mapping[str, Any], quota: int
+    db: Executor, queries: Queries, token: AccessParams, fields: Mapping[str, Any], quota: int
 ) -> Row:
     user_id = token["user_id"]
     if fields["parent_id"] is None:  # one statement, the account check included
         row = await queries.create_task(db, **token, quota=quota, **fields)
         if row["id"] is None:
-            await _refused(db, queries, token, fields, quota)
+            await _refused(db, queries, token, fields, quota, row)
         return row
     async with db.transaction() as conn:
-        await queries.lock_placement(conn, **token)
+        await queries.lock_placement(conn, user_id=user_id, session_id=token["session_id"])
         facts = await queries.placement_facts(
             conn, user_id=user_id, id=None, parent_id=fields["parent_id"], list_id=None
         )
@@ -59,7 +59,7 @@ async def _create(
             conn, **token, quota=quota, **{**fields, "list_id": list_id}
         )
         if row["id"] is None:
-            await _refused(conn, queries, token, fields, quota)
+            await _refused(conn, queries, token, fields, quota, row)
         return row
 
 
@@ -163,11 +163,19 @@ def _siblings(
 
 
 async def _refused(
-    db: Executor, queries: Queries, token: TokenParams, fields: Mapping[str, Any], quota: int
+    db: Executor,
+    queries: Queries,
+    token: TokenParams,
+    fields: Mapping[str, Any],
+    quota: int,
+    row: Row,
 ) -> NoReturn:
-    """Why a create inserted nothing: not the user's list (422), a parent whose list was deleted
-    since it was checked (422), or the quota (409). (The account deleted meanwhile, its count
+    """Why a create inserted nothing: an assignee who is no one of the list (422), not a list
+    of the caller's (422), a parent whose list was deleted since it was checked (422), or the
+    quota (409, the list owner's). (The account deleted meanwhile, its count
     with it, is the pipeline's 401: it checks the session afresh on such refusals.)"""
+    if row["caller_role"] is not None and not row["assignee_ok"]:
+        raise _invalid("assignee_id", "is not a member of the list")
     facts = await queries.placement_facts(
         db,
         user_id=token["user_id"],
