@@ -369,3 +369,32 @@ def test_a_committed_demotion_stops_the_next_write(
     assert stored == ("While demoting",)
     set_role(sql, list_id, editor, "editor")
     assert api.patch(url, json={"title": "Again"}, headers=editor.headers).status_code == 200
+
+
+def test_an_editor_moves_a_task_among_the_owners_lists_they_may_write(
+    api: Api, sql: psycopg.Connection[Any], owner: User, editor: User, shared: dict[str, Any]
+) -> None:
+    task, list_id = shared["task"], shared["list"]["id"]
+    url = f"{task_url(editor, task['id'])}/move"
+    other = api.post(f"/api/{owner.id}/lists", json={"name": "Hardware"}, headers=owner.headers)
+    other_id = other.json()["id"]
+    mine = api.post(f"/api/{editor.id}/lists", json={"name": "Mine"}, headers=editor.headers)
+    refused = [
+        api.post(url, json={"list_id": other_id}, headers=editor.headers),  # not a member
+        api.post(url, json={"list_id": mine.json()["id"]}, headers=editor.headers),  # not owner's
+        api.post(url, json={"list_id": str(uuid.uuid4())}, headers=editor.headers),  # missing
+    ]
+    assert [r.status_code for r in refused] == [422] * 3, [r.text for r in refused]
+    assert len({str(without_request(r.json())) for r in refused}) == 1  # never leaks which
+    share(sql, owner, other_id, editor, "viewer")
+    viewing = api.post(url, json={"list_id": other_id}, headers=editor.headers)
+    assert viewing.status_code == 422, viewing.text  # a list they may read, not write
+    set_role(sql, other_id, editor, "editor")
+    moved = api.post(url, json={"list_id": other_id}, headers=editor.headers)
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["list_id"], moved.json()["user_id"]) == (other_id, owner.id)
+    set_role(sql, other_id, editor, "viewer")
+    back = api.post(
+        f"{task_url(editor, task['id'])}/move", json={"list_id": list_id}, headers=editor.headers
+    )
+    assert back.status_code == 403, back.text  # the task's own list is now a viewer's

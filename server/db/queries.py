@@ -250,12 +250,15 @@ class Queries(Protocol):
     ) -> Row: ...
 
     # placement.sql
-    async def task_placement(self, conn: Conn, *, user_id: str, id: str) -> Row: ...
+    async def task_placement(
+        self, conn: Conn, *, user_id: str, session_id: str, required_role: str | None, id: str
+    ) -> Row: ...
     async def placement_facts(
         self,
         conn: Conn,
         *,
         user_id: str,
+        owner_id: str | None,
         id: str | None,
         parent_id: str | None,
         list_id: str | None,

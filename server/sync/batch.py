@@ -173,7 +173,7 @@ async def _patch(request: Request, conn: Executor, item: dict[str, Any], fields:
 
 async def _move(request: Request, conn: Executor, body: Any, item: dict[str, Any]) -> Row:
     return await placement.move(
-        conn, request.app.ctx.queries, request.ctx.token, _task_id(item), body, _versions(item)
+        conn, request.app.ctx.queries, request.ctx.access, _task_id(item), body, _versions(item)
     )
 
 

@@ -18,18 +18,18 @@ to the next place. Nothing the write refers to can vanish under it.
 from __future__ import annotations
 
 from server.db.executor import Executor, Row
-from server.db.queries import Queries, TokenParams
+from server.db.queries import AccessParams, Queries
 from server.errors import NotFound
 from server.tasks.placement import MAX_LEVEL
 
 NOT_IN_TRASH = "The trash holds no such task."
 
 
-async def restore(db: Executor, queries: Queries, token: TokenParams, task_id: str) -> Row:
+async def restore(db: Executor, queries: Queries, token: AccessParams, task_id: str) -> Row:
     """The restored task's row, or NotFound when the trash holds no such task of the user."""
     user_id = token["user_id"]
     async with db.transaction() as conn:
-        await queries.lock_placement(conn, **token)
+        await queries.lock_placement(conn, user_id=user_id, session_id=token["session_id"])
         await queries.lock_task_count(conn, user_id=user_id)
         home = await queries.restore_home(conn, user_id=user_id, id=task_id)
         if home is None:
@@ -39,7 +39,7 @@ async def restore(db: Executor, queries: Queries, token: TokenParams, task_id: s
         if (
             parent is not None
             and home["parent_level"] + home["height"] <= MAX_LEVEL
-            and await queries.task_placement(conn, user_id=user_id, id=parent) is not None
+            and (await queries.task_placement(conn, **token, id=parent))["version"] is not None
         ):
             list_id, parent_id = home["parent_list_id"], parent
         row = await queries.restore_task(

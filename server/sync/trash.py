@@ -60,7 +60,7 @@ async def list_trash(request: Request) -> Reply:
 
 async def restore_task(request: Request) -> Reply:
     app = request.app
-    row = await restore(request.ctx.db, app.ctx.queries, request.ctx.token, _task_id(request))
+    row = await restore(request.ctx.db, app.ctx.queries, request.ctx.access, _task_id(request))
     return Reply(task_body(row), headers={"ETag": etag(row["version"])})
 
 

@@ -75,7 +75,7 @@ async def move_task(request: Request) -> Reply:
     row = await placement.move(
         request.ctx.db,
         request.app.ctx.queries,
-        request.ctx.token,
+        request.ctx.access,
         _task_id(request),
         request.ctx.body,
         if_match_versions(request.ctx.header_params.get("If-Match")),

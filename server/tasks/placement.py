@@ -46,7 +46,12 @@ async def _create(
     async with db.transaction() as conn:
         await queries.lock_placement(conn, user_id=user_id, session_id=token["session_id"])
         facts = await queries.placement_facts(
-            conn, user_id=user_id, id=None, parent_id=fields["parent_id"], list_id=None
+            conn,
+            user_id=user_id,
+            owner_id=None,
+            id=None,
+            parent_id=fields["parent_id"],
+            list_id=None,
         )
         list_id = facts["parent_list_id"]
         if list_id is None:
@@ -66,22 +71,25 @@ async def _create(
 async def move(
     db: Executor,
     queries: Queries,
-    token: TokenParams,
+    token: AccessParams,
     task_id: str,
     body: Mapping[str, Any],
     versions: list[int] | None,
 ) -> Row:
     """The moved task's row: into body's list, under its parent, after its sibling (SPEC §6).
     A task created meanwhile can take a key a renumbered run wanted (it holds no lock): then
-    the move runs again, and sees it."""
+    the move runs again, and sees it. A member's move (an editor of the task's list) stays among
+    the owner's lists they may write: the task stays keyed by its owner."""
     user_id = token["user_id"]
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with _gone_meanwhile():
                 async with db.transaction() as conn:
-                    await queries.lock_placement(conn, **token)
-                    task = await queries.task_placement(conn, user_id=user_id, id=task_id)
-                    current(task, versions, NO_TASK)
+                    await queries.lock_placement(
+                        conn, user_id=user_id, session_id=token["session_id"]
+                    )
+                    task = await queries.task_placement(conn, **token, id=task_id)
+                    current(task if task["version"] is not None else None, versions, NO_TASK)
                     return await _place(conn, queries, user_id, task_id, task, body)
         except asyncpg.UniqueViolationError:
             if attempt == ATTEMPTS:
@@ -105,18 +113,19 @@ async def _place(
         parent = task["parent_id"]
     else:
         parent = None
+    owner = str(task["owner_id"])
     facts = await queries.placement_facts(
-        conn, user_id=user_id, id=task_id, parent_id=parent, list_id=wanted_list
+        conn, user_id=user_id, owner_id=owner, id=task_id, parent_id=parent, list_id=wanted_list
     )
     list_id = _check_destination(task, facts, wanted_list, parent)
-    siblings = _siblings(conn, queries, user_id, list_id, parent, task_id)
+    siblings = _siblings(conn, queries, owner, list_id, parent, task_id)
     after = _id(body["after_id"]) if "after_id" in body else LAST
     slot = await find_slot(siblings, after)
 
     async def write(position: str | None) -> Row:
         return await queries.move_task(
             conn,
-            user_id=user_id,
+            user_id=owner,
             id=task_id,
             list_id=list_id,
             parent_id=parent,
@@ -131,7 +140,7 @@ def _check_destination(
 ) -> str:
     """The destination list, once every rule of a move holds (else a 422 at its field)."""
     if not facts["list_found"]:
-        raise _invalid("list_id", "is not one of your lists")
+        raise _invalid("list_id", "is not one of your lists")  # nor one you may write
     if parent is None:
         return wanted_list or task["list_id"]
     if facts["parent_list_id"] is None:
@@ -179,6 +188,7 @@ async def _refused(
     facts = await queries.placement_facts(
         db,
         user_id=token["user_id"],
+        owner_id=None,
         id=None,
         parent_id=fields["parent_id"],
         list_id=fields["list_id"],
