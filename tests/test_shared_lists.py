@@ -398,3 +398,49 @@ def test_an_editor_moves_a_task_among_the_owners_lists_they_may_write(
         f"{task_url(editor, task['id'])}/move", json={"list_id": list_id}, headers=editor.headers
     )
     assert back.status_code == 403, back.text  # the task's own list is now a viewer's
+
+
+def test_a_shared_lists_trash_is_its_owners_and_editors(
+    api: Api, owner: User, editor: User, viewer: User, shared: dict[str, Any]
+) -> None:
+    task = shared["task"]
+    assert api.delete(task_url(owner, task["id"]), headers=owner.headers).status_code == 204
+
+    def trash_ids(who: User) -> list[str]:
+        page = api.get(f"/api/{who.id}/trash", headers=who.headers).json()
+        assert page["total"] == len(page["tasks"])
+        return [t["id"] for t in page["tasks"]]
+
+    assert trash_ids(owner) == trash_ids(editor) == [task["id"]]
+    assert trash_ids(viewer) == []
+    restore = f"/api/{viewer.id}/trash/{task['id']}/restore"
+    assert api.post(restore, headers=viewer.headers).status_code == 403
+    purge = api.delete(f"/api/{editor.id}/trash/{task['id']}", headers=editor.headers)
+    assert purge.status_code == 403, purge.text
+    assert purge.json()["required_role"] == "owner"
+    back = api.post(f"/api/{editor.id}/trash/{task['id']}/restore", headers=editor.headers)
+    assert back.status_code == 200, back.text
+    assert (back.json()["user_id"], back.json()["list_id"]) == (owner.id, shared["list"]["id"])
+    assert trash_ids(owner) == []
+
+
+def test_an_editor_clears_a_shared_lists_completed_tasks(
+    api: Api, owner: User, editor: User, viewer: User, shared: dict[str, Any]
+) -> None:
+    task, list_id = shared["task"], shared["list"]["id"]
+    done = api.patch(
+        f"{task_url(owner, task['id'])}/complete",
+        json={"is_completed": True},
+        headers=owner.headers,
+    )
+    assert done.status_code == 200
+    clear = {"list_id": list_id}
+    refused = api.post(
+        f"/api/{viewer.id}/tasks/clear-completed", json=clear, headers=viewer.headers
+    )
+    assert refused.status_code == 403, refused.text
+    cleared = api.post(
+        f"/api/{editor.id}/tasks/clear-completed", json=clear, headers=editor.headers
+    )
+    assert cleared.json() == {"count": 1}
+    assert api.get(task_url(owner, task["id"]), headers=owner.headers).status_code == 404

@@ -18,7 +18,7 @@ to the next place. Nothing the write refers to can vanish under it.
 from __future__ import annotations
 
 from server.db.executor import Executor, Row
-from server.db.queries import AccessParams, Queries
+from server.db.queries import AccessParams, Queries, TokenParams
 from server.errors import NotFound
 from server.tasks.placement import MAX_LEVEL
 
@@ -26,10 +26,14 @@ NOT_IN_TRASH = "The trash holds no such task."
 
 
 async def restore(db: Executor, queries: Queries, token: AccessParams, task_id: str) -> Row:
-    """The restored task's row, or NotFound when the trash holds no such task of the user."""
-    user_id = token["user_id"]
+    """The restored task's row, or NotFound when the trash holds no such task of a list the
+    caller belongs to (an editor of a shared list restores its owner's task, under the owner)."""
     async with db.transaction() as conn:
-        await queries.lock_placement(conn, user_id=user_id, session_id=token["session_id"])
+        await queries.lock_placement(conn, **_account(token))
+        found = await queries.trashed_task(conn, **token, id=task_id)
+        if found["owner_id"] is None:
+            raise NotFound(NOT_IN_TRASH)
+        user_id = str(found["owner_id"])
         await queries.lock_task_count(conn, user_id=user_id)
         home = await queries.restore_home(conn, user_id=user_id, id=task_id)
         if home is None:
@@ -48,3 +52,8 @@ async def restore(db: Executor, queries: Queries, token: AccessParams, task_id: 
     if row is None:  # gone with its account meanwhile
         raise NotFound(NOT_IN_TRASH)
     return row
+
+
+def _account(token: AccessParams) -> TokenParams:
+    """The account check's parameters alone."""
+    return TokenParams(user_id=token["user_id"], session_id=token["session_id"])
