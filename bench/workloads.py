@@ -58,15 +58,15 @@ WORKLOADS = [
     Workload("changes @50k", "changes.lua", "huge", modes=("full",)),
     # A shared list of 10,000 tasks (issue 26): its editor's reads against its owner's, one
     # after the other in each round.
-    Workload("list 20 shared, owner", "list.lua", "sharer", "limit=20", modes=("full",)),
-    Workload("list 20 shared, member", "list.lua", "member", "limit=20", modes=("full",)),
-    Workload("get shared, owner", "get.lua", "sharer", modes=("full",)),
-    Workload("get shared, member", "get.lua", "member", modes=("full",)),
+    Workload("list 20 shared owner", "list.lua", "sharer", "limit=20", modes=("full",)),
+    Workload("list 20 shared member", "list.lua", "member", "limit=20", modes=("full",)),
+    Workload("get shared owner", "get.lua", "sharer", modes=("full",)),
+    Workload("get shared member", "get.lua", "member", modes=("full",)),
 ]
 # Each shared-list operation: (the owner's workload, the member's).
 SHARED = {
-    "list 20": ("list 20 shared, owner", "list 20 shared, member"),
-    "get": ("get shared, owner", "get shared, member"),
+    "list 20": ("list 20 shared owner", "list 20 shared member"),
+    "get": ("get shared owner", "get shared member"),
 }
 BY_NAME = {w.name: w for w in WORKLOADS}
 STORM = Workload("login storm", "login.lua", "storm", modes=FULL_AND_OFF)
