@@ -2,6 +2,22 @@
 -- of one list under one parent; parent_key is the parent, or the nil uuid at the top level).
 -- Every query names the owner. Changes of shape hold the user's placement lock (lists.sql).
 
+-- name: task_owner({token}, id)^
+-- account_ok, the caller's role on the task's list (caller_role: null when it is missing or in
+-- no list of the caller's), and its owner when that role reaches :required_role (else null):
+-- whose placement lock a change of the task's tree takes.
+WITH account AS (SELECT {token_account_ok} AS ok)
+SELECT account.ok AS account_ok, list_role(:user_id, t.user_id, t.list_id) AS caller_role,
+       CASE WHEN role_reaches(list_role(:user_id, t.user_id, t.list_id), :required_role)
+            THEN t.user_id END AS owner_id
+  FROM account LEFT JOIN tasks AS t
+    ON account.ok AND t.id = :id AND list_role(:user_id, t.user_id, t.list_id) IS NOT NULL;
+
+-- name: lock_owner_placement(owner_id)$
+-- Nothing of note: takes the placement lock of the owner of the lists and trees a member
+-- changes (the lock lock_placement takes for its own user: the same key).
+SELECT pg_advisory_xact_lock(3, hashtext(:owner_id::text))::text;
+
 -- name: task_placement({token}, id)^
 -- account_ok, the caller's role on the task's list (caller_role), and the task's owner, list,
 -- parent and version, its row locked, when that role reaches :required_role (null when it is

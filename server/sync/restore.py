@@ -7,7 +7,8 @@ place and can choose another. A restore names no place; the top level is where S
 sends it when the parent is gone, so a parent now too deep counts as one that is not there, and
 a trashed task is never kept from coming back by a rule.
 
-Like a move, it holds the user's placement lock: no move or subtask changes the parent's level
+Like a move, it holds the placement lock of the task's owner (a shared list's editor restores
+the owner's task): no move or subtask changes the parent's level
 between the check and the write, and concurrent restores of one task run one after the other
 (the later ones find nothing: 404). Then, in the order of migration 0032, it locks the user's
 task count (a purge or emptying of the trash waits, so what is restored is still there), the
@@ -18,7 +19,7 @@ to the next place. Nothing the write refers to can vanish under it.
 from __future__ import annotations
 
 from server.db.executor import Executor, Row
-from server.db.queries import AccessParams, Queries, TokenParams
+from server.db.queries import AccessParams, Queries
 from server.errors import NotFound
 from server.tasks.placement import MAX_LEVEL
 
@@ -29,11 +30,11 @@ async def restore(db: Executor, queries: Queries, token: AccessParams, task_id: 
     """The restored task's row, or NotFound when the trash holds no such task of a list the
     caller belongs to (an editor of a shared list restores its owner's task, under the owner)."""
     async with db.transaction() as conn:
-        await queries.lock_placement(conn, **_account(token))
         found = await queries.trashed_task(conn, **token, id=task_id)
         if found["owner_id"] is None:
             raise NotFound(NOT_IN_TRASH)
         user_id = str(found["owner_id"])
+        await queries.lock_owner_placement(conn, owner_id=user_id)
         await queries.lock_task_count(conn, user_id=user_id)
         home = await queries.restore_home(conn, user_id=user_id, id=task_id)
         if home is None:
@@ -52,8 +53,3 @@ async def restore(db: Executor, queries: Queries, token: AccessParams, task_id: 
     if row is None:  # gone with its account meanwhile
         raise NotFound(NOT_IN_TRASH)
     return row
-
-
-def _account(token: AccessParams) -> TokenParams:
-    """The account check's parameters alone."""
-    return TokenParams(user_id=token["user_id"], session_id=token["session_id"])

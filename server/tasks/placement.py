@@ -1,7 +1,8 @@
 """Where a task is: its list, its parent and its position among its siblings.
 
 Creating at the top level is one statement (the list defaults to the inbox, the position to
-last). Anything that can deepen a tree (a subtask, a move) holds the user's placement lock, so
+last). Anything that can deepen a tree (a subtask, a move) holds the placement lock of the tree's
+owner (whoever of the list's editors asks), so
 the depth and cycle checks of placement_facts (recursive CTEs over the user's tasks) still
 hold when the write lands: two concurrent moves cannot make a cycle or a fifth level.
 """
@@ -16,7 +17,7 @@ import asyncpg
 
 from server.db.executor import ATTEMPTS, Executor, Row
 from server.db.queries import AccessParams, Queries, TokenParams
-from server.errors import QuotaExceeded, UnprocessableContent
+from server.errors import NotFound, QuotaExceeded, UnprocessableContent
 from server.http.preconditions import current
 from server.ordering.siblings import LAST, Siblings, find_slot, put
 from server.tasks.missing import NO_TASK
@@ -44,7 +45,10 @@ async def _create(
             await _refused(db, queries, token, fields, quota, row)
         return row
     async with db.transaction() as conn:
-        await queries.lock_placement(conn, user_id=user_id, session_id=token["session_id"])
+        parent = await queries.task_owner(conn, **token, id=fields["parent_id"])
+        if parent["owner_id"] is None:
+            raise _invalid("parent_id", "is not one of your tasks")
+        await queries.lock_owner_placement(conn, owner_id=str(parent["owner_id"]))
         facts = await queries.placement_facts(
             conn,
             user_id=user_id,
@@ -85,9 +89,10 @@ async def move(
         try:
             with _gone_meanwhile():
                 async with db.transaction() as conn:
-                    await queries.lock_placement(
-                        conn, user_id=user_id, session_id=token["session_id"]
-                    )
+                    found = await queries.task_owner(conn, **token, id=task_id)
+                    if found["owner_id"] is None:
+                        raise NotFound(NO_TASK)
+                    await queries.lock_owner_placement(conn, owner_id=str(found["owner_id"]))
                     task = await queries.task_placement(conn, **token, id=task_id)
                     current(task if task["version"] is not None else None, versions, NO_TASK)
                     return await _place(conn, queries, user_id, task_id, task, body)
