@@ -5,6 +5,7 @@ statement decides each write against the role it finds."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import uuid
@@ -16,7 +17,7 @@ import pytest
 
 from server.config import Settings
 from tests.sharing import set_role, share, unshare
-from tests.support import Api, User
+from tests.support import Api, User, until
 
 
 @pytest.fixture
@@ -444,3 +445,46 @@ def test_an_editor_clears_a_shared_lists_completed_tasks(
     )
     assert cleared.json() == {"count": 1}
     assert api.get(task_url(owner, task["id"]), headers=owner.headers).status_code == 404
+
+
+def test_an_editors_move_waits_for_the_owners_placement_lock(
+    api: Api,
+    sql: psycopg.Connection[Any],
+    owner: User,
+    editor: User,
+    shared: dict[str, Any],
+    database_url: str,
+) -> None:
+    """A member's move decides under the placement lock of the tree's owner, whoever asks: an
+    owner's move under way (its lock held) and an editor's crossed move cannot both pass the
+    cycle check and make a cycle."""
+    list_id = shared["list"]["id"]
+    parent = api.post(
+        f"/api/{owner.id}/tasks",
+        json={"title": "Parent", "list_id": list_id},
+        headers=owner.headers,
+    ).json()
+    url = f"{task_url(editor, shared['task']['id'])}/move"
+
+    def waiting() -> bool:
+        row = sql.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+        ).fetchone()
+        return row is not None and row[0] > 0
+
+    with psycopg.connect(database_url) as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(3, hashtext(%s))", (owner.id,))
+
+        async def crossed() -> tuple[bool, Any]:
+            move = asyncio.ensure_future(
+                api.arequest("POST", url, json={"parent_id": parent["id"]}, headers=editor.headers)
+            )
+            seen = await until(waiting)
+            holder.commit()
+            return bool(seen), await move
+
+        seen, moved = api.run(crossed())
+    assert seen, "the editor's move did not wait for the owner's placement lock"
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["parent_id"] == parent["id"]
