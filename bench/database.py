@@ -66,6 +66,8 @@ class Seeded:
     creator: Account  # no tasks: the create workload (emptied after each run)
     small: Account  # 100 tasks: growth, against big and huge
     huge: Account  # 50,000 tasks: growth
+    sharer: Account  # 10,000 tasks in a list shared with `member` (editor): issue 26
+    member: Account  # the shared list's editor; its task_ids are the sharer's
     logins: list[Account]  # bcrypt cost 4: the login workload measures the path, not bcrypt
     storm: list[Account]  # bcrypt cost 12, as the server hashes: the login storm
 
@@ -132,13 +134,32 @@ def seed(dsn: str, run_id: str, accounts: int = 64) -> Seeded:
             creator=account("creator", fast_hash),
             small=account("small", fast_hash, 100),
             huge=account("huge", fast_hash, 50_000),
+            sharer=account("sharer", fast_hash, 10_000),
+            member=account("member", fast_hash),
             logins=[account(f"login{i:02d}", fast_hash) for i in range(accounts)],
             storm=[account(f"storm{i:02d}", real_hash) for i in range(accounts)],
         )
+        share_tasks(conn, seeded.sharer, seeded.member)
         plain.create_table(conn, [a.id for a in seeded.owners()])
         conn.execute("VACUUM ANALYZE users")  # as autovacuum leaves tables that have settled
         conn.execute("VACUUM ANALYZE tasks")
     return seeded
+
+
+def share_tasks(conn: psycopg.Connection[Any], owner: Account, member: Account) -> None:
+    """The owner's seeded tasks move to a list of theirs shared with `member` as its editor
+    (an inbox is never shared), whose task ids the member's workloads use."""
+    made = conn.execute(
+        "INSERT INTO lists (user_id, name) VALUES (%s, 'Shared') RETURNING id", (owner.id,)
+    ).fetchone()
+    assert made is not None
+    conn.execute("UPDATE tasks SET list_id = %s WHERE user_id = %s", (made[0], owner.id))
+    conn.execute(
+        "INSERT INTO list_members (list_id, owner_id, member_id, role)"
+        " VALUES (%s, %s, %s, 'editor')",
+        (made[0], owner.id, member.id),
+    )
+    member.task_ids = owner.task_ids
 
 
 def remove_created_tasks(dsn: str, seeded: Seeded) -> int:

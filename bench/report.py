@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from bench.load import Result
 from bench.service import LogSummary
 from bench.variants import Variants
-from bench.workloads import GROWTH_SIZES
+from bench.workloads import GROWTH_SIZES, SHARED
 
 MODES = ("full", "off")
 PERCENTILES = ("p50_ms", "p99_ms")
@@ -163,6 +163,17 @@ class Report:
                 ratio = _div(self.mean(large, "full", "rps"), self.mean(small, "full", "rps"))
                 rows.append(
                     (f"{op}, 50,000 tasks / 100 (full)", f"{ratio:.2f}", ">= 0.80", ratio >= 0.8)
+                )
+        for op, (owner, member) in SHARED.items():
+            if (owner, "full") in self.runs and (member, "full") in self.runs:
+                ratio = _div(self.mean(member, "full", "rps"), self.mean(owner, "full", "rps"))
+                rows.append(
+                    (
+                        f"{op}, a shared list's member / its owner (full)",
+                        f"{ratio:.2f}",
+                        ">= 0.90",
+                        ratio >= 0.9,
+                    )
                 )
         if rss := self.rss():
             whens = ("at start", "after the workloads")

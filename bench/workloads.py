@@ -56,7 +56,18 @@ WORKLOADS = [
     Workload("changes @100", "changes.lua", "small", modes=("full",)),
     Workload("changes @10k", "changes.lua", "big", modes=("full",)),
     Workload("changes @50k", "changes.lua", "huge", modes=("full",)),
+    # A shared list of 10,000 tasks (issue 26): its editor's reads against its owner's, one
+    # after the other in each round.
+    Workload("list 20 shared owner", "list.lua", "sharer", "limit=20", modes=("full",)),
+    Workload("list 20 shared member", "list.lua", "member", "limit=20", modes=("full",)),
+    Workload("get shared owner", "get.lua", "sharer", modes=("full",)),
+    Workload("get shared member", "get.lua", "member", modes=("full",)),
 ]
+# Each shared-list operation: (the owner's workload, the member's).
+SHARED = {
+    "list 20": ("list 20 shared owner", "list 20 shared member"),
+    "get": ("get shared owner", "get shared member"),
+}
 BY_NAME = {w.name: w for w in WORKLOADS}
 STORM = Workload("login storm", "login.lua", "storm", modes=FULL_AND_OFF)
 # Each growth operation at 100, 10,000 and 50,000 tasks: the workloads' names.
@@ -80,7 +91,7 @@ class Fixtures:
             name: issue_access_token(
                 settings, getattr(seeded, name).id, getattr(seeded, name).session_id
             )
-            for name in ("big", "medium", "creator", "small", "huge")
+            for name in ("big", "medium", "creator", "small", "huge", "sharer", "member")
         }
         self.queries = {w.name: w.query for w in WORKLOADS}
         self.queries["list 20 manual"] = f"limit=20&sort=position&list_id={seeded.big.inbox_id}"

@@ -13,24 +13,26 @@ SELECT revision, sync_horizon FROM users WHERE id = :user_id;
 SELECT 'task' AS kind, 'upsert' AS op, id, revision, updated_at AS changed_at,
        user_id, title, description, is_completed, completed_at, priority, due_date, tags,
        list_id, parent_id, position, created_at, updated_at, version,
-       due_on, recurrence, last_completed_at, reminders,
-       NULL AS name, NULL AS color, NULL::boolean AS is_inbox
+       due_on, recurrence, last_completed_at, reminders, created_by, assignee_id, completed_by,
+       NULL AS name, NULL AS color, NULL::boolean AS is_inbox, NULL AS role,
+       NULL::integer AS member_count
   FROM tasks
  WHERE user_id = :user_id AND revision > :since AND revision <= :upto
 UNION ALL
 SELECT 'list', 'upsert', id, revision, updated_at,
        user_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        NULL, NULL, position, created_at, updated_at, version,
-       NULL, NULL, NULL, NULL,
-       name, color, is_inbox
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       name, color, is_inbox, 'owner',
+       (SELECT count(*)::integer FROM list_members AS m WHERE m.list_id = lists.id)
   FROM lists
  WHERE user_id = :user_id AND revision > :since AND revision <= :upto
 UNION ALL
 SELECT kind, 'delete', id, revision, changed_at,
        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL, NULL, NULL, NULL,
-       NULL, NULL, NULL
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL, NULL, NULL
   FROM tombstones
  WHERE user_id = :user_id AND revision > :since AND revision <= :upto AND NOT :live_only
  ORDER BY revision

@@ -2,36 +2,69 @@
 -- of one list under one parent; parent_key is the parent, or the nil uuid at the top level).
 -- Every query names the owner. Changes of shape hold the user's placement lock (lists.sql).
 
--- name: task_placement(user_id, id)^
--- The task's list, parent and version, its row locked; nothing when it is missing or another
--- user's.
-SELECT list_id, parent_id, version
-  FROM tasks
- WHERE user_id = :user_id AND id = :id
-   FOR UPDATE;
+-- name: task_owner({token}, id)^
+-- account_ok, the caller's role on the task's list (caller_role: null when it is missing or in
+-- no list of the caller's), and its owner when that role reaches :required_role (else null):
+-- whose placement lock a change of the task's tree takes.
+WITH account AS (SELECT {token_account_ok} AS ok)
+SELECT account.ok AS account_ok, list_role(:user_id, t.user_id, t.list_id) AS caller_role,
+       CASE WHEN role_reaches(list_role(:user_id, t.user_id, t.list_id), :required_role)
+            THEN t.user_id END AS owner_id
+  FROM account LEFT JOIN tasks AS t
+    ON account.ok AND t.id = :id AND list_role(:user_id, t.user_id, t.list_id) IS NOT NULL;
 
--- name: placement_facts(user_id, id, parent_id, list_id)^
+-- name: lock_owner_placement(owner_id)$
+-- Nothing of note: takes the placement lock of the owner of the lists and trees a member
+-- changes (the lock lock_placement takes for its own user: the same key).
+SELECT pg_advisory_xact_lock(3, hashtext(:owner_id::text))::text;
+
+-- name: task_placement({token}, id)^
+-- account_ok, the caller's role on the task's list (caller_role), and the task's owner, list,
+-- parent and version, its row locked, when that role reaches :required_role (null when it is
+-- missing, in no list of the caller's, or the role is too low: nothing locked).
+WITH account AS (SELECT {token_account_ok} AS ok),
+seen AS (
+  SELECT list_role(:user_id, user_id, list_id) AS role FROM tasks
+   WHERE (SELECT ok FROM account) AND id = :id
+),
+task AS (
+  SELECT user_id AS owner_id, list_id, parent_id, version FROM tasks
+   WHERE (SELECT ok FROM account) AND id = :id
+     AND role_reaches(list_role(:user_id, user_id, list_id), :required_role)
+     FOR UPDATE
+)
+SELECT account.ok AS account_ok, (SELECT role FROM seen) AS caller_role, task.*
+  FROM account LEFT JOIN task ON true;
+
+-- name: placement_facts(user_id, owner_id, id, parent_id, list_id)^
 -- What decides a placement of task `id` (null for a new task) under `parent_id` (null: top
--- level) in `list_id` (null: not asked): whether the list is the user's; the parent's list
--- and level (1 at the top; null list: no such parent of the user's); whether the parent is the
+-- level) in `list_id` (null: not asked), by user_id (the caller), of the lists of owner_id
+-- (null: anyone's; a task moves among its owner's lists alone): whether the list is one the
+-- user may write (editor or owner); the parent's list and level (1 at the top; null list: no
+-- such parent in a list the user belongs to); whether the parent is the
 -- task or one of its descendants; and the height of the task's subtree (1: no children).
 WITH RECURSIVE
-    ancestry (id, parent_id, list_id, steps) AS (
-        SELECT id, parent_id, list_id, 1 FROM tasks WHERE user_id = :user_id AND id = :parent_id
+    ancestry (id, parent_id, list_id, owner, steps) AS (
+        SELECT id, parent_id, list_id, user_id, 1 FROM tasks
+         WHERE id = :parent_id AND user_id = coalesce(:owner_id::uuid, user_id)
+           AND list_role(:user_id, user_id, list_id) IS NOT NULL
         UNION ALL
-        SELECT t.id, t.parent_id, t.list_id, a.steps + 1
+        SELECT t.id, t.parent_id, t.list_id, t.user_id, a.steps + 1
           FROM tasks AS t JOIN ancestry AS a ON t.id = a.parent_id
-         WHERE t.user_id = :user_id AND a.steps < 8
+         WHERE t.user_id = a.owner AND a.steps < 8
     ),
     subtree (id, depth) AS (
-        SELECT id, 1 FROM tasks WHERE user_id = :user_id AND id = :id
+        SELECT id, 1 FROM tasks WHERE user_id = :owner_id AND id = :id
         UNION ALL
         SELECT t.id, s.depth + 1
           FROM tasks AS t JOIN subtree AS s ON t.parent_id = s.id
-         WHERE t.user_id = :user_id AND s.depth < 8
+         WHERE t.user_id = :owner_id AND s.depth < 8
     )
 SELECT (:list_id::uuid IS NULL
-        OR EXISTS (SELECT FROM lists WHERE user_id = :user_id AND id = :list_id)) AS list_found,
+        OR EXISTS (SELECT FROM lists
+                    WHERE id = :list_id AND user_id = coalesce(:owner_id::uuid, user_id)
+                      AND role_reaches(list_role(:user_id, user_id, id), 'editor')))
+       AS list_found,
        (SELECT list_id FROM ancestry WHERE steps = 1) AS parent_list_id,
        (SELECT count(*) FROM ancestry) AS parent_level,
        EXISTS (SELECT FROM ancestry WHERE id = :id) AS cycle,

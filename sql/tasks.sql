@@ -1,4 +1,9 @@
--- Tasks, always reached through their owner: every query has user_id in its WHERE clause.
+-- Tasks, keyed by their list's owner (user_id), reached by whoever belongs to that list (issue 26,
+-- SPEC §11): a statement selects a task by id where list_role(caller, owner, list) is not null
+-- (the owner: no probe at all; a member: one primary-key probe of list_members), answers that
+-- role as caller_role, and writes only when it reaches the operation's :required_role
+-- (server/access/gate.py answers 403 for a role too low; a task in no list of the caller's is
+-- null, the same 404 as a missing one). :user_id is the caller.
 -- The listing (filters, sort, keyset paging) is composed from fixed fragments in server/tasks/page_sql.py.
 -- completed_at follows is_completed (the table CHECKs it); every change bumps version by one and
 -- moves updated_at forward, even if the clock has not. {task_columns} stands for a task's columns
@@ -9,42 +14,65 @@
 -- does both. Its answer is always one row: account_ok, and the task's columns (null when
 -- there is no such task, or when the account may not act: then nothing was read or written).
 
--- name: create_task({token}, list_id, parent_id, title, description, priority, due_date, due_on, tags, is_completed, recurrence, reminders, quota)^
--- account_ok, and the new task, last among its siblings, in list_id (null: the inbox) under
--- parent_id (null: top level; the caller has checked it); null when the list is not the user's,
--- or the user already has `quota` tasks (the trash counts). The user's count is locked first
+-- name: create_task({token}, list_id, parent_id, title, description, priority, due_date, due_on, tags, is_completed, recurrence, reminders, assignee_id, quota)^
+-- account_ok, the caller's role on the list (caller_role: null when the caller belongs to no
+-- such list), whether assignee_id is null or someone of that list (assignee_ok), and the new
+-- task, last among its siblings, in list_id (null: the caller's inbox) under parent_id (null:
+-- top level; the caller has checked it), stored under the list's owner and made by the caller;
+-- null when the role does not reach :required_role, the assignee is no one of the list, or
+-- the owner already has `quota` tasks (the trash counts). The owner's count is locked first
 -- (migration 0032): concurrent creates pass the quota one at a time.
 WITH account AS (SELECT {token_account_ok} AS ok),
-room AS (SELECT FROM task_counts WHERE user_id = :user_id AND tasks < :quota FOR UPDATE),
-task AS (
-  INSERT INTO tasks (user_id, list_id, parent_id, title, description, priority, due_date, due_on,
-                     tags, is_completed, completed_at, recurrence, reminders)
-  SELECT :user_id, l.id, :parent_id, :title, :description, :priority, :due_date, :due_on, :tags,
-         :is_completed, CASE WHEN :is_completed THEN now() END, :recurrence, :reminders
+target AS (
+  SELECT l.id, l.user_id, list_role(:user_id, l.user_id, l.id) AS role,
+         (:assignee_id::uuid IS NULL
+          OR list_role(:assignee_id, l.user_id, l.id) IS NOT NULL) AS assignee_ok
     FROM lists AS l
    WHERE (SELECT ok FROM account)
-     AND l.user_id = :user_id
-     AND CASE WHEN :list_id::uuid IS NULL THEN l.is_inbox ELSE l.id = :list_id END
-     AND EXISTS (SELECT FROM room)
+     AND CASE WHEN :list_id::uuid IS NULL THEN l.user_id = :user_id AND l.is_inbox
+              ELSE l.id = :list_id END
+     AND list_role(:user_id, l.user_id, l.id) IS NOT NULL
+),
+room AS (
+  SELECT FROM task_counts AS c JOIN target ON c.user_id = target.user_id
+   WHERE c.tasks < :quota AND role_reaches(target.role, :required_role) AND target.assignee_ok
+     FOR UPDATE OF c
+),
+task AS (
+  INSERT INTO tasks (user_id, list_id, parent_id, title, description, priority, due_date, due_on,
+                     tags, is_completed, completed_at, recurrence, reminders, created_by,
+                     assignee_id, completed_by)
+  SELECT target.user_id, target.id, :parent_id, :title, :description, :priority, :due_date,
+         :due_on, :tags, :is_completed, CASE WHEN :is_completed THEN now() END, :recurrence,
+         :reminders, :user_id, :assignee_id, CASE WHEN :is_completed THEN :user_id::uuid END
+    FROM target
+   WHERE EXISTS (SELECT FROM room)
   RETURNING {task_columns}
 )
-SELECT account.ok AS account_ok, task.*
+SELECT account.ok AS account_ok, (SELECT role FROM target) AS caller_role,
+       (SELECT assignee_ok FROM target) AS assignee_ok, task.*
   FROM account LEFT JOIN task ON true;
 
 -- name: get_task({token}, id)^
--- account_ok, and the task (null when it is missing or another user's).
+-- account_ok, the caller's role on the task's list, and the task (null when it is missing or
+-- in no list of the caller's).
 WITH account AS (SELECT {token_account_ok} AS ok)
-SELECT account.ok AS account_ok, {task_columns}
-  FROM account LEFT JOIN tasks ON account.ok AND user_id = :user_id AND id = :id;
+SELECT account.ok AS account_ok, list_role(:user_id, user_id, list_id) AS caller_role,
+       {task_columns}
+  FROM account LEFT JOIN tasks
+    ON account.ok AND id = :id AND list_role(:user_id, user_id, list_id) IS NOT NULL;
 
 -- name: task_version(user_id, id)$
--- The task's version, or null when it is missing or another user's (tells 404 from 412).
-SELECT version FROM tasks WHERE user_id = :user_id AND id = :id;
+-- The task's version, or null when it is missing or in no list of the caller's (user_id)
+-- (tells 404 from 412).
+SELECT version FROM tasks WHERE id = :id AND list_role(:user_id, user_id, list_id) IS NOT NULL;
 
--- name: update_task({token}, id, versions, title, set_description, description, priority, set_due_date, due_date, set_due_on, due_on, tags, is_completed, toggle, set_recurrence, recurrence, reminders, advance)^
--- account_ok, and the patched task (a null non-nullable field, or a false set_ flag, keeps the
--- stored value; toggle flips is_completed), or null when it is missing, another user's, or not at
--- one of `versions` (null: any version). Completing a task completes its open descendants
+-- name: update_task({token}, id, versions, set_assignee, assignee_id, title, set_description, description, priority, set_due_date, due_date, set_due_on, due_on, tags, is_completed, toggle, set_recurrence, recurrence, reminders, advance)^
+-- account_ok, the caller's role on the task's list (caller_role), and the patched task (a null
+-- non-nullable field, or a false set_ flag, keeps the stored value; toggle flips is_completed;
+-- completed_by becomes the caller when it completes or advances), or null when it is missing,
+-- in no list of the caller's, the role does not reach :required_role, the assignee set is no
+-- one of the task's list (assignee_ok false), or not at one of `versions` (null: any version). Completing a task completes its open descendants
 -- (the trigger of migration 0011). Completing an open recurring task is for the caller to decide
 -- (server/tasks/completion.py): with advance null such a write matches nothing; with advance
 -- true it stays open at the next due given (due_date, due_on) and records last_completed_at
@@ -70,9 +98,17 @@ task AS (
                                   AND (CASE WHEN :toggle THEN NOT is_completed ELSE coalesce(:is_completed, is_completed) END)
                              THEN coalesce(completed_at, now()) END,
          last_completed_at = CASE WHEN :advance THEN now() ELSE last_completed_at END,
+         completed_by = CASE WHEN :advance OR (NOT is_completed AND NOT coalesce(:advance, false)
+                                 AND (CASE WHEN :toggle THEN NOT is_completed
+                                           ELSE coalesce(:is_completed, is_completed) END))
+                             THEN :user_id::uuid ELSE completed_by END,
+         assignee_id = CASE WHEN :set_assignee THEN :assignee_id::uuid ELSE assignee_id END,
          version = version + 1,
          updated_at = greatest(now(), updated_at + interval '1 microsecond')
-   WHERE (SELECT ok FROM account) AND user_id = :user_id AND id = :id
+   WHERE (SELECT ok FROM account) AND id = :id
+     AND role_reaches(list_role(:user_id, user_id, list_id), :required_role)
+     AND (NOT :set_assignee OR :assignee_id::uuid IS NULL
+          OR list_role(:assignee_id, user_id, list_id) IS NOT NULL)
      AND (:versions::integer[] IS NULL OR version = ANY (:versions))
      AND (:advance::boolean IS NOT NULL OR is_completed
           OR NOT (CASE WHEN :toggle THEN NOT is_completed ELSE coalesce(:is_completed, is_completed) END)
@@ -80,36 +116,57 @@ task AS (
   RETURNING {task_columns}
 )
 SELECT account.ok AS account_ok, task.*,
+       list_role(:user_id, seen.user_id, seen.list_id) AS caller_role,
+       (NOT :set_assignee OR :assignee_id::uuid IS NULL
+        OR list_role(:assignee_id, seen.user_id, seen.list_id) IS NOT NULL) AS assignee_ok,
        seen.is_completed AS seen_completed, seen.last_completed_at AS seen_completed_at
   FROM account LEFT JOIN task ON true
-  LEFT JOIN tasks AS seen ON account.ok AND seen.user_id = :user_id AND seen.id = :id;
+  LEFT JOIN tasks AS seen
+    ON account.ok AND seen.id = :id
+   AND list_role(:user_id, seen.user_id, seen.list_id) IS NOT NULL;
 
 -- name: completing_task(user_id, id)^
 -- What completing a task needs to know: its version, whether it is open and when it last
 -- advanced, its recurrence and due, the advances made, and its owner's zone; nothing when it
--- is missing or another user's.
+-- is missing or in no list of the caller's (user_id).
 SELECT t.version, t.is_completed, t.last_completed_at, t.recurrence, t.recurrence_done,
        t.due_date, t.due_on, u.timezone
   FROM tasks AS t JOIN users AS u ON u.id = t.user_id
- WHERE t.user_id = :user_id AND t.id = :id;
+ WHERE t.id = :id AND list_role(:user_id, t.user_id, t.list_id) IS NOT NULL;
 
 -- name: delete_task({token}, id, versions)^
--- account_ok, and the deleted task's id, or null when it is missing, another user's, or not at
--- one of `versions` (null: any version).
+-- account_ok, the caller's role on the task's list (caller_role), and the deleted task's id, or
+-- null when it is missing, in no list of the caller's, the role does not reach :required_role,
+-- or not at one of `versions` (null: any version).
 WITH account AS (SELECT {token_account_ok} AS ok),
+seen AS (
+  SELECT list_role(:user_id, user_id, list_id) AS role FROM tasks
+   WHERE (SELECT ok FROM account) AND id = :id
+),
 task AS (
   DELETE FROM tasks
-   WHERE (SELECT ok FROM account) AND user_id = :user_id AND id = :id
+   WHERE (SELECT ok FROM account) AND id = :id
+     AND role_reaches(list_role(:user_id, user_id, list_id), :required_role)
      AND (:versions::integer[] IS NULL OR version = ANY (:versions))
   RETURNING id
 )
-SELECT account.ok AS account_ok, task.id FROM account LEFT JOIN task ON true;
+SELECT account.ok AS account_ok, (SELECT role FROM seen) AS caller_role, task.id
+  FROM account LEFT JOIN task ON true;
 
 -- name: get_stats({token}, list_id, now)^
--- account_ok, and the user's counts: total, completed, overdue (open and past due), per priority, and per tag
--- as a JSON array [{tag, count}] of the 100 most used tags, sorted by count desc then tag;
--- one statement, one snapshot. With list_id (else null), of that list's tasks only. Overdue is
+-- account_ok, and the counts of the tasks of every list the caller belongs to (their own and
+-- shared): total, completed, overdue (open and past due), per priority, and per tag as a JSON
+-- array [{tag, count}] of the 100 most used tags, sorted by count desc then tag; one
+-- statement, one snapshot. With list_id (else null), of that list's tasks only. Overdue is
 -- judged at `now` (the app's clock) against due_at: an all-day task at the end of its day.
+WITH seen AS (
+  SELECT is_completed, due_at, priority, tags FROM tasks
+   WHERE user_id = :user_id AND (:list_id::uuid IS NULL OR list_id = :list_id)
+  UNION ALL
+  SELECT t.is_completed, t.due_at, t.priority, t.tags
+    FROM list_members AS m JOIN tasks AS t ON t.user_id = m.owner_id AND t.list_id = m.list_id
+   WHERE m.member_id = :user_id AND (:list_id::uuid IS NULL OR m.list_id = :list_id)
+)
 SELECT {token_account_ok} AS account_ok,
        count(*) AS total,
        count(*) FILTER (WHERE is_completed) AS completed,
@@ -120,12 +177,8 @@ SELECT {token_account_ok} AS account_ok,
        (SELECT coalesce(jsonb_agg(jsonb_build_object('tag', tag, 'count', n) ORDER BY n DESC, tag),
                         '[]'::jsonb)
           FROM (SELECT tag, count(*) AS n
-                  FROM tasks AS t, unnest(t.tags) AS tag
-                 WHERE t.user_id = :user_id
-                   AND (:list_id::uuid IS NULL OR t.list_id = :list_id)
+                  FROM seen AS t, unnest(t.tags) AS tag
                  GROUP BY tag
                  ORDER BY n DESC, tag
                  LIMIT 100) AS per_tag) AS tags
-  FROM tasks
- WHERE user_id = :user_id
-   AND (:list_id::uuid IS NULL OR list_id = :list_id);
+  FROM seen;

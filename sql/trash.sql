@@ -9,20 +9,42 @@
 -- deletion of many children of one parent skews (one parent_id, one deleted_at): joining the
 -- whole deletion to each step, or scanning it for each task, a restore of 6,000 took 12-30 s.
 
--- name: trash_page(user_id, limit, offset, after_deleted_at, after_id)
--- One page of the trash, newest deletion first (ties by id desc), after the keyset
--- (after_deleted_at, after_id) when given, each row with the count of the whole trash.
+-- name: trash_page(user_id, role, limit, offset, after_deleted_at, after_id)
+-- One page of the trash the user sees (their own, and that of each list shared with them where
+-- their role reaches `role`: list_trash's x-required-role), newest deletion first (ties by id
+-- desc), after the keyset (after_deleted_at, after_id) when given, each row with the count of
+-- the whole of it.
 SELECT {task_columns}, deleted_at, count(*) OVER () AS total
-  FROM trash
- WHERE user_id = :user_id
-   AND (:after_deleted_at::timestamptz IS NULL
+  FROM (SELECT * FROM trash WHERE user_id = :user_id
+        UNION ALL
+        SELECT t.* FROM list_members AS m
+          JOIN trash AS t ON t.user_id = m.owner_id AND t.list_id = m.list_id
+         WHERE m.member_id = :user_id AND role_reaches(m.role, :role)) AS trash
+ WHERE (:after_deleted_at::timestamptz IS NULL
         OR (deleted_at, id) < (:after_deleted_at, :after_id::uuid))
  ORDER BY deleted_at DESC, id DESC
  LIMIT :limit OFFSET :offset;
 
--- name: trash_total(user_id)$
--- How many tasks the user's trash holds.
-SELECT count(*) FROM trash WHERE user_id = :user_id;
+-- name: trash_total(user_id, role)$
+-- How many tasks the trash the user sees holds (as trash_page).
+SELECT (SELECT count(*) FROM trash WHERE user_id = :user_id)
+     + (SELECT count(*) FROM list_members AS m
+          JOIN trash AS t ON t.user_id = m.owner_id AND t.list_id = m.list_id
+         WHERE m.member_id = :user_id AND role_reaches(m.role, :role));
+
+-- name: trashed_task({token}, id)^
+-- account_ok, the caller's role on the list of the trashed task `id` (caller_role: null when
+-- the trash holds no such task of a list the caller belongs to), and its owner when that role
+-- reaches :required_role (else null).
+WITH account AS (SELECT {token_account_ok} AS ok),
+found AS (
+  SELECT user_id, list_role(:user_id, user_id, list_id) AS role FROM trash
+   WHERE (SELECT ok FROM account) AND id = :id
+     AND list_role(:user_id, user_id, list_id) IS NOT NULL
+)
+SELECT account.ok AS account_ok, found.role AS caller_role,
+       CASE WHEN role_reaches(found.role, :required_role) THEN found.user_id END AS owner_id
+  FROM account LEFT JOIN found ON true;
 
 -- name: lock_task_count(user_id)$
 -- The user's count of tasks, the trash included (migration 0032), its row locked: taken before
@@ -93,13 +115,15 @@ WITH deletion AS (
 ), restored AS (
     INSERT INTO tasks (id, user_id, list_id, parent_id, title, description, is_completed,
                        completed_at, priority, due_date, tags, position, created_at, updated_at,
-                       version, due_on, recurrence, last_completed_at, recurrence_done, reminders)
+                       version, due_on, recurrence, last_completed_at, recurrence_done, reminders,
+                       created_by, assignee_id, completed_by)
     SELECT g.id, g.user_id, :list_id,
            CASE WHEN g.id = :id THEN :parent_id::uuid ELSE g.parent_id END,
            g.title, g.description, g.is_completed, g.completed_at, g.priority, g.due_date, g.tags,
            CASE WHEN g.id = :id THEN next_position() ELSE g.position END,
            g.created_at, greatest(now(), g.updated_at + interval '1 microsecond'), g.version + 1,
-           g.due_on, g.recurrence, g.last_completed_at, g.recurrence_done, g.reminders
+           g.due_on, g.recurrence, g.last_completed_at, g.recurrence_done, g.reminders,
+           g.created_by, g.assignee_id, g.completed_by
       FROM gone AS g
     RETURNING {task_columns}
 )
@@ -126,11 +150,28 @@ SELECT count(*) FROM gone;
 WITH gone AS (DELETE FROM trash WHERE user_id = :user_id RETURNING 1)
 SELECT count(*) FROM gone;
 
--- name: clear_completed(user_id, list_id)!
--- Moves the completed tasks (of list_id, else of every list) to the trash, their descendants
--- with them (the cascade).
-DELETE FROM tasks
- WHERE user_id = :user_id AND is_completed AND (:list_id::uuid IS NULL OR list_id = :list_id);
+-- name: clear_completed({token}, list_id)^
+-- account_ok, the caller's role on list_id (caller_role: null without one, or when the caller
+-- belongs to no such list) and whose tasks were cleared (owner_id); moves the completed tasks
+-- of list_id (when the role reaches :required_role), else of every list of the caller's own,
+-- to the trash, their descendants with them (the cascade).
+WITH account AS (SELECT {token_account_ok} AS ok),
+target AS (
+  SELECT l.user_id, l.id, list_role(:user_id, l.user_id, l.id) AS role FROM lists AS l
+   WHERE (SELECT ok FROM account) AND l.id = :list_id
+     AND list_role(:user_id, l.user_id, l.id) IS NOT NULL
+),
+gone AS (
+  DELETE FROM tasks
+   WHERE (SELECT ok FROM account) AND is_completed
+     AND CASE WHEN :list_id::uuid IS NULL THEN user_id = :user_id
+              ELSE (user_id, list_id) = (SELECT user_id, id FROM target
+                                          WHERE role_reaches(role, :required_role)) END
+  RETURNING 1
+)
+SELECT account.ok AS account_ok, (SELECT role FROM target) AS caller_role,
+       coalesce((SELECT user_id FROM target), :user_id) AS owner_id
+  FROM account;
 
 -- name: trashed_now(user_id)$
 -- How many of the user's tasks this transaction moved to the trash (they share its now()).

@@ -23,6 +23,7 @@ import pytest
 from server.config import Settings
 from server.db.pool import Database
 from tests.conftest import User
+from tests.sharing import share
 from tests.support import Api
 
 
@@ -157,6 +158,39 @@ def test_each_common_operation_is_one_round_trip_on_one_acquire(
         for name, (send, status) in operations(api, user, task["id"]).items()
     }
     costs["delete"] = _count_delete(api, user, counting)
+    summary = {name: (c.acquires, len(c.statements)) for name, c in costs.items()}
+    assert summary == dict.fromkeys(costs, (1, 1)), {
+        name: c.statements for name, c in costs.items()
+    }
+
+
+def test_a_member_reads_and_writes_a_shared_lists_task_in_one_round_trip(
+    counted_api: tuple[Api, CountingPool],
+    user: User,
+    other_user: User,
+    sql: psycopg.Connection[Any],
+) -> None:
+    """A shared list's editor costs what its owner does: the statement that checks the session
+    checks the role too (issue 26)."""
+    api, counting = counted_api
+    owner, member = user, other_user
+    made = api.post(f"/api/{owner.id}/lists", json={"name": "Shared"}, headers=owner.headers)
+    list_id = made.json()["id"]
+    share(sql, owner, list_id, member, "editor")
+    one = api.post(
+        f"/api/{owner.id}/tasks",
+        json={"title": "shared", "list_id": list_id},
+        headers=owner.headers,
+    ).json()
+    base, h = f"/api/{member.id}/tasks", member.headers
+    url = f"{base}/{one['id']}"
+    sends: dict[str, tuple[Send, int]] = {
+        "get": (lambda: api.get(url, headers=h), 200),
+        "PATCH": (lambda: api.patch(url, json={"priority": "low"}, headers=h), 200),
+        "list (list_id)": (lambda: api.get(base, params={"list_id": list_id}, headers=h), 200),
+        "create": (lambda: api.post(base, json={"title": "n", "list_id": list_id}, headers=h), 201),
+    }
+    costs = {name: count(api, counting, send, status) for name, (send, status) in sends.items()}
     summary = {name: (c.acquires, len(c.statements)) for name, c in costs.items()}
     assert summary == dict.fromkeys(costs, (1, 1)), {
         name: c.statements for name, c in costs.items()

@@ -30,7 +30,7 @@ LIST_COLUMNS = "id, user_id, name, color, position, is_inbox, created_at, update
 TASK_COLUMNS = (
     "id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,"
     " list_id, parent_id, position, created_at, updated_at, version, due_on, recurrence,"
-    " last_completed_at, reminders"
+    " last_completed_at, reminders, created_by, assignee_id, completed_by"
 )
 # An account's columns, as every query answering a User returns them.
 USER_COLUMNS = (
@@ -190,6 +190,7 @@ class Queries(Protocol):
         *,
         user_id: str,
         session_id: str,
+        required_role: str | None,
         list_id: str | None,
         parent_id: str | None,
         title: str,
@@ -201,6 +202,7 @@ class Queries(Protocol):
         is_completed: bool,
         recurrence: dict[str, str] | None,
         reminders: list[dict[str, str]],
+        assignee_id: str | None,
         quota: int,
     ) -> Row: ...
     async def get_task(self, conn: Conn, *, user_id: str, session_id: str, id: str) -> Row: ...
@@ -211,8 +213,11 @@ class Queries(Protocol):
         *,
         user_id: str,
         session_id: str,
+        required_role: str | None,
         id: str,
         versions: list[int] | None,
+        set_assignee: bool,
+        assignee_id: str | None,
         title: str | None,
         set_description: bool,
         description: str | None,
@@ -231,19 +236,33 @@ class Queries(Protocol):
     ) -> Row: ...
     async def completing_task(self, conn: Conn, *, user_id: str, id: str) -> Row: ...
     async def delete_task(
-        self, conn: Conn, *, user_id: str, session_id: str, id: str, versions: list[int] | None
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        session_id: str,
+        required_role: str | None,
+        id: str,
+        versions: list[int] | None,
     ) -> Row: ...
     async def get_stats(
         self, conn: Conn, *, user_id: str, session_id: str, list_id: str | None, now: datetime
     ) -> Row: ...
 
     # placement.sql
-    async def task_placement(self, conn: Conn, *, user_id: str, id: str) -> Row: ...
+    async def task_owner(
+        self, conn: Conn, *, user_id: str, session_id: str, required_role: str | None, id: str
+    ) -> Row: ...
+    async def lock_owner_placement(self, conn: Conn, *, owner_id: str) -> str: ...
+    async def task_placement(
+        self, conn: Conn, *, user_id: str, session_id: str, required_role: str | None, id: str
+    ) -> Row: ...
     async def placement_facts(
         self,
         conn: Conn,
         *,
         user_id: str,
+        owner_id: str | None,
         id: str | None,
         parent_id: str | None,
         list_id: str | None,
@@ -290,6 +309,7 @@ class Queries(Protocol):
         *,
         user_id: str,
         session_id: str,
+        required_role: str | None,
         id: str,
         versions: list[int] | None,
         name: str | None,
@@ -297,7 +317,14 @@ class Queries(Protocol):
         color: str | None,
     ) -> Row: ...
     async def delete_list(
-        self, conn: Conn, *, user_id: str, session_id: str, id: str, versions: list[int] | None
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        session_id: str,
+        required_role: str | None,
+        id: str,
+        versions: list[int] | None,
     ) -> Row: ...
     async def list_state(self, conn: Conn, *, user_id: str, id: str) -> Row: ...
     async def move_list(
@@ -414,12 +441,16 @@ class Queries(Protocol):
         conn: Conn,
         *,
         user_id: str,
+        role: str | None,
         limit: int,
         offset: int,
         after_deleted_at: datetime | None,
         after_id: str | None,
     ) -> AsyncIterator[Row]: ...
-    async def trash_total(self, conn: Conn, *, user_id: str) -> int: ...
+    async def trash_total(self, conn: Conn, *, user_id: str, role: str | None) -> int: ...
+    async def trashed_task(
+        self, conn: Conn, *, user_id: str, session_id: str, required_role: str | None, id: str
+    ) -> Row: ...
     async def lock_task_count(self, conn: Conn, *, user_id: str) -> int | None: ...
     async def restore_home(self, conn: Conn, *, user_id: str, id: str) -> Row: ...
     async def restore_task(
@@ -427,7 +458,15 @@ class Queries(Protocol):
     ) -> Row: ...
     async def purge_trashed(self, conn: Conn, *, user_id: str, id: str) -> int: ...
     async def empty_trash(self, conn: Conn, *, user_id: str) -> int: ...
-    async def clear_completed(self, conn: Conn, *, user_id: str, list_id: str | None) -> str: ...
+    async def clear_completed(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        session_id: str,
+        required_role: str | None,
+        list_id: str | None,
+    ) -> Row: ...
     async def trashed_now(self, conn: Conn, *, user_id: str) -> int: ...
 
     # changes.sql

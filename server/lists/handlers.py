@@ -1,6 +1,9 @@
-"""Handlers of the contract tag `lists`: one user's lists, in manual order.
+"""Handlers of the contract tag `lists`: a user's lists, their own and those they joined, in
+their own manual order.
 
-As for tasks, every query names the owner (another user's list is a 404 like a missing one),
+As for tasks, every query finds a list by id among those the caller belongs to (any other is a
+404 like a missing one) and answers the caller's role, which the gate compares with the
+operation's (server/access/gate.py),
 writes check If-Match in their own WHERE clause, and when no row changed, list_state tells
 404 from 412 (and, for a delete, from the inbox's 409). Creating and moving hold the user's
 placement lock: the quota is counted, and neighbours read, with no other such change between.
@@ -14,19 +17,17 @@ from typing import Any, NoReturn
 
 from server.contract.context import Request
 from server.contract.reply import Reply
-from server.db.executor import Row
-from server.db.queries import LIST_COLUMNS
 from server.errors import InboxKept, NotFound, PreconditionFailed, QuotaExceeded
 from server.http.preconditions import conditional, current, etag, if_match_versions, versioned_reply
+from server.lists.fields import list_body, new_list_body
 from server.ordering.siblings import Siblings, find_slot, put
 
 NO_LIST = "No such list."
-LIST_FIELDS = tuple(LIST_COLUMNS.split(", "))
 
 
 async def list_lists(request: Request) -> Reply:
     rows = request.app.ctx.queries.list_lists(request.ctx.db, **request.ctx.token)
-    found = [_list_body(row) async for row in rows if row["id"] is not None]
+    found = [list_body(row) async for row in rows if row["id"] is not None]
     return conditional(request, {"lists": found})
 
 
@@ -41,7 +42,7 @@ async def create_list(request: Request) -> Reply:
     if row is None:
         raise QuotaExceeded(f"An account has at most {quota} lists.")
     headers = {"Location": f"/api/{user_id}/lists/{row['id']}", "ETag": etag(row["version"])}
-    return Reply(dict(row), status=201, headers=headers)
+    return Reply(new_list_body(row), status=201, headers=headers)
 
 
 async def get_list(request: Request) -> Reply:
@@ -51,14 +52,14 @@ async def get_list(request: Request) -> Reply:
     if row["id"] is None:
         raise NotFound(NO_LIST)
     if_none_match = request.ctx.header_params.get("If-None-Match")
-    return versioned_reply(_list_body(row), row["version"], if_none_match)
+    return versioned_reply(list_body(row), row["version"], if_none_match)
 
 
 async def update_list(request: Request) -> Reply:
     body = request.ctx.body
     row = await request.app.ctx.queries.update_list(
         request.ctx.db,
-        **request.ctx.token,
+        **request.ctx.access,
         id=_list_id(request),
         versions=_versions(request),
         name=body["name"].strip() if "name" in body else None,
@@ -67,12 +68,12 @@ async def update_list(request: Request) -> Reply:
     )
     if row["id"] is None:
         await _refused(request, deleting=False)
-    return Reply(_list_body(row), headers={"ETag": etag(row["version"])})
+    return Reply(list_body(row), headers={"ETag": etag(row["version"])})
 
 
 async def delete_list(request: Request) -> Reply:
     deleted = await request.app.ctx.queries.delete_list(
-        request.ctx.db, **request.ctx.token, id=_list_id(request), versions=_versions(request)
+        request.ctx.db, **request.ctx.access, id=_list_id(request), versions=_versions(request)
     )
     if deleted["id"] is None:
         await _refused(request, deleting=True)
@@ -103,7 +104,7 @@ async def move_list(request: Request) -> Reply:
             return await queries.move_list(conn, user_id=user_id, id=list_id, position=position)
 
         row = await put(siblings, slot, write)
-    return Reply(dict(row), headers={"ETag": etag(row["version"])})
+    return Reply(list_body(row), headers={"ETag": etag(row["version"])})
 
 
 async def _refused(request: Request, *, deleting: bool) -> NoReturn:
@@ -118,10 +119,6 @@ async def _refused(request: Request, *, deleting: bool) -> NoReturn:
     if deleting and state["is_inbox"] and (versions is None or state["version"] in versions):
         raise InboxKept()
     raise PreconditionFailed(etag(state["version"]))
-
-
-def _list_body(row: Row) -> dict[str, Any]:
-    return {name: row[name] for name in LIST_FIELDS}
 
 
 def _versions(request: Request) -> list[int] | None:

@@ -153,7 +153,7 @@ async def _written(request: Request, conn: Executor, item: dict[str, Any], row: 
 async def _create(request: Request, conn: Executor, body: Any, item: dict[str, Any]) -> Any:
     quota = request.app.ctx.settings.task_quota
     fields = task_fields.placed_fields(body)
-    return await placement.create(conn, request.app.ctx.queries, request.ctx.token, fields, quota)
+    return await placement.create(conn, request.app.ctx.queries, request.ctx.access, fields, quota)
 
 
 async def _update(request: Request, conn: Executor, body: Any, item: dict[str, Any]) -> Any:
@@ -170,7 +170,7 @@ async def _patch(request: Request, conn: Executor, item: dict[str, Any], fields:
     return await completion.write(
         conn,
         app.ctx.queries,
-        request.ctx.token,
+        request.ctx.access,
         _task_id(item),
         _versions(item),
         fields,
@@ -180,13 +180,13 @@ async def _patch(request: Request, conn: Executor, item: dict[str, Any], fields:
 
 async def _move(request: Request, conn: Executor, body: Any, item: dict[str, Any]) -> Row:
     return await placement.move(
-        conn, request.app.ctx.queries, request.ctx.token, _task_id(item), body, _versions(item)
+        conn, request.app.ctx.queries, request.ctx.access, _task_id(item), body, _versions(item)
     )
 
 
 async def _delete(request: Request, conn: Executor, body: Any, item: dict[str, Any]) -> Any:
     deleted = await request.app.ctx.queries.delete_task(
-        conn, **request.ctx.token, id=_task_id(item), versions=_versions(item)
+        conn, **request.ctx.access, id=_task_id(item), versions=_versions(item)
     )
     await _written(request, conn, item, deleted)
     return None

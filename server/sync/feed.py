@@ -18,22 +18,12 @@ from server.contract.context import Request
 from server.db.executor import Executor, Row
 from server.db.queries import Queries
 from server.errors import ApiError, BadRequest
+from server.lists.fields import list_body
 from server.tasks.fields import task_body
 
 MAC_BYTES = 16
 TOKEN = struct.Struct(">BQQ")  # mode (0 incremental, 1 full sync), position, end
 KEY_LABEL = b"todo-api/since/v1"
-LIST_FIELDS = (
-    "id",
-    "user_id",
-    "name",
-    "color",
-    "position",
-    "is_inbox",
-    "created_at",
-    "updated_at",
-    "version",
-)
 
 
 class SyncExpired(ApiError):
@@ -128,7 +118,7 @@ def change(row: Any) -> dict[str, Any]:
     """One change as the contract's Change: the whole Task or List, or null for a delete."""
     data: dict[str, Any] | None = None
     if row["op"] == "upsert":
-        data = task_body(row) if row["kind"] == "task" else {k: row[k] for k in LIST_FIELDS}
+        data = task_body(row) if row["kind"] == "task" else list_body(row)
     return {
         "kind": row["kind"],
         "op": row["op"],

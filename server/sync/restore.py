@@ -7,7 +7,8 @@ place and can choose another. A restore names no place; the top level is where S
 sends it when the parent is gone, so a parent now too deep counts as one that is not there, and
 a trashed task is never kept from coming back by a rule.
 
-Like a move, it holds the user's placement lock: no move or subtask changes the parent's level
+Like a move, it holds the placement lock of the task's owner (a shared list's editor restores
+the owner's task): no move or subtask changes the parent's level
 between the check and the write, and concurrent restores of one task run one after the other
 (the later ones find nothing: 404). Then, in the order of migration 0032, it locks the user's
 task count (a purge or emptying of the trash waits, so what is restored is still there), the
@@ -18,18 +19,22 @@ to the next place. Nothing the write refers to can vanish under it.
 from __future__ import annotations
 
 from server.db.executor import Executor, Row
-from server.db.queries import Queries, TokenParams
+from server.db.queries import AccessParams, Queries
 from server.errors import NotFound
 from server.tasks.placement import MAX_LEVEL
 
 NOT_IN_TRASH = "The trash holds no such task."
 
 
-async def restore(db: Executor, queries: Queries, token: TokenParams, task_id: str) -> Row:
-    """The restored task's row, or NotFound when the trash holds no such task of the user."""
-    user_id = token["user_id"]
+async def restore(db: Executor, queries: Queries, token: AccessParams, task_id: str) -> Row:
+    """The restored task's row, or NotFound when the trash holds no such task of a list the
+    caller belongs to (an editor of a shared list restores its owner's task, under the owner)."""
     async with db.transaction() as conn:
-        await queries.lock_placement(conn, **token)
+        found = await queries.trashed_task(conn, **token, id=task_id)
+        if found["owner_id"] is None:
+            raise NotFound(NOT_IN_TRASH)
+        user_id = str(found["owner_id"])
+        await queries.lock_owner_placement(conn, owner_id=user_id)
         await queries.lock_task_count(conn, user_id=user_id)
         home = await queries.restore_home(conn, user_id=user_id, id=task_id)
         if home is None:
@@ -39,7 +44,7 @@ async def restore(db: Executor, queries: Queries, token: TokenParams, task_id: s
         if (
             parent is not None
             and home["parent_level"] + home["height"] <= MAX_LEVEL
-            and await queries.task_placement(conn, user_id=user_id, id=parent) is not None
+            and (await queries.task_placement(conn, **token, id=parent))["version"] is not None
         ):
             list_id, parent_id = home["parent_list_id"], parent
         row = await queries.restore_task(

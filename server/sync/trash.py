@@ -21,6 +21,7 @@ async def list_trash(request: Request) -> Reply:
     app, user_id, query = request.app, request.ctx.user_id, request.ctx.query
     secret = app.ctx.settings.jwt_secret
     limit, offset, cursor = query["limit"], query.get("offset"), query.get("cursor")
+    role = request.ctx.access["required_role"]  # on a shared list, to see its trash
     after: tuple[Any, Any] = (None, None)
     if cursor is not None:
         if offset is not None:
@@ -33,6 +34,7 @@ async def list_trash(request: Request) -> Reply:
             async for row in app.ctx.queries.trash_page(
                 conn,
                 user_id=user_id,
+                role=role,
                 limit=limit + 1,
                 offset=offset or 0,
                 after_deleted_at=after[0],
@@ -40,7 +42,9 @@ async def list_trash(request: Request) -> Reply:
             )
         ]
         total = (
-            rows[0]["total"] if rows else await app.ctx.queries.trash_total(conn, user_id=user_id)
+            rows[0]["total"]
+            if rows
+            else await app.ctx.queries.trash_total(conn, user_id=user_id, role=role)
         )
     more, rows = len(rows) > limit, rows[:limit]
     next_cursor = None
@@ -60,13 +64,16 @@ async def list_trash(request: Request) -> Reply:
 
 async def restore_task(request: Request) -> Reply:
     app = request.app
-    row = await restore(request.ctx.db, app.ctx.queries, request.ctx.token, _task_id(request))
+    row = await restore(request.ctx.db, app.ctx.queries, request.ctx.access, _task_id(request))
     return Reply(task_body(row), headers={"ETag": etag(row["version"])})
 
 
 async def purge_trashed_task(request: Request) -> Reply:
     queries, user_id = request.app.ctx.queries, request.ctx.user_id
     async with request.ctx.db.transaction() as conn:
+        found = await queries.trashed_task(conn, **request.ctx.access, id=_task_id(request))
+        if found["owner_id"] is None:
+            raise NotFound(NOT_IN_TRASH)
         await queries.lock_task_count(conn, user_id=user_id)  # before the rows (migration 0032)
         count = await queries.purge_trashed(conn, user_id=user_id, id=_task_id(request))
     if not count:
@@ -83,13 +90,13 @@ async def empty_trash(request: Request) -> Reply:
 
 
 async def clear_completed(request: Request) -> Reply:
-    app, user_id, body = request.app, request.ctx.user_id, request.ctx.body or {}
+    app, body = request.app, request.ctx.body or {}
     list_id = body.get("list_id")
     async with request.ctx.db.transaction() as conn:
-        await app.ctx.queries.clear_completed(
-            conn, user_id=user_id, list_id=None if list_id is None else str(list_id)
+        cleared = await app.ctx.queries.clear_completed(
+            conn, **request.ctx.access, list_id=None if list_id is None else str(list_id)
         )
-        count = await app.ctx.queries.trashed_now(conn, user_id=user_id)
+        count = await app.ctx.queries.trashed_now(conn, user_id=str(cleared["owner_id"]))
     return Reply({"count": count})
 
 

@@ -25,8 +25,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from server.db.executor import ATTEMPTS, Executor, Row
-from server.db.queries import Queries, TokenParams
-from server.errors import NotFound, PreconditionFailed
+from server.db.queries import AccessParams, Queries
+from server.errors import NotFound, PreconditionFailed, UnprocessableContent
 from server.http.preconditions import etag
 from server.tasks import schedule
 from server.tasks.missing import NO_TASK, missing_or_stale
@@ -42,13 +42,14 @@ OTHER_FLAGS = ("set_description", "set_due_date", "set_due_on", "set_recurrence"
 async def write(
     db: Executor,
     queries: Queries,
-    token: TokenParams,
+    token: AccessParams,
     task_id: str,
     versions: list[int] | None,
     fields: Mapping[str, Any],
     now: datetime,
 ) -> Row:
-    """The written task, or 404 / 412 (a missing task / one not at `versions`)."""
+    """The written task, or 404 / 412 (a missing task / one not at `versions`), or 422 (an
+    assignee who is no one of the task's list)."""
     given = dict(fields)
     async with schedule.dues_checked():
         if _sets_rule_alone(given):
@@ -56,6 +57,10 @@ async def write(
         row = await queries.update_task(
             db, **token, id=task_id, versions=versions, advance=None, **given
         )
+        if row["id"] is None and row["caller_role"] is not None and not row["assignee_ok"]:
+            raise UnprocessableContent.at(
+                ["body", "assignee_id"], "is not a member of the task's list", "value_error"
+            )
         seen = (row["seen_completed"], row["seen_completed_at"])
         for _ in range(ATTEMPTS):
             if row["id"] is not None:
@@ -86,8 +91,10 @@ async def write(
     await missing_or_stale(db, queries, token["user_id"], task_id)
 
 
-async def _current(db: Executor, queries: Queries, token: TokenParams, task_id: str) -> Row:
-    row = await queries.get_task(db, **token, id=task_id)
+async def _current(db: Executor, queries: Queries, token: AccessParams, task_id: str) -> Row:
+    row = await queries.get_task(
+        db, user_id=token["user_id"], session_id=token["session_id"], id=task_id
+    )
     if row["id"] is None:
         raise NotFound(NO_TASK)
     return row
@@ -106,7 +113,7 @@ def _sets_rule_alone(given: Mapping[str, Any]) -> bool:
 
 
 async def _check_rule_on_stored_due(
-    db: Executor, queries: Queries, token: TokenParams, task_id: str, given: Mapping[str, Any]
+    db: Executor, queries: Queries, token: AccessParams, task_id: str, given: Mapping[str, Any]
 ) -> None:
     """The rule given must occur after the task's stored due (without one, the write's CHECK
     refuses it); a missing task is the write's 404."""

@@ -26,7 +26,11 @@ ONE_TO_ONE_LOWER = str.maketrans({"\u0130": "i"})
 def task_body(row: Mapping[str, Any]) -> dict[str, Any]:
     """Exactly the fields of the contract's Task, whatever else the query selected; deleted_at
     is null outside the trash."""
-    return {**{name: row[name] for name in TASK_FIELDS}, "deleted_at": row.get("deleted_at")}
+    body = {name: row[name] for name in TASK_FIELDS}
+    body["created_by"] = body["created_by"] or body["user_id"]  # null: made by the owner
+    if body["is_completed"] and body["completed_by"] is None:  # completed before sharing
+        body["completed_by"] = body["user_id"]
+    return {**body, "deleted_at": row.get("deleted_at")}
 
 
 def json_ready(body: Any) -> Any:
@@ -54,14 +58,19 @@ def written_fields(body: Mapping[str, Any]) -> dict[str, Any]:
 def placed_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     """A validated TaskCreate body as the values to store: its fields and its placement (a
     null list: the inbox; a null parent: the top level)."""
-    place = {name: body.get(name) for name in ("list_id", "parent_id")}
+    place = {name: body.get(name) for name in ("list_id", "parent_id", "assignee_id")}
     return {**written_fields(body), **{k: None if v is None else str(v) for k, v in place.items()}}
 
 
 def replaced_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     """A validated TaskReplace body as update_task's parameters: a replace is a patch that
     sets every field (the schema's defaults stand in for the omitted ones)."""
-    return {**written_fields(body), **dict.fromkeys(SET_FLAGS, True), "toggle": False}
+    return {
+        **written_fields(body),
+        **dict.fromkeys(SET_FLAGS, True),
+        **assignee(body),
+        "toggle": False,
+    }
 
 
 def patched_fields(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,10 +87,21 @@ def patched_fields(body: Mapping[str, Any]) -> dict[str, Any]:
         "is_completed": body.get("is_completed"),
         "recurrence": schedule.recurrence(body.get("recurrence")),
         "reminders": schedule.reminders(body["reminders"]) if "reminders" in body else None,
+        **assignee(body),
         "toggle": False,
     }
     schedule.check_dues(fields, body)
     return fields
+
+
+def assignee(body: Mapping[str, Any]) -> dict[str, Any]:
+    """update_task's assignee parameters: set only when the body names assignee_id (null:
+    nobody); a body without it keeps the stored one."""
+    given = body.get("assignee_id")
+    return {
+        "set_assignee": "assignee_id" in body,
+        "assignee_id": None if given is None else str(given),
+    }
 
 
 def completed_fields(body: Mapping[str, Any] | None) -> dict[str, Any]:

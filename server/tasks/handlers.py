@@ -34,7 +34,7 @@ async def list_tasks(request: Request) -> Reply:
 
 async def create_task(request: Request) -> Reply:
     db, queries, user_id = request.ctx.db, request.app.ctx.queries, request.ctx.user_id
-    fields, token = task_fields.placed_fields(request.ctx.body), request.ctx.token
+    fields, token = task_fields.placed_fields(request.ctx.body), request.ctx.access
     quota = request.app.ctx.settings.task_quota
     key = request.ctx.header_params.get("Idempotency-Key")
     if key is None:
@@ -75,7 +75,7 @@ async def move_task(request: Request) -> Reply:
     row = await placement.move(
         request.ctx.db,
         request.app.ctx.queries,
-        request.ctx.token,
+        request.ctx.access,
         _task_id(request),
         request.ctx.body,
         if_match_versions(request.ctx.header_params.get("If-Match")),
@@ -86,7 +86,7 @@ async def move_task(request: Request) -> Reply:
 async def delete_task(request: Request) -> Reply:
     versions = if_match_versions(request.ctx.header_params.get("If-Match"))
     deleted = await request.app.ctx.queries.delete_task(
-        request.ctx.db, **request.ctx.token, id=_task_id(request), versions=versions
+        request.ctx.db, **request.ctx.access, id=_task_id(request), versions=versions
     )
     if deleted["id"] is None:
         await _missing_or_stale(request)
@@ -118,7 +118,7 @@ async def _write(request: Request, operation: str, fields: dict[str, Any]) -> Re
     """update_task under If-Match (a recurring task's completion: completion.py); the task
     with its new ETag. With an Idempotency-Key, done once: a retry answers the first answer
     (idempotency.py)."""
-    app, token, task_id = request.app, request.ctx.token, _task_id(request)
+    app, token, task_id = request.app, request.ctx.access, _task_id(request)
     versions = if_match_versions(request.ctx.header_params.get("If-Match"))
 
     async def write(db: Executor) -> Row:

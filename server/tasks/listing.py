@@ -36,10 +36,12 @@ class Filters:
     due_after: datetime | None
     list_id: str | None
     parent_key: str | None  # a parent's id, TOP_LEVEL (parent_id=none), or None (any)
+    assignee: str | None  # a user's id (assignee=me: the caller's), or None (any)
+    unassigned: bool | None  # True: assignee=none
 
     @classmethod
-    def from_query(cls, query: dict[str, Any]) -> Filters:
-        q = query.get("q")
+    def from_query(cls, query: dict[str, Any], me: str) -> Filters:
+        q, assignee = query.get("q"), _text(query.get("assignee"))
         return cls(
             completed={"all": None, "pending": False, "completed": True}[query["status"]],
             priority=query.get("priority"),
@@ -49,12 +51,24 @@ class Filters:
             due_after=task_fields.instant(query.get("due_after"), ["query", "due_after"]),
             list_id=_text(query.get("list_id")),
             parent_key=_parent_key(query.get("parent_id")),
+            assignee=me if assignee == "me" else None if assignee == "none" else assignee,
+            unassigned=True if assignee == "none" else None,
         )
 
     def in_use(self) -> dict[str, Any]:
         """The filters that are on (not null, tags not empty), by their name in page_sql.FILTERS
         and in its order: parent_key is the top level, child_of a parent's children."""
-        named = ("completed", "priority", "tags", "pattern", "due_before", "due_after", "list_id")
+        named = (
+            "completed",
+            "priority",
+            "tags",
+            "pattern",
+            "due_before",
+            "due_after",
+            "list_id",
+            "assignee",
+            "unassigned",
+        )
         values = {name: getattr(self, name) for name in named}
         values["parent_key" if self.parent_key == TOP_LEVEL else "child_of"] = self.parent_key
         return {
@@ -98,6 +112,8 @@ class PageRequest:
                 f.due_after,
                 f.list_id,
                 f.parent_key,
+                f.assignee,
+                f.unassigned,
             ],
             option=orjson.OPT_UTC_Z,
         )
@@ -123,7 +139,7 @@ def page_request(token: Mapping[str, Any], query: dict[str, Any], secret: str) -
         order=query.get("order") or ("asc" if sort == "position" else "desc"),
         limit=query["limit"],
         offset=min(query.get("offset", 0), MAX_OFFSET),
-        filters=Filters.from_query(query),
+        filters=Filters.from_query(query, str(token["user_id"])),
         after=None,
     )
     if "cursor" not in query:

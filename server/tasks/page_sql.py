@@ -8,6 +8,13 @@ generic plan that cannot tell which are off, and sorts all of the user's tasks. 
 and no plan_cache_mode are needed for that; nothing a client sends reaches the text, whose
 values are all bound parameters.
 
+A page covers every list the caller belongs to (issue 26): the caller's own tasks, the plain
+`user_id = $1` index scan it always was, and beside it (UNION ALL) each shared list's, a scan of
+its owner's tasks in that list found through the caller's memberships (list_members, by member);
+each branch is ordered and cut to the page on its own, and the page is the merge of those. For
+a user who shares nothing the second branch is one empty index probe. The sort keys hold no
+user_id, so a cursor runs across owners alike.
+
 Each sort key has an index led by user_id and ending in id (migration 0002), so a page is an
 index range scan at any cursor depth. Undated tasks sort last in both directions because the
 due key is coalesce(due_at, +/-infinity), never null. due_at is the instant a task counts as
@@ -19,14 +26,15 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from server.db.queries import TASK_COLUMNS, account_check
 
 COLUMNS = f"{TASK_COLUMNS}, priority_rank, parent_key, due_at"
-# Each filter's condition, its bound value as {0}; $1 is the user. parent_key is the top level
-# (the nil uuid); child_of a parent's children, who are all in its list: saying so lets a page
-# of them be one range of the position index.
+# Each filter's condition, its bound value as {0}; {owner} is the owner of the tasks scanned.
+# parent_key is the top level (the nil uuid); child_of a parent's children, who are all in its
+# list: saying so lets a page of them be one range of the position index.
 FILTERS = {
     "completed": "is_completed = {0}",
     "priority": "priority = {0}",
@@ -37,8 +45,13 @@ FILTERS = {
     "list_id": "list_id = {0}",
     "parent_key": "parent_key = {0}",
     "child_of": "parent_key = {0}"
-    " AND list_id = (SELECT p.list_id FROM tasks AS p WHERE p.user_id = $1 AND p.id = {0})",
+    " AND list_id = (SELECT p.list_id FROM tasks AS p WHERE p.user_id = {owner} AND p.id = {0})",
+    "assignee": "assignee_id = {0}",
+    "unassigned": "(assignee_id IS NULL) = {0}",
 }
+# The tasks a branch scans: the caller's own, and a shared list's (m: the caller's membership).
+OWN, SHARED = "user_id = $1", "user_id = m.owner_id AND list_id = m.list_id"
+OWNERS = {OWN: "$1", SHARED: "m.owner_id"}
 
 
 @dataclass(frozen=True)
@@ -105,18 +118,24 @@ def statement(shape: Shape) -> str:
     """
     numbers = (f"${n}" for n in itertools.count(2))
     params = {name: next(numbers) for name in shape.filters}
-    matches = " AND ".join(
-        ["user_id = $1", *(FILTERS[name].format(params[name]) for name in shape.filters)]
-    )
+
+    def matches(scope: str) -> str:
+        owner = OWNERS[scope]
+        found = (FILTERS[name].format(params[name], owner=owner) for name in shape.filters)
+        return " AND ".join([scope, *found])
+
     limit = next(numbers)
     key = SORT_KEYS[(shape.sort, shape.order)]
     direction, beyond = DIRECTIONS[shape.order]
     if shape.keyset:
         values = ", ".join(cast.format(next(numbers)) for cast in key.casts)
         after = f" AND ({', '.join(key.terms)}) {beyond} ({values})"
-        paging = f"LIMIT {limit}"
+        each, paging = f"LIMIT {limit}", f"LIMIT {limit}"
     else:
-        after, paging = "", f"LIMIT {limit} OFFSET {next(numbers)}"
+        offset = next(numbers)
+        after, paging = "", f"LIMIT {limit} OFFSET {offset}"
+        # Each branch's first offset + limit rows (no limit past any page: bigint's range).
+        each = f"LIMIT CASE WHEN {offset} < {2**62} THEN {limit} + {offset} END"
     order_by = ", ".join(f"{term} {direction}" for term in key.terms)
     check = account_check()
     bound = {"user_id": "$1", **{p: next(numbers) for p in check.params if p != "user_id"}}
@@ -124,21 +143,36 @@ def statement(shape: Shape) -> str:
         f"SELECT head.account_ok, head.total, page.*\n"  # noqa: S608 (fixed fragments)
         f"  FROM (SELECT {check.numbered(bound)} AS account_ok,\n"
         f"               {_total(params, matches)} AS total) AS head\n"
-        f"  LEFT JOIN (SELECT {COLUMNS}\n"
-        f"               FROM tasks\n"
-        f"              WHERE {matches}{after}\n"
-        f"              ORDER BY {order_by}\n"
-        f"              {paging}) AS page ON true"
+        f"  LEFT JOIN (SELECT * FROM (\n"
+        f"    (SELECT {COLUMNS} FROM tasks\n"
+        f"      WHERE {matches(OWN)}{after}\n"
+        f"      ORDER BY {order_by} {each})\n"
+        f"    UNION ALL\n"
+        f"    (SELECT shared.* FROM list_members AS m CROSS JOIN LATERAL (\n"
+        f"       SELECT {COLUMNS} FROM tasks\n"
+        f"        WHERE {matches(SHARED)}{after}\n"
+        f"        ORDER BY {order_by} {each}) AS shared\n"
+        f"      WHERE m.member_id = $1 ORDER BY {order_by} {each})) AS found\n"
+        f"   ORDER BY {order_by}\n"
+        f"   {paging}) AS page ON true"
     )
 
 
-def _total(params: dict[str, str], matches: str) -> str:
-    """The page's total: a kept count where there is one, else the matches counted."""
+def _total(params: dict[str, str], matches: Callable[[str], str]) -> str:
+    """The page's total over the caller's own tasks and their shared lists': kept counts
+    where there are some, else the matches counted."""
     column = KEPT_TOTALS.get(tuple(params))
     if column is None:
-        return f"(SELECT count(*) FROM tasks WHERE {matches})"  # noqa: S608 (fixed fragments)
-    in_list = f" AND list_id = {params['list_id']}" if "list_id" in params else ""
+        return (
+            f"((SELECT count(*) FROM tasks WHERE {matches(OWN)})"  # noqa: S608 (fixed fragments)
+            f" + (SELECT count(*) FROM list_members AS m, LATERAL"
+            f" (SELECT FROM tasks WHERE {matches(SHARED)}) AS t WHERE m.member_id = $1))"
+        )
+    in_list = f" AND c.list_id = {params['list_id']}" if "list_id" in params else ""
     return (
-        f"(SELECT coalesce(sum({column}), 0)"  # noqa: S608 (fixed fragments)
-        f" FROM list_counts WHERE user_id = $1{in_list})"
+        f"((SELECT coalesce(sum(c.{column}), 0)"  # noqa: S608 (fixed fragments)
+        f" FROM list_counts AS c WHERE c.user_id = $1{in_list})"
+        f" + (SELECT coalesce(sum(c.{column}), 0) FROM list_members AS m JOIN list_counts AS c"
+        f" ON c.user_id = m.owner_id AND c.list_id = m.list_id"
+        f" WHERE m.member_id = $1{in_list}))"
     )

@@ -1,7 +1,8 @@
 """Where a task is: its list, its parent and its position among its siblings.
 
 Creating at the top level is one statement (the list defaults to the inbox, the position to
-last). Anything that can deepen a tree (a subtask, a move) holds the user's placement lock, so
+last). Anything that can deepen a tree (a subtask, a move) holds the placement lock of the tree's
+owner (whoever of the list's editors asks), so
 the depth and cycle checks of placement_facts (recursive CTEs over the user's tasks) still
 hold when the write lands: two concurrent moves cannot make a cycle or a fifth level.
 """
@@ -15,8 +16,8 @@ from typing import Any, NoReturn
 import asyncpg
 
 from server.db.executor import ATTEMPTS, Executor, Row
-from server.db.queries import Queries, TokenParams
-from server.errors import QuotaExceeded, UnprocessableContent
+from server.db.queries import AccessParams, Queries, TokenParams
+from server.errors import NotFound, QuotaExceeded, UnprocessableContent
 from server.http.preconditions import current
 from server.ordering.siblings import LAST, Siblings, find_slot, put
 from server.tasks.missing import NO_TASK
@@ -34,7 +35,7 @@ TOP_LEVEL = "00000000-0000-0000-0000-000000000000"  # parent_key of top-level ta
 
 
 async def create(
-    db: Executor, queries: Queries, token: TokenParams, fields: Mapping[str, Any], quota: int
+    db: Executor, queries: Queries, token: AccessParams, fields: Mapping[str, Any], quota: int
 ) -> Row:
     """The new task's row, last among its siblings; `token` holds the access token's parameters
     of the account check."""
@@ -43,18 +44,26 @@ async def create(
 
 
 async def _create(
-    db: Executor, queries: Queries, token: TokenParams, fields: Mapping[str, Any], quota: int
+    db: Executor, queries: Queries, token: AccessParams, fields: Mapping[str, Any], quota: int
 ) -> Row:
     user_id = token["user_id"]
     if fields["parent_id"] is None:  # one statement, the account check included
         row = await queries.create_task(db, **token, quota=quota, **fields)
         if row["id"] is None:
-            await _refused(db, queries, token, fields, quota)
+            await _refused(db, queries, token, fields, quota, row)
         return row
     async with db.transaction() as conn:
-        await queries.lock_placement(conn, **token)
+        parent = await queries.task_owner(conn, **token, id=fields["parent_id"])
+        if parent["owner_id"] is None:
+            raise _invalid("parent_id", "is not one of your tasks")
+        await queries.lock_owner_placement(conn, owner_id=str(parent["owner_id"]))
         facts = await queries.placement_facts(
-            conn, user_id=user_id, id=None, parent_id=fields["parent_id"], list_id=None
+            conn,
+            user_id=user_id,
+            owner_id=None,
+            id=None,
+            parent_id=fields["parent_id"],
+            list_id=None,
         )
         list_id = facts["parent_list_id"]
         if list_id is None:
@@ -70,29 +79,33 @@ async def _create(
             conn, **token, quota=quota, **{**fields, "list_id": list_id}
         )
         if row["id"] is None:
-            await _refused(conn, queries, token, fields, quota)
+            await _refused(conn, queries, token, fields, quota, row)
         return row
 
 
 async def move(
     db: Executor,
     queries: Queries,
-    token: TokenParams,
+    token: AccessParams,
     task_id: str,
     body: Mapping[str, Any],
     versions: list[int] | None,
 ) -> Row:
     """The moved task's row: into body's list, under its parent, after its sibling (SPEC §6).
     A task created meanwhile can take a key a renumbered run wanted (it holds no lock): then
-    the move runs again, and sees it."""
+    the move runs again, and sees it. A member's move (an editor of the task's list) stays among
+    the owner's lists they may write: the task stays keyed by its owner."""
     user_id = token["user_id"]
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with _gone_meanwhile():
                 async with db.transaction() as conn:
-                    await queries.lock_placement(conn, **token)
-                    task = await queries.task_placement(conn, user_id=user_id, id=task_id)
-                    current(task, versions, NO_TASK)
+                    found = await queries.task_owner(conn, **token, id=task_id)
+                    if found["owner_id"] is None:
+                        raise NotFound(NO_TASK)
+                    await queries.lock_owner_placement(conn, owner_id=str(found["owner_id"]))
+                    task = await queries.task_placement(conn, **token, id=task_id)
+                    current(task if task["version"] is not None else None, versions, NO_TASK)
                     return await _place(conn, queries, user_id, task_id, task, body)
         except asyncpg.UniqueViolationError:
             if attempt == ATTEMPTS:
@@ -116,18 +129,19 @@ async def _place(
         parent = task["parent_id"]
     else:
         parent = None
+    owner = str(task["owner_id"])
     facts = await queries.placement_facts(
-        conn, user_id=user_id, id=task_id, parent_id=parent, list_id=wanted_list
+        conn, user_id=user_id, owner_id=owner, id=task_id, parent_id=parent, list_id=wanted_list
     )
     list_id = _check_destination(task, facts, wanted_list, parent)
-    siblings = _siblings(conn, queries, user_id, list_id, parent, task_id)
+    siblings = _siblings(conn, queries, owner, list_id, parent, task_id)
     after = _id(body["after_id"]) if "after_id" in body else LAST
     slot = await find_slot(siblings, after)
 
     async def write(position: str | None) -> Row:
         return await queries.move_task(
             conn,
-            user_id=user_id,
+            user_id=owner,
             id=task_id,
             list_id=list_id,
             parent_id=parent,
@@ -142,7 +156,7 @@ def _check_destination(
 ) -> str:
     """The destination list, once every rule of a move holds (else a 422 at its field)."""
     if not facts["list_found"]:
-        raise _invalid("list_id", NOT_YOUR_LIST)
+        raise _invalid("list_id", NOT_YOUR_LIST)  # nor one you may write
     if parent is None:
         return wanted_list or task["list_id"]
     if facts["parent_list_id"] is None:
@@ -183,14 +197,23 @@ def _siblings(
 
 
 async def _refused(
-    db: Executor, queries: Queries, token: TokenParams, fields: Mapping[str, Any], quota: int
+    db: Executor,
+    queries: Queries,
+    token: TokenParams,
+    fields: Mapping[str, Any],
+    quota: int,
+    row: Row,
 ) -> NoReturn:
-    """Why a create inserted nothing: not the user's list (422), a parent whose list was deleted
-    since it was checked (422), or the quota (409). (The account deleted meanwhile, its count
+    """Why a create inserted nothing: an assignee who is no one of the list (422), not a list
+    of the caller's (422), a parent whose list was deleted since it was checked (422), or the
+    quota (409, the list owner's). (The account deleted meanwhile, its count
     with it, is the pipeline's 401: it checks the session afresh on such refusals.)"""
+    if row["caller_role"] is not None and not row["assignee_ok"]:
+        raise _invalid("assignee_id", "is not a member of the list")
     facts = await queries.placement_facts(
         db,
         user_id=token["user_id"],
+        owner_id=None,
         id=None,
         parent_id=fields["parent_id"],
         list_id=fields["list_id"],

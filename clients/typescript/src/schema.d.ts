@@ -1453,6 +1453,7 @@ export interface components {
             request_id: string;
             /** @description The individual validation failures. */
             errors?: components["schemas"]["ValidationError"][];
+            required_role?: components["schemas"]["Role"];
         };
         /** @description One validation failure. */
         ValidationError: {
@@ -1755,7 +1756,20 @@ export interface components {
              * @description When the task went to the trash; null outside the trash (since 1.7.0).
              */
             deleted_at: string | null;
+            /** @description Who created the task: the list's owner or a member (always present since 1.13.0; the owner for tasks made before sharing). */
+            created_by?: components["schemas"]["UserId"];
+            assignee_id?: components["schemas"]["AssigneeId"];
+            /**
+             * Format: uuid
+             * @description Who completed the task last (a completion or an advance of a recurring task), or null when nobody has (since 1.13.0).
+             */
+            completed_by?: string | null;
         };
+        /**
+         * Format: uuid
+         * @description Who the task is assigned to: the owner or a member of the task's list, or null (nobody). Anyone else is a `422` at `["body", "assignee_id"]`. A member who leaves or is removed holds none of the list's tasks any more (since 1.13.0).
+         */
+        AssigneeId: string | null;
         /** @description A new task, placed last among its siblings. Only `title` is required. Without `list_id` and `parent_id` it goes to the inbox's top level; with `parent_id` it goes under that task, in its list (a different `list_id` is a `422`, and so is a parent at level 4). */
         TaskCreate: {
             title: components["schemas"]["TaskTitle"];
@@ -1771,6 +1785,7 @@ export interface components {
             is_completed?: components["schemas"]["IsCompleted"];
             list_id?: components["schemas"]["ListId"];
             parent_id?: components["schemas"]["TaskId"];
+            assignee_id?: components["schemas"]["AssigneeId"];
         };
         /** @description A full replacement of the fields of `TaskCreate` but its placement: omitted optional fields return to their defaults; `list_id`, `parent_id` and `position` are kept, and sending them is a `422` (only `move` changes placement). */
         TaskReplace: {
@@ -1785,6 +1800,8 @@ export interface components {
             tags?: components["schemas"]["Tags"];
             /** @default false */
             is_completed?: components["schemas"]["IsCompleted"];
+            /** @description The assignee; omitted, the task keeps its own. */
+            assignee_id?: components["schemas"]["AssigneeId"];
         };
         /** @description A partial update (JSON merge patch): only the fields given change, and `null` clears `description` or `due_date`. At least one field. Placement (`list_id`, `parent_id`, `position`) is `move`'s alone: sending it is a `422`. */
         TaskPatch: {
@@ -1797,6 +1814,7 @@ export interface components {
             reminders?: components["schemas"]["TaskReminders"];
             tags?: components["schemas"]["Tags"];
             is_completed?: components["schemas"]["IsCompleted"];
+            assignee_id?: components["schemas"]["AssigneeId"];
         };
         CompleteRequest: {
             is_completed: components["schemas"]["IsCompleted"];
@@ -1847,9 +1865,19 @@ export interface components {
             is_inbox: boolean;
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
-            /** @description Starts at 1 and grows by one with every change, moves included. */
+            /** @description Starts at 1 and grows by one with every change, its owner's moves included (a member's move changes their own sidebar alone). */
             version: number;
+            role?: components["schemas"]["Role"];
+            /** @description True when the list has members besides its owner (since 1.13.0). */
+            shared?: boolean;
+            /** @description How many members the list has besides its owner (since 1.13.0). */
+            member_count?: number;
         };
+        /**
+         * @description The caller's role on a list (since 1.13.0): `owner` (the list's `user_id`), `editor` or `viewer` (a member).
+         * @enum {string}
+         */
+        Role: "owner" | "editor" | "viewer";
         ListCreate: {
             name: components["schemas"]["ListName"];
             color?: components["schemas"]["Color"];
@@ -1997,6 +2025,15 @@ export interface components {
         };
         /** @description The token's user may not do this (another user's `user_id`, or a wrong current password). */
         Forbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Another user's `user_id` (`forbidden`), or the caller belongs to the list but their role is below the operation's `x-required-role` (`permission-denied`, naming `required_role`); nothing changed. */
+        PermissionDenied: {
             headers: {
                 [name: string]: unknown;
             };
@@ -2205,6 +2242,11 @@ export interface components {
          * @example none
          */
         ParentFilter: string | "none";
+        /**
+         * @description Only the tasks assigned to the caller (`me`), to this user, or to nobody (`none`) (since 1.13.0).
+         * @example me
+         */
+        AssigneeFilter: string | ("me" | "none");
         /** @description A session's (login family's) id, from `GET /api/me/sessions`. */
         SessionId: string;
         /** @description A push subscription's id. */
@@ -3107,6 +3149,11 @@ export interface operations {
                  */
                 parent_id?: components["parameters"]["ParentFilter"];
                 /**
+                 * @description Only the tasks assigned to the caller (`me`), to this user, or to nobody (`none`) (since 1.13.0).
+                 * @example me
+                 */
+                assignee?: components["parameters"]["AssigneeFilter"];
+                /**
                  * @description Sort key. `priority` sorts by rank (low < medium < high). Ties break on `id`; tasks without a due date sort last in either order. `position` is the manual order: siblings by `position`, each sibling group together (pair it with `list_id` and `parent_id` for one list's top level or one task's children).
                  * @example due_date
                  */
@@ -3193,7 +3240,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["PermissionDenied"];
             408: components["responses"]["RequestTimeout"];
             409: components["responses"]["CreateTaskConflict"];
             413: components["responses"]["PayloadTooLarge"];
@@ -3305,7 +3352,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["PermissionDenied"];
             404: components["responses"]["NotFound"];
             408: components["responses"]["RequestTimeout"];
             412: components["responses"]["PreconditionFailed"];
@@ -3352,7 +3399,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["PermissionDenied"];
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
@@ -3409,7 +3456,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["PermissionDenied"];
             404: components["responses"]["NotFound"];
             408: components["responses"]["RequestTimeout"];
             412: components["responses"]["PreconditionFailed"];
@@ -3468,7 +3515,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["PermissionDenied"];
             404: components["responses"]["NotFound"];
             408: components["responses"]["RequestTimeout"];
             412: components["responses"]["PreconditionFailed"];
@@ -3623,7 +3670,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["PermissionDenied"];
             404: components["responses"]["NotFound"];
             408: components["responses"]["RequestTimeout"];
             412: components["responses"]["PreconditionFailed"];
@@ -3808,7 +3855,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["PermissionDenied"];
             404: components["responses"]["ListNotFound"];
             409: components["responses"]["InboxKept"];
             412: components["responses"]["PreconditionFailed"];
@@ -3861,7 +3908,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["PermissionDenied"];
             404: components["responses"]["ListNotFound"];
             408: components["responses"]["RequestTimeout"];
             412: components["responses"]["PreconditionFailed"];
@@ -4012,7 +4059,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["PermissionDenied"];
             408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -4139,7 +4186,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["PermissionDenied"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
@@ -4179,7 +4226,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
+            403: components["responses"]["PermissionDenied"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
