@@ -11,9 +11,14 @@ SELECT :user_id, :list_id, :token_hash
    AND (SELECT count(*) FROM calendar_feeds WHERE user_id = :user_id) < :quota
 RETURNING id, list_id, created_at;
 
--- name: calendar_feed_list_known(user_id, list_id)$
--- Whether list_id is one of the user's lists.
-SELECT EXISTS (SELECT FROM lists WHERE user_id = :user_id AND id = :list_id);
+-- name: calendar_feed_list_role({token}, list_id)^
+-- account_ok, and the caller's role on list_id (caller_role: null when it is in no list of
+-- theirs; a feed is of a list of one's own, so a member's role is below the operation's).
+WITH account AS (SELECT {token_account_ok} AS ok)
+SELECT account.ok AS account_ok,
+       (SELECT list_role(:user_id, l.user_id, l.id) FROM lists l WHERE l.id = :list_id)
+           AS caller_role
+  FROM account;
 
 -- name: list_calendar_feeds(user_id)
 -- The user's feeds, oldest first (no secret: only its hash is kept).

@@ -9,7 +9,8 @@ L when the request names L, else `owner` (what the caller does in their own acco
 
 - a revoked session: 401, and nothing of the owner's changed;
 - a role that reaches the declaration: the owner's answer to the same request about a twin list
-  (an owner reaches every declaration: never 401, 403, 404 or 5xx);
+  (an owner reaches every declaration: never 401, 403 or 5xx, nor 404 but for an id of the
+  path that the test does not make, such as a calendar feed's);
 - a role below it: 403 `permission-denied` naming the declared role, and nothing changed;
 - no role (a non-member, a removed member): the answer to the same request about ids that do
   not exist (byte for byte but the request id and instance when the path names the object), no
@@ -204,7 +205,10 @@ def test_each_caller_is_answered_as_the_declared_role_says(
         assert answer.json()["required_role"] == declared, where
         assert snapshot(api, world.owner) == before, where
     else:
-        assert status not in (401, 403, 404), where
+        # An id the world does not make (a feed's, a webhook's) names nothing even for the
+        # owner: 404 is the owner's answer too, which the comparison below holds the member to.
+        unmade = set(re.findall(r"\{(\w+)\}", path)) - {"user_id", "task_id", "list_id"}
+        assert status not in ((401, 403) if unmade else (401, 403, 404)), where
         assert status < 500, where
         if caller != "owner":
             owners = request_about(operation_id, path, operation, world.owner, world.mine)

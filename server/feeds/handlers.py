@@ -46,9 +46,13 @@ async def create_calendar_feed(request: Request) -> Reply:
             quota=FEED_QUOTA,
         )
         if row is None:
-            known = list_id is None or await app.ctx.queries.calendar_feed_list_known(
-                conn, user_id=user_id, list_id=list_id
-            )
+            # a shared list of another's: 403 naming the owner role, by the gate
+            known = True
+            if list_id is not None:
+                role = await app.ctx.queries.calendar_feed_list_role(
+                    conn, **request.ctx.token, list_id=list_id
+                )
+                known = role["caller_role"] is not None
             if not known:
                 raise UnprocessableContent.at(
                     ["body", "list_id"], "is not one of your lists", "value_error"
