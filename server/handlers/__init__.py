@@ -7,6 +7,7 @@ from types import ModuleType
 from typing import Any
 
 from server.accounts import auth, email_change, me, recovery, sessions, verification
+from server.comments import handlers as comments
 from server.lists import handlers as lists
 from server.push import handlers as push
 from server.sync import batch, trash
@@ -24,6 +25,7 @@ MODULES: tuple[ModuleType, ...] = (
     push,
     tasks,
     lists,
+    comments,
     trash,
     batch,
     sync,
