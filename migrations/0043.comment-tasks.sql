@@ -190,7 +190,8 @@ BEGIN
     RETURN NULL;
 END
 $$;
--- A new assignee, or a move to another list (whose members differ), moves the reminders too.
+-- A new assignee (or creator), or a move to another list (whose members differ), moves the
+-- reminders too.
 DROP TRIGGER tasks_reminder_times_update ON tasks;
 CREATE TRIGGER tasks_reminder_times_update AFTER UPDATE ON tasks
     FOR EACH ROW WHEN ((OLD.reminders <> '[]' OR NEW.reminders <> '[]')
@@ -198,6 +199,7 @@ CREATE TRIGGER tasks_reminder_times_update AFTER UPDATE ON tasks
                             OR OLD.due_at IS DISTINCT FROM NEW.due_at
                             OR OLD.is_completed <> NEW.is_completed
                             OR OLD.assignee_id IS DISTINCT FROM NEW.assignee_id
+                            OR OLD.created_by IS DISTINCT FROM NEW.created_by
                             OR OLD.list_id <> NEW.list_id))
     EXECUTE FUNCTION keep_reminder_times();
 
