@@ -33,10 +33,11 @@ SELECT account.ok AS account_ok, task.role AS caller_role, page.*
  ORDER BY page.created_at, page.id;
 
 -- name: lock_comment_task({token}, task_id)^
--- account_ok, caller_role, and the owner of the task's list (null when the caller may not
--- see it); when the role reaches, the task is locked until the transaction ends, so its
--- comments are counted against the quota one writer at a time, and a deletion of the task
--- waits (and then takes the new comment to the trash with it).
+-- account_ok, caller_role, and the owner of the task's list once the task is locked (null
+-- when the caller may not see it, or when it was deleted while this waited for its lock): the
+-- task stays locked until the transaction ends, so its comments are counted against the quota
+-- one writer at a time, and a deletion of the task waits (and then takes the new comment to the
+-- trash with it).
 WITH account AS (SELECT {token_account_ok} AS ok),
 task AS (
   SELECT t.id, t.user_id, list_role(:user_id, t.user_id, t.list_id) AS role
@@ -48,8 +49,8 @@ locked AS (
    WHERE role_reaches(task.role, :required_role)
      FOR NO KEY UPDATE OF t
 )
-SELECT account.ok AS account_ok, task.role AS caller_role, task.user_id AS owner_id,
-       (SELECT id FROM locked) AS locked_id
+SELECT account.ok AS account_ok, task.role AS caller_role,
+       CASE WHEN EXISTS (SELECT FROM locked) THEN task.user_id END AS owner_id
   FROM account LEFT JOIN task ON task.role IS NOT NULL;
 
 -- name: create_comment(owner_id, task_id, author_id, body, quota)^

@@ -6,6 +6,7 @@ a deleted author, and the change feed carrying kind `comment`."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support import Api, User
+from tests.support import Api, User, until
 
 
 @dataclass
@@ -433,3 +434,41 @@ def test_the_owners_feed_carries_comments_in_commit_order(
     # a full sync: live comments as upserts, nothing of the deleted one
     changes = api.get(feed, headers=owner.headers).json()["changes"]
     assert [c["id"] for c in changes if c["kind"] == "comment"] == [made["id"]]
+
+
+def test_a_comment_posted_while_its_task_is_deleted_is_404_and_stores_nothing(
+    api: Api, shared: Shared, database_url: str, sql: psycopg.Connection[Any]
+) -> None:
+    """The post reaches the task while a deletion holds it uncommitted; the deletion commits
+    once the post waits for the task's lock. Nothing may live on a task in the trash."""
+    task_id = shared.task["id"]
+    with psycopg.connect(database_url) as deleting:
+        deleting.execute("DELETE FROM tasks WHERE id = %s", (task_id,))
+
+        def waiting() -> bool:
+            row = sql.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ).fetchone()
+            return row is not None and row[0] > 0
+
+        async def commit_once_waited() -> None:
+            await until(waiting)
+            await asyncio.to_thread(deleting.commit)
+
+        async def race() -> httpx.Response:
+            answer, _ = await asyncio.gather(
+                api.arequest(
+                    "POST",
+                    comments_path(shared.editor, task_id),
+                    json={"body": "too late"},
+                    headers=shared.editor.headers,
+                ),
+                commit_once_waited(),
+            )
+            return answer
+
+        response = api.run(race())
+    assert response.status_code == 404, response.text
+    assert response.json()["detail"] == "No such task."
+    assert sql.execute("SELECT count(*) FROM comments").fetchone() == (0,)
