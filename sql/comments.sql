@@ -76,11 +76,12 @@ task AS (
     FROM account, tasks AS t
    WHERE account.ok AND t.id = :task_id
 ),
-seen AS (
+seen AS (  -- locked: the version the update meets, after any concurrent write
   SELECT s.version, s.author_id IS NOT DISTINCT FROM :user_id::uuid AS is_author
     FROM task, comments AS s
-   WHERE task.role IS NOT NULL AND s.user_id = task.user_id AND s.task_id = :task_id
-     AND s.id = :id AND s.deleted_at IS NULL
+   WHERE role_reaches(task.role, :required_role) AND s.user_id = task.user_id
+     AND s.task_id = :task_id AND s.id = :id AND s.deleted_at IS NULL
+     FOR NO KEY UPDATE OF s
 ),
 c AS (
   UPDATE comments AS c
@@ -110,11 +111,12 @@ task AS (
     FROM account, tasks AS t
    WHERE account.ok AND t.id = :task_id
 ),
-seen AS (
+seen AS (  -- locked: the comment the deletion meets, after any concurrent write
   SELECT s.author_id IS NOT DISTINCT FROM :user_id::uuid OR task.role = 'owner' AS may_delete
     FROM task, comments AS s
-   WHERE task.role IS NOT NULL AND s.user_id = task.user_id AND s.task_id = :task_id
-     AND s.id = :id AND s.deleted_at IS NULL
+   WHERE role_reaches(task.role, :required_role) AND s.user_id = task.user_id
+     AND s.task_id = :task_id AND s.id = :id AND s.deleted_at IS NULL
+     FOR UPDATE OF s
 ),
 gone AS (
   DELETE FROM comments AS c

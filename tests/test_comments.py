@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from tests.support import Api, User, until
+from tests.test_events import stream
 
 
 @dataclass
@@ -436,12 +437,18 @@ def test_the_owners_feed_carries_comments_in_commit_order(
     assert [c["id"] for c in changes if c["kind"] == "comment"] == [made["id"]]
 
 
-def test_a_comment_posted_while_its_task_is_deleted_is_404_and_stores_nothing(
-    api: Api, shared: Shared, database_url: str, sql: psycopg.Connection[Any]
-) -> None:
-    """The post reaches the task while a deletion holds it uncommitted; the deletion commits
-    once the post waits for the task's lock. Nothing may live on a task in the trash."""
-    task_id = shared.task["id"]
+def while_task_deleted(
+    api: Api,
+    database_url: str,
+    sql: psycopg.Connection[Any],
+    task_id: str,
+    method: str,
+    path: str,
+    who: User,
+    **kwargs: Any,
+) -> httpx.Response:
+    """The answer to a request that reaches the task while a deletion holds it uncommitted; the
+    deletion commits once the request waits for a lock it holds."""
     with psycopg.connect(database_url) as deleting:
         deleting.execute("DELETE FROM tasks WHERE id = %s", (task_id,))
 
@@ -457,18 +464,61 @@ def test_a_comment_posted_while_its_task_is_deleted_is_404_and_stores_nothing(
             await asyncio.to_thread(deleting.commit)
 
         async def race() -> httpx.Response:
-            answer, _ = await asyncio.gather(
-                api.arequest(
-                    "POST",
-                    comments_path(shared.editor, task_id),
-                    json={"body": "too late"},
-                    headers=shared.editor.headers,
-                ),
-                commit_once_waited(),
-            )
+            send = api.arequest(method, path, headers=who.headers, **kwargs)
+            answer, _ = await asyncio.gather(send, commit_once_waited())
             return answer
 
-        response = api.run(race())
+        response: httpx.Response = api.run(race())
+        return response
+
+
+def test_a_comment_posted_while_its_task_is_deleted_is_404_and_stores_nothing(
+    api: Api, shared: Shared, database_url: str, sql: psycopg.Connection[Any]
+) -> None:
+    """Nothing may live on a task in the trash."""
+    task_id = shared.task["id"]
+    path = comments_path(shared.editor, task_id)
+    response = while_task_deleted(
+        api, database_url, sql, task_id, "POST", path, shared.editor, json={"body": "too late"}
+    )
     assert response.status_code == 404, response.text
     assert response.json()["detail"] == "No such task."
     assert sql.execute("SELECT count(*) FROM comments").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+def test_editing_or_deleting_a_comment_as_its_task_is_deleted_is_404(
+    api: Api, shared: Shared, database_url: str, sql: psycopg.Connection[Any], method: str
+) -> None:
+    """Not 412 (with If-Match: the comment's own version) nor 403: the comment went to the trash
+    with its task, and comes back from it unchanged."""
+    task_id = shared.task["id"]
+    made = comment(api, shared.editor, task_id, "as it was")
+    path = comments_path(shared.editor, task_id, made["id"])
+    kwargs: dict[str, Any] = {"json": {"body": "edited"}} if method == "PATCH" else {}
+    response = while_task_deleted(
+        api, database_url, sql, task_id, method, path, shared.editor, **kwargs
+    )
+    assert response.status_code == 404, response.text
+    assert response.json()["detail"] == "No such comment."
+    owner = shared.owner
+    restored = api.post(f"/api/{owner.id}/trash/{task_id}/restore", headers=owner.headers)
+    assert restored.status_code == 200
+    assert listed(api, shared.viewer, task_id).json()["comments"] == [made]
+
+
+def test_a_comment_reaches_the_owners_open_stream(api: Api, shared: Shared) -> None:
+    async def scenario() -> None:
+        async with (
+            httpx.AsyncClient(base_url=api.base, timeout=30) as client,
+            stream(client, shared.owner) as listener,
+        ):
+            path = comments_path(shared.editor, shared.task["id"])
+            response = await client.post(path, json={"body": "live"}, headers=shared.editor.headers)
+            assert response.status_code == 201, response.text
+            event = await listener.next()  # validated against the contract's Event
+            assert event["event"] == "change"
+            assert event["data"]["kind"] == "comment"
+            assert event["data"]["data"] == response.json()
+
+    api.run(scenario())
