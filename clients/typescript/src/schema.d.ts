@@ -1129,7 +1129,7 @@ export interface components {
         /** @description Who wrote the comment; null once their account is deleted (the comment stays). */
         CommentAuthor: {
             id: components["schemas"]["UserId"];
-            /** @description The author's display name as it is now. */
+            /** @description The author's display name when the comment was read (in the change feed: when the comment last changed; a rename alone is not a change of the comment). */
             name: string;
         } | null;
         /** @description A comment on a task. It lives with the task: deleting the task moves its comments to the trash (the change feed carries a delete of each), restoring it brings them back (upserts), purging it deletes them. */
