@@ -216,3 +216,14 @@ def test_a_deleted_account_gets_nothing_and_its_reminders_go_to_the_owner(
         "SELECT DISTINCT person_id::text FROM reminder_times WHERE task_id = %s", (made,)
     ).fetchall()
     assert row == [(home.owner.id,)]
+
+
+def test_a_task_moved_out_of_the_shared_list_reminds_the_owner(home: Household) -> None:
+    task_id = home.task(created_by=home.editor, assignee=home.editor)
+    inbox = [
+        found["id"]
+        for found in call(home.quiet, home.owner, "GET", "/lists", 200)["lists"]
+        if found["is_inbox"]
+    ]
+    call(home.quiet, home.owner, "POST", f"/tasks/{task_id}/move", 200, json={"list_id": inbox[0]})
+    assert home.heard() == {home.owner.id: [task_id], home.editor.id: [], home.other.id: []}
