@@ -75,6 +75,7 @@ class Settings:
     retry_after_seconds: int = 5
     list_quota: int = 500  # lists per user, the inbox included
     task_quota: int = 50_000  # tasks per user
+    comment_quota: int = 1000  # comments per task (those in the trash with it included)
     trash_retention_days: int = 30
     changes_retention_days: int = 30  # tombstones of the change feed
     events_heartbeat_seconds: float = 15.0  # a comment line on every idle event stream
@@ -144,6 +145,7 @@ INT_SETTINGS = (
     ("LOGIN_WINDOW_SECONDS", "login_window_seconds", 1, 7 * 24 * 3600),
     ("LIST_QUOTA", "list_quota", 1, 10**6),
     ("TASK_QUOTA", "task_quota", 1, 10**9),
+    ("COMMENT_QUOTA", "comment_quota", 1, 10**6),
     ("SIGNUP_LIMIT_PER_HOUR", "signup_limit_per_hour", 1, 10**9),
     ("HASH_THREADS", "hash_threads", 1, 64),
     ("HASH_QUEUE_SIZE", "hash_queue_size", 1, 10_000),

@@ -39,17 +39,19 @@ UPDATE purge_lease SET leased_until = '-infinity' WHERE name = 'reminders' AND h
 -- name: fire_reminders(late_seconds, batch, mail, push)^
 -- handled: how many pending reminders that had fallen due were taken (at most `batch`, the
 -- earliest first); fired: how many of those fell due at most late_seconds ago and were not fired
--- before. Each fired one is recorded in fired_reminders, published on channel todo_events and,
--- for an account that asked (notify), written to the outbox as a mail (`mail`, to a verified
--- address only: nobody is sent reminders at an address they never proved theirs) and a push to
--- each of its subscriptions (`push`), in this one statement, so a reminder fires once whatever
+-- before. Each fired one is recorded in fired_reminders, published on channel todo_events to
+-- its person (reminder_times.person_id, migration 0043: the assignee of a task in a shared
+-- list, else its creator, else the owner) and, for a person who asked (notify), written to
+-- the outbox as a mail (`mail`, to a verified address only: nobody is sent reminders at an
+-- address they never proved theirs) and a push to each of their subscriptions (`push`), in
+-- this one statement, so a reminder fires once whatever
 -- the number of workers, and one that fell due while the service was stopped fires on start
 -- unless it is too late.
 -- A writer locks a task, then its reminder rows (the triggers, the cascade of a delete): this
 -- takes a reminder with its task's key-share lock (which recording it needs) at once, or passes
 -- it by until a later round, so it never waits for a task while holding what its writer needs.
 WITH taken AS (
-  SELECT r.task_id, r.fire_at
+  SELECT r.task_id, r.fire_at, r.person_id
     FROM reminder_times AS r JOIN tasks AS t ON t.id = r.task_id
    WHERE r.pending AND r.fire_at <= now()
    ORDER BY r.fire_at
@@ -61,7 +63,7 @@ due AS (
   UPDATE reminder_times AS r SET pending = false
     FROM taken
    WHERE r.task_id = taken.task_id AND r.fire_at = taken.fire_at
-  RETURNING r.task_id, r.fire_at
+  RETURNING r.task_id, r.fire_at, r.person_id
 ),
 fired AS (
   INSERT INTO fired_reminders (task_id, fire_at)
@@ -71,9 +73,11 @@ fired AS (
   RETURNING task_id, fire_at
 ),
 told AS (  -- the task of each fired reminder, read once for the event, the mail and the push
-  SELECT t.id AS task_id, t.user_id, t.title,
+  SELECT t.id AS task_id, d.person_id AS user_id, t.title,
          to_char(f.fire_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS fire_at
-    FROM fired AS f JOIN tasks AS t ON t.id = f.task_id
+    FROM fired AS f
+    JOIN due AS d ON d.task_id = f.task_id AND d.fire_at = f.fire_at
+    JOIN tasks AS t ON t.id = f.task_id
 ),
 reminded AS (
   SELECT told.task_id, told.title, told.fire_at, u.id AS user_id, u.email, u.name,

@@ -124,9 +124,23 @@ def _deleted_then_restored_task(api: Api, user: User) -> set[int]:
     return {gone, api.get(url, headers=user.headers).status_code}
 
 
+def _comments_of_a_deleted_then_restored_task(api: Api, user: User) -> set[int]:
+    made = api.post(f"/api/{user.id}/tasks", json={"title": "Back"}, headers=user.headers)
+    task_id = made.json()["id"]
+    comments = f"/api/{user.id}/tasks/{task_id}/comments"
+    assert api.post(comments, json={"body": "kept"}, headers=user.headers).status_code == 201
+    url = f"/api/{user.id}/tasks/{task_id}"
+    assert api.delete(url, headers=user.headers).status_code == 204
+    gone = api.get(comments, headers=user.headers).status_code
+    restore = f"/api/{user.id}/trash/{task_id}/restore"
+    assert api.post(restore, headers=user.headers).status_code == 200  # with its comments
+    return {gone, api.get(comments, headers=user.headers).status_code}
+
+
 PLAYS: dict[tuple[str, str], tuple[Play, set[int]]] = {
     ("delete_list", "get_list"): (_deleted_list, {404}),
     ("delete_task", "get_task"): (_deleted_then_restored_task, {404, 200}),
+    ("delete_task", "list_comments"): (_comments_of_a_deleted_then_restored_task, {404, 200}),
     ("empty_trash", "list_trash"): (_emptied_trash, {200}),
 }
 

@@ -36,6 +36,7 @@ TABLES = {
     "list_counts",
     "list_members",
     "calendar_feeds",
+    "comments",
 }
 
 

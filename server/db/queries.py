@@ -32,6 +32,11 @@ TASK_COLUMNS = (
     " list_id, parent_id, position, created_at, updated_at, version, due_on, recurrence,"
     " last_completed_at, reminders, created_by, assignee_id, completed_by"
 )
+# A comment's columns, as the contract's Comment has them, read from a row `c` of comments.
+COMMENT_COLUMNS = (
+    "c.id, c.task_id, (SELECT jsonb_build_object('id', u.id, 'name', u.name) FROM users AS u"
+    " WHERE u.id = c.author_id) AS author, c.body, c.created_at, c.updated_at, c.version"
+)
 # An account's columns, as every query answering a User returns them.
 USER_COLUMNS = (
     "id, email, name, timezone, email_verified,"
@@ -469,6 +474,48 @@ class Queries(Protocol):
     ) -> Row: ...
     async def trashed_now(self, conn: Conn, *, user_id: str) -> int: ...
 
+    # comments.sql
+    def list_comments(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        session_id: str,
+        required_role: str | None,
+        task_id: str,
+        after_created_at: datetime | None,
+        after_id: str | None,
+        limit: int,
+    ) -> AsyncIterator[Row]: ...
+    async def lock_comment_task(
+        self, conn: Conn, *, user_id: str, session_id: str, required_role: str | None, task_id: str
+    ) -> Row: ...
+    async def create_comment(
+        self, conn: Conn, *, owner_id: str, task_id: str, author_id: str, body: str, quota: int
+    ) -> Row: ...
+    async def update_comment(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        session_id: str,
+        required_role: str | None,
+        task_id: str,
+        id: str,
+        versions: list[int] | None,
+        body: str,
+    ) -> Row: ...
+    async def delete_comment(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        session_id: str,
+        required_role: str | None,
+        task_id: str,
+        id: str,
+    ) -> Row: ...
+
     # changes.sql
     async def sync_state(self, conn: Conn, *, user_id: str) -> Row: ...
     async def stream_state(self, conn: Conn, *, user_id: str, session_id: str) -> Row: ...
@@ -537,5 +584,6 @@ def load_queries(path: Path = SQL_DIR) -> Queries:
     """Every `-- name:` block of sql/*.sql, as async functions taking an Executor (or Conn)."""
     text = "\n\n".join(f.read_text(encoding="utf-8") for f in sorted(path.glob("*.sql")))
     text = text.replace("{task_columns}", TASK_COLUMNS).replace("{list_columns}", LIST_COLUMNS)
+    text = text.replace("{comment_columns}", COMMENT_COLUMNS)
     text = AccountCheck.read(path).embed(text.replace("{user_columns}", USER_COLUMNS))
     return cast(Queries, aiosql.from_str(text, "asyncpg"))

@@ -7,6 +7,7 @@ from types import ModuleType
 from typing import Any
 
 from server.accounts import auth, email_change, me, recovery, sessions, verification
+from server.comments import handlers as comments
 from server.feeds import handlers as feeds
 from server.lists import handlers as lists
 from server.push import handlers as push
@@ -26,6 +27,7 @@ MODULES: tuple[ModuleType, ...] = (
     push,
     tasks,
     lists,
+    comments,
     trash,
     batch,
     sync,

@@ -12,8 +12,10 @@ import binascii
 import hashlib
 import hmac
 import struct
+from collections.abc import Callable
 from typing import Any, NoReturn
 
+from server.comments.body import comment_body
 from server.contract.context import Request
 from server.db.executor import Executor, Row
 from server.db.queries import Queries
@@ -24,6 +26,14 @@ from server.tasks.fields import task_body
 MAC_BYTES = 16
 TOKEN = struct.Struct(">BQQ")  # mode (0 incremental, 1 full sync), position, end
 KEY_LABEL = b"todo-api/since/v1"
+
+
+# The data of an upsert, by kind: the contract's Task, List or Comment.
+BODIES: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "task": task_body,
+    "list": list_body,
+    "comment": comment_body,
+}
 
 
 class SyncExpired(ApiError):
@@ -115,10 +125,9 @@ async def rows_after(
 
 
 def change(row: Any) -> dict[str, Any]:
-    """One change as the contract's Change: the whole Task or List, or null for a delete."""
-    data: dict[str, Any] | None = None
-    if row["op"] == "upsert":
-        data = task_body(row) if row["kind"] == "task" else list_body(row)
+    """One change as the contract's Change: the whole object of its kind, or null for a
+    delete."""
+    data = BODIES[row["kind"]](row) if row["op"] == "upsert" else None
     return {
         "kind": row["kind"],
         "op": row["op"],

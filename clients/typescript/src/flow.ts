@@ -21,6 +21,7 @@ import {
   makeClient,
   refreshTokenOf,
 } from "./api.js";
+import { commentsFlow } from "./comments.js";
 import { createTodoClient } from "./index.js";
 import { listsFlow } from "./lists.js";
 import { syncFlow } from "./sync.js";
@@ -335,6 +336,7 @@ async function main(): Promise<void> {
   });
 
   await listsFlow(api, userId, step);
+  await commentsFlow(api, userId, step);
   const otherDevice = makeClient(baseUrl, () => accessToken);
   await syncFlow(api, otherDevice, createTodoClient({ baseUrl, session: tokens }), userId, step);
   await timeFlow(api, userId, step);

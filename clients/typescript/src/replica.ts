@@ -1,5 +1,5 @@
 /**
- * The sync helper: a local copy of the user's lists and tasks, kept current the way SPEC §7
+ * The sync helper: a local copy of the user's lists, tasks and comments, kept current the way SPEC §7
  * describes: a full sync through `/changes` (paged by `next_since`), then live events from that
  * point on `/events`. A position the feed no longer remembers (410 `sync-expired`) starts over
  * with a full sync.
@@ -11,6 +11,7 @@ import type { Change, EventStream, StopReason } from "./stream.js";
 
 export type Task = components["schemas"]["Task"];
 export type List = components["schemas"]["List"];
+export type Comment = components["schemas"]["Comment"];
 
 export interface ReplicaOptions {
   /** Each change applied to the copy (from the feed or live). */
@@ -24,6 +25,7 @@ export interface ReplicaOptions {
 export class Replica {
   readonly tasks = new Map<string, Task>();
   readonly lists = new Map<string, List>();
+  readonly comments = new Map<string, Comment>();
   /** The feed position the copy reflects. */
   since: string | undefined;
   private stream: EventStream | undefined;
@@ -87,10 +89,17 @@ export class Replica {
     this.since = undefined;
     this.tasks.clear();
     this.lists.clear();
+    this.comments.clear();
   }
 
   private apply(change: Change): void {
-    const store: Map<string, unknown> = change.kind === "task" ? this.tasks : this.lists;
+    const stores: Record<string, Map<string, unknown> | undefined> = {
+      task: this.tasks,
+      list: this.lists,
+      comment: this.comments,
+    };
+    const store = stores[change.kind]; // a kind of a later contract: not ours to keep
+    if (store === undefined) return;
     if (change.op === "delete") store.delete(change.id);
     else store.set(change.id, change.data);
     this.options.onChange?.(change);

@@ -889,6 +889,81 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/{user_id}/tasks/{task_id}/comments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The task's id.
+                 * @example 9b8e6a2c-3f1d-4c7a-8e5b-6a4f2c1d0e93
+                 */
+                task_id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a task's comments
+         * @description The comments of a task, oldest first, `limit` at a time; pass `next_cursor` as `cursor` for the next page (`null` on the last). Every member of the task's list reads them (`viewer`). A task in no list the caller belongs to, or in the trash, is `404` as a missing task.
+         */
+        get: operations["list_comments"];
+        put?: never;
+        /**
+         * Comment on a task
+         * @description Adds a comment by the caller (an editor or the owner of the task's list; a viewer gets `403` `permission-denied`). The body is trimmed and must then hold 1 to 5000 characters (see `CommentBody`). A task holds at most 1000 comments (the service's `COMMENT_QUOTA`; those in the trash with it count): past it, `409` `quota-exceeded`. Answers the comment with its `ETag`.
+         */
+        post: operations["create_comment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/tasks/{task_id}/comments/{comment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The task's id.
+                 * @example 9b8e6a2c-3f1d-4c7a-8e5b-6a4f2c1d0e93
+                 */
+                task_id: components["parameters"]["TaskId"];
+                /**
+                 * @description The comment's id.
+                 * @example 3c1e7b9a-4d2f-4a8e-9b6c-7d5e3f1a2b84
+                 */
+                comment_id: components["parameters"]["CommentId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a comment
+         * @description Deletes a comment for good (its author, while an editor, or the owner of the list: anyone else gets `403` `permission-denied`). The change feed carries it as a delete of kind `comment`.
+         */
+        delete: operations["delete_comment"];
+        options?: never;
+        head?: never;
+        /**
+         * Edit a comment
+         * @description Replaces the body of one's own comment (its author only, while an editor or the owner of the list: anyone else gets `403` `permission-denied`). Honours `If-Match`: a stale one is `412`, changing nothing, with the comment's current `ETag`. Without it, the last write wins.
+         */
+        patch: operations["update_comment"];
+        trace?: never;
+    };
     "/api/{user_id}/calendar-feeds": {
         parameters: {
             query?: never;
@@ -1407,15 +1482,15 @@ export interface components {
             /** @description Every task moved to the trash, descendants included. */
             count: number;
         };
-        /** @description One object's latest change: the whole `Task` or `List` for an upsert, null for a delete (a move to the trash or a purge deletes a task; a restore is an upsert). */
+        /** @description One object's latest change: the whole `Task`, `List` or `Comment` for an upsert, null for a delete (a move to the trash or a purge deletes a task; a restore is an upsert). A task's comments follow it: a delete of each when it goes to the trash, an upsert of each when it is restored. A client should ignore a `kind` it does not know. */
         Change: {
             /** @enum {string} */
-            kind: "task" | "list";
+            kind: "task" | "list" | "comment";
             /** @enum {string} */
             op: "upsert" | "delete";
             /** Format: uuid */
             id: string;
-            data: null | components["schemas"]["Task"] | components["schemas"]["List"];
+            data: null | components["schemas"]["Task"] | components["schemas"]["List"] | components["schemas"]["Comment"];
             changed_at: components["schemas"]["Timestamp"];
         };
         ChangePage: {
@@ -1930,6 +2005,38 @@ export interface components {
                 oldest_unsent_seconds: number | null;
             };
         };
+        /**
+         * Format: uuid
+         * @description A comment's id.
+         */
+        CommentId: string;
+        /** @description The comment's text: 1 to 5000 characters after trimming (the white space around it, as a task's title: U+0009-U+000D, U+001C-U+0020, U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000, is neither counted nor stored; blank is `422`). A character is a Unicode code point, as JSON Schema's `maxLength` counts: not a UTF-16 unit (JavaScript's `text.length`; count with `[...text].length`), not a byte, not a grapheme cluster. So 👍🏽 (a thumb and a skin tone) counts 2, the family 👨‍👩‍👧 5 (three people, two joiners), and an é typed as `e` and U+0301 2, where the precomposed é counts 1: what a person sees as one character may count several. Code points, not graphemes, because one grapheme can hold any number of combining marks, so only code points bound what is stored; the text is kept as sent (no normalization). Over 5000 after trimming: `422`. */
+        CommentBody: string;
+        /** @description Who wrote the comment; null once their account is deleted (the comment stays). */
+        CommentAuthor: {
+            id: components["schemas"]["UserId"];
+            /** @description The author's display name when the comment was read (in the change feed: when the comment last changed; a rename alone is not a change of the comment). */
+            name: string;
+        } | null;
+        /** @description A comment on a task. It lives with the task: deleting the task moves its comments to the trash (the change feed carries a delete of each), restoring it brings them back (upserts), purging it deletes them. */
+        Comment: {
+            id: components["schemas"]["CommentId"];
+            task_id: components["schemas"]["TaskId"];
+            author: components["schemas"]["CommentAuthor"];
+            body: string;
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+            /** @description Grows by one with each edit; the `ETag` is derived from it. */
+            version: number;
+        };
+        CommentWrite: {
+            body: components["schemas"]["CommentBody"];
+        };
+        CommentPage: {
+            comments: components["schemas"]["Comment"][];
+            /** @description Pass as `cursor` for the next page; null on the last. */
+            next_cursor: string | null;
+        };
     };
     responses: {
         /** @description No such calendar feed (never made, revoked, or its list or account deleted). */
@@ -2179,6 +2286,25 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description No such task for this user (missing, in the trash, or in no list the caller belongs to: the same answer), or the task has no such comment. */
+        CommentNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The `If-Match` value is stale; nothing was changed. `ETag` is the comment's current one. */
+        CommentPreconditionFailed: {
+            headers: {
+                ETag: components["headers"]["CommentETag"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
     };
     parameters: {
         /** @description The feed's secret (`tdc_` and 43 URL-safe characters: 256 random bits). It never appears in the service's logs. */
@@ -2344,6 +2470,21 @@ export interface components {
          * @example asc
          */
         Order: "asc" | "desc";
+        /**
+         * @description The comment's id.
+         * @example 3c1e7b9a-4d2f-4a8e-9b6c-7d5e3f1a2b84
+         */
+        CommentId: string;
+        /**
+         * @description The opaque `next_cursor` of the previous page of this task's comments.
+         * @example WyIyMDI1LTAxLTE1VDA5OjMwOjAwKzAwOjAwIiwiM2MxZTdiOWEiXQ
+         */
+        CommentCursor: string;
+        /**
+         * @description The comment's `ETag` the client last saw. When it no longer matches, the request fails with `412` (whose `ETag` header is the current one) and changes nothing. Without it, the last write wins.
+         * @example "1"
+         */
+        CommentIfMatch: string;
     };
     requestBodies: never;
     headers: {
@@ -2387,6 +2528,11 @@ export interface components {
          * @example Bearer error="invalid_token", error_description="The access token expired"
          */
         WWWAuthenticate: string;
+        /**
+         * @description The comment's entity tag, derived from its `version`; send it back in `If-Match`.
+         * @example "1"
+         */
+        CommentETag: string;
     };
     pathItems: never;
 }
@@ -4326,6 +4472,205 @@ export interface operations {
             410: components["responses"]["SyncExpired"];
             413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyStreams"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_comments: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page size.
+                 * @example 20
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The opaque `next_cursor` of the previous page of this task's comments.
+                 * @example WyIyMDI1LTAxLTE1VDA5OjMwOjAwKzAwOjAwIiwiM2MxZTdiOWEiXQ
+                 */
+                cursor?: components["parameters"]["CommentCursor"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The task's id.
+                 * @example 9b8e6a2c-3f1d-4c7a-8e5b-6a4f2c1d0e93
+                 */
+                task_id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of the task's comments. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommentPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    create_comment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The task's id.
+                 * @example 9b8e6a2c-3f1d-4c7a-8e5b-6a4f2c1d0e93
+                 */
+                task_id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CommentWrite"];
+            };
+        };
+        responses: {
+            /** @description The new comment. */
+            201: {
+                headers: {
+                    ETag: components["headers"]["CommentETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Comment"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["QuotaExceeded"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    delete_comment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The task's id.
+                 * @example 9b8e6a2c-3f1d-4c7a-8e5b-6a4f2c1d0e93
+                 */
+                task_id: components["parameters"]["TaskId"];
+                /**
+                 * @description The comment's id.
+                 * @example 3c1e7b9a-4d2f-4a8e-9b6c-7d5e3f1a2b84
+                 */
+                comment_id: components["parameters"]["CommentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The comment is deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["CommentNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    update_comment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The comment's `ETag` the client last saw. When it no longer matches, the request fails with `412` (whose `ETag` header is the current one) and changes nothing. Without it, the last write wins.
+                 * @example "1"
+                 */
+                "If-Match"?: components["parameters"]["CommentIfMatch"];
+            };
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The task's id.
+                 * @example 9b8e6a2c-3f1d-4c7a-8e5b-6a4f2c1d0e93
+                 */
+                task_id: components["parameters"]["TaskId"];
+                /**
+                 * @description The comment's id.
+                 * @example 3c1e7b9a-4d2f-4a8e-9b6c-7d5e3f1a2b84
+                 */
+                comment_id: components["parameters"]["CommentId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CommentWrite"];
+            };
+        };
+        responses: {
+            /** @description The edited comment. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["CommentETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Comment"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["CommentNotFound"];
+            408: components["responses"]["RequestTimeout"];
+            412: components["responses"]["CommentPreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

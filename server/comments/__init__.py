@@ -1,0 +1,1 @@
+"""Comments on tasks (SPEC §11)."""
