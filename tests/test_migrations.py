@@ -35,6 +35,7 @@ TABLES = {
     "push_subscriptions",
     "list_counts",
     "list_members",
+    "invitations",
 }
 
 

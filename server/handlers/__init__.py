@@ -9,6 +9,7 @@ from typing import Any
 from server.accounts import auth, email_change, me, recovery, sessions, verification
 from server.lists import handlers as lists
 from server.push import handlers as push
+from server.sharing import invitations, invited, members
 from server.sync import batch, trash
 from server.sync import handlers as sync
 from server.system import handlers as system
@@ -24,6 +25,9 @@ MODULES: tuple[ModuleType, ...] = (
     push,
     tasks,
     lists,
+    members,
+    invitations,
+    invited,
     trash,
     batch,
     sync,
