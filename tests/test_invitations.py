@@ -352,7 +352,8 @@ def test_deleting_the_list_or_the_owner_ends_its_invitations_and_their_unsent_ma
     assert mine(api, invitee) == []
     assert accept(api, invitee, later).status_code == 404
     (unsent,) = sql.execute(
-        "SELECT count(*) FROM outbox WHERE payload->>'invitation_id' = ANY(%s)",
+        "SELECT count(*) FROM outbox WHERE payload->>'invitation_id' = ANY(%s)"
+        " AND sent_at IS NULL AND failed_at IS NULL",
         ([ended, later],),
     ).fetchone() or (None,)
     assert unsent == 0
