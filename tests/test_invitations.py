@@ -431,3 +431,25 @@ def test_an_invitation_expires_after_14_days_not_before(
         (made["id"],),
     )
     assert accept(api, invitee, made["id"]).status_code == 200
+
+
+def test_an_account_already_in_the_list_cannot_join_it_again(
+    api: Api, sql: psycopg.Connection[Any], make_user: Callable[..., User]
+) -> None:
+    owner, member = verify(sql, make_user()), make_user()
+    shared = make_list(api, owner)
+    join(api, sql, owner, member, shared["id"], "viewer")
+    # Invited at other addresses, which each of them then moves to (verified).
+    for who in (member, owner):
+        moved = address("moved")
+        made = invite(api, owner, shared["id"], moved).json()["id"]
+        sql.execute("UPDATE users SET email = %s WHERE id = %s", (moved, who.id))
+        again = accept(api, who, made)
+        assert (again.status_code, again.json()["type"]) == (
+            409,
+            "urn:todo-api:problem:already-member",
+        )
+    (count,) = sql.execute(
+        "SELECT count(*) FROM list_members WHERE list_id = %s", (shared["id"],)
+    ).fetchone() or (None,)
+    assert count == 1
