@@ -8,12 +8,16 @@
 -- name: invitation_list({token}, list_id)^
 -- account_ok, caller_role, and the list (id, name, is_inbox; null when the caller may not see
 -- it), having taken its owner's transaction-scoped invitation lock when the caller may invite.
+-- The list's row is key-share locked until the transaction ends: a deletion of the list (or of
+-- its owner's account) waits for the invitation, or, when first, leaves no list to invite to
+-- (404), never an invitation whose list went in between (a foreign key violation).
 WITH account AS (SELECT {token_account_ok} AS ok),
 seen AS (
   SELECT l.id, l.user_id, l.name, l.is_inbox, list_role(:user_id, l.user_id, l.id) AS role
     FROM lists l
    WHERE (SELECT ok FROM account) AND l.id = :list_id
      AND list_role(:user_id, l.user_id, l.id) IS NOT NULL
+     FOR KEY SHARE OF l
 )
 SELECT account.ok AS account_ok, seen.role AS caller_role, seen.id, seen.name, seen.is_inbox,
        CASE WHEN role_reaches(seen.role, :required_role)
