@@ -453,3 +453,41 @@ def test_an_account_already_in_the_list_cannot_join_it_again(
         "SELECT count(*) FROM list_members WHERE list_id = %s", (shared["id"],)
     ).fetchone() or (None,)
     assert count == 1
+
+
+def test_mail_enabled_false_turns_the_invitation_routes_off_and_queues_no_mail(
+    settings: Settings,
+    make_api: Callable[..., Api],
+    sql: psycopg.Connection[Any],
+    make_user: Callable[..., User],
+) -> None:
+    # Without mail nobody can verify an address, so nobody could answer an invitation, and its
+    # mail would wait in the outbox unsent until /ready turned 503 (OUTBOX_READY_SECONDS).
+    owner, invitee = make_user(), verify(sql, make_user())
+    with make_api(dataclasses.replace(settings, mail_enabled=False)) as api:
+        shared = make_list(api, owner)
+        refused = invite(api, owner, shared["id"], invitee.email)
+        assert (refused.status_code, refused.json()["detail"]) == (
+            404,
+            "No route matches this path.",
+        )
+        some = "6d2c8e4a-0b1f-4a3c-9e7d-5f6a7b8c9d0e"
+        for method, path in (
+            ("GET", "/api/me/invitations"),
+            ("POST", f"/api/me/invitations/{some}/accept"),
+            ("POST", f"/api/me/invitations/{some}/decline"),
+        ):
+            answer = api.request(method, path, headers=invitee.headers)
+            assert (answer.status_code, answer.json()["detail"]) == (
+                404,
+                "No route matches this path.",
+            ), path
+    (made,) = sql.execute(
+        "SELECT count(*) FROM invitations WHERE list_id = %s", (shared["id"],)
+    ).fetchone() or (None,)
+    (queued,) = sql.execute(
+        "SELECT count(*) FROM outbox WHERE payload->>'kind' = 'invitation'"
+        " AND payload->>'user_id' = %s",
+        (owner.id,),
+    ).fetchone() or (None,)
+    assert (made, queued) == (0, 0)

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from server.accounts.mailing import require_mail
 from server.clients import client_key
 from server.contract.context import Request
 from server.contract.reply import Reply
@@ -52,6 +53,7 @@ class Expired(ApiError):
 
 
 async def create_invitation(request: Request) -> Reply:
+    require_mail(request)  # without mail, nobody could verify an address to answer it
     app, settings, body = request.app, request.app.ctx.settings, request.ctx.body
     queries, list_id, email = app.ctx.queries, _list_id(request), body["email"]
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from server.accounts.mailing import require_mail
 from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import NotFound, QuotaExceeded
@@ -20,11 +21,13 @@ from server.sharing.invitations import LISTED, NO_INVITATION, AlreadyMember, inv
 
 
 async def list_my_invitations(request: Request) -> Reply:
+    require_mail(request)
     rows = request.app.ctx.queries.my_invitations(request.ctx.db, **request.ctx.token, limit=LISTED)
     return Reply({"invitations": [invitation_body(row) async for row in rows if row["id"]]})
 
 
 async def accept_invitation(request: Request) -> Reply:
+    require_mail(request)
     queries, user_id, limit = request.app.ctx.queries, request.ctx.user_id, _limit(request)
     invitation_id = _invitation_id(request)
     try:
@@ -47,6 +50,7 @@ async def accept_invitation(request: Request) -> Reply:
 
 
 async def decline_invitation(request: Request) -> Reply:
+    require_mail(request)
     queries, invitation_id = request.app.ctx.queries, _invitation_id(request)
     row = await queries.decline_invitation(request.ctx.db, **request.ctx.token, id=invitation_id)
     if row["id"] is None:

@@ -324,7 +324,7 @@ export interface paths {
         };
         /**
          * List the invitations addressed to me
-         * @description The pending invitations (the 100 latest, newest first) addressed to the account's email when it is verified (in any letter case); none while it is not. They follow the account's address: after an email change, those to the new address once it is verified.
+         * @description The pending invitations (the 100 latest, newest first) addressed to the account's email when it is verified (in any letter case); none while it is not. They follow the account's address: after an email change, those to the new address once it is verified. `404` when the service runs with `MAIL_ENABLED=false` (no address can be verified then).
          */
         get: operations["list_my_invitations"];
         put?: never;
@@ -352,7 +352,7 @@ export interface paths {
         put?: never;
         /**
          * Accept an invitation
-         * @description Joins the list with the invitation's role; the list is placed last in the account's own order of lists. Only an account whose email is verified and equal to the invitation's (in any letter case) can: for anyone else the invitation does not exist (`404`, as an unknown id). One already accepted, declined or revoked is `409` (`invitation-answered`), an expired one `410`; `409` `already-member` when the account is already the list's owner or a member, `409` `quota-exceeded` when the list has 50 members.
+         * @description Joins the list with the invitation's role; the list is placed last in the account's own order of lists. Only an account whose email is verified and equal to the invitation's (in any letter case) can: for anyone else the invitation does not exist (`404`, as an unknown id). One already accepted, declined or revoked is `409` (`invitation-answered`), an expired one `410`; `409` `already-member` when the account is already the list's owner or a member, `409` `quota-exceeded` when the list has 50 members. `404` when the service runs with `MAIL_ENABLED=false`.
          */
         post: operations["accept_invitation"];
         delete?: never;
@@ -378,7 +378,7 @@ export interface paths {
         put?: never;
         /**
          * Decline an invitation
-         * @description Declines a pending invitation addressed to the account's verified email (anyone else: `404`). One already answered or revoked is `409`, an expired one `410`.
+         * @description Declines a pending invitation addressed to the account's verified email (anyone else: `404`). One already answered or revoked is `409`, an expired one `410`. `404` when the service runs with `MAIL_ENABLED=false`.
          */
         post: operations["decline_invitation"];
         delete?: never;
@@ -838,7 +838,7 @@ export interface paths {
         put?: never;
         /**
          * Invite someone to a list
-         * @description Invites an email address to the list with a role, for 14 days, and mails it a link to `APP_URL/invitations/{id}` (the frontend's page, which shows the invitation from `GET /api/me/invitations` and answers it with `POST /api/me/invitations/{id}/accept` or `.../decline`). Only an account whose email is verified and equal to the address (in any letter case) can see and answer it. `409`: the list is the inbox (`inbox-not-shared`), the address already has a pending invitation to the list (`already-invited`), it is the owner's or a member's (`already-member`), or the list already has 50 members (`quota-exceeded`). An owner sends at most 50 invitations an hour, across their lists, then `429`.
+         * @description Invites an email address to the list with a role, for 14 days, and mails it a link to `APP_URL/invitations/{id}` (the frontend's page, which shows the invitation from `GET /api/me/invitations` and answers it with `POST /api/me/invitations/{id}/accept` or `.../decline`). Only an account whose email is verified and equal to the address (in any letter case) can see and answer it. `409`: the list is the inbox (`inbox-not-shared`), the address already has a pending invitation to the list (`already-invited`), it is the owner's or a member's (`already-member`), or the list already has 50 members (`quota-exceeded`). An owner sends at most 50 invitations an hour, across their lists, then `429`. `404` when the service runs with `MAIL_ENABLED=false` (nobody could verify an address to answer it).
          */
         post: operations["create_invitation"];
         delete?: never;
@@ -2885,6 +2885,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            404: components["responses"]["MailOff"];
             413: components["responses"]["PayloadTooLarge"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
