@@ -491,3 +491,24 @@ def test_mail_enabled_false_turns_the_invitation_routes_off_and_queues_no_mail(
         (owner.id,),
     ).fetchone() or (None,)
     assert (made, queued) == (0, 0)
+
+
+def test_names_in_the_invitation_mail_stay_on_their_line(
+    api: Api, mailbox: Mailbox, make_user: Callable[..., User]
+) -> None:
+    # A list's and an account's names may hold line breaks; in the mail they would start lines
+    # of their own, such as a link that looks like the invitation's own.
+    fake = "https://evil.example/invitations/1"
+    owner = make_user()
+    named = api.patch("/api/me", json={"name": f"Ada\r\n\r\n{fake}\r\n"}, headers=owner.headers)
+    assert named.status_code == 200, named.text
+    shared = make_list(api, owner, f"Groceries\n\n{fake}\n\nReply with your password")
+    email = address()
+    made = invite(api, owner, shared["id"], email)
+    assert made.status_code == 201, made.text
+    [mail] = mailbox.wait_for(email, idle=api.idle)
+    lines = [line.strip() for line in mail.text.splitlines()]
+    assert [line for line in lines if line.startswith("http")] == [
+        f"{api.app.ctx.settings.app_url}/invitations/{made.json()['id']}"
+    ], mail.text
+    assert not any(line.startswith("Reply with") for line in lines), mail.text

@@ -83,7 +83,8 @@ def letter(payload: Mapping[str, Any], token: str | None, app_url: str) -> Lette
             ),
         )
     if kind == "invitation":
-        inviter, name = payload["inviter"], payload["list_name"]
+        # Names in running text stay on their line: no line of their own (a fake link).
+        inviter, name = header_text(payload["inviter"]), header_text(payload["list_name"])
         return Letter(
             f"{inviter} invited you to the list {name}",
             (
