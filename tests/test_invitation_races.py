@@ -93,3 +93,27 @@ def test_an_account_deleted_while_it_accepts_is_401_and_joins_nothing(
         "SELECT count(*) FROM list_members WHERE list_id = %s", (shared["id"],)
     ).fetchone() or (None,)
     assert members == 0
+
+
+def test_a_list_deleted_while_an_invitee_accepts_is_404_and_joins_nothing(
+    api: Api, sql: psycopg.Connection[Any], database_url: str, make_user: Callable[..., User]
+) -> None:
+    owner, invitee = make_user(), verify(sql, make_user())
+    doomed = make_list(api, owner)
+    made = api.post(
+        f"/api/{owner.id}/lists/{doomed['id']}/invitations",
+        json={"email": invitee.email, "role": "editor"},
+        headers=owner.headers,
+    ).json()["id"]
+    answer = during(
+        api,
+        database_url,
+        "DELETE FROM lists WHERE id = %s",
+        (doomed["id"],),
+        lambda: api.arequest("POST", f"/api/me/invitations/{made}/accept", headers=invitee.headers),
+    )
+    assert (answer.status_code, answer.json()["detail"]) == (404, "No such invitation.")
+    (members,) = sql.execute(
+        "SELECT count(*) FROM list_members WHERE member_id = %s", (invitee.id,)
+    ).fetchone() or (None,)
+    assert members == 0
