@@ -104,6 +104,8 @@ class Settings:
     reset_limit_per_address: int = 5  # password-reset mails per address an hour
     reset_limit_per_client: int = 20  # password-reset requests per client an hour, then 429
     mail_limit_per_account: int = 5  # verification and email-change mails per account an hour
+    member_limit: int = 50  # members of a shared list besides its owner (SPEC §11)
+    invitation_limit_per_hour: int = 50  # invitations (each a mail) an owner sends an hour
 
     @property
     def production(self) -> bool:
@@ -162,6 +164,8 @@ INT_SETTINGS = (
     ("RESET_LIMIT_PER_CLIENT", "reset_limit_per_client", 1, 10**9),
     ("MAIL_LIMIT_PER_ACCOUNT", "mail_limit_per_account", 1, 1000),
     ("IMPORT_MAX_BYTES", "import_max_bytes", 64 * 1024, 1024**3),
+    ("MEMBER_LIMIT", "member_limit", 1, 10_000),
+    ("INVITATION_LIMIT_PER_HOUR", "invitation_limit_per_hour", 1, 10_000),
 )
 
 

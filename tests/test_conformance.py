@@ -113,6 +113,19 @@ def _deleted_list(api: Api, user: User) -> set[int]:
     return {api.get(url, headers=user.headers).status_code}  # lists are never restored
 
 
+def _deleted_list_part(part: str) -> Play:
+    """A list's members or invitations, read after the list is deleted."""
+
+    def play(api: Api, user: User) -> set[int]:
+        made = api.post(f"/api/{user.id}/lists", json={"name": "Gone"}, headers=user.headers)
+        url = f"/api/{user.id}/lists/{made.json()['id']}"
+        assert api.get(f"{url}/{part}", headers=user.headers).status_code == 200
+        assert api.delete(url, headers=user.headers).status_code == 204
+        return {api.get(f"{url}/{part}", headers=user.headers).status_code}
+
+    return play
+
+
 def _deleted_then_restored_task(api: Api, user: User) -> set[int]:
     made = api.post(f"/api/{user.id}/tasks", json={"title": "Back"}, headers=user.headers)
     task_id = made.json()["id"]
@@ -139,6 +152,8 @@ def _comments_of_a_deleted_then_restored_task(api: Api, user: User) -> set[int]:
 
 PLAYS: dict[tuple[str, str], tuple[Play, set[int]]] = {
     ("delete_list", "get_list"): (_deleted_list, {404}),
+    ("delete_list", "list_members"): (_deleted_list_part("members"), {404}),
+    ("delete_list", "list_invitations"): (_deleted_list_part("invitations"), {404}),
     ("delete_task", "get_task"): (_deleted_then_restored_task, {404, 200}),
     ("delete_task", "list_comments"): (_comments_of_a_deleted_then_restored_task, {404, 200}),
     ("empty_trash", "list_trash"): (_emptied_trash, {200}),

@@ -37,6 +37,7 @@ TABLES = {
     "list_members",
     "calendar_feeds",
     "comments",
+    "invitations",
 }
 
 

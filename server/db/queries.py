@@ -344,6 +344,100 @@ class Queries(Protocol):
         self, conn: Conn, *, user_id: str, ids: list[str], positions: list[str]
     ) -> str: ...
 
+    # members.sql
+    def list_members(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        session_id: str,
+        required_role: str | None,
+        list_id: str,
+    ) -> AsyncIterator[Row]: ...
+    async def set_member_role(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        session_id: str,
+        required_role: str | None,
+        list_id: str,
+        member_id: str,
+        role: str,
+    ) -> Row: ...
+    async def remove_member(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        session_id: str,
+        required_role: str | None,
+        list_id: str,
+        member_id: str,
+    ) -> Row: ...
+
+    # invitations.sql
+    async def invitation_list(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        session_id: str,
+        required_role: str | None,
+        list_id: str,
+    ) -> Row: ...
+    async def expire_invitations(self, conn: Conn, *, list_id: str, email: str) -> str: ...
+    async def create_invitation(
+        self,
+        conn: Conn,
+        *,
+        owner_id: str,
+        list_id: str,
+        email: str,
+        role: str,
+        ttl_seconds: int,
+        client: str,
+        member_limit: int,
+    ) -> Row: ...
+    def list_invitations(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        session_id: str,
+        required_role: str | None,
+        list_id: str,
+        limit: int,
+    ) -> AsyncIterator[Row]: ...
+    async def revoke_invitation(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        session_id: str,
+        required_role: str | None,
+        list_id: str,
+        id: str,
+    ) -> Row: ...
+    async def list_invitation_state(self, conn: Conn, *, list_id: str, id: str) -> str | None: ...
+    def my_invitations(
+        self, conn: Conn, *, user_id: str, session_id: str, limit: int
+    ) -> AsyncIterator[Row]: ...
+    async def addressed_invitation(
+        self, conn: Conn, *, user_id: str, session_id: str, id: str
+    ) -> Row: ...
+    async def lock_list_joins(self, conn: Conn, *, owner_id: str, list_id: str) -> str | None: ...
+    async def claim_invitation(self, conn: Conn, *, user_id: str, id: str) -> Row | None: ...
+    async def join_list(
+        self, conn: Conn, *, id: str, member_id: str, member_limit: int
+    ) -> Row | None: ...
+    async def decline_invitation(
+        self, conn: Conn, *, user_id: str, session_id: str, id: str
+    ) -> Row: ...
+    async def addressed_invitation_state(
+        self, conn: Conn, *, user_id: str, id: str
+    ) -> str | None: ...
+
     # idempotency.sql
     async def claim_idempotency_key(
         self, conn: Conn, *, user_id: str, key: str, request_hash: bytes

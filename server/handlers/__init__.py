@@ -11,6 +11,7 @@ from server.comments import handlers as comments
 from server.feeds import handlers as feeds
 from server.lists import handlers as lists
 from server.push import handlers as push
+from server.sharing import invitations, invited, members
 from server.sync import batch, trash
 from server.sync import handlers as sync
 from server.system import handlers as system
@@ -28,6 +29,9 @@ MODULES: tuple[ModuleType, ...] = (
     tasks,
     lists,
     comments,
+    members,
+    invitations,
+    invited,
     trash,
     batch,
     sync,

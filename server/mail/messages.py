@@ -3,7 +3,8 @@
 What a person wrote (a name, a task title) reaches a header only through `header_text`: control
 characters (CR and LF among them) become spaces and the length is capped, and the policy encodes
 what is not ASCII (RFC 2047); in the HTML part it is escaped. Links open the frontend (APP_URL):
-/verify-email, /reset-password and /confirm-email, each with `?token=`.
+/verify-email, /reset-password and /confirm-email, each with `?token=`, and
+/invitations/{id} (an invitation to a shared list, answered by the signed-in invitee).
 """
 
 from __future__ import annotations
@@ -80,6 +81,20 @@ def letter(payload: Mapping[str, Any], token: str | None, app_url: str) -> Lette
                 "It changes once that address confirms it.",
                 "If that was not you, change your password now: it cancels the change.",
             ),
+        )
+    if kind == "invitation":
+        # Names in running text stay on their line: no line of their own (a fake link).
+        inviter, name = header_text(payload["inviter"]), header_text(payload["list_name"])
+        return Letter(
+            f"{inviter} invited you to the list {name}",
+            (
+                f"{inviter} invited {to} to share the list \u201c{name}\u201d as "
+                f"{payload['role']}. Open this link to accept or decline; it works until "
+                f"{payload['expires_at']}.",
+                f"Sign in (or sign up) with {to} and verify it first: only that address can "
+                "answer. If you did not expect this, ignore this mail.",
+            ),
+            f"{app_url}/invitations/{quote(str(payload['invitation_id']))}",
         )
     if kind == "reminder":
         title = header_text(payload["title"])

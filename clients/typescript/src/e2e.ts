@@ -5,7 +5,8 @@
  * package's tests (src/kit.test.ts: refresh, reconnection, the ends of streams) against a
  * second instance on the same database whose access tokens live 3 s, and stop both whatever
  * happens. The service mails through an SMTP server of this process (src/mailbox.ts), from which
- * the account-recovery flow (src/recovery.ts) reads the links it follows.
+ * the account-recovery flow (src/recovery.ts) and the sharing flow (src/sharing.ts) read the links
+ * they follow.
  *   TODO_API   the service command (default: <repo>/.venv/bin/todo-api)
  *   E2E_DATA_DIR  its data folder (default: <repo>/.data/e2e); DATABASE_URL, if set, is passed on
  */
@@ -17,6 +18,7 @@ import { resolve } from "node:path";
 import { REPO_ROOT, outputPath } from "./browser.js";
 import { Mailbox } from "./mailbox.js";
 import { recoveryFlow } from "./recovery.js";
+import { sharingFlow } from "./sharing.js";
 
 const HOST = "127.0.0.1";
 const READY_TIMEOUT_MS = 180_000;
@@ -120,6 +122,14 @@ async function main(): Promise<number> {
     } catch (error) {
       console.error(`account recovery: ${error instanceof Error ? error.message : String(error)}`);
       results.push(["account recovery", false]);
+    }
+    try {
+      console.log("\n== sharing: invite by mail, accept, list members, demote, remove");
+      await sharingFlow(apiUrl, allowedOrigin, mailbox);
+      results.push(["sharing", true]);
+    } catch (error) {
+      console.error(`sharing: ${error instanceof Error ? error.message : String(error)}`);
+      results.push(["sharing", false]);
     }
     results.push([
       "browser tests",

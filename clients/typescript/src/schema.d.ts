@@ -362,6 +362,78 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me/invitations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the invitations addressed to me
+         * @description The pending invitations (the 100 latest, newest first) addressed to the account's email when it is verified (in any letter case); none while it is not. They follow the account's address: after an email change, those to the new address once it is verified. `404` when the service runs with `MAIL_ENABLED=false` (no address can be verified then).
+         */
+        get: operations["list_my_invitations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/invitations/{invitation_id}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The invitation's id.
+                 * @example 6d2c8e4a-0b1f-4a3c-9e7d-5f6a7b8c9d0e
+                 */
+                invitation_id: components["parameters"]["InvitationId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept an invitation
+         * @description Joins the list with the invitation's role; the list is placed last in the account's own order of lists. Only an account whose email is verified and equal to the invitation's (in any letter case) can: for anyone else the invitation does not exist (`404`, as an unknown id). One already accepted, declined or revoked is `409` (`invitation-answered`), an expired one `410`; `409` `already-member` when the account is already the list's owner or a member, `409` `quota-exceeded` when the list has 50 members. `404` when the service runs with `MAIL_ENABLED=false`.
+         */
+        post: operations["accept_invitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/invitations/{invitation_id}/decline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The invitation's id.
+                 * @example 6d2c8e4a-0b1f-4a3c-9e7d-5f6a7b8c9d0e
+                 */
+                invitation_id: components["parameters"]["InvitationId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decline an invitation
+         * @description Declines a pending invitation addressed to the account's verified email (anyone else: `404`). One already answered or revoked is `409`, an expired one `410`. `404` when the service runs with `MAIL_ENABLED=false`.
+         */
+        post: operations["decline_invitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/push/vapid-public-key": {
         parameters: {
             query?: never;
@@ -664,6 +736,148 @@ export interface paths {
          */
         post: operations["move_list"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/lists/{list_id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The list's id.
+                 * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+                 */
+                list_id: components["parameters"]["ListId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a list's members
+         * @description The list's people: its owner first (role `owner`, joined when the list was made), then its members as they joined. Every member sees them. A list the caller does not belong to is `404`, as a missing one.
+         */
+        get: operations["list_members"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/lists/{list_id}/members/{member_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The list's id.
+                 * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+                 */
+                list_id: components["parameters"]["ListId"];
+                /**
+                 * @description The member's user id.
+                 * @example 8c3e1a9f-2d4b-4f6a-b7c8-0e1d2f3a4b5c
+                 */
+                member_id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a member, or leave
+         * @description The owner removes a member, or a member removes themself (leaves: their own membership is theirs, so for it they hold the `owner` role this operation requires; anyone else's needs the list's owner, `403`). The owner cannot leave: `409` `owner-kept`. The member's assignments in the list are cleared.
+         */
+        delete: operations["remove_member"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a member's role
+         * @description The owner makes a member an `editor` or a `viewer` (`403` for anyone else). The owner is no member: `409` `owner-kept`. An unknown member is `404`.
+         */
+        patch: operations["update_member"];
+        trace?: never;
+    };
+    "/api/{user_id}/lists/{list_id}/invitations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The list's id.
+                 * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+                 */
+                list_id: components["parameters"]["ListId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a list's invitations
+         * @description The list's 100 latest invitations, newest first, whatever their status.
+         */
+        get: operations["list_invitations"];
+        put?: never;
+        /**
+         * Invite someone to a list
+         * @description Invites an email address to the list with a role, for 14 days, and mails it a link to `APP_URL/invitations/{id}` (the frontend's page, which shows the invitation from `GET /api/me/invitations` and answers it with `POST /api/me/invitations/{id}/accept` or `.../decline`). Only an account whose email is verified and equal to the address (in any letter case) can see and answer it. `409`: the list is the inbox (`inbox-not-shared`), the address already has a pending invitation to the list (`already-invited`), it is the owner's or a member's (`already-member`), or the list already has 50 members (`quota-exceeded`). An owner sends at most 50 invitations an hour, across their lists, then `429`. `404` when the service runs with `MAIL_ENABLED=false` (nobody could verify an address to answer it).
+         */
+        post: operations["create_invitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/lists/{list_id}/invitations/{invitation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The list's id.
+                 * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+                 */
+                list_id: components["parameters"]["ListId"];
+                /**
+                 * @description The invitation's id.
+                 * @example 6d2c8e4a-0b1f-4a3c-9e7d-5f6a7b8c9d0e
+                 */
+                invitation_id: components["parameters"]["InvitationId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an invitation
+         * @description Revokes a pending invitation: it can no longer be accepted, and its mail, if not yet sent, is not sent. One already accepted, declined or revoked is `409`, an expired one `410`. Revoking and accepting at the same time: one of them wins, and the other answers as if it came after.
+         */
+        delete: operations["revoke_invitation"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2037,6 +2251,55 @@ export interface components {
             /** @description Pass as `cursor` for the next page; null on the last. */
             next_cursor: string | null;
         };
+        /**
+         * @description A member's role: an `editor` also changes the list's tasks and writes comments; a `viewer` reads them.
+         * @enum {string}
+         */
+        MemberRole: "editor" | "viewer";
+        /** @description Someone, by id and name. */
+        Person: {
+            id: components["schemas"]["UserId"];
+            name: components["schemas"]["DisplayName"];
+        };
+        /** @description One of a list's people, the owner among them. */
+        Member: {
+            user: {
+                id: components["schemas"]["UserId"];
+                name: components["schemas"]["DisplayName"];
+                email: components["schemas"]["Email"];
+            };
+            role: components["schemas"]["Role"];
+            joined_at: components["schemas"]["Timestamp"];
+        };
+        MemberList: {
+            members: components["schemas"]["Member"][];
+        };
+        MemberPatch: {
+            role: components["schemas"]["MemberRole"];
+        };
+        InvitationRequest: {
+            email: components["schemas"]["Email"];
+            role: components["schemas"]["MemberRole"];
+        };
+        /** @description An invitation to join a list. `status`: `pending` until it is accepted, declined or revoked, or, 14 days after it was made, `expired`. */
+        Invitation: {
+            /** Format: uuid */
+            id: string;
+            list: {
+                id: components["schemas"]["ListId"];
+                name: components["schemas"]["ListName"];
+            };
+            email: components["schemas"]["Email"];
+            role: components["schemas"]["MemberRole"];
+            invited_by: components["schemas"]["Person"];
+            created_at: components["schemas"]["Timestamp"];
+            expires_at: components["schemas"]["Timestamp"];
+            /** @enum {string} */
+            status: "pending" | "accepted" | "declined" | "revoked" | "expired";
+        };
+        InvitationList: {
+            invitations: components["schemas"]["Invitation"][];
+        };
     };
     responses: {
         /** @description No such calendar feed (never made, revoked, or its list or account deleted). */
@@ -2305,6 +2568,60 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description No such list for this user (a list the caller does not belong to included), or no such member of it. */
+        MemberNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The list's owner is no member; they can neither leave nor change role. */
+        OwnerKept: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The address cannot be invited to this list: the list is the inbox, the address has a pending invitation to it, it is the owner's or a member's, or the list is full. */
+        InvitationRefused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description No such invitation for this account: unknown, addressed to another address, or the account's email is not verified (nothing tells them apart); on a list's invitations, also a list the caller does not belong to. */
+        InvitationNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The invitation was already accepted, declined or revoked (`status` names which), or, accepting, the account is already the list's owner or a member, or the list has as many members as allowed (50). */
+        InvitationAnswered: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The invitation expired (14 days after it was made) before it was answered. */
+        InvitationExpired: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
     };
     parameters: {
         /** @description The feed's secret (`tdc_` and 43 URL-safe characters: 256 random bits). It never appears in the service's logs. */
@@ -2485,6 +2802,16 @@ export interface components {
          * @example "1"
          */
         CommentIfMatch: string;
+        /**
+         * @description The member's user id.
+         * @example 8c3e1a9f-2d4b-4f6a-b7c8-0e1d2f3a4b5c
+         */
+        MemberId: string;
+        /**
+         * @description The invitation's id.
+         * @example 6d2c8e4a-0b1f-4a3c-9e7d-5f6a7b8c9d0e
+         */
+        InvitationId: string;
     };
     requestBodies: never;
     headers: {
@@ -3203,6 +3530,100 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_my_invitations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The pending invitations. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvitationList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["MailOff"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    accept_invitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The invitation's id.
+                 * @example 6d2c8e4a-0b1f-4a3c-9e7d-5f6a7b8c9d0e
+                 */
+                invitation_id: components["parameters"]["InvitationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The list joined. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["List"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["InvitationNotFound"];
+            409: components["responses"]["InvitationAnswered"];
+            410: components["responses"]["InvitationExpired"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    decline_invitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The invitation's id.
+                 * @example 6d2c8e4a-0b1f-4a3c-9e7d-5f6a7b8c9d0e
+                 */
+                invitation_id: components["parameters"]["InvitationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The invitation is declined. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["InvitationNotFound"];
+            409: components["responses"]["InvitationAnswered"];
+            410: components["responses"]["InvitationExpired"];
             413: components["responses"]["PayloadTooLarge"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
@@ -4115,6 +4536,271 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_members: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The list's id.
+                 * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+                 */
+                list_id: components["parameters"]["ListId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The owner and the members. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ListNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    remove_member: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The list's id.
+                 * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+                 */
+                list_id: components["parameters"]["ListId"];
+                /**
+                 * @description The member's user id.
+                 * @example 8c3e1a9f-2d4b-4f6a-b7c8-0e1d2f3a4b5c
+                 */
+                member_id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The member is no longer one. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["MemberNotFound"];
+            409: components["responses"]["OwnerKept"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    update_member: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The list's id.
+                 * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+                 */
+                list_id: components["parameters"]["ListId"];
+                /**
+                 * @description The member's user id.
+                 * @example 8c3e1a9f-2d4b-4f6a-b7c8-0e1d2f3a4b5c
+                 */
+                member_id: components["parameters"]["MemberId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberPatch"];
+            };
+        };
+        responses: {
+            /** @description The member with their new role. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["MemberNotFound"];
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["OwnerKept"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_invitations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The list's id.
+                 * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+                 */
+                list_id: components["parameters"]["ListId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The invitations. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvitationList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ListNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    create_invitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The list's id.
+                 * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+                 */
+                list_id: components["parameters"]["ListId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InvitationRequest"];
+            };
+        };
+        responses: {
+            /** @description The invitation, pending; its mail is on its way. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Invitation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ListNotFound"];
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["InvitationRefused"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    revoke_invitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /**
+                 * @description The list's id.
+                 * @example 2a7d9c4e-1b3f-4e8a-9d6c-5f0b8e2a1c73
+                 */
+                list_id: components["parameters"]["ListId"];
+                /**
+                 * @description The invitation's id.
+                 * @example 6d2c8e4a-0b1f-4a3c-9e7d-5f6a7b8c9d0e
+                 */
+                invitation_id: components["parameters"]["InvitationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The invitation is revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["InvitationNotFound"];
+            409: components["responses"]["InvitationAnswered"];
+            410: components["responses"]["InvitationExpired"];
+            413: components["responses"]["PayloadTooLarge"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

@@ -1,0 +1,1 @@
+"""Sharing lists (issue 26, SPEC §11): members and invitations."""
