@@ -13,6 +13,7 @@ from server.sync import batch, trash
 from server.sync import handlers as sync
 from server.system import handlers as system
 from server.tasks import handlers as tasks
+from server.webhooks import handlers as webhooks
 
 MODULES: tuple[ModuleType, ...] = (
     auth,
@@ -27,6 +28,7 @@ MODULES: tuple[ModuleType, ...] = (
     trash,
     batch,
     sync,
+    webhooks,
     system,
 )
 

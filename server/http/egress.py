@@ -1,10 +1,11 @@
-"""Where pushes may go. A push endpoint is a URL any signed-in client writes, so without a
-fence the service would POST, from inside its network, to whatever it names: the cloud's
-metadata service (169.254.169.254), its own database port on loopback, a private admin panel.
-In production (`public_only`) a push reaches only public addresses: an endpoint naming a
-private, loopback, link-local or reserved address (or `localhost`) is refused when subscribed,
-a name is checked again after it is resolved at each push (the answer may have changed since:
-DNS rebinding), and a push service's redirect is not followed (RFC 8030's answer is 201)."""
+"""Where the service's own outbound requests may go: pushes (SPEC §12) and webhook deliveries
+(§13) are POSTed to URLs that signed-in clients write, so without a fence the service would
+POST, from inside its network, to whatever they name: the cloud's metadata service
+(169.254.169.254), its own database port on loopback, a private admin panel. In production
+(`public_only`) they reach only public addresses: a URL naming a private, loopback, link-local
+or reserved address (or `localhost`) is refused when it is registered, a name is checked again
+after it is resolved at each request (the answer may have changed since: DNS rebinding) and the
+connection goes to the very addresses checked, and a redirect is not followed."""
 
 from __future__ import annotations
 
@@ -18,12 +19,12 @@ from aiohttp.resolver import DefaultResolver
 
 
 class PrivateAddress(aiohttp.ClientError):
-    """The push would reach an address that is not public, or follow a redirect."""
+    """The request would reach an address that is not public, or follow a redirect."""
 
 
 def is_public(host: str) -> bool:
     """Whether `host`, a name or an address literal of a URL, may be the host of a push endpoint
-    as written (a name is checked again once resolved)."""
+    or a webhook as written (a name is checked again once resolved)."""
     name = host.strip("[]").rstrip(".").lower()
     if name == "localhost" or name.endswith(".localhost"):
         return False
@@ -69,11 +70,29 @@ async def _refuse_private_literal(_session: Any, _context: Any, params: Any) -> 
 
 async def _refuse_redirect(_session: Any, _context: Any, params: Any) -> None:
     where = params.response.headers.get("Location")
-    raise PrivateAddress(f"the push service redirected to {where}: not followed")
+    raise PrivateAddress(f"the far side redirected to {where}: not followed")
 
 
-def push_session(public_only: bool) -> aiohttp.ClientSession:
-    """The session pushes go out on: fenced to public addresses when `public_only`."""
+async def resolves_public(host: str, port: int) -> bool:
+    """Whether every address `host` resolves to now is public (False when it resolves to none):
+    a target is checked so when it is registered, and again at each request (PublicResolver)."""
+    if not is_public(host):
+        return False
+    resolver = DefaultResolver()
+    try:
+        found = await resolver.resolve(host.strip("[]"), port, socket.AF_UNSPEC)
+    except OSError:
+        return False
+    finally:
+        await resolver.close()
+    return bool(found) and all(
+        _global(ipaddress.ip_address(r["host"].split("%")[0])) for r in found
+    )
+
+
+def egress_session(public_only: bool) -> aiohttp.ClientSession:
+    """The session pushes and deliveries go out on: fenced to public addresses when
+    `public_only`."""
     if not public_only:
         return aiohttp.ClientSession()
     trace = aiohttp.TraceConfig()
