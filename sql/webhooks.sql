@@ -94,24 +94,34 @@ WITH queued AS (
 )
 UPDATE webhooks SET cursor = :cursor WHERE id = :webhook_id;
 
--- name: claim_webhook_heads(batch, claim_seconds)
--- The next delivery of up to `batch` enabled webhooks, each when it is due and unclaimed,
--- claimed for claim_seconds: a webhook's deliveries leave one at a time, in the order queued
--- (a later one waits while an earlier one is retried). id, payload, created_at, attempts, url,
--- secret.
+-- name: claim_webhook_runs(webhooks, run, claim_seconds)
+-- For up to `webhooks` enabled webhooks whose oldest unsent delivery is due and unclaimed, that
+-- delivery and the next ones, `run` at most, claimed for claim_seconds: a webhook's deliveries
+-- leave one after another in the order queued (a later one waits while an earlier one is
+-- retried). id, webhook_id, payload, created_at, attempts, url, secret.
+WITH due AS (
+    SELECT w.id, w.url, w.secret
+      FROM webhooks AS w
+     CROSS JOIN LATERAL (
+           SELECT next_attempt_at, claimed_until FROM outbox
+            WHERE webhook_id = w.id AND sent_at IS NULL AND failed_at IS NULL
+            ORDER BY id LIMIT 1) AS head
+     WHERE w.enabled AND head.next_attempt_at <= now()
+       AND (head.claimed_until IS NULL OR head.claimed_until < now())
+     LIMIT :webhooks
+), claimed AS (
+    SELECT next.id, due.url, due.secret
+      FROM due
+     CROSS JOIN LATERAL (
+           SELECT id FROM outbox
+            WHERE webhook_id = due.id AND sent_at IS NULL AND failed_at IS NULL
+            ORDER BY id LIMIT :run) AS next
+)
 UPDATE outbox AS o
    SET claimed_until = now() + make_interval(secs => :claim_seconds::int)
-  FROM (SELECT head.id, w.url, w.secret
-          FROM webhooks AS w
-         CROSS JOIN LATERAL (
-               SELECT id, next_attempt_at, claimed_until FROM outbox
-                WHERE webhook_id = w.id AND sent_at IS NULL AND failed_at IS NULL
-                ORDER BY id LIMIT 1) AS head
-         WHERE w.enabled AND head.next_attempt_at <= now()
-           AND (head.claimed_until IS NULL OR head.claimed_until < now())
-         LIMIT :batch) AS due
- WHERE o.id = due.id
-RETURNING o.id, o.payload, o.created_at, o.attempts, due.url, due.secret;
+  FROM claimed
+ WHERE o.id = claimed.id
+RETURNING o.id, o.webhook_id, o.payload, o.created_at, o.attempts, claimed.url, claimed.secret;
 
 -- name: mark_webhook_sent(id, response_code, excerpt)!
 -- Nothing: the receiver took the delivery (2xx); its answer kept as a code and an excerpt.

@@ -180,8 +180,8 @@ class Queries(Protocol):
     async def queue_webhook_deliveries(
         self, conn: Conn, *, webhook_id: str, payloads: list[dict[str, Any]], cursor: int
     ) -> str: ...
-    def claim_webhook_heads(
-        self, conn: Conn, *, batch: int, claim_seconds: int
+    def claim_webhook_runs(
+        self, conn: Conn, *, webhooks: int, run: int, claim_seconds: int
     ) -> AsyncIterator[Row]: ...
     async def mark_webhook_sent(
         self, conn: Conn, *, id: int, response_code: int | None, excerpt: str

@@ -8,9 +8,10 @@ lease pattern, server/db/lease.py) runs rounds of two steps.
   deleted meanwhile waits for the lock, then takes what was queued with it. A member's feed is
   the member's lists: one removed from a shared list stops getting its events with no check
   here. (Reminders are queued by the scheduler's fired step, sql/reminders.sql.)
-- Send: the oldest unsent delivery of each webhook, when due, a batch of webhooks at once
-  (concurrently: one slow receiver costs its own 10 s, not everyone's). A webhook's next
-  delivery waits until the one before it is delivered: commit order per webhook. 2xx marks it
+- Send: the oldest unsent deliveries of each webhook whose oldest is due (20 at most), one
+  after another, a batch of webhooks at once (concurrently: one slow receiver costs its own
+  10 s, not everyone's). A webhook's next delivery waits until the one before it is
+  delivered (after a failure the rest are given back): commit order per webhook. 2xx marks it
   sent; anything else retries it with the outbox's backoff (30 s doubling to an hour) under the
   same webhook-id; 24 h after it was queued it is given up, the webhook disabled, its queued
   deliveries failed and its owner mailed.
@@ -40,6 +41,7 @@ CHANNEL = "webhook"
 LEASE = f"outbox:{CHANNEL}"
 WEBHOOKS_PER_ROUND = 100  # webhooks whose feed is read, and heads sent, per round
 FEED_BATCH = 500  # feed entries one webhook queues per round
+RUN = 20  # deliveries of one webhook claimed at once, sent one after another
 
 
 class Dispatcher:
@@ -144,15 +146,36 @@ class Dispatcher:
             return full
 
     async def send(self) -> bool:
-        """Each due head delivery attempted, at once; True when any was delivered."""
-        heads = [
-            row
-            async for row in self.queries.claim_webhook_heads(
-                self.db, batch=WEBHOOKS_PER_ROUND, claim_seconds=CLAIM_SECONDS
-            )
-        ]
-        done = await asyncio.gather(*(self._attempt(row) for row in heads))
+        """Each due webhook's next deliveries attempted in order, the webhooks at once; True
+        when any was delivered."""
+        claimed = self.queries.claim_webhook_runs(
+            self.db, webhooks=WEBHOOKS_PER_ROUND, run=RUN, claim_seconds=CLAIM_SECONDS
+        )
+        runs: dict[str, list[Mapping[str, Any]]] = {}
+        async for row in claimed:
+            runs.setdefault(row["webhook_id"], []).append(row)
+        done = await asyncio.gather(
+            *(self._run_in_order(sorted(rows, key=lambda r: r["id"])) for rows in runs.values())
+        )
         return any(done)
+
+    async def _run_in_order(self, rows: list[Mapping[str, Any]]) -> bool:
+        """One webhook's claimed deliveries, one after another until one fails (those not
+        attempted are given back, due as they were); True when any was delivered."""
+        attempted = delivered = 0
+        try:
+            for row in rows:
+                if self._stopping.is_set():
+                    break
+                attempted += 1
+                if not await self._attempt(row):
+                    break
+                delivered += 1
+        finally:
+            if attempted < len(rows):
+                left = [row["id"] for row in rows[attempted:]]
+                await asyncio.shield(self.queries.release_outbox_claims(self.db, ids=left))
+        return delivered > 0
 
     async def _attempt(self, row: Mapping[str, Any]) -> bool:
         outcome = await self.poster.post(row["url"], row["secret"], row["payload"])

@@ -24,6 +24,7 @@ import { createTodoClient } from "./index.js";
 import { listsFlow } from "./lists.js";
 import { syncFlow } from "./sync.js";
 import { timeFlow } from "./time.js";
+import { webhooksFlow } from "./webhooks.js";
 
 const baseUrl = process.env.API_URL ?? "http://127.0.0.1:8000";
 const DAY = 24 * 60 * 60 * 1000;
@@ -336,6 +337,7 @@ async function main(): Promise<void> {
   const otherDevice = makeClient(baseUrl, () => accessToken);
   await syncFlow(api, otherDevice, createTodoClient({ baseUrl, session: tokens }), userId, step);
   await timeFlow(api, userId, step);
+  await webhooksFlow(api, userId, step);
 
   tokens = await step("refresh rotates the pair", async () => {
     const pair = expectStatus(await api.POST("/api/auth/refresh", { body: { refresh_token: tokens.refresh_token } }), 200);
