@@ -51,11 +51,22 @@ SELECT o.id, o.payload->>'message_id' AS message_id, o.payload->>'type' AS type,
  ORDER BY o.id DESC
  LIMIT :limit;
 
+-- name: lock_webhook(user_id, id)^
+-- The account's webhook (enabled), its row locked until the transaction ends: one queuing of
+-- a ping or a redelivery at a time per webhook; nothing when there is no such webhook.
+SELECT enabled FROM webhooks WHERE user_id = :user_id AND id = :id FOR UPDATE;
+
+-- name: count_manual_deliveries(webhook_id)$
+-- How many pings and redeliveries of the webhook wait to be sent.
+SELECT count(*) FROM outbox
+ WHERE webhook_id = :webhook_id AND sent_at IS NULL AND failed_at IS NULL
+   AND payload ? 'manual';
+
 -- name: queue_webhook_copy(user_id, webhook_id, id)^
 -- A new delivery of the same message (webhook-id and body) as the webhook's delivery `id`,
 -- queued last; nothing when there is no such delivery.
 INSERT INTO outbox (channel, webhook_id, payload)
-SELECT 'webhook', o.webhook_id, o.payload
+SELECT 'webhook', o.webhook_id, o.payload || '{"manual": true}'
   FROM outbox AS o JOIN webhooks AS w ON w.id = o.webhook_id
  WHERE w.user_id = :user_id AND o.webhook_id = :webhook_id AND o.id = :id
 RETURNING id, payload->>'message_id' AS message_id, payload->>'type' AS type, 'pending' AS status,

@@ -1,6 +1,7 @@
 """A webhook receiver of the tests' own, on loopback: it keeps each POST it receives (path,
 lower-cased headers, body) and answers from a script of answers, one per request (then 200):
-a status, or `"hang"` (no answer for `hang_seconds`: the sender's timeout runs out first)."""
+a status, a status and a body, or `"hang"` (no answer for `hang_seconds`: the sender's timeout
+runs out first)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+Answer = int | str | tuple[int, bytes]
 
 
 @dataclass
@@ -31,7 +34,7 @@ class Hook:
 class Hookbox:
     def __init__(self, hang_seconds: float = 3.0) -> None:
         self.received: list[Hook] = []
-        self.script: list[int | str] = []
+        self.script: list[Answer] = []
         self.hang_seconds = hang_seconds
         self.lock = threading.Lock()
         self._released = threading.Event()
@@ -47,8 +50,10 @@ class Hookbox:
                 if answer == "hang":
                     box._released.wait(box.hang_seconds)
                     answer = 200  # too late: the sender stopped listening
-                reply = f"answer {answer}: " + "x" * 5000  # more than the sender keeps
-                with_body = reply.encode()
+                if isinstance(answer, tuple):
+                    answer, with_body = answer
+                else:  # more than the sender keeps
+                    with_body = (f"answer {answer}: " + "x" * 5000).encode()
                 try:
                     self.send_response(int(answer))
                     self.send_header("Content-Length", str(len(with_body)))
@@ -75,7 +80,7 @@ class Hookbox:
         self.server.shutdown()
         self.server.server_close()
 
-    def answer(self, *answers: int | str) -> None:
+    def answer(self, *answers: Answer) -> None:
         with self.lock:
             self.script.extend(answers)
 

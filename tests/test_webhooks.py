@@ -347,3 +347,46 @@ def test_deleting_the_webhook_or_the_account_drops_what_is_queued(
     sql.execute("UPDATE outbox SET next_attempt_at = now() WHERE channel = 'webhook'")
     api.idle(1)
     assert len(hookbox.hooks()) == 2
+
+
+def test_an_answer_with_nul_bytes_and_bad_utf8_is_kept_as_a_short_excerpt(
+    api: Api, user: User, hookbox: Hookbox
+) -> None:
+    """PostgreSQL's text refuses NUL: stored as is, the delivery's outcome was never recorded
+    and the receiver was sent it again each time its claim ran out."""
+    hookbox.answer((200, b"ok\x00\xff" + b"\x00" * 10_000))
+    webhook = register(api, user, hookbox.origin)
+    api.post(f"/api/{user.id}/tasks", json={"title": "nul"}, headers=user.headers)
+    hookbox.wait(1, api.idle)
+    settle(api, lambda: deliveries(api, user, webhook["id"])[0]["status"] == "delivered")
+    [done] = deliveries(api, user, webhook["id"])
+    assert done["response_code"] == 200
+    assert done["response_excerpt"] == "ok\ufffd"
+
+
+def test_pings_and_redeliveries_waiting_are_capped(
+    api: Api, user: User, hookbox: Hookbox, sql: psycopg.Connection[Any]
+) -> None:
+    hookbox.answer(500)
+    webhook = register(api, user, hookbox.origin)
+    path = f"{hooks_path(user)}/{webhook['id']}"
+    assert api.post(f"{path}/test", headers=user.headers).status_code == 202
+    hookbox.wait(1, api.idle)  # the first ping failed: everything after it waits
+    settle(api, lambda: deliveries(api, user, webhook["id"])[0]["attempts"] == 1)
+    [first] = deliveries(api, user, webhook["id"])
+    for _ in range(8):
+        assert api.post(f"{path}/test", headers=user.headers).status_code == 202
+    again = api.post(f"{path}/deliveries/{first['id']}/redeliver", headers=user.headers)
+    assert again.status_code == 202
+    for call in (
+        lambda: api.post(f"{path}/test", headers=user.headers),
+        lambda: api.post(f"{path}/deliveries/{first['id']}/redeliver", headers=user.headers),
+    ):
+        refused = call()
+        assert refused.status_code == 429
+        assert int(refused.headers["Retry-After"]) > 0
+    assert len(deliveries(api, user, webhook["id"])) == 10
+    make_due(sql, webhook["id"])
+    hookbox.wait(11, api.idle)
+    settle(api, lambda: not pending(api, user, webhook["id"]))
+    assert api.post(f"{path}/test", headers=user.headers).status_code == 202

@@ -53,16 +53,22 @@ class WebhookPoster:
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
             ) as answer:
                 excerpt = await answer.content.read(EXCERPT_BYTES)
-                note = excerpt.decode("utf-8", "replace")
-                return Outcome(200 <= answer.status < 300, answer.status, note)
+                return Outcome(200 <= answer.status < 300, answer.status, _text(excerpt))
         except PrivateAddress as exc:
-            return Outcome(False, None, str(exc))
+            return Outcome(False, None, _text(str(exc)))
         except TimeoutError:
             return Outcome(False, None, f"no answer within {self.timeout:g} s")
         except (aiohttp.ClientError, OSError, ValueError) as exc:
-            return Outcome(False, None, f"{type(exc).__name__}: {exc}")
+            return Outcome(False, None, _text(f"{type(exc).__name__}: {exc}"))
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _text(raw: bytes | str) -> str:
+    """What a receiver said, as text PostgreSQL keeps: invalid UTF-8 replaced, NULs dropped (a
+    NUL in text is an error there, and the delivery would be sent again and again)."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    return text.replace("\x00", "")[:EXCERPT_BYTES]

@@ -7,13 +7,15 @@ from typing import Any
 
 from server.contract.context import Request
 from server.contract.reply import Reply
-from server.db.executor import Row
-from server.errors import AccountGone, Conflict, NotFound, QuotaExceeded
+from server.db.executor import Executor, Row
+from server.errors import AccountGone, Conflict, NotFound, QuotaExceeded, TooManyRequests
 from server.webhooks.events import PING, payload
 from server.webhooks.signing import new_secret
 from server.webhooks.targets import check_url
 
 DELIVERIES_SHOWN = 50
+MANUAL_QUEUED = 10  # pings and redeliveries waiting per webhook
+MANUAL_RETRY_SECONDS = 30
 NO_WEBHOOK = "No such webhook."
 WEBHOOK_FIELDS = ("id", "url", "events", "enabled", "disabled_reason", "created_at")
 
@@ -106,12 +108,12 @@ async def list_webhook_deliveries(request: Request) -> Reply:
 
 async def redeliver_webhook_delivery(request: Request) -> Reply:
     """The same message again (its webhook-id and body), queued after what is queued."""
-    row = await request.app.ctx.queries.queue_webhook_copy(
-        request.ctx.db,
-        user_id=request.ctx.user_id,
-        webhook_id=_webhook_id(request),
-        id=request.ctx.path_params["delivery_id"],
-    )
+    app, user_id, webhook_id = request.app, request.ctx.user_id, _webhook_id(request)
+    async with request.ctx.db.transaction() as conn:
+        await _room_for_one_more(request, conn, webhook_id)
+        row = await app.ctx.queries.queue_webhook_copy(
+            conn, user_id=user_id, webhook_id=webhook_id, id=request.ctx.path_params["delivery_id"]
+        )
     if row is None:
         raise NotFound("No such delivery of this webhook.")
     return Reply(_delivery(row), status=202)
@@ -119,17 +121,28 @@ async def redeliver_webhook_delivery(request: Request) -> Reply:
 
 async def test_webhook(request: Request) -> Reply:
     app, user_id, webhook_id = request.app, request.ctx.user_id, _webhook_id(request)
-    found = await app.ctx.queries.get_webhook(request.ctx.db, user_id=user_id, id=webhook_id)
-    if found is None:
-        raise NotFound(NO_WEBHOOK)
-    if not found["enabled"]:
-        raise Conflict("The webhook is disabled: enable it first.")
-    row = await app.ctx.queries.queue_webhook_ping(
-        request.ctx.db,
-        user_id=user_id,
-        webhook_id=webhook_id,
-        payload=payload(PING, {"webhook_id": webhook_id}),
-    )
+    async with request.ctx.db.transaction() as conn:
+        if not await _room_for_one_more(request, conn, webhook_id):
+            raise Conflict("The webhook is disabled: enable it first.")
+        ping = {**payload(PING, {"webhook_id": webhook_id}), "manual": True}
+        row = await app.ctx.queries.queue_webhook_ping(
+            conn, user_id=user_id, webhook_id=webhook_id, payload=ping
+        )
     if row is None:
         raise NotFound(NO_WEBHOOK)
     return Reply(_delivery(row), status=202)
+
+
+async def _room_for_one_more(request: Request, conn: Executor, webhook_id: str) -> bool:
+    """Whether the account's webhook is enabled, once its row is locked; 404 when there is no
+    such webhook, 429 when MANUAL_QUEUED pings and redeliveries of it already wait."""
+    queries = request.app.ctx.queries
+    found = await queries.lock_webhook(conn, user_id=request.ctx.user_id, id=webhook_id)
+    if found is None:
+        raise NotFound(NO_WEBHOOK)
+    if await queries.count_manual_deliveries(conn, webhook_id=webhook_id) >= MANUAL_QUEUED:
+        raise TooManyRequests(
+            MANUAL_RETRY_SECONDS,
+            f"{MANUAL_QUEUED} pings and redeliveries of this webhook already wait to be sent.",
+        )
+    return bool(found["enabled"])

@@ -1126,7 +1126,7 @@ export interface paths {
         put?: never;
         /**
          * Send a test ping
-         * @description Queues a `webhook.ping` delivery (`data: {webhook_id}`), sent after what is already queued for the webhook; its outcome shows in the delivery log. `409` when the webhook is disabled.
+         * @description Queues a `webhook.ping` delivery (`data: {webhook_id}`), sent after what is already queued for the webhook; its outcome shows in the delivery log. `409` when the webhook is disabled; `429` while ten pings and redeliveries of it wait to be sent.
          */
         post: operations["test_webhook"];
         delete?: never;
@@ -1184,7 +1184,7 @@ export interface paths {
         put?: never;
         /**
          * Send a delivery again
-         * @description Queues the same message again (the same `webhook-id` and body, a fresh `webhook-timestamp` and signature), after what is already queued for the webhook, as a new delivery of the log. A disabled webhook's copy waits until it is enabled.
+         * @description Queues the same message again (the same `webhook-id` and body, a fresh `webhook-timestamp` and signature), after what is already queued for the webhook, as a new delivery of the log. A disabled webhook's copy waits until it is enabled; `429` while ten pings and redeliveries of it wait to be sent.
          */
         post: operations["redeliver_webhook_delivery"];
         delete?: never;
@@ -4963,6 +4963,16 @@ export interface operations {
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
+            /** @description Ten pings and redeliveries of this webhook already wait to be sent; try again after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -5037,6 +5047,16 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            /** @description Ten pings and redeliveries of this webhook already wait to be sent; try again after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
