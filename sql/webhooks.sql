@@ -134,12 +134,19 @@ UPDATE outbox AS o
  WHERE o.id = claimed.id
 RETURNING o.id, o.webhook_id, o.payload, o.created_at, o.attempts, claimed.url, claimed.secret;
 
--- name: mark_webhook_sent(id, response_code, excerpt)!
--- Nothing: the receiver took the delivery (2xx); its answer kept as a code and an excerpt.
-UPDATE outbox
-   SET sent_at = now(), attempted_at = now(), attempts = attempts + 1, claimed_until = NULL,
-       response_code = :response_code, last_error = left(:excerpt, 200)
- WHERE id = :id;
+-- name: mark_webhook_sent(id, response_code, excerpt, next_id)$
+-- Whether delivery next_id (the next of the run claimed with this one) may still be sent: not
+-- deleted with its webhook or account meanwhile, its webhook still enabled. The receiver took
+-- delivery `id` (2xx): its answer is kept as a code and an excerpt.
+WITH sent AS (
+    UPDATE outbox
+       SET sent_at = now(), attempted_at = now(), attempts = attempts + 1, claimed_until = NULL,
+           response_code = :response_code, last_error = left(:excerpt, 200)
+     WHERE id = :id
+)
+SELECT EXISTS (SELECT FROM outbox AS o JOIN webhooks AS w ON w.id = o.webhook_id
+                WHERE o.id = :next_id AND w.enabled
+                  AND o.sent_at IS NULL AND o.failed_at IS NULL);
 
 -- name: mark_webhook_retry(id, response_code, error, delay_seconds, give_up_seconds, mail)$
 -- True when the delivery is given up (first queued give_up_seconds ago or more): then its webhook

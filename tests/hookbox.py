@@ -1,7 +1,7 @@
 """A webhook receiver of the tests' own, on loopback: it keeps each POST it receives (path,
 lower-cased headers, body) and answers from a script of answers, one per request (then 200):
-a status, a status and a body, or `"hang"` (no answer for `hang_seconds`: the sender's timeout
-runs out first)."""
+a status, a status and a body, `"hang"` (no answer for `hang_seconds`: the sender's timeout
+runs out first), or `"gate"` (200 once the test opens the gate)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ class Hookbox:
         self.hang_seconds = hang_seconds
         self.lock = threading.Lock()
         self._released = threading.Event()
+        self.gate = threading.Event()
         box = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,6 +51,9 @@ class Hookbox:
                 if answer == "hang":
                     box._released.wait(box.hang_seconds)
                     answer = 200  # too late: the sender stopped listening
+                if answer == "gate":
+                    box.gate.wait(30)
+                    answer = 200
                 if isinstance(answer, tuple):
                     answer, with_body = answer
                 else:  # more than the sender keeps
@@ -77,6 +81,7 @@ class Hookbox:
 
     def __exit__(self, *_: object) -> None:
         self._released.set()
+        self.gate.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -390,3 +390,27 @@ def test_pings_and_redeliveries_waiting_are_capped(
     hookbox.wait(11, api.idle)
     settle(api, lambda: not pending(api, user, webhook["id"]))
     assert api.post(f"{path}/test", headers=user.headers).status_code == 202
+
+
+def test_a_webhook_deleted_mid_run_gets_nothing_more_of_it(
+    api: Api, user: User, hookbox: Hookbox, sql: psycopg.Connection[Any]
+) -> None:
+    """Three changes of one commit are claimed as one run; the webhook is deleted while the
+    first is at its receiver: the other two, claimed already, are not sent (they were, from
+    the run held in memory, before each next delivery was checked)."""
+    hookbox.answer("gate")
+    webhook = register(api, user, hookbox.origin)
+    creates = [{"op": "create", "body": {"title": t}} for t in ("a", "b", "c")]
+    batch = api.post(
+        f"/api/{user.id}/tasks/batch", json={"operations": creates}, headers=user.headers
+    )
+    assert batch.status_code == 200, batch.text
+    hookbox.wait(1, api.idle)  # the first is at the receiver, held there
+    deleted = api.delete(f"{hooks_path(user)}/{webhook['id']}", headers=user.headers)
+    assert deleted.status_code == 204
+    hookbox.gate.set()
+    api.idle(1.5)
+    assert len(hookbox.hooks()) == 1  # (one commit's changes are ordered among themselves by id)
+    row = sql.execute("SELECT count(*) FROM outbox WHERE channel = 'webhook'").fetchone()
+    assert row is not None
+    assert row[0] == 0

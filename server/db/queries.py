@@ -186,8 +186,8 @@ class Queries(Protocol):
         self, conn: Conn, *, webhooks: int, run: int, claim_seconds: int
     ) -> AsyncIterator[Row]: ...
     async def mark_webhook_sent(
-        self, conn: Conn, *, id: int, response_code: int | None, excerpt: str
-    ) -> str: ...
+        self, conn: Conn, *, id: int, response_code: int | None, excerpt: str, next_id: int | None
+    ) -> bool: ...
     async def mark_webhook_retry(
         self,
         conn: Conn,

@@ -160,33 +160,40 @@ class Dispatcher:
         return any(done)
 
     async def _run_in_order(self, rows: list[Mapping[str, Any]]) -> bool:
-        """One webhook's claimed deliveries, one after another until one fails (those not
+        """One webhook's claimed deliveries, one after another until one fails, or the next is
+        gone (deleted with its webhook or account) or its webhook disabled meanwhile (those not
         attempted are given back, due as they were); True when any was delivered."""
         attempted = delivered = 0
         try:
-            for row in rows:
+            for row, after in zip(rows, [*rows[1:], None], strict=True):
                 if self._stopping.is_set():
                     break
                 attempted += 1
-                if not await self._attempt(row):
+                sent, go_on = await self._attempt(row, after["id"] if after else None)
+                delivered += sent
+                if not go_on:
                     break
-                delivered += 1
         finally:
             if attempted < len(rows):
                 left = [row["id"] for row in rows[attempted:]]
                 await asyncio.shield(self.queries.release_outbox_claims(self.db, ids=left))
         return delivered > 0
 
-    async def _attempt(self, row: Mapping[str, Any]) -> bool:
+    async def _attempt(self, row: Mapping[str, Any], next_id: int | None) -> tuple[bool, bool]:
+        """One attempt, recorded: (delivered, whether delivery next_id may follow)."""
         outcome = await self.poster.post(row["url"], row["secret"], row["payload"])
         if outcome.delivered:
-            await asyncio.shield(
+            go_on = await asyncio.shield(
                 self.queries.mark_webhook_sent(
-                    self.db, id=row["id"], response_code=outcome.status, excerpt=outcome.note
+                    self.db,
+                    id=row["id"],
+                    response_code=outcome.status,
+                    excerpt=outcome.note,
+                    next_id=next_id,
                 )
             )
             self.tally.count("sent")
-            return True
+            return True, go_on
         given_up = await asyncio.shield(
             self.queries.mark_webhook_retry(
                 self.db,
@@ -206,4 +213,4 @@ class Dispatcher:
             outcome.status,
             outcome.note[:100],
         )
-        return False
+        return False, False
