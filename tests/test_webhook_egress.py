@@ -35,6 +35,13 @@ PRIVATE_LITERALS = [
     "https://[fe80::1]/hook",
     "https://2130706433/hook",
     "https://0x7f.1/hook",
+    # IPv6 addresses carrying a private IPv4 one, and the IETF protocol block
+    "https://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+    "https://[64:ff9b::7f00:1]/hook",  # NAT64 of 127.0.0.1
+    "https://[64:ff9b::a00:1]/hook",  # NAT64 of 10.0.0.1
+    "https://[64:ff9b:1::5db8:d822]/hook",  # local-use NAT64: a network of its own
+    "https://[::127.0.0.1]/hook",  # IPv4-compatible
+    "https://192.0.0.8/hook",
 ]
 RESOLVED = {  # name -> the addresses the faked resolver answers
     "loopback.test": ["127.0.0.1"],
@@ -43,6 +50,8 @@ RESOLVED = {  # name -> the addresses the faked resolver answers
     "v6-loopback.test": ["::1"],
     "mapped.test": ["::ffff:127.0.0.1"],
     "mixed.test": ["93.184.216.34", "192.168.0.10"],
+    "sixtofour.test": ["2002:a00:1::"],
+    "nat64.test": ["64:ff9b::7f00:1"],
     "public.test": ["93.184.216.34"],
 }
 
@@ -104,9 +113,11 @@ def test_production_refuses_a_webhook_into_its_own_network(api: Api, user: User)
         answer = create(api, user, url)
         assert answer.status_code == 422, (url, answer.text)
         assert answer.json()["errors"][0]["loc"] == ["body", "url"]
-    assert create(api, user, "https://public.test/hook").status_code == 201
+    public = ["https://public.test/hook", "https://[2002:5db8:d822::]/hook"]  # 6to4 of a public one
+    for url in public:
+        assert create(api, user, url).status_code == 201, url
     listed = api.get(f"/api/{user.id}/webhooks", headers=user.headers).json()["webhooks"]
-    assert [w["url"] for w in listed] == ["https://public.test/hook"]
+    assert [w["url"] for w in listed] == public
 
 
 @pytest.mark.usefixtures("resolver")

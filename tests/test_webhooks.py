@@ -119,6 +119,9 @@ def test_webhooks_per_account_are_capped(api: Api, user: User, other_user: User)
         {"url": "ftp://hooks.example.org/", "events": ["task.*"]},
         {"url": "https://user:pw@hooks.example.org/", "events": ["task.*"]},
         {"url": "not a url", "events": ["task.*"]},
+        {"url": "https://[::1/hook", "events": ["task.*"]},
+        {"url": "https://hooks.example.org:99999/", "events": ["task.*"]},
+        {"url": "https:///no-host", "events": ["task.*"]},
         {"url": "https://hooks.example.org/", "events": []},
         {"url": "https://hooks.example.org/", "events": ["task.exploded"]},
         {"url": "https://hooks.example.org/", "events": ["task.*", "task.*"]},
@@ -414,3 +417,21 @@ def test_a_webhook_deleted_mid_run_gets_nothing_more_of_it(
     row = sql.execute("SELECT count(*) FROM outbox WHERE channel = 'webhook'").fetchone()
     assert row is not None
     assert row[0] == 0
+
+
+def test_a_receiver_down_for_hours_leaves_the_service_ready(
+    api: Api, user: User, sql: psycopg.Connection[Any]
+) -> None:
+    """/ready's outbox age is the mail's and push's: one account's receiver being down (its
+    deliveries waiting for hours) says nothing of the service's health."""
+    webhook = register(api, user, "http://127.0.0.1:9/down")
+    path = f"{hooks_path(user)}/{webhook['id']}"
+    assert api.patch(path, json={"enabled": False}, headers=user.headers).status_code == 200
+    sql.execute(
+        "INSERT INTO outbox (channel, webhook_id, payload, created_at)"
+        " VALUES ('webhook', %s, '{}', now() - interval '2 hours')",
+        (webhook["id"],),
+    )
+    ready = api.get("/ready")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["outbox"] == {"oldest_unsent_seconds": None}

@@ -38,9 +38,31 @@ def is_public(host: str) -> bool:
     return _global(address)
 
 
+# IPv6 prefixes that carry an IPv4 address in their low 32 bits: NAT64's well-known prefix (on
+# a NAT64 network 64:ff9b::7f00:1 reaches 127.0.0.1) and the deprecated IPv4-compatible ::/96.
+EMBEDDING = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::/96"))
+# Local-use NAT64 (RFC 8215): translates into a network of its own, never public.
+LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+# IETF protocol assignments: not public but for the two anycast addresses registered as such
+# (Python 3.11's tables call the whole block public).
+PROTOCOL = ipaddress.IPv4Network("192.0.0.0/24")
+PROTOCOL_GLOBAL = (ipaddress.IPv4Address("192.0.0.9"), ipaddress.IPv4Address("192.0.0.10"))
+
+
 def _global(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    mapped = getattr(address, "ipv4_mapped", None)
-    return (mapped or address).is_global and not address.is_multicast
+    """Whether a request to `address` reaches the public internet: an IPv6 address carrying an
+    IPv4 one (IPv4-mapped, 6to4, NAT64, IPv4-compatible) is as public as the IPv4 it carries."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in LOCAL_NAT64 or address.teredo is not None:
+            return False
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and any(address in prefix for prefix in EMBEDDING):
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            return _global(embedded) and address.is_global
+    elif address in PROTOCOL and address not in PROTOCOL_GLOBAL:
+        return False
+    return address.is_global and not address.is_multicast
 
 
 class PublicResolver(AbstractResolver):

@@ -17,13 +17,13 @@ RESOLVE_SECONDS = 5.0
 
 async def check_url(settings: Settings, url: str) -> None:
     loc = ["body", "url"]
+    schemes = ("https",) if settings.production else ("https", "http")
     try:
         parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
+        host, port = parts.hostname, parts.port  # a port out of range: ValueError
+    except ValueError:  # "https://[::1": an unclosed IPv6 literal
         host = port = None
-    schemes = ("https",) if settings.production else ("https", "http")
-    if parts.scheme not in schemes or not host or parts.username or parts.password:
+    if not host or parts.scheme not in schemes or parts.username or parts.password:
         raise UnprocessableContent.at(
             loc, f"must be an absolute {' or '.join(schemes)} URL without credentials", "format"
         )
