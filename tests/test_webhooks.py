@@ -299,7 +299,7 @@ def test_redeliver_sends_the_same_message_again_and_ping_reaches_the_receiver(
         "timestamp": pinged.json["timestamp"],
         "data": {"webhook_id": webhook["id"]},
     }
-    missing = api.post(f"{path}/deliveries/999999999/redeliver", headers=user.headers)
+    missing = api.post(f"{path}/deliveries/9007199254740991/redeliver", headers=user.headers)
     assert missing.status_code == 404
 
 
