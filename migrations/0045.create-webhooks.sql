@@ -28,5 +28,10 @@ ALTER TABLE outbox
     ADD COLUMN attempted_at  timestamptz;
 -- A webhook's deliveries in the order they were queued: its next one to send, and its log.
 CREATE INDEX outbox_webhook_idx ON outbox (webhook_id, id) WHERE webhook_id IS NOT NULL;
+-- Each webhook's deliveries still to send, in order: the dispatcher looks up every enabled
+-- webhook's next one each round, which through the index above walked past all the delivered
+-- ones kept for the log (7 days of them) first.
+CREATE INDEX outbox_webhook_unsent_idx ON outbox (webhook_id, id)
+    WHERE webhook_id IS NOT NULL AND sent_at IS NULL AND failed_at IS NULL;
 
 INSERT INTO purge_lease (name, holder, leased_until) VALUES ('outbox:webhook', '', '-infinity');

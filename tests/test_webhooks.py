@@ -6,9 +6,11 @@ injected, never waited)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -435,3 +437,47 @@ def test_a_receiver_down_for_hours_leaves_the_service_ready(
     ready = api.get("/ready")
     assert ready.status_code == 200, ready.text
     assert ready.json()["outbox"] == {"oldest_unsent_seconds": None}
+
+
+def _statement(name: str) -> str:
+    """The named statement of sql/webhooks.sql, its parameters as psycopg's."""
+    text = (Path(__file__).parent.parent / "sql" / "webhooks.sql").read_text()
+    body = text.split(f"-- name: {name}(", 1)[1].split("\n-- name:", 1)[0]
+    return re.sub(r"(?<!:):(\w+)", r"%(\1)s", body.split("\n", 1)[1])
+
+
+def _removed_by_filter(plan: dict[str, Any]) -> int:
+    return int(plan.get("Rows Removed by Filter", 0)) + sum(
+        _removed_by_filter(child) for child in plan.get("Plans", [])
+    )
+
+
+def test_finding_a_webhooks_next_delivery_skips_the_delivered_ones_kept_for_its_log(
+    api: Api, user: User, dispatcher: Dispatcher, sql: psycopg.Connection[Any]
+) -> None:
+    """Each round looks up every enabled webhook's next delivery: its delivered ones (kept a
+    week for the log, thousands for a busy account) are not read on the way, nor is the rest of
+    the outbox's unsent work (one or the other was, every round, for every webhook)."""
+    api.run(dispatcher.stop(1))
+    webhook = register(api, user, "http://127.0.0.1:9/hook")
+    sql.execute(
+        "INSERT INTO outbox (channel, webhook_id, payload, sent_at)"
+        " SELECT 'webhook', %s, '{}', now() FROM generate_series(1, 5000)",
+        (webhook["id"],),
+    )
+    sql.execute(
+        "INSERT INTO outbox (channel, webhook_id, payload) VALUES ('webhook', %s, '{}')",
+        (webhook["id"],),
+    )
+    sql.execute(  # and other work waiting: mails due tomorrow
+        "INSERT INTO outbox (channel, payload, next_attempt_at)"
+        " SELECT 'mail', '{}', now() + interval '1 day' FROM generate_series(1, 5000)"
+    )
+    sql.execute("ANALYZE outbox")
+    row = sql.execute(
+        "EXPLAIN (ANALYZE, FORMAT JSON) " + _statement("claim_webhook_runs"),
+        {"webhooks": 100, "run": 20, "claim_seconds": 60},
+    ).fetchone()
+    assert row is not None
+    [plan] = row[0]
+    assert _removed_by_filter(plan["Plan"]) < 100, plan
