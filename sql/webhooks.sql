@@ -106,19 +106,20 @@ WITH queued AS (
 UPDATE webhooks SET cursor = :cursor WHERE id = :webhook_id;
 
 -- name: claim_webhook_runs(webhooks, run, claim_seconds)
--- For up to `webhooks` enabled webhooks whose oldest unsent delivery is due and unclaimed, that
--- delivery and the next ones, `run` at most, claimed for claim_seconds: a webhook's deliveries
--- leave one after another in the order queued (a later one waits while an earlier one is
--- retried). id, webhook_id, payload, created_at, attempts, url, secret.
+-- For up to `webhooks` enabled webhooks whose oldest unsent delivery is due and unclaimed, those
+-- due longest first, that delivery and the next ones, `run` at most, claimed for claim_seconds:
+-- a webhook's deliveries leave one after another in the order queued (a later one waits while
+-- an earlier one is retried). id, webhook_id, payload, created_at, attempts, url, secret.
 WITH due AS (
     SELECT w.id, w.url, w.secret
       FROM webhooks AS w
      CROSS JOIN LATERAL (
-           SELECT next_attempt_at, claimed_until FROM outbox
+           SELECT id, next_attempt_at, claimed_until FROM outbox
             WHERE webhook_id = w.id AND sent_at IS NULL AND failed_at IS NULL
             ORDER BY id LIMIT 1) AS head
      WHERE w.enabled AND head.next_attempt_at <= now()
        AND (head.claimed_until IS NULL OR head.claimed_until < now())
+     ORDER BY head.next_attempt_at, head.id
      LIMIT :webhooks
 ), claimed AS (
     SELECT next.id, due.url, due.secret

@@ -439,6 +439,32 @@ def test_a_receiver_down_for_hours_leaves_the_service_ready(
     assert ready.json()["outbox"] == {"oldest_unsent_seconds": None}
 
 
+async def _claim(dispatcher: Dispatcher, webhooks: int) -> list[str]:
+    claimed = dispatcher.queries.claim_webhook_runs(
+        dispatcher.db, webhooks=webhooks, run=1, claim_seconds=60
+    )
+    return [str(row["webhook_id"]) async for row in claimed]
+
+
+def test_the_webhook_waiting_longest_is_sent_first_when_more_are_due_than_a_round_takes(
+    api: Api, user: User, other_user: User, dispatcher: Dispatcher, sql: psycopg.Connection[Any]
+) -> None:
+    """A round takes the heads of WEBHOOKS_PER_ROUND webhooks: when more are due, those waiting
+    longest go first (else the webhooks first in the table's order, kept busy by their
+    accounts' writes, took every round and the rest waited without end)."""
+    api.run(dispatcher.stop(1))
+    busy = register(api, user, "http://127.0.0.1:9/busy")
+    waiting = register(api, other_user, "http://127.0.0.1:9/waiting")
+    for webhook, due in ((busy, "1 minute"), (waiting, "1 hour")):
+        sql.execute(
+            "INSERT INTO outbox (channel, webhook_id, payload, next_attempt_at)"
+            " VALUES ('webhook', %s, '{}', now() - %s::interval)",
+            (webhook["id"], due),
+        )
+    assert api.run(_claim(dispatcher, 1)) == [waiting["id"]]
+    assert api.run(_claim(dispatcher, 1)) == [busy["id"]]
+
+
 def _statement(name: str) -> str:
     """The named statement of sql/webhooks.sql, its parameters as psycopg's."""
     text = (Path(__file__).parent.parent / "sql" / "webhooks.sql").read_text()
