@@ -76,6 +76,7 @@ class Settings:
     list_quota: int = 500  # lists per user, the inbox included
     task_quota: int = 50_000  # tasks per user
     comment_quota: int = 1000  # comments per task (those in the trash with it included)
+    webhook_quota: int = 10  # webhooks per user
     trash_retention_days: int = 30
     changes_retention_days: int = 30  # tombstones of the change feed
     events_heartbeat_seconds: float = 15.0  # a comment line on every idle event stream
@@ -148,6 +149,7 @@ INT_SETTINGS = (
     ("LIST_QUOTA", "list_quota", 1, 10**6),
     ("TASK_QUOTA", "task_quota", 1, 10**9),
     ("COMMENT_QUOTA", "comment_quota", 1, 10**6),
+    ("WEBHOOK_QUOTA", "webhook_quota", 1, 1000),
     ("SIGNUP_LIMIT_PER_HOUR", "signup_limit_per_hour", 1, 10**9),
     ("HASH_THREADS", "hash_threads", 1, 64),
     ("HASH_QUEUE_SIZE", "hash_queue_size", 1, 10_000),

@@ -1,6 +1,6 @@
 """The outbox's senders of this worker, one per channel that is on: mail (SMTP, or .eml files in
-development without SMTP_URL) and push. Each sends only while its worker holds the channel's
-lease (server/outbox/sender.py)."""
+development without SMTP_URL), push, and the webhook dispatcher. Each sends only while its
+worker holds the channel's lease (server/outbox/sender.py)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ from server.mail.deliver import MailDeliverer
 from server.mail.files import FileTransport
 from server.mail.sealing import sealer_for
 from server.mail.smtp import SmtpTransport
-from server.outbox.sender import Deliverer, Sender, Tally
+from server.outbox.sender import Deliverer, Outlet, Sender, Tally
 from server.push.deliver import PushDeliverer
 from server.push.keys import vapid_key
+from server.webhooks.deliver import WebhookPoster
+from server.webhooks.dispatcher import CHANNEL, Dispatcher
 
 STOP_MARGIN_SECONDS = 5.0  # a clean stop waits for the row in flight this much past its timeout
 
 
-def start_senders(app: App) -> list[Sender]:
+def start_senders(app: App) -> list[Outlet]:
     ctx, settings = app.ctx, app.ctx.settings
     db = Executor(ctx.db)
     registry = ctx.metrics.registry if ctx.metrics is not None else None
@@ -41,7 +43,7 @@ def start_senders(app: App) -> list[Sender]:
                 "Pushes",
             )
         )
-    senders = [
+    senders: list[Outlet] = [
         Sender(
             db,
             ctx.queries,
@@ -51,6 +53,16 @@ def start_senders(app: App) -> list[Sender]:
         )
         for deliverer, noun in deliverers
     ]
+    senders.append(
+        Dispatcher(
+            db,
+            ctx.queries,
+            WebhookPoster(public_only=settings.production),
+            settings.outbox_interval,
+            Tally(registry, CHANNEL, "Webhook deliveries"),
+            mail=settings.mail_enabled,
+        )
+    )
     for sender in senders:
         sender.start()
     return senders

@@ -60,9 +60,11 @@ UPDATE outbox SET claimed_until = NULL
 WHERE id = ANY (:ids::bigint[]) AND sent_at IS NULL AND failed_at IS NULL;
 
 -- name: outbox_oldest_unsent()$
--- Seconds since the oldest row neither sent nor failed was written; null when there is none.
+-- Seconds since the oldest mail or push neither sent nor failed was written; null when there is
+-- none. Webhook deliveries do not count: one account's receiver being down says nothing of the
+-- service's health.
 SELECT extract(epoch FROM now() - min(created_at))::float8
-FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL;
+FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL AND channel <> 'webhook';
 
 -- name: purge_outbox()$
 -- How many rows sent or failed more than 7 days ago were forgotten.

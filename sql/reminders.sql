@@ -43,8 +43,9 @@ UPDATE purge_lease SET leased_until = '-infinity' WHERE name = 'reminders' AND h
 -- its person (reminder_times.person_id, migration 0043: the assignee of a task in a shared
 -- list, else its creator, else the owner) and, for a person who asked (notify), written to
 -- the outbox as a mail (`mail`, to a verified address only: nobody is sent reminders at an
--- address they never proved theirs) and a push to each of their subscriptions (`push`), in
--- this one statement, so a reminder fires once whatever
+-- address they never proved theirs) and a push to each of their subscriptions (`push`), and a
+-- delivery to each of their webhooks that takes reminders, in this one statement, so a
+-- reminder fires once whatever
 -- the number of workers, and one that fell due while the service was stopped fires on start
 -- unless it is too late.
 -- A writer locks a task, then its reminder rows (the triggers, the cascade of a delete): this
@@ -98,6 +99,21 @@ pushes AS (
                                     'task_id', r.task_id, 'title', r.title, 'fire_at', r.fire_at)
     FROM reminded AS r JOIN push_subscriptions AS s ON s.user_id = r.user_id
    WHERE :push AND r.notify_push
+),
+hooks AS (  -- a delivery to each enabled webhook of the account that takes reminders
+  INSERT INTO outbox (channel, webhook_id, payload)
+  SELECT 'webhook', w.id,
+         jsonb_build_object(
+           'message_id', m.id, 'type', 'reminder',
+           'body', jsonb_build_object(
+             'type', 'reminder', 'id', m.id,
+             'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+             'data', jsonb_build_object('task_id', t.task_id, 'title', t.title,
+                                        'fire_at', t.fire_at))::text)
+    FROM told AS t
+    JOIN webhooks AS w ON w.user_id = t.user_id AND w.enabled AND 'reminder' = ANY (w.events)
+   CROSS JOIN LATERAL (  -- the same reminder of the same webhook: the same webhook-id
+     SELECT 'msg_' || md5(w.id::text || t.task_id::text || t.fire_at) AS id) AS m
 )
 SELECT (SELECT count(*) FROM due) AS handled,
        (SELECT count(pg_notify('todo_events', json_build_object(

@@ -148,9 +148,20 @@ def _comments_of_a_deleted_then_restored_task(api: Api, user: User) -> set[int]:
     restore = f"/api/{user.id}/trash/{task_id}/restore"
     assert api.post(restore, headers=user.headers).status_code == 200  # with its comments
     return {gone, api.get(comments, headers=user.headers).status_code}
+def _deleted_webhook(suffix: str) -> Play:
+    def play(api: Api, user: User) -> set[int]:
+        hook = {"url": "https://hooks.example.org/", "events": ["task.*"]}
+        made = api.post(f"/api/{user.id}/webhooks", json=hook, headers=user.headers)
+        url = f"/api/{user.id}/webhooks/{made.json()['id']}"
+        assert api.delete(url, headers=user.headers).status_code == 204
+        return {api.get(url + suffix, headers=user.headers).status_code}  # never restored
+
+    return play
 
 
 PLAYS: dict[tuple[str, str], tuple[Play, set[int]]] = {
+    ("delete_webhook", "get_webhook"): (_deleted_webhook(""), {404}),
+    ("delete_webhook", "list_webhook_deliveries"): (_deleted_webhook("/deliveries"), {404}),
     ("delete_list", "get_list"): (_deleted_list, {404}),
     ("delete_list", "list_members"): (_deleted_list_part("members"), {404}),
     ("delete_list", "list_invitations"): (_deleted_list_part("invitations"), {404}),

@@ -27,6 +27,7 @@ TABLES = {
     "trash",
     "tombstones",
     "fired_reminders",
+    "webhooks",
     "task_counts",
     "reminder_times",
     "account_tokens",

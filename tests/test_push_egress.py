@@ -1,5 +1,5 @@
 """A push endpoint is a URL a client writes: in production the service never POSTs to an
-address inside its own network through it (server/push/egress.py), neither when the endpoint
+address inside its own network through it (server/http/egress.py), neither when the endpoint
 names one nor when its name resolves to one."""
 
 from __future__ import annotations

@@ -101,7 +101,8 @@ def test_a_round_reads_only_the_reminders_that_fell_due(
 ) -> None:
     """100 accounts, 10,000 tasks, 50,000 reminders to come, 3 fallen due: the round's plan
     reads the 3 through the index of pending reminders, and them, their tasks, their owner (who
-    asked for pushes) and the owner's 100 push subscriptions by key; nobody else's 10,000."""
+    asked for pushes), the owner's 100 push subscriptions and webhook by key; nobody else's
+    10,000."""
     assert seed_many(db, 100, 100) >= 50_000
     db.execute(
         "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth)"
@@ -109,6 +110,11 @@ def test_a_round_reads_only_the_reminders_that_fell_due(
         "   FROM users, generate_series(1, 100) AS n"
     )
     db.execute("ANALYZE push_subscriptions")
+    db.execute(  # a webhook taking reminders per account, at a closed port on loopback
+        "INSERT INTO webhooks (user_id, url, events, secret, cursor)"
+        " SELECT id, 'http://127.0.0.1:9/', '{reminder}', 'whsec_AAAA', revision FROM users"
+    )
+    db.execute("ANALYZE webhooks")
     db.execute("UPDATE users SET notify_push = true WHERE id = %s", (owner.id,))
     for n in range(3):
         body = {"title": f"due {n}", "reminders": [{"at": minutes_ago(n + 1).isoformat()}]}
@@ -129,8 +135,10 @@ def test_a_round_reads_only_the_reminders_that_fell_due(
             ("tasks", "tasks_pkey"): 6,  # locked, and read for the title
             ("users", "users_pkey"): 3,  # notify
             ("push_subscriptions", None): 300,  # the owner's, by a bitmap scan of its index
+            ("webhooks", "webhooks_enabled_idx"): 3,  # the owner's, by key, for each reminder
         }, (generic, read)
     db.execute("DELETE FROM push_subscriptions")  # nothing for the app's sender to push
+    db.execute("DELETE FROM webhooks")
     assert fire(quiet) == 3
 
 

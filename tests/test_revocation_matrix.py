@@ -132,7 +132,11 @@ def test_a_revoked_session_gets_401_on_every_bearer_operation(
     task = api.post(f"/api/{user.id}/tasks", json={"title": "Kept"}, headers=live).json()
     made = api.post(f"/api/{user.id}/lists", json={"name": "Kept"}, headers=live).json()
     request = build(
-        operation_id, path, operation, user, {"task_id": task["id"], "list_id": made["id"]}
+        operation_id,
+        path,
+        operation,
+        user,
+        {"task_id": task["id"], "list_id": made["id"], "delivery_id": "1"},
     )
     pair = log_in(api, user)
     assert api.post(LOGOUT, json={"refresh_token": pair["refresh_token"]}).status_code == 204

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from server.db.queries import AccessParams, Queries, TokenParams
     from server.observability.loop_guard import LoopGuard
     from server.observability.metrics import Metrics
-    from server.outbox.sender import Sender
+    from server.outbox.sender import Outlet
 
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # an X-Request-ID we echo
@@ -76,7 +76,7 @@ class AppContext:
     # Open connections per client in this worker (server/system/transport.py)
     connections: Counter[str] = field(default_factory=Counter)
     samplers: list[asyncio.Task[None]] = field(default_factory=list)  # metrics' own loops
-    senders: list[Sender] = field(default_factory=list)  # the outbox's (server/senders.py)
+    senders: list[Outlet] = field(default_factory=list)  # the outbox's (server/senders.py)
 
     def sample(self) -> None:
         """The metrics' gauges, read from this worker's pool and password work."""

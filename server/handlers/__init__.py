@@ -17,6 +17,7 @@ from server.sync import handlers as sync
 from server.system import handlers as system
 from server.tasks import handlers as tasks
 from server.transfer import handlers as transfer
+from server.webhooks import handlers as webhooks
 
 MODULES: tuple[ModuleType, ...] = (
     auth,
@@ -37,6 +38,7 @@ MODULES: tuple[ModuleType, ...] = (
     sync,
     feeds,
     transfer,
+    webhooks,
     system,
 )
 

@@ -103,6 +103,16 @@ def letter(payload: Mapping[str, Any], token: str | None, app_url: str) -> Lette
             (f"{payload['title']}", f"Reminder set for {payload['fire_at']}."),
             app_url,
         )
+    if kind == "webhook-disabled":
+        return Letter(
+            "A webhook of your account was disabled",
+            (
+                f"Every delivery to {payload['url']} failed for 24 hours, so the webhook is "
+                "disabled and nothing more is sent to it.",
+                "Once its receiver works again, enable the webhook (PATCH enabled: true); "
+                "its delivery log shows what the receiver answered.",
+            ),
+        )
     raise KeyError(f"no mail of kind {kind!r}")
 
 

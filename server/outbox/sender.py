@@ -15,7 +15,8 @@ deliverer and records what came of it.
   runs out: delivery is at least once, under the same id (a mail's Message-ID), which receivers
   may use to drop the copy.
 
-A channel is a name and a `Deliverer`: webhook deliveries (issue 27) add theirs.
+A channel is a name and a `Deliverer`. Webhook deliveries (issue 27) are outbox rows too, sent
+by a dispatcher of their own (server/webhooks/dispatcher.py: in order per webhook).
 """
 
 from __future__ import annotations
@@ -63,6 +64,14 @@ class Deliverer(Protocol):
 
     async def end_round(self) -> None:
         """The round is over: close what it opened (an SMTP connection)."""
+
+
+class Outlet(Protocol):
+    """What leaves from the outbox on a lease of its own: a Sender, or the webhook dispatcher."""
+
+    def start(self) -> None: ...
+
+    async def stop(self, within: float) -> None: ...
 
 
 class Tally:

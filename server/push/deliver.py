@@ -27,8 +27,8 @@ from pywebpush import WebPushException, webpush_async
 
 from server.db.executor import Executor
 from server.db.queries import Queries
+from server.http.egress import PrivateAddress, egress_session
 from server.outbox.sender import Retry, Undeliverable
-from server.push.egress import PrivateAddress, push_session
 
 PUSH_TIMEOUT_SECONDS = 10.0
 TTL_SECONDS = 3600  # a reminder an hour late is no use: the push service may drop it then
@@ -63,7 +63,7 @@ class PushDeliverer:
             raise Retry("put off: another push of this account got no answer this round")
         data = {k: payload[k] for k in ("kind", "task_id", "title", "fire_at") if k in payload}
         if self._session is None:
-            self._session = push_session(self.public_only)
+            self._session = egress_session(self.public_only)
         try:
             await webpush_async(
                 {

@@ -15,7 +15,7 @@ from server.config import Settings
 from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import NO_ROUTE, AccountGone, NotFound, QuotaExceeded, UnprocessableContent
-from server.push.egress import is_public
+from server.http.egress import is_public
 from server.push.keys import public_key, vapid_key
 
 SUBSCRIPTION_QUOTA = 20  # browsers and devices per account

@@ -27,6 +27,7 @@ import { listsFlow } from "./lists.js";
 import { syncFlow } from "./sync.js";
 import { timeFlow } from "./time.js";
 import { transferFlow } from "./transfer.js";
+import { webhooksFlow } from "./webhooks.js";
 
 const baseUrl = process.env.API_URL ?? "http://127.0.0.1:8000";
 const DAY = 24 * 60 * 60 * 1000;
@@ -341,6 +342,7 @@ async function main(): Promise<void> {
   await syncFlow(api, otherDevice, createTodoClient({ baseUrl, session: tokens }), userId, step);
   await timeFlow(api, userId, step);
   await transferFlow(api, baseUrl, userId, step);
+  await webhooksFlow(api, userId, step);
 
   tokens = await step("refresh rotates the pair", async () => {
     const pair = expectStatus(await api.POST("/api/auth/refresh", { body: { refresh_token: refreshTokenOf(tokens) } }), 200);

@@ -1178,6 +1178,159 @@ export interface paths {
         patch: operations["update_comment"];
         trace?: never;
     };
+    "/api/{user_id}/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List the webhooks
+         * @description The account's webhooks, oldest first, without their secrets.
+         */
+        get: operations["list_webhooks"];
+        put?: never;
+        /**
+         * Register a webhook
+         * @description Registers a receiver of the account's events (the top-level `webhooks` of this document describes each): from now on, each change of the account's tasks and lists (its change feed, `GET /changes`, in commit order) and each reminder that falls due is `POST`ed to `url` as JSON `{type, id, timestamp, data}`, signed per the Standard Webhooks scheme with the `secret` answered here, and only here. `events` names the events wanted (`task.*`, `list.*`, `comment.*` take every event of their kind).
+         *     In production `url` is `https` at a host that resolves to public addresses only (`422` for loopback, private, link-local or reserved addresses, `localhost`, or a name that does not resolve; the addresses are checked again at each delivery, and the connection goes to those checked); in development `http` and any address too. At most `WEBHOOK_QUOTA` (10) webhooks per account (`409` `quota-exceeded`).
+         */
+        post: operations["create_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/webhooks/{webhook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /** @description A webhook's id. */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a webhook
+         * @description One of the account's webhooks, without its secret.
+         */
+        get: operations["get_webhook"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook
+         * @description Deletes the webhook and every delivery of it still queued: nothing more is sent to it (an attempt already under way ends within its 10 s). Deleting the account does the same for all its webhooks.
+         */
+        delete: operations["delete_webhook"];
+        options?: never;
+        head?: never;
+        /**
+         * Enable or disable a webhook
+         * @description `enabled: false` stops deliveries (those queued stay queued); `enabled: true` starts them again, for instance after the service disabled the webhook because every delivery failed for 24 hours. Changes made while a webhook was disabled are not sent (the change feed has them).
+         */
+        patch: operations["update_webhook"];
+        trace?: never;
+    };
+    "/api/{user_id}/webhooks/{webhook_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /** @description A webhook's id. */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test ping
+         * @description Queues a `webhook.ping` delivery (`data: {webhook_id}`), sent after what is already queued for the webhook; its outcome shows in the delivery log. `409` when the webhook is disabled; `429` while ten pings and redeliveries of it wait to be sent.
+         */
+        post: operations["test_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/webhooks/{webhook_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /** @description A webhook's id. */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The webhook's delivery log
+         * @description The webhook's latest 50 deliveries, newest first (kept 7 days after they end): each one's status (`pending`, `delivered`, `failed`), its attempts, the last attempt's time and the receiver's status code with at most 200 characters of its answer, or the error when there was no answer. Nothing more of an answer is read or kept.
+         */
+        get: operations["list_webhook_deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /** @description A webhook's id. */
+                webhook_id: components["parameters"]["WebhookId"];
+                /** @description A delivery's id (from the webhook's delivery log). */
+                delivery_id: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a delivery again
+         * @description Queues the same message again (the same `webhook-id` and body, a fresh `webhook-timestamp` and signature), after what is already queued for the webhook, as a new delivery of the log. A disabled webhook's copy waits until it is enabled; `429` while ten pings and redeliveries of it wait to be sent.
+         */
+        post: operations["redeliver_webhook_delivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/{user_id}/calendar-feeds": {
         parameters: {
             query?: never;
@@ -1524,7 +1677,383 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    "task.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A task was created
+         * @description A task of the account (or, with sharing, of a list the account is a member of) that is still at its first version. Changes follow the account's change feed: each object once, in its latest state, in commit order, so a task created and changed before it was sent arrives as `task.updated`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_` and 32 hex digits), the same on every attempt and every redelivery of one event: a receiver drops a repeat by it. */
+                    "webhook-id": components["parameters"]["WebhookIdHeader"];
+                    /** @description This attempt's time, in seconds since the epoch; receivers refuse an old one. */
+                    "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                    /** @description `v1,` and the base64 of HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the key the webhook's secret carries (`whsec_` and the key's base64): the Standard Webhooks scheme, which its libraries verify. */
+                    "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookChangeEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx within 10 s delivers the event. Anything else (another status, a redirect, which is not followed, no answer) is retried with exponential backoff for 24 hours under the same `webhook-id`; then the webhook is disabled and its owner mailed. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "task.updated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A task was changed
+         * @description A task's latest state, once it changed after its creation (completed, moved, edited).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_` and 32 hex digits), the same on every attempt and every redelivery of one event: a receiver drops a repeat by it. */
+                    "webhook-id": components["parameters"]["WebhookIdHeader"];
+                    /** @description This attempt's time, in seconds since the epoch; receivers refuse an old one. */
+                    "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                    /** @description `v1,` and the base64 of HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the key the webhook's secret carries (`whsec_` and the key's base64): the Standard Webhooks scheme, which its libraries verify. */
+                    "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookChangeEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx within 10 s delivers the event. Anything else (another status, a redirect, which is not followed, no answer) is retried with exponential backoff for 24 hours under the same `webhook-id`; then the webhook is disabled and its owner mailed. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "task.deleted": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A task was deleted
+         * @description A task moved to the trash or purged (`data.op` is `delete`, `data.data` null).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_` and 32 hex digits), the same on every attempt and every redelivery of one event: a receiver drops a repeat by it. */
+                    "webhook-id": components["parameters"]["WebhookIdHeader"];
+                    /** @description This attempt's time, in seconds since the epoch; receivers refuse an old one. */
+                    "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                    /** @description `v1,` and the base64 of HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the key the webhook's secret carries (`whsec_` and the key's base64): the Standard Webhooks scheme, which its libraries verify. */
+                    "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookChangeEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx within 10 s delivers the event. Anything else (another status, a redirect, which is not followed, no answer) is retried with exponential backoff for 24 hours under the same `webhook-id`; then the webhook is disabled and its owner mailed. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "list.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A list was created */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_` and 32 hex digits), the same on every attempt and every redelivery of one event: a receiver drops a repeat by it. */
+                    "webhook-id": components["parameters"]["WebhookIdHeader"];
+                    /** @description This attempt's time, in seconds since the epoch; receivers refuse an old one. */
+                    "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                    /** @description `v1,` and the base64 of HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the key the webhook's secret carries (`whsec_` and the key's base64): the Standard Webhooks scheme, which its libraries verify. */
+                    "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookChangeEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx within 10 s delivers the event. Anything else (another status, a redirect, which is not followed, no answer) is retried with exponential backoff for 24 hours under the same `webhook-id`; then the webhook is disabled and its owner mailed. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "list.updated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A list was changed */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_` and 32 hex digits), the same on every attempt and every redelivery of one event: a receiver drops a repeat by it. */
+                    "webhook-id": components["parameters"]["WebhookIdHeader"];
+                    /** @description This attempt's time, in seconds since the epoch; receivers refuse an old one. */
+                    "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                    /** @description `v1,` and the base64 of HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the key the webhook's secret carries (`whsec_` and the key's base64): the Standard Webhooks scheme, which its libraries verify. */
+                    "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookChangeEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx within 10 s delivers the event. Anything else (another status, a redirect, which is not followed, no answer) is retried with exponential backoff for 24 hours under the same `webhook-id`; then the webhook is disabled and its owner mailed. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "list.deleted": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A list was deleted */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_` and 32 hex digits), the same on every attempt and every redelivery of one event: a receiver drops a repeat by it. */
+                    "webhook-id": components["parameters"]["WebhookIdHeader"];
+                    /** @description This attempt's time, in seconds since the epoch; receivers refuse an old one. */
+                    "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                    /** @description `v1,` and the base64 of HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the key the webhook's secret carries (`whsec_` and the key's base64): the Standard Webhooks scheme, which its libraries verify. */
+                    "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookChangeEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx within 10 s delivers the event. Anything else (another status, a redirect, which is not followed, no answer) is retried with exponential backoff for 24 hours under the same `webhook-id`; then the webhook is disabled and its owner mailed. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    reminder: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A reminder fell due
+         * @description One of the account's reminders fell due (the same one the event stream and mail announce).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_` and 32 hex digits), the same on every attempt and every redelivery of one event: a receiver drops a repeat by it. */
+                    "webhook-id": components["parameters"]["WebhookIdHeader"];
+                    /** @description This attempt's time, in seconds since the epoch; receivers refuse an old one. */
+                    "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                    /** @description `v1,` and the base64 of HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the key the webhook's secret carries (`whsec_` and the key's base64): the Standard Webhooks scheme, which its libraries verify. */
+                    "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookReminderEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx within 10 s delivers the event. Anything else (another status, a redirect, which is not followed, no answer) is retried with exponential backoff for 24 hours under the same `webhook-id`; then the webhook is disabled and its owner mailed. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "webhook.ping": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A test ping
+         * @description Sent by `POST .../webhooks/{webhook_id}/test`, whatever the webhook's events.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_` and 32 hex digits), the same on every attempt and every redelivery of one event: a receiver drops a repeat by it. */
+                    "webhook-id": components["parameters"]["WebhookIdHeader"];
+                    /** @description This attempt's time, in seconds since the epoch; receivers refuse an old one. */
+                    "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                    /** @description `v1,` and the base64 of HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the key the webhook's secret carries (`whsec_` and the key's base64): the Standard Webhooks scheme, which its libraries verify. */
+                    "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookPingEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx within 10 s delivers the event. Anything else (another status, a redirect, which is not followed, no answer) is retried with exponential backoff for 24 hours under the same `webhook-id`; then the webhook is disabled and its owner mailed. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
         CalendarFeedCreate: {
@@ -2300,6 +2829,101 @@ export interface components {
         InvitationList: {
             invitations: components["schemas"]["Invitation"][];
         };
+        /**
+         * @description An event a webhook may subscribe to: a name of the top-level `webhooks`, or every event of a kind (`task.*`, `list.*`, `comment.*`). `comment.*` takes the comment events the change feed will carry once comments are part of it.
+         * @enum {string}
+         */
+        WebhookEvent: "task.*" | "task.created" | "task.updated" | "task.deleted" | "list.*" | "list.created" | "list.updated" | "list.deleted" | "comment.*" | "reminder";
+        /** @description Where deliveries are POSTed: `https` at a public address in production; `http` and any address too in development. */
+        WebhookUrl: string;
+        WebhookCreate: {
+            url: components["schemas"]["WebhookUrl"];
+            events: components["schemas"]["WebhookEvent"][];
+        };
+        WebhookPatch: {
+            enabled: boolean;
+        };
+        Webhook: {
+            /** Format: uuid */
+            id: string;
+            url: components["schemas"]["WebhookUrl"];
+            events: components["schemas"]["WebhookEvent"][];
+            enabled: boolean;
+            /** @description Why the webhook is disabled (by its owner, or after 24 hours of failures); null while enabled. */
+            disabled_reason: string | null;
+            created_at: components["schemas"]["Timestamp"];
+        };
+        /** @description A `Webhook`, with its signing secret. */
+        WebhookCreated: {
+            /** Format: uuid */
+            id: string;
+            url: components["schemas"]["WebhookUrl"];
+            events: components["schemas"]["WebhookEvent"][];
+            enabled: boolean;
+            disabled_reason: null;
+            created_at: components["schemas"]["Timestamp"];
+            /** @description The signing secret (Standard Webhooks form), shown this once. */
+            secret: string;
+        };
+        WebhookList: {
+            webhooks: components["schemas"]["Webhook"][];
+        };
+        WebhookDelivery: {
+            /** Format: int64 */
+            id: number;
+            /** @description The `webhook-id` it is sent with. */
+            message_id: string;
+            /** @description The event (a name of the top-level `webhooks`). */
+            type: string;
+            /** @enum {string} */
+            status: "pending" | "delivered" | "failed";
+            attempts: number;
+            created_at: components["schemas"]["Timestamp"];
+            attempted_at: null | components["schemas"]["Timestamp"];
+            /** @description When a pending delivery is tried next; null once it ended. */
+            next_attempt_at: null | components["schemas"]["Timestamp"];
+            /** @description The receiver's status code at the last attempt; null without an answer. */
+            response_code: number | null;
+            /** @description At most the first 200 characters of the receiver's last answer. */
+            response_excerpt: string | null;
+            /** @description Why the last attempt got no answer (a timeout, a refused connection, an address that is not public). */
+            error: string | null;
+        };
+        WebhookDeliveryList: {
+            deliveries: components["schemas"]["WebhookDelivery"][];
+        };
+        /** @description What every delivery's body is. */
+        WebhookMessage: {
+            /** @description The event's name. */
+            type: string;
+            /** @description The message's id, as in the `webhook-id` header. */
+            id: string;
+            timestamp: components["schemas"]["Timestamp"];
+            data: unknown;
+        };
+        WebhookChangeEvent: {
+            /** @enum {unknown} */
+            type?: "task.created" | "task.updated" | "task.deleted" | "list.created" | "list.updated" | "list.deleted";
+            data?: components["schemas"]["Change"];
+        } & components["schemas"]["WebhookMessage"];
+        WebhookReminderEvent: {
+            /** @constant */
+            type?: "reminder";
+            data?: {
+                /** Format: uuid */
+                task_id: string;
+                title: string;
+                fire_at: components["schemas"]["Timestamp"];
+            };
+        } & components["schemas"]["WebhookMessage"];
+        WebhookPingEvent: {
+            /** @constant */
+            type?: "webhook.ping";
+            data?: {
+                /** Format: uuid */
+                webhook_id: string;
+            };
+        } & components["schemas"]["WebhookMessage"];
     };
     responses: {
         /** @description No such calendar feed (never made, revoked, or its list or account deleted). */
@@ -2812,6 +3436,16 @@ export interface components {
          * @example 6d2c8e4a-0b1f-4a3c-9e7d-5f6a7b8c9d0e
          */
         InvitationId: string;
+        /** @description A webhook's id. */
+        WebhookId: string;
+        /** @description A delivery's id (from the webhook's delivery log). */
+        DeliveryId: number;
+        /** @description The message's id (`msg_` and 32 hex digits), the same on every attempt and every redelivery of one event: a receiver drops a repeat by it. */
+        WebhookIdHeader: string;
+        /** @description This attempt's time, in seconds since the epoch; receivers refuse an old one. */
+        WebhookTimestampHeader: string;
+        /** @description `v1,` and the base64 of HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the key the webhook's secret carries (`whsec_` and the key's base64): the Standard Webhooks scheme, which its libraries verify. */
+        WebhookSignatureHeader: string;
     };
     requestBodies: never;
     headers: {
@@ -5357,6 +5991,340 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_webhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The webhooks. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    create_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookCreate"];
+            };
+        };
+        responses: {
+            /** @description The webhook, with its signing secret (shown this once). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookCreated"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
+            /** @description The account already has as many webhooks as allowed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /** @description A webhook's id. */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The webhook. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    delete_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /** @description A webhook's id. */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The webhook is deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    update_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /** @description A webhook's id. */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookPatch"];
+            };
+        };
+        responses: {
+            /** @description The webhook. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    test_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /** @description A webhook's id. */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ping is queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /** @description The webhook is disabled. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            /** @description Ten pings and redeliveries of this webhook already wait to be sent; try again after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_webhook_deliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /** @description A webhook's id. */
+                webhook_id: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deliveries. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    redeliver_webhook_delivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id; must be the subject of the access token, else `403`.
+                 * @example 5f2b7c1e-8a4d-4e3b-9c6f-2d1a0b9e8f71
+                 */
+                user_id: components["parameters"]["UserId"];
+                /** @description A webhook's id. */
+                webhook_id: components["parameters"]["WebhookId"];
+                /** @description A delivery's id (from the webhook's delivery log). */
+                delivery_id: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The copy is queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            /** @description Ten pings and redeliveries of this webhook already wait to be sent; try again after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

@@ -1,0 +1,216 @@
+"""The cluster's one webhook dispatcher: the holder of the `outbox:webhook` lease (the outbox's
+lease pattern, server/db/lease.py) runs rounds of two steps.
+
+- Queue: for each enabled webhook whose owner's change feed moved past its cursor, in one
+  transaction: lock the webhook, read the feed after the cursor (server/sync: revisions handed
+  out in commit order per account), queue a delivery per entry the webhook subscribed to, move
+  the cursor. Each change is queued once and in commit order, whatever crashes; a webhook
+  deleted meanwhile waits for the lock, then takes what was queued with it. A member's feed is
+  the member's lists: one removed from a shared list stops getting its events with no check
+  here. (Reminders are queued by the scheduler's fired step, sql/reminders.sql.)
+- Send: the oldest unsent deliveries of each webhook whose oldest is due (20 at most), one
+  after another, a batch of webhooks at once (concurrently: one slow receiver costs its own
+  10 s, not everyone's). A webhook's next delivery waits until the one before it is
+  delivered (after a failure the rest are given back): commit order per webhook. 2xx marks it
+  sent; anything else retries it with the outbox's backoff (30 s doubling to an hour) under the
+  same webhook-id; 24 h after it was queued it is given up, the webhook disabled, its queued
+  deliveries failed and its owner mailed.
+
+Rounds repeat while they send something (the lease renewed between them), so a burst drains at
+the receiver's pace, not the interval's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from contextlib import suppress
+from typing import Any
+
+from server.db.executor import Executor
+from server.db.lease import run_leased
+from server.db.queries import Queries
+from server.outbox.sender import CLAIM_SECONDS, GIVE_UP_SECONDS, Tally, retry_delay
+from server.webhooks.deliver import WebhookPoster
+from server.webhooks.events import feed_payloads
+
+log = logging.getLogger("todo_api")
+
+CHANNEL = "webhook"
+LEASE = f"outbox:{CHANNEL}"
+WEBHOOKS_PER_ROUND = 100  # webhooks whose feed is read, and heads sent, per round
+FEED_BATCH = 500  # feed entries one webhook queues per round
+RUN = 20  # deliveries of one webhook claimed at once, sent one after another
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Executor,
+        queries: Queries,
+        poster: WebhookPoster,
+        interval: float,
+        tally: Tally,
+        *,
+        mail: bool,
+    ) -> None:
+        self.db, self.queries, self.poster = db, queries, poster
+        self.interval, self.tally, self.mail = interval, tally, mail
+        self.holder = ""
+        self._stopping = asyncio.Event()
+        self._busy = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=LEASE)
+
+    async def _run(self) -> None:
+        async def take(holder: str, seconds: int) -> Any:
+            self.holder = holder
+            return await self.queries.take_outbox_lease(
+                self.db, name=LEASE, holder=holder, lease_seconds=seconds
+            )
+
+        async def release(holder: str) -> Any:
+            return await self.queries.release_outbox_lease(self.db, name=LEASE, holder=holder)
+
+        await run_leased(LEASE, take, release, self.interval, self.round)
+
+    async def stop(self, within: float) -> None:
+        """Let the attempts in flight finish (for `within` seconds at most), then stop and give
+        the lease up."""
+        self._stopping.set()
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._busy.acquire(), within)
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+
+    async def round(self) -> None:
+        if self._stopping.is_set():
+            return
+        async with self._busy:
+            try:
+                while not self._stopping.is_set():
+                    queued = await self.queue()
+                    sent = await self.send()
+                    if not (queued or sent) or not await self._still_holding():
+                        break
+            finally:
+                await self.poster.close()
+
+    async def _still_holding(self) -> bool:
+        lease = max(2, round(2 * self.interval))
+        return bool(
+            await self.queries.take_outbox_lease(
+                self.db, name=LEASE, holder=self.holder, lease_seconds=lease
+            )
+        )
+
+    async def queue(self) -> bool:
+        """Feed entries after each behind webhook's cursor queued; True when more may wait."""
+        behind = [
+            row async for row in self.queries.webhooks_behind(self.db, limit=WEBHOOKS_PER_ROUND)
+        ]
+        more = False
+        for webhook in behind:
+            more |= await self._queue_one(webhook["id"], webhook["user_id"])
+        return more or len(behind) == WEBHOOKS_PER_ROUND
+
+    async def _queue_one(self, webhook_id: str, user_id: str) -> bool:
+        queries = self.queries
+        async with self.db.transaction() as conn:
+            webhook = await queries.lock_webhook_cursor(conn, id=webhook_id)
+            state = await queries.sync_state(conn, user_id=user_id)
+            if webhook is None or state is None:
+                return False
+            rows = [
+                row
+                async for row in queries.changes_after(
+                    conn,
+                    user_id=user_id,
+                    since=webhook["cursor"],
+                    upto=state["revision"],
+                    live_only=False,
+                    limit=FEED_BATCH,
+                )
+            ]
+            full = len(rows) == FEED_BATCH
+            cursor = rows[-1]["revision"] if full else state["revision"]
+            payloads = feed_payloads(rows, webhook["events"])
+            await queries.queue_webhook_deliveries(
+                conn, webhook_id=webhook_id, payloads=payloads, cursor=cursor
+            )
+            return full
+
+    async def send(self) -> bool:
+        """Each due webhook's next deliveries attempted in order, the webhooks at once; True
+        when any was delivered."""
+        claimed = self.queries.claim_webhook_runs(
+            self.db, webhooks=WEBHOOKS_PER_ROUND, run=RUN, claim_seconds=CLAIM_SECONDS
+        )
+        runs: dict[str, list[Mapping[str, Any]]] = {}
+        async for row in claimed:
+            runs.setdefault(row["webhook_id"], []).append(row)
+        done = await asyncio.gather(
+            *(self._run_in_order(sorted(rows, key=lambda r: r["id"])) for rows in runs.values())
+        )
+        return any(done)
+
+    async def _run_in_order(self, rows: list[Mapping[str, Any]]) -> bool:
+        """One webhook's claimed deliveries, one after another until one fails, or the next is
+        gone (deleted with its webhook or account) or its webhook disabled meanwhile (those not
+        attempted are given back, due as they were); True when any was delivered."""
+        attempted = delivered = 0
+        try:
+            for row, after in zip(rows, [*rows[1:], None], strict=True):
+                if self._stopping.is_set():
+                    break
+                attempted += 1
+                sent, go_on = await self._attempt(row, after["id"] if after else None)
+                delivered += sent
+                if not go_on:
+                    break
+        finally:
+            if attempted < len(rows):
+                left = [row["id"] for row in rows[attempted:]]
+                await asyncio.shield(self.queries.release_outbox_claims(self.db, ids=left))
+        return delivered > 0
+
+    async def _attempt(self, row: Mapping[str, Any], next_id: int | None) -> tuple[bool, bool]:
+        """One attempt, recorded: (delivered, whether delivery next_id may follow)."""
+        outcome = await self.poster.post(row["url"], row["secret"], row["payload"])
+        if outcome.delivered:
+            go_on = await asyncio.shield(
+                self.queries.mark_webhook_sent(
+                    self.db,
+                    id=row["id"],
+                    response_code=outcome.status,
+                    excerpt=outcome.note,
+                    next_id=next_id,
+                )
+            )
+            self.tally.count("sent")
+            return True, go_on
+        given_up = await asyncio.shield(
+            self.queries.mark_webhook_retry(
+                self.db,
+                id=row["id"],
+                response_code=outcome.status,
+                error=outcome.note,
+                delay_seconds=retry_delay(row["attempts"]),
+                give_up_seconds=GIVE_UP_SECONDS,
+                mail=self.mail,
+            )
+        )
+        self.tally.count("failed" if given_up else "retried")
+        log.info(
+            "webhook delivery %d not delivered (%s): %s %s",
+            row["id"],
+            "given up, webhook disabled" if given_up else "will retry",
+            outcome.status,
+            outcome.note[:100],
+        )
+        return False, False
