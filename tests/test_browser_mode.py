@@ -6,12 +6,15 @@ keeps Secure cookies off plain http."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from http.cookies import SimpleCookie
 from typing import Any
 
+import psycopg
 import pytest
 
+from server.accounts.auth import REUSE_GRACE_SECONDS
 from server.accounts.browser import ORIGIN_REFUSED
 from server.config import Settings
 from tests.support import Api, User
@@ -81,10 +84,59 @@ def test_browser_refresh_rotates_the_cookie_and_a_reused_one_ends_the_family(
     assert set(cookies) == {"refresh_token", "stream_token"}
     second = cookie_value(cookies["refresh_token"])
     assert second != first
-    reused = refresh_with(api, first)  # a stolen copy of the first
+    third = cookie_value(cookies_of(refresh_with(api, second))["refresh_token"])
+    reused = refresh_with(api, first)  # a stolen copy of the first, its successor spent
     assert reused.status_code == 401
-    assert refresh_with(api, second).status_code == 401  # the whole family ended
+    assert refresh_with(api, third).status_code == 401  # the whole family ended
     assert api.get(ME, headers=bearer(rotated.json())).status_code == 401
+
+
+def test_two_tabs_spending_one_cookie_at_once_both_keep_the_session(api: Api, user: User) -> None:
+    """Two tabs of a browser without Web Locks refresh together with the cookie they share: each
+    gets the same successor, and the session goes on (no reuse, no logout)."""
+    first = cookie_value(cookies_of(browser_login(api, user))["refresh_token"])
+    spend = {**BROWSER, "Cookie": f"refresh_token={first}"}
+
+    async def both() -> list[Any]:
+        tabs = [api.arequest("POST", REFRESH, headers=spend) for _ in range(2)]
+        return list(await asyncio.gather(*tabs))
+
+    answers = api.run(both())
+    assert [answer.status_code for answer in answers] == [200, 200]
+    successors = {cookie_value(cookies_of(answer)["refresh_token"]) for answer in answers}
+    assert len(successors) == 1
+    assert refresh_with(api, successors.pop()).status_code == 200
+    assert all(api.get(ME, headers=bearer(a.json())).status_code == 200 for a in answers)
+
+
+def test_a_cookie_spent_again_after_the_grace_ends_the_family(
+    api: Api, user: User, sql: psycopg.Connection[Any]
+) -> None:
+    """A page reload that cut off the answer of its refresh presents the spent cookie again:
+    within the grace it gets the successor; after it, it is a reuse."""
+    login = browser_login(api, user)
+    first = cookie_value(cookies_of(login)["refresh_token"])
+    second = cookie_value(cookies_of(refresh_with(api, first))["refresh_token"])
+    again = refresh_with(api, first)
+    assert (again.status_code, cookie_value(cookies_of(again)["refresh_token"])) == (200, second)
+    sql.execute(
+        "UPDATE refresh_tokens SET rotated_at = now() - make_interval(secs => %s)"
+        " WHERE rotated_at IS NOT NULL",
+        (REUSE_GRACE_SECONDS + 1,),
+    )
+    assert refresh_with(api, first).status_code == 401
+    assert refresh_with(api, second).status_code == 401  # the whole family ended
+    assert api.get(ME, headers=bearer(login.json())).status_code == 401
+
+
+def test_the_grace_is_browser_modes_alone(api: Api, user: User) -> None:
+    """A native client holds its token in one place: spending it twice is a reuse at once."""
+    pair = api.post(LOGIN, json={"email": user.email, "password": user.password}).json()
+    rotated = api.post(REFRESH, json={"refresh_token": pair["refresh_token"]})
+    assert rotated.status_code == 200
+    assert api.post(REFRESH, json={"refresh_token": pair["refresh_token"]}).status_code == 401
+    successor = rotated.json()["refresh_token"]
+    assert api.post(REFRESH, json={"refresh_token": successor}).status_code == 401
 
 
 def test_browser_refresh_without_its_cookie_is_refused(api: Api, user: User) -> None:
