@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from server.accounts.auth import REUSE_GRACE_SECONDS
-from server.accounts.browser import ORIGIN_REFUSED
+from server.accounts.browser import ORIGIN_REFUSED, SITE_REFUSED
 from server.config import Settings
 from tests.support import Api, User
 from tests.test_sessions import LOGIN, LOGOUT, ME, REFRESH, bearer
@@ -197,16 +197,16 @@ def test_browser_logout_of_an_unknown_token_clears_the_refresh_cookie(api: Api) 
 
 # A cross-site request forgery: what another page can make the browser send with the cookie.
 @pytest.mark.parametrize(
-    "headers",
+    ("headers", "detail"),
     [
-        {"Origin": "https://evil.example"},
-        {"Origin": "null"},  # a sandboxed frame, a file
-        {"Sec-Fetch-Site": "cross-site"},
-        {"Origin": "http://localhost:5173", "Sec-Fetch-Site": "cross-site"},
+        ({"Origin": "https://evil.example"}, ORIGIN_REFUSED),
+        ({"Origin": "null"}, ORIGIN_REFUSED),  # a sandboxed frame, a file
+        ({"Sec-Fetch-Site": "cross-site"}, SITE_REFUSED),
+        ({"Origin": "http://localhost:5173", "Sec-Fetch-Site": "cross-site"}, SITE_REFUSED),
     ],
 )
 def test_browser_mode_from_a_foreign_origin_is_403_and_spends_nothing(
-    api: Api, user: User, headers: dict[str, str]
+    api: Api, user: User, headers: dict[str, str], detail: str
 ) -> None:
     refresh = cookie_value(cookies_of(browser_login(api, user))["refresh_token"])
     for path in (REFRESH, LOGOUT):
@@ -214,11 +214,30 @@ def test_browser_mode_from_a_foreign_origin_is_403_and_spends_nothing(
             path, headers={**BROWSER, "Cookie": f"refresh_token={refresh}", **headers}
         )
         assert answer.status_code == 403
-        assert answer.json()["detail"] == ORIGIN_REFUSED
+        assert answer.json()["detail"] == detail
         assert answer.headers.get_list("set-cookie") == []
     login = browser_login(api, user, **headers)
     assert (login.status_code, login.headers.get_list("set-cookie")) == (403, [])
     assert refresh_with(api, refresh).status_code == 200  # neither spent nor ended
+
+
+def test_a_dev_server_on_localhost_calling_127_0_0_1_is_told_to_share_the_site(
+    api: Api, user: User
+) -> None:
+    """Vite serves http://localhost:5173; the service listens on 127.0.0.1: an allowed origin,
+    but another site, whose SameSite=Strict cookies the browser would never send. What
+    Chromium sends, and the answer says what to change (not that the origin is refused)."""
+    sent = {"Origin": "http://localhost:5173", "Sec-Fetch-Site": "cross-site"}
+    answer = browser_login(api, user, **sent)
+    assert (answer.status_code, answer.json()["detail"]) == (403, SITE_REFUSED)
+    assert SITE_REFUSED == (
+        "Browser mode needs the page and the service on one site (its cookies are"
+        " SameSite=Strict), and this call comes from another site: http://localhost and"
+        " http://127.0.0.1 are two sites, so open the page on the host name of the service's"
+        " URL, or proxy /api through the dev server."
+    )
+    same_site = {"Origin": "http://127.0.0.1:5173", "Sec-Fetch-Site": "same-site"}
+    assert browser_login(api, user, **same_site).status_code == 200
 
 
 def test_a_form_post_without_the_header_never_reads_the_cookie(api: Api, user: User) -> None:
