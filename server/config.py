@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ log = logging.getLogger("todo_api")
 
 VALIDATION_MODES = ("full", "requests", "off")
 APP_ENVS = ("development", "production")
+# An origin as a browser's Origin header carries it: `null` (a sandboxed frame or a file, on any
+# site) and what never matches (a path, a trailing slash, upper case) are refused at start-up.
+ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")
 MIN_PRODUCTION_SECRET_BYTES = 32
 MIN_PRODUCTION_BCRYPT_ROUNDS = 10
 DIRECT_CLIENT_CONNECTION_LIMIT = 100  # open connections per client and worker, with no proxy
@@ -239,6 +243,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     origins = tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip())
     if any("*" in origin for origin in origins):
         raise ConfigError("CORS_ORIGINS lists exact origins; a wildcard is not allowed")
+    for origin in origins:
+        if not ORIGIN.fullmatch(origin):
+            raise ConfigError(
+                f"CORS_ORIGINS lists origins as a browser sends them (scheme://host[:port],"
+                f" lower case, no path; never null, which any site's sandboxed frame sends),"
+                f" got {origin!r}"
+            )
     numbers: dict[str, Any] = {
         field: _int(name, env[name], lo, hi)
         for name, field, lo, hi in INT_SETTINGS

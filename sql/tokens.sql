@@ -30,10 +30,11 @@ FROM login_families WHERE id = :family_id;
 -- The user and family a refresh token belongs to (any state), or nothing.
 SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = :token_hash;
 
--- name: lock_refresh_token(token_hash)^
--- The token with this hash and its state, its row locked until the transaction ends.
+-- name: lock_refresh_token(token_hash, grace_seconds)^
+-- The token with this hash and its state (just_rotated: spent within grace_seconds), its row locked until the transaction ends.
 SELECT t.id, t.user_id, t.family_id,
        t.rotated_at IS NOT NULL AS rotated,
+       t.rotated_at > now() - make_interval(secs => :grace_seconds) AS just_rotated,
        t.revoked_at IS NOT NULL OR f.ended_at IS NOT NULL AS revoked,
        t.expires_at <= now() OR f.expires_at <= now() AS expired
 FROM refresh_tokens t JOIN login_families f ON f.id = t.family_id

@@ -6,13 +6,16 @@ keeps Secure cookies off plain http."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from http.cookies import SimpleCookie
 from typing import Any
 
+import psycopg
 import pytest
 
-from server.accounts.browser import ORIGIN_REFUSED
+from server.accounts.auth import REUSE_GRACE_SECONDS
+from server.accounts.browser import ORIGIN_REFUSED, SITE_REFUSED
 from server.config import Settings
 from tests.support import Api, User
 from tests.test_sessions import LOGIN, LOGOUT, ME, REFRESH, bearer
@@ -81,10 +84,59 @@ def test_browser_refresh_rotates_the_cookie_and_a_reused_one_ends_the_family(
     assert set(cookies) == {"refresh_token", "stream_token"}
     second = cookie_value(cookies["refresh_token"])
     assert second != first
-    reused = refresh_with(api, first)  # a stolen copy of the first
+    third = cookie_value(cookies_of(refresh_with(api, second))["refresh_token"])
+    reused = refresh_with(api, first)  # a stolen copy of the first, its successor spent
     assert reused.status_code == 401
-    assert refresh_with(api, second).status_code == 401  # the whole family ended
+    assert refresh_with(api, third).status_code == 401  # the whole family ended
     assert api.get(ME, headers=bearer(rotated.json())).status_code == 401
+
+
+def test_two_tabs_spending_one_cookie_at_once_both_keep_the_session(api: Api, user: User) -> None:
+    """Two tabs of a browser without Web Locks refresh together with the cookie they share: each
+    gets the same successor, and the session goes on (no reuse, no logout)."""
+    first = cookie_value(cookies_of(browser_login(api, user))["refresh_token"])
+    spend = {**BROWSER, "Cookie": f"refresh_token={first}"}
+
+    async def both() -> list[Any]:
+        tabs = [api.arequest("POST", REFRESH, headers=spend) for _ in range(2)]
+        return list(await asyncio.gather(*tabs))
+
+    answers = api.run(both())
+    assert [answer.status_code for answer in answers] == [200, 200]
+    successors = {cookie_value(cookies_of(answer)["refresh_token"]) for answer in answers}
+    assert len(successors) == 1
+    assert refresh_with(api, successors.pop()).status_code == 200
+    assert all(api.get(ME, headers=bearer(a.json())).status_code == 200 for a in answers)
+
+
+def test_a_cookie_spent_again_after_the_grace_ends_the_family(
+    api: Api, user: User, sql: psycopg.Connection[Any]
+) -> None:
+    """A page reload that cut off the answer of its refresh presents the spent cookie again:
+    within the grace it gets the successor; after it, it is a reuse."""
+    login = browser_login(api, user)
+    first = cookie_value(cookies_of(login)["refresh_token"])
+    second = cookie_value(cookies_of(refresh_with(api, first))["refresh_token"])
+    again = refresh_with(api, first)
+    assert (again.status_code, cookie_value(cookies_of(again)["refresh_token"])) == (200, second)
+    sql.execute(
+        "UPDATE refresh_tokens SET rotated_at = now() - make_interval(secs => %s)"
+        " WHERE rotated_at IS NOT NULL",
+        (REUSE_GRACE_SECONDS + 1,),
+    )
+    assert refresh_with(api, first).status_code == 401
+    assert refresh_with(api, second).status_code == 401  # the whole family ended
+    assert api.get(ME, headers=bearer(login.json())).status_code == 401
+
+
+def test_the_grace_is_browser_modes_alone(api: Api, user: User) -> None:
+    """A native client holds its token in one place: spending it twice is a reuse at once."""
+    pair = api.post(LOGIN, json={"email": user.email, "password": user.password}).json()
+    rotated = api.post(REFRESH, json={"refresh_token": pair["refresh_token"]})
+    assert rotated.status_code == 200
+    assert api.post(REFRESH, json={"refresh_token": pair["refresh_token"]}).status_code == 401
+    successor = rotated.json()["refresh_token"]
+    assert api.post(REFRESH, json={"refresh_token": successor}).status_code == 401
 
 
 def test_browser_refresh_without_its_cookie_is_refused(api: Api, user: User) -> None:
@@ -145,16 +197,16 @@ def test_browser_logout_of_an_unknown_token_clears_the_refresh_cookie(api: Api) 
 
 # A cross-site request forgery: what another page can make the browser send with the cookie.
 @pytest.mark.parametrize(
-    "headers",
+    ("headers", "detail"),
     [
-        {"Origin": "https://evil.example"},
-        {"Origin": "null"},  # a sandboxed frame, a file
-        {"Sec-Fetch-Site": "cross-site"},
-        {"Origin": "http://localhost:5173", "Sec-Fetch-Site": "cross-site"},
+        ({"Origin": "https://evil.example"}, ORIGIN_REFUSED),
+        ({"Origin": "null"}, ORIGIN_REFUSED),  # a sandboxed frame, a file
+        ({"Sec-Fetch-Site": "cross-site"}, SITE_REFUSED),
+        ({"Origin": "http://localhost:5173", "Sec-Fetch-Site": "cross-site"}, SITE_REFUSED),
     ],
 )
 def test_browser_mode_from_a_foreign_origin_is_403_and_spends_nothing(
-    api: Api, user: User, headers: dict[str, str]
+    api: Api, user: User, headers: dict[str, str], detail: str
 ) -> None:
     refresh = cookie_value(cookies_of(browser_login(api, user))["refresh_token"])
     for path in (REFRESH, LOGOUT):
@@ -162,11 +214,30 @@ def test_browser_mode_from_a_foreign_origin_is_403_and_spends_nothing(
             path, headers={**BROWSER, "Cookie": f"refresh_token={refresh}", **headers}
         )
         assert answer.status_code == 403
-        assert answer.json()["detail"] == ORIGIN_REFUSED
+        assert answer.json()["detail"] == detail
         assert answer.headers.get_list("set-cookie") == []
     login = browser_login(api, user, **headers)
     assert (login.status_code, login.headers.get_list("set-cookie")) == (403, [])
     assert refresh_with(api, refresh).status_code == 200  # neither spent nor ended
+
+
+def test_a_dev_server_on_localhost_calling_127_0_0_1_is_told_to_share_the_site(
+    api: Api, user: User
+) -> None:
+    """Vite serves http://localhost:5173; the service listens on 127.0.0.1: an allowed origin,
+    but another site, whose SameSite=Strict cookies the browser would never send. What
+    Chromium sends, and the answer says what to change (not that the origin is refused)."""
+    sent = {"Origin": "http://localhost:5173", "Sec-Fetch-Site": "cross-site"}
+    answer = browser_login(api, user, **sent)
+    assert (answer.status_code, answer.json()["detail"]) == (403, SITE_REFUSED)
+    assert SITE_REFUSED == (
+        "Browser mode needs the page and the service on one site (its cookies are"
+        " SameSite=Strict), and this call comes from another site: http://localhost and"
+        " http://127.0.0.1 are two sites, so open the page on the host name of the service's"
+        " URL, or proxy /api through the dev server."
+    )
+    same_site = {"Origin": "http://127.0.0.1:5173", "Sec-Fetch-Site": "same-site"}
+    assert browser_login(api, user, **same_site).status_code == 200
 
 
 def test_a_form_post_without_the_header_never_reads_the_cookie(api: Api, user: User) -> None:

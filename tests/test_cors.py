@@ -55,6 +55,19 @@ def test_a_local_dev_server_is_allowed_in_development_without_configuration(
     assert actual.headers["Vary"].lower() == "origin"
 
 
+@pytest.mark.parametrize("origin", [None, "https://evil.example"])
+def test_an_answer_without_cors_headers_still_varies_by_origin(
+    api: Api, origin: str | None
+) -> None:
+    """/docs may be kept by a shared cache (public, 5 minutes): the answer to a request with no
+    Origin (or a refused one) has no Access-Control-Allow-Origin, and a cache that kept it
+    without Vary: Origin would serve it to an allowed dev server, whose read CORS then blocks."""
+    answer = api.get("/docs", headers={"Origin": origin} if origin else {})
+    assert answer.headers["Cache-Control"] == "public, max-age=300"
+    assert "Access-Control-Allow-Origin" not in answer.headers
+    assert answer.headers["Vary"].lower() == "origin"
+
+
 def test_eventsources_reconnection_header_passes_the_preflight(api: Api, user: Any) -> None:
     """EventSource reconnects with Last-Event-ID; browser mode sends X-Auth-Mode."""
     answer = preflight(api, f"/api/{user.id}/events", "http://localhost:5173")

@@ -110,6 +110,11 @@ def test_development_secret_is_generated_once_and_private(tmp_path: Path) -> Non
         ("BCRYPT_ROUNDS", "3"),
         ("OPENAPI_VALIDATION", "sometimes"),
         ("CORS_ORIGINS", "*"),
+        ("CORS_ORIGINS", "null"),  # any site's sandboxed frame: browser mode's CSRF from anywhere
+        ("CORS_ORIGINS", "https://app.example.org, null"),
+        ("CORS_ORIGINS", "https://app.example.org/"),  # never matches: Origin has no path
+        ("CORS_ORIGINS", "https://App.example.org"),
+        ("CORS_ORIGINS", "app.example.org"),
         ("METRICS_ENABLED", "maybe"),
         ("DATABASE_PGBOUNCER", "2"),
     ],

@@ -120,6 +120,10 @@ def test_a_reused_refresh_cookie_ends_the_cookie_opened_stream(api: Api, user: U
             spend = {"X-Auth-Mode": "browser", "Cookie": f"refresh_token={pair['refresh_token']}"}
             rotated = await api.arequest("POST", "/api/auth/refresh", headers=spend)
             assert rotated.status_code == 200
+            successor = rotated.headers["set-cookie"].split(";", 1)[0]
+            successor_spend = {"X-Auth-Mode": "browser", "Cookie": successor}
+            spent = await api.arequest("POST", "/api/auth/refresh", headers=successor_spend)
+            assert spent.status_code == 200
             reused = await api.arequest("POST", "/api/auth/refresh", headers=spend)
             assert reused.status_code == 401
             assert (await ends(listener))["data"] == {"reason": "session-ended"}

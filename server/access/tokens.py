@@ -3,7 +3,9 @@ bearer header, and opaque refresh tokens with the hash that is all the database 
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 import time
 import uuid
@@ -126,6 +128,16 @@ def new_refresh_token() -> tuple[str, bytes]:
     """An opaque token of 256 random bits, and the hash that is all the database keeps."""
     token = secrets.token_urlsafe(32)
     return token, refresh_token_hash(token)
+
+
+def successor_token(settings: Settings, token: str) -> tuple[str, bytes]:
+    """The refresh token that replaces `token` when it is spent, and its hash: derived from it
+    under the secret (256 bits, as random as `token` to anyone without the secret), so that the
+    same token spent again is answered with the same successor (server/accounts/auth.py)."""
+    key, message = settings.jwt_secret.encode(), b"refresh-successor\0" + token.encode()
+    mac = hmac.digest(key, message, "sha256")
+    successor = base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+    return successor, refresh_token_hash(successor)
 
 
 def refresh_token_hash(token: str) -> bytes:

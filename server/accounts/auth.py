@@ -12,7 +12,12 @@ from typing import Any
 
 import asyncpg
 
-from server.access.tokens import issue_access_token, new_refresh_token, refresh_token_hash
+from server.access.tokens import (
+    issue_access_token,
+    new_refresh_token,
+    refresh_token_hash,
+    successor_token,
+)
 from server.accounts.browser import (
     REFRESH_COOKIE,
     browser_mode,
@@ -31,6 +36,8 @@ from server.errors import EmailTaken, Unauthorized, UnprocessableContent
 
 BAD_CREDENTIALS = "The email or password is wrong."
 REFRESH_REFUSED = "The refresh token is invalid, expired or revoked; log in again."
+# Browser mode: how long a spent refresh cookie is still answered with its unspent successor.
+REUSE_GRACE_SECONDS = 30
 
 
 async def signup(request: Request) -> Reply:
@@ -88,26 +95,45 @@ async def refresh(request: Request) -> Reply:
     """Rotate: the presented token is spent and its successor joins the same login family.
 
     A token presented after it was rotated is taken as stolen: the whole family ends, its
-    access tokens included (committed, then 401)."""
-    queries = request.app.ctx.queries
+    access tokens included (committed, then 401). Browser mode alone allows a grace: its cookie
+    is shared by every tab, which take turns only where the browser has Web Locks, and a page
+    reload can cut off the answer that carried the successor; so a cookie spent again within
+    REUSE_GRACE_SECONDS, while its successor is still unspent, is answered with that same
+    successor (derived from it: no second live token, and a later reuse of either still ends
+    the family)."""
+    app = request.app
+    queries, settings = app.ctx.queries, app.ctx.settings
     browser = browser_mode(request)
-    token_hash = refresh_token_hash(_presented(request, browser))
+    presented = _presented(request, browser)
+    successor, successor_hash = successor_token(settings, presented)
     async with request.ctx.db.transaction() as conn:
-        token = await _lock_refresh_token(conn, queries, token_hash)
+        token = await _lock_refresh_token(conn, queries, refresh_token_hash(presented))
         if token is None:
             raise Unauthorized(REFRESH_REFUSED)
-        user_id, family_id = token["user_id"], token["family_id"]
-        if token["rotated"]:
+        user_id, family_id, spent = token["user_id"], token["family_id"], token["rotated"]
+        if spent and not (
+            browser and token["just_rotated"] and await _live(conn, queries, successor_hash)
+        ):
             await queries.end_family(conn, user_id=user_id, id=family_id)
-        elif not (token["revoked"] or token["expired"]):
-            await queries.mark_rotated(conn, id=token["id"])
-            await queries.touch_family(
-                conn, id=family_id, user_agent=request.headers.get("user-agent")
-            )
-            successor = await _new_refresh_token(request, conn, user_id, family_id)
+            account = None  # the family's end is committed, then 401
+        elif not spent and (token["revoked"] or token["expired"]):
+            raise Unauthorized(REFRESH_REFUSED)
+        else:
+            if not spent:
+                await queries.mark_rotated(conn, id=token["id"])
+                await queries.insert_refresh_token(
+                    conn,
+                    user_id=user_id,
+                    family_id=family_id,
+                    token_hash=successor_hash,
+                    ttl_seconds=settings.refresh_token_ttl,
+                )
+            agent = request.headers.get("user-agent")
+            await queries.touch_family(conn, id=family_id, user_agent=agent)
             account = await queries.get_user(conn, id=user_id)
-            return _token_pair(request, dict(account), family_id, successor, browser)
-    raise Unauthorized(REFRESH_REFUSED)
+    if account is None:
+        raise Unauthorized(REFRESH_REFUSED)
+    return _token_pair(request, dict(account), family_id, successor, browser)
 
 
 async def logout(request: Request) -> Reply:
@@ -138,7 +164,15 @@ async def _lock_refresh_token(conn: Executor, queries: Queries, token_hash: byte
     owner = await queries.refresh_token_owner(conn, token_hash=token_hash)
     if owner is None or await queries.lock_user(conn, id=owner["user_id"]) is None:
         return None
-    return await queries.lock_refresh_token(conn, token_hash=token_hash)
+    return await queries.lock_refresh_token(
+        conn, token_hash=token_hash, grace_seconds=REUSE_GRACE_SECONDS
+    )
+
+
+async def _live(conn: Executor, queries: Queries, token_hash: bytes) -> bool:
+    """Whether the token of this hash is unspent, unrevoked and unexpired (its row locked)."""
+    token = await _lock_refresh_token(conn, queries, token_hash)
+    return token is not None and not (token["rotated"] or token["revoked"] or token["expired"])
 
 
 async def _new_refresh_token(request: Request, conn: Executor, user_id: str, family_id: str) -> str:

@@ -34,6 +34,12 @@ ORIGIN_REFUSED = (
     "Browser mode is refused from this origin; the service allows its own origin and those"
     " in CORS_ORIGINS (and local dev servers in development)."
 )
+SITE_REFUSED = (
+    "Browser mode needs the page and the service on one site (its cookies are SameSite=Strict),"
+    " and this call comes from another site: http://localhost and http://127.0.0.1 are two"
+    " sites, so open the page on the host name of the service's URL, or proxy /api through"
+    " the dev server."
+)
 
 
 def browser_mode(request: Request) -> bool:
@@ -41,11 +47,12 @@ def browser_mode(request: Request) -> bool:
     if request.ctx.header_params.get(MODE_HEADER) != BROWSER:
         return False
     headers = request.headers
-    own = own_origin(request.scheme, request.host)
-    if headers.get("sec-fetch-site") == "cross-site" or not request.app.ctx.origins.admits(
-        headers.get("origin"), own
+    if not request.app.ctx.origins.admits(
+        headers.get("origin"), own_origin(request.scheme, request.host)
     ):
         raise Forbidden(ORIGIN_REFUSED)
+    if headers.get("sec-fetch-site") == "cross-site":  # an allowed origin, on another site
+        raise Forbidden(SITE_REFUSED)
     return True
 
 

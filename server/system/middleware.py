@@ -54,9 +54,12 @@ async def finish_response(request: Request, response: HTTPResponse) -> None:
     if page_csp:
         headers["Content-Security-Policy"] = page_csp
         headers["Cache-Control"] = "public, max-age=300"
+    origins = request.app.ctx.origins
+    if origins.cors:  # CORS answers each Origin its own way: a shared cache must key on it too
+        headers.setdefault("Vary", "Origin")  # (CORS's own Vary, when it answers, is the same)
     origin = request.headers.get("origin")
     if origin is not None:  # a call CORS refuses is logged once, with the setting to change
-        request.app.ctx.origins.admits(origin, own_origin(request.scheme, request.host))
+        origins.admits(origin, own_origin(request.scheme, request.host))
     request_id = request.ctx.request_id
     headers["X-Request-ID"] = request_id
     started = request.ctx.started
