@@ -332,6 +332,28 @@ def test_only_the_import_takes_a_large_body(api: Api, user: User) -> None:
     assert taken.status_code == 422  # read whole, then refused by the schema (no such key)
 
 
+def test_only_the_bearer_of_the_account_sends_the_import_a_large_body(
+    api: Api, user: User, other_user: User
+) -> None:
+    """The 32 MiB limit is the account's own: a client without its token (none, an invalid
+    one, another account's) is held to 64 KiB before the body is read, so it cannot make the
+    worker hold 32 MiB per connection only to be answered 401 or 403."""
+    pad = "x" * 200 * 1024
+    body = f'{{"format": "todo-api.export.v1", "lists": [], "tasks": [], "pad": "{pad}"}}'
+    json_type = {"Content-Type": "application/json"}
+    for headers in (
+        json_type,
+        {**json_type, "Authorization": "Bearer not-a-token"},
+        {**json_type, **other_user.headers},
+    ):
+        refused = api.post(f"/api/{user.id}/import", content=body, headers=headers)
+        assert refused.status_code == 413, (headers.keys(), refused.text)
+    small = api.post(f"/api/{user.id}/import", content="{}", headers=json_type)
+    assert small.status_code == 401  # a small body is answered as before
+    taken = api.post(f"/api/{user.id}/import", content=body, headers={**json_type, **user.headers})
+    assert taken.status_code == 422  # read whole, then refused by the schema
+
+
 def test_comments_cannot_be_imported_yet(api: Api, user: User) -> None:
     doc = {"format": "todo-api.export.v1", "lists": [], "tasks": [], "comments": [{"body": "hi"}]}
     response = import_(api, user, doc)
