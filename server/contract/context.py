@@ -67,6 +67,7 @@ class AppContext:
     db: Database = field(init=False)
     admission: AdmissionQueue = field(init=False)  # password work (server/admission.py)
     fallback: Fallback = field(init=False)  # openapi-core off the loop (contract/fallback.py)
+    planner: Fallback = field(init=False)  # imports' checks (server/transfer/handlers.py)
     gate: Gate = field(init=False)  # who may act (server/access/gate.py)
     purger: asyncio.Task[None] = field(init=False)
     hub: Hub = field(init=False)  # this worker's event streams
