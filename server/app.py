@@ -40,6 +40,7 @@ from server.senders import start_senders, stop_senders
 from server.system import assets, console, middleware
 from server.system.purger import run_purger
 from server.system.reminders import run_scheduler
+from server.transfer.handlers import import_planner
 
 CORS_HEADERS = [
     "authorization",
@@ -181,6 +182,7 @@ async def _open_resources(app: App) -> None:
         settings.hash_threads, settings.hash_queue_size, refusal=HashingBusy
     )
     app.ctx.fallback = Fallback()
+    app.ctx.planner = import_planner()
     app.ctx.gate = Gate(app.ctx.db, app.ctx.queries, AccessTokenReader(settings))
     app.ctx.hub = Hub(
         settings.database_listen_url or settings.database_url, settings.events_per_user
@@ -235,6 +237,7 @@ async def _close_resources(app: App) -> None:
     await app.ctx.db.close()
     app.ctx.admission.close()
     app.ctx.fallback.close()
+    app.ctx.planner.close()
     if app.ctx.metrics is not None:
         app.ctx.metrics.write()  # what the last turn tallied
     worker_stopped()

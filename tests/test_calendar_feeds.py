@@ -104,6 +104,24 @@ def test_text_that_needs_escaping_and_folding_reads_back_whole(api: Api, user: U
     assert [str(c) for c in todo["CATEGORIES"].cats] == ["a,b", "c;d"]
 
 
+def test_no_character_of_a_title_breaks_a_line_for_any_reader(api: Api, user: User) -> None:
+    """A reader that splits on every Unicode line break (Python's str.splitlines, some
+    calendar apps) finds no line the service did not end with CRLF: U+2028, U+2029 and NEL
+    in a text are written as the escaped newline, so `END:VTODO` in a title stays text."""
+    forged = "END:VTODO{0}BEGIN:VTODO{0}UID:forged{0}SUMMARY:forged"
+    made = [
+        new_task(api, user, title="ok" + forged.format(sep), due_on="2025-03-01")
+        for sep in ("\u2028", "\u2029", "\x85")
+    ]
+    feed = make_feed(api, user)
+
+    text = api.get(feed_path(feed)).content.decode("utf-8")
+    assert text.splitlines() == text.split("\r\n")[:-1]
+    found = todos(icalendar.Calendar.from_ical(text))
+    assert set(found) == {task["id"] for task in made}
+    assert {str(todo["SUMMARY"]) for todo in found.values()} == {"ok" + forged.format("\n")}
+
+
 @pytest.mark.parametrize(
     ("fields", "due"),
     [

@@ -5,6 +5,7 @@ but for ids and timestamps."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import uuid
@@ -330,6 +331,72 @@ def test_only_the_import_takes_a_large_body(api: Api, user: User) -> None:
         headers={**user.headers, "Content-Type": "application/json"},
     )
     assert taken.status_code == 422  # read whole, then refused by the schema (no such key)
+
+
+def test_only_the_bearer_of_the_account_sends_the_import_a_large_body(
+    api: Api, user: User, other_user: User
+) -> None:
+    """The 32 MiB limit is the account's own: a client without its token (none, an invalid
+    one, another account's) is held to 64 KiB before the body is read, so it cannot make the
+    worker hold 32 MiB per connection only to be answered 401 or 403."""
+    pad = "x" * 200 * 1024
+    body = f'{{"format": "todo-api.export.v1", "lists": [], "tasks": [], "pad": "{pad}"}}'
+    json_type = {"Content-Type": "application/json"}
+    for headers in (
+        json_type,
+        {**json_type, "Authorization": "Bearer not-a-token"},
+        {**json_type, **other_user.headers},
+    ):
+        refused = api.post(f"/api/{user.id}/import", content=body, headers=headers)
+        assert refused.status_code == 413, (headers.keys(), refused.text)
+    small = api.post(f"/api/{user.id}/import", content="{}", headers=json_type)
+    assert small.status_code == 401  # a small body is answered as before
+    taken = api.post(f"/api/{user.id}/import", content=body, headers={**json_type, **user.headers})
+    assert taken.status_code == 422  # read whole, then refused by the schema
+
+
+def test_a_client_has_one_import_checked_at_a_time(api: Api, user: User, other_user: User) -> None:
+    """Checking an import's rules may take a thread 10 s; on the threads every feed, export and
+    large body shares, six imports at once held them all. An import has a thread of its own
+    per worker: while one is checked, the same client's next is 503 at once, not queued."""
+    inbox = str(uuid.uuid4())
+    rare = {"rule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO"}  # ~10 ms to check each
+    slow = {
+        "format": "todo-api.export.v1",
+        "lists": [{"id": inbox, "name": "Inbox", "is_inbox": True}],
+        "tasks": [
+            {"id": str(uuid.uuid4()), "list_id": inbox, "title": "t", "due_on": "2025-01-01"}
+            | {"recurrence": rare}
+            for _ in range(2_000)
+        ],
+    }
+    small = {"format": "todo-api.export.v1", "lists": [], "tasks": []}
+
+    async def race() -> tuple[httpx.Response, httpx.Response]:
+        first = asyncio.ensure_future(
+            api.arequest(
+                "POST", f"/api/{user.id}/import?dry_run=true", json=slow, headers=user.headers
+            )
+        )
+        for _ in range(3_000):  # until the first is being checked (30 s at most)
+            if planner.held or first.done():
+                break
+            await asyncio.sleep(0.01)
+        assert not first.done()
+        # Another account, from the same client (address), while the first is checked.
+        other = await api.arequest(
+            "POST", f"/api/{other_user.id}/import", json=small, headers=other_user.headers
+        )
+        return await first, other
+
+    planner = api.app.ctx.planner
+    first, busy = api.run(race())
+    assert first.status_code in (200, 422), first.text  # 422: over its 10 s on a busy machine
+    assert busy.status_code == 503, busy.text
+    assert busy.json()["type"].endswith("import-busy")
+    assert int(busy.headers["Retry-After"]) >= 1
+    after = import_(api, other_user, small)  # the thread free again
+    assert after.status_code == 200, after.text
 
 
 def test_comments_cannot_be_imported_yet(api: Api, user: User) -> None:

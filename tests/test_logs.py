@@ -117,3 +117,21 @@ def test_a_feed_secret_in_any_line_is_redacted(handler: logs.LoopFlushedHandler)
     written = handler.format(sanic_line) + handler.format(held)
     assert secret not in written
     assert written.count("tdc_<secret>") == 2
+
+
+def test_a_feed_secret_in_a_direct_access_line_is_redacted(
+    handler: logs.LoopFlushedHandler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`todo-api serve` writes access lines without the formatter; a HEAD of a feed, a POST to
+    it (405) or a malformed head (400) name no route's template and carry the path itself."""
+    # serve's loggers as they are (pytest adds its capturing handlers as the test starts, and
+    # a line then goes through logging and its formatter instead)
+    monkeypatch.setattr(logs._todo_api, "handlers", [handler])
+    secret = "tdc_" + "Ab3_-" * 8 + "xyz"
+    for method, status in (("HEAD", 200), ("POST", 405), ("NONE", 400)):
+        logs.log_access(
+            {"request_id": "r", "method": method, "path": f"/calendar/{secret}", "status": status}
+        )
+    written = lines(handler)
+    assert len(written) == 3
+    assert all(line["path"] == "/calendar/tdc_<secret>" for line in written)

@@ -32,16 +32,21 @@ class ValidationBusy(ServiceUnavailable):
 
 
 class Fallback:
-    def __init__(self, size: int = QUEUE_SIZE) -> None:
-        self.size, self.per_client = size, max(1, size // 4)
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openapi-core")
+    def __init__(
+        self,
+        size: int = QUEUE_SIZE,
+        busy: type[ServiceUnavailable] = ValidationBusy,
+        name: str = "openapi-core",
+    ) -> None:
+        self.size, self.per_client, self.busy = size, max(1, size // 4), busy
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self.held: Counter[str] = Counter()  # client -> its requests not yet done on the thread
 
     async def request(self, client: str, check: Callable[..., T], *args: object) -> T:
         """check(*args) on the thread, or ValidationBusy at once. Its place is held until the
         thread is done with it, even if the request is gone by then."""
         if self.held[client] >= self.per_client or self.held.total() >= self.size:
-            raise ValidationBusy(1)
+            raise self.busy(1)
         self.held[client] += 1
         done = asyncio.get_running_loop().run_in_executor(self.executor, check, *args)
         done.add_done_callback(lambda _: self._release(client))

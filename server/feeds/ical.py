@@ -18,6 +18,9 @@ LINE_OCTETS = 75
 PRIORITY = {"high": 1, "medium": 5, "low": 9}  # RFC 5545 §3.8.1.9: 1 highest, 9 lowest
 # What a TEXT value may not hold (§3.3.11: CONTROL but HTAB); a newline is escaped instead.
 CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Line breaks besides CR and LF (NEL, LINE and PARAGRAPH SEPARATOR): a TEXT may hold them, but a
+# reader splitting on every Unicode line break would start a line of the title's at them.
+BREAKS = re.compile("\r\n|[\r\x85\u2028\u2029]")
 UNTIL = re.compile(r"UNTIL=([0-9]{8})(T[0-9]{6})?(Z?)")
 
 
@@ -98,7 +101,7 @@ def instant(value: datetime) -> str:
 def text(value: str) -> str:
     """A TEXT value, escaped (§3.3.11)."""
     value = value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-    value = value.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
+    value = BREAKS.sub("\n", value).replace("\n", "\\n")
     return CONTROLS.sub("", value)
 
 

@@ -118,7 +118,7 @@ def log_access(fields: dict[str, Any]) -> None:
         return
     handler = _access_handler
     if handler is not None and not access_log.handlers and _todo_api.handlers == [handler]:
-        handler.write_line(json_line(time.time(), "info", ACCESS, "request", fields))
+        handler.write_line(redacted(json_line(time.time(), "info", ACCESS, "request", fields)))
     else:
         access_log.info("request", extra=fields)
 

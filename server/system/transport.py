@@ -34,6 +34,7 @@ from sanic.http import Http, Stage
 from sanic.server.protocols.http_protocol import HttpProtocol
 
 from server.clients import client_of
+from server.errors import ApiError
 
 TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # RFC 9110 §5.6.2
 NOT_A_FIELD = re.compile(rb"\r\n(?!" + TOKEN + rb":)")  # a line that is not `name:...`
@@ -42,7 +43,8 @@ FIELD_BYTES = bytes([0x09, *range(0x20, 0x7F), *range(0x80, 0x100)])
 DECIMAL = re.compile(r"[0-9]+")
 HEXADECIMAL = re.compile(r"[0-9A-Fa-f]+")
 WHITESPACE = " \t"  # OWS, and BWS before a chunk extension
-IMPORT_PATH = re.compile(r"/api/[^/]+/import")  # the one route with a larger body limit
+# The one route with a larger body limit (for the bearer of its account's token only).
+IMPORT_PATH = re.compile(r"/api/([^/]+)/import")
 
 
 def head_problem(head: bytes) -> str | None:
@@ -76,7 +78,7 @@ class StrictHttp(Http):
             self.request_body = None
             raise
         protocol.body_due = protocol.loop.time() + protocol.body_timeout
-        self.request_max_size = protocol.body_limit(self.request.path)
+        self.request_max_size = protocol.body_limit(self.request)
 
     def _problem(self) -> str | None:
         request = self.request
@@ -110,10 +112,18 @@ class GuardedProtocol(HttpProtocol):
         "watch",
     )
 
-    def body_limit(self, path: str) -> int:
-        """The largest body a request to this path may send (past it, 413 and closed)."""
+    def body_limit(self, request: Any) -> int:
+        """The largest body this request may send (past it, 413 and closed): the import's
+        limit only with a valid access token of the path's account (checked again as the route
+        runs); anyone else's body is held to the usual limit, so a client without an account
+        cannot make the worker hold 32 MiB per connection."""
         settings = self.app.ctx.settings
-        if IMPORT_PATH.fullmatch(path):
+        found = IMPORT_PATH.fullmatch(request.path)
+        if found is not None:
+            try:
+                self.app.ctx.gate.caller(request.headers.get("authorization"), found[1])
+            except ApiError:
+                return settings.max_body_bytes
             return settings.import_max_bytes
         return settings.max_body_bytes
 

@@ -5,7 +5,12 @@ check, new ids), then written in one transaction holding the user's placement lo
 count (the order every writer of both takes): the quotas are counted with no other create in
 between, and the lists, tasks and trashed tasks go in as one statement each. Any refusal, a
 malformed item or a quota, comes before the first write, and a failure after it rolls the whole
-import back. A dry run plans and counts the same, and writes nothing."""
+import back. A dry run plans and counts the same, and writes nothing.
+
+Planning takes up to 10 s of a thread (plan.PLAN_SECONDS: recurrence rules), so it runs on a
+thread of its own per worker, a client's one import at a time and at most IMPORT_QUEUE waiting
+(past either, 503 at once): on the shared threads of asyncio.to_thread, six imports at once
+held every one of them, and every account's feeds, exports and large bodies waited."""
 
 from __future__ import annotations
 
@@ -15,10 +20,12 @@ from typing import Any
 
 import orjson
 
+from server.clients import client_key
 from server.contract.context import Request
+from server.contract.fallback import Fallback
 from server.contract.reply import Reply
 from server.db.executor import Executor, Row
-from server.errors import QuotaExceeded
+from server.errors import QuotaExceeded, ServiceUnavailable
 from server.tasks.idempotency import once
 from server.transfer.export import document
 from server.transfer.plan import INBOX, Plan, plan_export
@@ -30,6 +37,16 @@ DEFAULT_LIST_NAME = "Todoist"
 # in a later chunk is checked at that statement's end, and chunks follow the document's order,
 # parents first).
 CHUNK = 2_000
+IMPORT_QUEUE = 4  # imports per worker being checked or waiting to be, a client's at most one
+
+
+class ImportBusy(ServiceUnavailable):
+    slug = "import-busy"
+    default_detail = "Another import is being checked; retry shortly."
+
+
+def import_planner() -> Fallback:
+    return Fallback(IMPORT_QUEUE, ImportBusy, "import-plan")
 
 
 async def export_account(request: Request) -> Reply:
@@ -49,12 +66,13 @@ def _encoded(lists: list[dict[str, Any]], tasks: list[dict[str, Any]], now: Any)
 async def import_account(request: Request) -> Reply:
     queries, db, user_id = request.app.ctx.queries, request.ctx.db, request.ctx.user_id
     body, query = request.ctx.body, request.ctx.query
+    planner, client = request.app.ctx.planner, client_key(request)
     if isinstance(body, str):  # text/csv: a Todoist export
         user = await queries.get_user(db, id=user_id)
         name = (query.get("list_name") or DEFAULT_LIST_NAME).strip()
-        plan = await asyncio.to_thread(plan_csv, body, name, user["timezone"])
+        plan = await planner.request(client, plan_csv, body, name, user["timezone"])
     else:
-        plan = await asyncio.to_thread(plan_export, body)
+        plan = await planner.request(client, plan_export, body)
     dry_run = bool(query.get("dry_run"))
 
     async def work(conn: Executor) -> tuple[None, dict[str, Any]]:

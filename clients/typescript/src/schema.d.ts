@@ -3163,7 +3163,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The database is unreachable (or, for `/ready`, not fully migrated), or the password-hashing queue is full (signup, login, password change, deletion), or too many requests of an unusual shape wait for the worker's full validator (`validation-busy`), or the request's writes lost to concurrent ones three times running (`write-contention`: nothing of it happened), or the request took longer than the service allows (a write of a very large part of an account: nothing of it happened; retry later, or in smaller parts). Retry after `Retry-After` seconds. */
+        /** @description The database is unreachable (or, for `/ready`, not fully migrated), or the password-hashing queue is full (signup, login, password change, deletion), or too many requests of an unusual shape wait for the worker's full validator (`validation-busy`), or another import of the same client is being checked (`import-busy`), or the request's writes lost to concurrent ones three times running (`write-contention`: nothing of it happened), or the request took longer than the service allows (a write of a very large part of an account: nothing of it happened; retry later, or in smaller parts). Retry after `Retry-After` seconds. */
         ServiceUnavailable: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
