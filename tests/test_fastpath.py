@@ -750,7 +750,7 @@ DUE_DATES = st.sampled_from(
 DUE_ONS = st.sampled_from(
     [None, "2026-12-07", "9999-12-31", "2026-02-30", "2026-12-07T10:00:00Z", 0]
 )
-REMINDERS = st.lists(
+REMINDERS: st.SearchStrategy[list[Any]] = st.lists(
     st.dictionaries(
         st.sampled_from(["at", "before_due", "x"]),
         st.sampled_from([None, "2026-12-07T08:00:00Z", "2026-12-07", "PT15M", "-PT1M", 1, {}]),
