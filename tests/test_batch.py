@@ -252,3 +252,15 @@ def test_openapi_core_words_an_items_body_as_it_words_the_whole_request(
     with pytest.raises(ApiError) as alone:
         validate_body(contract, OpenAPIBody(sent(body), operation, body))
     assert (alone.value.status, alone.value.errors) == (whole.value.status, whole.value.errors)
+
+
+def test_a_stale_item_names_the_current_tag_it_has_no_header_for(api: Api, user: User) -> None:
+    task = make_task(api, user, "A")
+    api.patch(f"/api/{user.id}/tasks/{task['id']}", json={"title": "A1"}, headers=user.headers)
+    stale = {"op": "update", "task_id": task["id"], "if_match": '"1"', "body": {"title": "A2"}}
+    results = batch(api, user, [stale]).json()["results"]
+    assert results[0]["status"] == 412
+    assert results[0]["problem"]["detail"] == (
+        'The task has changed since you read it (if_match did not match): its current tag is "2";'
+        " read it again, then retry the item with that tag in if_match."
+    )

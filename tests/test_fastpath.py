@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from multidict import CIMultiDict
 from openapi_core.testing import MockRequest, MockResponse
 from werkzeug.datastructures import Headers
@@ -734,3 +736,46 @@ def test_references_under_any_property_name_reach_the_shared_components() -> Non
     assert validator.is_valid({"default": "high", "enum": ["low"]})
     assert not validator.is_valid({"default": "urgent"})
     assert not validator.is_valid({"enum": ["urgent"]})
+
+
+DUE_DATES = st.sampled_from(
+    [
+        None,
+        "2026-12-07T10:00:00Z",
+        "2026-12-07",
+        "0001-01-01T00:00:00+14:00",
+        5,
+    ]
+)
+DUE_ONS = st.sampled_from(
+    [None, "2026-12-07", "9999-12-31", "2026-02-30", "2026-12-07T10:00:00Z", 0]
+)
+REMINDERS: st.SearchStrategy[list[Any]] = st.lists(
+    st.dictionaries(
+        st.sampled_from(["at", "before_due", "x"]),
+        st.sampled_from([None, "2026-12-07T08:00:00Z", "2026-12-07", "PT15M", "-PT1M", 1, {}]),
+        max_size=3,
+    )
+    | st.sampled_from([None, "PT15M", []]),
+    max_size=3,
+)
+ABSENT = object()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["create_task", "replace_task", "update_task"]),
+    st.one_of(st.just(ABSENT), DUE_DATES),
+    st.one_of(st.just(ABSENT), DUE_ONS),
+    st.one_of(st.just(ABSENT), REMINDERS),
+)
+def test_dues_and_reminders_agree_with_openapi_core(
+    operation_id: str, due_date: Any, due_on: Any, reminders: Any
+) -> None:
+    """The `not` of both dues, a date alone in due_date and a reminder's oneOf (1.11.0): the
+    plan answers as the openapi-core path words them, status, location and message."""
+    body = {"title": "T"} if operation_id != "update_task" else {}
+    for name, value in (("due_date", due_date), ("due_on", due_on), ("reminders", reminders)):
+        if value is not ABSENT:
+            body[name] = value
+    compare_request(operation_id, body=body)

@@ -158,3 +158,25 @@ def test_the_openapi_core_path_answers_as_the_plan_does() -> None:
         by_plan.value.errors,
     )
     assert [e["loc"] for e in by_core.errors or []] == [["query", "statuss"], ["query", "Limit"]]
+
+
+def test_every_operation_declares_the_400_it_now_answers() -> None:
+    """Any request may carry an unknown query parameter, so every operation can answer 400; one
+    that does not declare it turns the 400 into a 500 (response validation)."""
+    contract = load_contract()
+    undeclared = [
+        f"{method.upper()} {path}"
+        for path, item in contract.document["paths"].items()
+        for method, op in item.items()
+        if isinstance(op, dict) and "responses" in op and "400" not in op["responses"]
+    ]
+    assert undeclared == []
+
+
+@pytest.mark.parametrize("path", ["/health", "/ready", "/docs", "/openapi.yaml", "/api/me"])
+def test_an_operation_without_query_parameters_refuses_an_unknown_one_with_a_400(
+    api: Api, user: User, path: str
+) -> None:
+    """A cache buster on the liveness probe, the docs or the account (was a 500)."""
+    detail, _ = _refusal(api.get(f"{path}?_=1700000000000", headers=user.headers))
+    assert detail == "Unknown query parameter '_': it takes none."

@@ -18,7 +18,7 @@ from server.contract.problems import problem
 from server.contract.reply import JSON, Reply
 from server.contract.validation import RequestValues, check_storable, validate_body
 from server.db.executor import Executor, Row
-from server.errors import ApiError, UnprocessableContent, to_api_error
+from server.errors import ApiError, PreconditionFailed, UnprocessableContent, to_api_error
 from server.http.preconditions import if_match_versions
 from server.tasks import completion, placement
 from server.tasks import fields as task_fields
@@ -26,6 +26,10 @@ from server.tasks.fields import json_ready, request_hash, task_body
 from server.tasks.idempotency import once
 from server.tasks.missing import missing_or_stale
 
+STALE_ITEM = (
+    "The task has changed since you read it (if_match did not match): its current tag is {};"
+    " read it again, then retry the item with that tag in if_match."
+)
 OPERATIONS = {  # op -> (its single operation, the success status)
     "create": ("create_task", 201),
     "update": ("update_task", 200),
@@ -80,8 +84,15 @@ async def _item(
         raise  # the batch is the victim: rolled back whole, it runs again (contract/pipeline.py)
     except Exception as exc:
         error = to_api_error(exc, request.app.ctx.settings.retry_after_seconds)
-        return {"status": error.status, "problem": problem(request, _located(error, index))}
+        return {"status": error.status, "problem": problem(request, _located(_stale(error), index))}
     return {"status": success} if row is None else {"status": success, "task": task_body(row)}
+
+
+def _stale(error: ApiError) -> ApiError:
+    """An item has no headers: its 412 names the current tag in its detail."""
+    if isinstance(error, PreconditionFailed) and error.detail == error.default_detail:
+        error.detail = STALE_ITEM.format(error.headers["ETag"])
+    return error
 
 
 async def _lock_ahead(request: Request, conn: Executor, ops: set[str]) -> None:
