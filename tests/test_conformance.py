@@ -148,6 +148,8 @@ def _comments_of_a_deleted_then_restored_task(api: Api, user: User) -> set[int]:
     restore = f"/api/{user.id}/trash/{task_id}/restore"
     assert api.post(restore, headers=user.headers).status_code == 200  # with its comments
     return {gone, api.get(comments, headers=user.headers).status_code}
+
+
 def _deleted_webhook(suffix: str) -> Play:
     def play(api: Api, user: User) -> set[int]:
         hook = {"url": "https://hooks.example.org/", "events": ["task.*"]}
