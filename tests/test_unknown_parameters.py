@@ -17,8 +17,8 @@ from server.errors import ApiError
 from tests.support import Api, User
 
 LIST_TASKS_TAKES = (
-    "it takes only: cursor, due_after, due_before, limit, list_id, offset, order, parent_id,"
-    " priority, q, sort, status, tag"
+    "it takes only: assignee, cursor, due_after, due_before, limit, list_id, offset, order,"
+    " parent_id, priority, q, sort, status, tag"
 )
 
 
@@ -108,7 +108,7 @@ def test_many_unknown_names_are_named_up_to_ten(api: Api, user: User) -> None:
     detail, errors = _refusal(api.get(f"/api/{user.id}/tasks?{query}", headers=user.headers))
     assert [e["loc"][1] for e in errors] == [f"p{i}" for i in range(10)]
     assert detail.startswith("Unknown query parameters 'p0', 'p1', ")
-    assert "'p9' and 490 more: it takes only: cursor," in detail
+    assert "'p9' and 490 more: it takes only: assignee, cursor," in detail
 
 
 def test_a_long_name_is_named_without_a_suggestion(api: Api, user: User) -> None:

@@ -55,7 +55,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate the refresh token
-         * @description Exchanges a refresh token for a new token pair; the presented refresh token stops working. Reusing a rotated token revokes its whole login family. With `X-Auth-Mode: browser`, send no body: the refresh token is read from its cookie and its successor set there (the event stream's cookie too). A body, when sent, is the token presented (in either mode); with neither a body nor the cookie, no token is presented: `401`.
+         * @description Exchanges a refresh token for a new token pair; the presented refresh token stops working. Reusing a rotated token revokes its whole login family. With `X-Auth-Mode: browser`, send no body: the refresh token is read from its cookie and its successor set there (the event stream's cookie too). A body, when sent, is the token presented (in either mode); with neither a body nor the cookie, no token is presented: `401`. Browser mode's cookie, shared by every tab, spent again within 30 seconds while its successor is still unspent (two tabs refreshing at once, a reload that cut off the answer) gets that same successor instead of a revocation.
          */
         post: operations["refresh"];
         delete?: never;
@@ -4193,6 +4193,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvitationList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["MailOff"];
             413: components["responses"]["PayloadTooLarge"];
