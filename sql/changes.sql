@@ -1,15 +1,19 @@
 -- The change feed (SPEC §7). Every write of a user's task or list takes the user's next revision
--- (the triggers of migration 0020), so "revision > since" read up to a revision already
--- committed (`upto`) is exactly the changes after since, in commit order, each object once in
--- its latest state. Deletions are tombstones.
+-- (the triggers of migration 0020), and each change of a shared list a member must hear takes
+-- the member's next revision in the member's log (0044), so "revision > since" read up to a
+-- revision already committed (`upto`) is exactly the changes after since, in commit order, each
+-- object once in its latest state. Deletions are tombstones (and a member log's deletes).
 
 -- name: sync_state(user_id)^
 -- The user's committed revision and the oldest since the feed still answers (sync_horizon).
 SELECT revision, sync_horizon FROM users WHERE id = :user_id;
 
 -- name: changes_after(user_id, since, upto, live_only, limit)
--- Up to `limit` changes with since < revision <= upto in revision order: tasks and lists as
--- upserts (their columns), tombstones as deletes (unless live_only: a full sync).
+-- Up to `limit` changes with since < revision <= upto in revision order: the user's own tasks
+-- and lists as upserts (their columns), tombstones as deletes (unless live_only: a full sync),
+-- and the entries of the user's member log (migration 0044: the shared lists' objects, on the
+-- user's own counter) the same way, an upsert with its object's state read here (a member's
+-- list carries the member's own position).
 SELECT 'task' AS kind, 'upsert' AS op, id, revision, updated_at AS changed_at,
        user_id, title, description, is_completed, completed_at, priority, due_date, tags,
        list_id, parent_id, position, created_at, updated_at, version,
@@ -33,6 +37,35 @@ SELECT kind, 'delete', id, revision, changed_at,
        NULL, NULL, NULL
   FROM tombstones
  WHERE user_id = :user_id AND revision > :since AND revision <= :upto AND NOT :live_only
+UNION ALL
+SELECT 'task', 'upsert', t.id, c.revision, t.updated_at,
+       t.user_id, t.title, t.description, t.is_completed, t.completed_at, t.priority,
+       t.due_date, t.tags, t.list_id, t.parent_id, t.position, t.created_at, t.updated_at,
+       t.version, t.due_on, t.recurrence, t.last_completed_at, t.reminders,
+       NULL, NULL, NULL
+  FROM member_changes AS c JOIN tasks AS t ON t.id = c.object_id AND t.user_id = c.owner_id
+ WHERE c.member_id = :user_id AND c.revision > :since AND c.revision <= :upto
+   AND c.kind = 'task' AND c.op = 'upsert'
+UNION ALL
+SELECT 'list', 'upsert', l.id, c.revision, l.updated_at,
+       l.user_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, m.position, l.created_at, l.updated_at, l.version,
+       NULL, NULL, NULL, NULL,
+       l.name, l.color, l.is_inbox
+  FROM member_changes AS c
+  JOIN lists AS l ON l.id = c.object_id AND l.user_id = c.owner_id
+  JOIN list_members AS m ON m.list_id = l.id AND m.member_id = c.member_id
+ WHERE c.member_id = :user_id AND c.revision > :since AND c.revision <= :upto
+   AND c.kind = 'list' AND c.op = 'upsert'
+UNION ALL
+SELECT kind, 'delete', object_id, revision, changed_at,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL
+  FROM member_changes
+ WHERE member_id = :user_id AND revision > :since AND revision <= :upto AND op = 'delete'
+   AND NOT :live_only
  ORDER BY revision
  LIMIT :limit;
 

@@ -1,0 +1,259 @@
+-- depends: 0041.share-lists
+-- Every member's change feed (issue 26, SPEC §11 "Sync"). A member's /changes and /events carry
+-- the shared lists' objects in commit order, once each, on the member's own revision counter
+-- (so a since token of today stays what it was: a position on one counter, bound to the user).
+--
+-- member_changes is a log per member: one entry per object (its latest), stamped with the
+-- MEMBER's next revision; an upsert names the object (the feed reads its current state in the
+-- same statement), a delete carries nothing. It is written only at commit, by the owner's
+-- stamp (0040's stamp_revisions, once per owner a transaction wrote), which now first locks the
+-- owner and every member of the owner's lists, in user-id order (two owners sharing with each
+-- other lock the same rows in the same order: no deadlock), and then reads, under those locks,
+-- who belongs to which list. Membership changes take the owner's stamp too (they touch the
+-- list: its member_count changes), so a write and a membership change of one owner's list are
+-- ordered by the owner's row: a write committed after a join reaches the joiner, one committed
+-- before is in the state the join brings; a write committed after a removal never reaches the
+-- removed member, one committed before reaches them before their deletes. That is "no follower
+-- ever receives an object of a list it does not belong to at that revision".
+--
+-- What the stamp fans out, to the members only (an owner who shares nothing skips it after two
+-- index probes):
+-- - a membership ended (removal, leaving, the list or an account deleted): deletes of every
+--   object the member holds from that list (their upserts with that list_id);
+-- - a membership begun: upserts of the list and its live tasks (O(list) once, one statement);
+-- - a list written (renamed, a membership begun, changed or ended): an upsert for its members;
+-- - a task written: an upsert for the members of its list, a delete for whoever holds it and no
+--   longer belongs to its list (moved out of their sight);
+-- - a tombstone: a delete for whoever holds the object.
+-- kind is free text: comments (kind 'comment') join the same way.
+
+ALTER TABLE list_members ADD COLUMN revision bigint;  -- null: waits for its commit's fan-out
+CREATE INDEX list_members_owner_idx ON list_members (owner_id, list_id);
+
+CREATE TABLE member_changes (
+    member_id  uuid        NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    kind       text        NOT NULL,
+    object_id  uuid        NOT NULL,
+    owner_id   uuid        NOT NULL,  -- whose data the object is (routes the read)
+    list_id    uuid        NOT NULL,  -- the list it was in when last upserted
+    op         text        NOT NULL CHECK (op IN ('upsert', 'delete')),
+    revision   bigint      NOT NULL,  -- the member's
+    changed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (member_id, kind, object_id)
+);
+CREATE INDEX member_changes_member_revision_idx ON member_changes (member_id, revision);
+-- Who holds an object (its deletes), and what a member holds of a list (its removal).
+CREATE INDEX member_changes_held_idx ON member_changes (object_id) WHERE op = 'upsert';
+CREATE INDEX member_changes_member_list_idx ON member_changes (member_id, list_id)
+    WHERE op = 'upsert';
+CREATE INDEX member_changes_changed_idx ON member_changes (changed_at) WHERE op = 'delete';
+
+-- Memberships ended in a transaction, until its commit's stamp fans them out (user_id: the
+-- list's owner). Only the transaction that ends a membership sees its row.
+CREATE TABLE membership_ends (
+    user_id   uuid NOT NULL,
+    list_id   uuid NOT NULL,
+    member_id uuid NOT NULL
+);
+CREATE INDEX membership_ends_user_idx ON membership_ends (user_id);
+
+-- A membership begun or changed waits for its commit; its list is written (member_count, role).
+CREATE FUNCTION membership_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO membership_ends (user_id, list_id, member_id)
+        VALUES (OLD.owner_id, OLD.list_id, OLD.member_id);
+        UPDATE lists SET revision = NULL WHERE user_id = OLD.owner_id AND id = OLD.list_id;
+    ELSE
+        UPDATE list_members SET revision = NULL
+         WHERE list_id = NEW.list_id AND member_id = NEW.member_id AND revision IS NOT NULL;
+        UPDATE lists SET revision = NULL WHERE user_id = NEW.owner_id AND id = NEW.list_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER list_members_changed AFTER INSERT OR DELETE OR UPDATE OF role, position
+    ON list_members FOR EACH ROW EXECUTE FUNCTION membership_changed();
+
+-- The members (and the owner) whose rows the owner's stamp locks: the owner, every member of the
+-- owner's lists, every member whose membership ended in this transaction; in id order.
+CREATE FUNCTION stamp_circle(owner uuid) RETURNS uuid[] LANGUAGE sql STABLE AS $$
+    SELECT ARRAY(SELECT id FROM (SELECT owner AS id
+                                 UNION SELECT member_id FROM list_members WHERE owner_id = owner
+                                 UNION SELECT member_id FROM membership_ends WHERE user_id = owner
+                                ) AS c ORDER BY id)
+$$;
+
+-- Writes entries into members' logs, each member's with its next revisions (lists first), and
+-- signals them. Callers hold the members' rows. One entry per (member, kind, object): the last
+-- given wins.
+CREATE FUNCTION log_member_changes(owner uuid, members uuid[], kinds text[], objects uuid[],
+                                   lists uuid[], ops text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    WITH given AS (
+        SELECT DISTINCT ON (m, k, o) m, k, o, l, op
+          FROM unnest(members, kinds, objects, lists, ops) WITH ORDINALITY AS x(m, k, o, l, op, n)
+         ORDER BY m, k, o, n DESC
+    ), numbered AS (
+        SELECT g.*, u.revision + row_number() OVER (PARTITION BY g.m
+                                                    ORDER BY g.k <> 'list', g.k, g.o) AS r
+          FROM given AS g JOIN users AS u ON u.id = g.m
+    ), written AS (
+        INSERT INTO member_changes AS c (member_id, kind, object_id, owner_id, list_id, op,
+                                         revision)
+        SELECT m, k, o, owner, l, op, r FROM numbered
+            ON CONFLICT (member_id, kind, object_id) DO UPDATE
+           SET owner_id = excluded.owner_id, list_id = excluded.list_id, op = excluded.op,
+               revision = excluded.revision, changed_at = now()
+        RETURNING member_id, revision
+    )
+    UPDATE users AS u SET revision = w.top
+      FROM (SELECT member_id, max(revision) AS top FROM written GROUP BY member_id) AS w
+     WHERE u.id = w.member_id;
+    PERFORM pg_notify('todo_events', json_build_object('user_id', m, 'kind', 'change')::text)
+       FROM (SELECT DISTINCT m FROM unnest(members) AS m) AS touched;
+END
+$$;
+
+-- The owner's fan-out, once its circle is locked: everything this transaction wrote of the
+-- owner's that members must hear, computed in one snapshot (before any of it is written).
+CREATE FUNCTION fan_out(owner uuid) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    members uuid[];
+    kinds text[];
+    objects uuid[];
+    lists uuid[];
+    ops text[];
+BEGIN
+    WITH ended AS (
+        DELETE FROM membership_ends WHERE user_id = owner RETURNING list_id, member_id
+    ), joined AS (
+        SELECT m.member_id, m.list_id FROM list_members AS m
+         WHERE m.owner_id = owner AND m.revision IS NULL
+           AND NOT EXISTS (SELECT FROM member_changes AS c
+                            WHERE c.member_id = m.member_id AND c.kind = 'list'
+                              AND c.object_id = m.list_id AND c.op = 'upsert')
+    ), fan AS (
+        -- 1. ended memberships: deletes of what the member holds of that list
+        SELECT 1 AS p, c.member_id, c.kind, c.object_id, c.list_id, 'delete' AS op
+          FROM ended AS e
+          JOIN member_changes AS c
+            ON c.member_id = e.member_id AND c.list_id = e.list_id AND c.op = 'upsert'
+        UNION ALL
+        -- 2. begun memberships: the list's live tasks
+        SELECT 2, j.member_id, 'task', t.id, t.list_id, 'upsert'
+          FROM joined AS j JOIN tasks AS t ON t.user_id = owner AND t.list_id = j.list_id
+        UNION ALL
+        -- 3. lists written (a membership begun or changed writes its list)
+        SELECT 3, m.member_id, 'list', l.id, l.id, 'upsert'
+          FROM lists AS l JOIN list_members AS m ON m.list_id = l.id
+         WHERE l.user_id = owner AND l.revision IS NULL
+        UNION ALL
+        -- 4. tasks written: upserts to their list's members...
+        SELECT 4, m.member_id, 'task', t.id, t.list_id, 'upsert'
+          FROM tasks AS t JOIN list_members AS m ON m.list_id = t.list_id
+         WHERE t.user_id = owner AND t.revision IS NULL
+        UNION ALL
+        -- ... deletes to whoever holds one and no longer sees its list
+        SELECT 4, c.member_id, 'task', t.id, c.list_id, 'delete'
+          FROM tasks AS t
+          JOIN member_changes AS c ON c.object_id = t.id AND c.kind = 'task' AND c.op = 'upsert'
+         WHERE t.user_id = owner AND t.revision IS NULL
+           AND NOT EXISTS (SELECT FROM list_members AS m
+                            WHERE m.list_id = t.list_id AND m.member_id = c.member_id)
+        UNION ALL
+        -- 5. tombstones: deletes to whoever holds the object
+        SELECT 5, c.member_id, c.kind, c.object_id, c.list_id, 'delete'
+          FROM tombstones AS s
+          JOIN member_changes AS c ON c.object_id = s.id AND c.kind = s.kind AND c.op = 'upsert'
+         WHERE s.user_id = owner AND s.revision IS NULL
+    )
+    SELECT array_agg(member_id ORDER BY p), array_agg(kind ORDER BY p),
+           array_agg(object_id ORDER BY p), array_agg(list_id ORDER BY p), array_agg(op ORDER BY p)
+      INTO members, kinds, objects, lists, ops
+      FROM fan;
+    IF members IS NOT NULL THEN
+        PERFORM log_member_changes(owner, members, kinds, objects, lists, ops);
+    END IF;
+    UPDATE list_members AS m SET revision = u.revision
+      FROM users AS u
+     WHERE m.owner_id = owner AND m.revision IS NULL AND u.id = m.member_id;
+END
+$$;
+
+-- 0040's stamp, which first locks the owner's circle in id order and fans out to the members.
+CREATE OR REPLACE FUNCTION stamp_revisions() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    owner uuid := NEW.user_id;
+    circle uuid[];
+    locked uuid[] := '{}';
+    started bigint;  -- the user's revision before this transaction's block
+    zone text;
+    base bigint;
+    taken bigint;
+BEGIN
+    PERFORM set_config('todo.revision_claims',
+                       replace(current_setting('todo.revision_claims', true), owner::text || ' ',
+                               ''),
+                       true);
+    -- A membership committed while this waited joins the circle: lock it too (out of order
+    -- only in that race; a deadlock's victim is run again by the service).
+    circle := stamp_circle(owner);
+    WHILE NOT circle <@ locked LOOP
+        PERFORM FROM users WHERE id = ANY (circle) AND NOT id = ANY (locked)
+         ORDER BY id FOR NO KEY UPDATE;
+        locked := locked || circle;
+        circle := stamp_circle(owner);
+    END LOOP;
+    IF circle <> ARRAY[owner] THEN
+        PERFORM fan_out(owner);
+    END IF;
+    SELECT revision, timezone INTO started, zone FROM users WHERE id = owner;
+    IF NOT FOUND THEN  -- the account is gone, its rows with it
+        RETURN NULL;
+    END IF;
+    base := started;
+    WITH waiting AS (
+        SELECT id, row_number() OVER (ORDER BY created_at, id) AS n
+          FROM lists WHERE user_id = owner AND revision IS NULL
+    ), stamped AS (
+        UPDATE lists AS l SET revision = base + w.n FROM waiting AS w WHERE l.id = w.id
+        RETURNING w.n
+    )
+    SELECT base + coalesce(max(n), 0) INTO base FROM stamped;
+    WITH waiting AS (
+        SELECT id, row_number() OVER (ORDER BY created_at, id) AS n
+          FROM tasks WHERE user_id = owner AND revision IS NULL
+    ), stamped AS (
+        UPDATE tasks AS t
+           SET revision = base + w.n,
+               due_at = CASE WHEN t.due_on IS NULL THEN t.due_at
+                             ELSE task_due_at(NULL, t.due_on, zone) END
+          FROM waiting AS w
+         WHERE t.id = w.id
+        RETURNING w.n
+    )
+    SELECT base + coalesce(max(n), 0) INTO base FROM stamped;
+    WITH waiting AS (
+        SELECT id, row_number() OVER (ORDER BY changed_at, id) AS n
+          FROM tombstones WHERE user_id = owner AND revision IS NULL
+    ), stamped AS (
+        UPDATE tombstones AS s SET revision = base + w.n FROM waiting AS w WHERE s.id = w.id
+        RETURNING w.n
+    )
+    SELECT base + coalesce(max(n), 0) INTO taken FROM stamped;
+    IF taken > started THEN
+        UPDATE users SET revision = taken WHERE id = owner;
+        PERFORM pg_notify('todo_events',
+                          json_build_object('user_id', owner, 'kind', 'change')::text);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- A membership ended takes its owner's stamp even when the owner's account (and list) is gone.
+CREATE CONSTRAINT TRIGGER membership_ends_stamp_revisions AFTER INSERT ON membership_ends
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (claim_revision(NEW.user_id))
+    EXECUTE FUNCTION stamp_revisions();
