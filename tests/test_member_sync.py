@@ -6,8 +6,10 @@ list_members written here directly (the members endpoints are another piece's)."
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
@@ -15,6 +17,7 @@ from server.config import Settings
 from server.db.queries import load_queries
 from server.system import purger
 from tests.support import Api, User
+from tests.test_events import stream
 
 
 class Follower:
@@ -256,3 +259,44 @@ def test_a_members_deletes_older_than_retention_make_their_since_410(
     )
     assert response.status_code == 410
     member.poll()  # the token after the deletes still works
+
+
+def test_a_members_stream_hears_the_list_and_stops_hearing_it_once_removed(
+    api: Api, user: User, other_user: User, sql: psycopg.Connection[Any]
+) -> None:
+    shared = make_list(api, user, "Shared")
+    share(sql, user, shared["id"], other_user, "editor")
+
+    async def scenario() -> None:
+        async with (
+            httpx.AsyncClient(base_url=api.base, timeout=30) as client,
+            stream(client, other_user) as theirs,
+        ):
+
+            async def write(owner: User, title: str, list_id: str | None) -> dict[str, Any]:
+                body = {"title": title, **({"list_id": list_id} if list_id else {})}
+                made = await client.post(f"/api/{owner.id}/tasks", json=body, headers=owner.headers)
+                assert made.status_code == 201, made.text
+                task: dict[str, Any] = made.json()
+                return task
+
+            task = await write(user, "shared", shared["id"])
+            event = await theirs.next(within=1)
+            assert event["data"] == {
+                "kind": "task",
+                "op": "upsert",
+                "id": task["id"],
+                "data": task,
+                "changed_at": task["updated_at"],
+            }
+            await asyncio.to_thread(unshare, sql, shared["id"], other_user)
+            removal = await theirs.changes(2, within=1)
+            assert sorted((e["data"]["op"], e["data"]["id"]) for e in removal) == sorted(
+                [("delete", shared["id"]), ("delete", task["id"])]
+            )
+            await write(user, "not for them", shared["id"])
+            sentinel = await write(other_user, "their own", None)
+            event = await theirs.next(within=1)  # the next thing they hear is their own
+            assert (event["data"]["op"], event["data"]["id"]) == ("upsert", sentinel["id"])
+
+    api.run(scenario())
