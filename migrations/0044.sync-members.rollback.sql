@@ -55,8 +55,8 @@ BEGIN
 END
 $$;
 DROP FUNCTION fan_out(uuid);
-DROP FUNCTION log_member_changes(uuid, uuid[], text[], uuid[], uuid[], text[]);
 DROP FUNCTION stamp_circle(uuid);
+DROP FUNCTION shares(uuid);
 DROP TRIGGER list_members_changed ON list_members;
 DROP FUNCTION membership_changed();
 DROP TABLE membership_ends;

@@ -75,6 +75,13 @@ $$;
 CREATE TRIGGER list_members_changed AFTER INSERT OR DELETE OR UPDATE OF role, position
     ON list_members FOR EACH ROW EXECUTE FUNCTION membership_changed();
 
+-- Whether the owner's commit has members to tell: the owner's lists have members, or this
+-- transaction ended a membership of one.
+CREATE FUNCTION shares(owner uuid) RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT FROM list_members WHERE owner_id = owner)
+        OR EXISTS (SELECT FROM membership_ends WHERE user_id = owner)
+$$;
+
 -- The members (and the owner) whose rows the owner's stamp locks: the owner, every member of the
 -- owner's lists, every member whose membership ended in this transaction; in id order.
 CREATE FUNCTION stamp_circle(owner uuid) RETURNS uuid[] LANGUAGE sql STABLE AS $$
@@ -84,47 +91,13 @@ CREATE FUNCTION stamp_circle(owner uuid) RETURNS uuid[] LANGUAGE sql STABLE AS $
                                 ) AS c ORDER BY id)
 $$;
 
--- Writes entries into members' logs, each member's with its next revisions (lists first), and
--- signals them. Callers hold the members' rows. One entry per (member, kind, object): the last
--- given wins.
-CREATE FUNCTION log_member_changes(owner uuid, members uuid[], kinds text[], objects uuid[],
-                                   lists uuid[], ops text[]) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    WITH given AS (
-        SELECT DISTINCT ON (m, k, o) m, k, o, l, op
-          FROM unnest(members, kinds, objects, lists, ops) WITH ORDINALITY AS x(m, k, o, l, op, n)
-         ORDER BY m, k, o, n DESC
-    ), numbered AS (
-        SELECT g.*, u.revision + row_number() OVER (PARTITION BY g.m
-                                                    ORDER BY g.k <> 'list', g.k, g.o) AS r
-          FROM given AS g JOIN users AS u ON u.id = g.m
-    ), written AS (
-        INSERT INTO member_changes AS c (member_id, kind, object_id, owner_id, list_id, op,
-                                         revision)
-        SELECT m, k, o, owner, l, op, r FROM numbered
-            ON CONFLICT (member_id, kind, object_id) DO UPDATE
-           SET owner_id = excluded.owner_id, list_id = excluded.list_id, op = excluded.op,
-               revision = excluded.revision, changed_at = now()
-        RETURNING member_id, revision
-    )
-    UPDATE users AS u SET revision = w.top
-      FROM (SELECT member_id, max(revision) AS top FROM written GROUP BY member_id) AS w
-     WHERE u.id = w.member_id;
-    PERFORM pg_notify('todo_events', json_build_object('user_id', m, 'kind', 'change')::text)
-       FROM (SELECT DISTINCT m FROM unnest(members) AS m) AS touched;
-END
-$$;
-
 -- The owner's fan-out, once its circle is locked: everything this transaction wrote of the
--- owner's that members must hear, computed in one snapshot (before any of it is written).
+-- owner's that members must hear, computed in one snapshot (before any of it is written), and
+-- written in the same statement into each member's log with the member's next revisions (lists
+-- first); one entry per (member, kind, object), the latest step's. Its members are signalled.
 CREATE FUNCTION fan_out(owner uuid) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    members uuid[];
-    kinds text[];
-    objects uuid[];
-    lists uuid[];
-    ops text[];
+    touched uuid[];
 BEGIN
     WITH ended AS (
         DELETE FROM membership_ends WHERE user_id = owner RETURNING list_id, member_id
@@ -168,14 +141,29 @@ BEGIN
           FROM tombstones AS s
           JOIN member_changes AS c ON c.object_id = s.id AND c.kind = s.kind AND c.op = 'upsert'
          WHERE s.user_id = owner AND s.revision IS NULL
+    ), latest AS (
+        SELECT DISTINCT ON (member_id, kind, object_id) * FROM fan
+         ORDER BY member_id, kind, object_id, p DESC
+    ), numbered AS (
+        SELECT f.*, u.revision + row_number() OVER (PARTITION BY f.member_id
+                                                    ORDER BY f.kind <> 'list', f.p) AS revision
+          FROM latest AS f JOIN users AS u ON u.id = f.member_id
+    ), written AS (
+        INSERT INTO member_changes AS c (member_id, kind, object_id, owner_id, list_id, op,
+                                         revision)
+        SELECT member_id, kind, object_id, owner, list_id, op, revision FROM numbered
+            ON CONFLICT (member_id, kind, object_id) DO UPDATE
+           SET owner_id = excluded.owner_id, list_id = excluded.list_id, op = excluded.op,
+               revision = excluded.revision, changed_at = now()
+    ), bumped AS (
+        UPDATE users AS u SET revision = n.top
+          FROM (SELECT member_id, max(revision) AS top FROM numbered GROUP BY member_id) AS n
+         WHERE u.id = n.member_id
+        RETURNING u.id
     )
-    SELECT array_agg(member_id ORDER BY p), array_agg(kind ORDER BY p),
-           array_agg(object_id ORDER BY p), array_agg(list_id ORDER BY p), array_agg(op ORDER BY p)
-      INTO members, kinds, objects, lists, ops
-      FROM fan;
-    IF members IS NOT NULL THEN
-        PERFORM log_member_changes(owner, members, kinds, objects, lists, ops);
-    END IF;
+    SELECT array_agg(id) INTO touched FROM bumped;
+    PERFORM pg_notify('todo_events', json_build_object('user_id', m, 'kind', 'change')::text)
+       FROM unnest(touched) AS m;
     UPDATE list_members AS m SET revision = u.revision
       FROM users AS u
      WHERE m.owner_id = owner AND m.revision IS NULL AND u.id = m.member_id;
@@ -197,9 +185,15 @@ BEGIN
                        replace(current_setting('todo.revision_claims', true), owner::text || ' ',
                                ''),
                        true);
-    -- A membership committed while this waited joins the circle: lock it too (out of order
-    -- only in that race; a deadlock's victim is run again by the service).
-    circle := stamp_circle(owner);
+    -- An owner who shares nothing locks their row as 0040 did. Else the circle, in id order;
+    -- a membership committed while this waited joins it: locked too (out of order only in that
+    -- race; a deadlock's victim is run again by the service).
+    IF NOT shares(owner) THEN
+        SELECT revision, timezone INTO started, zone FROM users WHERE id = owner
+           FOR NO KEY UPDATE;
+        locked := ARRAY[owner];
+    END IF;
+    circle := CASE WHEN shares(owner) THEN stamp_circle(owner) ELSE ARRAY[owner] END;
     WHILE NOT circle <@ locked LOOP
         PERFORM FROM users WHERE id = ANY (circle) AND NOT id = ANY (locked)
          ORDER BY id FOR NO KEY UPDATE;
@@ -209,8 +203,10 @@ BEGIN
     IF circle <> ARRAY[owner] THEN
         PERFORM fan_out(owner);
     END IF;
-    SELECT revision, timezone INTO started, zone FROM users WHERE id = owner;
-    IF NOT FOUND THEN  -- the account is gone, its rows with it
+    IF started IS NULL THEN  -- (locked with the circle)
+        SELECT revision, timezone INTO started, zone FROM users WHERE id = owner;
+    END IF;
+    IF started IS NULL THEN  -- the account is gone, its rows with it
         RETURN NULL;
     END IF;
     base := started;

@@ -5,15 +5,15 @@
 -- object once in its latest state. Deletions are tombstones (and a member log's deletes).
 
 -- name: sync_state(user_id)^
--- The user's committed revision and the oldest since the feed still answers (sync_horizon).
-SELECT revision, sync_horizon FROM users WHERE id = :user_id;
+-- The user's committed revision, the oldest since the feed still answers (sync_horizon), and
+-- whether the user has a member log (member_changes_after) to read besides their own objects.
+SELECT revision, sync_horizon,
+       EXISTS (SELECT FROM member_changes WHERE member_id = :user_id) AS member
+  FROM users WHERE id = :user_id;
 
 -- name: changes_after(user_id, since, upto, live_only, limit)
--- Up to `limit` changes with since < revision <= upto in revision order: the user's own tasks
--- and lists as upserts (their columns), tombstones as deletes (unless live_only: a full sync),
--- and the entries of the user's member log (migration 0044: the shared lists' objects, on the
--- user's own counter) the same way, an upsert with its object's state read here (a member's
--- list carries the member's own position).
+-- Up to `limit` changes with since < revision <= upto in revision order: tasks and lists as
+-- upserts (their columns), tombstones as deletes (unless live_only: a full sync).
 SELECT 'task' AS kind, 'upsert' AS op, id, revision, updated_at AS changed_at,
        user_id, title, description, is_completed, completed_at, priority, due_date, tags,
        list_id, parent_id, position, created_at, updated_at, version,
@@ -37,35 +37,6 @@ SELECT kind, 'delete', id, revision, changed_at,
        NULL, NULL, NULL
   FROM tombstones
  WHERE user_id = :user_id AND revision > :since AND revision <= :upto AND NOT :live_only
-UNION ALL
-SELECT 'task', 'upsert', t.id, c.revision, t.updated_at,
-       t.user_id, t.title, t.description, t.is_completed, t.completed_at, t.priority,
-       t.due_date, t.tags, t.list_id, t.parent_id, t.position, t.created_at, t.updated_at,
-       t.version, t.due_on, t.recurrence, t.last_completed_at, t.reminders,
-       NULL, NULL, NULL
-  FROM member_changes AS c JOIN tasks AS t ON t.id = c.object_id AND t.user_id = c.owner_id
- WHERE c.member_id = :user_id AND c.revision > :since AND c.revision <= :upto
-   AND c.kind = 'task' AND c.op = 'upsert'
-UNION ALL
-SELECT 'list', 'upsert', l.id, c.revision, l.updated_at,
-       l.user_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL, NULL, m.position, l.created_at, l.updated_at, l.version,
-       NULL, NULL, NULL, NULL,
-       l.name, l.color, l.is_inbox
-  FROM member_changes AS c
-  JOIN lists AS l ON l.id = c.object_id AND l.user_id = c.owner_id
-  JOIN list_members AS m ON m.list_id = l.id AND m.member_id = c.member_id
- WHERE c.member_id = :user_id AND c.revision > :since AND c.revision <= :upto
-   AND c.kind = 'list' AND c.op = 'upsert'
-UNION ALL
-SELECT kind, 'delete', object_id, revision, changed_at,
-       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL, NULL, NULL, NULL,
-       NULL, NULL, NULL
-  FROM member_changes
- WHERE member_id = :user_id AND revision > :since AND revision <= :upto AND op = 'delete'
-   AND NOT :live_only
  ORDER BY revision
  LIMIT :limit;
 
@@ -74,7 +45,34 @@ SELECT kind, 'delete', object_id, revision, changed_at,
 -- account check of tokens.sql) and how many seconds its login family has left; nothing when the
 -- account is gone. An event stream reads it before each delivery: one statement re-checks the
 -- session and bounds the changes it may send to those committed before any revocation it missed.
-SELECT revision, sync_horizon, {token_account_ok} AS account_ok,
+SELECT revision, sync_horizon,
+       EXISTS (SELECT FROM member_changes WHERE member_id = :user_id) AS member,
+       {token_account_ok} AS account_ok,
        (SELECT extract(epoch FROM f.expires_at - now())::float8
           FROM login_families f WHERE f.id = :session_id) AS session_left
 FROM users WHERE id = :user_id;
+
+-- name: member_changes_after(user_id, since, upto, live_only, limit)
+-- What changes_after answers (the same columns), from the user's member log (migration 0044:
+-- the shared lists' objects, on the user's own counter): an upsert with its object's state read
+-- here (a member's list with the member's own position), a delete with nothing.
+SELECT c.kind, c.op, c.object_id AS id, c.revision,
+       CASE WHEN c.op = 'delete' THEN c.changed_at
+            ELSE coalesce(t.updated_at, l.updated_at) END AS changed_at,
+       coalesce(t.user_id, l.user_id) AS user_id, t.title, t.description, t.is_completed,
+       t.completed_at, t.priority, t.due_date, t.tags, t.list_id, t.parent_id,
+       coalesce(t.position, m.position) AS position,
+       coalesce(t.created_at, l.created_at) AS created_at,
+       coalesce(t.updated_at, l.updated_at) AS updated_at,
+       coalesce(t.version, l.version) AS version, t.due_on, t.recurrence, t.last_completed_at,
+       t.reminders, l.name, l.color, l.is_inbox
+  FROM member_changes AS c
+  LEFT JOIN tasks AS t
+    ON c.kind = 'task' AND c.op = 'upsert' AND t.id = c.object_id AND t.user_id = c.owner_id
+  LEFT JOIN lists AS l
+    ON c.kind = 'list' AND c.op = 'upsert' AND l.id = c.object_id AND l.user_id = c.owner_id
+  LEFT JOIN list_members AS m ON m.list_id = l.id AND m.member_id = c.member_id
+ WHERE c.member_id = :user_id AND c.revision > :since AND c.revision <= :upto
+   AND (c.op = 'upsert' OR NOT :live_only)
+ ORDER BY c.revision
+ LIMIT :limit;

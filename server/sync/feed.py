@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import heapq
 import hmac
 import struct
 from typing import Any, NoReturn
@@ -115,12 +116,13 @@ async def rows_after(
     if position > revision:  # a token of a revision never committed: not ours
         invalid(loc)
     upto = end if full and end is not None else revision
-    rows = [
-        row
-        async for row in queries.changes_after(
-            conn, user_id=user_id, since=position, upto=upto, live_only=full, limit=limit + 1
-        )
-    ]
+    window = {"user_id": user_id, "since": position, "upto": upto, "live_only": full}
+    rows = [row async for row in queries.changes_after(conn, **window, limit=limit + 1)]
+    if state["member"]:  # the shared lists' objects, on the same counter (migration 0044)
+        shared = [
+            row async for row in queries.member_changes_after(conn, **window, limit=limit + 1)
+        ]
+        rows = list(heapq.merge(rows, shared, key=lambda row: row["revision"]))[: limit + 1]
     return rows, revision, upto
 
 
