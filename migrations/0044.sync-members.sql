@@ -82,13 +82,32 @@ CREATE FUNCTION shares(owner uuid) RETURNS boolean LANGUAGE sql STABLE AS $$
         OR EXISTS (SELECT FROM membership_ends WHERE user_id = owner)
 $$;
 
--- The members (and the owner) whose rows the owner's stamp locks: the owner, every member of the
--- owner's lists, every member whose membership ended in this transaction; in id order.
+-- The users whose rows the owner's stamp locks, in id order: the owner, and each member the
+-- fan-out may write to (the members of the lists this transaction wrote or wrote tasks in, and
+-- of memberships it began, changed or ended; whoever holds a task it wrote or deleted): O(members
+-- of the lists written), not of every list the owner shares.
 CREATE FUNCTION stamp_circle(owner uuid) RETURNS uuid[] LANGUAGE sql STABLE AS $$
-    SELECT ARRAY(SELECT id FROM (SELECT owner AS id
-                                 UNION SELECT member_id FROM list_members WHERE owner_id = owner
-                                 UNION SELECT member_id FROM membership_ends WHERE user_id = owner
-                                ) AS c ORDER BY id)
+    WITH written AS (
+        SELECT id AS list_id FROM lists WHERE user_id = owner AND revision IS NULL
+        UNION
+        SELECT list_id FROM tasks WHERE user_id = owner AND revision IS NULL
+    ), gone AS (
+        SELECT id FROM tasks WHERE user_id = owner AND revision IS NULL
+        UNION ALL
+        SELECT id FROM tombstones WHERE user_id = owner AND revision IS NULL
+    )
+    SELECT ARRAY(SELECT id FROM (
+        SELECT owner AS id
+        UNION
+        SELECT m.member_id FROM list_members AS m
+         WHERE m.owner_id = owner
+           AND (m.revision IS NULL OR m.list_id IN (SELECT list_id FROM written))
+        UNION
+        SELECT c.member_id FROM member_changes AS c
+         WHERE c.op = 'upsert' AND c.object_id IN (SELECT id FROM gone)
+        UNION
+        SELECT member_id FROM membership_ends WHERE user_id = owner
+    ) AS c ORDER BY id)
 $$;
 
 -- The owner's fan-out, once its circle is locked: everything this transaction wrote of the

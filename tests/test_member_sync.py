@@ -300,3 +300,26 @@ def test_a_members_stream_hears_the_list_and_stops_hearing_it_once_removed(
             assert (event["data"]["op"], event["data"]["id"]) == ("upsert", sentinel["id"])
 
     api.run(scenario())
+
+
+def test_the_owner_deleting_a_shared_list_deletes_it_and_its_tasks_for_its_members(
+    api: Api, user: User, other_user: User, sql: psycopg.Connection[Any]
+) -> None:
+    shared = make_list(api, user, "Shared")
+    tasks = [make_task(api, user, f"t{i}", shared["id"]) for i in range(2)]
+    child = api.post(
+        f"/api/{user.id}/tasks",
+        json={"title": "child", "parent_id": tasks[0]["id"]},
+        headers=user.headers,
+    ).json()
+    share(sql, user, shared["id"], other_user, "editor")
+    member = Follower(api, other_user)
+    member.poll()
+    assert f"task:{child['id']}" in member.copy
+
+    response = api.delete(f"/api/{user.id}/lists/{shared['id']}", headers=user.headers)
+    assert response.status_code == 204, response.text
+    assert sorted(keys(member.poll())) == sorted(
+        [("delete", "list", shared["id"])] + [("delete", "task", t["id"]) for t in [*tasks, child]]
+    )
+    assert all(v["user_id"] == other_user.id for v in member.copy.values())
