@@ -56,10 +56,10 @@ END
 $$;
 DROP FUNCTION fan_out(uuid);
 DROP FUNCTION stamp_circle(uuid);
-DROP FUNCTION shares(uuid);
 DROP TRIGGER list_members_changed ON list_members;
 DROP FUNCTION membership_changed();
 DROP TABLE membership_ends;
 DROP TABLE member_changes;
 DROP INDEX list_members_owner_idx;
 ALTER TABLE list_members DROP COLUMN revision;
+ALTER TABLE users DROP COLUMN shares;

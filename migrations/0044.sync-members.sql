@@ -16,8 +16,8 @@
 -- removed member, one committed before reaches them before their deletes. That is "no follower
 -- ever receives an object of a list it does not belong to at that revision".
 --
--- What the stamp fans out, to the members only (an owner who shares nothing skips it after two
--- index probes):
+-- What the stamp fans out, to the members only (an owner whose lists never had members skips it
+-- on a flag of their users row, users.shares):
 -- - a membership ended (removal, leaving, the list or an account deleted): deletes of every
 --   object the member holds from that list (their upserts with that list_id);
 -- - a membership begun: upserts of the list and its live tasks (O(list) once, one statement);
@@ -28,6 +28,10 @@
 -- kind is free text: comments (kind 'comment') join the same way.
 
 ALTER TABLE list_members ADD COLUMN revision bigint;  -- null: waits for its commit's fan-out
+-- Whether the user's lists ever had members: until then their commit stamp is 0040's, plus the
+-- read of this flag.
+ALTER TABLE users ADD COLUMN shares boolean NOT NULL DEFAULT false;
+UPDATE users SET shares = true WHERE id IN (SELECT owner_id FROM list_members);
 CREATE INDEX list_members_owner_idx ON list_members (owner_id, list_id);
 
 CREATE TABLE member_changes (
@@ -65,6 +69,7 @@ BEGIN
         VALUES (OLD.owner_id, OLD.list_id, OLD.member_id);
         UPDATE lists SET revision = NULL WHERE user_id = OLD.owner_id AND id = OLD.list_id;
     ELSE
+        UPDATE users SET shares = true WHERE id = NEW.owner_id AND NOT shares;
         UPDATE list_members SET revision = NULL
          WHERE list_id = NEW.list_id AND member_id = NEW.member_id AND revision IS NOT NULL;
         UPDATE lists SET revision = NULL WHERE user_id = NEW.owner_id AND id = NEW.list_id;
@@ -74,13 +79,6 @@ END
 $$;
 CREATE TRIGGER list_members_changed AFTER INSERT OR DELETE OR UPDATE OF role, position
     ON list_members FOR EACH ROW EXECUTE FUNCTION membership_changed();
-
--- Whether the owner's commit has members to tell: the owner's lists have members, or this
--- transaction ended a membership of one.
-CREATE FUNCTION shares(owner uuid) RETURNS boolean LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT FROM list_members WHERE owner_id = owner)
-        OR EXISTS (SELECT FROM membership_ends WHERE user_id = owner)
-$$;
 
 -- The users whose rows the owner's stamp locks, in id order: the owner, and each member the
 -- fan-out may write to (the members of the lists this transaction wrote or wrote tasks in, and
@@ -193,6 +191,7 @@ $$;
 CREATE OR REPLACE FUNCTION stamp_revisions() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     owner uuid := NEW.user_id;
+    sharing boolean;
     circle uuid[];
     locked uuid[] := '{}';
     started bigint;  -- the user's revision before this transaction's block
@@ -204,26 +203,30 @@ BEGIN
                        replace(current_setting('todo.revision_claims', true), owner::text || ' ',
                                ''),
                        true);
-    -- An owner who shares nothing locks their row as 0040 did. Else the circle, in id order;
-    -- a membership committed while this waited joins it: locked too (out of order only in that
-    -- race; a deadlock's victim is run again by the service).
-    IF NOT shares(owner) THEN
-        SELECT revision, timezone INTO started, zone FROM users WHERE id = owner
-           FOR NO KEY UPDATE;
+    -- An owner whose lists never had members locks their row as 0040 did. Else the circle, in
+    -- id order; a membership committed while this waited joins it: locked too (out of order
+    -- only in that race, or an owner's first membership's; a deadlock's victim is run again by
+    -- the service). An owner gone (deleted in this transaction) may have memberships ended.
+    SELECT shares INTO sharing FROM users WHERE id = owner;
+    IF sharing IS NOT DISTINCT FROM false THEN
+        SELECT revision, timezone, shares INTO started, zone, sharing FROM users
+         WHERE id = owner FOR NO KEY UPDATE;
         locked := ARRAY[owner];
     END IF;
-    circle := CASE WHEN shares(owner) THEN stamp_circle(owner) ELSE ARRAY[owner] END;
-    WHILE NOT circle <@ locked LOOP
-        PERFORM FROM users WHERE id = ANY (circle) AND NOT id = ANY (locked)
-         ORDER BY id FOR NO KEY UPDATE;
-        locked := locked || circle;
+    IF sharing IS NOT false THEN  -- (null: the account is gone)
         circle := stamp_circle(owner);
-    END LOOP;
-    IF circle <> ARRAY[owner] THEN
-        PERFORM fan_out(owner);
-    END IF;
-    IF started IS NULL THEN  -- (locked with the circle)
-        SELECT revision, timezone INTO started, zone FROM users WHERE id = owner;
+        WHILE NOT circle <@ locked LOOP
+            PERFORM FROM users WHERE id = ANY (circle) AND NOT id = ANY (locked)
+             ORDER BY id FOR NO KEY UPDATE;
+            locked := locked || circle;
+            circle := stamp_circle(owner);
+        END LOOP;
+        IF circle <> ARRAY[owner] THEN
+            PERFORM fan_out(owner);
+        END IF;
+        IF started IS NULL THEN  -- (locked with the circle)
+            SELECT revision, timezone INTO started, zone FROM users WHERE id = owner;
+        END IF;
     END IF;
     IF started IS NULL THEN  -- the account is gone, its rows with it
         RETURN NULL;
