@@ -323,3 +323,27 @@ def test_the_owner_deleting_a_shared_list_deletes_it_and_its_tasks_for_its_membe
         [("delete", "list", shared["id"])] + [("delete", "task", t["id"]) for t in [*tasks, child]]
     )
     assert all(v["user_id"] == other_user.id for v in member.copy.values())
+
+
+def test_a_task_moved_between_shared_lists_stays_with_the_list_it_is_in(
+    api: Api, user: User, other_user: User, sql: psycopg.Connection[Any]
+) -> None:
+    first, second = make_list(api, user, "First"), make_list(api, user, "Second")
+    task = make_task(api, user, "travels", first["id"])
+    for shared in (first, second):
+        share(sql, user, shared["id"], other_user, "editor")
+    member = Follower(api, other_user)
+    member.poll()
+    moved = api.post(
+        f"/api/{user.id}/tasks/{task['id']}/move",
+        json={"list_id": second["id"]},
+        headers=user.headers,
+    )
+    assert keys(member.poll()) == [("upsert", "task", task["id"])]
+    unshare(sql, first["id"], other_user)  # leaving the list it came from keeps it
+    assert keys(member.poll()) == [("delete", "list", first["id"])]
+    assert member.copy[f"task:{task['id']}"] == moved.json()
+    unshare(sql, second["id"], other_user)
+    assert sorted(keys(member.poll())) == sorted(
+        [("delete", "list", second["id"]), ("delete", "task", task["id"])]
+    )
