@@ -1,11 +1,16 @@
 -- The change feed (SPEC §7). Every write of a user's task, list or comment takes the user's
--- next revision (the triggers of migrations 0020, 0040, 0043), so "revision > since" read up to
--- a revision already committed (`upto`) is exactly the changes after since, in commit order,
--- each object once in its latest state. Deletions are tombstones.
+-- next revision (the triggers of migrations 0020, 0040, 0043), and each change of a shared list a
+-- member must hear takes the member's next revision in the member's log (0049), so "revision >
+-- since" read up to a revision already committed (`upto`) is exactly the changes after since, in
+-- commit order, each object once in its latest state. Deletions are tombstones (and a member
+-- log's deletes).
 
 -- name: sync_state(user_id)^
--- The user's committed revision and the oldest since the feed still answers (sync_horizon).
-SELECT revision, sync_horizon FROM users WHERE id = :user_id;
+-- The user's committed revision, the oldest since the feed still answers (sync_horizon), and
+-- whether the user has a member log (member_changes_after) to read besides their own objects.
+SELECT revision, sync_horizon,
+       EXISTS (SELECT FROM member_changes WHERE member_id = :user_id) AS member
+  FROM users WHERE id = :user_id;
 
 -- name: changes_after(user_id, since, upto, live_only, limit)
 -- Up to `limit` changes with since < revision <= upto in revision order: tasks, lists and
@@ -59,7 +64,43 @@ SELECT kind, 'delete', id, revision, changed_at,
 -- account check of tokens.sql) and how many seconds its login family has left; nothing when the
 -- account is gone. An event stream reads it before each delivery: one statement re-checks the
 -- session and bounds the changes it may send to those committed before any revocation it missed.
-SELECT revision, sync_horizon, {token_account_ok} AS account_ok,
+SELECT revision, sync_horizon,
+       EXISTS (SELECT FROM member_changes WHERE member_id = :user_id) AS member,
+       {token_account_ok} AS account_ok,
        (SELECT extract(epoch FROM f.expires_at - now())::float8
           FROM login_families f WHERE f.id = :session_id) AS session_left
 FROM users WHERE id = :user_id;
+
+-- name: member_changes_after(user_id, since, upto, live_only, limit)
+-- What changes_after answers (the same columns), from the user's member log (migration 0049:
+-- the shared lists' objects, on the user's own counter): an upsert with its object's state read
+-- here (a member's list with the member's own position and role, and its member_count), a
+-- delete with nothing.
+SELECT c.kind, c.op, c.object_id AS id, c.revision,
+       CASE WHEN c.op = 'delete' THEN c.changed_at
+            ELSE coalesce(t.updated_at, l.updated_at, k.updated_at) END AS changed_at,
+       coalesce(t.user_id, l.user_id) AS user_id, t.title, t.description, t.is_completed,
+       t.completed_at, t.priority, t.due_date, t.tags, t.list_id, t.parent_id,
+       coalesce(t.position, m.position) AS position,
+       coalesce(t.created_at, l.created_at, k.created_at) AS created_at,
+       coalesce(t.updated_at, l.updated_at, k.updated_at) AS updated_at,
+       coalesce(t.version, l.version, k.version) AS version, t.due_on, t.recurrence,
+       t.last_completed_at, t.reminders, t.created_by, t.assignee_id, t.completed_by,
+       l.name, l.color, l.is_inbox, m.role,
+       CASE WHEN l.id IS NOT NULL
+            THEN (SELECT count(*)::integer FROM list_members AS x WHERE x.list_id = l.id)
+       END AS member_count,
+       k.task_id, (SELECT jsonb_build_object('id', u.id, 'name', u.name)
+                     FROM users AS u WHERE u.id = k.author_id) AS author, k.body
+  FROM member_changes AS c
+  LEFT JOIN tasks AS t
+    ON c.kind = 'task' AND c.op = 'upsert' AND t.id = c.object_id AND t.user_id = c.owner_id
+  LEFT JOIN lists AS l
+    ON c.kind = 'list' AND c.op = 'upsert' AND l.id = c.object_id AND l.user_id = c.owner_id
+  LEFT JOIN list_members AS m ON m.list_id = l.id AND m.member_id = c.member_id
+  LEFT JOIN comments AS k
+    ON c.kind = 'comment' AND c.op = 'upsert' AND k.id = c.object_id AND k.user_id = c.owner_id
+ WHERE c.member_id = :user_id AND c.revision > :since AND c.revision <= :upto
+   AND (c.op = 'upsert' OR NOT :live_only)
+ ORDER BY c.revision
+ LIMIT :limit;

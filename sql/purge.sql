@@ -75,11 +75,18 @@ WITH owners AS (
 SELECT count(*) FROM gone;
 
 -- name: purge_tombstones(days)$
--- How many tombstones older than `days` (CHANGES_RETENTION_DAYS) were forgotten; each user's
--- sync_horizon rises to the newest forgotten, so an older since is 410 (do a full sync).
-WITH gone AS (
+-- How many tombstones (and deletes of the member logs, migration 0049) older than `days`
+-- (CHANGES_RETENTION_DAYS) were forgotten; each user's sync_horizon rises to the newest
+-- forgotten, so an older since is 410 (do a full sync).
+WITH own AS (
     DELETE FROM tombstones WHERE changed_at < now() - make_interval(days => :days::int)
     RETURNING user_id, revision
+), held AS (
+    DELETE FROM member_changes
+     WHERE op = 'delete' AND changed_at < now() - make_interval(days => :days::int)
+    RETURNING member_id AS user_id, revision
+), gone AS (
+    SELECT * FROM own UNION ALL SELECT * FROM held
 ), horizon AS (
     UPDATE users AS u SET sync_horizon = greatest(u.sync_horizon, g.revision)
       FROM (SELECT user_id, max(revision) AS revision FROM gone GROUP BY user_id) AS g

@@ -36,8 +36,9 @@ hypothesis.settings.load_profile("todo")
 TEST_DATABASE = f"todo_test_{os.getpid()}"
 TABLES = (
     "idempotency_keys, login_failures, signup_attempts, refresh_tokens, login_families,"
-    " fired_reminders, reminder_times, comments, tasks, lists, trash, tombstones, account_tokens,"
-    " mail_requests, outbox, push_subscriptions, calendar_feeds, invitations, webhooks, users"
+    " fired_reminders, reminder_times, member_changes, comments, tasks, list_members, lists,"
+    " trash, tombstones, account_tokens, mail_requests, outbox, push_subscriptions,"
+    " calendar_feeds, invitations, webhooks, users"
 )
 
 

@@ -390,9 +390,10 @@ def test_a_deleted_authors_comments_stay_with_author_null(
         params={"since": since["next_since"]},
         headers=shared.owner.headers,
     ).json()["changes"]
-    assert [(c["kind"], c["op"], c["data"]) for c in changes] == [
-        ("comment", "upsert", {**made, "author": None})
-    ]
+    # the list first: its member_count fell with the editor's account (the viewer stays)
+    assert [(c["kind"], c["op"]) for c in changes] == [("list", "upsert"), ("comment", "upsert")]
+    assert changes[0]["data"]["member_count"] == 1
+    assert changes[1]["data"] == {**made, "author": None}
 
 
 def test_the_owners_feed_carries_comments_in_commit_order(

@@ -26,6 +26,8 @@ TABLES = {
     "purge_lease",
     "trash",
     "tombstones",
+    "member_changes",
+    "membership_ends",
     "fired_reminders",
     "webhooks",
     "task_counts",

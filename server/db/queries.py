@@ -663,6 +663,9 @@ class Queries(Protocol):
     def changes_after(
         self, conn: Conn, *, user_id: str, since: int, upto: int, live_only: bool, limit: int
     ) -> AsyncIterator[Row]: ...
+    def member_changes_after(
+        self, conn: Conn, *, user_id: str, since: int, upto: int, live_only: bool, limit: int
+    ) -> AsyncIterator[Row]: ...
 
     # system.sql
     def applied_migrations(self, conn: Conn) -> AsyncIterator[Row]: ...
