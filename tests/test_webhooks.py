@@ -22,6 +22,7 @@ from server.webhooks.dispatcher import Dispatcher
 from server.webhooks.signing import signed_headers
 from tests.hookbox import Hookbox
 from tests.mailbox import Mailbox
+from tests.sharing import share, unshare
 from tests.support import Api, User
 
 
@@ -187,6 +188,27 @@ def test_changes_arrive_in_commit_order_with_the_events_asked_for(
     updated = next(h.json for h in received if h.json["type"] == "task.updated")
     assert updated["data"]["data"]["title"] == "one, again"
     assert verify(lists_hook["secret"], next(h for h in received if h.path == "/lists"))
+
+
+def test_a_members_webhook_hears_a_shared_list_until_the_member_is_removed(
+    api: Api, user: User, other_user: User, hookbox: Hookbox, sql: psycopg.Connection[Any]
+) -> None:
+    owner, member = user, other_user
+    shared = api.post(f"/api/{owner.id}/lists", json={"name": "Home"}, headers=owner.headers)
+    list_id = shared.json()["id"]
+    share(sql, owner, list_id, member, "editor")
+    register(api, member, f"{hookbox.origin}/member", ["task.*"])
+    tasks = f"/api/{owner.id}/tasks"
+    made = api.post(tasks, json={"title": "Milk", "list_id": list_id}, headers=owner.headers)
+    [hook] = hookbox.wait(1, api.idle)
+    assert (hook.json["type"], hook.json["data"]["id"]) == ("task.created", made.json()["id"])
+    unshare(sql, list_id, member)
+    # the removal reaches the member's webhook as the task's delete, and nothing of the list after
+    api.post(tasks, json={"title": "Bread", "list_id": list_id}, headers=owner.headers)
+    mine = api.post(f"/api/{member.id}/tasks", json={"title": "Mine"}, headers=member.headers)
+    received = hookbox.wait(3, api.idle)
+    told = [(h.json["type"], h.json["data"]["id"]) for h in received[1:]]
+    assert told == [("task.deleted", made.json()["id"]), ("task.created", mine.json()["id"])]
 
 
 def pending(api: Api, user: User, webhook_id: str) -> list[dict[str, Any]]:

@@ -116,20 +116,38 @@ async def rows_after(
     if position > revision:  # a token of a revision never committed: not ours
         invalid(loc)
     upto = end if full and end is not None else revision
+    rows = await changes_between(
+        conn, queries, user_id, state["member"], position, upto, full, limit + 1
+    )
+    return rows, revision, upto
+
+
+async def changes_between(
+    conn: Executor,
+    queries: Queries,
+    user_id: str,
+    member: bool,
+    since: int,
+    upto: int,
+    live_only: bool,
+    limit: int,
+) -> list[Row]:
+    """The first `limit` changes of the user's feed with since < revision <= upto, in revision
+    order: their own objects' and, when they are a member (sync_state's `member`), the shared
+    lists' (migration 0049), both on the user's one counter."""
     reads = [queries.changes_after]
-    if state["member"]:  # the shared lists' objects, on the same counter (migration 0049)
+    if member:
         reads.append(queries.member_changes_after)
     found = [
         [
             row
             async for row in read(
-                conn, user_id=user_id, since=position, upto=upto, live_only=full, limit=limit + 1
+                conn, user_id=user_id, since=since, upto=upto, live_only=live_only, limit=limit
             )
         ]
         for read in reads
     ]
-    rows = list(heapq.merge(*found, key=lambda row: row["revision"]))[: limit + 1]
-    return rows, revision, upto
+    return list(heapq.merge(*found, key=lambda row: row["revision"]))[:limit]
 
 
 def change(row: Any) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from server.db.executor import Executor
 from server.db.lease import run_leased
 from server.db.queries import Queries
 from server.outbox.sender import CLAIM_SECONDS, GIVE_UP_SECONDS, Tally, retry_delay
+from server.sync.feed import changes_between
 from server.webhooks.deliver import WebhookPoster
 from server.webhooks.events import feed_payloads
 
@@ -126,17 +127,17 @@ class Dispatcher:
             state = await queries.sync_state(conn, user_id=user_id)
             if webhook is None or state is None:
                 return False
-            rows = [
-                row
-                async for row in queries.changes_after(
-                    conn,
-                    user_id=user_id,
-                    since=webhook["cursor"],
-                    upto=state["revision"],
-                    live_only=False,
-                    limit=FEED_BATCH,
-                )
-            ]
+            # the owner's feed as /changes reads it: a member's webhook hears the shared lists
+            rows = await changes_between(
+                conn,
+                queries,
+                user_id,
+                state["member"],
+                webhook["cursor"],
+                state["revision"],
+                False,
+                FEED_BATCH,
+            )
             full = len(rows) == FEED_BATCH
             cursor = rows[-1]["revision"] if full else state["revision"]
             payloads = feed_payloads(rows, webhook["events"])
