@@ -181,7 +181,9 @@ describe("CORS from a browser page on another origin", () => {
   });
 
   test("an origin that is not listed is refused by the browser", async (t) => {
-    const site = await servePage(0, PAGE);
+    // In development every http://localhost:* and http://127.0.0.1:* page is allowed (a dev
+    // server's): a page on the IPv6 loopback is an origin neither listed nor of those.
+    const site = await servePage(0, PAGE, "::1");
     t.after(() => site.close());
     assert.notEqual(site.origin, ALLOWED_ORIGIN);
     const context = await browser.newContext();

@@ -64,18 +64,22 @@ export async function recordRequests(
 }
 
 /** A one-page HTTP server on 127.0.0.1:`port` (0: any free port), answering `html` for every path. */
-export async function servePage(port: number, html: string): Promise<{ origin: string; close(): Promise<void> }> {
+export async function servePage(
+  port: number,
+  html: string,
+  host = "127.0.0.1",
+): Promise<{ origin: string; close(): Promise<void> }> {
   const server: Server = createServer((_request, response) => {
     response.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
     response.end(html);
   });
   await new Promise<void>((ready, fail) => {
     server.once("error", fail);
-    server.listen(port, "127.0.0.1", ready);
+    server.listen(port, host, ready);
   });
   const { port: bound } = server.address() as AddressInfo;
   return {
-    origin: `http://127.0.0.1:${bound}`,
+    origin: `http://${host.includes(":") ? `[${host}]` : host}:${bound}`,
     close: () => new Promise<void>((done) => server.close(() => done())),
   };
 }

@@ -31,15 +31,21 @@ after(async () => {
 async function operationBlockIds(): Promise<string[]> {
   const response = await fetch(`${API_URL}/openapi.json`);
   assert.equal(response.status, 200);
-  const document = (await response.json()) as {
-    paths: Record<string, Record<string, { operationId?: string; tags?: string[] }>>;
-  };
+  type Operations = Record<string, Record<string, { operationId?: string; tags?: string[] }>>;
+  const document = (await response.json()) as { paths: Operations; webhooks?: Operations };
   const ids: string[] = [];
   for (const item of Object.values(document.paths)) {
     for (const [method, operation] of Object.entries(item)) {
       if (!METHODS.has(method)) continue;
       assert.ok(operation.operationId && operation.tags?.length, `${method} operation without id or tag`);
       ids.push(`operations-${operation.tags[0]}-${operation.operationId}`);
+    }
+  }
+  // The webhooks the service sends (OpenAPI 3.1's top-level `webhooks`), which Swagger UI lists
+  // too: operations-webhooks-<method><name, each non-word character an underscore>.
+  for (const [name, item] of Object.entries(document.webhooks ?? {})) {
+    for (const method of Object.keys(item)) {
+      if (METHODS.has(method)) ids.push(`operations-webhooks-${method}${name.replace(/\W/g, "_")}`);
     }
   }
   return ids;
