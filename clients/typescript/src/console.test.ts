@@ -127,9 +127,11 @@ describe("the /console page", () => {
     assert.ok(login.shown.includes(token), "the console does not show the access token to paste");
 
     await page.locator(".scheme-container button.authorize").click();
+    // the bearer scheme's form (the modal also holds the stream cookie's, which a browser sets)
     const modal = page.locator(".modal-ux");
-    await modal.locator("input").first().fill(token);
-    await modal.locator("button.authorize").click();
+    const bearer = modal.locator("form").filter({ hasText: "bearerAuth" });
+    await bearer.locator("input").first().fill(token);
+    await bearer.locator("button.authorize").click();
     await modal.locator("button.btn-done").click();
 
     const me = await tryItOut(page, "operations-me-get_me");
