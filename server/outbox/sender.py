@@ -25,15 +25,14 @@ import asyncio
 import logging
 import random
 from collections.abc import Mapping
-from contextlib import suppress
 from datetime import datetime
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
 from server.db.executor import Executor
-from server.db.lease import run_leased
 from server.db.queries import Queries
+from server.outbox.leased import LeasedWorker
 
 log = logging.getLogger("todo_api")
 
@@ -100,7 +99,7 @@ def retry_delay(attempt: int) -> float:
     return delay * random.uniform(0.8, 1.2)  # noqa: S311 - spreading retries, not a secret
 
 
-class Sender:
+class Sender(LeasedWorker):
     def __init__(
         self,
         db: Executor,
@@ -109,41 +108,10 @@ class Sender:
         interval: float,
         tally: Tally,
     ) -> None:
-        self.db, self.queries, self.deliverer = db, queries, deliverer
-        self.interval, self.tally = interval, tally
-        self.lease = f"outbox:{deliverer.channel}"
-        self.holder = ""
-        self._stopping = asyncio.Event()
-        self._busy = asyncio.Lock()  # held for a round: stop waits for it
+        super().__init__(db, queries, f"outbox:{deliverer.channel}", interval)
+        self.deliverer, self.tally = deliverer, tally
         self._paused_until = 0.0
         self._pauses = 0
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=self.lease)
-
-    async def _run(self) -> None:
-        async def take(holder: str, seconds: int) -> Any:
-            self.holder = holder
-            return await self.queries.take_outbox_lease(
-                self.db, name=self.lease, holder=holder, lease_seconds=seconds
-            )
-
-        async def release(holder: str) -> Any:
-            return await self.queries.release_outbox_lease(self.db, name=self.lease, holder=holder)
-
-        await run_leased(self.lease, take, release, self.interval, self.round)
-
-    async def stop(self, within: float) -> None:
-        """Let the row in flight finish (for `within` seconds at most), then stop and give the
-        lease up."""
-        self._stopping.set()
-        with suppress(TimeoutError):
-            await asyncio.wait_for(self._busy.acquire(), within)
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
 
     async def round(self) -> None:
         """Deliver what is due, a claimed batch at a time, while this worker holds the lease."""

@@ -25,12 +25,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from contextlib import suppress
 from typing import Any
 
 from server.db.executor import Executor
-from server.db.lease import run_leased
 from server.db.queries import Queries
+from server.outbox.leased import LeasedWorker
 from server.outbox.sender import CLAIM_SECONDS, GIVE_UP_SECONDS, Tally, retry_delay
 from server.sync.feed import changes_between
 from server.webhooks.deliver import WebhookPoster
@@ -45,7 +44,7 @@ FEED_BATCH = 500  # feed entries one webhook queues per round
 RUN = 20  # deliveries of one webhook claimed at once, sent one after another
 
 
-class Dispatcher:
+class Dispatcher(LeasedWorker):
     def __init__(
         self,
         db: Executor,
@@ -56,38 +55,8 @@ class Dispatcher:
         *,
         mail: bool,
     ) -> None:
-        self.db, self.queries, self.poster = db, queries, poster
-        self.interval, self.tally, self.mail = interval, tally, mail
-        self.holder = ""
-        self._stopping = asyncio.Event()
-        self._busy = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=LEASE)
-
-    async def _run(self) -> None:
-        async def take(holder: str, seconds: int) -> Any:
-            self.holder = holder
-            return await self.queries.take_outbox_lease(
-                self.db, name=LEASE, holder=holder, lease_seconds=seconds
-            )
-
-        async def release(holder: str) -> Any:
-            return await self.queries.release_outbox_lease(self.db, name=LEASE, holder=holder)
-
-        await run_leased(LEASE, take, release, self.interval, self.round)
-
-    async def stop(self, within: float) -> None:
-        """Let the attempts in flight finish (for `within` seconds at most), then stop and give
-        the lease up."""
-        self._stopping.set()
-        with suppress(TimeoutError):
-            await asyncio.wait_for(self._busy.acquire(), within)
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
+        super().__init__(db, queries, LEASE, interval)
+        self.poster, self.tally, self.mail = poster, tally, mail
 
     async def round(self) -> None:
         if self._stopping.is_set():
