@@ -15,9 +15,8 @@
  */
 import { ApiProblem, NotLoggedIn } from "./problem.js";
 import type { components } from "./schema.js";
+import { MAX_PAUSE_MS } from "./stream.js";
 import type { Change, EndReason, Reminder, StopReason, StreamLink, StreamOptions } from "./stream.js";
-
-const MAX_PAUSE_MS = 30_000;
 
 export class NativeEventStream {
   /** The id of the last event handed over: where a new EventSource resumes. */

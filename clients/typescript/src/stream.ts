@@ -43,7 +43,8 @@ export interface StreamLink {
   ended(reason: "session-ended" | "account-deleted"): void;
 }
 
-const MAX_PAUSE_MS = 30_000;
+/** The longest wait between reconnections (the pause doubles up to it). */
+export const MAX_PAUSE_MS = 30_000;
 
 export class EventStream {
   /** The id of the last event handed over: where a reconnection resumes. */
