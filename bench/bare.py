@@ -24,7 +24,7 @@ import orjson
 from sanic import HTTPResponse, Request, Sanic
 
 from bench.pooled import pooled_app
-from server.app import load_plans
+from server.app import load_contract, load_plans
 from server.config import load_settings
 from server.db.pool import init_connection
 from server.db.queries import load_queries
@@ -52,8 +52,11 @@ def session(request: Request) -> str:
     return str(orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sid"])
 
 
-def token(request: Request, user_id: str) -> dict[str, Any]:
-    return {"user_id": user_id, "session_id": session(request)}
+def token(request: Request, user_id: str, operation_id: str) -> dict[str, Any]:
+    """The account check's parameters, and the role the contract declares for the operation
+    (its statement checks list access with it, as the service's does)."""
+    required_role = load_contract().by_id[operation_id].required_role
+    return {"user_id": user_id, "session_id": session(request), "required_role": required_role}
 
 
 def create_bare(dsn: str, pool_size: int, task_quota: int) -> Sanic:
@@ -66,7 +69,7 @@ def create_bare(dsn: str, pool_size: int, task_quota: int) -> Sanic:
     @app.get("/api/<user_id>/tasks/<task_id>")
     async def get_task(request: Request, user_id: str, task_id: str) -> HTTPResponse:
         async with app.ctx.pool.acquire() as conn:
-            return task(await queries.get_task(conn, **token(request, user_id), id=task_id))
+            return task(await queries.get_task(conn, **token(request, user_id, "get_task"), id=task_id))
 
     @app.get("/api/<user_id>/tasks")
     async def list_tasks(request: Request, user_id: str) -> HTTPResponse:
@@ -83,7 +86,7 @@ def create_bare(dsn: str, pool_size: int, task_quota: int) -> Sanic:
         fields = task_fields.placed_fields(with_defaults(orjson.loads(request.body)))
         async with app.ctx.pool.acquire() as conn:
             row = await queries.create_task(
-                conn, **token(request, user_id), quota=task_quota, **fields
+                conn, **token(request, user_id, "create_task"), quota=task_quota, **fields
             )
         return task(row, 201)
 
@@ -101,7 +104,12 @@ def create_bare(dsn: str, pool_size: int, task_quota: int) -> Sanic:
     ) -> HTTPResponse:
         async with app.ctx.pool.acquire() as conn:
             row = await queries.update_task(
-                conn, **token(request, user_id), id=task_id, versions=None, advance=None, **fields
+                conn,
+                **token(request, user_id, "update_task"),
+                id=task_id,
+                versions=None,
+                advance=None,
+                **fields,
             )
         return task(row)
 

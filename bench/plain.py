@@ -32,7 +32,7 @@ POOL_SIZE = 10  # the service's default DATABASE_POOL_SIZE
 COLUMNS = (
     "id, user_id, title, description, is_completed, completed_at, priority, due_date, tags,"
     " list_id, parent_id, position, created_at, updated_at, version, due_on, recurrence,"
-    " last_completed_at, reminders"
+    " last_completed_at, reminders, created_by, assignee_id, completed_by"
 )
 SCHEMA = """
 DROP TABLE IF EXISTS plain_tasks;
@@ -58,7 +58,10 @@ CREATE TABLE plain_tasks (
     due_on            date,
     recurrence        jsonb,
     last_completed_at timestamptz,
-    reminders         jsonb       NOT NULL DEFAULT '[]'
+    reminders         jsonb       NOT NULL DEFAULT '[]',
+    created_by        uuid,
+    assignee_id       uuid,
+    completed_by      uuid
 );
 CREATE INDEX plain_tasks_user_created_idx ON plain_tasks (user_id, created_at, id);
 """
@@ -106,7 +109,9 @@ async def _codecs(conn: asyncpg.Connection) -> None:
 
 
 def _task(row: Any) -> dict[str, Any]:
-    return {**{name: row[name] for name in FIELDS}, "deleted_at": None}
+    body = {**{name: row[name] for name in FIELDS}, "deleted_at": None}
+    body["created_by"] = body["created_by"] or body["user_id"]  # null: made by the list's owner
+    return body
 
 
 def _json(body: Any, status: int = 200) -> HTTPResponse:
