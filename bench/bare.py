@@ -69,7 +69,9 @@ def create_bare(dsn: str, pool_size: int, task_quota: int) -> Sanic:
     @app.get("/api/<user_id>/tasks/<task_id>")
     async def get_task(request: Request, user_id: str, task_id: str) -> HTTPResponse:
         async with app.ctx.pool.acquire() as conn:
-            return task(await queries.get_task(conn, **token(request, user_id, "get_task"), id=task_id))
+            return task(
+                await queries.get_task(conn, **token(request, user_id, "get_task"), id=task_id)
+            )
 
     @app.get("/api/<user_id>/tasks")
     async def list_tasks(request: Request, user_id: str) -> HTTPResponse:
