@@ -67,7 +67,9 @@ def _identity(value: Any) -> Any:
 
 # The contract's components as one resource of a registry that every validator shares: each
 # validator compiles its own schema against it (a validator given the whole section as its own
-# root, as before, held a copy of it: 569 of them took 300 MB and 0.8 s at start).
+# root, as before, held a copy of it: 569 of them took 300 MB and 0.8 s at start). Equal schemas
+# share one validator: of 1,110 that 80 operations ask for, 88 differ (692 are the Problem of an
+# error answer), and compiling each apart took 35 MB of a worker's 160 at start.
 COMPONENTS_URI = "urn:todo-api:contract"
 # Keywords whose values are data, never schemas: a "$ref" inside them is not a reference.
 DATA_KEYWORDS = frozenset({"const", "default", "enum", "example", "examples"})
@@ -83,6 +85,7 @@ class Compiler:
         self.registry = jsonschema_rs.Registry(
             [(COMPONENTS_URI, {"components": document.get("components", {})})]
         )
+        self.validators: dict[bytes, Any] = {}
 
     def resolve(self, node: Any) -> Any:
         while isinstance(node, Mapping) and "$ref" in node:
@@ -93,9 +96,14 @@ class Compiler:
         return node
 
     def validator(self, schema: Mapping[str, Any]) -> Any:
-        return jsonschema_rs.validator_for(
-            _in_registry(schema), validate_formats=True, registry=self.registry
+        key = orjson.dumps(
+            schema, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str
         )
+        if key not in self.validators:
+            self.validators[key] = jsonschema_rs.validator_for(
+                _in_registry(schema), validate_formats=True, registry=self.registry
+            )
+        return self.validators[key]
 
     def merged(self, schema: Any) -> dict[str, Any]:
         """The schema with its allOf members folded in (for formats, defaults, properties)."""
