@@ -56,7 +56,12 @@ def token(request: Request, user_id: str, operation_id: str) -> dict[str, Any]:
     """The account check's parameters, and the role the contract declares for the operation
     (its statement checks list access with it, as the service's does)."""
     required_role = load_contract().by_id[operation_id].required_role
-    return {"user_id": user_id, "session_id": session(request), "required_role": required_role}
+    return {
+        "user_id": user_id,
+        "session_id": session(request),
+        "token_hash": None,
+        "required_role": required_role,
+    }
 
 
 def create_bare(dsn: str, pool_size: int, task_quota: int) -> Sanic:
