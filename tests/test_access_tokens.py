@@ -15,6 +15,7 @@ import pytest
 
 from server.access.uses import TokenUses
 from server.config import Settings
+from tests.sharing import share
 from tests.support import Api, User, eventually
 from tests.test_sessions import bearer as sessions_bearer
 from tests.test_sessions import log_in
@@ -318,3 +319,25 @@ def test_the_uses_kept_in_memory_are_bounded() -> None:
         uses.note(f"token-{n}")
     uses.note("token-0")
     assert sorted(uses.pending) == ["token-0", "token-1", "token-2"]
+
+
+def test_a_members_token_on_a_shared_list_holds_its_owners_role_and_no_more(
+    api: Api, user: User, other_user: User, sql: psycopg.Connection[Any]
+) -> None:
+    """A viewer's token with tasks:write reads the shared list's task, and its write is the
+    role's 403 permission-denied (the scope is not a role)."""
+    owner, viewer = user, other_user
+    made = api.post(f"/api/{owner.id}/lists", json={"name": "Shared"}, headers=owner.headers)
+    list_id = made.json()["id"]
+    share(sql, owner, list_id, viewer, "viewer")
+    task = api.post(
+        _tasks(owner), json={"title": "shared", "list_id": list_id}, headers=owner.headers
+    ).json()
+    token = make_token(api, viewer, "tasks:read", "tasks:write")
+    one = f"{_tasks(viewer)}/{task['id']}"
+    assert api.get(one, headers=bearer(token)).status_code == 200
+    refused = api.patch(one, json={"title": "mine now"}, headers=bearer(token))
+    assert refused.status_code == 403
+    assert refused.json()["type"] == "urn:todo-api:problem:permission-denied"
+    mine = f"{_tasks(owner)}/{task['id']}"
+    assert api.get(mine, headers=owner.headers).json()["title"] == "shared"
