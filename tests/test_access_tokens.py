@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hmac
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from server.access.personal import PersonalTokenReader, new_token
 from server.access.uses import TokenUses
 from server.config import Settings
 from tests.sharing import share
@@ -341,3 +343,14 @@ def test_a_members_token_on_a_shared_list_holds_its_owners_role_and_no_more(
     assert refused.json()["type"] == "urn:todo-api:problem:permission-denied"
     mine = f"{_tasks(owner)}/{task['id']}"
     assert api.get(mine, headers=owner.headers).json()["title"] == "shared"
+
+
+def test_what_tokens_say_is_remembered_within_a_bound(settings: Settings) -> None:
+    """The gate's memory of tokens it read holds at most `size` of them; a token read again is
+    what it said (whether it is live is asked of PostgreSQL on every request regardless)."""
+    reader = PersonalTokenReader(settings, size=2)
+    tokens = [new_token(settings, str(uuid.uuid4()), ["tasks:read"]) for _ in range(3)]
+    for token, said in tokens:
+        assert reader.read(token) == said
+    assert len(reader._read) == 2
+    assert reader.read(tokens[0][0]) == tokens[0][1]

@@ -41,7 +41,7 @@ from typing import Any, Self
 
 import asyncpg
 
-from server.access.personal import PersonalToken, is_personal, read_token
+from server.access.personal import PersonalToken, PersonalTokenReader, is_personal
 from server.access.tokens import (
     AccessTokenReader,
     bearer_token,
@@ -182,6 +182,7 @@ class Gate:
         self, pool: Database, queries: Queries, tokens: AccessTokenReader, uses: TokenUses
     ) -> None:
         self.pool, self.queries, self.tokens, self.uses = pool, queries, tokens, uses
+        self.personal = PersonalTokenReader(tokens.settings)
         self.anonymous = Executor(pool)
         self.stream_audience = stream_audience(tokens.settings)
 
@@ -213,7 +214,7 @@ class Gate:
             bearer = bearer_token(authorization)
             if is_personal(bearer):
                 return self._personal(
-                    read_token(self.tokens.settings, bearer), owner, required_role, token_scopes
+                    self.personal.read(bearer), owner, required_role, token_scopes
                 )
             token = self.tokens.read(bearer)
         _check_owner(owner, token.user_id)
