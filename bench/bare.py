@@ -82,7 +82,7 @@ def create_bare(dsn: str, pool_size: int, task_quota: int) -> Sanic:
     async def list_tasks(request: Request, user_id: str) -> HTTPResponse:
         limit = int(request.args.get("limit", 20))
         async with app.ctx.pool.acquire() as conn:
-            rows = await conn.fetch(page_statement, user_id, limit + 1, 0, session(request))
+            rows = await conn.fetch(page_statement, user_id, limit + 1, 0, session(request), None)
         found = rows if rows[0]["id"] is not None else []
         tasks = [task_body(row) for row in found[:limit]]
         body = {"tasks": tasks, "total": rows[0]["total"], "limit": limit, "offset": 0}

@@ -25,10 +25,6 @@ SELECT id, name, scopes, created_at, expires_at, last_used_at
 -- or nothing when the account has no such token.
 DELETE FROM access_tokens WHERE user_id = :user_id AND id = :id RETURNING id;
 
--- name: end_user_access_tokens(user_id)!
--- Nothing: deletes every token of the account (a password reset ends them).
-DELETE FROM access_tokens WHERE user_id = :user_id;
-
 -- name: touch_access_tokens(ids, used_at)!
 -- Nothing: each token of `ids` (those still there) last used at its time in `used_at`, never
 -- earlier than a time already written.

@@ -69,11 +69,14 @@ WITH ended AS (
 )
 SELECT id FROM ended;
 
--- name: end_user_families(user_id)!
--- Nothing: ends every family of a user and revokes every refresh token (password change,
--- logout-all); their access tokens stop working with them.
+-- name: end_user_credentials(user_id)!
+-- Nothing: ends every family of a user and revokes every refresh token (password change or
+-- reset, logout-all), their access tokens stopping with them, and deletes every personal access
+-- token of the user (sql/access_tokens.sql).
 WITH ended AS (
     UPDATE login_families SET ended_at = now() WHERE user_id = :user_id AND ended_at IS NULL
+), tokens AS (
+    DELETE FROM access_tokens WHERE user_id = :user_id
 )
 UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = :user_id AND revoked_at IS NULL;
 

@@ -168,24 +168,62 @@ def test_a_token_of_a_deleted_account_is_401(
     assert sql.execute("SELECT count(*) FROM access_tokens").fetchone() == (0,)
 
 
-def test_a_password_reset_ends_tokens_and_a_password_change_does_not(
-    api: Api, user: User, sql: psycopg.Connection[Any]
+@pytest.mark.parametrize("remedy", ["password change", "logout-all", "password reset"])
+def test_each_remedy_for_a_stolen_credential_ends_every_token(
+    api: Api, user: User, sql: psycopg.Connection[Any], remedy: str
 ) -> None:
-    token = make_token(api, user, "account:read")
-    changed = api.put(
-        "/api/me/password",
-        json={"current_password": user.password, "new_password": "another horse battery"},
-        headers=user.headers,
-    )
-    assert changed.status_code == 204, changed.text
-    assert api.get(ME, headers=bearer(token)).status_code == 200, "a password change keeps it"
-    session = log_in(api, dataclasses.replace(user, password="another horse battery"))
-    assert api.post("/api/auth/logout-all", headers=sessions_bearer(session)).status_code == 204
-    assert api.get(ME, headers=bearer(token)).status_code == 200, "logout-all keeps it"
-    reset = api.run(_reset_password(api, user, {}, {}))
-    assert reset.status_code == 204, reset.text
-    assert api.get(ME, headers=bearer(token)).status_code == 401, "a password reset ends it"
+    """A stolen session cannot mint a token that outlives the owner's remedies (the hostile
+    review's F3): a password change, logout-all and a password reset each end every token."""
+    tokens = [make_token(api, user, "account:read", expires_in_days=365) for _ in range(2)]
+    if remedy == "password change":
+        body = {"current_password": user.password, "new_password": "another horse battery"}
+        done = api.put("/api/me/password", json=body, headers=user.headers)
+    elif remedy == "logout-all":
+        done = api.post("/api/auth/logout-all", headers=user.headers)
+    else:
+        done = api.run(_reset_password(api, user, {}, {}))
+    assert done.status_code == 204, done.text
+    for token in tokens:
+        assert api.get(ME, headers=bearer(token)).status_code == 401, remedy
     assert sql.execute("SELECT count(*) FROM access_tokens").fetchone() == (0,)
+
+
+def test_ending_one_session_leaves_the_tokens(api: Api, user: User) -> None:
+    token = make_token(api, user, "account:read")
+    ended, other = log_in(api, user), log_in(api, user)
+    sessions = api.get("/api/me/sessions", headers=sessions_bearer(ended)).json()["sessions"]
+    session = next(s["id"] for s in sessions if s["current"])
+    gone = api.delete(f"/api/me/sessions/{session}", headers=sessions_bearer(other))
+    assert gone.status_code == 204
+    assert api.get(ME, headers=sessions_bearer(ended)).status_code == 401
+    assert api.get(ME, headers=bearer(token)).status_code == 200
+
+
+def test_a_token_can_grant_no_access_that_outlives_it(
+    api: Api, user: User, other_user: User, sql: psycopg.Connection[Any]
+) -> None:
+    """Inviting someone, or raising a member's role, takes a session (the hostile review's F2):
+    an invitation accepted after the token's deletion would be lasting access it left behind."""
+    made = api.post(f"/api/{user.id}/lists", json={"name": "Mine"}, headers=user.headers)
+    list_id = made.json()["id"]
+    share(sql, user, list_id, other_user, "viewer")
+    token = make_token(api, user, *SCOPES)
+    base = f"/api/{user.id}/lists/{list_id}"
+    invited = api.post(
+        f"{base}/invitations",
+        json={"email": "attacker@example.com", "role": "editor"},
+        headers=bearer(token),
+    )
+    raised = api.patch(
+        f"{base}/members/{other_user.id}", json={"role": "editor"}, headers=bearer(token)
+    )
+    for refused in (invited, raised):
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"] == "urn:todo-api:problem:insufficient-scope"
+    assert sql.execute("SELECT count(*) FROM invitations").fetchone() == (0,)
+    assert sql.execute("SELECT role FROM list_members").fetchone() == ("viewer",)
+    removed = api.delete(f"{base}/members/{other_user.id}", headers=bearer(token))
+    assert removed.status_code == 204, "taking access away stays a token's (lists:write)"
 
 
 @pytest.mark.parametrize(

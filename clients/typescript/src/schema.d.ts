@@ -95,7 +95,7 @@ export interface paths {
         put?: never;
         /**
          * Log out everywhere
-         * @description Ends every session of the account: every refresh token is revoked, and every access token issued before now (this one included) answers `401` at once, on every instance.
+         * @description Ends every session of the account: every refresh token is revoked, and every access token issued before now (this one included) answers `401` at once, on every instance; every personal access token is deleted too.
          */
         post: operations["logout_all"];
         delete?: never;
@@ -222,7 +222,7 @@ export interface paths {
         get?: never;
         /**
          * Change the password
-         * @description Replaces the password after checking the current one (`403` if it is wrong; a failed login of the account, `429` once it is limited). Every session ends: each refresh token, and each access token issued before the change, including the one that made it.
+         * @description Replaces the password after checking the current one (`403` if it is wrong; a failed login of the account, `429` once it is limited). Every session ends: each refresh token, and each access token issued before the change, including the one that made it; every personal access token is deleted too.
          */
         put: operations["change_password"];
         post?: never;
@@ -290,7 +290,7 @@ export interface paths {
         put?: never;
         /**
          * Make a personal access token
-         * @description A token for a script (`tdo_` and 87 characters: at least 256 random bits), holding `scopes`, answered this once in `token`: only a keyed hash of it is kept. Send it as `Authorization: Bearer tdo_...` on any operation whose `security` lists `personalToken` with scopes it holds. It lasts `expires_in_days` (1 to 365; absent: 30), until deleted, until a password reset, or with the account; a password change and `logout-all` leave it working. An account holds at most `ACCESS_TOKEN_QUOTA` (50) unexpired tokens: past that, `409` `quota-exceeded` (its expired ones are deleted first). Only a session may call this.
+         * @description A token for a script (`tdo_` and 87 characters: at least 256 random bits), holding `scopes`, answered this once in `token`: only a keyed hash of it is kept. Send it as `Authorization: Bearer tdo_...` on any operation whose `security` lists `personalToken` with scopes it holds. It lasts `expires_in_days` (1 to 365; absent: 30), until deleted, until a password change or reset or `logout-all`, or with the account. An account holds at most `ACCESS_TOKEN_QUOTA` (50) unexpired tokens: past that, `409` `quota-exceeded` (its expired ones are deleted first). Only a session may call this.
          */
         post: operations["create_access_token"];
         delete?: never;
@@ -2486,7 +2486,7 @@ export interface components {
             current: boolean;
         };
         /**
-         * @description What a personal access token may do: read or write tasks (their comments, trash and reminders included), read or write lists (their members and invitations included), read the account (`GET /api/me`).
+         * @description What a personal access token may do: read or write tasks (their comments, trash and reminders included), read or write lists (reading members and invitations, removing members, revoking invitations; inviting and changing a member's role take a session), read the account (`GET /api/me`).
          * @enum {string}
          */
         Scope: "tasks:read" | "tasks:write" | "lists:read" | "lists:write" | "account:read";
