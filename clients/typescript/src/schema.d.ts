@@ -290,7 +290,7 @@ export interface paths {
         put?: never;
         /**
          * Make a personal access token
-         * @description A token for a script (`tdo_` and 87 characters: at least 256 random bits), holding `scopes`, answered this once in `token`: only a keyed hash of it is kept. Send it as `Authorization: Bearer tdo_...` on any operation whose `security` lists `personalToken` with scopes it holds. It lasts `expires_in_days` (1 to 365; absent: 30), until deleted, until a password change or reset or `logout-all`, or with the account. An account holds at most `ACCESS_TOKEN_QUOTA` (50) unexpired tokens: past that, `409` `quota-exceeded` (its expired ones are deleted first). Only a session may call this.
+         * @description A token for a script (`tdo_` and 87 characters: at least 256 random bits), holding `scopes`, answered this once in `token`: only a keyed hash of it is kept. Send it as `Authorization: Bearer tdo_...` on any operation whose `security` lists `personalToken` with scopes it holds. It lasts `expires_in_days` (1 to 365; absent: 30), until deleted, until a password change or reset or `logout-all`, or with the account. An account holds at most `ACCESS_TOKEN_QUOTA` (50) unexpired tokens: past that, `409` `quota-exceeded` (its expired ones are deleted first). A retried request makes a second token (there is no `Idempotency-Key` here): delete the one not kept. Only a session may call this.
          */
         post: operations["create_access_token"];
         delete?: never;
