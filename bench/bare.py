@@ -56,7 +56,12 @@ def token(request: Request, user_id: str, operation_id: str) -> dict[str, Any]:
     """The account check's parameters, and the role the contract declares for the operation
     (its statement checks list access with it, as the service's does)."""
     required_role = load_contract().by_id[operation_id].required_role
-    return {"user_id": user_id, "session_id": session(request), "required_role": required_role}
+    return {
+        "user_id": user_id,
+        "session_id": session(request),
+        "token_hash": None,
+        "required_role": required_role,
+    }
 
 
 def create_bare(dsn: str, pool_size: int, task_quota: int) -> Sanic:
@@ -77,7 +82,7 @@ def create_bare(dsn: str, pool_size: int, task_quota: int) -> Sanic:
     async def list_tasks(request: Request, user_id: str) -> HTTPResponse:
         limit = int(request.args.get("limit", 20))
         async with app.ctx.pool.acquire() as conn:
-            rows = await conn.fetch(page_statement, user_id, limit + 1, 0, session(request))
+            rows = await conn.fetch(page_statement, user_id, limit + 1, 0, session(request), None)
         found = rows if rows[0]["id"] is not None else []
         tasks = [task_body(row) for row in found[:limit]]
         body = {"tasks": tasks, "total": rows[0]["total"], "limit": limit, "offset": 0}

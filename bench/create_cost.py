@@ -128,7 +128,12 @@ async def block(conn: asyncpg.Connection, user: tuple[str, str], n: int) -> floa
     started = backend_cpu(pid)
     for _ in range(n):
         row = await queries.create_task(
-            conn, user_id=user[0], session_id=user[1], quota=10_000_000, **fields
+            conn,
+            user_id=user[0],
+            session_id=user[1],
+            token_hash=None,
+            quota=10_000_000,
+            **fields,
         )
         assert row is not None
         assert row["id"] is not None

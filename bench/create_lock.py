@@ -86,7 +86,12 @@ async def run(dsn: str, user: tuple[str, str], plain: bool, seconds: float) -> f
                 await conn.fetchval(PLAIN, user[0], FIELDS["title"])
             else:
                 row = await queries.create_task(
-                    conn, user_id=user[0], session_id=user[1], quota=10_000_000, **fields
+                    conn,
+                    user_id=user[0],
+                    session_id=user[1],
+                    token_hash=None,
+                    quota=10_000_000,
+                    **fields,
                 )
                 assert row is not None
                 assert row["id"] is not None

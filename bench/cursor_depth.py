@@ -99,7 +99,7 @@ async def measure(dsn: str, user_id: str, runs: int) -> None:
         print("median ms; read_page = page + total (what list_tasks runs), count = the total alone")
         print(f"{'':<16}{'read_page':>24}{'count':>12}")
         print(f"{'sort':<10}{'order':<6}" + f"{'first':>12}{'depth 9,000':>12}{'':>12}")
-        token = {"user_id": user_id, "session_id": user_id}  # its family has the user's id
+        token = {"user_id": user_id, "session_id": user_id, "token_hash": None}  # family: user's id
         for sort, order in page_sql.SORT_KEYS:
             query = {"limit": 50, "status": "all", "sort": sort, "order": order}
             first = listing.page_request(token, query, secret)

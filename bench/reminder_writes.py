@@ -133,7 +133,7 @@ async def write(
     conn: asyncpg.Connection, queries: Any, account: Account, make: Case, n: int
 ) -> float:
     """µs of the case's n-th statement."""
-    token = {"user_id": account.user_id, "session_id": account.session}
+    token = {"user_id": account.user_id, "session_id": account.session, "token_hash": None}
     task, index, fields = make(n)
     started = time.perf_counter()
     if task == "create":

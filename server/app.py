@@ -19,6 +19,7 @@ from server import handlers
 from server.access.gate import Gate
 from server.access.origins import Origins
 from server.access.tokens import AccessTokenReader
+from server.access.uses import TokenUses
 from server.accounts.passwords import HashingBusy
 from server.admission import AdmissionQueue
 from server.config import Settings
@@ -183,7 +184,12 @@ async def _open_resources(app: App) -> None:
     )
     app.ctx.fallback = Fallback()
     app.ctx.planner = import_planner()
-    app.ctx.gate = Gate(app.ctx.db, app.ctx.queries, AccessTokenReader(settings))
+    uses = TokenUses()
+    app.ctx.gate = Gate(app.ctx.db, app.ctx.queries, AccessTokenReader(settings), uses)
+    app.ctx.token_uses = asyncio.get_running_loop().create_task(
+        uses.run(Executor(app.ctx.db), app.ctx.queries, settings.token_uses_interval),
+        name="token-uses",
+    )
     app.ctx.hub = Hub(
         settings.database_listen_url or settings.database_url, settings.events_per_user
     )
@@ -229,7 +235,7 @@ async def _close_resources(app: App) -> None:
     """Each background task ends here, awaited (one merely dropped was "destroyed but pending"
     as the loop closed)."""
     await stop_senders(app)
-    for task in (app.ctx.purger, app.ctx.scheduler, *app.ctx.samplers):
+    for task in (app.ctx.purger, app.ctx.scheduler, app.ctx.token_uses, *app.ctx.samplers):
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task

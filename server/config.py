@@ -81,6 +81,9 @@ class Settings:
     task_quota: int = 50_000  # tasks per user
     comment_quota: int = 1000  # comments per task (those in the trash with it included)
     webhook_quota: int = 10  # webhooks per user
+    access_token_quota: int = 50  # unexpired personal access tokens per user
+    # Seconds between the writes of personal access tokens' last_used_at (server/access/uses.py)
+    token_uses_interval: float = 60.0
     trash_retention_days: int = 30
     changes_retention_days: int = 30  # tombstones of the change feed
     events_heartbeat_seconds: float = 15.0  # a comment line on every idle event stream
@@ -154,6 +157,7 @@ INT_SETTINGS = (
     ("TASK_QUOTA", "task_quota", 1, 10**9),
     ("COMMENT_QUOTA", "comment_quota", 1, 10**6),
     ("WEBHOOK_QUOTA", "webhook_quota", 1, 1000),
+    ("ACCESS_TOKEN_QUOTA", "access_token_quota", 1, 1000),
     ("SIGNUP_LIMIT_PER_HOUR", "signup_limit_per_hour", 1, 10**9),
     ("HASH_THREADS", "hash_threads", 1, 64),
     ("HASH_QUEUE_SIZE", "hash_queue_size", 1, 10_000),

@@ -93,6 +93,28 @@ class PermissionDenied(ApiError):
     default_detail = "Your role on this list does not allow this."
 
 
+class InsufficientScope(ApiError):
+    """A personal access token without a scope the operation needs, or on an operation only a
+    session may call (issue 27): 403 naming what is needed, with RFC 6750's challenge."""
+
+    status, slug = 403, "insufficient-scope"
+
+    def __init__(self, needed: tuple[str, ...]) -> None:
+        if needed:
+            detail = f"This needs a token with the scope(s) {', '.join(needed)}, or a session."
+            challenge = (
+                f'Bearer realm="todo-api", error="insufficient_scope", scope="{" ".join(needed)}"'
+            )
+        else:
+            detail = "A personal access token cannot do this; sign in (a session's access token)."
+            challenge = 'Bearer realm="todo-api", error="insufficient_scope"'
+        super().__init__(
+            detail,
+            headers={"WWW-Authenticate": challenge},
+            members={"required_scopes": list(needed)},
+        )
+
+
 class NotFound(ApiError):
     status, slug = 404, "not-found"
     default_detail = "No such resource."

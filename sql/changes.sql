@@ -64,11 +64,14 @@ SELECT kind, 'delete', id, revision, changed_at,
 -- account check of tokens.sql) and how many seconds its login family has left; nothing when the
 -- account is gone. An event stream reads it before each delivery: one statement re-checks the
 -- session and bounds the changes it may send to those committed before any revocation it missed.
+-- (A personal access token's stream: its id is session_id, its expiry what it has left.)
 SELECT revision, sync_horizon,
        EXISTS (SELECT FROM member_changes WHERE member_id = :user_id) AS member,
        {token_account_ok} AS account_ok,
-       (SELECT extract(epoch FROM f.expires_at - now())::float8
-          FROM login_families f WHERE f.id = :session_id) AS session_left
+       extract(epoch FROM coalesce(
+           (SELECT f.expires_at FROM login_families f WHERE f.id = :session_id),
+           (SELECT t.expires_at FROM access_tokens t WHERE t.id = :session_id)) - now()
+       )::float8 AS session_left
 FROM users WHERE id = :user_id;
 
 -- name: member_changes_after(user_id, since, upto, live_only, limit)

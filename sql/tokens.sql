@@ -3,16 +3,23 @@
 -- user's row lock orders them all, so no new token slips past a revocation, and a token or
 -- family row is only ever locked after its user's row.
 
--- name: token_account_ok(user_id, session_id)$
+-- name: token_account_ok(user_id, session_id, token_hash)$
 -- True while an access token's login family is live: its account exists, nothing ended it, and
--- it is within its lifetime (past it, nothing could end it any more).
+-- it is within its lifetime (past it, nothing could end it any more). For a personal access
+-- token (token_hash given; session_id is its id): while its row is there (not deleted, not
+-- ended by a password reset or with its account), holds exactly this token's hash, and has not
+-- expired.
 -- The one place for this check: each task statement embeds this expression where it says
 -- {token_account_ok}, and its parameters where it says {token} (server/db/queries.py); other
 -- operations run it alone.
-SELECT EXISTS (
+SELECT CASE WHEN :token_hash::bytea IS NULL THEN EXISTS (
     SELECT 1 FROM login_families
     WHERE id = :session_id AND user_id = :user_id AND ended_at IS NULL AND expires_at > now()
-);
+) ELSE EXISTS (
+    SELECT 1 FROM access_tokens
+    WHERE id = :session_id AND user_id = :user_id AND token_hash = :token_hash
+      AND expires_at > now()
+) END;
 
 -- name: insert_login_family(id, user_id, ttl_seconds, user_agent)!
 -- Nothing: starts a login family that lives at most ttl_seconds however often it is refreshed.
@@ -62,11 +69,14 @@ WITH ended AS (
 )
 SELECT id FROM ended;
 
--- name: end_user_families(user_id)!
--- Nothing: ends every family of a user and revokes every refresh token (password change,
--- logout-all); their access tokens stop working with them.
+-- name: end_user_credentials(user_id)!
+-- Nothing: ends every family of a user and revokes every refresh token (password change or
+-- reset, logout-all), their access tokens stopping with them, and deletes every personal access
+-- token of the user (sql/access_tokens.sql).
 WITH ended AS (
     UPDATE login_families SET ended_at = now() WHERE user_id = :user_id AND ended_at IS NULL
+), tokens AS (
+    DELETE FROM access_tokens WHERE user_id = :user_id
 )
 UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = :user_id AND revoked_at IS NULL;
 

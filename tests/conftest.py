@@ -38,7 +38,7 @@ TABLES = (
     "idempotency_keys, login_failures, signup_attempts, refresh_tokens, login_families,"
     " fired_reminders, reminder_times, member_changes, comments, tasks, list_members, lists,"
     " trash, tombstones, account_tokens, mail_requests, outbox, push_subscriptions,"
-    " calendar_feeds, invitations, webhooks, users"
+    " calendar_feeds, invitations, webhooks, access_tokens, users"
 )
 
 

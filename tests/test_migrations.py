@@ -41,6 +41,7 @@ TABLES = {
     "calendar_feeds",
     "comments",
     "invitations",
+    "access_tokens",
 }
 
 

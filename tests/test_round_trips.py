@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from server.db.pool import Database
 from tests.conftest import User
 from tests.sharing import share
 from tests.support import Api
+from tests.tokens import make_token
 
 
 @dataclass
@@ -259,3 +261,23 @@ def test_a_deleted_account_is_refused_by_the_operation_statement_itself(
         assert response.headers["www-authenticate"].startswith("Bearer")
         api.run(_settle())
         assert (counting.counted.acquires, len(counting.counted.statements)) == (1, 1)
+
+
+def test_a_personal_access_token_costs_what_a_session_does(
+    counted_api: tuple[Api, CountingPool], user: User, make_task: Callable[..., Any]
+) -> None:
+    """A token's check rides each operation's one statement, as a session's does (issue 27):
+    no lookup of the token before it, and its last use is written later, off the request."""
+    api, counting = counted_api
+    task = make_task(user, title="counted", tags=["x"])
+    make_task(user, title="second")
+    token = make_token(api, user, "tasks:read", "tasks:write")
+    scripted = dataclasses.replace(user, access_token=token["token"])
+    costs = {
+        name: count(api, counting, send, status)
+        for name, (send, status) in operations(api, scripted, task["id"]).items()
+    }
+    summary = {name: (c.acquires, len(c.statements)) for name, c in costs.items()}
+    assert summary == dict.fromkeys(costs, (1, 1)), {
+        name: c.statements for name, c in costs.items()
+    }

@@ -24,10 +24,14 @@ it found (`caller_role`: null when the caller belongs to no list holding it, and
 columns are null too, so the handler answers the same 404 as for a missing one); the statement
 itself writes nothing for a role too low, and the executor answers that 403 permission-denied,
 naming the role needed, before the handler sees the row: no handler compares roles.
-Personal access tokens (issue 27): Gate.caller reads a token of
-another kind than a session (its kind and scopes on the Caller, its own check statement in place
-of token_account_ok), and the scopes an operation's security requirement lists are compared
-there, before any statement: 403 insufficient-scope.
+Personal access tokens (issue 27): Gate.caller reads a `tdo_` token (server/access/personal.py)
+as it reads an access token: its account and id, and the scopes it holds, stand on the Caller,
+and the same account check (token_account_ok, given the token's hash) finds it live or not, in
+the same one round trip. The scopes the operation's `personalToken` requirement lists are
+compared here, before any statement: a token lacking one (or on an operation only a session may
+call) is 403 insufficient-scope, once the check has found the token live (an unknown, revoked
+or expired one is the 401 it is). Each use found live is noted for `last_used_at`
+(server/access/uses.py), written later, off the request's path.
 """
 
 from __future__ import annotations
@@ -37,32 +41,55 @@ from typing import Any, Self
 
 import asyncpg
 
+from server.access.personal import PersonalToken, PersonalTokenReader, is_personal
 from server.access.tokens import (
     AccessTokenReader,
     bearer_token,
     read_access_token,
     stream_audience,
 )
+from server.access.uses import TokenUses
 from server.db.executor import Executor, Statement
 from server.db.pool import Database
 from server.db.queries import ACCOUNT_OK, ROLE, AccessParams, Queries, TokenParams
-from server.errors import AccountGone, Forbidden, PermissionDenied
+from server.errors import AccountGone, Forbidden, InsufficientScope, PermissionDenied
 
 RANKS = {"viewer": 1, "editor": 2, "owner": 3}
+# A personal token's stream has no `exp` of its own: the token's expires_at (the account check's
+# session_left) ends it.
+PERSONAL_EXPIRES = 2**62
 
 
 class Caller:
     """Whom a secured request acts for, as its access token says (its account, its login
-    family, when it expires), and whether a statement of this request found that session live."""
+    family, when it expires), and whether a statement of this request found that session live.
+    A personal token's caller: its id as session_id, its hash, and its refusal when its scopes
+    do not cover the operation."""
 
-    __slots__ = ("expires", "live", "params", "required_role", "session_id", "user_id")
+    __slots__ = (
+        "expires",
+        "live",
+        "params",
+        "refusal",
+        "required_role",
+        "session_id",
+        "token_hash",
+        "user_id",
+    )
 
     def __init__(
-        self, user_id: str, session_id: str, expires: int, required_role: str | None = None
+        self,
+        user_id: str,
+        session_id: str,
+        expires: int,
+        required_role: str | None = None,
+        token_hash: bytes | None = None,
     ) -> None:
         self.user_id, self.session_id, self.expires = user_id, session_id, expires
         self.required_role = required_role  # the operation's x-required-role
-        self.params = TokenParams(user_id=user_id, session_id=session_id)
+        self.token_hash = token_hash  # a personal token's; None: a session's access token
+        self.params = TokenParams(user_id=user_id, session_id=session_id, token_hash=token_hash)
+        self.refusal: InsufficientScope | None = None
         self.live = False
 
     @property
@@ -88,20 +115,21 @@ NOBODY = Caller("", "", 0)  # an unsecured operation's
 class CallerExecutor(Executor):
     """An Executor that checks its caller's session around each statement (above)."""
 
-    __slots__ = ("caller", "queries")
+    __slots__ = ("caller", "queries", "uses")
 
     def __init__(
         self,
         pool: Database,
         caller: Caller,
         queries: Queries,
+        uses: TokenUses,
         conn: asyncpg.Connection | None = None,
     ) -> None:
         super().__init__(pool, conn)
-        self.caller, self.queries = caller, queries
+        self.caller, self.queries, self.uses = caller, queries, uses
 
     def on(self, conn: asyncpg.Connection) -> Self:
-        return type(self)(self.pool, self.caller, self.queries, conn)
+        return type(self)(self.pool, self.caller, self.queries, self.uses, conn)
 
     async def run(
         self, conn: asyncpg.Connection, statement: Statement, sql: str, args: tuple[object, ...]
@@ -111,7 +139,7 @@ class CallerExecutor(Executor):
             first = (answer[0] if answer else None) if isinstance(answer, list) else answer
             if first is None or not first[ACCOUNT_OK]:
                 raise AccountGone()
-            self.caller.live = True
+            self._found_live()
             self.caller.check_role(first.get(ROLE))
             return answer
         if not self.caller.live:
@@ -137,15 +165,24 @@ class CallerExecutor(Executor):
     async def _check(self, conn: asyncpg.Connection) -> None:
         if not await self.queries.token_account_ok(conn, **self.caller.params):
             raise AccountGone()
-        self.caller.live = True
+        self._found_live()
+
+    def _found_live(self) -> None:
+        caller = self.caller
+        if not caller.live and caller.token_hash is not None:
+            self.uses.note(caller.session_id)
+        caller.live = True
 
 
 class Gate:
     """Admits the requests of one app: an unsecured one to the plain executor, a secured one,
     as its Caller, to a CallerExecutor."""
 
-    def __init__(self, pool: Database, queries: Queries, tokens: AccessTokenReader) -> None:
-        self.pool, self.queries, self.tokens = pool, queries, tokens
+    def __init__(
+        self, pool: Database, queries: Queries, tokens: AccessTokenReader, uses: TokenUses
+    ) -> None:
+        self.pool, self.queries, self.tokens, self.uses = pool, queries, tokens, uses
+        self.personal = PersonalTokenReader(tokens.settings)
         self.anonymous = Executor(pool)
         self.stream_audience = stream_audience(tokens.settings)
 
@@ -155,6 +192,7 @@ class Gate:
         owner: str | None,
         required_role: str | None = None,
         cookie: str | None = None,
+        token_scopes: frozenset[str] | None = None,
     ) -> Caller:
         """Whom the bearer access token speaks for (401 when none is valid), on a path of its
         own account (`owner`, the path's user_id, or None on a path that names none), needing
@@ -165,16 +203,42 @@ class Gate:
         Authorization is sent. It speaks for its login family as an access token does, so
         the same session check admits it and every revocation ends it; it expires with the
         longest a family may live, not in 30 minutes, so EventSource's reconnection keeps
-        working for the life of the login (server/accounts/browser.py)."""
+        working for the life of the login (server/accounts/browser.py).
+
+        `token_scopes`: what the operation's `personalToken` requirement lists (None: only a
+        session may call it); a personal token's caller carries its refusal when it lacks any
+        (the pipeline answers it once the token is found live)."""
         if authorization is None and cookie:
             token, _ = read_access_token(self.tokens.settings, cookie, self.stream_audience)
         else:
-            token = self.tokens.read(bearer_token(authorization))
+            bearer = bearer_token(authorization)
+            if is_personal(bearer):
+                return self._personal(
+                    self.personal.read(bearer), owner, required_role, token_scopes
+                )
+            token = self.tokens.read(bearer)
         _check_owner(owner, token.user_id)
         return Caller(token.user_id, token.session_id, token.expires, required_role)
 
+    def _personal(
+        self,
+        token: PersonalToken,
+        owner: str | None,
+        required_role: str | None,
+        needed: frozenset[str] | None,
+    ) -> Caller:
+        _check_owner(owner, token.user_id)
+        caller = Caller(
+            token.user_id, token.token_id, PERSONAL_EXPIRES, required_role, token.token_hash
+        )
+        if needed is None:
+            caller.refusal = InsufficientScope(())
+        elif not needed <= token.scopes:
+            caller.refusal = InsufficientScope(tuple(sorted(needed)))
+        return caller
+
     def executor(self, caller: Caller) -> CallerExecutor:
-        return CallerExecutor(self.pool, caller, self.queries)
+        return CallerExecutor(self.pool, caller, self.queries, self.uses)
 
 
 def _check_owner(owner: str | None, user_id: str) -> None:

@@ -151,11 +151,12 @@ async def logout(request: Request) -> Reply:
 
 
 async def logout_all(request: Request) -> Reply:
-    """Ends every login family of the account: its refresh and access tokens stop working."""
+    """Ends every login family of the account: its refresh and access tokens stop working, and
+    its personal access tokens with them."""
     app, user_id = request.app, request.ctx.user_id
     async with request.ctx.db.transaction() as conn:
         await app.ctx.queries.lock_user(conn, id=user_id)
-        await app.ctx.queries.end_user_families(conn, user_id=user_id)
+        await app.ctx.queries.end_user_credentials(conn, user_id=user_id)
     return Reply(status=204)
 
 

@@ -70,7 +70,8 @@ async def _known_zones(request: Request) -> frozenset[str]:
 
 async def change_password(request: Request) -> Reply:
     """The new password replaces the old, and every login family of the account ends: its
-    refresh tokens and every access token issued before now stop working."""
+    refresh tokens and every access token issued before now stop working, and its personal
+    access tokens with them."""
     app, body, user_id = request.app, request.ctx.body, request.ctx.user_id
     async with app.ctx.admission.admitted(client_key(request)) as admission:
         old_hash = await _confirmed_hash(request, admission, body["current_password"])
@@ -82,7 +83,7 @@ async def change_password(request: Request) -> Reply:
         )
         if changed is None:
             raise Forbidden(NOT_CONFIRMED)
-        await app.ctx.queries.end_user_families(conn, user_id=user_id)
+        await app.ctx.queries.end_user_credentials(conn, user_id=user_id)
     return Reply(status=204)
 
 

@@ -68,5 +68,5 @@ async def reset_password(request: Request) -> Reply:
         await app.ctx.queries.reset_password(
             conn, id=used["user_id"], email=used["email"], password_hash=new_hash
         )
-        await app.ctx.queries.end_user_families(conn, user_id=used["user_id"])
+        await app.ctx.queries.end_user_credentials(conn, user_id=used["user_id"])
     return Reply(status=204)

@@ -74,6 +74,7 @@ class AppContext:
     purger: asyncio.Task[None] = field(init=False)
     hub: Hub = field(init=False)  # this worker's event streams
     scheduler: asyncio.Task[None] = field(init=False)  # reminders (server/system/reminders.py)
+    token_uses: asyncio.Task[None] = field(init=False)  # last_used_at (server/access/uses.py)
     # Open connections per client in this worker (server/system/transport.py)
     connections: Counter[str] = field(default_factory=Counter)
     samplers: list[asyncio.Task[None]] = field(default_factory=list)  # metrics' own loops

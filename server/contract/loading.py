@@ -147,6 +147,9 @@ MEDIA_TYPE_DESERIALIZERS: dict[str, Any] = {
     "text/calendar": _text,
     "text/csv": _text,
 }
+# The security scheme of personal access tokens (issue 27): an operation's requirement naming it
+# lists the scopes a token needs there; an operation naming it nowhere is for sessions alone.
+TOKEN_SCHEME = "personalToken"  # noqa: S105 (a scheme name, not a secret)
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
@@ -164,6 +167,8 @@ class Operation:
     # The cookie an apiKey scheme `in: cookie` reads, when the operation's security lists one
     # as an alternative to the bearer token (the browser's EventSource sends no header).
     cookie: str | None = None
+    # The scopes a personal access token needs (all of them); None: no token may call it.
+    token_scopes: frozenset[str] | None = None
 
     @property
     def sanic_uri(self) -> str:
@@ -263,6 +268,10 @@ class Contract:
                     ),
                     cookie=next(
                         (cookies[name] for req in security for name in req if name in cookies),
+                        None,
+                    ),
+                    token_scopes=next(
+                        (frozenset(req[TOKEN_SCHEME]) for req in security if TOKEN_SCHEME in req),
                         None,
                     ),
                 )

@@ -50,7 +50,7 @@ def endpoint(
     async def run(request: Request, **_path: str) -> HTTPResponse:
         settings = request.app.ctx.settings
         try:
-            checked = _admit(request, operation)
+            checked = await _admit(request, operation)
             try:
                 values = await _read(plan, request, settings.validate_requests)
             except Unsure:  # openapi-core decides (adapted only now: the plan needs no copies)
@@ -143,11 +143,13 @@ async def _read(plan: OperationPlan, request: Request, validate: bool) -> Any:
     return read()
 
 
-def _admit(request: Request, operation: Operation) -> CallerExecutor | None:
+async def _admit(request: Request, operation: Operation) -> CallerExecutor | None:
     """The request's executor (its caller's, on a secured operation: 401 without a valid bearer
-    access token, or the cookie the operation accepts instead, 403 on another account's path),
-    carrying the role the operation declares;
-    the caller's, to confirm its session."""
+    access token, personal access token, or the cookie the operation accepts instead, 403 on
+    another account's path), carrying the role the operation declares; the caller's, to confirm
+    its session. A personal token whose scopes do not cover the operation is 403
+    insufficient-scope once the account check has found it live (one round trip, on refusals
+    only: an unknown, revoked or expired token is the 401 any bad token is)."""
     gate = request.app.ctx.gate
     if not operation.secured:
         request.ctx.db = gate.anonymous
@@ -158,9 +160,13 @@ def _admit(request: Request, operation: Operation) -> CallerExecutor | None:
         request.match_info.get("user_id"),
         operation.required_role,
         cookie,
+        operation.token_scopes,
     )
     request.ctx.caller = caller
     checked = request.ctx.db = gate.executor(caller)
+    if caller.refusal is not None:
+        await checked.confirm()
+        raise caller.refusal
     return checked
 
 

@@ -50,7 +50,8 @@ class TokenParams(TypedDict):
     statement embedding it takes too (where its name line says {token})."""
 
     user_id: str
-    session_id: str
+    session_id: str  # a login family's id, or a personal access token's
+    token_hash: bytes | None  # a personal access token's hash; None for a session
 
 
 class AccessParams(TokenParams):
@@ -220,6 +221,7 @@ class Queries(Protocol):
         *,
         user_id: str,
         session_id: str,
+        token_hash: bytes | None,
         window_from: datetime,
         window_to: datetime,
         after_fire_at: str | None,
@@ -240,6 +242,7 @@ class Queries(Protocol):
         *,
         user_id: str,
         session_id: str,
+        token_hash: bytes | None,
         required_role: str | None,
         list_id: str | None,
         parent_id: str | None,
@@ -255,7 +258,9 @@ class Queries(Protocol):
         assignee_id: str | None,
         quota: int,
     ) -> Row: ...
-    async def get_task(self, conn: Conn, *, user_id: str, session_id: str, id: str) -> Row: ...
+    async def get_task(
+        self, conn: Conn, *, user_id: str, session_id: str, token_hash: bytes | None, id: str
+    ) -> Row: ...
     async def task_version(self, conn: Conn, *, user_id: str, id: str) -> int | None: ...
     async def update_task(
         self,
@@ -263,6 +268,7 @@ class Queries(Protocol):
         *,
         user_id: str,
         session_id: str,
+        token_hash: bytes | None,
         required_role: str | None,
         id: str,
         versions: list[int] | None,
@@ -291,21 +297,43 @@ class Queries(Protocol):
         *,
         user_id: str,
         session_id: str,
+        token_hash: bytes | None,
         required_role: str | None,
         id: str,
         versions: list[int] | None,
     ) -> Row: ...
     async def get_stats(
-        self, conn: Conn, *, user_id: str, session_id: str, list_id: str | None, now: datetime
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        session_id: str,
+        token_hash: bytes | None,
+        list_id: str | None,
+        now: datetime,
     ) -> Row: ...
 
     # placement.sql
     async def task_owner(
-        self, conn: Conn, *, user_id: str, session_id: str, required_role: str | None, id: str
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        session_id: str,
+        token_hash: bytes | None,
+        required_role: str | None,
+        id: str,
     ) -> Row: ...
     async def lock_owner_placement(self, conn: Conn, *, owner_id: str) -> str: ...
     async def task_placement(
-        self, conn: Conn, *, user_id: str, session_id: str, required_role: str | None, id: str
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        session_id: str,
+        token_hash: bytes | None,
+        required_role: str | None,
+        id: str,
     ) -> Row: ...
     async def placement_facts(
         self,
@@ -346,19 +374,26 @@ class Queries(Protocol):
     ) -> Row: ...
 
     # lists.sql
-    async def lock_placement(self, conn: Conn, *, user_id: str, session_id: str) -> Row: ...
+    async def lock_placement(
+        self, conn: Conn, *, user_id: str, session_id: str, token_hash: bytes | None
+    ) -> Row: ...
     async def next_position(self, conn: Conn) -> str: ...
-    def list_lists(self, conn: Conn, *, user_id: str, session_id: str) -> AsyncIterator[Row]: ...
+    def list_lists(
+        self, conn: Conn, *, user_id: str, session_id: str, token_hash: bytes | None
+    ) -> AsyncIterator[Row]: ...
     async def create_list(
         self, conn: Conn, *, user_id: str, name: str, color: str | None, quota: int
     ) -> Row: ...
-    async def get_list(self, conn: Conn, *, user_id: str, session_id: str, id: str) -> Row: ...
+    async def get_list(
+        self, conn: Conn, *, user_id: str, session_id: str, token_hash: bytes | None, id: str
+    ) -> Row: ...
     async def update_list(
         self,
         conn: Conn,
         *,
         user_id: str,
         session_id: str,
+        token_hash: bytes | None,
         required_role: str | None,
         id: str,
         versions: list[int] | None,
@@ -372,6 +407,7 @@ class Queries(Protocol):
         *,
         user_id: str,
         session_id: str,
+        token_hash: bytes | None,
         required_role: str | None,
         id: str,
         versions: list[int] | None,
@@ -396,6 +432,7 @@ class Queries(Protocol):
         *,
         user_id: str,
         session_id: str,
+        token_hash: bytes | None,
         required_role: str | None,
         list_id: str,
     ) -> AsyncIterator[Row]: ...
@@ -405,6 +442,7 @@ class Queries(Protocol):
         *,
         user_id: str,
         session_id: str,
+        token_hash: bytes | None,
         required_role: str | None,
         list_id: str,
         member_id: str,
@@ -416,6 +454,7 @@ class Queries(Protocol):
         *,
         user_id: str,
         session_id: str,
+        token_hash: bytes | None,
         required_role: str | None,
         list_id: str,
         member_id: str,
@@ -428,6 +467,7 @@ class Queries(Protocol):
         *,
         user_id: str,
         session_id: str,
+        token_hash: bytes | None,
         required_role: str | None,
         list_id: str,
     ) -> Row: ...
@@ -450,6 +490,7 @@ class Queries(Protocol):
         *,
         user_id: str,
         session_id: str,
+        token_hash: bytes | None,
         required_role: str | None,
         list_id: str,
         limit: int,
@@ -460,16 +501,17 @@ class Queries(Protocol):
         *,
         user_id: str,
         session_id: str,
+        token_hash: bytes | None,
         required_role: str | None,
         list_id: str,
         id: str,
     ) -> Row: ...
     async def list_invitation_state(self, conn: Conn, *, list_id: str, id: str) -> str | None: ...
     def my_invitations(
-        self, conn: Conn, *, user_id: str, session_id: str, limit: int
+        self, conn: Conn, *, user_id: str, session_id: str, token_hash: bytes | None, limit: int
     ) -> AsyncIterator[Row]: ...
     async def addressed_invitation(
-        self, conn: Conn, *, user_id: str, session_id: str, id: str
+        self, conn: Conn, *, user_id: str, session_id: str, token_hash: bytes | None, id: str
     ) -> Row: ...
     async def lock_list_joins(self, conn: Conn, *, owner_id: str, list_id: str) -> str | None: ...
     async def claim_invitation(self, conn: Conn, *, user_id: str, id: str) -> Row | None: ...
@@ -477,7 +519,7 @@ class Queries(Protocol):
         self, conn: Conn, *, id: str, member_id: str, member_limit: int
     ) -> Row | None: ...
     async def decline_invitation(
-        self, conn: Conn, *, user_id: str, session_id: str, id: str
+        self, conn: Conn, *, user_id: str, session_id: str, token_hash: bytes | None, id: str
     ) -> Row: ...
     async def addressed_invitation_state(
         self, conn: Conn, *, user_id: str, id: str
@@ -521,7 +563,7 @@ class Queries(Protocol):
 
     # tokens.sql
     async def token_account_ok(
-        self, conn: Conn, *, user_id: str, session_id: str
+        self, conn: Conn, *, user_id: str, session_id: str, token_hash: bytes | None
     ) -> bool | None: ...
     async def insert_login_family(
         self, conn: Conn, *, id: str, user_id: str, ttl_seconds: int, user_agent: str | None
@@ -536,7 +578,7 @@ class Queries(Protocol):
     async def mark_rotated(self, conn: Conn, *, id: str) -> str: ...
     async def touch_family(self, conn: Conn, *, id: str, user_agent: str | None) -> str: ...
     async def end_family(self, conn: Conn, *, user_id: str, id: str) -> str | None: ...
-    async def end_user_families(self, conn: Conn, *, user_id: str) -> str: ...
+    async def end_user_credentials(self, conn: Conn, *, user_id: str) -> str: ...
     def list_sessions(self, conn: Conn, *, user_id: str) -> AsyncIterator[Row]: ...
 
     # feeds.sql
@@ -544,7 +586,7 @@ class Queries(Protocol):
         self, conn: Conn, *, user_id: str, list_id: str | None, token_hash: bytes, quota: int
     ) -> Row: ...
     async def calendar_feed_list_role(
-        self, conn: Conn, *, user_id: str, session_id: str, list_id: str
+        self, conn: Conn, *, user_id: str, session_id: str, token_hash: bytes | None, list_id: str
     ) -> Row: ...
     def list_calendar_feeds(self, conn: Conn, *, user_id: str) -> AsyncIterator[Row]: ...
     async def delete_calendar_feed(self, conn: Conn, *, user_id: str, id: str) -> str | None: ...
@@ -595,7 +637,14 @@ class Queries(Protocol):
     ) -> AsyncIterator[Row]: ...
     async def trash_total(self, conn: Conn, *, user_id: str, role: str | None) -> int: ...
     async def trashed_task(
-        self, conn: Conn, *, user_id: str, session_id: str, required_role: str | None, id: str
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        session_id: str,
+        token_hash: bytes | None,
+        required_role: str | None,
+        id: str,
     ) -> Row: ...
     async def lock_task_count(self, conn: Conn, *, user_id: str) -> int | None: ...
     async def restore_home(self, conn: Conn, *, user_id: str, id: str) -> Row: ...
@@ -610,6 +659,7 @@ class Queries(Protocol):
         *,
         user_id: str,
         session_id: str,
+        token_hash: bytes | None,
         required_role: str | None,
         list_id: str | None,
     ) -> Row: ...
@@ -622,6 +672,7 @@ class Queries(Protocol):
         *,
         user_id: str,
         session_id: str,
+        token_hash: bytes | None,
         required_role: str | None,
         task_id: str,
         after_created_at: datetime | None,
@@ -629,7 +680,14 @@ class Queries(Protocol):
         limit: int,
     ) -> AsyncIterator[Row]: ...
     async def lock_comment_task(
-        self, conn: Conn, *, user_id: str, session_id: str, required_role: str | None, task_id: str
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        session_id: str,
+        token_hash: bytes | None,
+        required_role: str | None,
+        task_id: str,
     ) -> Row: ...
     async def create_comment(
         self, conn: Conn, *, owner_id: str, task_id: str, author_id: str, body: str, quota: int
@@ -640,6 +698,7 @@ class Queries(Protocol):
         *,
         user_id: str,
         session_id: str,
+        token_hash: bytes | None,
         required_role: str | None,
         task_id: str,
         id: str,
@@ -652,6 +711,7 @@ class Queries(Protocol):
         *,
         user_id: str,
         session_id: str,
+        token_hash: bytes | None,
         required_role: str | None,
         task_id: str,
         id: str,
@@ -659,13 +719,34 @@ class Queries(Protocol):
 
     # changes.sql
     async def sync_state(self, conn: Conn, *, user_id: str) -> Row: ...
-    async def stream_state(self, conn: Conn, *, user_id: str, session_id: str) -> Row: ...
+    async def stream_state(
+        self, conn: Conn, *, user_id: str, session_id: str, token_hash: bytes | None
+    ) -> Row: ...
     def changes_after(
         self, conn: Conn, *, user_id: str, since: int, upto: int, live_only: bool, limit: int
     ) -> AsyncIterator[Row]: ...
     def member_changes_after(
         self, conn: Conn, *, user_id: str, since: int, upto: int, live_only: bool, limit: int
     ) -> AsyncIterator[Row]: ...
+
+    # access_tokens.sql
+    async def create_access_token(
+        self,
+        conn: Conn,
+        *,
+        id: str,
+        user_id: str,
+        name: str,
+        scopes: list[str],
+        token_hash: bytes,
+        expires_in_days: int,
+        quota: int,
+    ) -> Row | None: ...
+    def list_access_tokens(self, conn: Conn, *, user_id: str) -> AsyncIterator[Row]: ...
+    async def delete_access_token(self, conn: Conn, *, user_id: str, id: str) -> str | None: ...
+    async def touch_access_tokens(
+        self, conn: Conn, *, ids: list[str], used_at: list[datetime]
+    ) -> str: ...
 
     # system.sql
     def applied_migrations(self, conn: Conn) -> AsyncIterator[Row]: ...

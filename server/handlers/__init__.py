@@ -6,7 +6,15 @@ import inspect
 from types import ModuleType
 from typing import Any
 
-from server.accounts import auth, email_change, me, recovery, sessions, verification
+from server.accounts import (
+    access_tokens,
+    auth,
+    email_change,
+    me,
+    recovery,
+    sessions,
+    verification,
+)
 from server.comments import handlers as comments
 from server.feeds import handlers as feeds
 from server.lists import handlers as lists
@@ -23,6 +31,7 @@ MODULES: tuple[ModuleType, ...] = (
     auth,
     me,
     sessions,
+    access_tokens,
     verification,
     recovery,
     email_change,

@@ -10,7 +10,9 @@ resumes right after that event (replayed from the feed).
 A stream lives only as long as what opened it (SPEC §9). It ends with `event: end`, data
 `{"reason"}`: `token-expired` at its access token's `exp` (a deadline of its own, no signal
 needed); `session-ended` once its login family no longer works (logout, logout-all, the session
-ended by id, a password change, a reused refresh token, the family's lifetime);
+ended by id, a password change, a reused refresh token, the family's lifetime), or, for a stream
+opened with a personal access token, once the token does not (deleted, its expiry, a password
+reset);
 `account-deleted`; `reconnect` when the worker stops or loses its signals, or the database fails
 the stream. A revocation reaches it as a session signal from PostgreSQL (migration 0032, every
 instance), which interrupts whatever it is doing, a send to a client that does not read
@@ -63,10 +65,17 @@ async def start(
 
 
 async def run(
-    app: App, stream: hub.Stream, begin: Start, expires: int, loc: list[Any], response: Any
+    app: App,
+    stream: hub.Stream,
+    token: TokenParams,
+    begin: Start,
+    expires: int,
+    loc: list[Any],
+    response: Any,
 ) -> None:
-    """Follows the feed until the stream ends, then says why (expires: the token's `exp`)."""
-    follower = _Follower(app, stream, begin, expires, loc, response)
+    """Follows the feed until the stream ends, then says why (token: the account check's
+    parameters; expires: the access token's `exp`)."""
+    follower = _Follower(app, stream, token, begin, expires, loc, response)
     await response.send(": stream open\n\n")
     reason = await follower.follow()
     data = orjson.dumps({"reason": reason}).decode()
@@ -82,6 +91,7 @@ class _Follower:
         self,
         app: App,
         stream: hub.Stream,
+        token: TokenParams,
         begin: Start,
         expires: int,
         loc: list[Any],
@@ -89,7 +99,7 @@ class _Follower:
     ) -> None:
         self.app, self.stream, self.loc, self.response = app, stream, loc, response
         self.db = Executor(app.ctx.db)  # this stream interprets its session check itself
-        self.token = TokenParams(user_id=stream.user_id, session_id=stream.session_id)
+        self.token = token
         self.loop = asyncio.get_running_loop()
         self.expires = self.loop.time() + (expires - time.time())  # exp in the loop's time
         self.deadline = min(self.expires, self.loop.time() + begin.session_left)

@@ -43,7 +43,7 @@ async def stream_events(request: Request) -> Reply:
     expires = ctx.caller.expires
 
     async def send(response: Any) -> None:
-        await events.run(app, stream, begin, expires, loc, response)
+        await events.run(app, stream, ctx.token, begin, expires, loc, response)
 
     async def close() -> None:
         if metrics is not None:

@@ -93,7 +93,11 @@ async def write(
 
 async def _current(db: Executor, queries: Queries, token: AccessParams, task_id: str) -> Row:
     row = await queries.get_task(
-        db, user_id=token["user_id"], session_id=token["session_id"], id=task_id
+        db,
+        user_id=token["user_id"],
+        session_id=token["session_id"],
+        token_hash=token["token_hash"],
+        id=task_id,
     )
     if row["id"] is None:
         raise NotFound(NO_TASK)

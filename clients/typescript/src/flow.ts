@@ -26,6 +26,7 @@ import { createTodoClient } from "./index.js";
 import { listsFlow } from "./lists.js";
 import { syncFlow } from "./sync.js";
 import { timeFlow } from "./time.js";
+import { tokensFlow } from "./tokens.js";
 import { transferFlow } from "./transfer.js";
 import { webhooksFlow } from "./webhooks.js";
 
@@ -343,6 +344,7 @@ async function main(): Promise<void> {
   await timeFlow(api, userId, step);
   await transferFlow(api, baseUrl, userId, step);
   await webhooksFlow(api, userId, step);
+  await tokensFlow(api, baseUrl, userId, step);
 
   tokens = await step("refresh rotates the pair", async () => {
     const pair = expectStatus(await api.POST("/api/auth/refresh", { body: { refresh_token: refreshTokenOf(tokens) } }), 200);

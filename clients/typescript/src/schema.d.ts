@@ -95,7 +95,7 @@ export interface paths {
         put?: never;
         /**
          * Log out everywhere
-         * @description Ends every session of the account: every refresh token is revoked, and every access token issued before now (this one included) answers `401` at once, on every instance.
+         * @description Ends every session of the account: every refresh token is revoked, and every access token issued before now (this one included) answers `401` at once, on every instance; every personal access token is deleted too.
          */
         post: operations["logout_all"];
         delete?: never;
@@ -222,7 +222,7 @@ export interface paths {
         get?: never;
         /**
          * Change the password
-         * @description Replaces the password after checking the current one (`403` if it is wrong; a failed login of the account, `429` once it is limited). Every session ends: each refresh token, and each access token issued before the change, including the one that made it.
+         * @description Replaces the password after checking the current one (`403` if it is wrong; a failed login of the account, `429` once it is limited). Every session ends: each refresh token, and each access token issued before the change, including the one that made it; every personal access token is deleted too.
          */
         put: operations["change_password"];
         post?: never;
@@ -270,6 +270,53 @@ export interface paths {
          * @description Ends one live session of the account: its refresh tokens and its access tokens stop working at once. Another account's session, an unknown or an already ended one is `404`.
          */
         delete: operations["delete_session"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the personal access tokens
+         * @description The account's personal access tokens, oldest first, without their secrets: each one's scopes, expiry and last use. Expired tokens stay listed until the next `POST /api/me/tokens` deletes them. Only a session may call this.
+         */
+        get: operations["list_access_tokens"];
+        put?: never;
+        /**
+         * Make a personal access token
+         * @description A token for a script (`tdo_` and 87 characters: at least 256 random bits), holding `scopes`, answered this once in `token`: only a keyed hash of it is kept. Send it as `Authorization: Bearer tdo_...` on any operation whose `security` lists `personalToken` with scopes it holds. It lasts `expires_in_days` (1 to 365; absent: 30), until deleted, until a password change or reset or `logout-all`, or with the account. An account holds at most `ACCESS_TOKEN_QUOTA` (50) unexpired tokens: past that, `409` `quota-exceeded` (its expired ones are deleted first). A retried request makes a second token (there is no `Idempotency-Key` here): delete the one not kept. Only a session may call this.
+         */
+        post: operations["create_access_token"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/tokens/{token_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A personal access token's id, from `GET /api/me/tokens`. */
+                token_id: components["parameters"]["AccessTokenId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a personal access token
+         * @description Deletes one of the account's tokens: it answers `401` at once on every instance, and event streams it opened end (`session-ended`). Another account's token, an unknown or an already deleted one is `404`. Only a session may call this.
+         */
+        delete: operations["delete_access_token"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2272,6 +2319,8 @@ export interface components {
             /** @description The individual validation failures. */
             errors?: components["schemas"]["ValidationError"][];
             required_role?: components["schemas"]["Role"];
+            /** @description On `insufficient-scope`: the scopes a personal access token needs for the operation (all of them); empty when only a session may call it. */
+            required_scopes?: components["schemas"]["Scope"][];
         };
         /** @description One validation failure. */
         ValidationError: {
@@ -2435,6 +2484,53 @@ export interface components {
             user_agent: string | null;
             /** @description True for the session of the access token that asked. */
             current: boolean;
+        };
+        /**
+         * @description What a personal access token may do: read or write tasks (their comments, trash and reminders included), read or write lists (reading members and invitations, removing members, revoking invitations; inviting and changing a member's role take a session), read the account (`GET /api/me`).
+         * @enum {string}
+         */
+        Scope: "tasks:read" | "tasks:write" | "lists:read" | "lists:write" | "account:read";
+        AccessTokenCreate: {
+            /** @description What the token is for; 1 to 100 characters after trimming (stored trimmed). */
+            name: string;
+            scopes: components["schemas"]["AccessTokenScopes"];
+            /**
+             * @description Days until it expires, 1 to 365; absent: 30 (a forgotten token should not live forever: a script that needs longer says so).
+             * @default 30
+             */
+            expires_in_days?: number;
+        };
+        /** @description The scopes a token holds (each once; an unknown one is `422` at its index). */
+        AccessTokenScopes: components["schemas"]["Scope"][];
+        /**
+         * Format: date-time
+         * @description When a request last used it (up to a minute late: written in the background), or null.
+         */
+        AccessTokenLastUsed: string | null;
+        AccessToken: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            scopes: components["schemas"]["AccessTokenScopes"];
+            created_at: components["schemas"]["Timestamp"];
+            expires_at: components["schemas"]["Timestamp"];
+            last_used_at: components["schemas"]["AccessTokenLastUsed"];
+        };
+        /** @description An `AccessToken` just made, with its secret (shown this once). */
+        NewAccessToken: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            scopes: components["schemas"]["AccessTokenScopes"];
+            created_at: components["schemas"]["Timestamp"];
+            expires_at: components["schemas"]["Timestamp"];
+            last_used_at: null;
+            /** @description The token; only its hash is kept, so it cannot be shown again. */
+            token: string;
+        };
+        AccessTokenList: {
+            /** @description The account's tokens, oldest first; expired ones until the next `POST /api/me/tokens` deletes them. */
+            tokens: components["schemas"]["AccessToken"][];
         };
         SessionList: {
             sessions: components["schemas"]["Session"][];
@@ -3017,18 +3113,32 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The token's user may not do this (another user's `user_id`, or a wrong current password). */
+        /** @description The token's user may not do this (another user's `user_id`, or a wrong current password), or a personal access token lacks a scope the operation needs (`insufficient-scope`, naming `required_scopes`). */
         Forbidden: {
             headers: {
+                /** @description On `insufficient-scope`: `Bearer error="insufficient_scope", scope="..."` (RFC 6750). */
+                "WWW-Authenticate"?: string;
                 [name: string]: unknown;
             };
             content: {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Another user's `user_id` (`forbidden`), or the caller belongs to the list but their role is below the operation's `x-required-role` (`permission-denied`, naming `required_role`); nothing changed. */
+        /** @description Another user's `user_id` (`forbidden`), or the caller belongs to the list but their role is below the operation's `x-required-role` (`permission-denied`, naming `required_role`), or a personal access token lacks a scope the operation needs (`insufficient-scope`, naming `required_scopes`); nothing changed. */
         PermissionDenied: {
             headers: {
+                /** @description On `insufficient-scope`: `Bearer error="insufficient_scope", scope="..."` (RFC 6750). */
+                "WWW-Authenticate"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description A personal access token on an operation only a session may call, or without a scope it needs (`insufficient-scope`, naming `required_scopes`: empty when a session is needed); nothing changed. */
+        InsufficientScope: {
+            headers: {
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
                 [name: string]: unknown;
             };
             content: {
@@ -3316,6 +3426,8 @@ export interface components {
         AssigneeFilter: string | ("me" | "none");
         /** @description A session's (login family's) id, from `GET /api/me/sessions`. */
         SessionId: string;
+        /** @description A personal access token's id, from `GET /api/me/tokens`. */
+        AccessTokenId: string;
         /** @description A push subscription's id. */
         SubscriptionId: string;
         /**
@@ -3693,6 +3805,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
             413: components["responses"]["PayloadTooLarge"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
@@ -3851,6 +3964,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
             413: components["responses"]["PayloadTooLarge"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
@@ -3914,6 +4028,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
             408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -3976,6 +4091,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
             413: components["responses"]["PayloadTooLarge"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
@@ -4003,6 +4119,97 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_access_tokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tokens. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessTokenList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    create_access_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AccessTokenCreate"];
+            };
+        };
+        responses: {
+            /** @description The token, with its secret (shown this once). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewAccessToken"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    delete_access_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A personal access token's id, from `GET /api/me/tokens`. */
+                token_id: components["parameters"]["AccessTokenId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The token is deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
@@ -4030,6 +4237,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
             404: components["responses"]["MailOff"];
             409: components["responses"]["AlreadyVerified"];
             413: components["responses"]["PayloadTooLarge"];
@@ -4096,6 +4304,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
             404: components["responses"]["PushOff"];
             413: components["responses"]["PayloadTooLarge"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
@@ -4136,6 +4345,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
             404: components["responses"]["PushOff"];
             408: components["responses"]["RequestTimeout"];
             409: components["responses"]["QuotaExceeded"];
@@ -4168,6 +4378,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
@@ -4195,6 +4406,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
             404: components["responses"]["MailOff"];
             413: components["responses"]["PayloadTooLarge"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
@@ -4228,6 +4440,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
             404: components["responses"]["InvitationNotFound"];
             409: components["responses"]["InvitationAnswered"];
             410: components["responses"]["InvitationExpired"];
@@ -4261,6 +4474,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InsufficientScope"];
             404: components["responses"]["InvitationNotFound"];
             409: components["responses"]["InvitationAnswered"];
             410: components["responses"]["InvitationExpired"];
