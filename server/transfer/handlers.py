@@ -3,7 +3,8 @@
 An import is planned first, off the event loop (server/transfer/plan.py, todoist.py: every
 check, new ids), then written in one transaction holding the user's placement lock and task
 count (the order every writer of both takes): the quotas are counted with no other create in
-between, and the lists, tasks and trashed tasks go in as one statement each. Any refusal, a
+between, and the lists, tasks, trashed tasks and comments go in as a few statements each (the
+comments of trashed tasks kept out of the change feed, as their tasks are). Any refusal, a
 malformed item or a quota, comes before the first write, and a failure after it rolls the whole
 import back. A dry run plans and counts the same, and writes nothing.
 
@@ -54,13 +55,14 @@ async def export_account(request: Request) -> Reply:
     async with db.transaction() as conn:
         lists = [dict(row) async for row in queries.export_lists(conn, user_id=user_id)]
         tasks = [dict(row) async for row in queries.export_tasks(conn, user_id=user_id)]
+        comments = [row async for row in queries.export_comments(conn, user_id=user_id)]
     now = request.app.ctx.clock()
-    return Reply(await asyncio.to_thread(_encoded, lists, tasks, now))
+    return Reply(await asyncio.to_thread(_encoded, lists, tasks, comments, now))
 
 
-def _encoded(lists: list[dict[str, Any]], tasks: list[dict[str, Any]], now: Any) -> bytes:
+def _encoded(lists: list[Row], tasks: list[dict[str, Any]], comments: list[Row], now: Any) -> bytes:
     """The document as JSON (an account's 50,000 tasks take a while: off the event loop)."""
-    return orjson.dumps(document(lists, tasks, now), option=orjson.OPT_UTC_Z)
+    return orjson.dumps(document(lists, tasks, comments, now), option=orjson.OPT_UTC_Z)
 
 
 async def import_account(request: Request) -> Reply:
@@ -107,6 +109,8 @@ async def _imported(conn: Executor, request: Request, plan: Plan, dry_run: bool)
         raise QuotaExceeded(f"An account has at most {settings.list_quota} lists.")
     if tasks + len(plan.tasks) + len(plan.trashed) > settings.task_quota:
         raise QuotaExceeded(f"An account has at most {settings.task_quota} tasks.")
+    if plan.busiest > settings.comment_quota:
+        raise QuotaExceeded(f"A task has at most {settings.comment_quota} comments.")
     if not dry_run:
         await _write(conn, request, plan, str(room["inbox_id"]))
     return _summary(plan, room, dry_run)
@@ -131,6 +135,11 @@ async def _write(conn: Executor, request: Request, plan: Plan, inbox_id: str) ->
         await queries.import_tasks(conn, user_id=user_id, tasks=chunk)
     if plan.trashed:
         await queries.import_trash(conn, user_id=user_id, tasks=plan.trashed)
+    for start in range(0, len(plan.comments), CHUNK):
+        chunk = plan.comments[start : start + CHUNK]
+        await queries.import_comments(conn, user_id=user_id, comments=chunk)
+    if hidden := [row["id"] for row in plan.comments if row["deleted_at"] is not None]:
+        await queries.hide_imported_trash(conn, user_id=user_id, ids=hidden)
 
 
 def _summary(plan: Plan, room: Row, dry_run: bool) -> dict[str, Any]:
@@ -144,5 +153,6 @@ def _summary(plan: Plan, room: Row, dry_run: bool) -> dict[str, Any]:
         "lists": ([inbox] if plan.inbox_name is not None else []) + made,
         "tasks": len(plan.tasks),
         "trashed": len(plan.trashed),
+        "comments": len(plan.comments),
         "skipped": plan.skipped,
     }

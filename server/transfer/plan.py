@@ -19,6 +19,7 @@ from typing import Any
 from server.errors import UnprocessableContent
 from server.tasks import fields as task_fields
 from server.tasks.placement import MAX_LEVEL
+from server.transfer.comments import planned_comments
 
 MAX_TASKS = 10_000  # per import
 # Seconds of checking a document may take (its recurrence rules: a rule that seldom occurs
@@ -47,13 +48,13 @@ class Plan:
     trashed: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0  # rows of a CSV not read (notes, meta)
     order: list[tuple[str, int]] = field(default_factory=list)  # ("tasks"|"trashed", index)
+    comments: list[dict[str, Any]] = field(default_factory=list)  # their tasks' by new ids
+    busiest: int = 0  # the most comments one task gets
 
 
 def plan_export(body: Mapping[str, Any], budget: float = PLAN_SECONDS) -> Plan:
     """The plan of a validated Export body, checked within `budget` seconds."""
     deadline = time.monotonic() + budget
-    if body.get("comments"):
-        raise _invalid(["body", "comments"], "comments cannot be imported yet")
     tasks = body["tasks"]
     if len(tasks) > MAX_TASKS:
         raise _invalid(["body", "tasks"], f"at most {MAX_TASKS} tasks per import")
@@ -72,6 +73,7 @@ def plan_export(body: Mapping[str, Any], budget: float = PLAN_SECONDS) -> Plan:
         list_ids[key] = new
         plan.lists.append({"id": new, "name": item["name"].strip(), "color": item.get("color")})
     seen: dict[str, Placed] = {}  # by document id
+    made: dict[str, tuple[str, Any]] = {}  # by document id: (new id, deleted_at)
     for index, item in enumerate(tasks):
         loc = ["body", "tasks", index]
         if time.monotonic() > deadline:
@@ -94,6 +96,8 @@ def plan_export(body: Mapping[str, Any], budget: float = PLAN_SECONDS) -> Plan:
             plan.tasks.append(row)
             plan.order.append(("tasks", len(plan.tasks) - 1))
         seen[key] = Placed(row["id"], level, trashed, str(item["list_id"]))
+        made[key] = (row["id"], row.get("deleted_at"))
+    plan.comments, plan.busiest = planned_comments(body.get("comments", []), made)
     return plan
 
 

@@ -1442,8 +1442,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Export the account's lists and tasks
-         * @description One `Export` document: every list (in manual order) and every task, the trash included (`deleted_at` set), each sibling group in its manual order, with dates, recurrence and reminders. `POST .../import` takes it back, into this account or another.
+         * Export the account's lists, tasks and comments
+         * @description One `Export` document: every list (in manual order) and every task, the trash included (`deleted_at` set), each sibling group in its manual order, with dates, recurrence and reminders, and every comment of those tasks (whoever wrote it; a trashed task's too), task by task, oldest first. `POST .../import` takes it back, into this account or another.
          */
         get: operations["export_account"];
         put?: never;
@@ -1470,7 +1470,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Import lists and tasks
+         * Import lists, tasks and comments
          * @description Creates what an `Export` document (`application/json`) or a Todoist
          *     project's CSV export (`text/csv`) holds, with new ids, in one
          *     transaction: all of it or nothing. At most 10,000 tasks per import and
@@ -1485,7 +1485,17 @@ export interface paths {
          *     4, a parent that is missing, in another list, or a cycle, a live task
          *     under a trashed one, a list or task id given twice, a list that is
          *     missing, more than one inbox: `422` naming the item (`["body", "tasks",
-         *     3, "parent_id"]`). `comments` must be empty for now. Checking a
+         *     3, "parent_id"]`). Each comment goes to its task (a trashed task's to
+         *     the trash with it), keeping its text and times; one by the exporting
+         *     account (`by_owner`, the default) is the importer's, one by another
+         *     person has no author here (`author: null`, as a deleted account's) and
+         *     keeps `author_name` for the next export. A comment naming a task the
+         *     document does not give before it, an id given twice, a blank body or
+         *     one over 5000 characters once trimmed, `author_name` beside `by_owner`
+         *     true, more than 20,000 comments: `422` naming it (`["body",
+         *     "comments", 2, "task_id"]`); more comments on one task than
+         *     `COMMENT_QUOTA` (1000): `409`. A document without comments (or with
+         *     `comments: []`, as before 1.19.0) imports as before. Checking a
          *     document may take 10 s at most (recurrence rules that seldom occur are
          *     slow to check): past that, `422` at the task it reached; send the rest
          *     in another import.
@@ -1503,7 +1513,7 @@ export interface paths {
          *     `RESPONSIBLE` and the other columns are not read. Errors name
          *     `["body", <row number>, <column>]` (the header is row 1).
          *
-         *     Past the quota of lists or tasks (the trash counts): `409`
+         *     Past the quota of lists, tasks (the trash counts) or a task's comments: `409`
          *     `quota-exceeded`, nothing written. `dry_run=true` checks everything
          *     and answers what would be made, writing nothing. Without
          *     `Idempotency-Key`, an import sent twice makes everything twice; with
@@ -2088,7 +2098,7 @@ export interface components {
         CalendarFeedList: {
             feeds: components["schemas"]["CalendarFeed"][];
         };
-        /** @description An account's lists and tasks, as `GET .../export` answers and `POST .../import` takes. Ids are the exporting account's and only tie the document together (an import makes new ones). Lists come in manual order; tasks in manual order within each sibling group (one list, one parent), a parent before its children. */
+        /** @description An account's lists, tasks and comments, as `GET .../export` answers and `POST .../import` takes. Ids are the exporting account's and only tie the document together (an import makes new ones). Lists come in manual order; tasks in manual order within each sibling group (one list, one parent), a parent before its children; comments task by task in the tasks' order, each task's oldest first. */
         Export: {
             /** @constant */
             format: "todo-api.export.v1";
@@ -2097,8 +2107,35 @@ export interface components {
             lists: components["schemas"]["ExportList"][];
             /** @description At most 10,000 per import (`422` at `["body", "tasks"]`). */
             tasks: components["schemas"]["ExportTask"][];
-            /** @description Reserved for the comments of tasks; always empty for now, and an import refuses any. */
-            comments?: Record<string, unknown>[];
+            /** @description The comments of the document's tasks. At most 20,000 per import (`422` at `["body", "comments"]`); an export holds them all. */
+            comments?: components["schemas"]["ExportComment"][];
+        };
+        ExportComment: {
+            /** Format: uuid */
+            id: string;
+            /**
+             * Format: uuid
+             * @description One of the document's tasks, given before the comment.
+             */
+            task_id: string;
+            body: components["schemas"]["CommentBody"];
+            /**
+             * @description Written by the account exported (the owner of its lists). An import makes the importer its author; a comment another person wrote (false) has no author in the importing account.
+             * @default true
+             */
+            by_owner?: boolean;
+            /** @description Who wrote it, when not the account exported (`by_owner` false): the name of their account, kept as text by an import; null when that account is gone (and always null beside `by_owner` true, else `422`). */
+            author_name?: null | components["schemas"]["DisplayName"];
+            /**
+             * Format: date-time
+             * @description Kept by an import (the comments' order); now when absent.
+             */
+            created_at?: string | null;
+            /**
+             * Format: date-time
+             * @description Kept by an import; `created_at` when absent or earlier.
+             */
+            updated_at?: string | null;
         };
         ExportList: {
             /** Format: uuid */
@@ -2168,6 +2205,8 @@ export interface components {
             tasks: number;
             /** @description Tasks made in the trash. */
             trashed: number;
+            /** @description Comments made (those of trashed tasks with them in the trash). */
+            comments: number;
             /** @description Rows of a Todoist CSV that were not read (`note`, `meta`). */
             skipped: number;
         };

@@ -1,0 +1,62 @@
+"""The comments of an Export document as an import will write them (SPEC §13), checked before
+anything is written: each names a task given before in the document (by the document's id),
+its text is a comment's (1 to 5000 characters once trimmed), and its author is the importer
+(`by_owner`, the default) or another person, who becomes no account here: the comment has no
+author (as a deleted account's) and keeps `author_name` as text, so a later export names them
+again. A comment of a trashed task goes to the trash with it."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from server.comments.body import trimmed_text
+from server.errors import UnprocessableContent
+
+MAX_COMMENTS = 20_000  # per import
+
+
+def planned_comments(
+    items: Sequence[Mapping[str, Any]], tasks: Mapping[str, tuple[str, Any]]
+) -> tuple[list[dict[str, Any]], int]:
+    """(the rows import_comments writes, the most comments one task gets) of the document's
+    comments, `tasks` mapping each document task id to (its new id, its deleted_at)."""
+    if len(items) > MAX_COMMENTS:
+        raise _invalid(["body", "comments"], f"at most {MAX_COMMENTS} comments per import")
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    per_task: Counter[str] = Counter()
+    for index, item in enumerate(items):
+        loc = ["body", "comments", index]
+        key = str(item["id"])
+        if key in seen:
+            raise _invalid([*loc, "id"], "is given twice")
+        seen.add(key)
+        task = tasks.get(str(item["task_id"]))
+        if task is None:
+            raise _invalid([*loc, "task_id"], "is not one of the document's tasks")
+        by_owner = item.get("by_owner", True)
+        author_name = item.get("author_name")
+        if by_owner and author_name is not None:
+            raise _invalid([*loc, "author_name"], "names another author: by_owner must be false")
+        task_id, deleted_at = task
+        per_task[task_id] += 1
+        rows.append(
+            {
+                "id": str(uuid.uuid4()),
+                "task_id": task_id,
+                "by_owner": by_owner,
+                "author_name": None if author_name is None else author_name.strip(),
+                "body": trimmed_text(item["body"], [*loc, "body"]),
+                "created_at": item.get("created_at"),
+                "updated_at": item.get("updated_at"),
+                "deleted_at": deleted_at,
+            }
+        )
+    return rows, max(per_task.values(), default=0)
+
+
+def _invalid(loc: list[Any], msg: str) -> UnprocessableContent:
+    return UnprocessableContent.at(loc, msg, "value_error")
