@@ -15,8 +15,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from openapi_schema_validator import OAS31Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from server.app import load_contract
 from server.system.reminders import fire_due
 from server.webhooks.dispatcher import Dispatcher
 from server.webhooks.signing import signed_headers
@@ -209,6 +213,91 @@ def test_a_members_webhook_hears_a_shared_list_until_the_member_is_removed(
     received = hookbox.wait(3, api.idle)
     told = [(h.json["type"], h.json["data"]["id"]) for h in received[1:]]
     assert told == [("task.deleted", made.json()["id"]), ("task.created", mine.json()["id"])]
+
+
+def contract_check(message: dict[str, Any]) -> None:
+    """The delivery's body matches the payload schema the contract's top-level `webhooks:`
+    declares for its type."""
+    document, uri = load_contract().document, "urn:todo-api:openapi"
+    assert message["type"] in document["webhooks"], message["type"]
+    pointer = f"/webhooks/{message['type']}/post/requestBody/content/application~1json/schema"
+    registry: Registry[Any] = Registry().with_resource(uri, DRAFT202012.create_resource(document))
+    validator = OAS31Validator(
+        {"$ref": f"{uri}#{pointer}"},
+        registry=registry,
+        format_checker=OAS31Validator.FORMAT_CHECKER,
+    )
+    validator.validate(message)
+
+
+def body_of(message: dict[str, Any]) -> Any:
+    """A change event's comment text (None for a delete)."""
+    return (message["data"]["data"] or {}).get("body")
+
+
+def test_comments_of_a_shared_list_reach_each_members_webhook_until_the_member_is_removed(
+    api: Api, user: User, other_user: User, hookbox: Hookbox, sql: psycopg.Connection[Any]
+) -> None:
+    """comment.created, comment.updated and comment.deleted: a comment written, edited and
+    deleted on a task of a shared list reaches the owner's and the member's webhooks, each as
+    subscribed, signed; once removed from the list the member hears its comments no more."""
+    owner, member = user, other_user
+    shared = api.post(f"/api/{owner.id}/lists", json={"name": "Home"}, headers=owner.headers)
+    list_id = shared.json()["id"]
+    share(sql, owner, list_id, member, "editor")
+    task = api.post(
+        f"/api/{owner.id}/tasks", json={"title": "Paint", "list_id": list_id}, headers=owner.headers
+    ).json()
+    secrets = {
+        "/member": register(api, member, f"{hookbox.origin}/member", ["comment.*"])["secret"],
+        "/owner": register(
+            api, owner, f"{hookbox.origin}/owner", ["comment.created", "comment.deleted"]
+        )["secret"],
+    }
+
+    def comments(author: User, task_id: str) -> str:
+        return f"/api/{author.id}/tasks/{task_id}/comments"
+
+    def told(count: int) -> list[tuple[str, str, str, Any]]:
+        received = hookbox.wait(count, api.idle)
+        assert len(received) == count, [h.json for h in received]
+        for hook in received:
+            contract_check(verify(secrets[hook.path], hook))
+        return [(h.path, h.json["type"], h.json["data"]["id"], body_of(h.json)) for h in received]
+
+    first = api.post(comments(member, task["id"]), json={"body": "Blue?"}, headers=member.headers)
+    assert first.status_code == 201, first.text
+    first_id = first.json()["id"]
+    assert sorted(told(2)) == [
+        ("/member", "comment.created", first_id, "Blue?"),
+        ("/owner", "comment.created", first_id, "Blue?"),
+    ]
+    edited = api.patch(
+        f"{comments(member, task['id'])}/{first_id}",
+        json={"body": "Green, rather"},
+        headers={**member.headers, "If-Match": first.headers["ETag"]},
+    )
+    assert edited.status_code == 200, edited.text
+    assert told(3)[2] == ("/member", "comment.updated", first_id, "Green, rather")
+    gone = api.delete(f"{comments(owner, task['id'])}/{first_id}", headers=owner.headers)
+    assert gone.status_code == 204
+    assert sorted(told(5)[3:]) == [
+        ("/member", "comment.deleted", first_id, None),
+        ("/owner", "comment.deleted", first_id, None),
+    ]
+
+    unshare(sql, list_id, member)
+    after = api.post(comments(owner, task["id"]), json={"body": "Done"}, headers=owner.headers)
+    mine = api.post(
+        f"/api/{member.id}/tasks", json={"title": "Mine"}, headers=member.headers
+    ).json()
+    own = api.post(comments(member, mine["id"]), json={"body": "Note"}, headers=member.headers)
+    assert own.status_code == 201, own.text
+    later = told(7)[5:]
+    assert ("/owner", "comment.created", after.json()["id"], "Done") in later
+    assert [x for x in later if x[0] == "/member"] == [
+        ("/member", "comment.created", own.json()["id"], "Note")
+    ]
 
 
 def pending(api: Api, user: User, webhook_id: str) -> list[dict[str, Any]]:

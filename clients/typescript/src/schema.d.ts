@@ -1199,7 +1199,7 @@ export interface paths {
         put?: never;
         /**
          * Register a webhook
-         * @description Registers a receiver of the account's events (the top-level `webhooks` of this document describes each): from now on, each change of the account's tasks and lists (its change feed, `GET /changes`, in commit order) and each reminder that falls due is `POST`ed to `url` as JSON `{type, id, timestamp, data}`, signed per the Standard Webhooks scheme with the `secret` answered here, and only here. `events` names the events wanted (`task.*`, `list.*`, `comment.*` take every event of their kind).
+         * @description Registers a receiver of the account's events (the top-level `webhooks` of this document describes each): from now on, each change of the account's tasks, lists and comments (its change feed, `GET /changes`, in commit order; a member's covers the lists shared with it) and each reminder that falls due is `POST`ed to `url` as JSON `{type, id, timestamp, data}`, signed per the Standard Webhooks scheme with the `secret` answered here, and only here. `events` names the events wanted (`task.*`, `list.*`, `comment.*` take every event of their kind).
          *     In production `url` is `https` at a host that resolves to public addresses only (`422` for loopback, private, link-local or reserved addresses, `localhost`, or a name that does not resolve; the addresses are checked again at each delivery, and the connection goes to those checked); in development `http` and any address too. At most `WEBHOOK_QUOTA` (10) webhooks per account (`409` `quota-exceeded`).
          */
         post: operations["create_webhook"];
@@ -1932,6 +1932,150 @@ export interface webhooks {
         get?: never;
         put?: never;
         /** A list was deleted */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_` and 32 hex digits), the same on every attempt and every redelivery of one event: a receiver drops a repeat by it. */
+                    "webhook-id": components["parameters"]["WebhookIdHeader"];
+                    /** @description This attempt's time, in seconds since the epoch; receivers refuse an old one. */
+                    "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                    /** @description `v1,` and the base64 of HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the key the webhook's secret carries (`whsec_` and the key's base64): the Standard Webhooks scheme, which its libraries verify. */
+                    "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookChangeEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx within 10 s delivers the event. Anything else (another status, a redirect, which is not followed, no answer) is retried with exponential backoff for 24 hours under the same `webhook-id`; then the webhook is disabled and its owner mailed. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "comment.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A comment was written
+         * @description A comment on a task the account can see (its own, or of a list it is a member of), still at its first version; `data.data` is the `Comment`. As for tasks, a comment written and edited before it was sent arrives as `comment.updated`. A member removed from a list hears of its comments no more (after a `comment.deleted` of each, as the change feed carries).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_` and 32 hex digits), the same on every attempt and every redelivery of one event: a receiver drops a repeat by it. */
+                    "webhook-id": components["parameters"]["WebhookIdHeader"];
+                    /** @description This attempt's time, in seconds since the epoch; receivers refuse an old one. */
+                    "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                    /** @description `v1,` and the base64 of HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the key the webhook's secret carries (`whsec_` and the key's base64): the Standard Webhooks scheme, which its libraries verify. */
+                    "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookChangeEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx within 10 s delivers the event. Anything else (another status, a redirect, which is not followed, no answer) is retried with exponential backoff for 24 hours under the same `webhook-id`; then the webhook is disabled and its owner mailed. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "comment.updated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A comment was edited
+         * @description A comment's latest state, once edited after it was written (or back from the trash with its task).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_` and 32 hex digits), the same on every attempt and every redelivery of one event: a receiver drops a repeat by it. */
+                    "webhook-id": components["parameters"]["WebhookIdHeader"];
+                    /** @description This attempt's time, in seconds since the epoch; receivers refuse an old one. */
+                    "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                    /** @description `v1,` and the base64 of HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the key the webhook's secret carries (`whsec_` and the key's base64): the Standard Webhooks scheme, which its libraries verify. */
+                    "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookChangeEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx within 10 s delivers the event. Anything else (another status, a redirect, which is not followed, no answer) is retried with exponential backoff for 24 hours under the same `webhook-id`; then the webhook is disabled and its owner mailed. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "comment.deleted": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A comment was deleted
+         * @description A comment deleted, or gone to the trash with its task (`data.op` is `delete`, `data.data` null).
+         */
         post: {
             parameters: {
                 query?: never;
@@ -2869,10 +3013,10 @@ export interface components {
             invitations: components["schemas"]["Invitation"][];
         };
         /**
-         * @description An event a webhook may subscribe to: a name of the top-level `webhooks`, or every event of a kind (`task.*`, `list.*`, `comment.*`). `comment.*` takes the comment events the change feed will carry once comments are part of it.
+         * @description An event a webhook may subscribe to: a name of the top-level `webhooks`, or every event of a kind (`task.*`, `list.*`, `comment.*`).
          * @enum {string}
          */
-        WebhookEvent: "task.*" | "task.created" | "task.updated" | "task.deleted" | "list.*" | "list.created" | "list.updated" | "list.deleted" | "comment.*" | "reminder";
+        WebhookEvent: "task.*" | "task.created" | "task.updated" | "task.deleted" | "list.*" | "list.created" | "list.updated" | "list.deleted" | "comment.*" | "comment.created" | "comment.updated" | "comment.deleted" | "reminder";
         /** @description Where deliveries are POSTed: `https` at a public address in production; `http` and any address too in development. */
         WebhookUrl: string;
         WebhookCreate: {
@@ -2942,7 +3086,7 @@ export interface components {
         };
         WebhookChangeEvent: {
             /** @enum {unknown} */
-            type?: "task.created" | "task.updated" | "task.deleted" | "list.created" | "list.updated" | "list.deleted";
+            type?: "task.created" | "task.updated" | "task.deleted" | "list.created" | "list.updated" | "list.deleted" | "comment.created" | "comment.updated" | "comment.deleted";
             data?: components["schemas"]["Change"];
         } & components["schemas"]["WebhookMessage"];
         WebhookReminderEvent: {
