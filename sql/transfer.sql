@@ -45,6 +45,12 @@ SELECT i.id AS inbox_id, i.name AS inbox_name,
 SELECT coalesce(array_agg(p ORDER BY p COLLATE "C"), '{}')
   FROM (SELECT next_position() AS p FROM generate_series(1, :count)) AS made;
 
+-- name: stamp_each_statement()!
+-- Nothing: from here to the transaction's end, each statement stamps the revisions of what it
+-- wrote at its own end (the deferred stamp_revisions of migration 0040 made immediate), under
+-- its statement_timeout, rather than every row's at COMMIT, which no statement_timeout bounds.
+SET CONSTRAINTS ALL IMMEDIATE;
+
 -- name: import_lists(user_id, lists)!
 -- Makes the lists of a jsonb array of {id, name, color, position}.
 INSERT INTO lists (id, user_id, name, color, position)
@@ -92,18 +98,22 @@ SELECT count(*) FROM made;
 
 -- name: import_comments(user_id, comments)$
 -- How many comments were made from a jsonb array of {id, task_id, by_owner, author_name, body,
--- created_at, updated_at, deleted_at} (deleted_at set: with its trashed task, never later than
--- now); the user is the author of those by_owner, the others have none and keep author_name.
-WITH made AS (
+-- created_at, updated_at, deleted_at, seq} (deleted_at set: with its trashed task, never later
+-- than now); the user is the author of those by_owner, the others have none and keep
+-- author_name. One without created_at is made `seq` microseconds after now (seq: its place in
+-- the document), so a task's comments keep the document's order; updated_at is never earlier.
+WITH r AS (
+  SELECT r.*, coalesce(r.created_at, now() + make_interval(secs => r.seq / 1e6)) AS made_at
+    FROM jsonb_to_recordset(:comments::jsonb) AS r(
+           id uuid, task_id uuid, by_owner boolean, author_name text, body text,
+           created_at timestamptz, updated_at timestamptz, deleted_at timestamptz, seq integer)
+), made AS (
   INSERT INTO comments (id, user_id, task_id, author_id, author_name, body, created_at,
                         updated_at, deleted_at)
   SELECT r.id, :user_id, r.task_id, CASE WHEN r.by_owner THEN :user_id::uuid END,
-         r.author_name, r.body, coalesce(r.created_at, now()),
-         greatest(coalesce(r.updated_at, r.created_at, now()), coalesce(r.created_at, now())),
+         r.author_name, r.body, r.made_at, greatest(r.updated_at, r.made_at),
          CASE WHEN r.deleted_at IS NOT NULL THEN least(r.deleted_at, now()) END
-    FROM jsonb_to_recordset(:comments::jsonb) AS r(
-           id uuid, task_id uuid, by_owner boolean, author_name text, body text,
-           created_at timestamptz, updated_at timestamptz, deleted_at timestamptz)
+    FROM r
   RETURNING 1
 )
 SELECT count(*) FROM made;

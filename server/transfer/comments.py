@@ -53,6 +53,7 @@ def planned_comments(
                 "created_at": item.get("created_at"),
                 "updated_at": item.get("updated_at"),
                 "deleted_at": deleted_at,
+                "seq": index,
             }
         )
     return rows, max(per_task.values(), default=0)

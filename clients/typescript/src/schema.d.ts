@@ -2272,7 +2272,7 @@ export interface components {
             author_name?: null | components["schemas"]["DisplayName"];
             /**
              * Format: date-time
-             * @description Kept by an import (the comments' order); now when absent.
+             * @description Kept by an import (a task's comments are listed by it); when absent, the import's time, in the document's order.
              */
             created_at?: string | null;
             /**
