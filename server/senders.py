@@ -10,11 +10,11 @@ from server.contract.context import App
 from server.db.executor import Executor
 from server.mail.deliver import MailDeliverer
 from server.mail.files import FileTransport
-from server.mail.sealing import sealer_for
 from server.mail.smtp import SmtpTransport
 from server.outbox.sender import Deliverer, Outlet, Sender, Tally
 from server.push.deliver import PushDeliverer
 from server.push.keys import vapid_key
+from server.sealing import sealer_for
 from server.webhooks.deliver import WebhookPoster
 from server.webhooks.dispatcher import CHANNEL, Dispatcher
 

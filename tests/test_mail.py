@@ -21,7 +21,7 @@ import pytest
 
 from server.accounts.mailing import token_hash
 from server.config import ConfigError, Settings, load_settings
-from server.mail.sealing import Unsealable, sealer_for
+from server.sealing import Unsealable, sealer_for
 from tests.mailbox import Mailbox
 from tests.support import Api, User, eventually
 
