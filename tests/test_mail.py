@@ -225,6 +225,7 @@ def _production(**extra: str) -> dict[str, str]:
         "DATABASE_URL": "postgresql://db/todo",
         "JWT_SECRET": "s" * 48,
         "PUSH_ENABLED": "false",
+        "WEBHOOK_SECRET_KEY": "w" * 48,
         **extra,
     }
 

@@ -21,9 +21,12 @@ from referencing.jsonschema import DRAFT202012
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from server.app import load_contract
+from server.sealing import KeyRing, Unsealable
 from server.system.reminders import fire_due
 from server.webhooks.dispatcher import Dispatcher
-from server.webhooks.signing import signed_headers
+from server.webhooks.secrets import CONTEXT as SECRETS_CONTEXT
+from server.webhooks.secrets import key_ring
+from server.webhooks.signing import new_secret, signed_headers
 from tests.hookbox import Hookbox
 from tests.mailbox import Mailbox
 from tests.sharing import share, unshare
@@ -548,6 +551,71 @@ def test_a_receiver_down_for_hours_leaves_the_service_ready(
     ready = api.get("/ready")
     assert ready.status_code == 200, ready.text
     assert ready.json()["outbox"] == {"oldest_unsent_seconds": None}
+
+
+def stored_secret(sql: psycopg.Connection[Any], webhook_id: str) -> str:
+    row = sql.execute("SELECT secret FROM webhooks WHERE id = %s", (webhook_id,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_a_copy_of_the_database_holds_no_secret_that_signs(
+    api: Api, user: User, hookbox: Hookbox, sql: psycopg.Connection[Any]
+) -> None:
+    """The signing secret is sealed under WEBHOOK_SECRET_KEY (here derived from JWT_SECRET):
+    the row holds neither the secret nor its key, and no other key opens it; the delivery is
+    signed with the secret shown at creation all the same."""
+    webhook = register(api, user, f"{hookbox.origin}/in")
+    stored = stored_secret(sql, webhook["id"])
+    key = webhook["secret"].removeprefix("whsec_")
+    assert "whsec_" not in stored
+    assert key not in stored
+    assert key_ring(api.app.ctx.settings).open(stored) == webhook["secret"]
+    with pytest.raises(Unsealable):
+        KeyRing(["another key"], SECRETS_CONTEXT).open(stored)
+    api.post(f"/api/{user.id}/tasks", json={"title": "Signed"}, headers=user.headers)
+    [hook] = hookbox.wait(1, api.idle)
+    assert verify(webhook["secret"], hook)["type"] == "task.created"
+
+
+def test_secrets_in_the_clear_or_under_an_older_key_are_resealed_and_still_sign(
+    api: Api, user: User, hookbox: Hookbox, sql: psycopg.Connection[Any], dispatcher: Dispatcher
+) -> None:
+    """A row stored before sealing (its whsec_ secret in the clear) and one sealed under a key
+    since put second are sealed under the first key when a dispatcher starts; a secret no key
+    set opens is not sent with some other signature: its delivery fails, saying why."""
+    plain, older = new_secret(), new_secret()
+    old_ring = KeyRing(["the previous key"], SECRETS_CONTEXT)
+    made = [register(api, user, f"{hookbox.origin}/{name}") for name in ("plain", "older")]
+    for webhook, stored in zip(made, (plain, old_ring.seal(older)), strict=True):
+        sql.execute("UPDATE webhooks SET secret = %s WHERE id = %s", (stored, webhook["id"]))
+    ring = KeyRing([api.app.ctx.settings.jwt_secret, "the previous key"], SECRETS_CONTEXT)
+    assert ring.current_id == key_ring(api.app.ctx.settings).current_id
+    dispatcher.keys = ring
+    api.run(dispatcher.reseal())
+    for webhook, secret in zip(made, (plain, older), strict=True):
+        stored = stored_secret(sql, webhook["id"])
+        assert ring.is_current(stored)
+        assert "whsec_" not in stored
+        assert key_ring(api.app.ctx.settings).open(stored) == secret
+    api.post(f"/api/{user.id}/tasks", json={"title": "Both"}, headers=user.headers)
+    hooks = hookbox.wait(2, api.idle)
+    secrets = {"/plain": plain, "/older": older}
+    assert {h.path for h in hooks} == set(secrets)
+    for hook in hooks:
+        assert verify(secrets[hook.path], hook)["type"] == "task.created"
+
+    lost = register(api, user, f"{hookbox.origin}/lost")
+    sql.execute(
+        "UPDATE webhooks SET secret = %s WHERE id = %s", (old_ring.seal(new_secret()), lost["id"])
+    )
+    dispatcher.keys = key_ring(api.app.ctx.settings)  # the previous key no longer set
+    api.post(f"/api/{user.id}/tasks", json={"title": "Unsigned"}, headers=user.headers)
+    settle(api, lambda: any(d["attempts"] for d in deliveries(api, user, lost["id"])))
+    [attempt] = deliveries(api, user, lost["id"])
+    assert attempt["status"] == "pending"
+    assert "WEBHOOK_SECRET_KEY" in attempt["error"]
+    assert [h.path for h in hookbox.hooks()].count("/lost") == 0
 
 
 async def _claim(dispatcher: Dispatcher, webhooks: int) -> list[str]:
