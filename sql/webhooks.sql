@@ -13,10 +13,14 @@ INSERT INTO webhooks (user_id, url, events, secret, cursor)
 SELECT :user_id, :url, :events, :secret, revision FROM users WHERE id = :user_id
 RETURNING id, url, events, enabled, disabled_reason, created_at;
 
--- name: webhook_secrets_to_reseal(sealed_prefix, limit)
--- Up to `limit` webhooks whose stored secret does not start with `sealed_prefix` (the current
--- key's id): in the clear (stored before sealing) or sealed under an older key. id, secret.
-SELECT id, secret FROM webhooks WHERE NOT starts_with(secret, :sealed_prefix) LIMIT :limit;
+-- name: webhook_secrets_to_reseal(sealed_prefix, after, limit)
+-- The first `limit` webhooks by id after `after` whose stored secret does not start with
+-- `sealed_prefix` (the current key's id): in the clear (stored before sealing) or sealed under
+-- an older key. id, secret.
+SELECT id, secret FROM webhooks
+ WHERE id > :after::uuid AND NOT starts_with(secret, :sealed_prefix)
+ ORDER BY id
+ LIMIT :limit;
 
 -- name: reseal_webhook_secret(id, stored, sealed)!
 -- Nothing: the webhook's secret replaced by `sealed` if it is still `stored`.

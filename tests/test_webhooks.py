@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from server.app import load_contract
 from server.sealing import KeyRing, Unsealable
 from server.system.reminders import fire_due
+from server.webhooks import dispatcher as dispatcher_module
 from server.webhooks.dispatcher import Dispatcher
 from server.webhooks.secrets import CONTEXT as SECRETS_CONTEXT
 from server.webhooks.secrets import key_ring
@@ -579,7 +581,12 @@ def test_a_copy_of_the_database_holds_no_secret_that_signs(
 
 
 def test_secrets_in_the_clear_or_under_an_older_key_are_resealed_and_still_sign(
-    api: Api, user: User, hookbox: Hookbox, sql: psycopg.Connection[Any], dispatcher: Dispatcher
+    api: Api,
+    user: User,
+    hookbox: Hookbox,
+    sql: psycopg.Connection[Any],
+    dispatcher: Dispatcher,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A row stored before sealing (its whsec_ secret in the clear) and one sealed under a key
     since put second are sealed under the first key when a dispatcher starts; a secret no key
@@ -604,6 +611,19 @@ def test_secrets_in_the_clear_or_under_an_older_key_are_resealed_and_still_sign(
     assert {h.path for h in hooks} == set(secrets)
     for hook in hooks:
         assert verify(secrets[hook.path], hook)["type"] == "task.created"
+
+    # a secret no key opens does not stop the ones after it (by id) from being re-sealed
+    pair = sorted(
+        (register(api, user, f"{hookbox.origin}/{n}")["id"] for n in ("a", "b")), key=uuid.UUID
+    )
+    for webhook_id, stored in zip(pair, (old_ring.seal(new_secret()), plain), strict=True):
+        sql.execute("UPDATE webhooks SET secret = %s WHERE id = %s", (stored, webhook_id))
+    monkeypatch.setattr(dispatcher_module, "RESEAL_BATCH", 1)
+    dispatcher.keys = key_ring(api.app.ctx.settings)
+    api.run(dispatcher.reseal())
+    assert not dispatcher.keys.is_current(stored_secret(sql, pair[0]))
+    assert dispatcher.keys.open(stored_secret(sql, pair[1])) == plain
+    sql.execute("DELETE FROM webhooks WHERE id = ANY(%s::uuid[])", (pair,))
 
     lost = register(api, user, f"{hookbox.origin}/lost")
     sql.execute(

@@ -174,7 +174,7 @@ class Queries(Protocol):
         self, conn: Conn, *, user_id: str, url: str, events: list[str], secret: str
     ) -> Row: ...
     def webhook_secrets_to_reseal(
-        self, conn: Conn, *, sealed_prefix: str, limit: int
+        self, conn: Conn, *, sealed_prefix: str, after: str, limit: int
     ) -> AsyncIterator[Row]: ...
     async def reseal_webhook_secret(
         self, conn: Conn, *, id: str, stored: str, sealed: str

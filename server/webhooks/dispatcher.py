@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,6 +48,7 @@ LEASE = f"outbox:{CHANNEL}"
 WEBHOOKS_PER_ROUND = 100  # webhooks whose feed is read, and heads sent, per round
 FEED_BATCH = 500  # feed entries one webhook queues per round
 RUN = 20  # deliveries of one webhook claimed at once, sent one after another
+RESEAL_BATCH = 100  # webhooks read at once to re-seal their secrets, by id
 
 
 class Dispatcher(LeasedWorker):
@@ -91,15 +93,14 @@ class Dispatcher(LeasedWorker):
     async def reseal(self) -> None:
         """Every stored secret sealed under the first key, a batch at a time (a row changed
         meanwhile, by another holder or a deletion, is left as it now is)."""
-        prefix = f"{self.keys.current_id}:"
+        prefix, after = f"{self.keys.current_id}:", str(uuid.UUID(int=0))
         while not self._stopping.is_set():
             rows = [
                 row
                 async for row in self.queries.webhook_secrets_to_reseal(
-                    self.db, sealed_prefix=prefix, limit=WEBHOOKS_PER_ROUND
+                    self.db, sealed_prefix=prefix, after=after, limit=RESEAL_BATCH
                 )
             ]
-            resealed = 0
             for row in rows:
                 try:
                     secret = opened(self.keys, row["secret"])
@@ -108,9 +109,9 @@ class Dispatcher(LeasedWorker):
                 await self.queries.reseal_webhook_secret(
                     self.db, id=row["id"], stored=row["secret"], sealed=self.keys.seal(secret)
                 )
-                resealed += 1
-            if not resealed:
+            if len(rows) < RESEAL_BATCH:
                 break
+            after = str(rows[-1]["id"])
         self.resealed = True
 
     async def queue(self) -> bool:
