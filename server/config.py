@@ -114,6 +114,10 @@ class Settings:
     mail_limit_per_account: int = 5  # verification and email-change mails per account an hour
     member_limit: int = 50  # members of a shared list besides its owner (SPEC §11)
     invitation_limit_per_hour: int = 50  # invitations (each a mail) an owner sends an hour
+    # Keys sealing webhooks' signing secrets at rest (WEBHOOK_SECRET_KEY, comma-separated: the
+    # first seals, the others still open what they sealed until it is re-sealed). Required in
+    # production; empty in development: a key derived from JWT_SECRET.
+    webhook_secret_keys: tuple[str, ...] = ()
 
     @property
     def production(self) -> bool:
@@ -270,6 +274,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not production:
         log.warning("APP_ENV=development: set APP_ENV=production for a deployment")
     reach = _reach(env, production, flags)
+    webhook_keys = _webhook_keys(env, production)
     return Settings(
         jwt_secret=secret or _dev_secret(data_dir),
         database_url=database_url,
@@ -280,10 +285,26 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         openapi_validation=mode,
         database_listen_url=env.get("DATABASE_LISTEN_URL") or None,
         console_enabled=_flag(env, "CONSOLE_ENABLED"),
+        webhook_secret_keys=webhook_keys,
         **numbers,
         **flags,
         **reach,
     )
+
+
+def _webhook_keys(env: Mapping[str, str], production: bool) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in env.get("WEBHOOK_SECRET_KEY", "").split(",") if k.strip())
+    if production and not keys:
+        raise ConfigError(
+            "APP_ENV=production needs WEBHOOK_SECRET_KEY, the key sealing webhooks' signing"
+            " secrets at rest (try: openssl rand -base64 48)"
+        )
+    if production and any(len(k.encode()) < MIN_PRODUCTION_SECRET_BYTES for k in keys):
+        raise ConfigError(
+            f"APP_ENV=production needs each WEBHOOK_SECRET_KEY of at least"
+            f" {MIN_PRODUCTION_SECRET_BYTES} bytes"
+        )
+    return keys
 
 
 def _reach(env: Mapping[str, str], production: bool, flags: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,13 +10,14 @@ from server.contract.context import App
 from server.db.executor import Executor
 from server.mail.deliver import MailDeliverer
 from server.mail.files import FileTransport
-from server.mail.sealing import sealer_for
 from server.mail.smtp import SmtpTransport
 from server.outbox.sender import Deliverer, Outlet, Sender, Tally
 from server.push.deliver import PushDeliverer
 from server.push.keys import vapid_key
+from server.sealing import sealer_for
 from server.webhooks.deliver import WebhookPoster
 from server.webhooks.dispatcher import CHANNEL, Dispatcher
+from server.webhooks.secrets import key_ring
 
 STOP_MARGIN_SECONDS = 5.0  # a clean stop waits for the row in flight this much past its timeout
 
@@ -61,6 +62,7 @@ def start_senders(app: App) -> list[Outlet]:
             settings.outbox_interval,
             Tally(registry, CHANNEL, "Webhook deliveries"),
             mail=settings.mail_enabled,
+            keys=key_ring(settings),
         )
     )
     for sender in senders:

@@ -6,11 +6,25 @@
 SELECT count(*) FROM webhooks WHERE user_id = :user_id;
 
 -- name: create_webhook(user_id, url, events, secret)^
--- The new webhook, its cursor at the account's committed revision (only later changes reach it).
--- Run after lock_user, so no change of the account commits between reading and writing it.
+-- The new webhook (its secret sealed), its cursor at the account's committed revision (only
+-- later changes reach it). Run after lock_user, so no change of the account commits between
+-- reading and writing it.
 INSERT INTO webhooks (user_id, url, events, secret, cursor)
 SELECT :user_id, :url, :events, :secret, revision FROM users WHERE id = :user_id
-RETURNING id, url, events, enabled, disabled_reason, created_at, secret;
+RETURNING id, url, events, enabled, disabled_reason, created_at;
+
+-- name: webhook_secrets_to_reseal(sealed_prefix, after, limit)
+-- The first `limit` webhooks by id after `after` whose stored secret does not start with
+-- `sealed_prefix` (the current key's id): in the clear (stored before sealing) or sealed under
+-- an older key. id, secret.
+SELECT id, secret FROM webhooks
+ WHERE id > :after::uuid AND NOT starts_with(secret, :sealed_prefix)
+ ORDER BY id
+ LIMIT :limit;
+
+-- name: reseal_webhook_secret(id, stored, sealed)!
+-- Nothing: the webhook's secret replaced by `sealed` if it is still `stored`.
+UPDATE webhooks SET secret = :sealed WHERE id = :id AND secret = :stored;
 
 -- name: list_webhooks(user_id)
 -- The account's webhooks, oldest first (without their secrets).

@@ -136,6 +136,7 @@ def test_console_is_on_in_development_and_off_in_production_unless_told(
         "JWT_SECRET": "s" * 48,
         "MAIL_ENABLED": "false",
         "PUSH_ENABLED": "false",
+        "WEBHOOK_SECRET_KEY": "w" * 48,
     }
     settings = load_settings({"DATA_DIR": str(tmp_path), **production, **env})
     assert settings.console is enabled

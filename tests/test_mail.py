@@ -21,7 +21,7 @@ import pytest
 
 from server.accounts.mailing import token_hash
 from server.config import ConfigError, Settings, load_settings
-from server.mail.sealing import Unsealable, sealer_for
+from server.sealing import Unsealable, sealer_for
 from tests.mailbox import Mailbox
 from tests.support import Api, User, eventually
 
@@ -225,6 +225,7 @@ def _production(**extra: str) -> dict[str, str]:
         "DATABASE_URL": "postgresql://db/todo",
         "JWT_SECRET": "s" * 48,
         "PUSH_ENABLED": "false",
+        "WEBHOOK_SECRET_KEY": "w" * 48,
         **extra,
     }
 

@@ -24,6 +24,7 @@ REACH = {
     "MAIL_FROM": "Todo <todo@example.org>",
     "APP_URL": "https://todo.example.org",
     "VAPID_PRIVATE_KEY": "q7ZbT1m7bGmkRlb0jlJpWkAFn2PI9Lqz1FkR0P9oF0o",
+    "WEBHOOK_SECRET_KEY": "w" * 48,
 }
 
 
@@ -90,6 +91,22 @@ def test_production_with_database_and_strong_secret_starts(tmp_path: Path) -> No
     settings = load_settings({**env, "DATA_DIR": str(tmp_path)})
     assert settings.production
     assert not (tmp_path / "jwt-secret").exists()
+
+
+@pytest.mark.parametrize("keys", ["", " , ", "short-key", f"{STRONG},{'x' * 31}"])
+def test_production_refuses_to_start_without_a_strong_webhook_secret_key(
+    tmp_path: Path, keys: str
+) -> None:
+    env = {**REACH, "APP_ENV": "production", "DATABASE_URL": "postgresql://db/todo"}
+    with pytest.raises(ConfigError, match="WEBHOOK_SECRET_KEY"):
+        load_settings(
+            {**env, "JWT_SECRET": STRONG, "WEBHOOK_SECRET_KEY": keys, "DATA_DIR": str(tmp_path)}
+        )
+    settings = load_settings(
+        {**env, "JWT_SECRET": STRONG, "WEBHOOK_SECRET_KEY": f" {STRONG}, {'o' * 40} "}
+        | {"DATA_DIR": str(tmp_path)}
+    )
+    assert settings.webhook_secret_keys == (STRONG, "o" * 40)
 
 
 def test_development_secret_is_generated_once_and_private(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,11 +16,19 @@ from typing import Any
 
 import psycopg
 import pytest
+from openapi_schema_validator import OAS31Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from server.app import load_contract
+from server.sealing import KeyRing, Unsealable
 from server.system.reminders import fire_due
+from server.webhooks import dispatcher as dispatcher_module
 from server.webhooks.dispatcher import Dispatcher
-from server.webhooks.signing import signed_headers
+from server.webhooks.secrets import CONTEXT as SECRETS_CONTEXT
+from server.webhooks.secrets import key_ring
+from server.webhooks.signing import new_secret, signed_headers
 from tests.hookbox import Hookbox
 from tests.mailbox import Mailbox
 from tests.sharing import share, unshare
@@ -209,6 +218,91 @@ def test_a_members_webhook_hears_a_shared_list_until_the_member_is_removed(
     received = hookbox.wait(3, api.idle)
     told = [(h.json["type"], h.json["data"]["id"]) for h in received[1:]]
     assert told == [("task.deleted", made.json()["id"]), ("task.created", mine.json()["id"])]
+
+
+def contract_check(message: dict[str, Any]) -> None:
+    """The delivery's body matches the payload schema the contract's top-level `webhooks:`
+    declares for its type."""
+    document, uri = load_contract().document, "urn:todo-api:openapi"
+    assert message["type"] in document["webhooks"], message["type"]
+    pointer = f"/webhooks/{message['type']}/post/requestBody/content/application~1json/schema"
+    registry: Registry[Any] = Registry().with_resource(uri, DRAFT202012.create_resource(document))
+    validator = OAS31Validator(
+        {"$ref": f"{uri}#{pointer}"},
+        registry=registry,
+        format_checker=OAS31Validator.FORMAT_CHECKER,
+    )
+    validator.validate(message)
+
+
+def body_of(message: dict[str, Any]) -> Any:
+    """A change event's comment text (None for a delete)."""
+    return (message["data"]["data"] or {}).get("body")
+
+
+def test_comments_of_a_shared_list_reach_each_members_webhook_until_the_member_is_removed(
+    api: Api, user: User, other_user: User, hookbox: Hookbox, sql: psycopg.Connection[Any]
+) -> None:
+    """comment.created, comment.updated and comment.deleted: a comment written, edited and
+    deleted on a task of a shared list reaches the owner's and the member's webhooks, each as
+    subscribed, signed; once removed from the list the member hears its comments no more."""
+    owner, member = user, other_user
+    shared = api.post(f"/api/{owner.id}/lists", json={"name": "Home"}, headers=owner.headers)
+    list_id = shared.json()["id"]
+    share(sql, owner, list_id, member, "editor")
+    task = api.post(
+        f"/api/{owner.id}/tasks", json={"title": "Paint", "list_id": list_id}, headers=owner.headers
+    ).json()
+    secrets = {
+        "/member": register(api, member, f"{hookbox.origin}/member", ["comment.*"])["secret"],
+        "/owner": register(
+            api, owner, f"{hookbox.origin}/owner", ["comment.created", "comment.deleted"]
+        )["secret"],
+    }
+
+    def comments(author: User, task_id: str) -> str:
+        return f"/api/{author.id}/tasks/{task_id}/comments"
+
+    def told(count: int) -> list[tuple[str, str, str, Any]]:
+        received = hookbox.wait(count, api.idle)
+        assert len(received) == count, [h.json for h in received]
+        for hook in received:
+            contract_check(verify(secrets[hook.path], hook))
+        return [(h.path, h.json["type"], h.json["data"]["id"], body_of(h.json)) for h in received]
+
+    first = api.post(comments(member, task["id"]), json={"body": "Blue?"}, headers=member.headers)
+    assert first.status_code == 201, first.text
+    first_id = first.json()["id"]
+    assert sorted(told(2)) == [
+        ("/member", "comment.created", first_id, "Blue?"),
+        ("/owner", "comment.created", first_id, "Blue?"),
+    ]
+    edited = api.patch(
+        f"{comments(member, task['id'])}/{first_id}",
+        json={"body": "Green, rather"},
+        headers={**member.headers, "If-Match": first.headers["ETag"]},
+    )
+    assert edited.status_code == 200, edited.text
+    assert told(3)[2] == ("/member", "comment.updated", first_id, "Green, rather")
+    gone = api.delete(f"{comments(owner, task['id'])}/{first_id}", headers=owner.headers)
+    assert gone.status_code == 204
+    assert sorted(told(5)[3:]) == [
+        ("/member", "comment.deleted", first_id, None),
+        ("/owner", "comment.deleted", first_id, None),
+    ]
+
+    unshare(sql, list_id, member)
+    after = api.post(comments(owner, task["id"]), json={"body": "Done"}, headers=owner.headers)
+    mine = api.post(
+        f"/api/{member.id}/tasks", json={"title": "Mine"}, headers=member.headers
+    ).json()
+    own = api.post(comments(member, mine["id"]), json={"body": "Note"}, headers=member.headers)
+    assert own.status_code == 201, own.text
+    later = told(7)[5:]
+    assert ("/owner", "comment.created", after.json()["id"], "Done") in later
+    assert [x for x in later if x[0] == "/member"] == [
+        ("/member", "comment.created", own.json()["id"], "Note")
+    ]
 
 
 def pending(api: Api, user: User, webhook_id: str) -> list[dict[str, Any]]:
@@ -459,6 +553,89 @@ def test_a_receiver_down_for_hours_leaves_the_service_ready(
     ready = api.get("/ready")
     assert ready.status_code == 200, ready.text
     assert ready.json()["outbox"] == {"oldest_unsent_seconds": None}
+
+
+def stored_secret(sql: psycopg.Connection[Any], webhook_id: str) -> str:
+    row = sql.execute("SELECT secret FROM webhooks WHERE id = %s", (webhook_id,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_a_copy_of_the_database_holds_no_secret_that_signs(
+    api: Api, user: User, hookbox: Hookbox, sql: psycopg.Connection[Any]
+) -> None:
+    """The signing secret is sealed under WEBHOOK_SECRET_KEY (here derived from JWT_SECRET):
+    the row holds neither the secret nor its key, and no other key opens it; the delivery is
+    signed with the secret shown at creation all the same."""
+    webhook = register(api, user, f"{hookbox.origin}/in")
+    stored = stored_secret(sql, webhook["id"])
+    key = webhook["secret"].removeprefix("whsec_")
+    assert "whsec_" not in stored
+    assert key not in stored
+    assert key_ring(api.app.ctx.settings).open(stored) == webhook["secret"]
+    with pytest.raises(Unsealable):
+        KeyRing(["another key"], SECRETS_CONTEXT).open(stored)
+    api.post(f"/api/{user.id}/tasks", json={"title": "Signed"}, headers=user.headers)
+    [hook] = hookbox.wait(1, api.idle)
+    assert verify(webhook["secret"], hook)["type"] == "task.created"
+
+
+def test_secrets_in_the_clear_or_under_an_older_key_are_resealed_and_still_sign(
+    api: Api,
+    user: User,
+    hookbox: Hookbox,
+    sql: psycopg.Connection[Any],
+    dispatcher: Dispatcher,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A row stored before sealing (its whsec_ secret in the clear) and one sealed under a key
+    since put second are sealed under the first key when a dispatcher starts; a secret no key
+    set opens is not sent with some other signature: its delivery fails, saying why."""
+    plain, older = new_secret(), new_secret()
+    old_ring = KeyRing(["the previous key"], SECRETS_CONTEXT)
+    made = [register(api, user, f"{hookbox.origin}/{name}") for name in ("plain", "older")]
+    for webhook, stored in zip(made, (plain, old_ring.seal(older)), strict=True):
+        sql.execute("UPDATE webhooks SET secret = %s WHERE id = %s", (stored, webhook["id"]))
+    ring = KeyRing([api.app.ctx.settings.jwt_secret, "the previous key"], SECRETS_CONTEXT)
+    assert ring.current_id == key_ring(api.app.ctx.settings).current_id
+    dispatcher.keys = ring
+    api.run(dispatcher.reseal())
+    for webhook, secret in zip(made, (plain, older), strict=True):
+        stored = stored_secret(sql, webhook["id"])
+        assert ring.is_current(stored)
+        assert "whsec_" not in stored
+        assert key_ring(api.app.ctx.settings).open(stored) == secret
+    api.post(f"/api/{user.id}/tasks", json={"title": "Both"}, headers=user.headers)
+    hooks = hookbox.wait(2, api.idle)
+    secrets = {"/plain": plain, "/older": older}
+    assert {h.path for h in hooks} == set(secrets)
+    for hook in hooks:
+        assert verify(secrets[hook.path], hook)["type"] == "task.created"
+
+    # a secret no key opens does not stop the ones after it (by id) from being re-sealed
+    pair = sorted(
+        (register(api, user, f"{hookbox.origin}/{n}")["id"] for n in ("a", "b")), key=uuid.UUID
+    )
+    for webhook_id, stored in zip(pair, (old_ring.seal(new_secret()), plain), strict=True):
+        sql.execute("UPDATE webhooks SET secret = %s WHERE id = %s", (stored, webhook_id))
+    monkeypatch.setattr(dispatcher_module, "RESEAL_BATCH", 1)
+    dispatcher.keys = key_ring(api.app.ctx.settings)
+    api.run(dispatcher.reseal())
+    assert not dispatcher.keys.is_current(stored_secret(sql, pair[0]))
+    assert dispatcher.keys.open(stored_secret(sql, pair[1])) == plain
+    sql.execute("DELETE FROM webhooks WHERE id = ANY(%s::uuid[])", (pair,))
+
+    lost = register(api, user, f"{hookbox.origin}/lost")
+    sql.execute(
+        "UPDATE webhooks SET secret = %s WHERE id = %s", (old_ring.seal(new_secret()), lost["id"])
+    )
+    dispatcher.keys = key_ring(api.app.ctx.settings)  # the previous key no longer set
+    api.post(f"/api/{user.id}/tasks", json={"title": "Unsigned"}, headers=user.headers)
+    settle(api, lambda: any(d["attempts"] for d in deliveries(api, user, lost["id"])))
+    [attempt] = deliveries(api, user, lost["id"])
+    assert attempt["status"] == "pending"
+    assert "WEBHOOK_SECRET_KEY" in attempt["error"]
+    assert [h.path for h in hookbox.hooks()].count("/lost") == 0
 
 
 async def _claim(dispatcher: Dispatcher, webhooks: int) -> list[str]:

@@ -10,7 +10,7 @@ from server.clients import client_key
 from server.contract.context import Request
 from server.db.executor import Executor, Row
 from server.errors import NO_ROUTE, BadRequest, Conflict, NotFound
-from server.mail.sealing import sealer_for
+from server.sealing import sealer_for
 
 ACCEPTED = {"status": "accepted"}  # the one body of every 202 that mails
 VERIFY_TTL_SECONDS = 24 * 3600

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.comments.body import comment_body
+from server.comments.body import comment_body, trimmed_text
 from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import (
@@ -19,14 +19,12 @@ from server.errors import (
     PermissionDenied,
     PreconditionFailed,
     QuotaExceeded,
-    UnprocessableContent,
 )
 from server.http.paging import cursor_instant, decode_cursor, encode_cursor
 from server.http.preconditions import etag, if_match_versions
 from server.tasks.missing import NO_TASK
 
 NO_COMMENT = "No such comment."
-MAX_CHARACTERS = 5000  # Unicode code points, after trimming (the contract's CommentBody)
 
 
 async def list_comments(request: Request) -> Reply:
@@ -119,19 +117,7 @@ async def delete_comment(request: Request) -> Reply:
 
 
 def _body(request_body: Any) -> str:
-    """The comment's text, trimmed (the whitespace of str.strip, as a task's title): 1 to
-    MAX_CHARACTERS code points, else 422 at ["body", "body"]."""
-    text: str = request_body["body"].strip()
-    if not text:
-        raise UnprocessableContent.at(["body", "body"], "must not be blank", "value_error")
-    if len(text) > MAX_CHARACTERS:
-        raise UnprocessableContent.at(
-            ["body", "body"],
-            f"at most {MAX_CHARACTERS} characters after trimming",
-            "value_error",
-            f"A comment holds at most {MAX_CHARACTERS} characters (Unicode code points).",
-        )
-    return text
+    return trimmed_text(request_body["body"], ["body", "body"])
 
 
 def _task_id(request: Request) -> str:

@@ -10,8 +10,8 @@ from typing import Any, Protocol
 
 from server.config import Settings
 from server.mail.messages import build, message_id
-from server.mail.sealing import Sealer, Unsealable
 from server.outbox.sender import Undeliverable
+from server.sealing import Sealer, Unsealable
 
 
 class Transport(Protocol):

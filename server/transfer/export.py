@@ -1,8 +1,9 @@
-"""The Export document of an account (SPEC §13): its lists in manual order, and its tasks,
-live and trashed, walked depth first (lists in order, each sibling group by position), so a
-parent comes before its children and siblings in their manual order: what an import needs to
-rebuild the same trees, and what makes export, import, export give the same document again
-but for ids and timestamps."""
+"""The Export document of an account (SPEC §13): its lists in manual order, its tasks, live
+and trashed, walked depth first (lists in order, each sibling group by position), so a parent
+comes before its children and siblings in their manual order, and the comments of those tasks,
+task by task in the document's order, each task's oldest first: what an import needs to rebuild
+the same trees, and what makes export, import, export give the same document again but for ids
+and timestamps."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from datetime import datetime
 from typing import Any
 
 FORMAT = "todo-api.export.v1"
+# A comment's fields in the document, in this order (ExportComment in the contract).
+COMMENT_FIELDS = ("id", "task_id", "body", "by_owner", "author_name", "created_at", "updated_at")
 # A task's fields in the document, in this order (ExportTask in the contract).
 TASK_FIELDS = (
     "id", "list_id", "parent_id", "title", "description", "priority", "is_completed",
@@ -21,11 +24,14 @@ TASK_FIELDS = (
 
 
 def document(
-    lists: Sequence[Mapping[str, Any]], tasks: Iterable[Mapping[str, Any]], now: datetime
+    lists: Sequence[Mapping[str, Any]],
+    tasks: Iterable[Mapping[str, Any]],
+    comments: Iterable[Mapping[str, Any]],
+    now: datetime,
 ) -> dict[str, Any]:
-    """The document of these rows (export_lists', export_tasks'). A trashed task whose list is
-    gone names the inbox (a restore would put it there), and one whose parent is gone is at
-    the top level."""
+    """The document of these rows (export_lists', export_tasks', export_comments'). A trashed
+    task whose list is gone names the inbox (a restore would put it there), and one whose
+    parent is gone is at the top level."""
     list_ids = [str(row["id"]) for row in lists]
     inbox = next(str(row["id"]) for row in lists if row["is_inbox"])
     rows = {str(row["id"]): {**row, "occurrences_done": row["recurrence_done"]} for row in tasks}
@@ -67,7 +73,17 @@ def document(
             for row in lists
         ],
         "tasks": ordered,
-        # Comments (issue 26) are exported here once their table is on this branch's base:
-        # until then the document holds none, and an import refuses any (the contract says so).
-        "comments": [],
+        "comments": _comments(ordered, comments),
     }
+
+
+def _comments(
+    tasks: Sequence[Mapping[str, Any]], rows: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The comments of the document's tasks (rows oldest first), task by task in the
+    document's order (one whose task is not in the document, read as it was deleted, is
+    left out)."""
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_task[str(row["task_id"])].append({name: row[name] for name in COMMENT_FIELDS})
+    return [comment for task in tasks for comment in by_task.get(str(task["id"]), [])]

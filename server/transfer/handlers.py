@@ -3,7 +3,9 @@
 An import is planned first, off the event loop (server/transfer/plan.py, todoist.py: every
 check, new ids), then written in one transaction holding the user's placement lock and task
 count (the order every writer of both takes): the quotas are counted with no other create in
-between, and the lists, tasks and trashed tasks go in as one statement each. Any refusal, a
+between, and the lists, tasks, trashed tasks and comments go in as statements of a thousand
+rows at most (server/transfer/write.py: each under the statement timeout, the COMMIT left with
+nothing to stamp). Any refusal, a
 malformed item or a quota, comes before the first write, and a failure after it rolls the whole
 import back. A dry run plans and counts the same, and writes nothing.
 
@@ -28,15 +30,11 @@ from server.db.executor import Executor, Row
 from server.errors import QuotaExceeded, ServiceUnavailable
 from server.tasks.idempotency import once
 from server.transfer.export import document
-from server.transfer.plan import INBOX, Plan, plan_export
+from server.transfer.plan import Plan, plan_export
 from server.transfer.todoist import plan_csv
+from server.transfer.write import write_plan
 
 DEFAULT_LIST_NAME = "Todoist"
-# Tasks per insert: 10,000 in one statement took 3.6 s of the 5 s statement timeout on a busy
-# machine (each row's triggers and keys); a chunk takes a fraction (the parent key of a task
-# in a later chunk is checked at that statement's end, and chunks follow the document's order,
-# parents first).
-CHUNK = 2_000
 IMPORT_QUEUE = 4  # imports per worker being checked or waiting to be, a client's at most one
 
 
@@ -54,13 +52,14 @@ async def export_account(request: Request) -> Reply:
     async with db.transaction() as conn:
         lists = [dict(row) async for row in queries.export_lists(conn, user_id=user_id)]
         tasks = [dict(row) async for row in queries.export_tasks(conn, user_id=user_id)]
+        comments = [row async for row in queries.export_comments(conn, user_id=user_id)]
     now = request.app.ctx.clock()
-    return Reply(await asyncio.to_thread(_encoded, lists, tasks, now))
+    return Reply(await asyncio.to_thread(_encoded, lists, tasks, comments, now))
 
 
-def _encoded(lists: list[dict[str, Any]], tasks: list[dict[str, Any]], now: Any) -> bytes:
+def _encoded(lists: list[Row], tasks: list[dict[str, Any]], comments: list[Row], now: Any) -> bytes:
     """The document as JSON (an account's 50,000 tasks take a while: off the event loop)."""
-    return orjson.dumps(document(lists, tasks, now), option=orjson.OPT_UTC_Z)
+    return orjson.dumps(document(lists, tasks, comments, now), option=orjson.OPT_UTC_Z)
 
 
 async def import_account(request: Request) -> Reply:
@@ -107,30 +106,11 @@ async def _imported(conn: Executor, request: Request, plan: Plan, dry_run: bool)
         raise QuotaExceeded(f"An account has at most {settings.list_quota} lists.")
     if tasks + len(plan.tasks) + len(plan.trashed) > settings.task_quota:
         raise QuotaExceeded(f"An account has at most {settings.task_quota} tasks.")
+    if plan.busiest > settings.comment_quota:
+        raise QuotaExceeded(f"A task has at most {settings.comment_quota} comments.")
     if not dry_run:
-        await _write(conn, request, plan, str(room["inbox_id"]))
+        await write_plan(conn, queries, user_id, plan, str(room["inbox_id"]))
     return _summary(plan, room, dry_run)
-
-
-async def _write(conn: Executor, request: Request, plan: Plan, inbox_id: str) -> None:
-    queries, user_id = request.app.ctx.queries, request.ctx.user_id
-    count = len(plan.lists) + len(plan.order)
-    positions = iter(await queries.import_positions(conn, count=count) if count else [])
-    for made in plan.lists:
-        made["position"] = next(positions)
-    rows = {"tasks": plan.tasks, "trashed": plan.trashed}
-    for kind, index in plan.order:  # the document's order: each sibling group's
-        row = rows[kind][index]
-        row["position"] = next(positions)
-        if row["list_id"] == INBOX:
-            row["list_id"] = inbox_id
-    if plan.lists:
-        await queries.import_lists(conn, user_id=user_id, lists=plan.lists)
-    for start in range(0, len(plan.tasks), CHUNK):
-        chunk = plan.tasks[start : start + CHUNK]
-        await queries.import_tasks(conn, user_id=user_id, tasks=chunk)
-    if plan.trashed:
-        await queries.import_trash(conn, user_id=user_id, tasks=plan.trashed)
 
 
 def _summary(plan: Plan, room: Row, dry_run: bool) -> dict[str, Any]:
@@ -144,5 +124,6 @@ def _summary(plan: Plan, room: Row, dry_run: bool) -> dict[str, Any]:
         "lists": ([inbox] if plan.inbox_name is not None else []) + made,
         "tasks": len(plan.tasks),
         "trashed": len(plan.trashed),
+        "comments": len(plan.comments),
         "skipped": plan.skipped,
     }

@@ -19,12 +19,18 @@ from typing import Any
 from server.errors import UnprocessableContent
 from server.tasks import fields as task_fields
 from server.tasks.placement import MAX_LEVEL
+from server.transfer.comments import planned_comments
 
 MAX_TASKS = 10_000  # per import
 # Seconds of checking a document may take (its recurrence rules: a rule that seldom occurs
 # takes 10 ms to find its next occurrence, so 10,000 of them would hold a thread 100 s); past
 # them the import is refused where it stopped, and can be sent in parts.
 PLAN_SECONDS = 10.0
+# A task's past, kept as the document says if every read gives it back as it is (the calendar of
+# server/tasks/dates.py), else 422 at it: years 0 and 10000 in UTC, once stored, made every
+# export, listing and change feed of the account a 500, and the two ends, read as -infinity and
+# infinity, a page of comments that came back to itself.
+HISTORY = ("completed_at", "last_completed_at", "created_at")
 INBOX = "inbox"  # stands for the importer's inbox id until the import runs
 
 
@@ -47,13 +53,13 @@ class Plan:
     trashed: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0  # rows of a CSV not read (notes, meta)
     order: list[tuple[str, int]] = field(default_factory=list)  # ("tasks"|"trashed", index)
+    comments: list[dict[str, Any]] = field(default_factory=list)  # their tasks' by new ids
+    busiest: int = 0  # the most comments one task gets
 
 
 def plan_export(body: Mapping[str, Any], budget: float = PLAN_SECONDS) -> Plan:
     """The plan of a validated Export body, checked within `budget` seconds."""
     deadline = time.monotonic() + budget
-    if body.get("comments"):
-        raise _invalid(["body", "comments"], "comments cannot be imported yet")
     tasks = body["tasks"]
     if len(tasks) > MAX_TASKS:
         raise _invalid(["body", "tasks"], f"at most {MAX_TASKS} tasks per import")
@@ -72,6 +78,7 @@ def plan_export(body: Mapping[str, Any], budget: float = PLAN_SECONDS) -> Plan:
         list_ids[key] = new
         plan.lists.append({"id": new, "name": item["name"].strip(), "color": item.get("color")})
     seen: dict[str, Placed] = {}  # by document id
+    made: dict[str, tuple[str, Any]] = {}  # by document id: (new id, deleted_at)
     for index, item in enumerate(tasks):
         loc = ["body", "tasks", index]
         if time.monotonic() > deadline:
@@ -87,13 +94,15 @@ def plan_export(body: Mapping[str, Any], budget: float = PLAN_SECONDS) -> Plan:
         row = {**stored_fields(item, loc), "id": str(uuid.uuid4()), "list_id": list_id}
         row["parent_id"] = parent
         if trashed:
-            row["deleted_at"] = item["deleted_at"]
+            row["deleted_at"] = task_fields.instant(item["deleted_at"], [*loc, "deleted_at"])
             plan.trashed.append(row)
             plan.order.append(("trashed", len(plan.trashed) - 1))
         else:
             plan.tasks.append(row)
             plan.order.append(("tasks", len(plan.tasks) - 1))
         seen[key] = Placed(row["id"], level, trashed, str(item["list_id"]))
+        made[key] = (row["id"], row.get("deleted_at"))
+    plan.comments, plan.busiest = planned_comments(body.get("comments", []), made)
     return plan
 
 
@@ -128,15 +137,16 @@ def stored_fields(item: Mapping[str, Any], loc: list[Any]) -> dict[str, Any]:
         raise UnprocessableContent(
             exc.detail, errors=[_located(error, loc) for error in exc.errors or []]
         ) from None
-    completed_at = item.get("completed_at") if fields["is_completed"] else None
+    times = {name: task_fields.instant(item.get(name), [*loc, name]) for name in HISTORY}
+    completed_at = times["completed_at"] if fields["is_completed"] else None
     if fields["is_completed"] and completed_at is None:
         completed_at = datetime.now(UTC)
     return {
         **fields,
         "completed_at": completed_at,
-        "last_completed_at": item.get("last_completed_at"),
+        "last_completed_at": times["last_completed_at"],
         "recurrence_done": item.get("occurrences_done", 0) if fields["recurrence"] else 0,
-        "created_at": item.get("created_at"),
+        "created_at": times["created_at"],
     }
 
 

@@ -17,13 +17,17 @@ lease pattern, server/db/lease.py) runs rounds of two steps.
   deliveries failed and its owner mailed.
 
 Rounds repeat while they send something (the lease renewed between them), so a burst drains at
-the receiver's pace, not the interval's.
+the receiver's pace, not the interval's. The first round of a holder re-seals the signing
+secrets not sealed under the first WEBHOOK_SECRET_KEY (secrets.py): stored before sealing, or
+under a key since put second; a delivery whose secret no key set opens is not sent (retried, then
+given up as any failure).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,9 +35,11 @@ from server.db.executor import Executor
 from server.db.queries import Queries
 from server.outbox.leased import LeasedWorker
 from server.outbox.sender import CLAIM_SECONDS, GIVE_UP_SECONDS, Tally, retry_delay
+from server.sealing import KeyRing, Unsealable
 from server.sync.feed import changes_between
-from server.webhooks.deliver import WebhookPoster
+from server.webhooks.deliver import Outcome, WebhookPoster
 from server.webhooks.events import feed_payloads
+from server.webhooks.secrets import opened
 
 log = logging.getLogger("todo_api")
 
@@ -42,6 +48,7 @@ LEASE = f"outbox:{CHANNEL}"
 WEBHOOKS_PER_ROUND = 100  # webhooks whose feed is read, and heads sent, per round
 FEED_BATCH = 500  # feed entries one webhook queues per round
 RUN = 20  # deliveries of one webhook claimed at once, sent one after another
+RESEAL_BATCH = 100  # webhooks read at once to re-seal their secrets, by id
 
 
 class Dispatcher(LeasedWorker):
@@ -54,14 +61,18 @@ class Dispatcher(LeasedWorker):
         tally: Tally,
         *,
         mail: bool,
+        keys: KeyRing,
     ) -> None:
         super().__init__(db, queries, LEASE, interval)
-        self.poster, self.tally, self.mail = poster, tally, mail
+        self.poster, self.tally, self.mail, self.keys = poster, tally, mail, keys
+        self.resealed = False
 
     async def round(self) -> None:
         if self._stopping.is_set():
             return
         async with self._busy:
+            if not self.resealed:
+                await self.reseal()
             try:
                 while not self._stopping.is_set():
                     queued = await self.queue()
@@ -78,6 +89,30 @@ class Dispatcher(LeasedWorker):
                 self.db, name=LEASE, holder=self.holder, lease_seconds=lease
             )
         )
+
+    async def reseal(self) -> None:
+        """Every stored secret sealed under the first key, a batch at a time (a row changed
+        meanwhile, by another holder or a deletion, is left as it now is)."""
+        prefix, after = f"{self.keys.current_id}:", str(uuid.UUID(int=0))
+        while not self._stopping.is_set():
+            rows = [
+                row
+                async for row in self.queries.webhook_secrets_to_reseal(
+                    self.db, sealed_prefix=prefix, after=after, limit=RESEAL_BATCH
+                )
+            ]
+            for row in rows:
+                try:
+                    secret = opened(self.keys, row["secret"])
+                except Unsealable:
+                    continue  # no key set opens it: its deliveries fail until one does
+                await self.queries.reseal_webhook_secret(
+                    self.db, id=row["id"], stored=row["secret"], sealed=self.keys.seal(secret)
+                )
+            if len(rows) < RESEAL_BATCH:
+                break
+            after = str(rows[-1]["id"])
+        self.resealed = True
 
     async def queue(self) -> bool:
         """Feed entries after each behind webhook's cursor queued; True when more may wait."""
@@ -151,7 +186,14 @@ class Dispatcher(LeasedWorker):
 
     async def _attempt(self, row: Mapping[str, Any], next_id: int | None) -> tuple[bool, bool]:
         """One attempt, recorded: (delivered, whether delivery next_id may follow)."""
-        outcome = await self.poster.post(row["url"], row["secret"], row["payload"])
+        try:
+            secret = opened(self.keys, row["secret"])
+        except Unsealable:
+            outcome = Outcome(
+                False, None, "its signing secret opens with none of WEBHOOK_SECRET_KEY"
+            )
+        else:
+            outcome = await self.poster.post(row["url"], secret, row["payload"])
         if outcome.delivered:
             go_on = await asyncio.shield(
                 self.queries.mark_webhook_sent(

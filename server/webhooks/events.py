@@ -1,9 +1,10 @@
 """What a webhook hears: the names of its events, and a delivery's payload for each.
 
-A change of the owner's feed (SPEC §7: each object once, in its latest state, in commit order)
-is `task.created` / `list.created` when the object is still at its first version (nothing
-changed it since it was made), `task.updated` / `list.updated` otherwise, and `task.deleted` /
-`list.deleted` for a tombstone; its `data` is the feed's Change. A reminder that falls due is
+A change of the owner's feed (SPEC §7: each object once, in its latest state, in commit order;
+a member's feed holds the shared lists' objects too) is `<kind>.created` (task, list, comment)
+when the object is still at its first version (nothing changed it since it was made),
+`<kind>.updated` otherwise, and `<kind>.deleted` for a delete (a tombstone, or a comment gone to
+the trash with its task); its `data` is the feed's Change. A reminder that falls due is
 `reminder` (sql/reminders.sql queues it), a test ping `webhook.ping`. A webhook subscribes to
 names, or to every name of a kind with `kind.*`."""
 

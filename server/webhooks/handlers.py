@@ -10,6 +10,7 @@ from server.contract.reply import Reply
 from server.db.executor import Executor, Row
 from server.errors import AccountGone, Conflict, NotFound, QuotaExceeded, TooManyRequests
 from server.webhooks.events import PING, payload
+from server.webhooks.secrets import key_ring
 from server.webhooks.signing import new_secret
 from server.webhooks.targets import check_url
 
@@ -49,6 +50,8 @@ async def create_webhook(request: Request) -> Reply:
     app, body, user_id = request.app, request.ctx.body, request.ctx.user_id
     await check_url(app.ctx.settings, body["url"])
     quota = app.ctx.settings.webhook_quota
+    secret = new_secret()
+    sealed = key_ring(app.ctx.settings).seal(secret)  # a copy of the database cannot sign
     async with request.ctx.db.transaction() as conn:
         # one count at a time per account; gone (deleted meanwhile): 401, as for its token
         if await app.ctx.queries.lock_user(conn, id=user_id) is None:
@@ -56,9 +59,9 @@ async def create_webhook(request: Request) -> Reply:
         if await app.ctx.queries.count_webhooks(conn, user_id=user_id) >= quota:
             raise QuotaExceeded(f"An account has at most {quota} webhooks.")
         row = await app.ctx.queries.create_webhook(
-            conn, user_id=user_id, url=body["url"], events=body["events"], secret=new_secret()
+            conn, user_id=user_id, url=body["url"], events=body["events"], secret=sealed
         )
-    return Reply({**_webhook(row), "secret": row["secret"]}, status=201)
+    return Reply({**_webhook(row), "secret": secret}, status=201)  # shown this once
 
 
 async def list_webhooks(request: Request) -> Reply:

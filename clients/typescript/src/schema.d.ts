@@ -1246,7 +1246,7 @@ export interface paths {
         put?: never;
         /**
          * Register a webhook
-         * @description Registers a receiver of the account's events (the top-level `webhooks` of this document describes each): from now on, each change of the account's tasks and lists (its change feed, `GET /changes`, in commit order) and each reminder that falls due is `POST`ed to `url` as JSON `{type, id, timestamp, data}`, signed per the Standard Webhooks scheme with the `secret` answered here, and only here. `events` names the events wanted (`task.*`, `list.*`, `comment.*` take every event of their kind).
+         * @description Registers a receiver of the account's events (the top-level `webhooks` of this document describes each): from now on, each change of the account's tasks, lists and comments (its change feed, `GET /changes`, in commit order; a member's covers the lists shared with it) and each reminder that falls due is `POST`ed to `url` as JSON `{type, id, timestamp, data}`, signed per the Standard Webhooks scheme with the `secret` answered here, and only here. `events` names the events wanted (`task.*`, `list.*`, `comment.*` take every event of their kind).
          *     In production `url` is `https` at a host that resolves to public addresses only (`422` for loopback, private, link-local or reserved addresses, `localhost`, or a name that does not resolve; the addresses are checked again at each delivery, and the connection goes to those checked); in development `http` and any address too. At most `WEBHOOK_QUOTA` (10) webhooks per account (`409` `quota-exceeded`).
          */
         post: operations["create_webhook"];
@@ -1489,8 +1489,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Export the account's lists and tasks
-         * @description One `Export` document: every list (in manual order) and every task, the trash included (`deleted_at` set), each sibling group in its manual order, with dates, recurrence and reminders. `POST .../import` takes it back, into this account or another.
+         * Export the account's lists, tasks and comments
+         * @description One `Export` document: every list (in manual order) and every task, the trash included (`deleted_at` set), each sibling group in its manual order, with dates, recurrence and reminders, and every comment of those tasks (whoever wrote it; a trashed task's too), task by task, oldest first. `POST .../import` takes it back, into this account or another.
          */
         get: operations["export_account"];
         put?: never;
@@ -1517,7 +1517,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Import lists and tasks
+         * Import lists, tasks and comments
          * @description Creates what an `Export` document (`application/json`) or a Todoist
          *     project's CSV export (`text/csv`) holds, with new ids, in one
          *     transaction: all of it or nothing. At most 10,000 tasks per import and
@@ -1532,7 +1532,19 @@ export interface paths {
          *     4, a parent that is missing, in another list, or a cycle, a live task
          *     under a trashed one, a list or task id given twice, a list that is
          *     missing, more than one inbox: `422` naming the item (`["body", "tasks",
-         *     3, "parent_id"]`). `comments` must be empty for now. Checking a
+         *     3, "parent_id"]`). Each comment goes to its task (a trashed task's to
+         *     the trash with it), keeping its text and times; one by the exporting
+         *     account (`by_owner`, the default) is the importer's, one by another
+         *     person has no author here (`author: null`, as a deleted account's) and
+         *     keeps `author_name` for the next export. A comment naming a task the
+         *     document does not give before it, an id given twice, a blank body or
+         *     one over 5000 characters once trimmed, `author_name` beside `by_owner`
+         *     true, more than 20,000 comments: `422` naming it (`["body",
+         *     "comments", 2, "task_id"]`). A time of a task or comment outside
+         *     0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z (both excluded):
+         *     `422` at it, as for a task's `due_date`; more comments on one task than
+         *     `COMMENT_QUOTA` (1000): `409`. A document without comments (or with
+         *     `comments: []`, as before 1.19.0) imports as before. Checking a
          *     document may take 10 s at most (recurrence rules that seldom occur are
          *     slow to check): past that, `422` at the task it reached; send the rest
          *     in another import.
@@ -1550,7 +1562,7 @@ export interface paths {
          *     `RESPONSIBLE` and the other columns are not read. Errors name
          *     `["body", <row number>, <column>]` (the header is row 1).
          *
-         *     Past the quota of lists or tasks (the trash counts): `409`
+         *     Past the quota of lists, tasks (the trash counts) or a task's comments: `409`
          *     `quota-exceeded`, nothing written. `dry_run=true` checks everything
          *     and answers what would be made, writing nothing. Without
          *     `Idempotency-Key`, an import sent twice makes everything twice; with
@@ -2004,6 +2016,150 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "comment.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A comment was written
+         * @description A comment on a task the account can see (its own, or of a list it is a member of), still at its first version; `data.data` is the `Comment`. As for tasks, a comment written and edited before it was sent arrives as `comment.updated`. A member removed from a list hears of its comments no more (after a `comment.deleted` of each, as the change feed carries).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_` and 32 hex digits), the same on every attempt and every redelivery of one event: a receiver drops a repeat by it. */
+                    "webhook-id": components["parameters"]["WebhookIdHeader"];
+                    /** @description This attempt's time, in seconds since the epoch; receivers refuse an old one. */
+                    "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                    /** @description `v1,` and the base64 of HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the key the webhook's secret carries (`whsec_` and the key's base64): the Standard Webhooks scheme, which its libraries verify. */
+                    "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookChangeEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx within 10 s delivers the event. Anything else (another status, a redirect, which is not followed, no answer) is retried with exponential backoff for 24 hours under the same `webhook-id`; then the webhook is disabled and its owner mailed. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "comment.updated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A comment was edited
+         * @description A comment's latest state, once edited after it was written (or back from the trash with its task).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_` and 32 hex digits), the same on every attempt and every redelivery of one event: a receiver drops a repeat by it. */
+                    "webhook-id": components["parameters"]["WebhookIdHeader"];
+                    /** @description This attempt's time, in seconds since the epoch; receivers refuse an old one. */
+                    "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                    /** @description `v1,` and the base64 of HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the key the webhook's secret carries (`whsec_` and the key's base64): the Standard Webhooks scheme, which its libraries verify. */
+                    "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookChangeEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx within 10 s delivers the event. Anything else (another status, a redirect, which is not followed, no answer) is retried with exponential backoff for 24 hours under the same `webhook-id`; then the webhook is disabled and its owner mailed. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "comment.deleted": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A comment was deleted
+         * @description A comment deleted, or gone to the trash with its task (`data.op` is `delete`, `data.data` null).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_` and 32 hex digits), the same on every attempt and every redelivery of one event: a receiver drops a repeat by it. */
+                    "webhook-id": components["parameters"]["WebhookIdHeader"];
+                    /** @description This attempt's time, in seconds since the epoch; receivers refuse an old one. */
+                    "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                    /** @description `v1,` and the base64 of HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the key the webhook's secret carries (`whsec_` and the key's base64): the Standard Webhooks scheme, which its libraries verify. */
+                    "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WebhookChangeEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx within 10 s delivers the event. Anything else (another status, a redirect, which is not followed, no answer) is retried with exponential backoff for 24 hours under the same `webhook-id`; then the webhook is disabled and its owner mailed. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     reminder: {
         parameters: {
             query?: never;
@@ -2135,7 +2291,7 @@ export interface components {
         CalendarFeedList: {
             feeds: components["schemas"]["CalendarFeed"][];
         };
-        /** @description An account's lists and tasks, as `GET .../export` answers and `POST .../import` takes. Ids are the exporting account's and only tie the document together (an import makes new ones). Lists come in manual order; tasks in manual order within each sibling group (one list, one parent), a parent before its children. */
+        /** @description An account's lists, tasks and comments, as `GET .../export` answers and `POST .../import` takes. Ids are the exporting account's and only tie the document together (an import makes new ones). Lists come in manual order; tasks in manual order within each sibling group (one list, one parent), a parent before its children; comments task by task in the tasks' order, each task's oldest first. */
         Export: {
             /** @constant */
             format: "todo-api.export.v1";
@@ -2144,8 +2300,35 @@ export interface components {
             lists: components["schemas"]["ExportList"][];
             /** @description At most 10,000 per import (`422` at `["body", "tasks"]`). */
             tasks: components["schemas"]["ExportTask"][];
-            /** @description Reserved for the comments of tasks; always empty for now, and an import refuses any. */
-            comments?: Record<string, unknown>[];
+            /** @description The comments of the document's tasks. At most 20,000 per import (`422` at `["body", "comments"]`); an export holds them all. */
+            comments?: components["schemas"]["ExportComment"][];
+        };
+        ExportComment: {
+            /** Format: uuid */
+            id: string;
+            /**
+             * Format: uuid
+             * @description One of the document's tasks, given before the comment.
+             */
+            task_id: string;
+            body: components["schemas"]["CommentBody"];
+            /**
+             * @description Written by the account exported (the owner of its lists). An import makes the importer its author; a comment another person wrote (false) has no author in the importing account.
+             * @default true
+             */
+            by_owner?: boolean;
+            /** @description Who wrote it, when not the account exported (`by_owner` false): the name of their account, kept as text by an import; null when that account is gone (and always null beside `by_owner` true, else `422`). */
+            author_name?: null | components["schemas"]["DisplayName"];
+            /**
+             * Format: date-time
+             * @description Kept by an import (a task's comments are listed by it, and those of one time in the document's order); when absent, the import's time, in the document's order. After 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`422` at it otherwise).
+             */
+            created_at?: string | null;
+            /**
+             * Format: date-time
+             * @description Kept by an import; `created_at` when absent or earlier. After 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`422` at it otherwise).
+             */
+            updated_at?: string | null;
         };
         ExportList: {
             /** Format: uuid */
@@ -2179,7 +2362,7 @@ export interface components {
             is_completed?: components["schemas"]["IsCompleted"];
             /**
              * Format: date-time
-             * @description When it was completed (kept by an import of a completed task).
+             * @description When it was completed (kept by an import of a completed task). After 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`422` at it otherwise).
              */
             completed_at?: string | null;
             due_date?: components["schemas"]["DueDate"];
@@ -2187,18 +2370,24 @@ export interface components {
             tags?: components["schemas"]["Tags"];
             recurrence?: components["schemas"]["Recurrence"];
             reminders?: components["schemas"]["TaskReminders"];
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description After 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`422` at it otherwise).
+             */
             last_completed_at?: string | null;
             /**
              * @description How many times completing the task has moved it to its rule's next occurrence since the rule was set: what a `COUNT` counts down from.
              * @default 0
              */
             occurrences_done?: number;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description After 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`422` at it otherwise).
+             */
             created_at?: string | null;
             /**
              * Format: date-time
-             * @description When it went to the trash; null for a live task.
+             * @description When it went to the trash; null for a live task. After 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`422` at it otherwise).
              */
             deleted_at?: string | null;
         };
@@ -2215,6 +2404,8 @@ export interface components {
             tasks: number;
             /** @description Tasks made in the trash. */
             trashed: number;
+            /** @description Comments made (those of trashed tasks with them in the trash). */
+            comments: number;
             /** @description Rows of a Todoist CSV that were not read (`note`, `meta`). */
             skipped: number;
         };
@@ -2926,10 +3117,10 @@ export interface components {
             invitations: components["schemas"]["Invitation"][];
         };
         /**
-         * @description An event a webhook may subscribe to: a name of the top-level `webhooks`, or every event of a kind (`task.*`, `list.*`, `comment.*`). `comment.*` takes the comment events the change feed will carry once comments are part of it.
+         * @description An event a webhook may subscribe to: a name of the top-level `webhooks`, or every event of a kind (`task.*`, `list.*`, `comment.*`).
          * @enum {string}
          */
-        WebhookEvent: "task.*" | "task.created" | "task.updated" | "task.deleted" | "list.*" | "list.created" | "list.updated" | "list.deleted" | "comment.*" | "reminder";
+        WebhookEvent: "task.*" | "task.created" | "task.updated" | "task.deleted" | "list.*" | "list.created" | "list.updated" | "list.deleted" | "comment.*" | "comment.created" | "comment.updated" | "comment.deleted" | "reminder";
         /** @description Where deliveries are POSTed: `https` at a public address in production; `http` and any address too in development. */
         WebhookUrl: string;
         WebhookCreate: {
@@ -2999,7 +3190,7 @@ export interface components {
         };
         WebhookChangeEvent: {
             /** @enum {unknown} */
-            type?: "task.created" | "task.updated" | "task.deleted" | "list.created" | "list.updated" | "list.deleted";
+            type?: "task.created" | "task.updated" | "task.deleted" | "list.created" | "list.updated" | "list.deleted" | "comment.created" | "comment.updated" | "comment.deleted";
             data?: components["schemas"]["Change"];
         } & components["schemas"]["WebhookMessage"];
         WebhookReminderEvent: {

@@ -1,21 +1,23 @@
 /**
  * Integrations a frontend offers in its settings (SPEC §13): a calendar feed to subscribe to,
- * and taking one's data out and in again. Export the account, import the document into a fresh
- * account, export that one and compare: the same document but for ids and timestamps (and the
- * inbox, which keeps the importing account's own name, colour and place).
+ * and taking one's data out and in again. Export the account (a task's comment with it), import
+ * the document into a fresh account, export that one and compare: the same document but for ids
+ * and timestamps (and the inbox, which keeps the importing account's own name, colour and
+ * place); the comment is the importer's own there.
  */
 import { type Api, type Schemas, check, expectEmpty, expectProblem, expectStatus, makeClient } from "./api.js";
 
 type Step = <T>(name: string, run: () => Promise<T>) => Promise<T>;
 type Export = Schemas["Export"];
-const TIMESTAMPS = new Set(["exported_at", "created_at", "completed_at", "last_completed_at", "deleted_at"]);
+const TIMESTAMPS = new Set(["exported_at", "created_at", "updated_at", "completed_at", "last_completed_at", "deleted_at"]);
+const COMMENT = "Bring the receipts";
 
 async function exportOf(api: Api, userId: string): Promise<Export> {
   return expectStatus(await api.GET("/api/{user_id}/export", { params: { path: { user_id: userId } } }), 200);
 }
 
 /** Each list's tasks in document order, ids replaced by places, timestamps by whether set;
- * the inbox by its role alone. */
+ * the inbox by its role alone; each comment at its task's place. */
 function comparable(doc: Export): string {
   const lists = new Map(doc.lists.map((list) => [list.id, list.is_inbox ? "inbox" : `${list.name}|${list.color ?? ""}`]));
   const places = new Map<string, number>();
@@ -31,7 +33,14 @@ function comparable(doc: Export): string {
     byList.set(key, group);
   }
   const others = doc.lists.filter((list) => !list.is_inbox).map((list) => lists.get(list.id));
-  return JSON.stringify({ others, tasks: [...byList.entries()].sort(), comments: doc.comments });
+  const taskKeys = new Map(doc.tasks.map((task) => [task.id, `${lists.get(task.list_id)}#${places.get(task.id)}`]));
+  const comments = (doc.comments ?? []).map(({ task_id, body, by_owner, author_name }) => [
+    taskKeys.get(task_id),
+    body,
+    by_owner ?? true,
+    author_name ?? null,
+  ]);
+  return JSON.stringify({ others, tasks: [...byList.entries()].sort(), comments });
 }
 
 export async function transferFlow(api: Api, baseUrl: string, userId: string, step: Step): Promise<void> {
@@ -50,9 +59,15 @@ export async function transferFlow(api: Api, baseUrl: string, userId: string, st
     check((await fetch(feed.url)).status === 404, "a revoked feed still answers");
   });
 
-  const exported = await step("export the account: lists, tasks (the trash too), no comments", async () => {
+  const exported = await step("export the account: lists, tasks (the trash too), a task's comment", async () => {
+    const path = { user_id: userId };
+    const task = expectStatus(await api.POST("/api/{user_id}/tasks", { params: { path }, body: { title: "Pay the plumber" } }), 201);
+    const commentPath = { ...path, task_id: task.id };
+    expectStatus(await api.POST("/api/{user_id}/tasks/{task_id}/comments", { params: { path: commentPath }, body: { body: `  ${COMMENT} ` } }), 201);
     const doc = await exportOf(api, userId);
     check(doc.format === "todo-api.export.v1" && doc.tasks.length > 0, `export ${doc.format} of ${doc.tasks.length} tasks`);
+    const comment = doc.comments?.find((c) => c.body === COMMENT);
+    check(comment?.task_id === task.id && comment.by_owner === true, `the comment in the export: ${JSON.stringify(comment)}`);
     return doc;
   });
 
@@ -68,7 +83,10 @@ export async function transferFlow(api: Api, baseUrl: string, userId: string, st
       await fresh.POST("/api/{user_id}/import", { params: { path, query: { dry_run: true } }, body: exported }),
       200,
     );
-    check(dry.dry_run && dry.tasks + dry.trashed === exported.tasks.length, `dry run ${JSON.stringify(dry)}`);
+    check(
+      dry.dry_run && dry.tasks + dry.trashed === exported.tasks.length && dry.comments === (exported.comments ?? []).length,
+      `dry run ${JSON.stringify(dry)}`,
+    );
     check((await exportOf(fresh, login.user.id)).tasks.length === 0, "a dry run wrote tasks");
     const made = expectStatus(await fresh.POST("/api/{user_id}/import", { params: { path }, body: exported }), 200);
     check(!made.dry_run && made.tasks + made.trashed === exported.tasks.length, `import ${JSON.stringify(made)}`);
@@ -76,6 +94,14 @@ export async function transferFlow(api: Api, baseUrl: string, userId: string, st
     check(comparable(again) === comparable(exported), "the export of the import differs from the export");
     const shared = new Set(exported.tasks.map((t) => t.id));
     check(!again.tasks.some((t) => shared.has(t.id)), "an import kept an id");
+    const moved = again.comments?.find((c) => c.body === COMMENT);
+    const onTask = again.tasks.find((t) => t.id === moved?.task_id);
+    check(onTask?.title === "Pay the plumber", `the comment's task after the import: ${JSON.stringify(onTask)}`);
+    const read = expectStatus(
+      await fresh.GET("/api/{user_id}/tasks/{task_id}/comments", { params: { path: { ...path, task_id: onTask.id }, query: {} } }),
+      200,
+    );
+    check(read.comments[0]?.author?.id === login.user.id, `the imported comment's author: ${JSON.stringify(read.comments[0])}`);
     const broken = { ...exported, tasks: [{ id: exported.tasks[0]?.id ?? "", list_id: exported.lists[0]?.id ?? "", title: "" }] };
     const problem = expectProblem(await fresh.POST("/api/{user_id}/import", { params: { path }, body: broken }), 422);
     check(problem.errors?.[0]?.loc.join(".").startsWith("body.tasks.0"), `422 at ${problem.errors?.[0]?.loc.join(".")}`);
