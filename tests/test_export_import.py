@@ -381,6 +381,72 @@ def test_each_broken_rule_is_a_422_at_its_item_and_nothing_is_written(
     assert counts(database_url, user.id) == before
 
 
+# Instants PostgreSQL stores but no read gives back: asyncpg reads and writes the first two as
+# -infinity and infinity (a comments page after one at 0001-01-01T00:00:00Z came back to it for
+# ever), and the last two are in years 0 and 10000 in UTC (every export, listing and change feed
+# of the account answered 500 from then on).
+UNREADABLE_INSTANTS = (
+    "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z",
+    "0001-01-01T00:30:00+14:00", "9999-12-31T23:00:00-14:00",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("instant", UNREADABLE_INSTANTS)
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ("tasks", "created_at"),
+        ("tasks", "completed_at"),
+        ("tasks", "last_completed_at"),
+        ("tasks", "deleted_at"),
+        ("comments", "created_at"),
+        ("comments", "updated_at"),
+    ],
+)
+def test_an_instant_no_read_gives_back_is_a_422_at_its_item_and_nothing_is_written(
+    api: Api, user: User, database_url: str, item: str, field: str, instant: str
+) -> None:
+    doc = comment_doc(2)
+    doc["tasks"][0]["is_completed"] = True
+    doc[item][-1][field] = instant
+    before = counts(database_url, user.id)
+    response = import_(api, user, doc)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"] == ["body", item, len(doc[item]) - 1, field]
+    assert counts(database_url, user.id) == before
+    assert comment_count(database_url, user.id) == 0
+    assert api.get(f"/api/{user.id}/export", headers=user.headers).status_code == 200
+
+
+def test_the_earliest_and_latest_instants_an_import_takes_come_back_as_they_went(
+    api: Api, user: User
+) -> None:
+    doc = comment_doc(3, created_at="0001-01-01T00:00:00.000001Z")
+    doc["comments"][1]["created_at"] = "0001-01-01T00:00:00.000002Z"
+    doc["comments"][2]["created_at"] = "9999-12-31T23:59:59.999998Z"
+    doc["tasks"][0]["created_at"] = "9999-12-31T23:59:59.999998Z"
+    assert import_(api, user, doc).status_code == 200, doc
+    task = export(api, user)["tasks"][0]
+    assert task["created_at"] == "9999-12-31T23:59:59.999998Z"
+    pages, cursor = [], None
+    for _ in range(4):  # a page at a time: each comment once, in order, then the end
+        query = {"limit": 1} | ({"cursor": cursor} if cursor else {})
+        page = api.get(
+            f"/api/{user.id}/tasks/{api_task_id(api, user)}/comments",
+            params=query,
+            headers=user.headers,
+        ).json()
+        pages += [comment["body"] for comment in page["comments"]]
+        if (cursor := page["next_cursor"]) is None:
+            break
+    assert pages == ["c0", "c1", "c2"]
+
+
+def api_task_id(api: Api, owner: User) -> str:
+    found: str = api.get(f"/api/{owner.id}/tasks", headers=owner.headers).json()["tasks"][0]["id"]
+    return found
+
+
 def test_an_import_past_the_quota_is_409_and_writes_nothing(
     make_api: Callable[..., Api], settings: Settings, user: User, database_url: str
 ) -> None:

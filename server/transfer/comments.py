@@ -3,7 +3,8 @@ anything is written: each names a task given before in the document (by the docu
 its text is a comment's (1 to 5000 characters once trimmed), and its author is the importer
 (`by_owner`, the default) or another person, who becomes no account here: the comment has no
 author (as a deleted account's) and keeps `author_name` as text, so a later export names them
-again. A comment of a trashed task goes to the trash with it."""
+again. A comment of a trashed task goes to the trash with it. Its times are instants every read
+gives back (plan.HISTORY)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from server.comments.body import trimmed_text
 from server.errors import UnprocessableContent
+from server.tasks.fields import instant
 
 MAX_COMMENTS = 20_000  # per import
 
@@ -50,8 +52,8 @@ def planned_comments(
                 "by_owner": by_owner,
                 "author_name": None if author_name is None else author_name.strip(),
                 "body": trimmed_text(item["body"], [*loc, "body"]),
-                "created_at": item.get("created_at"),
-                "updated_at": item.get("updated_at"),
+                "created_at": instant(item.get("created_at"), [*loc, "created_at"]),
+                "updated_at": instant(item.get("updated_at"), [*loc, "updated_at"]),
                 "deleted_at": deleted_at,
                 "seq": index,
             }

@@ -26,6 +26,11 @@ MAX_TASKS = 10_000  # per import
 # takes 10 ms to find its next occurrence, so 10,000 of them would hold a thread 100 s); past
 # them the import is refused where it stopped, and can be sent in parts.
 PLAN_SECONDS = 10.0
+# A task's past, kept as the document says if every read gives it back as it is (the calendar of
+# server/tasks/dates.py), else 422 at it: years 0 and 10000 in UTC, once stored, made every
+# export, listing and change feed of the account a 500, and the two ends, read as -infinity and
+# infinity, a page of comments that came back to itself.
+HISTORY = ("completed_at", "last_completed_at", "created_at")
 INBOX = "inbox"  # stands for the importer's inbox id until the import runs
 
 
@@ -89,7 +94,7 @@ def plan_export(body: Mapping[str, Any], budget: float = PLAN_SECONDS) -> Plan:
         row = {**stored_fields(item, loc), "id": str(uuid.uuid4()), "list_id": list_id}
         row["parent_id"] = parent
         if trashed:
-            row["deleted_at"] = item["deleted_at"]
+            row["deleted_at"] = task_fields.instant(item["deleted_at"], [*loc, "deleted_at"])
             plan.trashed.append(row)
             plan.order.append(("trashed", len(plan.trashed) - 1))
         else:
@@ -132,15 +137,16 @@ def stored_fields(item: Mapping[str, Any], loc: list[Any]) -> dict[str, Any]:
         raise UnprocessableContent(
             exc.detail, errors=[_located(error, loc) for error in exc.errors or []]
         ) from None
-    completed_at = item.get("completed_at") if fields["is_completed"] else None
+    times = {name: task_fields.instant(item.get(name), [*loc, name]) for name in HISTORY}
+    completed_at = times["completed_at"] if fields["is_completed"] else None
     if fields["is_completed"] and completed_at is None:
         completed_at = datetime.now(UTC)
     return {
         **fields,
         "completed_at": completed_at,
-        "last_completed_at": item.get("last_completed_at"),
+        "last_completed_at": times["last_completed_at"],
         "recurrence_done": item.get("occurrences_done", 0) if fields["recurrence"] else 0,
-        "created_at": item.get("created_at"),
+        "created_at": times["created_at"],
     }
 
 
