@@ -628,6 +628,18 @@ def test_a_comment_is_trimmed_and_counted_in_code_points(
     ]
 
 
+def test_comments_of_one_time_keep_the_documents_order(api: Api, user: User) -> None:
+    """A task's comments are listed by (created_at, id): those of one created_at came back in
+    the order of their random new ids."""
+    doc = comment_doc(8, created_at="2025-01-24T17:00:00Z")
+    assert import_(api, user, doc).status_code == 200
+    assert [c["body"] for c in export(api, user)["comments"]] == [f"c{n}" for n in range(8)]
+    listed = api.get(
+        f"/api/{user.id}/tasks/{api_task_id(api, user)}/comments", headers=user.headers
+    ).json()["comments"]
+    assert [c["body"] for c in listed] == [f"c{n}" for n in range(8)]
+
+
 def test_more_comments_on_a_task_than_its_quota_is_409_and_writes_nothing(
     make_api: Callable[..., Api], settings: Settings, user: User, database_url: str
 ) -> None:

@@ -27,6 +27,9 @@ def planned_comments(
     comments, `tasks` mapping each document task id to (its new id, its deleted_at)."""
     if len(items) > MAX_COMMENTS:
         raise _invalid(["body", "comments"], f"at most {MAX_COMMENTS} comments per import")
+    # New ids ascending in the document's order: a task's comments are listed by (created_at,
+    # id), so those of one time keep the document's order (random ones shuffled them).
+    ids = sorted(str(uuid.uuid4()) for _ in items)
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     per_task: Counter[str] = Counter()
@@ -47,7 +50,7 @@ def planned_comments(
         per_task[task_id] += 1
         rows.append(
             {
-                "id": str(uuid.uuid4()),
+                "id": ids[index],
                 "task_id": task_id,
                 "by_owner": by_owner,
                 "author_name": None if author_name is None else author_name.strip(),
