@@ -1493,7 +1493,9 @@ export interface paths {
          *     document does not give before it, an id given twice, a blank body or
          *     one over 5000 characters once trimmed, `author_name` beside `by_owner`
          *     true, more than 20,000 comments: `422` naming it (`["body",
-         *     "comments", 2, "task_id"]`); more comments on one task than
+         *     "comments", 2, "task_id"]`). A time of a task or comment outside
+         *     0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z (both excluded):
+         *     `422` at it, as for a task's `due_date`; more comments on one task than
          *     `COMMENT_QUOTA` (1000): `409`. A document without comments (or with
          *     `comments: []`, as before 1.19.0) imports as before. Checking a
          *     document may take 10 s at most (recurrence rules that seldom occur are
@@ -2272,12 +2274,12 @@ export interface components {
             author_name?: null | components["schemas"]["DisplayName"];
             /**
              * Format: date-time
-             * @description Kept by an import (a task's comments are listed by it); when absent, the import's time, in the document's order.
+             * @description Kept by an import (a task's comments are listed by it, and those of one time in the document's order); when absent, the import's time, in the document's order. After 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`422` at it otherwise).
              */
             created_at?: string | null;
             /**
              * Format: date-time
-             * @description Kept by an import; `created_at` when absent or earlier.
+             * @description Kept by an import; `created_at` when absent or earlier. After 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`422` at it otherwise).
              */
             updated_at?: string | null;
         };
@@ -2313,7 +2315,7 @@ export interface components {
             is_completed?: components["schemas"]["IsCompleted"];
             /**
              * Format: date-time
-             * @description When it was completed (kept by an import of a completed task).
+             * @description When it was completed (kept by an import of a completed task). After 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`422` at it otherwise).
              */
             completed_at?: string | null;
             due_date?: components["schemas"]["DueDate"];
@@ -2321,18 +2323,24 @@ export interface components {
             tags?: components["schemas"]["Tags"];
             recurrence?: components["schemas"]["Recurrence"];
             reminders?: components["schemas"]["TaskReminders"];
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description After 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`422` at it otherwise).
+             */
             last_completed_at?: string | null;
             /**
              * @description How many times completing the task has moved it to its rule's next occurrence since the rule was set: what a `COUNT` counts down from.
              * @default 0
              */
             occurrences_done?: number;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description After 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`422` at it otherwise).
+             */
             created_at?: string | null;
             /**
              * Format: date-time
-             * @description When it went to the trash; null for a live task.
+             * @description When it went to the trash; null for a live task. After 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z (`422` at it otherwise).
              */
             deleted_at?: string | null;
         };
