@@ -10,7 +10,7 @@ import copy
 import dataclasses
 import uuid
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -695,7 +695,7 @@ def test_an_imports_statements_leave_its_commit_nothing_to_stamp(
         for item in doc["tasks"][: 2 * CHUNK + 5]
     ]
     for item in doc["tasks"][-4:]:
-        item["deleted_at"] = "2025-01-01T00:00:00Z"  # the last tree, in the trash
+        item["deleted_at"] = datetime(2025, 1, 1, tzinfo=UTC)  # the last tree, in the trash
     doc["comments"] = [
         {"id": str(uuid.uuid4()), "task_id": task["id"], "body": "seen"} for task in doc["tasks"]
     ]
