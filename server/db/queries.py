@@ -634,6 +634,9 @@ class Queries(Protocol):
     async def create_comment(
         self, conn: Conn, *, owner_id: str, task_id: str, author_id: str, body: str, quota: int
     ) -> Row: ...
+    async def created_comment_state(
+        self, conn: Conn, *, user_id: str, task_id: str, id: str
+    ) -> Row: ...
     async def update_comment(
         self,
         conn: Conn,

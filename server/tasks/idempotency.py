@@ -12,6 +12,8 @@ it needs: its request did create the task, and the task is gone.
 A write (PUT, PATCH, complete) with a key is done once the same way: its retry answers the task
 as the first request left it, and does not complete a recurring task a second time (the one
 write that a repeat changes). Once the task is gone, the retry is the 404 a write to it is.
+
+made_once is that pattern for any one object a request makes (a comment: server/comments/).
 """
 
 from __future__ import annotations
@@ -74,17 +76,40 @@ async def _task_once(
 ) -> dict[str, Any]:
     """The body of the task make(connection) answers now, or the one the first request with
     `key` got; gone(task id) when that task no longer exists."""
-    replayed = True
 
     async def work(conn: Executor) -> tuple[str | None, dict[str, Any]]:
-        nonlocal replayed
-        replayed = False
         row = await make(conn)
         return row["id"], json_ready(task_body(row))
 
-    body = await once(db, queries, user_id, key, request_hash(request), work)
-    if replayed and await queries.task_version(db, user_id=user_id, id=body["id"]) is None:
-        raise gone(body["id"])
+    async def still_there(body: dict[str, Any]) -> None:
+        if await queries.task_version(db, user_id=user_id, id=body["id"]) is None:
+            raise gone(body["id"])
+
+    return await made_once(db, queries, user_id, key, request_hash(request), work, still_there)
+
+
+async def made_once(
+    db: Executor,
+    queries: Queries,
+    user_id: str,
+    key: str,
+    digest: bytes,
+    work: Callable[[Executor], Awaitable[tuple[str | None, dict[str, Any]]]],
+    still_there: Callable[[dict[str, Any]], Awaitable[None]],
+) -> dict[str, Any]:
+    """As once(), for a request that makes or writes one object: a replayed body is answered
+    only after still_there(body) has checked that its object is still there for the caller
+    (it raises what the retry is told otherwise)."""
+    replayed = True
+
+    async def first(conn: Executor) -> tuple[str | None, dict[str, Any]]:
+        nonlocal replayed
+        replayed = False
+        return await work(conn)
+
+    body = await once(db, queries, user_id, key, digest, first)
+    if replayed:
+        await still_there(body)
     return body
 
 
