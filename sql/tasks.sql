@@ -62,6 +62,29 @@ SELECT account.ok AS account_ok, list_role(:user_id, user_id, list_id) AS caller
   FROM account LEFT JOIN tasks
     ON account.ok AND id = :id AND list_role(:user_id, user_id, list_id) IS NOT NULL;
 
+-- name: lock_batch_lists(user_id, required_role, ids, list_ids)!
+-- Nothing of note: a key-share lock on the lists of the tasks `ids` and the lists `list_ids`
+-- that the caller's role on reaches :required_role, in id order, taken before the tasks' rows
+-- (lock_batch_tasks) as a list's deletion takes them (the list, then its tasks by cascade): a
+-- batch holding a task's row and then creating in its list would deadlock with the deletion.
+SELECT id FROM lists
+ WHERE (id = ANY (:list_ids::uuid[])
+        OR id IN (SELECT list_id FROM tasks WHERE id = ANY (:ids::uuid[])))
+   AND role_reaches(list_role(:user_id, user_id, id), :required_role)
+ ORDER BY id
+   FOR KEY SHARE;
+
+-- name: lock_batch_tasks(user_id, required_role, ids)!
+-- Nothing of note: locks the rows of the tasks `ids` whose list the caller's role on reaches
+-- :required_role, in id order, the one order every batch takes them in: two batches writing the
+-- same tasks in opposite orders (two members of a shared list) then wait for each other instead
+-- of deadlocking again at each retry.
+SELECT id FROM tasks
+ WHERE id = ANY (:ids::uuid[])
+   AND role_reaches(list_role(:user_id, user_id, list_id), :required_role)
+ ORDER BY id
+   FOR NO KEY UPDATE;
+
 -- name: task_version(user_id, id)$
 -- The task's version, or null when it is missing or in no list of the caller's (user_id)
 -- (tells 404 from 412).

@@ -256,6 +256,18 @@ class Queries(Protocol):
         quota: int,
     ) -> Row: ...
     async def get_task(self, conn: Conn, *, user_id: str, session_id: str, id: str) -> Row: ...
+    async def lock_batch_lists(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        required_role: str | None,
+        ids: list[str],
+        list_ids: list[str],
+    ) -> None: ...
+    async def lock_batch_tasks(
+        self, conn: Conn, *, user_id: str, required_role: str | None, ids: list[str]
+    ) -> None: ...
     async def task_version(self, conn: Conn, *, user_id: str, id: str) -> int | None: ...
     async def update_task(
         self,

@@ -6,7 +6,8 @@ single operation (the contract's BatchBodies names them), so a bad body is that 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import asyncpg
@@ -55,7 +56,7 @@ async def batch_tasks(request: Request) -> Reply:
     key = request.ctx.header_params.get("Idempotency-Key")
 
     async def work(conn: Executor) -> tuple[None, dict[str, Any]]:
-        await _lock_ahead(request, conn, {item["op"] for item in body["operations"]})
+        await _lock_ahead(request, conn, body["operations"])
         results = [
             await _item(request, conn, index, item) for index, item in enumerate(body["operations"])
         ]
@@ -95,16 +96,40 @@ def _stale(error: ApiError) -> ApiError:
     return error
 
 
-async def _lock_ahead(request: Request, conn: Executor, ops: set[str]) -> None:
+async def _lock_ahead(request: Request, conn: Executor, items: list[dict[str, Any]]) -> None:
     """The user's locks the items will take, taken first and in the order every writer takes
     them (migration 0032): the placement lock for a move or a create (a subtask's), then the
     task count for a create. Taken item by item, the batch could hold the count and wait for
-    the placement lock a restore holds while the restore waits for the count."""
+    the placement lock a restore holds while the restore waits for the count. Then the lists
+    and the rows of the tasks the items name, each in id order: item by item, two batches naming
+    the same tasks in opposite orders deadlock (and their retries again), as does a batch with a
+    deletion of the list (sql/tasks.sql's lock_batch_lists)."""
     queries, user_id = request.app.ctx.queries, request.ctx.user_id
+    ops = {item["op"] for item in items}
     if ops & {"create", "move"}:
         await queries.lock_placement(conn, **request.ctx.token)
     if "create" in ops:
         await queries.lock_task_count(conn, user_id=user_id)
+    ids = _uuids(item.get("task_id") for item in items)
+    list_ids = _uuids((item.get("body") or {}).get("list_id") for item in items)
+    role = request.ctx.access["required_role"]
+    if ids or list_ids:
+        await queries.lock_batch_lists(
+            conn, user_id=user_id, required_role=role, ids=ids, list_ids=list_ids
+        )
+    if ids:
+        await queries.lock_batch_tasks(conn, user_id=user_id, required_role=role, ids=ids)
+
+
+def _uuids(values: Iterable[Any]) -> list[str]:
+    """The values that are uuids (an item's own fields are checked as it runs), sorted."""
+    found: set[str] = set()
+    for value in values:
+        try:
+            found.add(str(uuid.UUID(value)))
+        except (TypeError, ValueError, AttributeError):
+            continue
+    return sorted(found)
 
 
 def _body(request: Request, name: str, item: dict[str, Any]) -> Any:
