@@ -26,7 +26,7 @@ from server.errors import (
 from server.http.paging import cursor_instant, decode_cursor, encode_cursor
 from server.http.preconditions import etag, if_match_versions
 from server.tasks.fields import json_ready, request_hash
-from server.tasks.idempotency import made_once
+from server.tasks.idempotency import once
 from server.tasks.missing import NO_TASK
 
 NO_COMMENT = "No such comment."
@@ -112,7 +112,7 @@ async def create_comment(request: Request) -> Reply:
             _none, comment = await create(conn)
     else:
         digest = request_hash({"comment_on": task_id, "body": body})
-        comment = await made_once(db, app.ctx.queries, user_id, key, digest, create, still_there)
+        comment = await once(db, app.ctx.queries, user_id, key, digest, create, still_there)
     return Reply(comment, status=201, headers={"ETag": etag(comment["version"])})
 
 

@@ -13,7 +13,8 @@ A write (PUT, PATCH, complete) with a key is done once the same way: its retry a
 as the first request left it, and does not complete a recurring task a second time (the one
 write that a repeat changes). Once the task is gone, the retry is the 404 a write to it is.
 
-made_once is that pattern for any one object a request makes (a comment: server/comments/).
+once() is that pattern for any one object a request makes (a comment: server/comments/), and
+for requests answered as they were whatever happened since (a batch, an import).
 """
 
 from __future__ import annotations
@@ -85,32 +86,7 @@ async def _task_once(
         if await queries.task_version(db, user_id=user_id, id=body["id"]) is None:
             raise gone(body["id"])
 
-    return await made_once(db, queries, user_id, key, request_hash(request), work, still_there)
-
-
-async def made_once(
-    db: Executor,
-    queries: Queries,
-    user_id: str,
-    key: str,
-    digest: bytes,
-    work: Callable[[Executor], Awaitable[tuple[str | None, dict[str, Any]]]],
-    still_there: Callable[[dict[str, Any]], Awaitable[None]],
-) -> dict[str, Any]:
-    """As once(), for a request that makes or writes one object: a replayed body is answered
-    only after still_there(body) has checked that its object is still there for the caller
-    (it raises what the retry is told otherwise)."""
-    replayed = True
-
-    async def first(conn: Executor) -> tuple[str | None, dict[str, Any]]:
-        nonlocal replayed
-        replayed = False
-        return await work(conn)
-
-    body = await once(db, queries, user_id, key, digest, first)
-    if replayed:
-        await still_there(body)
-    return body
+    return await once(db, queries, user_id, key, request_hash(request), work, still_there)
 
 
 async def once(
@@ -120,10 +96,13 @@ async def once(
     key: str,
     digest: bytes,
     work: Callable[[Executor], Awaitable[tuple[str | None, dict[str, Any]]]],
+    still_there: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
     """The body that work(connection) answers now (its task id and JSON-ready body), in the
     transaction that claims `key`; or the body the first request with `key` got (the
-    caller's executor checks the account before the claim: the key's row refers to it)."""
+    caller's executor checks the account before the claim: the key's row refers to it), once
+    still_there(body), when given, has checked that the one object that request made or wrote
+    is still there for the caller (it raises what the retry is told otherwise)."""
     for _attempt in range(ATTEMPTS):
         async with db.transaction() as conn:
             # Waits here while another transaction holds the same key, until it ends.
@@ -146,5 +125,7 @@ async def once(
                 "This Idempotency-Key was already used with a different request body.",
             )
         response: dict[str, Any] = earlier["response"]
+        if still_there is not None:
+            await still_there(response)
         return response
     raise RuntimeError("could not claim an idempotency key")  # pragma: no cover
