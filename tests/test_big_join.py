@@ -4,7 +4,8 @@ and their comments into the joiner's feed"): accepting an invitation to a list o
 otherwise), and the joiner's /changes then brings the list and every one of its tasks as upserts,
 page by page, each page within the contract's bound, once each.
 
-The durations are printed (`pytest -s`), never asserted: bench/README.md keeps the numbers."""
+The service's durations are printed (`pytest -s`; the test's own check of each page against the
+contract, openapi-core's, takes far longer and is left out), never asserted."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 
 from bench.database import seed_tasks
 from tests.sharing import accept, invite, make_list, verify
-from tests.support import Api, User
+from tests.support import Api, User, check_contract
 
 TASKS = 50_000
 PAGE_MAX = 1000  # ChangePage.changes' maxItems
@@ -54,13 +55,18 @@ def test_joining_a_list_of_50000_tasks_brings_its_state_as_upserts_page_by_page(
     assert (joined.json()["id"], joined.json()["role"]) == (big["id"], "viewer")
 
     upserts: dict[str, set[str]] = {"list": set(), "task": set()}
-    pages, slowest, started = 0, 0.0, time.monotonic()
+    pages, slowest, paged_s = 0, 0.0, 0.0
     while True:
         asked = time.monotonic()
         answer = api.get(
-            f"/api/{joiner.id}/changes", params={"since": since}, headers=joiner.headers
+            f"/api/{joiner.id}/changes",
+            params={"since": since},
+            headers=joiner.headers,
+            check=False,  # checked below, out of the time measured: the service's alone
         )
         slowest = max(slowest, time.monotonic() - asked)
+        paged_s += time.monotonic() - asked
+        check_contract(answer)
         assert answer.status_code == 200, answer.text
         page = answer.json()
         pages += 1
@@ -74,7 +80,6 @@ def test_joining_a_list_of_50000_tasks_brings_its_state_as_upserts_page_by_page(
         since = page["next_since"]
         if not page["has_more"]:
             break
-    paged_s = time.monotonic() - started
     assert upserts["list"] == {big["id"]}
     stored = sql.execute("SELECT id::text FROM tasks WHERE list_id = %s", (big["id"],))
     assert upserts["task"] == {row[0] for row in stored}
