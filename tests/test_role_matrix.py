@@ -12,9 +12,9 @@ L when the request names L, else `owner` (what the caller does in their own acco
   (an owner reaches every declaration: never 401, 403 or 5xx, nor 404 but for an id of the
   path that the test does not make, such as a calendar feed's);
 - a role below it: 403 `permission-denied` naming the declared role, and nothing changed;
-- no role (a non-member, a removed member, the holder of a pending invitation to L): the answer to the same request about ids that do
-  not exist (byte for byte but the request id and instance when the path names the object), no
-  id of L's in it, and nothing changed.
+- no role (a non-member, a removed member, the holder of a pending invitation to L): the
+  answer to the same request about ids that do not exist (byte for byte but the request id and
+  instance when the path names the object), no id of L's in it, and nothing changed.
 
 A new operation is covered without editing this file.
 """
