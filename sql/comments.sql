@@ -65,6 +65,18 @@ WITH c AS (
 )
 SELECT {comment_columns} FROM c;
 
+-- name: created_comment_state(user_id, task_id, id)^
+-- What a retried create (Idempotency-Key) meets: whether the task is in a list of the caller's
+-- (task_seen), and whether the comment `id` it made is still on it (live: neither deleted nor
+-- in the trash with its task).
+SELECT t.id IS NOT NULL AS task_seen,
+       EXISTS (SELECT FROM comments AS c
+                WHERE c.user_id = t.user_id AND c.task_id = t.id AND c.id = :id
+                  AND c.deleted_at IS NULL) AS live
+  FROM (SELECT) AS one
+  LEFT JOIN tasks AS t
+    ON t.id = :task_id AND list_role(:user_id, t.user_id, t.list_id) IS NOT NULL;
+
 -- name: update_comment({token}, task_id, id, versions, body)^
 -- account_ok, caller_role, and the comment with its new body (version grown by one), or null
 -- when it is missing, not the caller's own (is_author false), or not at one of `versions`

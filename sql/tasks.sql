@@ -62,6 +62,35 @@ SELECT account.ok AS account_ok, list_role(:user_id, user_id, list_id) AS caller
   FROM account LEFT JOIN tasks
     ON account.ok AND id = :id AND list_role(:user_id, user_id, list_id) IS NOT NULL;
 
+-- name: lock_batch_lists(user_id, required_role, ids, list_ids)!
+-- Nothing of note: a key-share lock on the lists of the tasks `ids` and the lists `list_ids`
+-- that the caller's role on reaches :required_role, in id order, taken before the tasks' rows
+-- (lock_batch_tasks) as a list's deletion takes them (the list, then its tasks by cascade): a
+-- batch holding a task's row and then creating in its list would deadlock with the deletion.
+SELECT id FROM lists
+ WHERE (id = ANY (:list_ids::uuid[])
+        OR id IN (SELECT list_id FROM tasks WHERE id = ANY (:ids::uuid[])))
+   AND role_reaches(list_role(:user_id, user_id, id), :required_role)
+ ORDER BY id
+   FOR KEY SHARE;
+
+-- name: lock_batch_tasks(user_id, required_role, ids)
+-- The tasks `ids` whose list the caller's role on reaches :required_role, their rows locked in
+-- id order (the one order every batch takes them in: two batches writing the same tasks in
+-- opposite orders, two members of a shared list, then wait for each other instead of
+-- deadlocking again at each retry), each with its completion as this statement found it before
+-- it waited for those locks (seen_completed, seen_completed_at: what update_task answers as
+-- found, and what the batch's first completion of the task completes from).
+WITH found AS (
+  SELECT id, is_completed, last_completed_at FROM tasks WHERE id = ANY (:ids::uuid[])
+)
+SELECT t.id, found.is_completed AS seen_completed, found.last_completed_at AS seen_completed_at
+  FROM tasks AS t JOIN found ON found.id = t.id
+ WHERE t.id = ANY (:ids::uuid[])
+   AND role_reaches(list_role(:user_id, t.user_id, t.list_id), :required_role)
+ ORDER BY t.id
+   FOR NO KEY UPDATE OF t;
+
 -- name: task_version(user_id, id)$
 -- The task's version, or null when it is missing or in no list of the caller's (user_id)
 -- (tells 404 from 412).

@@ -39,6 +39,11 @@ def member(sql: psycopg.Connection[Any], owner: User, list_id: str, who: User, r
 
 @pytest.fixture
 def shared(api: Api, make_user: Callable[..., User], sql: psycopg.Connection[Any]) -> Shared:
+    return make_shared(api, make_user, sql)
+
+
+def make_shared(api: Api, make_user: Callable[..., User], sql: psycopg.Connection[Any]) -> Shared:
+    """An owner's list shared with an editor and a viewer, a task in it, and a stranger."""
     owner, editor = make_user(name="Owner"), make_user(name="Editor")
     viewer, stranger = make_user(name="Viewer"), make_user(name="Stranger")
     made = api.post(f"/api/{owner.id}/lists", json={"name": "Home"}, headers=owner.headers)

@@ -12,9 +12,9 @@ L when the request names L, else `owner` (what the caller does in their own acco
   (an owner reaches every declaration: never 401, 403 or 5xx, nor 404 but for an id of the
   path that the test does not make, such as a calendar feed's);
 - a role below it: 403 `permission-denied` naming the declared role, and nothing changed;
-- no role (a non-member, a removed member): the answer to the same request about ids that do
-  not exist (byte for byte but the request id and instance when the path names the object), no
-  id of L's in it, and nothing changed.
+- no role (a non-member, a removed member, the holder of a pending invitation to L): the
+  answer to the same request about ids that do not exist (byte for byte but the request id and
+  instance when the path names the object), no id of L's in it, and nothing changed.
 
 A new operation is covered without editing this file.
 """
@@ -35,7 +35,7 @@ from server.access.gate import RANKS
 from server.access.tokens import issue_access_token
 from server.config import Settings
 from tests.conftest import start_session
-from tests.sharing import share, unshare
+from tests.sharing import invite, share, unshare, verify
 from tests.support import Api, User
 from tests.test_contract_examples import _deref
 from tests.test_revocation_matrix import CONTRACT, build, send, streams
@@ -49,9 +49,8 @@ CALLERS: dict[str, str | None] = {
     "viewer": "viewer",
     "non_member": None,
     "removed_member": None,
+    "invited": None,  # the holder of a pending invitation to the list, verified: no role yet
     "revoked_session": "editor",  # an editor's, whose session ended
-    # PENDING_INVITATION_SEAM: the holder of a pending invitation to the list (i26-invite) holds
-    # no role: add "invited": None here, and make that caller in `world` below.
 }
 PROBLEM_VOLATILE = ("request_id", "instance")
 
@@ -101,9 +100,11 @@ def _twin(api: Api, sql: psycopg.Connection[Any], owner: User, members: dict[str
 def world(
     api: Api, sql: psycopg.Connection[Any], make_user: Callable[..., User], settings: Settings
 ) -> World:
-    owner, editor, viewer, stranger, removed = (make_user() for _ in range(5))
+    owner, editor, viewer, stranger, removed, invited = (make_user() for _ in range(6))
     members = {"editor": editor, "viewer": viewer, "removed_editor": removed}
     mine, theirs = (_twin(api, sql, owner, members) for _ in range(2))
+    invitation = invite(api, owner, theirs.list_id, verify(sql, invited).email, "editor")
+    assert invitation.status_code == 201, invitation.text
     session = start_session(sql, editor.id)
     revoked = {"Authorization": f"Bearer {issue_access_token(settings, editor.id, session)}"}
     sql.execute("UPDATE login_families SET ended_at = now() WHERE id = %s", (session,))
@@ -113,6 +114,7 @@ def world(
         "viewer": (viewer, viewer.headers),
         "non_member": (stranger, stranger.headers),
         "removed_member": (removed, removed.headers),
+        "invited": (invited, invited.headers),
         "revoked_session": (editor, revoked),
     }
     return World(owner, callers, mine, theirs)

@@ -165,6 +165,37 @@ async def list_writer(
             await call("POST", f"/trash/{trashed.pop(rng.randrange(len(trashed)))}/restore")
 
 
+async def member_writer(
+    api: Api, me: User, shared: dict[str, str], seed: int, written: list[str]
+) -> None:
+    """A user's writes in the other owners' shared lists, whatever their role there at that
+    moment (editor, viewer, none: the churn changes it meanwhile): each answered as that role
+    says (a write, 403, or the 404/422 of a list or task not theirs), never a 5xx; each
+    successful write's task id lands in `written`."""
+    rng = random.Random(seed)
+    base = f"/api/{me.id}"
+    theirs = sorted(list_id for list_id, owner in shared.items() if owner != me.id)
+
+    async def call(method: str, path: str, **kw: Any) -> Any:
+        response = await api.arequest(method, base + path, headers=me.headers, **kw)
+        assert response.status_code in (200, 201, 403, 404, 422), response.text
+        return response
+
+    for i in range(SHARED_OPS):
+        list_id = rng.choice(theirs)
+        seen = await call("GET", "/tasks", params={"list_id": list_id, "limit": 20})
+        tasks = seen.json()["tasks"] if seen.status_code == 200 else []
+        if rng.random() < 0.3 or not tasks:
+            made = await call("POST", "/tasks", json={"title": f"m{seed}-{i}", "list_id": list_id})
+        elif rng.random() < 0.5:
+            target = rng.choice(tasks)["id"]
+            made = await call("PATCH", f"/tasks/{target}", json={"title": f"m{seed}-{i} edit"})
+        else:
+            made = await call("PATCH", f"/tasks/{rng.choice(tasks)['id']}/complete")
+        if made.status_code in (200, 201):
+            written.append(made.json()["id"])
+
+
 Spans = dict[tuple[str, str], list[list[float]]]  # (list, member) -> [[after, upto], ...]
 
 
@@ -286,11 +317,11 @@ def test_every_member_converges_while_lists_are_shared_demoted_and_unshared(
     api: Api, make_user: Any, sql: psycopg.Connection[Any], database_url: str
 ) -> None:
     """OWNERS users, each owning LISTS_EACH lists besides the inbox with WRITERS_EACH concurrent
-    writers, all following their feeds while memberships churn. Every follower ends with a copy
-    equal to its own lists and tasks plus those of each list it belongs to (the list as the
-    member reads it: their own position and role; its tasks as the owner lists them), was never
-    told of a task of a list it did not hold then, and saw its position only grow to its
-    committed revision."""
+    writers, and each writing in the others' shared lists as whatever role they hold there, all
+    following their feeds while memberships churn. Every follower ends with a copy equal to its
+    own lists and tasks plus those of each list it belongs to (the list as the member reads it:
+    their own position and role; its tasks as the owner lists them), was never told of a task of
+    a list it did not hold then, and saw its position only grow to its committed revision."""
     users = [make_user(name=f"U{i}") for i in range(OWNERS)]
     shared: dict[str, str] = {}  # list id -> owner id
     lists_of: dict[str, list[str]] = {}
@@ -304,6 +335,7 @@ def test_every_member_converges_while_lists_are_shared_demoted_and_unshared(
         lists_of[owner.id] = [lists[0]["id"], *(m.json()["id"] for m in made)]
     spans: Spans = {}
     followers = [SharedFollower(api, u, spans) for u in users]
+    by_members: list[str] = []  # the tasks members created or changed in others' lists
 
     async def scenario() -> None:
         done = asyncio.Event()
@@ -320,12 +352,13 @@ def test_every_member_converges_while_lists_are_shared_demoted_and_unshared(
             list_writer(api, owner, lists_of[owner.id], 10 * n + w, [], [])
             for n, owner in enumerate(users)
             for w in range(WRITERS_EACH)
-        ]
+        ] + [member_writer(api, u, shared, 100 + n, by_members) for n, u in enumerate(users)]
         await asyncio.gather(*writers, churn(database_url, users, shared, 7, spans))
         done.set()
         await asyncio.gather(*following)
 
     api.run(scenario())
+    assert by_members, "no member wrote in a shared list"
     by_id = {u.id: u for u in users}
     for follower in followers:
         me = follower.who

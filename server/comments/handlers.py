@@ -14,7 +14,9 @@ from typing import Any
 from server.comments.body import comment_body, trimmed_text
 from server.contract.context import Request
 from server.contract.reply import Reply
+from server.db.executor import Executor
 from server.errors import (
+    Conflict,
     NotFound,
     PermissionDenied,
     PreconditionFailed,
@@ -22,9 +24,16 @@ from server.errors import (
 )
 from server.http.paging import cursor_instant, decode_cursor, encode_cursor
 from server.http.preconditions import etag, if_match_versions
+from server.tasks.fields import json_ready, request_hash
+from server.tasks.idempotency import once
 from server.tasks.missing import NO_TASK
 
 NO_COMMENT = "No such comment."
+
+
+class CreatedCommentDeleted(Conflict):
+    slug = "created-comment-deleted"
+    default_detail = "The comment this Idempotency-Key created has since been deleted."
 
 
 async def list_comments(request: Request) -> Reply:
@@ -59,10 +68,13 @@ async def list_comments(request: Request) -> Reply:
 
 
 async def create_comment(request: Request) -> Reply:
+    """The new comment; with an Idempotency-Key made once (server/tasks/idempotency.py): a
+    retry answers the comment the first request made, while it is still there."""
     app, db, task_id = request.app, request.ctx.db, _task_id(request)
-    body = _body(request.ctx.body)
+    body, user_id = _body(request.ctx.body), request.ctx.user_id
     quota = app.ctx.settings.comment_quota
-    async with db.transaction() as conn:
+
+    async def create(conn: Executor) -> tuple[None, dict[str, Any]]:
         task = await app.ctx.queries.lock_comment_task(conn, **request.ctx.access, task_id=task_id)
         if task["owner_id"] is None:
             raise NotFound(NO_TASK)
@@ -70,13 +82,33 @@ async def create_comment(request: Request) -> Reply:
             conn,
             owner_id=task["owner_id"],
             task_id=task_id,
-            author_id=request.ctx.user_id,
+            author_id=user_id,
             body=body,
             quota=quota,
         )
-    if row is None:
-        raise QuotaExceeded(f"A task has at most {quota} comments.")
-    comment = comment_body(row)
+        if row is None:
+            raise QuotaExceeded(f"A task has at most {quota} comments.")
+        return None, json_ready(comment_body(row))
+
+    async def still_there(comment: dict[str, Any]) -> None:
+        state = await app.ctx.queries.created_comment_state(
+            db, user_id=user_id, task_id=task_id, id=comment["id"]
+        )
+        if not state["task_seen"]:
+            raise NotFound(NO_TASK)
+        if not state["live"]:
+            made = comment["id"]
+            raise CreatedCommentDeleted(
+                f"The comment this Idempotency-Key created ({made}) has since been deleted."
+            )
+
+    key = request.ctx.header_params.get("Idempotency-Key")
+    if key is None:
+        async with db.transaction() as conn:
+            _none, comment = await create(conn)
+    else:
+        digest = request_hash({"comment_on": task_id, "body": body})
+        comment = await once(db, app.ctx.queries, user_id, key, digest, create, still_there)
     return Reply(comment, status=201, headers={"ETag": etag(comment["version"])})
 
 

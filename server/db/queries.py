@@ -267,6 +267,18 @@ class Queries(Protocol):
     async def get_task(
         self, conn: Conn, *, user_id: str, session_id: str, token_hash: bytes | None, id: str
     ) -> Row: ...
+    async def lock_batch_lists(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        required_role: str | None,
+        ids: list[str],
+        list_ids: list[str],
+    ) -> None: ...
+    def lock_batch_tasks(
+        self, conn: Conn, *, user_id: str, required_role: str | None, ids: list[str]
+    ) -> AsyncIterator[Row]: ...
     async def task_version(self, conn: Conn, *, user_id: str, id: str) -> int | None: ...
     async def update_task(
         self,
@@ -703,6 +715,9 @@ class Queries(Protocol):
     ) -> Row: ...
     async def create_comment(
         self, conn: Conn, *, owner_id: str, task_id: str, author_id: str, body: str, quota: int
+    ) -> Row: ...
+    async def created_comment_state(
+        self, conn: Conn, *, user_id: str, task_id: str, id: str
     ) -> Row: ...
     async def update_comment(
         self,

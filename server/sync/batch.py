@@ -6,7 +6,8 @@ single operation (the contract's BatchBodies names them), so a bad body is that 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import asyncpg
@@ -30,6 +31,7 @@ STALE_ITEM = (
     "The task has changed since you read it (if_match did not match): its current tag is {};"
     " read it again, then retry the item with that tag in if_match."
 )
+FOUND = "found"  # an item's key (never one of the contract's): see _lock_ahead
 OPERATIONS = {  # op -> (its single operation, the success status)
     "create": ("create_task", 201),
     "update": ("update_task", 200),
@@ -55,10 +57,8 @@ async def batch_tasks(request: Request) -> Reply:
     key = request.ctx.header_params.get("Idempotency-Key")
 
     async def work(conn: Executor) -> tuple[None, dict[str, Any]]:
-        await _lock_ahead(request, conn, {item["op"] for item in body["operations"]})
-        results = [
-            await _item(request, conn, index, item) for index, item in enumerate(body["operations"])
-        ]
+        items = await _lock_ahead(request, conn, body["operations"])
+        results = [await _item(request, conn, index, item) for index, item in enumerate(items)]
         if body.get("atomic") and any(r["status"] >= 400 for r in results):
             raise BatchFailed([r if r["status"] >= 400 else {"status": 424} for r in results])
         return None, json_ready({"results": results})
@@ -95,16 +95,56 @@ def _stale(error: ApiError) -> ApiError:
     return error
 
 
-async def _lock_ahead(request: Request, conn: Executor, ops: set[str]) -> None:
+async def _lock_ahead(
+    request: Request, conn: Executor, items: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """The user's locks the items will take, taken first and in the order every writer takes
     them (migration 0032): the placement lock for a move or a create (a subtask's), then the
     task count for a create. Taken item by item, the batch could hold the count and wait for
-    the placement lock a restore holds while the restore waits for the count."""
+    the placement lock a restore holds while the restore waits for the count. Then the lists
+    and the rows of the tasks the items name, each in id order: item by item, two batches naming
+    the same tasks in opposite orders deadlock (and their retries again), as does a batch with a
+    deletion of the list (sql/tasks.sql's lock_batch_lists). Answers the items as they run: the
+    first update or complete of each task carries, as FOUND, its completion as the batch found
+    it before it waited for its row (how server/tasks/completion.py tells a concurrent
+    completion)."""
     queries, user_id = request.app.ctx.queries, request.ctx.user_id
+    ops = {item["op"] for item in items}
     if ops & {"create", "move"}:
         await queries.lock_placement(conn, **request.ctx.token)
     if "create" in ops:
         await queries.lock_task_count(conn, user_id=user_id)
+    ids = _uuids(item.get("task_id") for item in items)
+    list_ids = _uuids((item.get("body") or {}).get("list_id") for item in items)
+    role = request.ctx.access["required_role"]
+    if ids or list_ids:
+        await queries.lock_batch_lists(
+            conn, user_id=user_id, required_role=role, ids=ids, list_ids=list_ids
+        )
+    found: dict[str, tuple[bool, Any]] = {}
+    if ids:
+        locked = queries.lock_batch_tasks(conn, user_id=user_id, required_role=role, ids=ids)
+        found = {
+            str(row["id"]): (row["seen_completed"], row["seen_completed_at"])
+            async for row in locked
+        }
+    prepared = []
+    for item in items:
+        writes = item["op"] in ("update", "complete")
+        seen = found.pop(str(item.get("task_id")), None) if writes else None
+        prepared.append(item if seen is None else {**item, FOUND: seen})
+    return prepared
+
+
+def _uuids(values: Iterable[Any]) -> list[str]:
+    """The values that are uuids (an item's own fields are checked as it runs), sorted."""
+    found: set[str] = set()
+    for value in values:
+        try:
+            found.add(str(uuid.UUID(value)))
+        except (TypeError, ValueError, AttributeError):
+            continue
+    return sorted(found)
 
 
 def _body(request: Request, name: str, item: dict[str, Any]) -> Any:
@@ -186,6 +226,7 @@ async def _patch(request: Request, conn: Executor, item: dict[str, Any], fields:
         _versions(item),
         fields,
         app.ctx.clock(),
+        item.get(FOUND),
     )
 
 

@@ -47,9 +47,11 @@ async def write(
     versions: list[int] | None,
     fields: Mapping[str, Any],
     now: datetime,
+    found: tuple[bool, datetime | None] | None = None,
 ) -> Row:
     """The written task, or 404 / 412 (a missing task / one not at `versions`), or 422 (an
-    assignee who is no one of the task's list)."""
+    assignee who is no one of the task's list). `found`: the task's completion as the request
+    found it, when an earlier statement of it (a batch's locks) did, before this one's."""
     given = dict(fields)
     async with schedule.dues_checked():
         if _sets_rule_alone(given):
@@ -61,7 +63,7 @@ async def write(
             raise UnprocessableContent.at(
                 ["body", "assignee_id"], "is not a member of the task's list", "value_error"
             )
-        seen = (row["seen_completed"], row["seen_completed_at"])
+        seen = found or (row["seen_completed"], row["seen_completed_at"])
         for _ in range(ATTEMPTS):
             if row["id"] is not None:
                 return row

@@ -12,6 +12,9 @@ it needs: its request did create the task, and the task is gone.
 A write (PUT, PATCH, complete) with a key is done once the same way: its retry answers the task
 as the first request left it, and does not complete a recurring task a second time (the one
 write that a repeat changes). Once the task is gone, the retry is the 404 a write to it is.
+
+once() is that pattern for any one object a request makes (a comment: server/comments/), and
+for requests answered as they were whatever happened since (a batch, an import).
 """
 
 from __future__ import annotations
@@ -74,18 +77,16 @@ async def _task_once(
 ) -> dict[str, Any]:
     """The body of the task make(connection) answers now, or the one the first request with
     `key` got; gone(task id) when that task no longer exists."""
-    replayed = True
 
     async def work(conn: Executor) -> tuple[str | None, dict[str, Any]]:
-        nonlocal replayed
-        replayed = False
         row = await make(conn)
         return row["id"], json_ready(task_body(row))
 
-    body = await once(db, queries, user_id, key, request_hash(request), work)
-    if replayed and await queries.task_version(db, user_id=user_id, id=body["id"]) is None:
-        raise gone(body["id"])
-    return body
+    async def still_there(body: dict[str, Any]) -> None:
+        if await queries.task_version(db, user_id=user_id, id=body["id"]) is None:
+            raise gone(body["id"])
+
+    return await once(db, queries, user_id, key, request_hash(request), work, still_there)
 
 
 async def once(
@@ -95,10 +96,13 @@ async def once(
     key: str,
     digest: bytes,
     work: Callable[[Executor], Awaitable[tuple[str | None, dict[str, Any]]]],
+    still_there: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
     """The body that work(connection) answers now (its task id and JSON-ready body), in the
     transaction that claims `key`; or the body the first request with `key` got (the
-    caller's executor checks the account before the claim: the key's row refers to it)."""
+    caller's executor checks the account before the claim: the key's row refers to it), once
+    still_there(body), when given, has checked that the one object that request made or wrote
+    is still there for the caller (it raises what the retry is told otherwise)."""
     for _attempt in range(ATTEMPTS):
         async with db.transaction() as conn:
             # Waits here while another transaction holds the same key, until it ends.
@@ -121,5 +125,7 @@ async def once(
                 "This Idempotency-Key was already used with a different request body.",
             )
         response: dict[str, Any] = earlier["response"]
+        if still_there is not None:
+            await still_there(response)
         return response
     raise RuntimeError("could not claim an idempotency key")  # pragma: no cover

@@ -1176,7 +1176,7 @@ export interface paths {
         put?: never;
         /**
          * Comment on a task
-         * @description Adds a comment by the caller (an editor or the owner of the task's list; a viewer gets `403` `permission-denied`). The body is trimmed and must then hold 1 to 5000 characters (see `CommentBody`). A task holds at most 1000 comments (the service's `COMMENT_QUOTA`; those in the trash with it count): past it, `409` `quota-exceeded`. Answers the comment with its `ETag`.
+         * @description Adds a comment by the caller (an editor or the owner of the task's list; a viewer gets `403` `permission-denied`). The body is trimmed and must then hold 1 to 5000 characters (see `CommentBody`). A task holds at most 1000 comments (the service's `COMMENT_QUOTA`; those in the trash with it count): past it, `409` `quota-exceeded`. Answers the comment with its `ETag`. With an `Idempotency-Key`, repeating the request answers `201` with the comment the first request made, as it answered then; the same key with a different body (or on another task) is `422`; once that comment has been deleted, `409` `created-comment-deleted`; once the task is no longer in a list of the caller's (deleted, or the caller left the list), `404`.
          */
         post: operations["create_comment"];
         delete?: never;
@@ -3372,6 +3372,15 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The task already has as many comments (1000) as allowed; or the request repeats an `Idempotency-Key` whose comment has since been deleted (the request did make it; the comment of a task restored from the trash is answered again). */
+        CreateCommentConflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The user already has as many tasks (50,000) as allowed; or the request repeats an `Idempotency-Key` whose task has since been deleted (the request did create it; restoring it from the trash makes the key answer it again). */
         CreateTaskConflict: {
             headers: {
@@ -3632,7 +3641,7 @@ export interface components {
          */
         IfNoneMatch: string;
         /**
-         * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
+         * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote, the comment it made) and does nothing again. The same key with a different request is `422`.
          * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
          */
         IdempotencyKey: string;
@@ -4820,7 +4829,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote, the comment it made) and does nothing again. The same key with a different request is `422`.
                  * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -4928,7 +4937,7 @@ export interface operations {
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
                 /**
-                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote, the comment it made) and does nothing again. The same key with a different request is `422`.
                  * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -5031,7 +5040,7 @@ export interface operations {
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
                 /**
-                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote, the comment it made) and does nothing again. The same key with a different request is `422`.
                  * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -5091,7 +5100,7 @@ export interface operations {
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
                 /**
-                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote, the comment it made) and does nothing again. The same key with a different request is `422`.
                  * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -5857,7 +5866,7 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote, the comment it made) and does nothing again. The same key with a different request is `422`.
                  * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -6262,7 +6271,13 @@ export interface operations {
     create_comment: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote, the comment it made) and does nothing again. The same key with a different request is `422`.
+                 * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /**
                  * @description The user's id; must be the subject of the access token, else `403`.
@@ -6298,7 +6313,7 @@ export interface operations {
             403: components["responses"]["PermissionDenied"];
             404: components["responses"]["NotFound"];
             408: components["responses"]["RequestTimeout"];
-            409: components["responses"]["QuotaExceeded"];
+            409: components["responses"]["CreateCommentConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
@@ -6950,7 +6965,7 @@ export interface operations {
             };
             header?: {
                 /**
-                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote) and does nothing again. The same key with a different request is `422`.
+                 * @description A client-chosen key (printable ASCII, no spaces) that makes the request safe to retry: for 24 hours, per user, the same key answers what the first request answered (the task it created or wrote, the comment it made) and does nothing again. The same key with a different request is `422`.
                  * @example 7c4a1e2b-5d3f-4a6b-8c9d-0e1f2a3b4c5d
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
