@@ -173,10 +173,52 @@ def test_every_operation_declares_the_400_it_now_answers() -> None:
     assert undeclared == []
 
 
-@pytest.mark.parametrize("path", ["/health", "/ready", "/docs", "/openapi.yaml", "/api/me"])
 def test_an_operation_without_query_parameters_refuses_an_unknown_one_with_a_400(
-    api: Api, user: User, path: str
+    api: Api, user: User
 ) -> None:
-    """A cache buster on the liveness probe, the docs or the account (was a 500)."""
-    detail, _ = _refusal(api.get(f"{path}?_=1700000000000", headers=user.headers))
+    """A stray name on the account (it was a 500)."""
+    detail, _ = _refusal(api.get("/api/me?_=1700000000000", headers=user.headers))
     assert detail == "Unknown query parameter '_': it takes none."
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/health", 200),
+        ("/ready", 200),
+        ("/docs", 200),
+        ("/redoc", 301),
+        ("/openapi.yaml", 200),
+        ("/openapi.json", 200),
+    ],
+)
+def test_a_document_or_probe_ignores_a_query_string(api: Api, path: str, status: int) -> None:
+    """A docs link shared with `?utm_source=`, a health checker's cache buster (contract
+    1.22.0): the page or the probe, the same as without the query, never a 400."""
+    plain = api.get(path, follow_redirects=False)
+    tagged = api.get(f"{path}?utm_source=newsletter&_=1700000000000", follow_redirects=False)
+    assert (plain.status_code, tagged.status_code) == (status, status)
+    assert tagged.headers["content-type"] == plain.headers["content-type"]
+    if status == 200 and path != "/ready":
+        assert tagged.content == plain.content
+
+
+def test_only_documents_and_probes_are_open_to_any_query() -> None:
+    """`x-open-query` is for pages and probes that take no parameters and no token: an API
+    operation keeps refusing a name it does not declare (a typo of a filter)."""
+    contract = load_contract()
+    open_ops = [op for op in contract.operations if op.open_query]
+    assert {op.operation_id for op in open_ops} == {
+        "docs",
+        "redoc",
+        "openapi_yaml",
+        "openapi_json",
+        "health",
+        "ready",
+    }
+    for op in open_ops:
+        assert (op.secured, op.query_names, op.path.startswith("/api/")) == (
+            False,
+            frozenset(),
+            False,
+        ), op.operation_id

@@ -259,6 +259,7 @@ class OperationPlan:
                 self.parameters.append(param)
         self.query_names = frozenset(p.name for p in self.parameters if p.location == "query")
         self.scalar_queries = self.query_names - {p.name for p in self.parameters if p.array}
+        self.open_query = bool(op.get("x-open-query", False))  # see Operation.open_query
         body = compiler.resolve(op.get("requestBody", {}))
         self.has_body = bool(body)
         self.body_required = bool(body.get("required", False))
@@ -332,7 +333,7 @@ class OperationPlan:
         query: dict[str, list[str]] = {}
         for key, arg in query_args:
             query.setdefault(key, []).append(arg)
-        if validate:
+        if validate and not self.open_query:
             check_query_names(query, self.query_names)
         repeated = [name for name in self.scalar_queries if len(query.get(name, ())) > 1]
         if repeated:

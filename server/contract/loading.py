@@ -164,6 +164,9 @@ class Operation:
     # the path template instead of the path.
     secret_path: bool = False
     query_names: frozenset[str] = frozenset()  # the query parameters it declares
+    # x-open-query: a document or probe, which ignores query names it does not declare (a
+    # shared link's utm_source, a health checker's cache buster) instead of answering 400.
+    open_query: bool = False
     # The cookie an apiKey scheme `in: cookie` reads, when the operation's security lists one
     # as an alternative to the bearer token (the browser's EventSource sends no header).
     cookie: str | None = None
@@ -266,6 +269,7 @@ class Contract:
                         for param in self._parameters(item, op)
                         if param["in"] == "query"
                     ),
+                    open_query=bool(op.get("x-open-query", False)),
                     cookie=next(
                         (cookies[name] for req in security for name in req if name in cookies),
                         None,

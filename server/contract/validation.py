@@ -49,7 +49,8 @@ class ResponseMismatch(Exception):
 
 def validate_request(contract: Contract, adapter: SanicOpenAPIRequest) -> RequestValues:
     """openapi-core's verdict, after the query's names (openapi-core ignores unknown ones)."""
-    check_query_names(adapter.parameters.query.keys(), adapter.operation.query_names)
+    if not adapter.operation.open_query:
+        check_query_names(adapter.parameters.query.keys(), adapter.operation.query_names)
     result = contract.openapi.request_unmarshaller.unmarshal(adapter)
     if result.errors:
         raise request_error(list(result.errors))
