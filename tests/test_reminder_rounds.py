@@ -163,6 +163,7 @@ def test_a_page_of_reminders_reads_only_the_page(
     params = {
         "user_id": owner.id,
         "session_id": owner.session_id,
+        "token_hash": None,  # a session's (issue 27's account check takes a token's hash too)
         "window_from": now,
         "window_to": now + timedelta(days=10),
         "limit": 51,
