@@ -29,9 +29,10 @@ as it reads an access token: its account and id, and the scopes it holds, stand 
 and the same account check (token_account_ok, given the token's hash) finds it live or not, in
 the same one round trip. The scopes the operation's `personalToken` requirement lists are
 compared here, before any statement: a token lacking one (or on an operation only a session may
-call) is 403 insufficient-scope, once the check has found the token live (an unknown, revoked
-or expired one is the 401 it is). Each use found live is noted for `last_used_at`
-(server/access/uses.py), written later, off the request's path.
+call) is 403 insufficient-scope, and one naming another account than the path's is 403, once
+the check has found the token live (an unknown, forged, revoked or expired one is the 401 it
+is, as a forged access token is: its account is only its claim until then). Each use found
+live is noted for `last_used_at` (server/access/uses.py), written later, off the request's path.
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ PERSONAL_EXPIRES = 2**62
 class Caller:
     """Whom a secured request acts for, as its access token says (its account, its login
     family, when it expires), and whether a statement of this request found that session live.
-    A personal token's caller: its id as session_id, its hash, and its refusal when its scopes
-    do not cover the operation."""
+    A personal token's caller: its id as session_id, its hash, and its refusal when it names
+    another account than the path's or its scopes do not cover the operation (answered once
+    the token is found live: an unknown one is 401 wherever it is sent)."""
 
     __slots__ = (
         "expires",
@@ -89,7 +91,7 @@ class Caller:
         self.required_role = required_role  # the operation's x-required-role
         self.token_hash = token_hash  # a personal token's; None: a session's access token
         self.params = TokenParams(user_id=user_id, session_id=session_id, token_hash=token_hash)
-        self.refusal: InsufficientScope | None = None
+        self.refusal: Forbidden | InsufficientScope | None = None
         self.live = False
 
     @property
@@ -227,10 +229,14 @@ class Gate:
         required_role: str | None,
         needed: frozenset[str] | None,
     ) -> Caller:
-        _check_owner(owner, token.user_id)
         caller = Caller(
             token.user_id, token.token_id, PERSONAL_EXPIRES, required_role, token.token_hash
         )
+        try:  # a token's account is only its claim until the check finds it live
+            _check_owner(owner, token.user_id)
+        except Forbidden as refused:
+            caller.refusal = refused
+            return caller
         if needed is None:
             caller.refusal = InsufficientScope(())
         elif not needed <= token.scopes:

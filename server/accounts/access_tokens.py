@@ -30,6 +30,10 @@ async def create_access_token(request: Request) -> Reply:
         # one count at a time per account; gone (deleted meanwhile): 401, as for its token
         if await app.ctx.queries.lock_user(conn, id=user_id) is None:
             raise AccountGone()
+        # and the session again, under the lock: one that a password reset ended while this
+        # waited for it must not leave a token the reset did not see (tokens.sql's order)
+        if not await app.ctx.queries.token_account_ok(conn, **request.ctx.token):
+            raise AccountGone()
         row = await app.ctx.queries.create_access_token(
             conn,
             id=said.token_id,

@@ -147,9 +147,10 @@ async def _admit(request: Request, operation: Operation) -> CallerExecutor | Non
     """The request's executor (its caller's, on a secured operation: 401 without a valid bearer
     access token, personal access token, or the cookie the operation accepts instead, 403 on
     another account's path), carrying the role the operation declares; the caller's, to confirm
-    its session. A personal token whose scopes do not cover the operation is 403
-    insufficient-scope once the account check has found it live (one round trip, on refusals
-    only: an unknown, revoked or expired token is the 401 any bad token is)."""
+    its session. A personal token on another account's path, or whose scopes do not cover the
+    operation, is refused (403, 403 insufficient-scope) once the account check has found it live
+    (one round trip, on refusals only: an unknown, forged, revoked or expired token is the 401
+    any bad token is)."""
     gate = request.app.ctx.gate
     if not operation.secured:
         request.ctx.db = gate.anonymous
