@@ -72,3 +72,46 @@ def test_an_editor_cannot_move_a_task_under_a_parent_in_a_list_they_only_view(
         headers=editor.headers,
     )
     assert subtask.status_code == 403, subtask.text  # (a new subtask: the parent's role, 403)
+
+
+def test_a_task_moved_to_a_list_its_assignee_is_not_in_comes_unassigned(
+    api: Api, sql: psycopg.Connection[Any], owner: User, editor: User, viewer: User
+) -> None:
+    shared, private = make_list(api, owner, "Shared"), make_list(api, owner, "Private")
+    share(sql, owner, shared["id"], editor, "editor")
+    share(sql, owner, shared["id"], viewer, "viewer")
+    parent = create(api, editor, title="Parent", list_id=shared["id"], assignee_id=viewer.id)
+    child = create(api, owner, title="Child", parent_id=parent["id"], assignee_id=editor.id)
+    mine = create(api, owner, title="Mine", list_id=shared["id"], assignee_id=owner.id)
+    for task in (parent, mine):
+        moved = api.post(
+            f"/api/{owner.id}/tasks/{task['id']}/move",
+            json={"list_id": private["id"]},
+            headers=owner.headers,
+        )
+        assert moved.status_code == 200, moved.text
+    assert read(api, owner, parent["id"])["assignee_id"] is None
+    assert read(api, owner, child["id"])["assignee_id"] is None  # moved with its parent
+    assert read(api, owner, mine["id"])["assignee_id"] == owner.id  # the owner is of every list
+    listed = api.get(f"/api/{owner.id}/tasks?assignee={viewer.id}", headers=owner.headers)
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["tasks"] == []
+
+
+def test_a_task_restored_after_its_assignee_left_comes_back_unassigned(
+    api: Api, sql: psycopg.Connection[Any], owner: User, editor: User, viewer: User
+) -> None:
+    shared = make_list(api, owner, "Shared")
+    share(sql, owner, shared["id"], editor, "editor")
+    share(sql, owner, shared["id"], viewer, "viewer")
+    task = create(api, editor, title="Held", list_id=shared["id"], assignee_id=viewer.id)
+    deleted = api.delete(f"/api/{editor.id}/tasks/{task['id']}", headers=editor.headers)
+    assert deleted.status_code == 204, deleted.text
+    removed = api.delete(
+        f"/api/{owner.id}/lists/{shared['id']}/members/{viewer.id}", headers=owner.headers
+    )
+    assert removed.status_code == 204, removed.text
+    restored = api.post(f"/api/{editor.id}/trash/{task['id']}/restore", headers=editor.headers)
+    assert restored.status_code == 200, restored.text
+    assert restored.json()["assignee_id"] is None
+    assert read(api, owner, task["id"])["assignee_id"] is None
