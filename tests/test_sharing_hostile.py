@@ -4,6 +4,7 @@ each case as the member would try it, with the owner's, an editor's and a viewer
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -115,3 +116,46 @@ def test_a_task_restored_after_its_assignee_left_comes_back_unassigned(
     assert restored.status_code == 200, restored.text
     assert restored.json()["assignee_id"] is None
     assert read(api, owner, task["id"])["assignee_id"] is None
+
+
+def test_a_members_reminders_cover_the_lists_shared_with_them(
+    api: Api, sql: psycopg.Connection[Any], owner: User, editor: User, viewer: User
+) -> None:
+    shared, private = make_list(api, owner, "Shared"), make_list(api, owner, "Private")
+    share(sql, owner, shared["id"], editor, "editor")
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    at = [(start + timedelta(hours=h)).isoformat().replace("+00:00", "Z") for h in range(4)]
+    create(api, owner, title="Shared 1", list_id=shared["id"], reminders=[{"at": at[0]}])
+    create(api, editor, title="Mine", reminders=[{"at": at[1]}])
+    create(api, owner, title="Private", list_id=private["id"], reminders=[{"at": at[2]}])
+    create(
+        api,
+        owner,
+        title="Shared 2",
+        list_id=shared["id"],
+        reminders=[{"at": at[3]}],
+        assignee_id=owner.id,
+    )
+    window = {"from": at[0], "to": (start + timedelta(days=1)).isoformat().replace("+00:00", "Z")}
+
+    def titles(who: User) -> list[str]:
+        found: list[str] = []
+        query: dict[str, Any] = {**window, "limit": 1}
+        while True:
+            page = api.get(f"/api/{who.id}/reminders", params=query, headers=who.headers)
+            assert page.status_code == 200, page.text
+            found += [r["title"] for r in page.json()["reminders"]]
+            if page.json()["next_cursor"] is None:
+                return found
+            query["cursor"] = page.json()["next_cursor"]
+
+    assert titles(editor) == ["Shared 1", "Mine", "Shared 2"]  # a page at a time, in order
+    assert titles(owner) == ["Shared 1", "Private", "Shared 2"]
+    assert titles(viewer) == []  # no member
+    share(sql, owner, shared["id"], viewer, "viewer")
+    assert titles(viewer) == ["Shared 1", "Shared 2"]
+    removed = api.delete(
+        f"/api/{owner.id}/lists/{shared['id']}/members/{viewer.id}", headers=owner.headers
+    )
+    assert removed.status_code == 204, removed.text
+    assert titles(viewer) == []
