@@ -159,3 +159,51 @@ def test_a_members_reminders_cover_the_lists_shared_with_them(
     )
     assert removed.status_code == 204, removed.text
     assert titles(viewer) == []
+
+
+def feed_tip(api: Api, who: User) -> str:
+    """The since of `who`'s feed as it stands (after a full sync)."""
+    page = api.get(f"/api/{who.id}/changes", headers=who.headers).json()
+    while page["has_more"]:
+        page = api.get(
+            f"/api/{who.id}/changes", params={"since": page["next_since"]}, headers=who.headers
+        ).json()
+    tip: str = page["next_since"]
+    return tip
+
+
+def changes_since(api: Api, who: User, since: str) -> list[dict[str, Any]]:
+    got = api.get(f"/api/{who.id}/changes", params={"since": since}, headers=who.headers)
+    assert got.status_code == 200, got.text
+    changes: list[dict[str, Any]] = got.json()["changes"]
+    return changes
+
+
+def test_a_members_sidebar_move_is_heard_in_their_own_feed_alone(
+    api: Api, sql: psycopg.Connection[Any], owner: User, editor: User, viewer: User
+) -> None:
+    shared = make_list(api, owner, "Shared")
+    share(sql, owner, shared["id"], editor, "editor")
+    share(sql, owner, shared["id"], viewer, "viewer")
+    tips = {who.id: feed_tip(api, who) for who in (owner, editor, viewer)}
+    moved = api.post(
+        f"/api/{viewer.id}/lists/{shared['id']}/move",
+        json={"after_id": None},
+        headers=viewer.headers,
+    )
+    assert moved.status_code == 200, moved.text
+    assert changes_since(api, owner, tips[owner.id]) == []
+    assert changes_since(api, editor, tips[editor.id]) == []
+    heard = changes_since(api, viewer, tips[viewer.id])
+    assert [(c["kind"], c["op"], c["id"]) for c in heard] == [("list", "upsert", shared["id"])]
+    assert heard[0]["data"] == moved.json()  # their own position and role
+    sidebar = api.get(f"/api/{viewer.id}/lists", headers=viewer.headers).json()["lists"]
+    assert sidebar[0]["id"] == shared["id"]
+    demoted = api.patch(
+        f"/api/{owner.id}/lists/{shared['id']}/members/{editor.id}",
+        json={"role": "viewer"},
+        headers=owner.headers,
+    )
+    assert demoted.status_code == 200, demoted.text  # a role change is still everyone's
+    assert [c["id"] for c in changes_since(api, viewer, tips[viewer.id])] == [shared["id"]]
+    assert [c["data"]["role"] for c in changes_since(api, editor, tips[editor.id])] == ["viewer"]
