@@ -207,3 +207,43 @@ def test_a_members_sidebar_move_is_heard_in_their_own_feed_alone(
     assert demoted.status_code == 200, demoted.text  # a role change is still everyone's
     assert [c["id"] for c in changes_since(api, viewer, tips[viewer.id])] == [shared["id"]]
     assert [c["data"]["role"] for c in changes_since(api, editor, tips[editor.id])] == ["viewer"]
+
+
+def test_a_membership_change_is_a_new_version_of_the_list_for_conditional_reads(
+    api: Api, sql: psycopg.Connection[Any], owner: User, editor: User, viewer: User
+) -> None:
+    shared = make_list(api, owner, "Shared")
+    share(sql, owner, shared["id"], editor, "editor")
+    url = f"/api/{{}}/lists/{shared['id']}"
+    seen = api.get(url.format(editor.id), headers=editor.headers)
+    owners = api.get(url.format(owner.id), headers=owner.headers)
+    demoted = api.patch(
+        f"{url.format(owner.id)}/members/{editor.id}",
+        json={"role": "viewer"},
+        headers=owner.headers,
+    )
+    assert demoted.status_code == 200, demoted.text
+    again = api.get(
+        url.format(editor.id), headers={**editor.headers, "If-None-Match": seen.headers["ETag"]}
+    )
+    assert again.status_code == 200, again.text  # not 304: the cached role is stale
+    assert again.json()["role"] == "viewer"
+    assert again.headers["ETag"] != seen.headers["ETag"]
+    share(sql, owner, shared["id"], viewer, "viewer")
+    counted = api.get(
+        url.format(owner.id), headers={**owner.headers, "If-None-Match": owners.headers["ETag"]}
+    )
+    assert counted.status_code == 200, counted.text
+    assert counted.json()["member_count"] == 2
+    stale = api.patch(
+        url.format(owner.id),
+        json={"name": "Renamed"},
+        headers={**owner.headers, "If-Match": owners.headers["ETag"]},
+    )
+    assert stale.status_code == 412, stale.text  # edited from a list that no longer is
+    renamed = api.patch(
+        url.format(owner.id),
+        json={"name": "Renamed"},
+        headers={**owner.headers, "If-Match": counted.headers["ETag"]},
+    )
+    assert renamed.status_code == 200, renamed.text

@@ -1,25 +1,38 @@
 -- depends: 0053.keep-assignees-members
+-- What a membership's change writes (0049's membership_changed, restated).
+--
+-- A membership begun, ended or given another role changes the list as its members and owner
+-- read it (member_count, shared, the member's role), so it is a new version of the list: its
+-- ETag changes with it. 0049 wrote only the list's revision, so a conditional GET with the old
+-- ETag answered 304 and kept a demoted member's cached `role: editor` (and the owner's old
+-- member_count) as current.
+--
 -- A member's place for a shared list in their sidebar (list_members.position, SPEC §11: "the
 -- caller's own sidebar") is theirs alone. 0049 counted a move of it as a write of the list, so
 -- every member's feed, stream and webhooks, and the owner's, heard a list upsert (nothing they
 -- see had changed) each time anyone of the list, a viewer included, dragged it in their
 -- sidebar. Now such a move is an upsert of the list in the mover's own feed only, stamped at
 -- commit with their next revision (their row locked until the commit, as every stamp: the
--- revisions still follow commit order). A membership begun, ended or given another role still
--- writes its list for everyone.
+-- revisions still follow commit order); the list's version stays (the owner's If-Match holds).
 CREATE OR REPLACE FUNCTION membership_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
         INSERT INTO membership_ends (user_id, list_id, member_id)
         VALUES (OLD.owner_id, OLD.list_id, OLD.member_id);
-        UPDATE lists SET revision = NULL WHERE user_id = OLD.owner_id AND id = OLD.list_id;
+        UPDATE lists
+           SET revision = NULL, version = version + 1,
+               updated_at = greatest(now(), updated_at + interval '1 microsecond')
+         WHERE user_id = OLD.owner_id AND id = OLD.list_id;
     ELSIF TG_OP = 'UPDATE' AND OLD.role = NEW.role THEN
         NULL;  -- the member's own sidebar: list_members_sidebar_stamp, at commit
     ELSE
         UPDATE users SET shares = true WHERE id = NEW.owner_id AND NOT shares;
         UPDATE list_members SET revision = NULL
          WHERE list_id = NEW.list_id AND member_id = NEW.member_id AND revision IS NOT NULL;
-        UPDATE lists SET revision = NULL WHERE user_id = NEW.owner_id AND id = NEW.list_id;
+        UPDATE lists
+           SET revision = NULL, version = version + 1,
+               updated_at = greatest(now(), updated_at + interval '1 microsecond')
+         WHERE user_id = NEW.owner_id AND id = NEW.list_id;
     END IF;
     RETURN NULL;
 END

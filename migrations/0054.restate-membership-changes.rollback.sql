@@ -1,6 +1,6 @@
 DROP TRIGGER list_members_sidebar_stamp ON list_members;
 DROP FUNCTION stamp_member_sidebar();
--- 0049's: a move in a member's sidebar writes the list for everyone.
+-- 0049's: a membership's change writes the list's revision alone, for everyone.
 CREATE OR REPLACE FUNCTION membership_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
