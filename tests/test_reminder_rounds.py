@@ -172,7 +172,8 @@ def test_a_page_of_reminders_reads_only_the_page(
     db.execute("ANALYZE reminder_times")
     db.execute("ANALYZE tasks")
     db.execute("ANALYZE list_members")
-    assert db.execute("SELECT count(*) FROM list_members").fetchone() == (2000,)
+    [(memberships,)] = db.execute("SELECT count(*) FROM list_members").fetchall()
+    assert memberships >= 2000  # (the module's earlier tests' accounts share too)
     now = datetime.now(UTC)
     params = {
         "user_id": owner.id,
