@@ -41,13 +41,14 @@ SELECT account.ok AS account_ok, (SELECT role FROM seen) AS caller_role, task.*
 -- level) in `list_id` (null: not asked), by user_id (the caller), of the lists of owner_id
 -- (null: anyone's; a task moves among its owner's lists alone): whether the list is one the
 -- user may write (editor or owner); the parent's list and level (1 at the top; null list: no
--- such parent in a list the user belongs to); whether the parent is the
--- task or one of its descendants; and the height of the task's subtree (1: no children).
+-- such parent in a list the user may write, since a task goes to its parent's list); whether
+-- the parent is the task or one of its descendants; and the height of the task's subtree (1:
+-- no children).
 WITH RECURSIVE
     ancestry (id, parent_id, list_id, owner, steps) AS (
         SELECT id, parent_id, list_id, user_id, 1 FROM tasks
          WHERE id = :parent_id AND user_id = coalesce(:owner_id::uuid, user_id)
-           AND list_role(:user_id, user_id, list_id) IS NOT NULL
+           AND role_reaches(list_role(:user_id, user_id, list_id), 'editor')
         UNION ALL
         SELECT t.id, t.parent_id, t.list_id, t.user_id, a.steps + 1
           FROM tasks AS t JOIN ancestry AS a ON t.id = a.parent_id

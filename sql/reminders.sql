@@ -3,25 +3,41 @@
 -- completion and life), one row per task and instant.
 
 -- name: list_reminders({token}, window_from, window_to, after_fire_at, after_task_id, limit)
--- account_ok on every row, and the first `limit` of the user's reminders falling due in
--- [window_from, window_to) after (after_fire_at, after_task_id) (null: from the window's start),
--- by fire_at then task (none: one row of nulls beside account_ok). after_fire_at comes as text:
--- the driver would send the first and the last instants of Python's as -infinity and infinity.
-WITH account AS (SELECT {token_account_ok} AS ok)
+-- account_ok on every row, and the first `limit` reminders falling due in [window_from,
+-- window_to) after (after_fire_at, after_task_id) (null: from the window's start) of the user's
+-- own tasks and of the tasks of every list shared with the user (SPEC §11), by fire_at then task
+-- (none: one row of nulls beside account_ok). after_fire_at comes as text: the driver would send
+-- the first and the last instants of Python's as -infinity and infinity.
+WITH account AS (SELECT {token_account_ok} AS ok),
+after AS (
+  SELECT coalesce(:after_fire_at::text::timestamptz, '-infinity') AS fire_at,  -- before any
+         coalesce(:after_task_id::uuid, '00000000-0000-0000-0000-000000000000') AS task_id
+)
 SELECT account.ok AS account_ok, due.task_id, due.fire_at,
        -- by id, row by row: a join may read every task of the user to find a page's titles
-       (SELECT title FROM tasks WHERE user_id = :user_id AND id = due.task_id) AS title
+       (SELECT title FROM tasks WHERE user_id = due.user_id AND id = due.task_id) AS title
   FROM account
   LEFT JOIN LATERAL (
-    SELECT r.task_id, r.fire_at
-      FROM reminder_times AS r
-     WHERE r.user_id = :user_id
-       AND r.fire_at >= :window_from AND r.fire_at < :window_to
-       AND (r.fire_at, r.task_id)
-           > (coalesce(:after_fire_at::text::timestamptz, '-infinity'),  -- before any instant
-              coalesce(:after_task_id::uuid, '00000000-0000-0000-0000-000000000000'))
-     ORDER BY r.fire_at, r.task_id
-     LIMIT :limit
+    (SELECT r.task_id, r.fire_at, r.user_id
+       FROM reminder_times AS r, after
+      WHERE r.user_id = :user_id
+        AND r.fire_at >= :window_from AND r.fire_at < :window_to
+        AND (r.fire_at, r.task_id) > (after.fire_at, after.task_id)
+      ORDER BY r.fire_at, r.task_id
+      LIMIT :limit)
+    UNION ALL
+    (SELECT r.task_id, r.fire_at, r.user_id
+       FROM list_members AS m
+       JOIN reminder_times AS r ON r.user_id = m.owner_id
+       JOIN tasks AS t ON t.id = r.task_id AND t.user_id = m.owner_id AND t.list_id = m.list_id,
+            after
+      WHERE m.member_id = :user_id
+        AND r.fire_at >= :window_from AND r.fire_at < :window_to
+        AND (r.fire_at, r.task_id) > (after.fire_at, after.task_id)
+      ORDER BY r.fire_at, r.task_id
+      LIMIT :limit)
+    ORDER BY fire_at, task_id
+    LIMIT :limit
   ) AS due ON account.ok
  ORDER BY due.fire_at, due.task_id;
 

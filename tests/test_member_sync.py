@@ -106,7 +106,10 @@ def test_joining_brings_the_list_and_its_live_tasks_and_later_writes(
     [(position,)] = sql.execute(
         "SELECT position FROM list_members WHERE member_id = %s", (other_user.id,)
     )
-    seen = {**shared, "position": position, "role": "editor", "shared": True, "member_count": 1}
+    now = api.get(f"/api/{user.id}/lists/{shared['id']}", headers=user.headers).json()
+    assert now["version"] == shared["version"] + 1  # a membership begun: a new version
+    seen = {**now, "position": position, "role": "editor"}
+    assert (seen["shared"], seen["member_count"]) == (True, 1)
     assert member.copy[f"list:{shared['id']}"] == seen  # the member's place and role
     as_read = api.get(f"/api/{other_user.id}/lists/{shared['id']}", headers=other_user.headers)
     assert as_read.json() == seen

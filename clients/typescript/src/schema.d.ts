@@ -646,7 +646,7 @@ export interface paths {
         };
         /**
          * Reminders in a window
-         * @description The reminders of the user's open tasks that fall due in [`from`, `to`) (at most 31 days; a longer window is a `400`), by `fire_at` then task, a page of `limit` at a time: when more follow, pass `next_cursor` as `cursor` with the same `from` and `to` for the next page (keyset paging: a reminder is never listed twice, and one written meanwhile before the page's end is not listed). A cursor of another user or another window, or one that was altered, is a `400` at `cursor`. A recurring task's reminders are those of its next due; two reminders of one task at the same instant are listed once.
+         * @description The reminders of the user's open tasks, and (since 1.21.0) of the open tasks of every list shared with the user, that fall due in [`from`, `to`) (at most 31 days; a longer window is a `400`), by `fire_at` then task, a page of `limit` at a time: when more follow, pass `next_cursor` as `cursor` with the same `from` and `to` for the next page (keyset paging: a reminder is never listed twice, and one written meanwhile before the page's end is not listed). A cursor of another user or another window, or one that was altered, is a `400` at `cursor`. A recurring task's reminders are those of its next due; two reminders of one task at the same instant are listed once.
          */
         get: operations["list_reminders"];
         put?: never;
@@ -2970,7 +2970,7 @@ export interface components {
             is_inbox: boolean;
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
-            /** @description Starts at 1 and grows by one with every change, its owner's moves included (a member's move changes their own sidebar alone). */
+            /** @description Starts at 1 and grows by one with every change, its owner's moves included (a member's move changes their own sidebar alone), and with every membership begun, ended or given another role (since 1.21.0: `role`, `shared` and `member_count` change with it, and so does the `ETag`). */
             version: number;
             role?: components["schemas"]["Role"];
             /** @description True when the list has members besides its owner (since 1.13.0). */
