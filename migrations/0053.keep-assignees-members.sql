@@ -1,4 +1,4 @@
--- depends: 0049.sync-members
+-- depends: 0051.keep-comment-authors
 -- A task's assignee is its list's owner or one of its members (SPEC §11). Creating and
 -- updating a task check it (422); a removal clears the member's assignments (0041). What else
 -- puts a task in a list, moving it (its subtasks with it) or restoring it from the trash (where
