@@ -51,7 +51,7 @@ class Plan:
     inbox_name: str | None = None  # the document's inbox, if it has one
     tasks: list[dict[str, Any]] = field(default_factory=list)  # live, in document order
     trashed: list[dict[str, Any]] = field(default_factory=list)
-    skipped: int = 0  # rows of a CSV not read (notes, meta)
+    skipped: int = 0  # rows of a CSV not read (meta)
     order: list[tuple[str, int]] = field(default_factory=list)  # ("tasks"|"trashed", index)
     comments: list[dict[str, Any]] = field(default_factory=list)  # their tasks' by new ids
     busiest: int = 0  # the most comments one task gets

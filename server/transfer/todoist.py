@@ -1,14 +1,17 @@
 """A Todoist project's CSV export as an import Plan (server/transfer/plan.py).
 
-The columns are Todoist's ("Format a CSV file to import into Todoist"): TYPE (`task`,
-`section`, `note`; exports add `meta`), CONTENT (a task's name, with `@label`s), DESCRIPTION,
-PRIORITY (1 highest to 4; empty is 1), INDENT (1 to 4: the task's level), AUTHOR, RESPONSIBLE,
-DATE, DATE_LANG, TIMEZONE, and newer ones (DURATION, DEADLINE, ...). The project becomes one
-list, each section a list of its own; AUTHOR and RESPONSIBLE name Todoist accounts, which mean
-nothing here, and are not read. DATE is read when written as a date (`2025-01-24`: all day) or
-a date and time (`2025-01-24 16:30`, in TIMEZONE, else the importer's zone); Todoist's words
-("every monday", "tomorrow") are a 422 naming the cell rather than a guess. Errors name
-["body", <row number>, <column>], the header being row 1."""
+The columns are Todoist's ("Format a CSV file to import into Todoist"): TYPE (`task`, `section`,
+`note`; exports add `meta`), CONTENT (a task's name, with `@label`s), DESCRIPTION, PRIORITY (1
+highest to 4; empty is 1), INDENT (1 to 4: the task's level), AUTHOR, RESPONSIBLE, DATE,
+DATE_LANG, TIMEZONE, and newer ones (DURATION, DEADLINE, ...). The project becomes one list,
+each section a list of its own. A `note` is a comment (its CONTENT) on the task row above it,
+planned as an Export's comments are (server/transfer/comments.py): AUTHOR names a Todoist
+account, which means nothing here, so a note with one is another person's (`author_name`), one
+without it the importer's. RESPONSIBLE and a note's DATE are not read. A task's DATE is read
+when written as a date (`2025-01-24`: all day) or a date and time (`2025-01-24 16:30`, in
+TIMEZONE, else the importer's zone); Todoist's words ("every monday", "tomorrow") are a 422
+naming the cell rather than a guess. Errors name ["body", <row number>, <column>], the header
+being row 1."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server.errors import UnprocessableContent
 from server.tasks.placement import MAX_LEVEL
+from server.transfer.comments import MAX_COMMENTS, planned_comments
 from server.transfer.plan import MAX_TASKS, Plan, stored_fields
 
 PRIORITIES = {"": "high", "1": "high", "2": "medium", "3": "medium", "4": "low"}
@@ -36,8 +40,9 @@ COLUMNS = {  # where a task field's error points
     "due_on": "DATE",
     "due_date": "DATE",
 }
-SKIPPED = ("note", "meta")
+NOTE_COLUMNS = {"body": "CONTENT", "author_name": "AUTHOR"}  # where a note's error points
 MAX_TITLE, MAX_DESCRIPTION, MAX_TAGS, MAX_TAG = 200, 2000, 20, 32  # the contract's bounds
+MAX_AUTHOR = 100  # the contract's DisplayName, which an export gives `author_name` as
 LEVELS = [str(level) for level in range(1, MAX_LEVEL + 1)]
 
 
@@ -47,6 +52,8 @@ def plan_csv(text: str, list_name: str, zone: str) -> Plan:
     header: dict[str, int] | None = None
     current: str | None = None  # the list tasks go to (None: the project's, not made yet)
     levels: list[str] = []  # the new ids of the open ancestors, by level
+    notes: list[dict[str, Any]] = []  # as an Export's comments, their task_id the task's new id
+    rows: list[int] = []  # each note's row number
     try:
         for number, cells in enumerate(reader, start=1):
             if not any(cell.strip() for cell in cells):
@@ -56,8 +63,11 @@ def plan_csv(text: str, list_name: str, zone: str) -> Plan:
                 continue
             row = {name: cells[i].strip() if i < len(cells) else "" for name, i in header.items()}
             kind = row.get("TYPE", "")
-            if kind in SKIPPED:
+            if kind == "meta":
                 plan.skipped += 1
+            elif kind == "note":
+                notes.append(_note(row, number, levels, len(notes)))
+                rows.append(number)
             elif kind == "section":
                 current = _new_list(plan, row.get("CONTENT", ""), number)
                 levels = []
@@ -71,6 +81,12 @@ def plan_csv(text: str, list_name: str, zone: str) -> Plan:
         raise _invalid([reader.line_num], f"is not CSV: {exc}") from None
     if header is None:
         raise _invalid([1], "a Todoist CSV starts with its header row (TYPE,CONTENT,...)")
+    made = {row["id"]: (row["id"], None) for row in plan.tasks}
+    try:
+        plan.comments, plan.busiest = planned_comments(notes, made)
+    except UnprocessableContent as exc:
+        errors = [_note_column(error, rows) for error in exc.errors or []]
+        raise UnprocessableContent(exc.detail, errors=errors) from None
     return plan
 
 
@@ -124,6 +140,24 @@ def _task(
     levels.append(new)
 
 
+def _note(row: Mapping[str, str], number: int, levels: list[str], count: int) -> dict[str, Any]:
+    """The note as an Export's comment on the task above it (the last of the open levels)."""
+    if not levels:
+        raise _invalid([number], "a note is a comment on the task above it: there is none")
+    if count >= MAX_COMMENTS:
+        raise _invalid([number], f"at most {MAX_COMMENTS} comments per import")
+    author = row.get("AUTHOR", "")
+    if len(author) > MAX_AUTHOR:
+        raise _invalid([number, "AUTHOR"], f"a name is at most {MAX_AUTHOR} characters")
+    return {
+        "id": str(count),
+        "task_id": levels[-1],
+        "body": row.get("CONTENT", ""),
+        "by_owner": not author,
+        "author_name": author or None,
+    }
+
+
 def _check_lengths(title: str, description: str, tags: list[str], number: int) -> None:
     """What the contract's schema says of a task's text (TaskTitle, TaskDescription, Tags),
     which a CSV's cells never went through."""
@@ -171,6 +205,14 @@ def _column(error: Mapping[str, Any], number: int) -> dict[str, Any]:
     loc = list(error["loc"])
     if len(loc) >= 3:
         loc = ["body", number, COLUMNS.get(str(loc[2]), str(loc[2])), *loc[3:]]
+    return {**error, "loc": loc}
+
+
+def _note_column(error: Mapping[str, Any], rows: list[int]) -> dict[str, Any]:
+    """A note's error (["body", "comments", 2, "body"]) at its cell (["body", 7, "CONTENT"])."""
+    loc = list(error["loc"])
+    if len(loc) >= 4:
+        loc = ["body", rows[loc[2]], NOTE_COLUMNS.get(str(loc[3]), str(loc[3])), *loc[4:]]
     return {**error, "loc": loc}
 
 

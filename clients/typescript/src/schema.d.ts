@@ -1557,9 +1557,16 @@ export interface paths {
          *     description, `PRIORITY` 1 (or empty) high, 2 and 3 medium, 4 low,
          *     `INDENT` its level (1 to 4), `DATE` its due when written as
          *     `YYYY-MM-DD` (all day) or `YYYY-MM-DD HH:MM` (in `TIMEZONE`, else the
-         *     account's zone); a date in words is a `422` naming its row. `note`
-         *     rows (comments) and `meta` rows are counted in `skipped`, `AUTHOR`,
-         *     `RESPONSIBLE` and the other columns are not read. Errors name
+         *     account's zone); a date in words is a `422` naming its row. A `note`
+         *     row is a comment on the task row above it, its `CONTENT` the text, as
+         *     an `Export`'s comments are: with an `AUTHOR` (a Todoist account, which
+         *     means nothing here) it is another person's (`author: null`, keeping
+         *     `author_name`), without one the importer's. A note before any task or
+         *     right after a `section` row, a blank one or one over 5000 characters
+         *     once trimmed, an `AUTHOR` over 100, more than 20,000 notes: `422`
+         *     naming its row; more notes on one task than `COMMENT_QUOTA`: `409`.
+         *     `meta` rows are counted in `skipped`; `RESPONSIBLE`, a note's `DATE`
+         *     and the other columns are not read. Errors name
          *     `["body", <row number>, <column>]` (the header is row 1).
          *
          *     Past the quota of lists, tasks (the trash counts) or a task's comments: `409`
@@ -2406,7 +2413,7 @@ export interface components {
             trashed: number;
             /** @description Comments made (those of trashed tasks with them in the trash). */
             comments: number;
-            /** @description Rows of a Todoist CSV that were not read (`note`, `meta`). */
+            /** @description Rows of a Todoist CSV that were not read (`meta`). */
             skipped: number;
         };
         BatchRequest: {
