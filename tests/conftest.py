@@ -203,6 +203,22 @@ def make_user(settings: Settings, sql: psycopg.Connection[Any]) -> Callable[...,
     return make
 
 
+# The three people of a shared list (owner, an editor, a viewer), for the sharing tests.
+@pytest.fixture
+def owner(make_user: Callable[..., User]) -> User:
+    return make_user(name="Olive")
+
+
+@pytest.fixture
+def editor(make_user: Callable[..., User]) -> User:
+    return make_user(name="Edd")
+
+
+@pytest.fixture
+def viewer(make_user: Callable[..., User]) -> User:
+    return make_user(name="Vic")
+
+
 @pytest.fixture
 def user(make_user: Callable[..., User]) -> User:
     return make_user()

@@ -21,21 +21,6 @@ from tests.support import Api, User, until
 
 
 @pytest.fixture
-def owner(make_user: Callable[..., User]) -> User:
-    return make_user(name="Olive")
-
-
-@pytest.fixture
-def editor(make_user: Callable[..., User]) -> User:
-    return make_user(name="Edd")
-
-
-@pytest.fixture
-def viewer(make_user: Callable[..., User]) -> User:
-    return make_user(name="Vic")
-
-
-@pytest.fixture
 def stranger(make_user: Callable[..., User]) -> User:
     return make_user(name="Stan")
 

@@ -3,30 +3,13 @@ each case as the member would try it, with the owner's, an editor's and a viewer
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-import pytest
 
 from tests.sharing import make_list, share
 from tests.support import Api, User
-
-
-@pytest.fixture
-def owner(make_user: Callable[..., User]) -> User:
-    return make_user(name="Olive")
-
-
-@pytest.fixture
-def editor(make_user: Callable[..., User]) -> User:
-    return make_user(name="Edd")
-
-
-@pytest.fixture
-def viewer(make_user: Callable[..., User]) -> User:
-    return make_user(name="Vic")
 
 
 def create(api: Api, who: User, **fields: Any) -> dict[str, Any]:
