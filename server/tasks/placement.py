@@ -206,9 +206,15 @@ async def _refused(
 ) -> NoReturn:
     """Why a create inserted nothing: an assignee who is no one of the list (422), not a list
     of the caller's (422), a parent whose list was deleted since it was checked (422), or the
-    quota (409, the list owner's). (The account deleted meanwhile, its count
+    quota (409, the list owner's). The create's own answer decides what it can: no role on the
+    list is its 422 even if a membership begun since would pass a second look (a read after
+    it must not make a refusal the quota's). (The account deleted meanwhile, its count
     with it, is the pipeline's 401: it checks the session afresh on such refusals.)"""
-    if row["caller_role"] is not None and not row["assignee_ok"]:
+    if row["caller_role"] is None:
+        if fields["parent_id"] is not None:
+            raise _invalid("parent_id", "no longer exists: read your lists and tasks again")
+        raise _invalid("list_id", NOT_YOUR_LIST)
+    if not row["assignee_ok"]:
         raise _invalid("assignee_id", "is not a member of the list")
     facts = await queries.placement_facts(
         db,
