@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
+import os
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from datetime import datetime
@@ -42,6 +44,8 @@ from server.system import assets, console, middleware
 from server.system.purger import run_purger
 from server.system.reminders import run_scheduler
 from server.transfer.handlers import import_planner
+
+log = logging.getLogger("todo_api")
 
 CORS_HEADERS = [
     "authorization",
@@ -247,3 +251,4 @@ async def _close_resources(app: App) -> None:
     if app.ctx.metrics is not None:
         app.ctx.metrics.write()  # what the last turn tallied
     worker_stopped()
+    log.info("worker %d stopped: background work ended, connections closed", os.getpid())

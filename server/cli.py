@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import shutil
+import signal
 import sys
 from dataclasses import replace
 from functools import partial
@@ -37,7 +39,41 @@ def worker_app(settings: Settings) -> Any:
     from server.app import create_app
 
     configure_logging()
-    return create_app(settings)
+    app = create_app(settings)
+    if settings.workers > 1:
+        app.after_server_start(_stop_once)
+    return app
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+async def _stop_once(app: Any) -> None:
+    """The worker stops on the first stop signal and ignores those that follow. A stop signals
+    each worker twice: the process group's SIGINT or SIGTERM (a terminal's Ctrl-C, a
+    supervisor's stop) and the manager's SIGINT to each worker. Sanic's own handler restores
+    the default ones as its stop begins, so the second signal raised KeyboardInterrupt among
+    the stop's listeners, which Sanic then began again or gave up: the worker exited with its
+    connections and background work left as they were, or waited out the first run's sender
+    stop (10 s more before `make run` exited). This handler, put in Sanic's place, leaves the
+    signals ignored (and no handler of the loop's for Sanic to restore)."""
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for signum in STOP_SIGNALS:
+            # Between the two calls the default handler stands: a signal then raises its
+            # KeyboardInterrupt here, and the swap is made again.
+            while True:
+                try:
+                    loop.remove_signal_handler(signum)
+                    signal.signal(signum, signal.SIG_IGN)
+                    break
+                except KeyboardInterrupt:
+                    continue
+        app.stop(terminate=False)
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop)
 
 
 def serve(settings: Settings) -> None:
