@@ -1,0 +1,120 @@
+"""Writes in bulk on statistics taken of emptied tables (reltuples 0 although rows were written
+since: the suite's own database after each test's clean-up, a deployment's after a purge). The
+commit's stamp and fan-out must stay linear in what they write whatever plan those statistics
+give: a nested loop that reads a whole table again per written row made a sharing owner's commit
+of 2,000 tasks run for minutes (a 503 in the service). The import's case is in
+tests/test_export_import.py (migration 0055); this is the fan-out's (migration 0056)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from bench.database import seed_tasks
+from server.access.tokens import issue_access_token
+from server.config import Settings
+from tests.conftest import start_session
+from tests.live import fresh_database
+from tests.support import Api
+
+OWNED = 2_000  # an owner's all-day tasks in a shared list, a comment each
+TABLES = ("lists", "list_members", "tasks", "comments", "tombstones", "member_changes")
+
+
+def user(conn: psycopg.Connection[Any], name: str) -> str:
+    row = conn.execute(
+        "INSERT INTO users (email, name, password_hash) VALUES (%s, %s, 'x') RETURNING id::text",
+        (f"{name}@example.org", name),
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def shared_list(conn: psycopg.Connection[Any], owner: str, member: str) -> str:
+    row = conn.execute(
+        "INSERT INTO lists (user_id, name, position) VALUES (%s, 'Shared', next_position())"
+        " RETURNING id::text",
+        (owner,),
+    ).fetchone()
+    assert row is not None
+    conn.execute(
+        "INSERT INTO list_members (list_id, owner_id, member_id, role)"
+        " VALUES (%s, %s, %s, 'editor')",
+        (row[0], owner, member),
+    )
+    return str(row[0])
+
+
+def fill(conn: psycopg.Connection[Any], owner: str, list_id: str, count: int) -> None:
+    """`count` all-day tasks in the list, a comment on each."""
+    seed_tasks(conn, owner, count)
+    with conn.transaction():
+        conn.execute(
+            "UPDATE tasks SET list_id = %s, due_date = NULL, due_on = '2031-01-15'"
+            " WHERE user_id = %s",
+            (list_id, owner),
+        )
+        conn.execute(
+            "INSERT INTO comments (user_id, task_id, author_id, body)"
+            " SELECT user_id, id, user_id, 'seen' FROM tasks WHERE user_id = %s",
+            (owner,),
+        )
+
+
+def emptied(admin_dsn: str, name: str) -> str:
+    """A new database whose tables held shared tasks, comments and fan-out entries, were emptied,
+    then analyzed: its statistics say they are empty, and stay so (autovacuum off for them)."""
+    dsn = fresh_database(admin_dsn, name)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for table in TABLES:
+            conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+        before, member = user(conn, "before"), user(conn, "member-before")
+        fill(conn, before, shared_list(conn, before, member), 300)
+        conn.execute("DELETE FROM users WHERE id IN (%s, %s)", (before, member))
+        conn.execute("ANALYZE")
+    return dsn
+
+
+def test_a_sharing_owners_bulk_write_commits_on_statistics_of_emptied_tables(
+    admin_dsn: str, settings: Settings, make_api: Callable[..., Api]
+) -> None:
+    """A new zone moves the due of each of the owner's 2,000 all-day tasks (one UPDATE): every
+    task and its comment fan out to the list's member at the commit."""
+    dsn = emptied(admin_dsn, "emptied_shared")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        owner, member = user(conn, "owner"), user(conn, "member")
+        list_id = shared_list(conn, owner, member)
+        fill(conn, owner, list_id, OWNED)
+        session = start_session(conn, owner)
+        held = conn.execute(
+            "SELECT count(*) FROM member_changes WHERE member_id = %s AND op = 'upsert'",
+            (member,),
+        ).fetchone()
+        assert held == (1 + 2 * OWNED,)  # the list, its tasks and their comments
+        revision = conn.execute("SELECT revision FROM users WHERE id = %s", (member,)).fetchone()
+    fresh = dataclasses.replace(settings, database_url=dsn)
+    headers = {"Authorization": f"Bearer {issue_access_token(fresh, owner, session)}"}
+    with make_api(fresh) as api:
+        moved = api.patch("/api/me", json={"timezone": "Asia/Tokyo"}, headers=headers)
+        assert moved.status_code == 200, moved.text
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        after = conn.execute("SELECT revision FROM users WHERE id = %s", (member,)).fetchone()
+        assert revision is not None
+        assert after == (revision[0] + OWNED,)  # each moved task reached the member, once
+
+
+def test_the_bulk_twins_are_the_functions_they_copy(sql: psycopg.Connection[Any]) -> None:
+    """Migration 0056 made fan_out_in_bulk and stamp_circle_in_bulk from fan_out and
+    stamp_circle: a later change to either must make its twin again."""
+    rows = sql.execute(
+        "SELECT proname, prosrc, proconfig FROM pg_proc WHERE proname IN"
+        " ('fan_out', 'fan_out_in_bulk', 'stamp_circle', 'stamp_circle_in_bulk')"
+    ).fetchall()
+    found = {name: (source, config) for name, source, config in rows}
+    for name in ("fan_out", "stamp_circle"):
+        assert found[f"{name}_in_bulk"][0] == found[name][0], f"{name}_in_bulk differs"
+        assert found[f"{name}_in_bulk"][1] == ["enable_nestloop=off"]
+        assert found[name][1] is None
