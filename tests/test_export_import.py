@@ -18,15 +18,13 @@ import httpx
 import psycopg
 import pytest
 
-from bench.database import seed_tasks
-from server.access.tokens import issue_access_token
 from server.config import Settings
 from server.db.executor import Executor
 from server.errors import UnprocessableContent
 from server.transfer.plan import plan_export
 from server.transfer.write import CHUNK, write_plan
-from tests.conftest import User, start_session
-from tests.live import LiveServer, fresh_database
+from tests.conftest import User
+from tests.live import LiveServer
 from tests.loop_guard import HoldCount
 from tests.sharing import share
 from tests.support import Api, metric_value
@@ -765,39 +763,6 @@ def test_ten_thousand_tasks_import_within_the_statement_timeout_and_free_loop(
         assert len(exported.json()["tasks"]) == 10_000
         holds.check()
     assert counts(database_url, user.id)[1:] == (10_000, 0, 10_000)
-
-
-@pytest.mark.slow
-def test_an_import_answers_200_on_statistics_taken_while_the_tables_were_empty(
-    admin_dsn: str, settings: Settings, make_api: Callable[..., Api]
-) -> None:
-    """The statistics say the tasks table is empty (taken after its rows were deleted, not yet
-    retaken). The commit stamp's numbering, planned on them, was a nested loop that numbered the
-    waiting rows again for every row of the table: each of an import's chunks took longer than
-    the last, and a valid import of 10,000 tasks answered 503 at the 5 s statement timeout (the
-    suite's own database, emptied after each test, was so when a 5,000-task import failed).
-    Migration 0055 makes the numbering a hash join."""
-    dsn = fresh_database(admin_dsn, "analyzed_empty")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for table in ("lists", "tasks", "comments", "tombstones"):  # as they are until retaken
-            conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
-        row = conn.execute(
-            "INSERT INTO users (email, name, password_hash) VALUES ('e@example.org', 'E', 'x')"
-            " RETURNING id::text"
-        ).fetchone()
-        assert row is not None
-        seed_tasks(conn, row[0], 2000)  # written and deleted: the table's pages, no rows
-        conn.execute("DELETE FROM tasks")
-        conn.execute("ANALYZE")
-        session = start_session(conn, row[0])
-    fresh = dataclasses.replace(settings, database_url=dsn)
-    headers = {"Authorization": f"Bearer {issue_access_token(fresh, row[0], session)}"}
-    with make_api(fresh) as api:
-        response = api.post(
-            f"/api/{row[0]}/import", json=ten_thousand(str(uuid.uuid4())), headers=headers
-        )
-        assert response.status_code == 200, response.text
-        assert response.json()["tasks"] == 10_000
 
 
 def test_an_import_retried_with_its_key_makes_nothing_twice(
