@@ -13,7 +13,7 @@ import pytest
 
 from server.contract import pipeline
 from server.contract.fallback import Fallback, ValidationBusy
-from tests.support import Api, User
+from tests.support import Api, User, until
 
 
 async def _try(fallback: Fallback, client: str) -> bool:
@@ -73,10 +73,7 @@ def test_a_place_is_held_until_the_thread_is_done_even_if_its_request_is_gone() 
         assert fallback.held["a"] == 1
         assert not await _try(fallback, "a")
         release.set()
-        for _ in range(100):  # the thread's callback reaches the loop; bounded
-            if not fallback.held:
-                break
-            await asyncio.sleep(0.01)
+        assert await until(lambda: not fallback.held)  # the thread's callback reaches the loop
         assert await _try(fallback, "a")
         fallback.close()
 
