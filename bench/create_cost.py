@@ -132,6 +132,7 @@ async def block(conn: asyncpg.Connection, user: tuple[str, str], n: int) -> floa
             user_id=user[0],
             session_id=user[1],
             token_hash=None,
+            required_role="editor",  # create_task's x-required-role
             quota=10_000_000,
             **fields,
         )

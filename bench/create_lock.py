@@ -90,6 +90,7 @@ async def run(dsn: str, user: tuple[str, str], plain: bool, seconds: float) -> f
                     user_id=user[0],
                     session_id=user[1],
                     token_hash=None,
+                    required_role="editor",  # create_task's x-required-role
                     quota=10_000_000,
                     **fields,
                 )

@@ -64,6 +64,7 @@ class Seeded:
     big: Account  # 10,000 tasks: the read workloads
     medium: Account  # 1,000 tasks: update, complete, mixed
     creator: Account  # no tasks: the create workload (emptied after each run)
+    creators: list[Account]  # no tasks: "create 64 users", one account per request in flight
     small: Account  # 100 tasks: growth, against big and huge
     huge: Account  # 50,000 tasks: growth
     sharer: Account  # 10,000 tasks in a list shared with `member` (editor): issue 26
@@ -73,7 +74,7 @@ class Seeded:
 
     def owners(self) -> list[Account]:
         """The accounts the task workloads read and write."""
-        return [self.big, self.medium, self.creator, self.small, self.huge]
+        return [self.big, self.medium, self.creator, self.small, self.huge, *self.creators]
 
 
 def open_database() -> str:
@@ -132,6 +133,7 @@ def seed(dsn: str, run_id: str, accounts: int = 64) -> Seeded:
             big=account("big", fast_hash, 10_000),
             medium=account("medium", fast_hash, 1_000),
             creator=account("creator", fast_hash),
+            creators=[account(f"creator{i:02d}", fast_hash) for i in range(accounts)],
             small=account("small", fast_hash, 100),
             huge=account("huge", fast_hash, 50_000),
             sharer=account("sharer", fast_hash, 10_000),

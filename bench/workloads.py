@@ -40,6 +40,8 @@ WORKLOADS = [
     Workload("list 20 manual", "list.lua", "big"),  # sort=position&list_id=: Fixtures sets it
     Workload("get", "get.lua", "big", modes=EVERY_SERVER),
     Workload("create", "create.lua", "creator", creates=True, modes=EVERY_SERVER),
+    # What a multi-user app sends: each create in flight for an account of its own.
+    Workload("create 64 users", "create_many.lua", "creators", creates=True, modes=EVERY_SERVER),
     Workload("update", "update.lua", "medium"),
     Workload("complete", "complete.lua", "medium"),
     Workload("mixed", "mixed.lua", "medium", creates=True),
@@ -93,6 +95,10 @@ class Fixtures:
             )
             for name in ("big", "medium", "creator", "small", "huge", "sharer", "member")
         }
+        self.creators = [
+            issue_access_token(settings, account.id, account.session_id)
+            for account in seeded.creators
+        ]
         self.queries = {w.name: w.query for w in WORKLOADS}
         self.queries["list 20 manual"] = f"limit=20&sort=position&list_id={seeded.big.inbox_id}"
         for workload in WORKLOADS:
@@ -109,6 +115,11 @@ class Fixtures:
                 "BENCH_EMAILS": ",".join(a.email for a in accounts),
                 "BENCH_PASSWORD": database.PASSWORD,
             }
+        if workload.script == "create_many.lua":
+            return {
+                "BENCH_USERS": ",".join(a.id for a in self.seeded.creators),
+                "BENCH_TOKENS": ",".join(self.creators),
+            }
         account = getattr(self.seeded, workload.account)
         return {
             "BENCH_USER": account.id,
@@ -124,6 +135,12 @@ class Fixtures:
             credentials = {"email": getattr(s, workload.account)[0].email}
             credentials["password"] = database.PASSWORD
             checks: list[Check] = [("POST", "/api/auth/login", None, credentials)]
+        elif workload.script == "create_many.lua":
+            new = {"title": "probe", "tags": [database.NEW_TASK_TAG]}
+            checks = [
+                ("POST", f"/api/{account.id}/tasks", token, new)
+                for account, token in zip(s.creators, self.creators, strict=True)
+            ]
         else:
             account = getattr(s, workload.account)
             base, token = f"/api/{account.id}/tasks", self.tokens[workload.account]
