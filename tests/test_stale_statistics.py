@@ -3,7 +3,8 @@ since: the suite's own database after each test's clean-up, a deployment's after
 commit's stamp and fan-out must stay linear in what they write whatever plan those statistics
 give: a nested loop that reads a whole table again per written row made a sharing owner's commit
 of 2,000 tasks run for minutes (a 503 in the service): the stamp's numbering (migration 0055)
-and a sharing owner's fan-out (migration 0056)."""
+and a sharing owner's fan-out (migration 0056), which a commit of one task with many comments
+runs in bulk as well (migration 0057)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tests.support import Api
 from tests.test_export_import import ten_thousand
 
 OWNED = 2_000  # an owner's all-day tasks in a shared list, a comment each
+COMMENTED = 3_000  # the comments on one task of a shared list
 TABLES = ("lists", "list_members", "tasks", "comments", "tombstones", "member_changes")
 
 
@@ -65,6 +67,22 @@ def fill(conn: psycopg.Connection[Any], owner: str, list_id: str, count: int) ->
             " SELECT user_id, id, user_id, 'seen' FROM tasks WHERE user_id = %s",
             (owner,),
         )
+
+
+def commented(conn: psycopg.Connection[Any], owner: str, list_id: str | None, count: int) -> str:
+    """A task of the owner's, in the list if one is given, with `count` comments committed at
+    once after it."""
+    seed_tasks(conn, owner, 1)
+    row = conn.execute("SELECT id::text FROM tasks WHERE user_id = %s", (owner,)).fetchone()
+    assert row is not None
+    if list_id is not None:
+        conn.execute("UPDATE tasks SET list_id = %s WHERE id = %s", (list_id, row[0]))
+    conn.execute(
+        "INSERT INTO comments (user_id, task_id, author_id, body)"
+        " SELECT %s, %s, %s, 'seen ' || n FROM generate_series(1, %s) AS n",
+        (owner, row[0], owner, count),
+    )
+    return str(row[0])
 
 
 def signed_in(conn: psycopg.Connection[Any], settings: Settings, user_id: str) -> dict[str, str]:
@@ -134,6 +152,51 @@ def test_a_sharing_owners_bulk_write_commits_on_statistics_of_emptied_tables(
         after = conn.execute("SELECT revision FROM users WHERE id = %s", (member,)).fetchone()
         assert revision is not None
         assert after == (revision[0] + OWNED,)  # each moved task reached the member, once
+
+
+def test_an_edit_of_a_shared_task_with_many_comments_commits_on_statistics_of_emptied_tables(
+    admin_dsn: str, settings: Settings, make_api: Callable[..., Api]
+) -> None:
+    """One task written is not many rows waiting, but the fan-out reads each of its comments
+    (for members who do not hold the task, for holders who no longer see its list): nested
+    loops over all of member_changes per comment, a title edit of a task with 3,000 comments
+    answered 503 at the 5 s statement timeout before its comments counted as a bulk commit."""
+    dsn = emptied(admin_dsn, "emptied_commented")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        owner, member = user(conn, "owner"), user(conn, "member")
+        task_id = commented(conn, owner, shared_list(conn, owner, member), COMMENTED)
+        held = conn.execute(
+            "SELECT count(*) FROM member_changes WHERE member_id = %s AND op = 'upsert'",
+            (member,),
+        ).fetchone()
+        assert held == (2 + COMMENTED,)  # the list, its task and the task's comments
+        revision = conn.execute("SELECT revision FROM users WHERE id = %s", (member,)).fetchone()
+    fresh = dataclasses.replace(settings, database_url=dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        headers = signed_in(conn, fresh, owner)
+    with make_api(fresh) as api:
+        edited = api.patch(
+            f"/api/{owner}/tasks/{task_id}", json={"title": "Renamed"}, headers=headers
+        )
+        assert edited.status_code == 200, edited.text
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        after = conn.execute("SELECT revision FROM users WHERE id = %s", (member,)).fetchone()
+        assert revision is not None
+        assert after == (revision[0] + 1,)  # the task; the member holds its comments already
+
+
+@pytest.mark.parametrize(("comments", "bulk"), [(49, False), (50, True)])
+def test_a_commit_writing_a_task_with_50_comments_is_in_bulk(
+    sql: psycopg.Connection[Any], comments: int, bulk: bool
+) -> None:
+    """The task's comments are not waiting (stamped at their commit): the task's edit is one
+    row waiting, and its comments make the commit bulk from 50."""
+    owner = user(sql, "owner")
+    task_id = commented(sql, owner, None, comments)
+    with sql.transaction(force_rollback=True):
+        sql.execute("UPDATE tasks SET title = 'Renamed' WHERE id = %s", (task_id,))
+        row = sql.execute("SELECT stamp_in_bulk(%s)", (owner,)).fetchone()
+        assert row == (bulk,)
 
 
 def test_the_bulk_twins_are_the_functions_they_copy(sql: psycopg.Connection[Any]) -> None:
