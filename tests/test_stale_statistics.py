@@ -3,7 +3,8 @@ since: the suite's own database after each test's clean-up, a deployment's after
 commit's stamp and fan-out must stay linear in what they write whatever plan those statistics
 give: a nested loop that reads a whole table again per written row made a sharing owner's commit
 of 2,000 tasks run for minutes (a 503 in the service): the stamp's numbering (migration 0055)
-and a sharing owner's fan-out (migration 0056)."""
+and a sharing owner's fan-out (migration 0056), which a commit of one task with many comments
+runs in bulk as well, and the circle every commit of a sharing owner finds (migration 0057)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from tests.support import Api
 from tests.test_export_import import ten_thousand
 
 OWNED = 2_000  # an owner's all-day tasks in a shared list, a comment each
+COMMENTED = 3_000  # the comments on one task of a shared list
+QUOTA_FULL = 999  # the comments on each of 3 tasks of a shared list: one short of the quota
 TABLES = ("lists", "list_members", "tasks", "comments", "tombstones", "member_changes")
 
 
@@ -65,6 +68,24 @@ def fill(conn: psycopg.Connection[Any], owner: str, list_id: str, count: int) ->
             " SELECT user_id, id, user_id, 'seen' FROM tasks WHERE user_id = %s",
             (owner,),
         )
+
+
+def commented(conn: psycopg.Connection[Any], owner: str, list_id: str | None, count: int) -> str:
+    """A task of the owner's, in the list if one is given, with `count` comments committed at
+    once after it."""
+    seed_tasks(conn, owner, 1)
+    row = conn.execute(  # the task just seeded: the owner's last stamped
+        "SELECT id::text FROM tasks WHERE user_id = %s ORDER BY revision DESC LIMIT 1", (owner,)
+    ).fetchone()
+    assert row is not None
+    if list_id is not None:
+        conn.execute("UPDATE tasks SET list_id = %s WHERE id = %s", (list_id, row[0]))
+    conn.execute(
+        "INSERT INTO comments (user_id, task_id, author_id, body)"
+        " SELECT %s, %s, %s, 'seen ' || n FROM generate_series(1, %s) AS n",
+        (owner, row[0], owner, count),
+    )
+    return str(row[0])
 
 
 def signed_in(conn: psycopg.Connection[Any], settings: Settings, user_id: str) -> dict[str, str]:
@@ -136,9 +157,98 @@ def test_a_sharing_owners_bulk_write_commits_on_statistics_of_emptied_tables(
         assert after == (revision[0] + OWNED,)  # each moved task reached the member, once
 
 
+def test_an_edit_of_a_shared_task_with_many_comments_commits_on_statistics_of_emptied_tables(
+    admin_dsn: str, settings: Settings, make_api: Callable[..., Api]
+) -> None:
+    """One task written is not many rows waiting, but the fan-out reads each of its comments
+    (for members who do not hold the task, for holders who no longer see its list): nested
+    loops over all of member_changes per comment, a title edit of a task with 3,000 comments
+    answered 503 at the 5 s statement timeout before its comments counted as a bulk commit."""
+    dsn = emptied(admin_dsn, "emptied_commented")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        owner, member = user(conn, "owner"), user(conn, "member")
+        task_id = commented(conn, owner, shared_list(conn, owner, member), COMMENTED)
+        held = conn.execute(
+            "SELECT count(*) FROM member_changes WHERE member_id = %s AND op = 'upsert'",
+            (member,),
+        ).fetchone()
+        assert held == (2 + COMMENTED,)  # the list, its task and the task's comments
+        revision = conn.execute("SELECT revision FROM users WHERE id = %s", (member,)).fetchone()
+    fresh = dataclasses.replace(settings, database_url=dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        headers = signed_in(conn, fresh, owner)
+    with make_api(fresh) as api:
+        edited = api.patch(
+            f"/api/{owner}/tasks/{task_id}", json={"title": "Renamed"}, headers=headers
+        )
+        assert edited.status_code == 200, edited.text
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        after = conn.execute("SELECT revision FROM users WHERE id = %s", (member,)).fetchone()
+        assert revision is not None
+        assert after == (revision[0] + 1,)  # the task; the member holds its comments already
+
+
+@pytest.mark.parametrize(
+    ("write", "status"), [("a comment on a commented task", 201), ("a title edit of another", 200)]
+)
+def test_a_few_row_write_of_an_owner_with_many_comments_commits_on_statistics_of_emptied_tables(
+    admin_dsn: str, settings: Settings, make_api: Callable[..., Api], write: str, status: int
+) -> None:
+    """Every commit of a sharing owner finds its circle (stamp_circle) twice: whoever holds a
+    row it wrote was a nested loop over all of member_changes that read all the owner's
+    comments again for each entry. Within the comment quota (2,997 comments), a comment added
+    or another task's title edited answered 503 when asyncpg gave up on the COMMIT 6 s in (the
+    server's 5 s statement timeout does not bound a commit's deferred triggers)."""
+    dsn = emptied(admin_dsn, "emptied_few_rows")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        owner, member = user(conn, "owner"), user(conn, "member")
+        list_id = shared_list(conn, owner, member)
+        task_id = commented(conn, owner, list_id, QUOTA_FULL)
+        for _ in range(2):
+            commented(conn, owner, list_id, QUOTA_FULL)
+        row = conn.execute(
+            "INSERT INTO tasks (user_id, list_id, title, position)"
+            " VALUES (%s, %s, 'Plain', next_position()) RETURNING id::text",
+            (owner, list_id),
+        ).fetchone()
+        assert row is not None
+        revision = conn.execute("SELECT revision FROM users WHERE id = %s", (member,)).fetchone()
+    fresh = dataclasses.replace(settings, database_url=dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        headers = signed_in(conn, fresh, owner)
+    with make_api(fresh) as api:
+        if write == "a comment on a commented task":
+            response = api.post(
+                f"/api/{owner}/tasks/{task_id}/comments", json={"body": "New"}, headers=headers
+            )
+        else:
+            response = api.patch(
+                f"/api/{owner}/tasks/{row[0]}", json={"title": "Renamed"}, headers=headers
+            )
+        assert response.status_code == status, response.text
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        after = conn.execute("SELECT revision FROM users WHERE id = %s", (member,)).fetchone()
+        assert revision is not None
+        assert after == (revision[0] + 1,)  # the comment, or the task: one row reached the member
+
+
+@pytest.mark.parametrize(("comments", "bulk"), [(49, False), (50, True)])
+def test_a_commit_writing_a_task_with_50_comments_is_in_bulk(
+    sql: psycopg.Connection[Any], comments: int, bulk: bool
+) -> None:
+    """The task's comments are not waiting (stamped at their commit): the task's edit is one
+    row waiting, and its comments make the commit bulk from 50."""
+    owner = user(sql, "owner")
+    task_id = commented(sql, owner, None, comments)
+    with sql.transaction(force_rollback=True):
+        sql.execute("UPDATE tasks SET title = 'Renamed' WHERE id = %s", (task_id,))
+        row = sql.execute("SELECT stamp_in_bulk(%s)", (owner,)).fetchone()
+        assert row == (bulk,)
+
+
 def test_the_bulk_twins_are_the_functions_they_copy(sql: psycopg.Connection[Any]) -> None:
     """Migration 0056 made fan_out_in_bulk and stamp_circle_in_bulk from fan_out and
-    stamp_circle: a later change to either must make its twin again."""
+    stamp_circle: a later change to either must make its twin again (as 0057 does)."""
     rows = sql.execute(
         "SELECT proname, prosrc, proconfig FROM pg_proc WHERE proname IN"
         " ('fan_out', 'fan_out_in_bulk', 'stamp_circle', 'stamp_circle_in_bulk')"
