@@ -36,7 +36,7 @@ END
 $$;
 ALTER FUNCTION stamp_circle_in_bulk(uuid) SET enable_nestloop = off;
 
--- 0056's stamp_in_bulk: rows waiting for a revision and memberships only.
+-- 0056's stamp_in_bulk, its probes unordered.
 CREATE OR REPLACE FUNCTION stamp_in_bulk(owner uuid) RETURNS boolean LANGUAGE sql STABLE AS $$
     SELECT EXISTS (SELECT FROM list_members WHERE owner_id = owner AND revision IS NULL)
         OR EXISTS (SELECT FROM membership_ends WHERE user_id = owner)

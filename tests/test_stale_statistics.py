@@ -160,10 +160,10 @@ def test_a_sharing_owners_bulk_write_commits_on_statistics_of_emptied_tables(
 def test_an_edit_of_a_shared_task_with_many_comments_commits_on_statistics_of_emptied_tables(
     admin_dsn: str, settings: Settings, make_api: Callable[..., Api]
 ) -> None:
-    """One task written is not many rows waiting, but the fan-out reads each of its comments
-    (for members who do not hold the task, for holders who no longer see its list): nested
-    loops over all of member_changes per comment, a title edit of a task with 3,000 comments
-    answered 503 at the 5 s statement timeout before its comments counted as a bulk commit."""
+    """An edit of a shared task with 3,000 comments (more than the API lets a task have: made
+    in SQL) ran stamp_circle twice, each reading all the owner's comments again per entry of
+    member_changes, and fan_out's branches for the task's comments: 8-14 s, a 503 once asyncpg
+    gave up on the COMMIT (migration 0057: 1.4 s, fan_out's part left, see its comment)."""
     dsn = emptied(admin_dsn, "emptied_commented")
     with psycopg.connect(dsn, autocommit=True) as conn:
         owner, member = user(conn, "owner"), user(conn, "member")
@@ -230,20 +230,6 @@ def test_a_few_row_write_of_an_owner_with_many_comments_commits_on_statistics_of
         after = conn.execute("SELECT revision FROM users WHERE id = %s", (member,)).fetchone()
         assert revision is not None
         assert after == (revision[0] + 1,)  # the comment, or the task: one row reached the member
-
-
-@pytest.mark.parametrize(("comments", "bulk"), [(49, False), (50, True)])
-def test_a_commit_writing_a_task_with_50_comments_is_in_bulk(
-    sql: psycopg.Connection[Any], comments: int, bulk: bool
-) -> None:
-    """The task's comments are not waiting (stamped at their commit): the task's edit is one
-    row waiting, and its comments make the commit bulk from 50."""
-    owner = user(sql, "owner")
-    task_id = commented(sql, owner, None, comments)
-    with sql.transaction(force_rollback=True):
-        sql.execute("UPDATE tasks SET title = 'Renamed' WHERE id = %s", (task_id,))
-        row = sql.execute("SELECT stamp_in_bulk(%s)", (owner,)).fetchone()
-        assert row == (bulk,)
 
 
 def test_the_bulk_twins_are_the_functions_they_copy(sql: psycopg.Connection[Any]) -> None:
