@@ -3,8 +3,8 @@ since: the suite's own database after each test's clean-up, a deployment's after
 commit's stamp and fan-out must stay linear in what they write whatever plan those statistics
 give: a nested loop that reads a whole table again per written row made a sharing owner's commit
 of 2,000 tasks run for minutes (a 503 in the service): the stamp's numbering (migration 0055)
-and a sharing owner's fan-out (migration 0056), which a commit of one task with many comments
-runs in bulk as well, and the circle every commit of a sharing owner finds (migration 0057)."""
+and a sharing owner's fan-out (migration 0056), and the circle every commit of a sharing owner
+finds, however many comments the owner holds (migration 0057)."""
 
 from __future__ import annotations
 
@@ -70,16 +70,14 @@ def fill(conn: psycopg.Connection[Any], owner: str, list_id: str, count: int) ->
         )
 
 
-def commented(conn: psycopg.Connection[Any], owner: str, list_id: str | None, count: int) -> str:
-    """A task of the owner's, in the list if one is given, with `count` comments committed at
-    once after it."""
+def commented(conn: psycopg.Connection[Any], owner: str, list_id: str, count: int) -> str:
+    """A task of the owner's in the list, with `count` comments committed at once after it."""
     seed_tasks(conn, owner, 1)
     row = conn.execute(  # the task just seeded: the owner's last stamped
         "SELECT id::text FROM tasks WHERE user_id = %s ORDER BY revision DESC LIMIT 1", (owner,)
     ).fetchone()
     assert row is not None
-    if list_id is not None:
-        conn.execute("UPDATE tasks SET list_id = %s WHERE id = %s", (list_id, row[0]))
+    conn.execute("UPDATE tasks SET list_id = %s WHERE id = %s", (list_id, row[0]))
     conn.execute(
         "INSERT INTO comments (user_id, task_id, author_id, body)"
         " SELECT %s, %s, %s, 'seen ' || n FROM generate_series(1, %s) AS n",
