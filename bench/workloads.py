@@ -16,6 +16,7 @@ from server.sync import feed
 DEPTH = 9_000
 MIXED = ("list.lua", "get.lua", "create.lua", "update.lua", "complete.lua")
 Check = tuple[str, str, str | None, Any]  # method, path, bearer token, JSON body
+PROBE_TASK = {"title": "probe", "tags": [database.NEW_TASK_TAG]}  # removed with what the load adds
 
 
 FULL_AND_OFF = ("full", "off")
@@ -136,22 +137,20 @@ class Fixtures:
             credentials["password"] = database.PASSWORD
             checks: list[Check] = [("POST", "/api/auth/login", None, credentials)]
         elif workload.script == "create_many.lua":
-            new = {"title": "probe", "tags": [database.NEW_TASK_TAG]}
             checks = [
-                ("POST", f"/api/{account.id}/tasks", token, new)
+                ("POST", f"/api/{account.id}/tasks", token, PROBE_TASK)
                 for account, token in zip(s.creators, self.creators, strict=True)
             ]
         else:
             account = getattr(s, workload.account)
             base, token = f"/api/{account.id}/tasks", self.tokens[workload.account]
             one = f"{base}/{(account.task_ids or s.medium.task_ids)[0]}"
-            new = {"title": "probe", "tags": [database.NEW_TASK_TAG]}
             query = self.queries[workload.name]
             by_script: dict[str, list[Check]] = {
                 "list.lua": [("GET", f"{base}?{query}", token, None)],
                 "changes.lua": [("GET", f"/api/{account.id}/changes?{query}", token, None)],
                 "get.lua": [("GET", one, token, None)],
-                "create.lua": [("POST", base, token, new)],
+                "create.lua": [("POST", base, token, PROBE_TASK)],
                 "update.lua": [("PATCH", one, token, {"priority": "high"})],
                 "complete.lua": [("PATCH", f"{one}/complete", token, None)],
             }
