@@ -5,12 +5,13 @@ bench/README's Profile section are taken.
 
 Each variant is `todo-api serve` with an environment of its own: PYTHONPATH names a copy of
 the code to run instead of this checkout's (its server/ with openapi.yaml, sql/ and
-migrations/ beside it), OPENAPI_VALIDATION=off a mode; the label `bare` is bench/bare.py. All
-are up at once. Every round runs each workload (comma-separated names of the report, `get` by
-default) on each variant in turn, in reverse order every other round, and reads from /proc the
-CPU the variant's processes spent, as `make bench` runs a workload (its BENCH_ROUNDS,
-BENCH_SECONDS and BENCH_WARMUP set the length). Prints each run, then per workload and variant
-the mean requests/s and the median µs of CPU per request.
+migrations/ beside it), OPENAPI_VALIDATION=off a mode; the labels `bare` and `plain` are the
+reference servers bench/bare.py and bench/plain.py. All are up at once. Every round runs each
+workload (comma-separated names of the report, `get` by default) on each variant in turn, in
+reverse order every other round, and reads from /proc the CPU the variant's processes and
+PostgreSQL's spent, as `make bench` runs a workload (its BENCH_ROUNDS, BENCH_SECONDS and
+BENCH_WARMUP set the length). Prints each run, then per workload and variant the mean
+requests/s and the median µs of CPU per request of the variant and of PostgreSQL.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from pathlib import Path
 
 from bench import database
 from bench.run import Bench, Knobs
-from bench.service import BareService, Service
+from bench.service import BareService, PlainService, Service
 from bench.workloads import BY_NAME
+
+SERVICES = {"bare": BareService, "plain": PlainService}  # the reference servers, by label
 
 
 def main(argv: list[str]) -> None:
@@ -34,12 +37,12 @@ def main(argv: list[str]) -> None:
     knobs = Knobs.from_env()
     dsn, run_id, secret = database.open_database(), f"ab{secrets.token_hex(3)}", secrets.token_hex()
     bench = Bench(knobs, dsn, database.seed(dsn, run_id), secret)
-    runs: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    runs: dict[tuple[str, str], list[tuple[float, float, float]]] = defaultdict(list)
     try:
         for number in range(knobs.rounds):
             services = {}
             for label, env in variants.items():
-                kind = BareService if label == "bare" else Service
+                kind = SERVICES.get(label, Service)
                 services[label] = kind(dsn, secret, Path(f".data/ab-{label}.log"), env=env)
                 services[label].start("full")  # the variant's environment may say otherwise
             try:
@@ -47,8 +50,14 @@ def main(argv: list[str]) -> None:
                 for workload in workloads:
                     for label in order:
                         result = bench.load(services[label], workload, label)
-                        cores = result.extra["cores"]["service"]
-                        runs[workload.name, label].append((result.rps, cores / result.rps * 1e6))
+                        cores = result.extra["cores"]
+                        runs[workload.name, label].append(
+                            (
+                                result.rps,
+                                cores["service"] / result.rps * 1e6,
+                                cores["postgres"] / result.rps * 1e6,
+                            )
+                        )
             finally:
                 for service in services.values():
                     service.stop()
@@ -56,9 +65,13 @@ def main(argv: list[str]) -> None:
         database.cleanup(dsn, run_id)
     print()
     for (name, label), measured in runs.items():
-        rps = statistics.fmean(r for r, _ in measured)
-        micros = statistics.median(m for _, m in measured)
-        print(f"{name:14} {label:12} {rps:8,.0f} req/s {micros:7.1f} µs CPU/request (median)")
+        rps = statistics.fmean(r for r, _, _ in measured)
+        worker = statistics.median(m for _, m, _ in measured)
+        postgres = statistics.median(m for _, _, m in measured)
+        print(
+            f"{name:14} {label:12} {rps:8,.0f} req/s {worker:7.1f} µs CPU/request (median),"
+            f" PostgreSQL {postgres:7.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -72,21 +72,28 @@ class Report:
         """Validation-full throughput over that of `over` (off, or the bare server)."""
         return _div(self.mean(workload, "full", "rps"), self.mean(workload, over, "rps"))
 
+    def ceiling(self, workload: str) -> float:
+        """The bare server's throughput over the plain one's: full/plain with layers that cost
+        nothing, whatever the service's statements do."""
+        return _div(self.mean(workload, BARE, "rps"), self.mean(workload, PLAIN, "rps"))
+
     def _matrix(self) -> list[str]:
         out = [
             "## Validation full vs off vs the reference servers (1 worker; mean of the rounds)",
             "",
             "| workload | full req/s | off req/s | bare req/s | plain req/s | full/off "
-            "| full/bare | full/plain | full p50 ms | full p99 ms | plain p50 ms | plain p99 ms |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| full/bare | full/plain | bare/plain | full p50 ms | full p99 ms | plain p50 ms "
+            "| plain p99 ms |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name in self.order:
             if name in self.skipped:
-                out.append(f"| {name} | skipped: {self.skipped[name]} |||||||||||")
+                out.append(f"| {name} | skipped: {self.skipped[name]} ||||||||||||")
                 continue
             m = self.mean
             cells = [f"{m(name, mode, 'rps'):,.0f}" for mode in SERVERS]
             cells += [f"{self.ratio(name, over):.2f}" for over in ("off", BARE, PLAIN)]
+            cells.append(f"{self.ceiling(name):.2f}")
             cells += [f"{m(name, mode, p):.2f}" for mode in ("full", PLAIN) for p in PERCENTILES]
             out.append(f"| {name} | " + " | ".join(cells).replace("nan", "—") + " |")
         out += [
@@ -95,7 +102,9 @@ class Report:
             "and none of its layers (no token, validation, ETag, cursor, headers or log). "
             "plain: bench/plain.py, the simplest SQL on a table of its own holding the same "
             "tasks (no account check, validation, revision, quota, count, placement or "
-            "reminder; its page counts its total). — where it has no such workload.",
+            "reminder; its page counts its total). bare/plain: what the service's own statements "
+            "reach with none of its layers, so the most full/plain can read. — where it has no "
+            "such workload.",
         ]
         return [*out, *self._growth(), ""]
 
@@ -158,9 +167,10 @@ class Report:
             ("create 64 users", 0.80),
         ):
             if (name, PLAIN) in self.runs:
-                ratio = self.ratio(name, PLAIN)
+                ratio, ceiling = self.ratio(name, PLAIN), self.ceiling(name)
+                measured_text = f"{ratio:.2f} (bare/plain {ceiling:.2f})"
                 rows.append(
-                    (f"full/plain throughput, {name}", f"{ratio:.2f}", f">= {goal}", ratio >= goal)
+                    (f"full/plain throughput, {name}", measured_text, f">= {goal}", ratio >= goal)
                 )
         for op in ("list 20", "get", "create"):
             small, _, large = GROWTH_SIZES[op]
