@@ -1,5 +1,6 @@
 """The JSON log lines of `todo-api serve`: one object per line, the access line written straight
-to the handler looks as the formatter writes any line, and a turn's lines leave in one write."""
+to the handler looks as the formatter writes any line, a turn's lines leave in one write, and
+under load the lines of a span of turns do (none lost when the process exits meanwhile)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,18 @@ import asyncio
 import io
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from server.observability import logs
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class CountingStream(io.StringIO):
@@ -76,15 +83,82 @@ def test_a_turns_lines_leave_in_one_write_and_errors_at_once_in_order(
             logs.log_access({"n": n})
         before_error = stream.writes
         logging.getLogger("todo_api").error("boom")  # written at once, after the five
-        logs.log_access({"n": 5})
+        logs.log_access({"n": 5})  # within the span of the error's write: waits for its end
         after_error = stream.writes
-        await asyncio.sleep(0)  # the turn ends
-        await asyncio.sleep(0)
+        await asyncio.sleep(logs.GATHER_SECONDS * 3)
         return before_error, after_error
 
     before_error, after_error = asyncio.run(turn())
     assert (before_error, after_error, stream.writes) == (0, 1, 2)
     assert [line.get("n", line["msg"]) for line in lines(handler)] == [0, 1, 2, 3, 4, "boom", 5]
+
+
+def test_lines_within_the_span_of_the_last_write_leave_together_at_its_end(
+    handler: logs.LoopFlushedHandler,
+) -> None:
+    """Idle, a line is out by the end of its turn; busy, the turns of the next GATHER_SECONDS
+    share one write (a write a turn cost a GET 6% of its CPU)."""
+    stream = handler.stream
+    assert isinstance(stream, CountingStream)
+
+    async def turns() -> list[int]:
+        writes = []
+        logs.log_access({"n": 0})
+        await asyncio.sleep(0)  # the turn ends: written
+        writes.append(stream.writes)
+        for n in (1, 2, 3):  # three more turns, well within the span
+            logs.log_access({"n": n})
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            writes.append(stream.writes)
+        await asyncio.sleep(logs.GATHER_SECONDS * 3)
+        writes.append(stream.writes)
+        return writes
+
+    assert asyncio.run(turns()) == [1, 1, 1, 1, 2]
+    assert [line["n"] for line in lines(handler)] == [0, 1, 2, 3]
+
+
+GATHERED_AT_EXIT = """
+import asyncio, multiprocessing, sys
+from server.observability import logs
+
+def serve() -> None:
+    logs.configure_logging()
+    async def two_lines() -> None:
+        logs.log_access({"n": 1})
+        await asyncio.sleep(0)  # written at the end of the turn
+        logs.log_access({"n": 2})  # gathered: its write is due after the loop has closed
+    asyncio.run(two_lines())
+
+if __name__ == "__main__":
+    if sys.argv[1] == "worker":  # as Sanic runs its workers
+        worker = multiprocessing.get_context("spawn").Process(target=serve)
+        worker.start()
+        worker.join()
+    else:
+        serve()
+"""
+
+
+@pytest.mark.parametrize("process", ["single", "worker"])
+def test_lines_still_gathered_when_the_process_exits_are_written(
+    process: str, tmp_path: Path
+) -> None:
+    """`todo-api serve` with one worker serves in its own process; with more, each worker is a
+    spawned process, which exits without running atexit."""
+    script = tmp_path / "gathered.py"
+    script.write_text(GATHERED_AT_EXIT)
+    run = subprocess.run(  # noqa: S603
+        [sys.executable, str(script), process],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert [json.loads(line)["n"] for line in run.stdout.splitlines()] == [1, 2]
 
 
 def test_access_lines_follow_the_loggers_level(handler: logs.LoopFlushedHandler) -> None:
