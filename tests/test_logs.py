@@ -1,6 +1,7 @@
 """The JSON log lines of `todo-api serve`: one object per line, the access line written straight
 to the handler looks as the formatter writes any line, a turn's lines leave in one write, and
-under load the lines of a span of turns do (none lost when the process exits meanwhile)."""
+under load the access lines of a span of turns do (in writes a pipe keeps whole, none lost when
+the process exits meanwhile)."""
 
 from __future__ import annotations
 
@@ -83,9 +84,10 @@ def test_a_turns_lines_leave_in_one_write_and_errors_at_once_in_order(
             logs.log_access({"n": n})
         before_error = stream.writes
         logging.getLogger("todo_api").error("boom")  # written at once, after the five
-        logs.log_access({"n": 5})  # within the span of the error's write: waits for its end
+        logs.log_access({"n": 5})
         after_error = stream.writes
-        await asyncio.sleep(logs.GATHER_SECONDS * 3)
+        await asyncio.sleep(0)  # the turn ends (its write was due before the error's)
+        await asyncio.sleep(0)
         return before_error, after_error
 
     before_error, after_error = asyncio.run(turn())
@@ -93,11 +95,14 @@ def test_a_turns_lines_leave_in_one_write_and_errors_at_once_in_order(
     assert [line.get("n", line["msg"]) for line in lines(handler)] == [0, 1, 2, 3, 4, "boom", 5]
 
 
-def test_lines_within_the_span_of_the_last_write_leave_together_at_its_end(
-    handler: logs.LoopFlushedHandler,
+def test_access_lines_within_the_span_of_the_last_write_leave_together_at_its_end(
+    handler: logs.LoopFlushedHandler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Idle, a line is out by the end of its turn; busy, the turns of the next GATHER_SECONDS
-    share one write (a write a turn cost a GET 6% of its CPU)."""
+    """Idle, a line is out by the end of its turn; busy, the access lines of the turns of the
+    next GATHER_SECONDS share one write (a write a turn cost a GET 2-3% of its throughput),
+    while another line still leaves at the end of its turn, with what had gathered."""
+    monkeypatch.setattr(logs, "GATHER_SECONDS", 0.5)  # a stalled machine stays within it
+    monkeypatch.setattr(logs._todo_api, "handlers", [handler])  # serve's, as they are
     stream = handler.stream
     assert isinstance(stream, CountingStream)
 
@@ -106,17 +111,61 @@ def test_lines_within_the_span_of_the_last_write_leave_together_at_its_end(
         logs.log_access({"n": 0})
         await asyncio.sleep(0)  # the turn ends: written
         writes.append(stream.writes)
-        for n in (1, 2, 3):  # three more turns, well within the span
+        for n in (1, 2, 3):  # three more turns, within the span
             logs.log_access({"n": n})
             await asyncio.sleep(0)
             await asyncio.sleep(0)
             writes.append(stream.writes)
-        await asyncio.sleep(logs.GATHER_SECONDS * 3)
+        await asyncio.sleep(logs.GATHER_SECONDS * 2)  # the span ends: its write
+        writes.append(stream.writes)
+        logs.log_access({"n": 4})  # idle again: written at the end of the turn
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        writes.append(stream.writes)
+        logs.log_access({"n": 5})  # within the span of that write: gathered
+        logging.getLogger("todo_api").info("stopping")  # not an access line: end of the turn
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
         writes.append(stream.writes)
         return writes
 
-    assert asyncio.run(turns()) == [1, 1, 1, 1, 2]
-    assert [line["n"] for line in lines(handler)] == [0, 1, 2, 3]
+    assert asyncio.run(turns()) == [1, 1, 1, 1, 2, 3, 4]
+    assert [line.get("n", line["msg"]) for line in lines(handler)] == [
+        *range(6),
+        "stopping",
+    ]
+
+
+def test_no_write_is_larger_than_a_pipe_writes_whole(
+    handler: logs.LoopFlushedHandler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers share one stdout: a write of more than PIPE_BUF bytes to a pipe may be cut
+    into by another worker's, and a cut line is no JSON. Counted in bytes (UTF-8)."""
+    monkeypatch.setattr(logs, "GATHER_SECONDS", 60.0)
+    monkeypatch.setattr(logs._todo_api, "handlers", [handler])  # serve's, as they are
+    sizes: list[int] = []
+    stream = handler.stream
+    assert isinstance(stream, CountingStream)
+    real_write = stream.write
+
+    def write(text: str) -> int:
+        sizes.append(len(text.encode()))
+        return real_write(text)
+
+    monkeypatch.setattr(stream, "write", write)
+
+    async def busy() -> None:
+        logs.log_access({"n": -1})
+        await asyncio.sleep(0)  # written; the span begins
+        for n in range(200):
+            logs.log_access({"n": n, "title": "ĀāĂă" * 40})  # 160 characters, 320 bytes
+            await asyncio.sleep(0)
+
+    asyncio.run(busy())
+    handler._write_pending()  # what the exit writes
+    assert max(sizes) <= logs.WRITE_LIMIT
+    assert len(sizes) < 200 / 5  # still gathered: about ten lines of ~390 bytes a write
+    assert [line["n"] for line in lines(handler)] == list(range(-1, 200))
 
 
 GATHERED_AT_EXIT = """
@@ -124,6 +173,7 @@ import asyncio, multiprocessing, sys
 from server.observability import logs
 
 def serve() -> None:
+    logs.GATHER_SECONDS = 60.0  # the span outlives the process
     logs.configure_logging()
     async def two_lines() -> None:
         logs.log_access({"n": 1})
@@ -146,7 +196,7 @@ def test_lines_still_gathered_when_the_process_exits_are_written(
     process: str, tmp_path: Path
 ) -> None:
     """`todo-api serve` with one worker serves in its own process; with more, each worker is a
-    spawned process, which exits without running atexit."""
+    spawned process."""
     script = tmp_path / "gathered.py"
     script.write_text(GATHERED_AT_EXIT)
     run = subprocess.run(  # noqa: S603

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
-import multiprocessing.util
+import math
 import re
 import sys
 import time
@@ -59,26 +60,32 @@ def redacted(line: str) -> str:
     return FEED_SECRET.sub("tdc_<secret>", line) if "tdc_" in line else line
 
 
-# Under load, lines wait at most this long to leave together (seconds).
+# Under load, access lines wait at most this long to leave together (seconds).
 GATHER_SECONDS = 0.02
+# Bytes: a write to a pipe of at most PIPE_BUF (4096 on Linux) is never cut into by another
+# process's (the workers of `todo-api serve` share one stdout), so no write is larger unless a
+# single line is.
+WRITE_LIMIT = 4096
 
 
 class LoopFlushedHandler(logging.StreamHandler[TextIO]):
     """Writes lines together, with one write and one flush (the stream may be unbuffered:
-    PYTHONUNBUFFERED, common in containers, makes every write a system call): when idle, a
-    line is out by the end of the event loop's turn that logged it; within GATHER_SECONDS of
-    the last write it waits for the rest of that span, so under load the access lines of every
-    request answered in it leave at once (a write per turn, about one request, cost a GET 6%
-    of its CPU). Outside the loop's thread, and for warnings and errors, it writes at once
-    (with whatever had gathered before, so lines keep their order); what is still gathered
-    when the process exits is written then."""
+    PYTHONUNBUFFERED, common in containers, makes every write a system call), each write at
+    most WRITE_LIMIT bytes. A line is out by the end of the event loop's turn that logged it,
+    but for access lines under load: within GATHER_SECONDS of the last write they wait for the
+    rest of that span, so the access lines of the requests answered in it leave together (a
+    write per turn, about one a request, cost a GET 2-3% of its throughput). Outside the loop's
+    thread, and for warnings and errors, it writes at once (with whatever had gathered before,
+    so lines keep their order); what is still gathered when the process exits is written
+    then."""
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
         self._pending: list[str] = []
+        self._pending_bytes = 0
         self._due_on: asyncio.AbstractEventLoop | None = None  # the loop a write is due on
-        self._written_at = -GATHER_SECONDS  # time.monotonic() of the last write
-        multiprocessing.util.Finalize(self, self._write_pending, exitpriority=0)
+        self._written_at = -math.inf  # time.monotonic() of the last write
+        atexit.register(self._write_pending)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -86,33 +93,47 @@ class LoopFlushedHandler(logging.StreamHandler[TextIO]):
         except Exception:
             self.handleError(record)
             return
-        self.write_line(line, at_once=record.levelno >= logging.WARNING)
+        self.write_line(line, at_once=record.levelno >= logging.WARNING, gather=False)
 
-    def write_line(self, line: str, at_once: bool = False) -> None:
+    def write_line(self, line: str, at_once: bool = False, gather: bool = True) -> None:
+        """`gather`: an access line, which may wait for the span's end (not a line that tells
+        of a start, a stop or a fault: a worker killed meanwhile would lose it)."""
+        text = line + self.terminator
+        size = len(text) if text.isascii() else len(text.encode())
         with self.lock or contextlib.nullcontext():
-            self._pending.append(line + self.terminator)
+            if self._pending_bytes + size > WRITE_LIMIT:
+                self._write_pending()
+            self._pending.append(text)
+            self._pending_bytes += size
             if not at_once:
                 try:
                     loop = asyncio.get_running_loop()
                 except RuntimeError:
                     pass
                 else:
-                    if self._due_on is not loop:  # (a loop that closed ran none of it)
+                    if not gather:
+                        loop.call_soon(self._write_pending)
+                    elif self._due_on is not loop:  # (a loop that closed ran none of it)
                         self._due_on = loop
                         wait = self._written_at + GATHER_SECONDS - time.monotonic()
                         if wait > 0:
-                            loop.call_later(wait, self._write_pending)
+                            loop.call_later(min(wait, GATHER_SECONDS), self._due)
                         else:
-                            loop.call_soon(self._write_pending)
+                            loop.call_soon(self._due)
                     return
+            self._write_pending()
+
+    def _due(self) -> None:
+        """The span's write: only it disarms (a write made at once meanwhile leaves it due)."""
+        with self.lock or contextlib.nullcontext():
+            self._due_on = None
             self._write_pending()
 
     def _write_pending(self) -> None:
         with self.lock or contextlib.nullcontext():
-            self._due_on = None
             if not self._pending:
                 return
-            text, self._pending = "".join(self._pending), []
+            text, self._pending, self._pending_bytes = "".join(self._pending), [], 0
             self._written_at = time.monotonic()
             with contextlib.suppress(OSError, ValueError):  # the stream closed meanwhile
                 self.stream.write(text)
