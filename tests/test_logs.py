@@ -11,10 +11,12 @@ import json
 import logging
 import os
 import re
+import select
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,6 +120,7 @@ def test_access_lines_within_the_span_of_the_last_write_leave_together_at_its_en
             writes.append(stream.writes)
         await asyncio.sleep(logs.GATHER_SECONDS * 2)  # the span ends: its write
         writes.append(stream.writes)
+        await asyncio.sleep(logs.GATHER_SECONDS * 1.1)  # and the span of that write
         logs.log_access({"n": 4})  # idle again: written at the end of the turn
         await asyncio.sleep(0)
         await asyncio.sleep(0)
@@ -158,14 +161,51 @@ def test_no_write_is_larger_than_a_pipe_writes_whole(
         logs.log_access({"n": -1})
         await asyncio.sleep(0)  # written; the span begins
         for n in range(200):
-            logs.log_access({"n": n, "title": "ĀāĂă" * 40})  # 160 characters, 320 bytes
+            title = "x" * 5000 if n == 100 else "ĀāĂă" * 40  # 160 characters, 320 bytes
+            logs.log_access({"n": n, "title": title})
             await asyncio.sleep(0)
 
     asyncio.run(busy())
     handler._write_pending()  # what the exit writes
-    assert max(sizes) <= logs.WRITE_LIMIT
+    long_line = [size for size in sizes if size > select.PIPE_BUF]
+    assert len(long_line) == 1
+    assert 5000 < long_line[0] < 5200  # that line alone (and whole: every line is read below)
+    assert max(size for size in sizes if size not in long_line) <= select.PIPE_BUF == 4096
     assert len(sizes) < 200 / 5  # still gathered: about ten lines of ~390 bytes a write
     assert [line["n"] for line in lines(handler)] == list(range(-1, 200))
+
+
+def test_a_write_made_at_once_leaves_the_spans_write_due_alone(
+    handler: logs.LoopFlushedHandler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error written at once within the span does not arm a second write for it: two would
+    go on firing, each arming the next, for as long as the load lasts."""
+    monkeypatch.setattr(logs, "GATHER_SECONDS", 60.0)
+    monkeypatch.setattr(logs._todo_api, "handlers", [handler])  # serve's, as they are
+
+    async def turns() -> int:
+        loop = asyncio.get_running_loop()
+        armed = 0
+        call_later = loop.call_later
+
+        def counted(delay: float, callback: Any, *args: Any) -> asyncio.TimerHandle:
+            nonlocal armed
+            armed += 1
+            return call_later(delay, callback, *args)
+
+        monkeypatch.setattr(loop, "call_later", counted)
+        logs.log_access({"n": 0})
+        await asyncio.sleep(0)  # written; the span begins
+        for n in range(1, 6):
+            logs.log_access({"n": n})
+            if n == 2:
+                logging.getLogger("todo_api").error("boom")
+            await asyncio.sleep(0)
+        return armed
+
+    assert asyncio.run(turns()) == 1
+    handler._write_pending()
+    assert [line.get("n", line["msg"]) for line in lines(handler)] == [0, 1, 2, "boom", 3, 4, 5]
 
 
 GATHERED_AT_EXIT = """

@@ -117,16 +117,18 @@ class LoopFlushedHandler(logging.StreamHandler[TextIO]):
                         self._due_on = loop
                         wait = self._written_at + GATHER_SECONDS - time.monotonic()
                         if wait > 0:
-                            loop.call_later(min(wait, GATHER_SECONDS), self._due)
+                            loop.call_later(min(wait, GATHER_SECONDS), self._due, loop)
                         else:
-                            loop.call_soon(self._due)
+                            loop.call_soon(self._due, loop)
                     return
             self._write_pending()
 
-    def _due(self) -> None:
-        """The span's write: only it disarms (a write made at once meanwhile leaves it due)."""
+    def _due(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The span's write: only it disarms (a write made at once meanwhile leaves it due), and
+        only its own loop's."""
         with self.lock or contextlib.nullcontext():
-            self._due_on = None
+            if self._due_on is loop:
+                self._due_on = None
             self._write_pending()
 
     def _write_pending(self) -> None:
