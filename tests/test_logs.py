@@ -161,8 +161,9 @@ def test_no_write_is_larger_than_a_pipe_writes_whole(
         logs.log_access({"n": -1})
         await asyncio.sleep(0)  # written; the span begins
         for n in range(200):
-            title = "x" * 5000 if n == 100 else "ĀāĂă" * 40  # 160 characters, 320 bytes
-            logs.log_access({"n": n, "title": title})
+            logs.log_access({"n": n, "title": "ĀāĂă" * 40})  # 160 characters, 320 bytes
+            if n == 100:  # a line longer than a write (a traceback, say)
+                logging.getLogger("todo_api").info("x" * 5000)
             await asyncio.sleep(0)
 
     asyncio.run(busy())
@@ -172,7 +173,11 @@ def test_no_write_is_larger_than_a_pipe_writes_whole(
     assert 5000 < long_line[0] < 5200  # that line alone (and whole: every line is read below)
     assert max(size for size in sizes if size not in long_line) <= select.PIPE_BUF == 4096
     assert len(sizes) < 200 / 5  # still gathered: about ten lines of ~390 bytes a write
-    assert [line["n"] for line in lines(handler)] == list(range(-1, 200))
+    assert [line.get("n", "long") for line in lines(handler)] == [
+        *range(-1, 101),
+        "long",
+        *range(101, 200),
+    ]
 
 
 def test_a_write_made_at_once_leaves_the_spans_write_due_alone(
@@ -299,3 +304,29 @@ def test_a_feed_secret_in_a_direct_access_line_is_redacted(
     written = lines(handler)
     assert len(written) == 3
     assert all(line["path"] == "/calendar/tdc_<secret>" for line in written)
+
+
+def test_an_access_line_too_long_for_one_write_is_cut_to_fit(
+    handler: logs.LoopFlushedHandler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client chooses its path (up to Sanic's 8 KB head): a line past PIPE_BUF may be cut
+    into by another worker's write on the pipe they share, and the cut loses both lines."""
+    monkeypatch.setattr(logs._todo_api, "handlers", [handler])  # serve's, as they are
+    sizes: list[int] = []
+    stream = handler.stream
+    assert isinstance(stream, CountingStream)
+    real_write = stream.write
+
+    def write(text: str) -> int:
+        sizes.append(len(text.encode()))
+        return real_write(text)
+
+    monkeypatch.setattr(stream, "write", write)
+    paths = ["/api/" + "a" * 8000, "/api/" + "é" * 2100, "/api/\x01" * 700, "/api/tasks"]
+    for path in paths:
+        logs.log_access({"request_id": "r", "method": "GET", "path": path, "status": 404})
+    written = lines(handler)
+    assert max(sizes) <= select.PIPE_BUF
+    assert [line["path"] for line in written[:3]] == [path[:64] + "…" for path in paths[:3]]
+    assert [line.get("cut") for line in written] == [True, True, True, None]
+    assert written[3]["path"] == "/api/tasks"

@@ -158,9 +158,28 @@ def log_access(fields: dict[str, Any]) -> None:
         return
     handler = _access_handler
     if handler is not None and not access_log.handlers and _todo_api.handlers == [handler]:
-        handler.write_line(redacted(json_line(time.time(), "info", ACCESS, "request", fields)))
+        created = time.time()
+        line = redacted(json_line(created, "info", ACCESS, "request", fields))
+        if len(line) * 4 >= WRITE_LIMIT and len(line.encode()) >= WRITE_LIMIT:
+            line = redacted(json_line(created, "info", ACCESS, "request", _cut(fields)))
+        handler.write_line(line)
     else:
         access_log.info("request", extra=fields)
+
+
+CUT_CHARS = 64  # a text of an access line too long for one write keeps this many characters
+
+
+def _cut(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields of an access line too long to leave in one write (a client chooses its path
+    up to Sanic's 8 KB head, and behind a proxy its forwarded address): each longer text cut to
+    CUT_CHARS characters, and `cut` set. A line cut into by another worker's write would lose
+    both (a few long requests would hide the log's other lines)."""
+    cut = {
+        key: value[:CUT_CHARS] + "…" if isinstance(value, str) and len(value) > CUT_CHARS else value
+        for key, value in fields.items()
+    }
+    return {**cut, "cut": True}
 
 
 def configure_logging(level: int = logging.INFO) -> None:
