@@ -29,9 +29,11 @@ class CountingStream(io.StringIO):
     def __init__(self) -> None:
         super().__init__()
         self.writes = 0
+        self.sizes: list[int] = []  # bytes of each write, as UTF-8
 
     def write(self, text: str) -> int:
         self.writes += 1
+        self.sizes.append(len(text.encode()))
         return super().write(text)
 
 
@@ -146,16 +148,9 @@ def test_no_write_is_larger_than_a_pipe_writes_whole(
     into by another worker's, and a cut line is no JSON. Counted in bytes (UTF-8)."""
     monkeypatch.setattr(logs, "GATHER_SECONDS", 60.0)
     monkeypatch.setattr(logs._todo_api, "handlers", [handler])  # serve's, as they are
-    sizes: list[int] = []
     stream = handler.stream
     assert isinstance(stream, CountingStream)
-    real_write = stream.write
-
-    def write(text: str) -> int:
-        sizes.append(len(text.encode()))
-        return real_write(text)
-
-    monkeypatch.setattr(stream, "write", write)
+    sizes = stream.sizes
 
     async def busy() -> None:
         logs.log_access({"n": -1})
@@ -312,16 +307,9 @@ def test_an_access_line_too_long_for_one_write_is_cut_to_fit(
     """A client chooses its path (up to Sanic's 8 KB head): a line past PIPE_BUF may be cut
     into by another worker's write on the pipe they share, and the cut loses both lines."""
     monkeypatch.setattr(logs._todo_api, "handlers", [handler])  # serve's, as they are
-    sizes: list[int] = []
     stream = handler.stream
     assert isinstance(stream, CountingStream)
-    real_write = stream.write
-
-    def write(text: str) -> int:
-        sizes.append(len(text.encode()))
-        return real_write(text)
-
-    monkeypatch.setattr(stream, "write", write)
+    sizes = stream.sizes
     paths = ["/api/" + "a" * 8000, "/api/" + "é" * 2100, "/api/\x01" * 700, "/api/tasks"]
     for path in paths:
         logs.log_access({"request_id": "r", "method": "GET", "path": path, "status": 404})
