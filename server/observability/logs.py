@@ -68,6 +68,12 @@ GATHER_SECONDS = 0.02
 WRITE_LIMIT = 4096
 
 
+def utf8_size(text: str) -> int:
+    """Bytes of `text` as written (an ASCII text, every access line but a rare one, is not
+    encoded to be counted)."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
 class LoopFlushedHandler(logging.StreamHandler[TextIO]):
     """Writes lines together, with one write and one flush (the stream may be unbuffered:
     PYTHONUNBUFFERED, common in containers, makes every write a system call), each write at
@@ -99,7 +105,7 @@ class LoopFlushedHandler(logging.StreamHandler[TextIO]):
         """`gather`: an access line, which may wait for the span's end (not a line that tells
         of a start, a stop or a fault: a worker killed meanwhile would lose it)."""
         text = line + self.terminator
-        size = len(text) if text.isascii() else len(text.encode())
+        size = utf8_size(text)
         with self.lock or contextlib.nullcontext():
             if self._pending_bytes + size > WRITE_LIMIT:
                 self._write_pending()
@@ -160,7 +166,7 @@ def log_access(fields: dict[str, Any]) -> None:
     if handler is not None and not access_log.handlers and _todo_api.handlers == [handler]:
         created = time.time()
         line = redacted(json_line(created, "info", ACCESS, "request", fields))
-        if len(line) * 4 >= WRITE_LIMIT and len(line.encode()) >= WRITE_LIMIT:
+        if utf8_size(line) >= WRITE_LIMIT:  # with its newline, more than one write holds
             line = redacted(json_line(created, "info", ACCESS, "request", _cut(fields)))
         handler.write_line(line)
     else:
