@@ -200,9 +200,15 @@ Spans = dict[tuple[str, str], list[list[float]]]  # (list, member) -> [[after, u
 
 
 async def churn(
-    dsn: str, owners: list[User], shared: dict[str, str], seed: int, spans: Spans
+    dsn: str,
+    owners: list[User],
+    shared: dict[str, str],
+    seed: int,
+    spans: Spans,
+    started: asyncio.Event,
 ) -> None:
-    """Memberships added, demoted, promoted and removed meanwhile (rows of list_members, as the
+    """Every shared list shared with every other owner as an editor (then `started` is set), and
+    memberships added, demoted, promoted and removed meanwhile (rows of list_members, as the
     members endpoints write them), each its own transaction. Each membership's span in the
     member's revisions: begun after the member's revision read before it, ended at the latest
     by the member's revision read after its end committed."""
@@ -216,6 +222,21 @@ async def churn(
             assert row is not None
             return int(row[0])
 
+        async def add(list_id: str, member: User, role: str) -> None:
+            async with conn.transaction():
+                before = await revision(member)
+                await conn.execute(
+                    "INSERT INTO list_members (list_id, owner_id, member_id, role)"
+                    " VALUES (%s, %s, %s, %s)",
+                    (list_id, shared[list_id], member.id, role),
+                )
+            spans.setdefault((list_id, member.id), []).append([before, math.inf])
+
+        for list_id in sorted(shared):  # every list shared with everyone to begin with
+            for member in owners:
+                if member.id != shared[list_id]:
+                    await add(list_id, member, "editor")
+        started.set()
         for _ in range(CHURN):
             list_id = rng.choice(sorted(shared))
             member = rng.choice([u for u in owners if u.id != shared[list_id]])
@@ -226,14 +247,7 @@ async def churn(
                 )
             ).fetchone()
             if row is None:
-                async with conn.transaction():
-                    before = await revision(member)
-                    await conn.execute(
-                        "INSERT INTO list_members (list_id, owner_id, member_id, role)"
-                        " VALUES (%s, %s, %s, %s)",
-                        (list_id, shared[list_id], member.id, rng.choice(["editor", "viewer"])),
-                    )
-                spans.setdefault((list_id, member.id), []).append([before, math.inf])
+                await add(list_id, member, rng.choice(["editor", "viewer"]))
             elif rng.random() < 0.5:
                 await conn.execute(
                     "DELETE FROM list_members WHERE list_id = %s AND member_id = %s",
@@ -348,12 +362,15 @@ def test_every_member_converges_while_lists_are_shared_demoted_and_unshared(
                 pass
 
         following = [asyncio.create_task(follow(f)) for f in followers]
+        started = asyncio.Event()
+        churning = asyncio.create_task(churn(database_url, users, shared, 7, spans, started))
+        await started.wait()  # so members have something to write in before the churn begins
         writers = [
             list_writer(api, owner, lists_of[owner.id], 10 * n + w, [], [])
             for n, owner in enumerate(users)
             for w in range(WRITERS_EACH)
         ] + [member_writer(api, u, shared, 100 + n, by_members) for n, u in enumerate(users)]
-        await asyncio.gather(*writers, churn(database_url, users, shared, 7, spans))
+        await asyncio.gather(*writers, churning)
         done.set()
         await asyncio.gather(*following)
 

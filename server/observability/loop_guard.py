@@ -99,13 +99,14 @@ class LoopGuard:
 
     def _watch(self) -> None:
         """The watcher thread: who holds the loop while it misses its beat."""
-        loop, stuck_logged = self._loop, False
+        loop, stuck_logged, resumed = self._loop, False, 0.0
         assert loop is not None
         while not self._stopped.wait(WATCH):
             if not loop.is_running():
-                self._paused = True
+                self._paused, resumed = True, perf_counter()
                 continue
-            overdue = perf_counter() - self._beat_at - BEAT
+            # a loop that ran again holds nothing of the time it did not run, until its beat
+            overdue = perf_counter() - max(self._beat_at, resumed) - BEAT
             if overdue <= 0:
                 stuck_logged = False
                 continue
