@@ -156,6 +156,63 @@ def test_a_savepoint_rolled_back_takes_its_claim_of_the_stamp_with_it(
     assert rows[-1][1] == revision
 
 
+def test_a_commit_numbers_only_the_tables_it_wrote(
+    user: User, make_user: Any, sql: psycopg.Connection[Any]
+) -> None:
+    """The stamp reads the waiting rows only of the tables the transaction wrote (migration
+    0058: before it, every commit probed lists, comments and tombstones as well, for a task's
+    create three index scans that found nothing); a transaction that writes each kind, for two
+    owners, still leaves every row of each with a revision of its own, in the stamp's order."""
+    (inbox,) = one(sql, "SELECT id FROM lists WHERE user_id = %s AND is_inbox", user.id)
+    insert = "INSERT INTO tasks (user_id, list_id, title) VALUES (%s, %s, %s) RETURNING id"
+    scans = (
+        "SELECT relname, idx_scan FROM pg_stat_xact_user_tables"
+        " WHERE relname IN ('lists', 'tasks', 'comments', 'tombstones')"
+    )
+    with sql.transaction():
+        sql.execute(insert, (user.id, inbox, "alone"))
+        before = dict(sql.execute(scans).fetchall())
+        sql.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the stamp runs now
+        after = dict(sql.execute(scans).fetchall())
+    read = {table: after[table] - before[table] for table in after}
+    assert read["tasks"] > 0
+    # (lists is read once all the same: the stamp's update of a row inserted in the same
+    # transaction checks its foreign keys again, the list's among them)
+    assert (read["comments"], read["tombstones"]) == (0, 0)
+
+    other = make_user()
+    (theirs,) = one(sql, "SELECT id FROM lists WHERE user_id = %s AND is_inbox", other.id)
+    with sql.transaction():
+        (gone,) = one(sql, insert, user.id, inbox, "to delete")
+        sql.execute(
+            "INSERT INTO lists (user_id, name, position) VALUES (%s, 'L', next_position())",
+            (user.id,),
+        )
+        (task,) = one(sql, insert, user.id, inbox, "commented")
+        sql.execute(
+            "INSERT INTO comments (user_id, task_id, author_id, body) VALUES (%s, %s, %s, 'c')",
+            (user.id, task, user.id),
+        )
+        sql.execute("DELETE FROM tasks WHERE id = %s", (gone,))
+        sql.execute(insert, (other.id, theirs, "theirs"))
+    for owner, kinds in ((user, ["list", "task", "comment", "tombstone"]), (other, ["task"])):
+        rows = sql.execute(
+            "SELECT kind, revision FROM ("
+            " SELECT 'list' AS kind, revision FROM lists WHERE user_id = %(u)s"
+            " UNION ALL SELECT 'task', revision FROM tasks WHERE user_id = %(u)s"
+            " UNION ALL SELECT 'comment', revision FROM comments WHERE user_id = %(u)s"
+            " UNION ALL SELECT 'tombstone', revision FROM tombstones WHERE user_id = %(u)s"
+            ") AS r ORDER BY revision NULLS FIRST",
+            {"u": owner.id},
+        ).fetchall()
+        (revision,) = one(sql, "SELECT revision FROM users WHERE id = %s", owner.id)
+        assert rows[0][1] is not None, "a row left waiting"
+        assert len({r for _, r in rows}) == len(rows)
+        assert rows[-1][1] == revision
+        last = [kind for kind, r in rows if r > revision - len(kinds)]
+        assert last == kinds
+
+
 def test_a_statement_past_the_time_limit_is_not_called_an_outage(
     settings: Settings, make_api: Any, user: User, database_url: str
 ) -> None:
