@@ -93,7 +93,11 @@ def create_bare(dsn: str, pool_size: int, task_quota: int) -> Sanic:
         fields = task_fields.placed_fields(with_defaults(orjson.loads(request.body)))
         async with app.ctx.pool.acquire() as conn:
             row = await queries.create_task(
-                conn, **token(request, user_id, "create_task"), quota=task_quota, **fields
+                conn,
+                **token(request, user_id, "create_task"),
+                quota=task_quota,
+                alone=True,
+                **fields,
             )
         return task(row, 201)
 

@@ -7,19 +7,22 @@ tasks and one holding 50,000.
 
 Measured is the CPU time of the connection's PostgreSQL backend (from /proc, so the database
 must run on this machine), which a busy machine moves far less than the time a create takes.
-Parts: the revision stamp (migration 0020: a BEFORE trigger marks the row, a deferred trigger
-stamps it at commit), the counts (0032 and after: the statement trigger of task_counts), the
-reminder rows (0036: a WHEN clause for a task without reminders), due_at (0030), placement's
-sequence (next_position(), against a default that needs no sequence), and every trigger at once
-(foreign keys included: what the bare INSERT costs). Without `sync`, synchronous_commit is off,
-so that the commit's WAL flush, which dominates a one-statement transaction on a busy disk, does
-not hide the statement's own work. It runs on a database of its own on the embedded server (or
-DATABASE_URL's server), made fresh; switching triggers off needs the tables' owner.
+Parts: the revision (a create that is its own transaction takes it in its statement, migration
+0059; one in a transaction waits for the commit stamp: migration 0020's BEFORE trigger marks the
+row, a deferred trigger stamps it at commit; switched off, neither), the counts (0032 and after:
+the statement trigger of task_counts), the reminder rows (0036: a WHEN clause for a task without
+reminders), due_at (0030), placement's sequence (next_position(), against a default that needs
+no sequence), and every trigger at once (foreign keys included: what the bare INSERT costs).
+Without `sync`, synchronous_commit is off, so that the commit's WAL flush, which dominates a
+one-statement transaction on a busy disk, does not hide the statement's own work. It runs on a
+database of its own on the embedded server (or DATABASE_URL's server), made fresh; switching
+triggers off needs the tables' owner.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
@@ -48,6 +51,7 @@ class Part:
     name: str
     off: tuple[str, ...]  # ALTER TABLE statements that switch it off
     on: tuple[str, ...]  # ... and back on
+    alone: bool = True  # the create is its own transaction (else it waits for the commit stamp)
 
     @property
     def toggle(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -72,6 +76,7 @@ def parts() -> list[Part]:
     back = (f"ALTER TABLE tasks ALTER COLUMN position SET DEFAULT {POSITION_DEFAULT}",)
     return [
         Part("all on", (), ()),
+        Part("in a transaction: revision from the commit stamp", (), (), alone=False),
         Part("without the revision stamp", stamp.off, stamp.on),
         Part("without the counts", counts.off, counts.on),
         Part("without the reminder rows' trigger", reminders.off, reminders.on),
@@ -118,8 +123,10 @@ def backend_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def block(conn: asyncpg.Connection, user: tuple[str, str], n: int) -> float:
-    """The backend's CPU µs per create, n creates one after the other."""
+async def block(conn: asyncpg.Connection, user: tuple[str, str], n: int, alone: bool) -> float:
+    """The backend's CPU µs per create, n creates one after the other, each its own transaction
+    (alone: it takes its revision itself) or one statement of a transaction (the commit stamp
+    gives it: a create with an Idempotency-Key, a batch's)."""
     queries = load_queries()
     fields = placed_fields(
         {"title": "a task of the cost bench", "priority": "high", "tags": [], "is_completed": False}
@@ -127,15 +134,19 @@ async def block(conn: asyncpg.Connection, user: tuple[str, str], n: int) -> floa
     pid = await conn.fetchval("SELECT pg_backend_pid()")
     started = backend_cpu(pid)
     for _ in range(n):
-        row = await queries.create_task(
-            conn,
-            user_id=user[0],
-            session_id=user[1],
-            token_hash=None,
-            required_role="editor",  # create_task's x-required-role
-            quota=10_000_000,
-            **fields,
-        )
+        async with contextlib.AsyncExitStack() as stack:
+            if not alone:
+                await stack.enter_async_context(conn.transaction())
+            row = await queries.create_task(
+                conn,
+                user_id=user[0],
+                session_id=user[1],
+                token_hash=None,
+                required_role="editor",  # create_task's x-required-role
+                quota=10_000_000,
+                alone=alone,
+                **fields,
+            )
         assert row is not None
         assert row["id"] is not None
     return (backend_cpu(pid) - started) / n * 1e6
@@ -156,7 +167,7 @@ async def measure(dsn: str, n: int, rounds: int, sync: bool) -> None:
                     await conn.execute(statement)
                 try:
                     for size, user in users.items():
-                        results[(part.name, size)].append(await block(conn, user, n))
+                        results[(part.name, size)].append(await block(conn, user, n, part.alone))
                 finally:
                     for statement in part.on:
                         await conn.execute(statement)

@@ -92,6 +92,7 @@ async def run(dsn: str, user: tuple[str, str], plain: bool, seconds: float) -> f
                     token_hash=None,
                     required_role="editor",  # create_task's x-required-role
                     quota=10_000_000,
+                    alone=True,
                     **fields,
                 )
                 assert row is not None

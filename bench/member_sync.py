@@ -75,10 +75,12 @@ async def creates(conn: asyncpg.Connection, dsn: str, n: int, rounds: int) -> No
     for r in range(rounds):
         for name, function in variants if r % 2 == 0 else variants[::-1]:
             await conn.execute(function)
-            results[f"shares nothing, {name}"].append(await block(conn, plain, n))
+            results[f"shares nothing, {name}"].append(await block(conn, plain, n, alone=False))
         await conn.execute(stamp_0049())
         for m, user in sharing.items():
-            results[f"list shared with {m}, 0049 stamp"].append(await block(conn, user, n))
+            results[f"list shared with {m}, 0049 stamp"].append(
+                await block(conn, user, n, alone=False)
+            )
     print(f"PostgreSQL's CPU µs per create, mean of {rounds} blocks of {n}")
     print("| variant | µs/create |")
     print("|---|---:|")

@@ -137,7 +137,7 @@ async def write(
     task, index, fields = make(n)
     started = time.perf_counter()
     if task == "create":
-        row = await queries.create_task(conn, **token, quota=10**9, **fields)
+        row = await queries.create_task(conn, **token, quota=10**9, alone=True, **fields)
     else:
         ids = account.tasks[task]
         row = await queries.update_task(

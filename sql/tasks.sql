@@ -14,14 +14,19 @@
 -- does both. Its answer is always one row: account_ok, and the task's columns (null when
 -- there is no such task, or when the account may not act: then nothing was read or written).
 
--- name: create_task({token}, list_id, parent_id, title, description, priority, due_date, due_on, tags, is_completed, recurrence, reminders, assignee_id, quota)^
+-- name: create_task({token}, list_id, parent_id, title, description, priority, due_date, due_on, tags, is_completed, recurrence, reminders, assignee_id, quota, alone)^
 -- account_ok, the caller's role on the list (caller_role: null when the caller belongs to no
 -- such list), whether assignee_id is null or someone of that list (assignee_ok), and the new
 -- task, last among its siblings, in list_id (null: the caller's inbox) under parent_id (null:
 -- top level; the caller has checked it), stored under the list's owner and made by the caller;
 -- null when the role does not reach :required_role, the assignee is no one of the list, or
--- the owner already has `quota` tasks (the trash counts). The owner's count is locked first
--- (migration 0032): concurrent creates pass the quota one at a time.
+-- the owner already has `quota` tasks (the trash counts). The list's key, the owner's count and
+-- the list's counts are locked first, in that order (migrations 0032, 0039): concurrent creates
+-- pass the quota one at a time.
+-- With :alone (the statement is its own transaction), a task of an owner whose lists have never
+-- had members takes the owner's next revision here, under the owner's row lock, which the
+-- commit releases (so in commit order), and the change is signalled; otherwise it waits for the
+-- commit stamp (migration 0059).
 WITH account AS (SELECT {token_account_ok} AS ok),
 target AS (
   SELECT l.id, l.user_id, list_role(:user_id, l.user_id, l.id) AS role,
@@ -32,19 +37,33 @@ target AS (
      AND CASE WHEN :list_id::uuid IS NULL THEN l.user_id = :user_id AND l.is_inbox
               ELSE l.id = :list_id END
      AND list_role(:user_id, l.user_id, l.id) IS NOT NULL
+     FOR KEY SHARE OF l
 ),
 room AS (
   SELECT FROM task_counts AS c JOIN target ON c.user_id = target.user_id
    WHERE c.tasks < :quota AND role_reaches(target.role, :required_role) AND target.assignee_ok
      FOR UPDATE OF c
 ),
+counts AS (
+  SELECT FROM list_counts AS c JOIN target ON c.user_id = target.user_id AND c.list_id = target.id
+   WHERE EXISTS (SELECT FROM room)
+     FOR NO KEY UPDATE OF c
+),
+stamp AS (
+  UPDATE users AS u SET revision = u.revision + 1
+    FROM target
+   WHERE :alone AND u.id = target.user_id AND NOT u.shares AND EXISTS (SELECT FROM counts)
+  RETURNING u.revision,
+            pg_notify('todo_events', json_build_object('user_id', u.id, 'kind', 'change')::text)
+),
 task AS (
   INSERT INTO tasks (user_id, list_id, parent_id, title, description, priority, due_date, due_on,
                      tags, is_completed, completed_at, recurrence, reminders, created_by,
-                     assignee_id, completed_by)
+                     assignee_id, completed_by, revision)
   SELECT target.user_id, target.id, :parent_id, :title, :description, :priority, :due_date,
          :due_on, :tags, :is_completed, CASE WHEN :is_completed THEN now() END, :recurrence,
-         :reminders, :user_id, :assignee_id, CASE WHEN :is_completed THEN :user_id::uuid END
+         :reminders, :user_id, :assignee_id, CASE WHEN :is_completed THEN :user_id::uuid END,
+         (SELECT revision FROM stamp)
     FROM target
    WHERE EXISTS (SELECT FROM room)
   RETURNING {task_columns}

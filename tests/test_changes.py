@@ -136,3 +136,45 @@ def test_pages_and_stats_answer_304_until_they_change(
         api.get(paths[1], headers={**user.headers, "If-None-Match": tags[paths[1]]}).status_code
         == 200
     )
+
+
+def test_a_create_alone_takes_its_revision_in_its_own_statement(
+    api: Api, user: User, sql: psycopg.Connection[Any]
+) -> None:
+    """A create that is its own transaction (no Idempotency-Key) takes its owner's next
+    revision in its statement (migration 0059): its row is written once, where the commit
+    stamp writes it a second time (an update of every index of tasks, as a create with an
+    Idempotency-Key, a transaction, still is). The feed gives both, in commit order, at the
+    owner's revision."""
+    since = changes(api, user)["next_since"]
+    sql.execute("CREATE TABLE tasks_updated (id uuid)")
+    sql.execute(
+        "CREATE FUNCTION note_task_update() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN INSERT INTO tasks_updated VALUES (NEW.id); RETURN NULL; END $$"
+    )
+    sql.execute(
+        "CREATE TRIGGER tasks_note_update AFTER UPDATE ON tasks"
+        " FOR EACH ROW EXECUTE FUNCTION note_task_update()"
+    )
+    try:
+        alone = make_task(api, user, "alone")
+        keyed = api.post(
+            f"/api/{user.id}/tasks",
+            json={"title": "keyed"},
+            headers={**user.headers, "Idempotency-Key": "key-of-keyed"},
+        )
+        assert keyed.status_code == 201, keyed.text
+        updated = [str(i) for (i,) in sql.execute("SELECT id FROM tasks_updated").fetchall()]
+    finally:
+        sql.execute("DROP TRIGGER tasks_note_update ON tasks")
+        sql.execute("DROP FUNCTION note_task_update()")
+        sql.execute("DROP TABLE tasks_updated")
+    assert updated == [keyed.json()["id"]]
+    page = changes(api, user, since=since)
+    assert [c["id"] for c in page["changes"]] == [alone["id"], keyed.json()["id"]]
+    rows = sql.execute(
+        "SELECT t.revision, u.revision FROM tasks AS t JOIN users AS u ON u.id = t.user_id"
+        " WHERE t.id = ANY (%s) ORDER BY t.revision",
+        ([alone["id"], keyed.json()["id"]],),
+    ).fetchall()
+    assert rows[1][0] == rows[1][1] == rows[0][0] + 1

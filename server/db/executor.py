@@ -31,6 +31,11 @@ class Executor:
     def __init__(self, pool: Database, conn: asyncpg.Connection | None = None) -> None:
         self.pool, self.conn = pool, conn
 
+    @property
+    def alone(self) -> bool:
+        """Whether each statement is a transaction of its own (on the pool)."""
+        return self.conn is None
+
     def __dir__(self) -> list[str]:
         """aiosql asks `"acquire" in dir(client)` before every statement: none here, so it
         calls the statements themselves (and dir() stays short)."""

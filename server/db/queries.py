@@ -263,6 +263,7 @@ class Queries(Protocol):
         reminders: list[dict[str, str]],
         assignee_id: str | None,
         quota: int,
+        alone: bool,
     ) -> Row: ...
     async def get_task(
         self, conn: Conn, *, user_id: str, session_id: str, token_hash: bytes | None, id: str

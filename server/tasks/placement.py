@@ -48,7 +48,7 @@ async def _create(
 ) -> Row:
     user_id = token["user_id"]
     if fields["parent_id"] is None:  # one statement, the account check included
-        row = await queries.create_task(db, **token, quota=quota, **fields)
+        row = await queries.create_task(db, **token, quota=quota, alone=db.alone, **fields)
         if row["id"] is None:
             await _refused(db, queries, token, fields, quota, row)
         return row
@@ -76,7 +76,7 @@ async def _create(
                 f"is at level {MAX_LEVEL}, which takes no subtasks: choose a parent higher up",
             )
         row = await queries.create_task(
-            conn, **token, quota=quota, **{**fields, "list_id": list_id}
+            conn, **token, quota=quota, alone=False, **{**fields, "list_id": list_id}
         )
         if row["id"] is None:
             await _refused(conn, queries, token, fields, quota, row)
