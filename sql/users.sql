@@ -22,12 +22,20 @@ SELECT email, password_hash FROM users WHERE id = :id;
 
 -- name: update_user(id, name, timezone, notify_email, notify_push)^
 -- The account with its new name, zone and notifications (null keeps each), or nothing when it no
--- longer exists. A new zone moves the end of each all-day task's day (trigger of migration 0030).
+-- longer exists. A new zone moves the end of each all-day task's day (trigger of migration 0030);
+-- those tasks are locked first, in id order, as every writer of a task locks it before the
+-- account's row (at its commit stamp): taken the other way round, the two waited for each other.
+WITH moved AS (
+  SELECT count(*) AS n
+    FROM (SELECT FROM tasks
+           WHERE user_id = :id AND due_on IS NOT NULL AND :timezone::text IS NOT NULL
+           ORDER BY id FOR NO KEY UPDATE) AS held
+)
 UPDATE users
 SET name = coalesce(:name, name), timezone = coalesce(:timezone, timezone),
     notify_email = coalesce(:notify_email, notify_email),
     notify_push = coalesce(:notify_push, notify_push), updated_at = now()
-WHERE id = :id
+WHERE id = :id AND (SELECT n FROM moved) >= 0
 RETURNING {user_columns};
 
 -- name: time_zones()

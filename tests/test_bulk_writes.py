@@ -325,6 +325,48 @@ def test_a_commit_does_not_wait_for_a_write_still_open_of_the_same_user(
     assert stamped[0] is not None
 
 
+def test_a_new_zone_waits_for_an_all_day_task_being_written_without_a_deadlock(
+    api: Api, user: User, database_url: str
+) -> None:
+    """A new zone (PATCH /api/me) moves every all-day task's due, so it locks them before the
+    account's row, as a write of one of them does (its row, then the account's at its commit
+    stamp). It locked the account's row first, and waited there for the task: the write's
+    commit then waited for the account's row, a deadlock (1-7 in a reviewer's stress run of
+    mixed writes, each victim retried after a second). Here the write's own check runs first
+    (deadlock_timeout 10 ms), so it would be the victim: its COMMIT must pass."""
+    made = api.post(
+        f"/api/{user.id}/tasks",
+        json={"title": "all day", "due_on": "2031-01-01"},
+        headers=user.headers,
+    )
+    assert made.status_code == 201, made.text
+
+    async def scenario() -> Any:
+        with psycopg.connect(database_url) as writer:
+            writer.execute("SET deadlock_timeout = '10ms'")
+            writer.execute("UPDATE tasks SET title = 'held' WHERE id = %s", (made.json()["id"],))
+            zone = asyncio.ensure_future(
+                api.arequest(
+                    "PATCH",
+                    "/api/me",
+                    json={"timezone": "Pacific/Kiritimati"},
+                    headers=user.headers,
+                )
+            )
+            await asyncio.sleep(0.5)  # the zone's change waits for the task's row
+            await asyncio.to_thread(writer.commit)  # DeadlockDetected if it held the account's
+            return await zone
+
+    answer = api.run(scenario())
+    assert answer.status_code == 200, answer.text
+    with psycopg.connect(database_url) as conn:
+        title, due_at = one(
+            conn, "SELECT title, due_at FROM tasks WHERE id = %s", made.json()["id"]
+        )
+    assert title == "held"
+    assert due_at.isoformat() == "2031-01-01T10:00:00+00:00"  # the end of its day at UTC+14
+
+
 def test_an_all_day_task_written_while_the_zone_changes_ends_its_day_in_the_new_zone(
     user: User, database_url: str
 ) -> None:
