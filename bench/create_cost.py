@@ -9,14 +9,14 @@ Measured is the CPU time of the connection's PostgreSQL backend (from /proc, so 
 must run on this machine), which a busy machine moves far less than the time a create takes.
 Parts: the revision (a create that is its own transaction takes it in its statement, migration
 0059; one in a transaction waits for the commit stamp: migration 0020's BEFORE trigger marks the
-row, a deferred trigger stamps it at commit; switched off, neither), the counts (0032 and after:
-the statement trigger of task_counts), the reminder rows (0036: a WHEN clause for a task without
-reminders), due_at (0030), placement's sequence (next_position(), against a default that needs
-no sequence), and every trigger at once (foreign keys included: what the bare INSERT costs).
-Without `sync`, synchronous_commit is off, so that the commit's WAL flush, which dominates a
-one-statement transaction on a busy disk, does not hide the statement's own work. It runs on a
-database of its own on the embedded server (or DATABASE_URL's server), made fresh; switching
-triggers off needs the tables' owner.
+row, a deferred trigger stamps it at commit; switched off, neither runs), the counts (0032 and
+after: the statement trigger of task_counts), the reminder rows (0036: a WHEN clause for a task
+without reminders), due_at (0030), placement's sequence (next_position(), against a default that
+needs no sequence), and every trigger at once (foreign keys included: what the bare INSERT
+costs). Without `sync`, synchronous_commit is off, so that the commit's WAL flush, which
+dominates a one-statement transaction on a busy disk, does not hide the statement's own work. It
+runs on a database of its own on the embedded server (or DATABASE_URL's server), made fresh;
+switching triggers off needs the tables' owner.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ class Part:
     name: str
     off: tuple[str, ...]  # ALTER TABLE statements that switch it off
     on: tuple[str, ...]  # ... and back on
-    alone: bool = True  # the create is its own transaction (else it waits for the commit stamp)
+    alone: bool = True  # create_task's :alone (false: the commit stamp gives the revision)
+    transaction: bool = False  # run inside BEGIN and COMMIT of its own
 
     @property
     def toggle(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -76,13 +77,24 @@ def parts() -> list[Part]:
     back = (f"ALTER TABLE tasks ALTER COLUMN position SET DEFAULT {POSITION_DEFAULT}",)
     return [
         Part("all on", (), ()),
-        Part("in a transaction: revision from the commit stamp", (), (), alone=False),
-        Part("without the revision stamp", stamp.off, stamp.on),
+        Part(
+            "in a transaction: revision from the commit stamp",
+            (),
+            (),
+            alone=False,
+            transaction=True,
+        ),
+        Part("without the revision (neither stamp)", stamp.off, stamp.on, alone=False),
         Part("without the counts", counts.off, counts.on),
         Part("without the reminder rows' trigger", reminders.off, reminders.on),
         Part("without due_at's trigger", due.off, due.on),
         Part("without placement's sequence", position, back),
-        Part("without any trigger (foreign keys too)", everything.off, everything.on),
+        Part(
+            "without any trigger (foreign keys too; no revision)",
+            everything.off,
+            everything.on,
+            alone=False,
+        ),
     ]
 
 
@@ -123,10 +135,16 @@ def backend_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def block(conn: asyncpg.Connection, user: tuple[str, str], n: int, alone: bool) -> float:
-    """The backend's CPU µs per create, n creates one after the other, each its own transaction
-    (alone: it takes its revision itself) or one statement of a transaction (the commit stamp
-    gives it: a create with an Idempotency-Key, a batch's)."""
+async def block(
+    conn: asyncpg.Connection,
+    user: tuple[str, str],
+    n: int,
+    alone: bool,
+    transaction: bool = False,
+) -> float:
+    """The backend's CPU µs per create, n creates one after the other: alone, each takes its
+    revision in its statement; else the commit stamp gives it, in a transaction of its own
+    when `transaction` (as a create with an Idempotency-Key, a batch's)."""
     queries = load_queries()
     fields = placed_fields(
         {"title": "a task of the cost bench", "priority": "high", "tags": [], "is_completed": False}
@@ -134,9 +152,7 @@ async def block(conn: asyncpg.Connection, user: tuple[str, str], n: int, alone: 
     pid = await conn.fetchval("SELECT pg_backend_pid()")
     started = backend_cpu(pid)
     for _ in range(n):
-        async with contextlib.AsyncExitStack() as stack:
-            if not alone:
-                await stack.enter_async_context(conn.transaction())
+        async with conn.transaction() if transaction else contextlib.nullcontext():
             row = await queries.create_task(
                 conn,
                 user_id=user[0],
@@ -167,7 +183,9 @@ async def measure(dsn: str, n: int, rounds: int, sync: bool) -> None:
                     await conn.execute(statement)
                 try:
                     for size, user in users.items():
-                        results[(part.name, size)].append(await block(conn, user, n, part.alone))
+                        results[(part.name, size)].append(
+                            await block(conn, user, n, part.alone, part.transaction)
+                        )
                 finally:
                     for statement in part.on:
                         await conn.execute(statement)
