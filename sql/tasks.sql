@@ -27,6 +27,8 @@
 -- had members takes the owner's next revision here, under the owner's row lock, which the
 -- commit releases (so in commit order), and the change is signalled; otherwise it waits for the
 -- commit stamp (migration 0059).
+-- The list is found by its key either way, so that one plan serves every call: a CASE on
+-- :list_id here made PostgreSQL plan the statement again on each (migration 0060's reason).
 WITH account AS (SELECT {token_account_ok} AS ok),
 target AS (
   SELECT l.id, l.user_id, list_role(:user_id, l.user_id, l.id) AS role,
@@ -34,8 +36,8 @@ target AS (
           OR list_role(:assignee_id, l.user_id, l.id) IS NOT NULL) AS assignee_ok
     FROM lists AS l
    WHERE (SELECT ok FROM account)
-     AND CASE WHEN :list_id::uuid IS NULL THEN l.user_id = :user_id AND l.is_inbox
-              ELSE l.id = :list_id END
+     AND l.id = coalesce(:list_id::uuid,
+                         (SELECT i.id FROM lists AS i WHERE i.user_id = :user_id AND i.is_inbox))
      AND list_role(:user_id, l.user_id, l.id) IS NOT NULL
      FOR KEY SHARE OF l
 ),
