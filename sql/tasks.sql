@@ -22,9 +22,10 @@
 -- null when the role does not reach :required_role, the assignee is no one of the list, or
 -- the owner already has `quota` tasks (the trash counts). The list's key, the owner's count and
 -- the list's counts are locked first, in that order (migrations 0032, 0039): concurrent creates
--- pass the quota one at a time.
+-- pass the quota one at a time. claim_room (migration 0061) takes the last two, each in a
+-- statement of its own: one that waited for a row re-checks only that statement.
 -- With :alone (the statement is its own transaction), a task of an owner whose lists have never
--- had members takes the owner's next revision here, under the owner's row lock, which the
+-- had members takes the owner's next revision there too, under the owner's row lock, which the
 -- commit releases (so in commit order), and the change is signalled; otherwise it waits for the
 -- commit stamp (migration 0059).
 -- The list is found by its key either way, so that one plan serves every call: a CASE on
@@ -42,21 +43,10 @@ target AS (
      FOR KEY SHARE OF l
 ),
 room AS (
-  SELECT FROM task_counts AS c JOIN target ON c.user_id = target.user_id
-   WHERE c.tasks < :quota AND role_reaches(target.role, :required_role) AND target.assignee_ok
-     FOR UPDATE OF c
-),
-counts AS (
-  SELECT FROM list_counts AS c JOIN target ON c.user_id = target.user_id AND c.list_id = target.id
-   WHERE EXISTS (SELECT FROM room)
-     FOR NO KEY UPDATE OF c
-),
-stamp AS (
-  UPDATE users AS u SET revision = u.revision + 1
-    FROM target
-   WHERE :alone AND u.id = target.user_id AND NOT u.shares AND EXISTS (SELECT FROM counts)
-  RETURNING u.revision,
-            pg_notify('todo_events', json_build_object('user_id', u.id, 'kind', 'change')::text)
+  SELECT r.has_room, r.new_revision
+    FROM (SELECT user_id, id FROM target
+           WHERE role_reaches(role, :required_role) AND assignee_ok) AS t
+   CROSS JOIN LATERAL claim_room(t.user_id, t.id, :quota, :alone) AS r
 ),
 task AS (
   INSERT INTO tasks (user_id, list_id, parent_id, title, description, priority, due_date, due_on,
@@ -65,9 +55,9 @@ task AS (
   SELECT target.user_id, target.id, :parent_id, :title, :description, :priority, :due_date,
          :due_on, :tags, :is_completed, CASE WHEN :is_completed THEN now() END, :recurrence,
          :reminders, :user_id, :assignee_id, CASE WHEN :is_completed THEN :user_id::uuid END,
-         (SELECT revision FROM stamp)
+         (SELECT new_revision FROM room)
     FROM target
-   WHERE EXISTS (SELECT FROM room)
+   WHERE (SELECT has_room FROM room)
   RETURNING {task_columns}
 )
 SELECT account.ok AS account_ok, (SELECT role FROM target) AS caller_role,

@@ -54,7 +54,6 @@ async def _plannings(dsn: str, user_id: str, session_id: str) -> dict[str, int]:
         await init_connection(conn)
         conn.add_log_listener(note)
         await conn.execute("SET log_planner_stats = on; SET client_min_messages = log")
-        token = {"user_id": user_id, "session_id": session_id, "token_hash": None}
         created = placed_fields(
             {"title": "planned", "priority": "high", "tags": ["a"], "is_completed": False}
         )
@@ -62,18 +61,29 @@ async def _plannings(dsn: str, user_id: str, session_id: str) -> dict[str, int]:
 
         async def create() -> None:
             row = await queries.create_task(
-                conn, **token, required_role="editor", quota=10_000, alone=True, **created
+                conn,
+                user_id=user_id,
+                session_id=session_id,
+                token_hash=None,
+                required_role="editor",
+                quota=10_000,
+                alone=True,
+                **created,
             )
             task_ids.append(str(row["id"]))
 
         async def get() -> None:
-            row = await queries.get_task(conn, **token, required_role="viewer", id=task_ids[0])
+            row = await queries.get_task(
+                conn, user_id=user_id, session_id=session_id, token_hash=None, id=task_ids[0]
+            )
             assert row["id"] is not None
 
         async def update() -> None:
             row = await queries.update_task(
                 conn,
-                **token,
+                user_id=user_id,
+                session_id=session_id,
+                token_hash=None,
                 required_role="editor",
                 id=task_ids[-1],
                 versions=None,

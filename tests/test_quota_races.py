@@ -5,7 +5,9 @@ create checks, migration 0032) always equals its tasks and trash."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -167,3 +169,54 @@ def test_creates_racing_the_deletion_of_their_account_answer_201_or_401(
         left = sql.execute("SELECT count(*) FROM tasks WHERE user_id = %s", (owner.id,))
         assert left.fetchone() == (0,)
     assert seen[201] > 0
+
+
+@pytest.mark.parametrize("blocker", ["commits", "rolls back"])
+def test_a_create_waiting_for_the_count_tests_the_quota_on_the_count_it_gets(
+    small: Api,
+    make_user: Callable[..., User],
+    sql: psycopg.Connection[Any],
+    database_url: str,
+    blocker: str,
+) -> None:
+    """A create that waits for the owner's count (held by a write that takes the last place)
+    tests the quota on the count as that write left it (claim_room, migration 0061, locks it in
+    a statement of its own): 409 when the write committed, 201 when it rolled back."""
+    owner = make_user()
+    for n in range(QUOTA - 1):
+        made = small.post(f"/api/{owner.id}/tasks", json={"title": f"t{n}"}, headers=owner.headers)
+        assert made.status_code == 201, made.text
+
+    async def race() -> httpx.Response:
+        watch = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+        holder = await psycopg.AsyncConnection.connect(database_url)
+        async with watch, holder:
+            await holder.execute(
+                "INSERT INTO tasks (user_id, list_id, title)"
+                " SELECT %(u)s, id, 'the last place' FROM lists WHERE user_id = %(u)s AND is_inbox",
+                {"u": owner.id},
+            )
+            pending = asyncio.ensure_future(create(small, owner, 0)())
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not pending.done():
+                row = await (
+                    await watch.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND wait_event_type = 'Lock' AND backend_type = 'client backend'"
+                    )
+                ).fetchone()
+                if row is not None and row[0] >= 1:
+                    break
+                await asyncio.sleep(0.01)
+            assert not pending.done(), "the create did not wait for the owner's count"
+            await (holder.commit() if blocker == "commits" else holder.rollback())
+            return await pending
+
+    response = small.run(race())
+    if blocker == "commits":
+        assert response.status_code == 409, response.text
+        assert response.json()["type"].endswith(":quota-exceeded")
+        assert stored(sql, owner) == (QUOTA, 0, QUOTA)
+    else:
+        assert response.status_code == 201, response.text
+        assert stored(sql, owner) == (QUOTA, 0, QUOTA)
