@@ -11,7 +11,7 @@ import asyncpg
 import psycopg
 
 from server.db.pool import init_connection
-from server.db.queries import load_queries
+from server.db.queries import AccessParams, TokenParams, load_queries
 from server.tasks.fields import patched_fields, placed_fields
 from tests.conftest import start_session
 
@@ -54,37 +54,25 @@ async def _plannings(dsn: str, user_id: str, session_id: str) -> dict[str, int]:
         await init_connection(conn)
         conn.add_log_listener(note)
         await conn.execute("SET log_planner_stats = on; SET client_min_messages = log")
+        token: TokenParams = {"user_id": user_id, "session_id": session_id, "token_hash": None}
+        writer: AccessParams = {**token, "required_role": "editor"}
         created = placed_fields(
             {"title": "planned", "priority": "high", "tags": ["a"], "is_completed": False}
         )
         task_ids: list[str] = []
 
         async def create() -> None:
-            row = await queries.create_task(
-                conn,
-                user_id=user_id,
-                session_id=session_id,
-                token_hash=None,
-                required_role="editor",
-                quota=10_000,
-                alone=True,
-                **created,
-            )
+            row = await queries.create_task(conn, **writer, quota=10_000, alone=True, **created)
             task_ids.append(str(row["id"]))
 
         async def get() -> None:
-            row = await queries.get_task(
-                conn, user_id=user_id, session_id=session_id, token_hash=None, id=task_ids[0]
-            )
+            row = await queries.get_task(conn, **token, id=task_ids[0])
             assert row["id"] is not None
 
         async def update() -> None:
             row = await queries.update_task(
                 conn,
-                user_id=user_id,
-                session_id=session_id,
-                token_hash=None,
-                required_role="editor",
+                **writer,
                 id=task_ids[-1],
                 versions=None,
                 advance=None,
