@@ -5,9 +5,10 @@ the variants alternating round by round, on an account holding 100 tasks.
 
     .venv/bin/python -m bench.create_lock [seconds per run] [rounds]
 
-Rows locked until commit: task_counts (the quota: the statement's `FOR UPDATE`, then its count
-trigger's update), list_counts (the same trigger, the list's counts) and users (the revision
-stamp's deferred trigger, at commit). While one transaction holds them, the account's next
+Rows locked until commit: task_counts (the quota: claim_room's `FOR UPDATE`, migration 0061,
+then the count trigger's update), list_counts (the same two, the list's counts) and users (the
+revision: claim_room's update for a create that is its own transaction, migration 0059; the
+commit stamp's deferred trigger for any other). While one transaction holds them, the account's next
 create waits, and the commit's WAL flush is inside that wait: creates of one account commit
 one at a time, where writers of different rows share their flushes. "no locks" is the plain
 reference server's INSERT (bench/plain.py): none of them. It runs on a database of its own
@@ -62,7 +63,7 @@ def variants() -> list[tuple[Part, bool]]:
     both = Part("", stamp.off + counts.off, stamp.on + counts.on)
     return [
         (Part("all on (create_task)", (), ()), False),
-        (Part("without the revision stamp", stamp.off, stamp.on), False),
+        (Part("without the revision (neither stamp)", stamp.off, stamp.on, alone=False), False),
         (
             Part(
                 "plain INSERT, counts' trigger off (no quota or count lock)", counts.off, counts.on
@@ -73,7 +74,9 @@ def variants() -> list[tuple[Part, bool]]:
     ]
 
 
-async def run(dsn: str, user: tuple[str, str], plain: bool, seconds: float) -> float:
+async def run(
+    dsn: str, user: tuple[str, str], plain: bool, seconds: float, alone: bool = True
+) -> float:
     """Creates a second from CONNECTIONS connections for `seconds`."""
     queries, fields = load_queries(), placed_fields(dict(FIELDS))
     done = 0
@@ -92,7 +95,7 @@ async def run(dsn: str, user: tuple[str, str], plain: bool, seconds: float) -> f
                     token_hash=None,
                     required_role="editor",  # create_task's x-required-role
                     quota=10_000_000,
-                    alone=True,
+                    alone=alone,
                     **fields,
                 )
                 assert row is not None
@@ -122,7 +125,7 @@ async def measure(dsn: str, seconds: float, rounds: int) -> None:
                 for statement in part.off:
                     await admin.execute(statement)
                 try:
-                    results[part.name].append(await run(dsn, user, plain, seconds))
+                    results[part.name].append(await run(dsn, user, plain, seconds, part.alone))
                 finally:
                     for statement in part.on:
                         await admin.execute(statement)
