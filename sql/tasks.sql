@@ -20,14 +20,14 @@
 -- task, last among its siblings, in list_id (null: the caller's inbox) under parent_id (null:
 -- top level; the caller has checked it), stored under the list's owner and made by the caller;
 -- null when the role does not reach :required_role, the assignee is no one of the list, or
--- the owner already has `quota` tasks (the trash counts). The list's key, the owner's count and
--- the list's counts are locked first, in that order (migrations 0032, 0039): concurrent creates
--- pass the quota one at a time. claim_room (migration 0061) takes the last two, each in a
+-- the owner already has `quota` tasks (the trash counts). The list's key and the owner's count
+-- are locked first, in that order (migrations 0032, 0039): concurrent creates pass the quota one
+-- at a time. claim_room (migration 0061) takes the count, and the rows after it, each in a
 -- statement of its own: one that waited for a row re-checks only that statement.
--- With :alone (the statement is its own transaction), a task of an owner whose lists have never
--- had members takes the owner's next revision there too, under the owner's row lock, which the
--- commit releases (so in commit order), and the change is signalled; otherwise it waits for the
--- commit stamp (migration 0059).
+-- With :alone (the statement is its own transaction), it takes the list's counts too, and a task
+-- of an owner whose lists have never had members takes the owner's next revision there, under
+-- the owner's row lock, which the commit releases (so in commit order), and the change is
+-- signalled; otherwise it waits for the commit stamp (migration 0059).
 -- The list is found by its key either way, so that one plan serves every call: a CASE on
 -- :list_id here made PostgreSQL plan the statement again on each (migration 0060's reason).
 WITH account AS (SELECT {token_account_ok} AS ok),

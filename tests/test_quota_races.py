@@ -220,3 +220,46 @@ def test_a_create_waiting_for_the_count_tests_the_quota_on_the_count_it_gets(
     else:
         assert response.status_code == 201, response.text
         assert stored(sql, owner) == (QUOTA, 0, QUOTA)
+
+
+def test_a_subtask_waiting_for_its_parent_holds_no_list_counts(
+    api: Api, make_user: Callable[..., User], database_url: str
+) -> None:
+    """A subtask's create (a transaction of its own: it waits for the commit stamp) that waits
+    for its parent, held by a writer that then deletes that parent, holds nothing the deletion's
+    count trigger needs: claim_room takes the list's counts only for a create that is its own
+    transaction (the review of migration 0061, findings-s38-claim.md F1: a deadlock each time
+    the deletion's trigger came second). The deletion commits; the create finds no parent."""
+    owner = make_user()
+    parent = api.post(f"/api/{owner.id}/tasks", json={"title": "parent"}, headers=owner.headers)
+    assert parent.status_code == 201, parent.text
+    parent_id = parent.json()["id"]
+
+    async def race() -> httpx.Response:
+        watch = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+        holder = await psycopg.AsyncConnection.connect(database_url)
+        async with watch, holder:
+            # The holder is the one to find a deadlock, at once: the create's 1 s would retry.
+            await holder.execute("SET deadlock_timeout = '10ms'")
+            await holder.execute("SELECT FROM tasks WHERE id = %s FOR UPDATE", (parent_id,))
+            body = {"title": "child", "parent_id": parent_id}
+            pending = asyncio.ensure_future(later(api, owner, "POST", "/tasks", json=body)())
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not pending.done():
+                row = await (
+                    await watch.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND wait_event_type = 'Lock' AND backend_type = 'client backend'"
+                    )
+                ).fetchone()
+                if row is not None and row[0] >= 1:
+                    break
+                await asyncio.sleep(0.01)
+            assert not pending.done(), "the subtask's create did not wait for its parent"
+            await holder.execute("DELETE FROM tasks WHERE id = %s", (parent_id,))
+            await holder.commit()
+            return await pending
+
+    response = api.run(race())
+    assert response.status_code < 500, response.text
+    assert api.get(f"/api/{owner.id}/tasks/{parent_id}", headers=owner.headers).status_code == 404
