@@ -197,17 +197,7 @@ def test_a_create_waiting_for_the_count_tests_the_quota_on_the_count_it_gets(
                 {"u": owner.id},
             )
             pending = asyncio.ensure_future(create(small, owner, 0)())
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not pending.done():
-                row = await (
-                    await watch.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                        " AND wait_event_type = 'Lock' AND backend_type = 'client backend'"
-                    )
-                ).fetchone()
-                if row is not None and row[0] >= 1:
-                    break
-                await asyncio.sleep(0.01)
+            await _until_waiting(watch, pending)
             assert not pending.done(), "the create did not wait for the owner's count"
             await (holder.commit() if blocker == "commits" else holder.rollback())
             return await pending
@@ -244,17 +234,7 @@ def test_a_subtask_waiting_for_its_parent_holds_no_list_counts(
             await holder.execute("SELECT FROM tasks WHERE id = %s FOR UPDATE", (parent_id,))
             body = {"title": "child", "parent_id": parent_id}
             pending = asyncio.ensure_future(later(api, owner, "POST", "/tasks", json=body)())
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not pending.done():
-                row = await (
-                    await watch.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                        " AND wait_event_type = 'Lock' AND backend_type = 'client backend'"
-                    )
-                ).fetchone()
-                if row is not None and row[0] >= 1:
-                    break
-                await asyncio.sleep(0.01)
+            await _until_waiting(watch, pending)
             assert not pending.done(), "the subtask's create did not wait for its parent"
             await holder.execute("DELETE FROM tasks WHERE id = %s", (parent_id,))
             await holder.commit()
@@ -263,3 +243,20 @@ def test_a_subtask_waiting_for_its_parent_holds_no_list_counts(
     response = api.run(race())
     assert response.status_code < 500, response.text
     assert api.get(f"/api/{owner.id}/tasks/{parent_id}", headers=owner.headers).status_code == 404
+
+
+async def _until_waiting(
+    watch: psycopg.AsyncConnection[Any], pending: asyncio.Future[httpx.Response]
+) -> None:
+    """Until a statement of the database waits for a lock (or `pending` is answered)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not pending.done():
+        row = await (
+            await watch.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND backend_type = 'client backend'"
+            )
+        ).fetchone()
+        if row is not None and row[0] >= 1:
+            return
+        await asyncio.sleep(0.01)
