@@ -185,3 +185,29 @@ def test_a_loop_that_runs_again_is_held_only_from_when_it_ran_again(
         if r.getMessage() == "the event loop is held and has not come back"
     ]
     assert 0.15 < line.held_ms / 1000 < 0.45  # type: ignore[attr-defined]  # not the 0.6 s
+
+
+def test_a_hold_that_begins_as_a_loop_runs_again_is_counted_by_its_late_beat(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A loop that ran again after a stop, and whose first callback held it before the beat
+    that was due, has that beat count the hold from when the loop was last seen stopped, not
+    nothing: the stop's mark had wiped the whole lag (a fresh-clone run of stop 38 read no late
+    sample for the blocked /health of test_a_blocked_loop_shows_in_its_lag)."""
+    loop = asyncio.new_event_loop()
+    guard = loop_guard.LoopGuard(None, log_over_ms=50)
+
+    async def start() -> None:
+        guard.start()
+
+    try:
+        loop.run_until_complete(start())
+        time.sleep(0.6)  # the loop does not run: the watcher marks it stopped
+        loop.call_soon(time.sleep, 0.4)  # runs before the beat that is due
+        with caplog.at_level(logging.WARNING, logger="todo_api"):
+            loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        guard.stop()
+        loop.close()
+    [line] = [r for r in caplog.records if r.getMessage() == "the event loop was held"]
+    assert 0.35 < line.held_ms / 1000 < 0.5  # type: ignore[attr-defined]  # not 0, nor the 1.0 s

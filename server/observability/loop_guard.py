@@ -58,6 +58,7 @@ class LoopGuard:
         self._handle: asyncio.TimerHandle | None = None
         self._holder: Holder | None = None  # set by the watcher during a hold, taken by the beat
         self._paused = False  # the loop stopped running (a test's loop between runs): not held
+        self._stopped_at = 0.0  # when the watcher last saw it stopped (it ran again after that)
         self._stopped = threading.Event()
         self._watcher: threading.Thread | None = None
 
@@ -80,8 +81,8 @@ class LoopGuard:
         now = perf_counter()
         lag = max(0.0, now - self._due)
         holder, self._holder = self._holder, None
-        if self._paused:  # the loop was not running, so nothing held it
-            self._paused, lag = False, 0.0
+        if self._paused:  # the loop was not running, so nothing held it until it ran again
+            self._paused, lag = False, max(0.0, now - max(self._due, self._stopped_at))
         self._beat_at, self._due = now, now + BEAT
         assert self._loop is not None
         self._handle = self._loop.call_later(BEAT, self._beat)
@@ -99,14 +100,14 @@ class LoopGuard:
 
     def _watch(self) -> None:
         """The watcher thread: who holds the loop while it misses its beat."""
-        loop, stuck_logged, resumed = self._loop, False, 0.0
+        loop, stuck_logged = self._loop, False
         assert loop is not None
         while not self._stopped.wait(WATCH):
             if not loop.is_running():
-                self._paused, resumed = True, perf_counter()
+                self._stopped_at, self._paused = perf_counter(), True
                 continue
             # a loop that ran again holds nothing of the time it did not run, until its beat
-            overdue = perf_counter() - max(self._beat_at, resumed) - BEAT
+            overdue = perf_counter() - max(self._beat_at, self._stopped_at) - BEAT
             if overdue <= 0:
                 stuck_logged = False
                 continue
