@@ -157,45 +157,12 @@ def test_a_hold_that_lasts_is_logged_while_it_lasts(
     assert BLOCK / 2 < line.held_ms / 1000 < BLOCK  # type: ignore[attr-defined]  # said while held
 
 
-def test_a_loop_that_runs_again_is_held_only_from_when_it_ran_again(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A loop that stopped running (a test client's loop between requests) and runs again is
-    not held for the time it was stopped: a hold that begins as it runs again, before its first
-    beat, is logged for its own length (CI once read a test's pause as a hold by no request)."""
-    monkeypatch.setattr(loop_guard, "STUCK", 0.15)
+def _held_after_a_stop(caplog: pytest.LogCaptureFixture, log_over_ms: int, message: str) -> float:
+    """A guarded loop stopped for 0.6 s (a test client's loop between requests), whose first
+    callback once it runs again holds it 0.4 s before the beat that is due: the seconds of the
+    one warning logged with `message`."""
     loop = asyncio.new_event_loop()
-    guard = loop_guard.LoopGuard(None, log_over_ms=10_000)
-
-    async def start() -> None:
-        guard.start()
-
-    try:
-        loop.run_until_complete(start())
-        time.sleep(0.6)  # the loop does not run: nothing holds it
-        loop.call_soon(time.sleep, 0.4)  # runs before the beat that is due
-        with caplog.at_level(logging.WARNING, logger="todo_api"):
-            loop.run_until_complete(asyncio.sleep(0))
-    finally:
-        guard.stop()
-        loop.close()
-    [line] = [
-        r
-        for r in caplog.records
-        if r.getMessage() == "the event loop is held and has not come back"
-    ]
-    assert 0.15 < line.held_ms / 1000 < 0.45  # type: ignore[attr-defined]  # not the 0.6 s
-
-
-def test_a_hold_that_begins_as_a_loop_runs_again_is_counted_by_its_late_beat(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """A loop that ran again after a stop, and whose first callback held it before the beat
-    that was due, has that beat count the hold from when the loop was last seen stopped, not
-    nothing: the stop's mark had wiped the whole lag (a fresh-clone run of stop 38 read no late
-    sample for the blocked /health of test_a_blocked_loop_shows_in_its_lag)."""
-    loop = asyncio.new_event_loop()
-    guard = loop_guard.LoopGuard(None, log_over_ms=50)
+    guard = loop_guard.LoopGuard(None, log_over_ms=log_over_ms)
 
     async def start() -> None:
         guard.start()
@@ -209,5 +176,27 @@ def test_a_hold_that_begins_as_a_loop_runs_again_is_counted_by_its_late_beat(
     finally:
         guard.stop()
         loop.close()
-    [line] = [r for r in caplog.records if r.getMessage() == "the event loop was held"]
-    assert 0.35 < line.held_ms / 1000 < 0.5  # type: ignore[attr-defined]  # not 0, nor the 1.0 s
+    [line] = [r for r in caplog.records if r.getMessage() == message]
+    return float(line.held_ms) / 1000  # type: ignore[attr-defined]
+
+
+def test_a_loop_that_runs_again_is_held_only_from_when_it_ran_again(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loop that stopped running (a test client's loop between requests) and runs again is
+    not held for the time it was stopped: a hold that begins as it runs again, before its first
+    beat, is logged for its own length (CI once read a test's pause as a hold by no request)."""
+    monkeypatch.setattr(loop_guard, "STUCK", 0.15)
+    held = _held_after_a_stop(caplog, 10_000, "the event loop is held and has not come back")
+    assert 0.15 < held < 0.45  # not the 0.6 s
+
+
+def test_a_hold_that_begins_as_a_loop_runs_again_is_counted_by_its_late_beat(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A loop that ran again after a stop, and whose first callback held it before the beat
+    that was due, has that beat count the hold from when the loop was last seen stopped, not
+    nothing: the stop's mark had wiped the whole lag (a fresh-clone run of stop 38 read no late
+    sample for the blocked /health of test_a_blocked_loop_shows_in_its_lag)."""
+    held = _held_after_a_stop(caplog, 50, "the event loop was held")
+    assert 0.35 < held < 0.5  # not 0, nor the 1.0 s
