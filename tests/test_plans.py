@@ -7,6 +7,7 @@ plan for any values reads through an index."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import json
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import psycopg
 
 from server.config import Settings
 from server.db.pool import connect_options, init_connection
-from server.db.queries import AccessParams, TokenParams, load_queries
+from server.db.queries import AccessParams, Queries, TokenParams, load_queries
 from server.tasks import listing
 from server.tasks.fields import patched_fields, placed_fields
 from tests.conftest import start_session
@@ -192,9 +193,11 @@ def test_every_named_statement_reads_through_an_index_in_its_plan_for_any_values
     its rewrite, clear_completed's DELETE chose its rows with a CASE on whether list_id was
     given, and its plan for any values read every account's tasks.)"""
     queries = load_queries()
-    texts: dict[str, str] = {}  # each text once, by its name (aiosql adds a `_cursor` twin)
-    for name in sorted(queries.available_queries):
-        texts.setdefault(getattr(queries, name).sql, name)
+    texts = {  # by the typed surface's names (aiosql adds a `_cursor` twin of each)
+        getattr(queries, name).sql: name
+        for name, function in vars(Queries).items()
+        if inspect.isfunction(function) and not name.startswith("_")
+    }
     pg = sql.pgconn
     whole: dict[str, list[str]] = {}
     for text, name in texts.items():
