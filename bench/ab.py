@@ -28,7 +28,8 @@ from bench.run import Bench, Knobs
 from bench.service import BareService, PlainService, Service
 from bench.workloads import BY_NAME
 
-SERVICES = {"bare": BareService, "plain": PlainService}  # the reference servers, by label
+# The reference servers, by label; `plain+signal` is the plain server with PLAIN_SIGNAL=1.
+SERVICES = {"bare": BareService, "plain": PlainService, "plain+signal": PlainService}
 
 
 def main(argv: list[str]) -> None:

@@ -57,3 +57,28 @@ def test_the_plain_server_answers_each_workload_with_the_services_task(
     assert body.keys() == newer.keys()
     assert (body["title"], body["tags"], body["priority"]) == ("Bench", ["bench"], "medium")
     assert body["list_id"] == newer["list_id"]  # the inbox
+
+
+def test_the_signalling_plain_server_creates_the_same_task_and_signals_each(
+    database_url: str, user: User, make_task: Callable[..., dict[str, Any]]
+) -> None:
+    """bench.ab's `plain+signal` (PLAIN_SIGNAL=1): the plain server's create, plus one NOTIFY
+    in its transaction, as every write of the service signals (SPEC §7)."""
+    inbox_task = make_task(user, title="Here")
+    with psycopg.connect(database_url, autocommit=True) as listener:
+        listener.execute("LISTEN plain_events")
+        plain.create_table(listener, [user.id])
+        try:
+            with Api(
+                plain.create_plain(database_url, 2, signal=True), protocol=HttpProtocol
+            ) as app:
+                for title in ("One", "Two"):
+                    created = app.post(f"/api/{user.id}/tasks", check=False, json={"title": title})
+                    assert created.status_code == 201
+                    body = created.json()
+                    assert body.keys() == inbox_task.keys()
+                    assert (body["title"], body["list_id"]) == (title, inbox_task["list_id"])
+            signals = [n.payload for n in listener.notifies(timeout=1, stop_after=2)]
+            assert signals == [user.id, user.id]
+        finally:
+            plain.drop_table(listener)
