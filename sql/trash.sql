@@ -154,26 +154,19 @@ SELECT count(*) FROM gone;
 -- account_ok, the caller's role on list_id (caller_role: null without one, or when the caller
 -- belongs to no such list) and whose tasks were cleared (owner_id); moves the completed tasks
 -- of list_id (when the role reaches :required_role), else of every list of the caller's own,
--- to the trash, their descendants with them (the cascade). One DELETE for each case, of which
--- at most one finds rows: each reads through an index in the plan kept for any values (a CASE
--- choosing between the two left that plan a scan of every account's tasks).
+-- to the trash, their descendants with them (the cascade).
 WITH account AS (SELECT {token_account_ok} AS ok),
 target AS (
   SELECT l.user_id, l.id, list_role(:user_id, l.user_id, l.id) AS role FROM lists AS l
    WHERE (SELECT ok FROM account) AND l.id = :list_id
      AND list_role(:user_id, l.user_id, l.id) IS NOT NULL
 ),
-gone_from_list AS (
+gone AS (
   DELETE FROM tasks
    WHERE (SELECT ok FROM account) AND is_completed
-     AND (user_id, list_id) = (SELECT user_id, id FROM target
-                                WHERE role_reaches(role, :required_role))
-  RETURNING 1
-),
-gone_from_all AS (
-  DELETE FROM tasks
-   WHERE (SELECT ok FROM account) AND :list_id::uuid IS NULL AND is_completed
-     AND user_id = :user_id
+     AND CASE WHEN :list_id::uuid IS NULL THEN user_id = :user_id
+              ELSE (user_id, list_id) = (SELECT user_id, id FROM target
+                                          WHERE role_reaches(role, :required_role)) END
   RETURNING 1
 )
 SELECT account.ok AS account_ok, (SELECT role FROM target) AS caller_role,

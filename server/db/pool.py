@@ -251,20 +251,10 @@ def connect_options(settings: Settings) -> dict[str, Any]:
     is then the role's or PgBouncer's `connect_query`, and asyncpg's command_timeout (which
     cancels through PgBouncer) bounds every statement either way. Directly, the server's
     timeout comes first (command_timeout is a second later), so a statement that ran too long
-    is told from a database that stopped answering (server/errors.py).
-
-    Directly, each prepared statement (and each statement of a function or trigger it runs)
-    keeps one plan per connection from its first call (plan_cache_mode force_generic_plan).
-    By default PostgreSQL plans a statement again on every call while a plan made for the
-    call's values is priced below the plan for any values, which a LIMIT given as a parameter
-    always is: the task list's page was planned on every call, five times what it took to run.
-    Every statement is written so that its plan for any values reads through an index
-    (tests/test_plans.py checks each one). Through PgBouncer each statement is planned for its
-    values anyway (the unnamed statement is never kept)."""
+    is told from a database that stopped answering (server/errors.py)."""
     server_settings = {"application_name": "todo-api", "timezone": "UTC"}
     if not settings.db_pgbouncer:
         server_settings["statement_timeout"] = str(int(settings.db_statement_timeout * 1000))
-        server_settings["plan_cache_mode"] = "force_generic_plan"
     return {
         "timeout": settings.db_connect_timeout,
         "command_timeout": settings.db_statement_timeout

@@ -2,11 +2,11 @@
 
 A shape is the sort and order, offset or keyset paging, and which filters are in use. Each
 shape has a statement text of its own that holds the conditions of those filters alone, so
-the plan PostgreSQL keeps for a prepared statement (a generic plan: the pool asks for it from
-the first call, server/db/pool.py) fits the request: a single text with every filter made
-optional (`$2 IS NULL OR ...`) gets a generic plan that cannot tell which are off, and sorts
-all of the user's tasks. Nothing a client sends reaches the text, whose values are all bound
-parameters.
+the plan PostgreSQL keeps for a prepared statement (a generic plan, after its fifth run) fits
+the request: a single text with every filter made optional (`$2 IS NULL OR ...`) gets a
+generic plan that cannot tell which are off, and sorts all of the user's tasks. No transaction
+and no plan_cache_mode are needed for that; nothing a client sends reaches the text, whose
+values are all bound parameters.
 
 A page covers every list the caller belongs to (issue 26): the caller's own tasks, the plain
 `user_id = $1` index scan it always was, and beside it (UNION ALL) each shared list's, a scan of
