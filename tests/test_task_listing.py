@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from server.config import Settings
-from server.tasks import listing
+from server.tasks import listing, page_sql
 from tests.support import Api, User
 
 Task = dict[str, Any]
@@ -654,3 +654,21 @@ def test_all_day_dues_sort_and_filter_by_the_end_of_their_day_through_the_due_in
     lo, hi = (datetime.fromisoformat(window[k]) for k in ("due_after", "due_before"))
     matching = {i for i, d in counts_as_due.items() if d is not None and lo < d < hi}
     assert listing_of(api, user, limit=1, **window)["total"] == len(matching)
+
+
+def test_a_worker_keeps_a_bounded_number_of_page_statements() -> None:
+    """Each shape of page (sort, order, paging, the filters in use) has a statement text of its
+    own, and a client chooses the shape: some 49,000 texts of 2-3 KB each could be asked for,
+    and a worker that kept every one it built would grow by the megabyte with a client walking
+    the filters' combinations. It keeps the last KEPT_SHAPES it used."""
+    page_sql.statement.cache_clear()
+    names = list(page_sql.FILTERS)
+    shapes = [
+        page_sql.Shape(sort, order, keyset, filters)
+        for (sort, order), keyset in itertools.product(page_sql.SORT_KEYS, (False, True))
+        for filters in itertools.combinations(names, 3)
+    ]
+    assert len(shapes) > 2 * page_sql.KEPT_SHAPES
+    texts = [page_sql.statement(shape) for shape in shapes]
+    assert page_sql.statement.cache_info().currsize == page_sql.KEPT_SHAPES
+    assert page_sql.statement(shapes[0]) == texts[0]  # built again, the same

@@ -105,7 +105,12 @@ class Shape:
     filters: tuple[str, ...]  # the names of FILTERS in use, in FILTERS' order
 
 
-@functools.cache
+# Statements kept: the common shapes are a few dozen, but a page's sort, order, paging and
+# filters are a client's choice, some 49,000 texts of 2-3 KB each.
+KEPT_SHAPES = 512
+
+
+@functools.lru_cache(maxsize=KEPT_SHAPES)
 def statement(shape: Shape) -> str:
     """The shape's statement. Its parameters: $1 the user, one per filter in use, the number
     of rows, then the offset (offset mode) or the previous page's last sort key values (keyset
