@@ -65,7 +65,7 @@ async def _plannings(
     the statement's own and those of the functions and triggers it runs. The creates take
     turns: an undated task in the inbox, an all-day one in the list `list_id`; the pages of the
     task list: the first, newest first (the default), soonest due and by title, and the page
-    after the first (keyset)."""
+    after the first (keyset); reads of /changes over ranges of different sizes."""
     queries = load_queries()
     conn = await asyncpg.connect(dsn)
     counted: dict[str, int] = {}
@@ -126,12 +126,22 @@ async def _plannings(
             assert rows[0]["account_ok"], sql
             assert rows[0]["id"] is not None, sql
 
+        sinces = itertools.cycle(range(20))
+
+        async def changes() -> None:
+            since = next(sinces)  # (ranges of different sizes)
+            rows = queries.changes_after(
+                conn, user_id=user_id, since=since, upto=since + 100, live_only=False, limit=100
+            )
+            assert [row async for row in rows]
+
         # (each kind's turns: two creates, four pages, each warmed WARM / turns times)
         calls = (
             ("create", create, 1),
             ("get", get, 1),
             ("update", update, 1),
             ("list page", page, 2),
+            ("changes", changes, 1),
         )
         for name, call, rounds in calls:
             for n in range(CALLS * rounds):
@@ -144,19 +154,20 @@ async def _plannings(
     return counted
 
 
-def test_a_create_a_get_an_update_and_a_list_page_are_planned_once(
+def test_a_create_a_get_an_update_a_list_page_and_a_read_of_changes_are_planned_once(
     settings: Settings, database_url: str, sql: psycopg.Connection[Any]
 ) -> None:
     """After its first calls on a connection, a create (in the inbox or a list of the owner's,
-    undated or all-day), a GET and a PATCH of a task, and a page of the task list (first or
-    next, by any sort) plan nothing, in their statements or in what those run (list_role,
-    set_task_due_at), for an owner who shares no list (a sharing owner's commit stamp,
-    stamp_revisions of migration 0058, still plans a statement each time, and a page filtered
-    by a list is planned for that list when PostgreSQL prices it lower: not changed here).
-    Before 0060 and create_task's lookup of its list by key, the counted calls planned 36
-    times (creates: the statement, list_role twice, the due's trigger), 24 (GETs: list_role
-    twice) and 36 (PATCHes); before the page's statement hid its caller, size and session from
-    the planner, every page (12)."""
+    undated or all-day), a GET and a PATCH of a task, a page of the task list (first or next,
+    by any sort) and a read of /changes plan nothing, in their statements or in what those
+    run (list_role, set_task_due_at), for an owner who shares no list (a sharing owner's
+    commit stamp, stamp_revisions of migration 0058, still plans a statement each time, and a
+    page filtered by a list is planned for that list when PostgreSQL prices it lower: not
+    changed here). Before 0060 and create_task's lookup of its list by key, the counted calls
+    planned 36 times (creates: the statement, list_role twice, the due's trigger), 24 (GETs:
+    list_role twice) and 36 (PATCHes); before the page's statement hid its caller, size and
+    session from the planner, most pages (18 of 24); before /changes' statement did, every
+    read (12)."""
     _a_crowd(sql)
     row = sql.execute(
         "INSERT INTO users (email, name, password_hash)"
@@ -173,4 +184,5 @@ def test_a_create_a_get_an_update_and_a_list_page_are_planned_once(
         "get": 0,
         "update": 0,
         "list page": 0,
+        "changes": 0,
     }
