@@ -27,9 +27,12 @@ MAX_WINDOW = timedelta(days=31)  # of GET /reminders
 
 
 async def list_tasks(request: Request) -> Reply:
-    secret = request.app.ctx.settings.jwt_secret
-    page = listing.page_request(request.ctx.token, request.ctx.query, secret)
-    return conditional(request, await listing.read_page(request.ctx.db, page, secret))
+    settings = request.app.ctx.settings
+    page = listing.page_request(request.ctx.token, request.ctx.query, settings.jwt_secret)
+    kept = not settings.db_pgbouncer
+    return conditional(
+        request, await listing.read_page(request.ctx.db, page, settings.jwt_secret, kept)
+    )
 
 
 async def create_task(request: Request) -> Reply:

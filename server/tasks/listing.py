@@ -118,10 +118,11 @@ class PageRequest:
             option=orjson.OPT_UTC_Z,
         )
 
-    def statement(self) -> tuple[str, tuple[Any, ...]]:
-        """The page query and its arguments (one row more than the page, to see if more follow)."""
+    def statement(self, kept: bool = True) -> tuple[str, tuple[Any, ...]]:
+        """The page query and its arguments (one row more than the page, to see if more follow);
+        `kept`: written to keep one plan per connection (page_sql.Shape)."""
         filters = self.filters.in_use()
-        shape = page_sql.Shape(self.sort, self.order, self.after is not None, tuple(filters))
+        shape = page_sql.Shape(self.sort, self.order, self.after is not None, tuple(filters), kept)
         paging = (self.offset,) if self.after is None else self.after
         token = [self.token[name] for name in account_check().params if name != "user_id"]
         args = (self.user_id, *filters.values(), self.limit + 1, *paging, *token)
@@ -148,11 +149,13 @@ def page_request(token: Mapping[str, Any], query: dict[str, Any], secret: str) -
     return replace(request, offset=None, after=_after_from_cursor(request.key, raw_key, last_id))
 
 
-async def read_page(db: Executor, request: PageRequest, secret: str) -> dict[str, Any]:
+async def read_page(
+    db: Executor, request: PageRequest, secret: str, kept: bool = True
+) -> dict[str, Any]:
     """The TaskPage body: the page, the total of matches and the cursor after the page, read
     in one statement (one snapshot: the total and the page agree), which also checks the
-    access token."""
-    sql, args = request.statement()
+    access token. `kept`: False through PgBouncer (page_sql.Shape)."""
+    sql, args = request.statement(kept)
     rows = await db.fetch(sql, *args)
     head = rows[0]
     found = rows if head["id"] is not None else []

@@ -49,12 +49,10 @@ FILTERS = {
     "assignee": "assignee_id = {0}",
     "unassigned": "(assignee_id IS NULL) = {0}",
 }
-# The caller ($1), as the statement reads it: a value the planner does not see (below).
-CALLER = "(SELECT $1::uuid)"
 # The tasks a branch scans: the caller's own, and a shared list's (m: the caller's membership).
-OWN, SHARED = f"user_id = {CALLER}", "user_id = m.owner_id AND list_id = m.list_id"
-OWNERS = {OWN: CALLER, SHARED: "m.owner_id"}
-# The account check's parameters' types, as the statement reads them (it names them uncast).
+OWN, SHARED = "user_id = {caller}", "user_id = m.owner_id AND list_id = m.list_id"
+OWNERS = {OWN: "{caller}", SHARED: "m.owner_id"}
+# The account check's parameters' types, as a statement that keeps one plan reads them.
 CHECK_TYPES = {"session_id": "uuid", "token_hash": "bytea"}
 
 
@@ -107,6 +105,9 @@ class Shape:
     order: str
     keyset: bool
     filters: tuple[str, ...]  # the names of FILTERS in use, in FILTERS' order
+    # One plan per connection (below); False through PgBouncer, where asyncpg keeps no
+    # prepared statement and each call is planned for its values anyway.
+    kept: bool = True
 
 
 # Statements kept: the common shapes are a few dozen, but a page's sort, order, paging and
@@ -125,47 +126,55 @@ def statement(shape: Shape) -> str:
     InitPlan, read once per page; `ON true` leaves the planner a nested loop alone, over
     one header row, which keeps the page's order.
 
-    The caller, the number of rows, the offset, the keyset's values and the account check's
-    parameters are read as `(SELECT $n::type)`, values the planner does not see even when it
-    plans for a call's values: a plan for the call's values then costs what the plan for any
-    values costs, and PostgreSQL keeps the latter from the sixth call on. It planned every page
-    again when the call's plan was priced lower (a LIMIT given as a parameter is priced as a
-    tenth of the account's tasks; a member of few lists was priced below the average; a
-    session's call dropped the personal token's branch), or not, as the statistics had it: a
-    page's planning took five times its reading. The plan is the one PostgreSQL keeps for any
-    values (tests/test_task_listing.py reads its index scans). The filters' values stay in
-    sight: a page of one list of a large account is planned for that list.
+    A kept shape reads the caller, the number of rows, the offset, the keyset's values and the
+    account check's parameters as `(SELECT $n::type)`, values the planner does not see even
+    when it plans for a call's values: a plan for the call's values then costs what the plan
+    for any values costs, and PostgreSQL keeps the latter from the sixth call on. It planned
+    every page again when the call's plan was priced lower (a LIMIT given as a parameter is
+    priced as a tenth of the account's tasks; a member of few lists was priced below the
+    average; a session's call dropped the personal token's branch), or not, as the statistics
+    had it: a page's planning took five times its reading. The plan is the one PostgreSQL
+    keeps for any values (tests/test_task_listing.py reads its index scans). The filters'
+    values stay in sight: PostgreSQL may still plan a filtered page for its values, when it
+    prices that lower.
     """
+    caller = _unseen("$1", "uuid", shape.kept)
     numbers = (f"${n}" for n in itertools.count(2))
     params = {name: next(numbers) for name in shape.filters}
 
     def matches(scope: str) -> str:
-        owner = OWNERS[scope]
+        owner = OWNERS[scope].format(caller=caller)
         found = (FILTERS[name].format(params[name], owner=owner) for name in shape.filters)
-        return " AND ".join([scope, *found])
+        return " AND ".join([scope.format(caller=caller), *found])
 
-    limit = _unseen(next(numbers), "bigint")
+    limit = _unseen(next(numbers), "bigint", shape.kept)
     key = SORT_KEYS[(shape.sort, shape.order)]
     direction, beyond = DIRECTIONS[shape.order]
     if shape.keyset:
-        values = ", ".join(f"(SELECT {cast.format(next(numbers))})" for cast in key.casts)
+        values = ", ".join(
+            _unseen(cast.format(next(numbers)), "", shape.kept) for cast in key.casts
+        )
         after = f" AND ({', '.join(key.terms)}) {beyond} ({values})"
         each, paging = f"LIMIT {limit}", f"LIMIT {limit}"
     else:
-        offset = _unseen(next(numbers), "bigint")
+        offset = _unseen(next(numbers), "bigint", shape.kept)
         after, paging = "", f"LIMIT {limit} OFFSET {offset}"
         # Each branch's first offset + limit rows (no limit past any page: bigint's range).
         each = f"LIMIT CASE WHEN {offset} < {2**62} THEN {limit} + {offset} END"
     order_by = ", ".join(f"{term} {direction}" for term in key.terms)
     check = account_check()
     bound = {
-        "user_id": CALLER,
-        **{p: _unseen(next(numbers), CHECK_TYPES[p]) for p in check.params if p != "user_id"},
+        "user_id": caller,
+        **{
+            p: _unseen(next(numbers), CHECK_TYPES[p], shape.kept)
+            for p in check.params
+            if p != "user_id"
+        },
     }
     return (
         f"SELECT head.account_ok, head.total, page.*\n"  # noqa: S608 (fixed fragments)
         f"  FROM (SELECT {check.numbered(bound)} AS account_ok,\n"
-        f"               {_total(params, matches)} AS total) AS head\n"
+        f"               {_total(params, matches, caller)} AS total) AS head\n"
         f"  LEFT JOIN (SELECT * FROM (\n"
         f"    (SELECT {COLUMNS} FROM tasks\n"
         f"      WHERE {matches(OWN)}{after}\n"
@@ -175,13 +184,13 @@ def statement(shape: Shape) -> str:
         f"       SELECT {COLUMNS} FROM tasks\n"
         f"        WHERE {matches(SHARED)}{after}\n"
         f"        ORDER BY {order_by} {each}) AS shared\n"
-        f"      WHERE m.member_id = {CALLER} ORDER BY {order_by} {each})) AS found\n"
+        f"      WHERE m.member_id = {caller} ORDER BY {order_by} {each})) AS found\n"
         f"   ORDER BY {order_by}\n"
         f"   {paging}) AS page ON true"
     )
 
 
-def _total(params: dict[str, str], matches: Callable[[str], str]) -> str:
+def _total(params: dict[str, str], matches: Callable[[str], str], caller: str) -> str:
     """The page's total over the caller's own tasks and their shared lists': kept counts
     where there are some, else the matches counted."""
     column = KEPT_TOTALS.get(tuple(params))
@@ -189,18 +198,21 @@ def _total(params: dict[str, str], matches: Callable[[str], str]) -> str:
         return (
             f"((SELECT count(*) FROM tasks WHERE {matches(OWN)})"  # noqa: S608 (fixed fragments)
             f" + (SELECT count(*) FROM list_members AS m, LATERAL"
-            f" (SELECT FROM tasks WHERE {matches(SHARED)}) AS t WHERE m.member_id = {CALLER}))"
+            f" (SELECT FROM tasks WHERE {matches(SHARED)}) AS t WHERE m.member_id = {caller}))"
         )
     in_list = f" AND c.list_id = {params['list_id']}" if "list_id" in params else ""
     return (
         f"((SELECT coalesce(sum(c.{column}), 0)"  # noqa: S608 (fixed fragments)
-        f" FROM list_counts AS c WHERE c.user_id = {CALLER}{in_list})"
+        f" FROM list_counts AS c WHERE c.user_id = {caller}{in_list})"
         f" + (SELECT coalesce(sum(c.{column}), 0) FROM list_members AS m JOIN list_counts AS c"
         f" ON c.user_id = m.owner_id AND c.list_id = m.list_id"
-        f" WHERE m.member_id = {CALLER}{in_list}))"
+        f" WHERE m.member_id = {caller}{in_list}))"
     )
 
 
-def _unseen(param: str, kind: str) -> str:
-    """A parameter as a value the planner does not see (statement's docstring)."""
-    return f"(SELECT {param}::{kind})"
+def _unseen(param: str, kind: str, kept: bool) -> str:
+    """A parameter as a value the planner does not see (statement's docstring) in a kept
+    shape's statement (`kind`: its type, unless `param` is cast already)."""
+    if not kept:
+        return param
+    return f"(SELECT {param}::{kind})" if kind else f"(SELECT {param})"
