@@ -135,7 +135,7 @@ async def _plannings(
             )
             assert [row async for row in rows]
 
-        # (each kind's turns: two creates, four pages, each warmed WARM / turns times)
+        # (rounds: the pages take four turns, so twice the calls warm each shape six times)
         calls = (
             ("create", create, 1),
             ("get", get, 1),
