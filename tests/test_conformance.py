@@ -18,9 +18,13 @@ from typing import Any
 import pytest
 import schemathesis
 from schemathesis.config import SchemathesisConfig
+from schemathesis.core.failures import Failure
 from schemathesis.core.result import Ok, Result
+from schemathesis.core.transport import Response
+from schemathesis.openapi.checks import EnsureResourceAvailability
 from schemathesis.schemas import APIOperation
 
+from tests import schemathesis_hooks as hooks
 from tests.live import ROOT, LiveServer, serve_fresh
 from tests.loop_guard import check_holds, worst_holds
 from tests.support import Api, User
@@ -210,3 +214,79 @@ def _at_or_below(path: str, deleted: str) -> bool:
         a == b or ("{" in a and "{" in b) or a.rstrip("s") == b.rstrip("s")
         for a, b in zip(above, below, strict=False)
     )
+
+
+def test_a_made_resource_s_404_is_dropped_only_when_a_deletion_took_what_held_it(
+    api: Api, user: User
+) -> None:
+    """tests/schemathesis_hooks.py's filter_failure, fed the service's own answers as a stateful
+    run would: after a list's DELETE, its calendar feed, its task and the task's comments answer
+    404 (the contract's cascade), as does a subtask after its parent's, and their ST302 is
+    dropped; a feed of a list still standing keeps its ST302 (revoked twice: the second is a
+    404 of another cause), and a failure of any other check on what is gone is kept."""
+    schema = schemathesis.openapi.from_path(ROOT / "openapi.yaml")
+    by_id = {
+        op.definition.raw["operationId"]: op for op in map(_operation, schema.get_all_operations())
+    }
+    base = f"/api/{user.id}"
+
+    def sent(operation_id: str, answer: Any, **path: str) -> tuple[Any, Response]:
+        case = by_id[operation_id].Case(path_parameters={"user_id": user.id, **path})
+        response = Response.from_httpx(answer, verify=False)
+        hooks.after_call(None, case, response)
+        return case, response
+
+    def made(path: str, body: dict[str, Any], operation_id: str, **params: str) -> str:
+        answer = api.post(base + path, json=body, headers=user.headers)
+        assert answer.status_code == 201, answer.text
+        sent(operation_id, answer, **params)
+        return str(answer.json()["id"])
+
+    def st302(case: Any) -> Failure:
+        label = f"{case.method.upper()} {case.path}"
+        return EnsureResourceAvailability(
+            operation=label, message="", created_with="POST", not_available_with=label
+        )
+
+    gone, standing = (made("/lists", {"name": name}, "create_list") for name in ("Gone", "Kept"))
+    gone_feed = made("/calendar-feeds", {"list_id": gone}, "create_calendar_feed")
+    kept_feed = made("/calendar-feeds", {"list_id": standing}, "create_calendar_feed")
+    task = made("/tasks", {"title": "Goes", "list_id": gone}, "create_task")
+    made(f"/tasks/{task}/comments", {"body": "with it"}, "create_comment", task_id=task)
+    sent("delete_list", api.delete(f"{base}/lists/{gone}", headers=user.headers), list_id=gone)
+    parent = made("/tasks", {"title": "Parent", "list_id": standing}, "create_task")
+    child = made("/tasks", {"title": "Child", "parent_id": parent}, "create_task")
+    grandchild = made("/tasks", {"title": "Grandchild", "parent_id": child}, "create_task")
+    sent("delete_task", api.delete(f"{base}/tasks/{parent}", headers=user.headers), task_id=parent)
+
+    cascaded = [
+        sent(
+            "delete_calendar_feed",
+            api.delete(f"{base}/calendar-feeds/{gone_feed}", headers=user.headers),
+            feed_id=gone_feed,
+        ),
+        sent("get_task", api.get(f"{base}/tasks/{task}", headers=user.headers), task_id=task),
+        sent(
+            "list_comments",
+            api.get(f"{base}/tasks/{task}/comments", headers=user.headers),
+            task_id=task,
+        ),
+        sent(
+            "get_task",
+            api.get(f"{base}/tasks/{grandchild}", headers=user.headers),
+            task_id=grandchild,
+        ),
+    ]
+    for case, response in cascaded:
+        assert response.status_code == 404, case.path
+        assert hooks.filter_failure(None, st302(case), case, response) is False, case.path
+        other = Failure(operation=case.path, title="another check", message="")
+        assert hooks.filter_failure(None, other, case, response) is True, case.path
+
+    revoke = f"{base}/calendar-feeds/{kept_feed}"
+    assert api.delete(revoke, headers=user.headers).status_code == 204
+    case, response = sent(
+        "delete_calendar_feed", api.delete(revoke, headers=user.headers), feed_id=kept_feed
+    )
+    assert response.status_code == 404
+    assert hooks.filter_failure(None, st302(case), case, response) is True
