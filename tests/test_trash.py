@@ -4,6 +4,7 @@ clear-completed; deleting a list trashes its tasks; the retention purge."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import psycopg
@@ -226,3 +227,25 @@ def test_retention_purges_old_trash_only(
     assert counts["purge_trash"] == 1
     assert trash_of(api, user)["total"] == 0
     assert trash_of(api, other_user)["total"] == 1
+
+
+def test_clear_completed_of_a_list_not_the_caller_s_is_422_and_moves_nothing(
+    api: Api, user: User, other_user: User
+) -> None:
+    """A list_id naming no list of the caller's (another account's, deleted, never made) is the
+    documented 422 at body.list_id, not a 200 that looks cleared; nobody's task moves."""
+    theirs = api.post(
+        f"/api/{other_user.id}/lists", json={"name": "Theirs"}, headers=other_user.headers
+    ).json()
+    their_done = make_task(api, other_user, "Their done", list_id=theirs["id"], is_completed=True)
+    mine_done = make_task(api, user, "My done", is_completed=True)
+    gone = api.post(f"/api/{user.id}/lists", json={"name": "Gone"}, headers=user.headers).json()
+    assert api.delete(f"/api/{user.id}/lists/{gone['id']}", headers=user.headers).status_code == 204
+    for list_id in (theirs["id"], gone["id"], str(uuid.uuid4())):
+        response = api.post(
+            f"/api/{user.id}/tasks/clear-completed", json={"list_id": list_id}, headers=user.headers
+        )
+        assert response.status_code == 422, response.text
+        assert [e["loc"] for e in response.json()["errors"]] == [["body", "list_id"]]
+    assert mine_done["id"] in listing(api, user)
+    assert their_done["id"] in listing(api, other_user)

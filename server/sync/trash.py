@@ -8,13 +8,17 @@ from typing import Any
 
 from server.contract.context import Request
 from server.contract.reply import Reply
-from server.errors import NotFound
+from server.errors import NotFound, UnprocessableContent
 from server.http.paging import both_offset_and_cursor, cursor_instant, decode_cursor, encode_cursor
 from server.http.preconditions import conditional, etag
 from server.sync.restore import NOT_IN_TRASH, restore
 from server.tasks.fields import task_body
 
 CONTEXT = b"trash"
+NOT_YOUR_LIST = (
+    "is not one of your lists: send the id of a list from GET /api/{user_id}/lists, or leave"
+    " list_id out to clear every list"
+)
 
 
 async def list_trash(request: Request) -> Reply:
@@ -96,6 +100,8 @@ async def clear_completed(request: Request) -> Reply:
         cleared = await app.ctx.queries.clear_completed(
             conn, **request.ctx.access, list_id=None if list_id is None else str(list_id)
         )
+        if list_id is not None and cleared["caller_role"] is None:  # none cleared: no such list
+            raise UnprocessableContent.at(["body", "list_id"], NOT_YOUR_LIST, "value_error")
         count = await app.ctx.queries.trashed_now(conn, user_id=str(cleared["owner_id"]))
     return Reply({"count": count})
 

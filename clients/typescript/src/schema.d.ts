@@ -973,7 +973,7 @@ export interface paths {
         put?: never;
         /**
          * Move the completed tasks to the trash
-         * @description Moves every completed task (of `list_id` when given, else of every list) to the trash with its descendants. `count` is every task moved.
+         * @description Moves every completed task (of `list_id` when given, else of every list) to the trash with its descendants. `count` is every task moved. A `list_id` that names no list of the caller's (another account's, deleted, never made) is `422` at `["body", "list_id"]`, and nothing moves.
          */
         post: operations["clear_completed"];
         delete?: never;

@@ -4,7 +4,7 @@
  * streaming with the bearer header: a browser's EventSource cannot send it), while a second
  * client writes: creates, edits, moves, trash and restore, a batch. The local copy must end
  * equal to a fresh full listing. Also: the trash page, clear-completed, an atomic batch with a
- * stale if_match, and 304 on the pages.
+ * stale if_match, and 304 on the pages; clearing a list that is not the caller's is 422.
  */
 import { type Api, type Schemas, type Task, check, expectEmpty, expectProblem, expectStatus } from "./api.js";
 import { Replica, type TodoClient } from "./index.js";
@@ -77,6 +77,9 @@ export async function syncFlow(api: Api, otherDevice: Api, device: TodoClient, u
     const cleared = expectStatus(await otherDevice.POST("/api/{user_id}/tasks/clear-completed", { params: { path }, body: {} }), 200);
     const after = (await fullListing(api, userId)).length;
     check(cleared.count >= 1 && cleared.count === before - after, `clear-completed moved ${cleared.count} of ${before - after}`);
+    const stale = { list_id: "00000000-0000-4000-8000-000000000000" }; // no list of the caller's
+    const refused = expectProblem(await otherDevice.POST("/api/{user_id}/tasks/clear-completed", { params: { path }, body: stale }), 422);
+    check(refused.errors?.[0]?.loc.join() === "body,list_id", `clear-completed of no list: ${JSON.stringify(refused)}`);
     await copy.pull();
     check(copy.tasks.has(written.three.id) && !copy.tasks.has(written.one.id), "the copy missed the restore or the clear");
     check(await converged(api, userId, copy), "the copy differs from the listing after /changes");
