@@ -414,17 +414,20 @@ def explain(
     request: listing.PageRequest,
     plan_cache_mode: str,
     kept: bool = True,
+    analyze: bool = False,
 ) -> dict[str, Any]:
     """The plan of the statement read_page runs for this request, prepared as asyncpg prepares
     it: planned for its arguments (plan_cache_mode force_custom_plan, as its first five runs
-    are) or once for any arguments (force_generic_plan, the plan PostgreSQL may keep after)."""
+    are) or once for any arguments (force_generic_plan, the plan PostgreSQL may keep after);
+    with `analyze`, run, with the rows each node read."""
     statement, args = request.statement(kept)
     name = f"page_{next(PREPARED)}"
     sql.execute(f"SET plan_cache_mode = {plan_cache_mode}")
     sql.execute(f"PREPARE {name} AS {statement}")
     literals = psycopg.ClientCursor(sql)  # the arguments inline: EXECUTE takes expressions
     marks = ", ".join(["%s"] * len(args))
-    document = literals.execute(f"EXPLAIN (FORMAT JSON) EXECUTE {name}({marks})", args).fetchone()
+    options = "FORMAT JSON, ANALYZE" if analyze else "FORMAT JSON"
+    document = literals.execute(f"EXPLAIN ({options}) EXECUTE {name}({marks})", args).fetchone()
     sql.execute(f"DEALLOCATE {name}")
     sql.execute("RESET plan_cache_mode")
     assert document is not None
@@ -597,6 +600,63 @@ def test_manual_order_pages_of_a_large_user_are_one_index_range(
         assert "Sort" not in kinds, (name, kinds)  # rows come in order, straight off the index
         if request.after is not None:
             assert "ROW(" in scans[0]["Index Cond"], (name, scans[0]["Index Cond"])
+
+
+def test_newest_first_pages_of_one_list_read_that_list_in_order_whatever_its_size(
+    api: Api, user: User, other_user: User, sql: psycopg.Connection[Any], settings: Settings
+) -> None:
+    """A page of one list in the default order (the view a frontend opens a list with) reads
+    about a page of tasks, for a list holding nearly all of the account and for a small one, in
+    both plan modes: the plan for any values cannot tell the two lists apart. Without an index
+    led by the list, that plan either read the big list whole and sorted it (a 50,000-task
+    inbox: 23 ms a page, findings-s39-page.md F3) or sifted the account in order for the small
+    list's few tasks; and a member's page of a big shared list read that list whole."""
+    sql.execute(BIG_USER_TASKS, {"user_id": user.id, "count": 10_000})
+    sql.execute(BIG_USER_TASKS, {"user_id": other_user.id, "count": 2_000})
+    small = api.post(f"/api/{user.id}/lists", json={"name": "Small"}, headers=user.headers)
+    row = sql.execute(
+        "SELECT id::text FROM lists WHERE user_id = %s AND is_inbox", (user.id,)
+    ).fetchone()
+    assert row is not None
+    assert small.status_code == 201, small.text
+    inbox, small_id = row[0], small.json()["id"]
+    sql.execute(
+        "INSERT INTO tasks (user_id, list_id, title)"
+        " SELECT %s, %s, 'small ' || n FROM generate_series(1, 5) AS n",
+        (user.id, small_id),
+    )
+    shared = api.post(f"/api/{user.id}/lists", json={"name": "Shared"}, headers=user.headers)
+    shared_id = shared.json()["id"]
+    sql.execute(  # half the inbox moves to a list other_user views
+        "UPDATE tasks SET list_id = %s WHERE user_id = %s AND list_id = %s AND title LIKE '%%5'",
+        (shared_id, user.id, inbox),
+    )
+    sql.execute(
+        "INSERT INTO list_members (list_id, owner_id, member_id, role)"
+        " VALUES (%s, %s, %s, 'viewer')",
+        (shared_id, user.id, other_user.id),
+    )
+    sql.execute("ANALYZE")
+    token = {"user_id": user.id, "session_id": user.session_id, "token_hash": None}
+    member = {"user_id": other_user.id, "session_id": other_user.session_id, "token_hash": None}
+    default = {"limit": 20, "status": "all", "sort": "created", "order": "desc"}
+    requests = {"member's page": listing.page_request(member, default, settings.jwt_secret)}
+    for name, list_id in (("big list", inbox), ("small list", small_id)):
+        for extra in ({}, {"status": "pending"}):
+            query = {"limit": 20, "status": "all", "sort": "created", "order": "desc"}
+            query.update(list_id=list_id, **extra)
+            requests[f"{name} {extra}"] = listing.page_request(token, query, settings.jwt_secret)
+        deep = listing_of(api, user, list_id=list_id, offset=2, limit=1)["next_cursor"]
+        query = {"limit": 20, "status": "all", "sort": "created", "order": "desc"}
+        query.update(list_id=list_id, cursor=deep)
+        requests[f"{name} deep"] = listing.page_request(token, query, settings.jwt_secret)
+    for (name, request), mode in itertools.product(requests.items(), PLAN_CACHE_MODES):
+        plan = explain(sql, request, mode, analyze=True)
+        check_shared_branch(plan, name)
+        for branch in branches(plan):  # the caller's own tasks, and their shared lists'
+            scans = [n for n in plan_nodes(branch) if n.get("Relation Name") == "tasks"]
+            read = sum(n["Actual Rows"] + n.get("Rows Removed by Filter", 0) for n in scans)
+            assert read <= 2 * 20 + 1, (name, mode, read, [n["Node Type"] for n in scans])
 
 
 # --- all-day dues (SPEC §8) ------------------------------------------------------------------

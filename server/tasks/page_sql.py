@@ -16,10 +16,12 @@ a user who shares nothing the second branch is one empty index probe. The sort k
 user_id, so a cursor runs across owners alike.
 
 Each sort key has an index led by user_id and ending in id (migration 0002), so a page is an
-index range scan at any cursor depth. Undated tasks sort last in both directions because the
-due key is coalesce(due_at, +/-infinity), never null. due_at is the instant a task counts as
-due (an all-day task: the end of its day in its owner's zone, SPEC §8), kept by the triggers of
-migration 0030.
+index range scan at any cursor depth. A list's page in the default order, newest first (the
+own branch filtered by list_id, and every shared list's branch), has one led by the list
+too (migration 0062): a page's worth of rows read, whatever the list's size. Undated tasks
+sort last in both directions because the due key is coalesce(due_at, +/-infinity), never null.
+due_at is the instant a task counts as due (an all-day task: the end of its day in its owner's
+zone, SPEC §8), kept by the triggers of migration 0030.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+DROP INDEX tasks_user_list_created_idx;
