@@ -240,6 +240,12 @@ class _Acquire:
         await self.db.release(self.conn)
 
 
+def keeps_statements(settings: Settings) -> bool:
+    """Whether a connection keeps its prepared statements (and their plans) from one call to
+    the next: directly, yes; through PgBouncer, no (connect_options)."""
+    return not settings.db_pgbouncer
+
+
 def connect_options(settings: Settings) -> dict[str, Any]:
     """What each connection is opened with, directly or through PgBouncer.
 
@@ -259,7 +265,7 @@ def connect_options(settings: Settings) -> dict[str, Any]:
         "timeout": settings.db_connect_timeout,
         "command_timeout": settings.db_statement_timeout
         + (0 if settings.db_pgbouncer else STATEMENT_GRACE),
-        "statement_cache_size": 0 if settings.db_pgbouncer else 100,
+        "statement_cache_size": 100 if keeps_statements(settings) else 0,
         "server_settings": server_settings,
     }
 

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 from server.contract.context import Request
 from server.contract.reply import Reply
 from server.db.executor import Executor, Row
+from server.db.pool import keeps_statements
 from server.errors import BadRequest, NotFound
 from server.http.preconditions import conditional, etag, if_match_versions, versioned_reply
 from server.tasks import completion, listing, placement, reminder_pages
@@ -29,7 +30,7 @@ MAX_WINDOW = timedelta(days=31)  # of GET /reminders
 async def list_tasks(request: Request) -> Reply:
     settings = request.app.ctx.settings
     page = listing.page_request(request.ctx.token, request.ctx.query, settings.jwt_secret)
-    kept = not settings.db_pgbouncer
+    kept = keeps_statements(settings)
     return conditional(
         request, await listing.read_page(request.ctx.db, page, settings.jwt_secret, kept)
     )
