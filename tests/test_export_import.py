@@ -819,3 +819,50 @@ def test_a_document_too_costly_to_check_is_refused_where_checking_stopped() -> N
     assert refused.value.errors is not None
     assert refused.value.errors[0]["loc"] == ["body", "tasks", 0]
     assert len(plan_export(doc).tasks) == 3
+
+
+def test_a_worker_makes_an_account_s_export_one_at_a_time_and_two_at_once(
+    api: Api, make_user: Callable[..., User], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An export holds its whole document in memory (an account of 50,000 tasks: some 180 MB
+    at its peak; six at once held a worker at 740 MB). While an account's export is made, its
+    next is 503 export-busy at once, and so is a third account's while two are made; each is
+    held on its thread until the refusals are answered. Then exports are made again."""
+    ada, bob, eve = (make_user(name=name) for name in ("Ada", "Bob", "Eve"))
+    release = threading.Event()
+    encoded = handlers._encoded
+
+    def held_open(*args: Any) -> bytes:
+        release.wait(timeout=30)
+        return encoded(*args)
+
+    monkeypatch.setattr(handlers, "_encoded", held_open)
+    making = api.app.ctx.exporting
+
+    def export(who: User) -> Any:
+        return api.arequest("GET", f"/api/{who.id}/export", headers=who.headers)
+
+    async def race() -> list[httpx.Response]:
+        first = asyncio.ensure_future(export(ada))
+        try:
+            assert await until(lambda: len(making) == 1 or first.done())
+            again = await export(ada)  # the same account, while its export is made
+            second = asyncio.ensure_future(export(bob))
+            assert await until(lambda: len(making) == 2 or second.done())
+            third = await export(eve)  # a third account, while two are made
+            assert not first.done()
+            assert not second.done()
+        finally:
+            release.set()
+        return [again, third, await first, await second]
+
+    again, third, first, second = api.run(race())
+    for busy in (again, third):
+        assert busy.status_code == 503, busy.text
+        assert busy.json()["type"].endswith("export-busy")
+        assert busy.headers["Retry-After"] == "2"
+    assert first.status_code == second.status_code == 200
+    assert {first.json()["format"], second.json()["format"]} == {"todo-api.export.v1"}
+    assert not making  # each let go once its document was encoded
+    assert api.get(f"/api/{eve.id}/export", headers=eve.headers).status_code == 200
+    assert api.get(f"/api/{ada.id}/export", headers=ada.headers).status_code == 200

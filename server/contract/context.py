@@ -69,6 +69,7 @@ class AppContext:
     admission: AdmissionQueue = field(init=False)  # password work (server/admission.py)
     fallback: Fallback = field(init=False)  # openapi-core off the loop (contract/fallback.py)
     planner: Fallback = field(init=False)  # imports' checks (server/transfer/handlers.py)
+    exporting: set[str] = field(default_factory=set)  # accounts whose export is being made
     gate: Gate = field(init=False)  # who may act (server/access/gate.py)
     origins: Origins = field(init=False)  # which web origins may (server/access/origins.py)
     purger: asyncio.Task[None] = field(init=False)

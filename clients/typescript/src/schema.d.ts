@@ -1490,7 +1490,7 @@ export interface paths {
         };
         /**
          * Export the account's lists, tasks and comments
-         * @description One `Export` document: every list (in manual order) and every task, the trash included (`deleted_at` set), each sibling group in its manual order, with dates, recurrence and reminders, and every comment of those tasks (whoever wrote it; a trashed task's too), task by task, oldest first. `POST .../import` takes it back, into this account or another.
+         * @description One `Export` document: every list (in manual order) and every task, the trash included (`deleted_at` set), each sibling group in its manual order, with dates, recurrence and reminders, and every comment of those tasks (whoever wrote it; a trashed task's too), task by task, oldest first. `POST .../import` takes it back, into this account or another. A worker makes an account's export one at a time, and two at once in all: one asked for meanwhile is `503` `export-busy`, to ask again after `Retry-After`.
          */
         get: operations["export_account"];
         put?: never;
@@ -3480,7 +3480,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The database is unreachable (or, for `/ready`, not fully migrated), or the password-hashing queue is full (signup, login, password change, deletion), or too many requests of an unusual shape wait for the worker's full validator (`validation-busy`), or another import of the same client is being checked (`import-busy`), or the request's writes lost to concurrent ones three times running (`write-contention`: nothing of it happened), or the request took longer than the service allows (a write of a very large part of an account: nothing of it happened; retry later, or in smaller parts). Retry after `Retry-After` seconds. */
+        /** @description The database is unreachable (or, for `/ready`, not fully migrated), or the password-hashing queue is full (signup, login, password change, deletion), or too many requests of an unusual shape wait for the worker's full validator (`validation-busy`), or another import of the same client is being checked (`import-busy`), or the account's export, or two others, is being made by the worker (`export-busy`), or the request's writes lost to concurrent ones three times running (`write-contention`: nothing of it happened), or the request took longer than the service allows (a write of a very large part of an account: nothing of it happened; retry later, or in smaller parts). Retry after `Retry-After` seconds. */
         ServiceUnavailable: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];

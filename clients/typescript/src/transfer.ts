@@ -3,7 +3,8 @@
  * and taking one's data out and in again. Export the account (a task's comment with it), import
  * the document into a fresh account, export that one and compare: the same document but for ids
  * and timestamps (and the inbox, which keeps the importing account's own name, colour and
- * place); the comment is the importer's own there.
+ * place); the comment is the importer's own there. Exports asked for at once are each answered,
+ * a busy one after its Retry-After.
  */
 import { type Api, type Schemas, check, expectEmpty, expectProblem, expectStatus, makeClient } from "./api.js";
 
@@ -12,8 +13,18 @@ type Export = Schemas["Export"];
 const TIMESTAMPS = new Set(["exported_at", "created_at", "updated_at", "completed_at", "last_completed_at", "deleted_at"]);
 const COMMENT = "Bring the receipts";
 
-async function exportOf(api: Api, userId: string): Promise<Export> {
-  return expectStatus(await api.GET("/api/{user_id}/export", { params: { path: { user_id: userId } } }), 200);
+/** The account's document. A worker makes an account's export one at a time (and two at once
+ * in all): one asked for meanwhile is 503 `export-busy`, asked again after its Retry-After. */
+async function exportOf(api: Api, userId: string, busy?: { refused: number }): Promise<Export> {
+  for (let attempt = 0; ; attempt += 1) {
+    const answer = await api.GET("/api/{user_id}/export", { params: { path: { user_id: userId } } });
+    if (answer.response.status !== 503 || attempt === 5) return expectStatus(answer, 200);
+    const problem = expectProblem(answer, 503);
+    check(problem.type.endsWith("export-busy"), `a 503 that is not export-busy: ${JSON.stringify(problem)}`);
+    if (busy) busy.refused += 1;
+    const wait = Number(answer.response.headers.get("Retry-After") ?? "1");
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+  }
 }
 
 /** Each list's tasks in document order, ids replaced by places, timestamps by whether set;
@@ -64,8 +75,12 @@ export async function transferFlow(api: Api, baseUrl: string, userId: string, st
     const task = expectStatus(await api.POST("/api/{user_id}/tasks", { params: { path }, body: { title: "Pay the plumber" } }), 201);
     const commentPath = { ...path, task_id: task.id };
     expectStatus(await api.POST("/api/{user_id}/tasks/{task_id}/comments", { params: { path: commentPath }, body: { body: `  ${COMMENT} ` } }), 201);
-    const doc = await exportOf(api, userId);
+    const busy = { refused: 0 };  // three at once: each comes, refused ones after their Retry-After
+    const asked = exportOf(api, userId, busy);
+    const others = await Promise.all([exportOf(api, userId, busy), exportOf(api, userId, busy)]);
+    const doc = await asked;
     check(doc.format === "todo-api.export.v1" && doc.tasks.length > 0, `export ${doc.format} of ${doc.tasks.length} tasks`);
+    check(others.every((other) => other.tasks.length === doc.tasks.length), `exports at once differ (${busy.refused} refused as busy)`);
     const comment = doc.comments?.find((c) => c.body === COMMENT);
     check(comment?.task_id === task.id && comment.by_owner === true, `the comment in the export: ${JSON.stringify(comment)}`);
     return doc;
