@@ -36,6 +36,7 @@ from server.db.hub import Hub
 from server.db.migrations import migration_ids
 from server.db.pool import open_database
 from server.db.queries import load_queries
+from server.feeds.handlers import feed_slots
 from server.observability.loop_guard import LoopGuard
 from server.observability.metrics import SAMPLE_SECONDS, Metrics, worker_stopped
 from server.resources import STATIC_DIR
@@ -43,7 +44,7 @@ from server.senders import start_senders, stop_senders
 from server.system import assets, console, middleware
 from server.system.purger import run_purger
 from server.system.reminders import run_scheduler
-from server.transfer.handlers import import_planner
+from server.transfer.handlers import export_slots, import_planner
 
 log = logging.getLogger("todo_api")
 
@@ -188,6 +189,8 @@ async def _open_resources(app: App) -> None:
     )
     app.ctx.fallback = Fallback()
     app.ctx.planner = import_planner()
+    app.ctx.exports = export_slots()
+    app.ctx.feeds = feed_slots()
     uses = TokenUses()
     app.ctx.gate = Gate(app.ctx.db, app.ctx.queries, AccessTokenReader(settings), uses)
     app.ctx.token_uses = asyncio.get_running_loop().create_task(

@@ -32,10 +32,10 @@ SELECT id, list_id, created_at
 DELETE FROM calendar_feeds WHERE user_id = :user_id AND id = :id RETURNING id;
 
 -- name: calendar_feed_state(token_hash)^
--- The feed of this secret: its owner, list (null: every list), the list's name, the owner's
+-- The feed of this secret: its id, owner, list (null: every list), the list's name, the owner's
 -- revision (it grows with every change of the owner's tasks and lists: the feed's ETag) and
 -- zone; nothing when no live feed has this secret (revoked, its list or account deleted).
-SELECT f.user_id, f.list_id, l.name AS list_name, u.revision, u.timezone
+SELECT f.id, f.user_id, f.list_id, l.name AS list_name, u.revision, u.timezone
   FROM calendar_feeds AS f
   JOIN users AS u ON u.id = f.user_id
   LEFT JOIN lists AS l ON l.user_id = f.user_id AND l.id = f.list_id

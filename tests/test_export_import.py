@@ -837,7 +837,7 @@ def test_a_worker_makes_an_account_s_export_one_at_a_time_and_two_at_once(
         return encoded(*args)
 
     monkeypatch.setattr(handlers, "_encoded", held_open)
-    making = api.app.ctx.exporting
+    making = api.app.ctx.exports.taken
 
     def export(who: User) -> Any:
         return api.arequest("GET", f"/api/{who.id}/export", headers=who.headers)

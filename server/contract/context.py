@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from server.access.gate import Gate
     from server.access.origins import Origins
-    from server.admission import AdmissionQueue
+    from server.admission import AdmissionQueue, Slots
     from server.config import Settings
     from server.contract.fallback import Fallback
     from server.contract.fastpath import OperationPlan
@@ -69,7 +69,8 @@ class AppContext:
     admission: AdmissionQueue = field(init=False)  # password work (server/admission.py)
     fallback: Fallback = field(init=False)  # openapi-core off the loop (contract/fallback.py)
     planner: Fallback = field(init=False)  # imports' checks (server/transfer/handlers.py)
-    exporting: set[str] = field(default_factory=set)  # accounts whose export is being made
+    exports: Slots = field(init=False)  # exports being made (server/transfer/handlers.py)
+    feeds: Slots = field(init=False)  # calendar feeds being written (server/feeds/handlers.py)
     gate: Gate = field(init=False)  # who may act (server/access/gate.py)
     origins: Origins = field(init=False)  # which web origins may (server/access/origins.py)
     purger: asyncio.Task[None] = field(init=False)

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from server.admission import Slots
 from server.clients import client_key
 from server.contract.context import Request
 from server.contract.fallback import Fallback
@@ -54,16 +55,18 @@ class ExportBusy(ServiceUnavailable):
     default_detail = "This account's export, or too many others, is being made; retry shortly."
 
 
+def export_slots() -> Slots:
+    """A worker makes an account's export one at a time, and EXPORTS_AT_ONCE in all (reading
+    it, then encoding it on a thread): an export holds its whole document in memory, some 180
+    MB at its peak for an account of 50,000 tasks; six at once held a worker at 740 MB, and
+    430 MB after."""
+    return Slots(EXPORTS_AT_ONCE, lambda: ExportBusy(EXPORT_RETRY))
+
+
 async def export_account(request: Request) -> Reply:
-    """The account's document. A worker makes an account's export one at a time, and
-    EXPORTS_AT_ONCE in all (reading it, then encoding it on a thread): past either, 503 at
-    once. An export holds its whole document in memory, some 180 MB at its peak for an account
-    of 50,000 tasks: six at once held a worker at 740 MB, and 430 MB after."""
     queries, db, user_id = request.app.ctx.queries, request.ctx.db, request.ctx.user_id
-    making = request.app.ctx.exporting
-    if user_id in making or len(making) >= EXPORTS_AT_ONCE:
-        raise ExportBusy(EXPORT_RETRY)
-    making.add(user_id)
+    slots = request.app.ctx.exports
+    slots.take(user_id)
     try:
         async with db.transaction() as conn:
             lists = [dict(row) async for row in queries.export_lists(conn, user_id=user_id)]
@@ -72,11 +75,9 @@ async def export_account(request: Request) -> Reply:
         now = request.app.ctx.clock()
         encoding = asyncio.ensure_future(asyncio.to_thread(_encoded, lists, tasks, comments, now))
     except BaseException:
-        making.discard(user_id)
+        slots.give_back(user_id)
         raise
-    # held until the thread is done with the document, even if the request is gone by then
-    encoding.add_done_callback(lambda _: making.discard(user_id))
-    return Reply(await asyncio.shield(encoding))
+    return Reply(await slots.hold_until(user_id, encoding))
 
 
 def _encoded(lists: list[Row], tasks: list[dict[str, Any]], comments: list[Row], now: Any) -> bytes:

@@ -1464,7 +1464,9 @@ export interface paths {
          *     `If-None-Match` naming it answers `304`, so a calendar polling the URL
          *     sees a change on its next poll and downloads nothing otherwise. A
          *     revoked feed, a feed whose list or account was deleted, and a secret
-         *     that was never issued all answer `404`.
+         *     that was never issued all answer `404`. A worker writes a feed one at a
+         *     time, and four at once in all: a request meanwhile is `503` `feed-busy`,
+         *     to ask again after `Retry-After` (a `304` is answered meanwhile).
          */
         get: operations["serve_calendar_feed"];
         put?: never;
@@ -3480,7 +3482,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The database is unreachable (or, for `/ready`, not fully migrated), or the password-hashing queue is full (signup, login, password change, deletion), or too many requests of an unusual shape wait for the worker's full validator (`validation-busy`), or another import of the same client is being checked (`import-busy`), or the account's export, or two others, is being made by the worker (`export-busy`), or the request's writes lost to concurrent ones three times running (`write-contention`: nothing of it happened), or the request took longer than the service allows (a write of a very large part of an account: nothing of it happened; retry later, or in smaller parts). Retry after `Retry-After` seconds. */
+        /** @description The database is unreachable (or, for `/ready`, not fully migrated), or the password-hashing queue is full (signup, login, password change, deletion), or too many requests of an unusual shape wait for the worker's full validator (`validation-busy`), or another import of the same client is being checked (`import-busy`), or the account's export, or two others, is being made by the worker (`export-busy`), or the calendar feed, or four others, is being written by the worker (`feed-busy`), or the request's writes lost to concurrent ones three times running (`write-contention`: nothing of it happened), or the request took longer than the service allows (a write of a very large part of an account: nothing of it happened; retry later, or in smaller parts). Retry after `Retry-After` seconds. */
         ServiceUnavailable: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];

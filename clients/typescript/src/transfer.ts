@@ -4,7 +4,7 @@
  * the document into a fresh account, export that one and compare: the same document but for ids
  * and timestamps (and the inbox, which keeps the importing account's own name, colour and
  * place); the comment is the importer's own there. Exports asked for at once are each answered,
- * a busy one after its Retry-After.
+ * a busy one after its Retry-After, and so are a feed's polls from several devices at once.
  */
 import { type Api, type Schemas, check, expectEmpty, expectProblem, expectStatus, makeClient } from "./api.js";
 
@@ -54,15 +54,28 @@ function comparable(doc: Export): string {
   return JSON.stringify({ others, tasks: [...byList.entries()].sort(), comments });
 }
 
+/** A feed's URL as a calendar app polls it: a feed being written (503 `feed-busy`) is asked
+ * again after its Retry-After. */
+async function poll(url: string, headers: Record<string, string> = {}): Promise<Response> {
+  for (let attempt = 0; ; attempt += 1) {
+    const answer = await fetch(url, { headers });
+    if (answer.status !== 503 || attempt === 5) return answer;
+    const problem = (await answer.json()) as { type?: string };
+    check(problem.type?.endsWith("feed-busy") === true, `a 503 that is not feed-busy: ${JSON.stringify(problem)}`);
+    await new Promise((resolve) => setTimeout(resolve, Number(answer.headers.get("Retry-After") ?? "1") * 1000));
+  }
+}
+
 export async function transferFlow(api: Api, baseUrl: string, userId: string, step: Step): Promise<void> {
   await step("a calendar feed: a secret URL serving text/calendar, 304 when unchanged, 404 once revoked", async () => {
     const path = { user_id: userId };
     const feed = expectStatus(await api.POST("/api/{user_id}/calendar-feeds", { params: { path }, body: {} }), 201);
-    const first = await fetch(feed.url);
-    check(first.status === 200 && first.headers.get("Content-Type")?.startsWith("text/calendar"), `feed ${first.status}`);
+    const [first, ...others] = await Promise.all([0, 1, 2].map(() => poll(feed.url)));  // devices at once
+    check(first?.status === 200 && first.headers.get("Content-Type")?.startsWith("text/calendar"), `feed ${first?.status}`);
     const text = await first.text();
     check(text.startsWith("BEGIN:VCALENDAR\r\n") && text.includes("BEGIN:VTODO"), "no VTODO in the feed");
-    const again = await fetch(feed.url, { headers: { "If-None-Match": first.headers.get("ETag") ?? "" } });
+    for (const other of others) check(other.status === 200 && (await other.text()) === text, `a feed polled at once: ${other.status}`);
+    const again = await poll(feed.url, { "If-None-Match": first.headers.get("ETag") ?? "" });
     check(again.status === 304, `an unchanged feed answered ${again.status}`);
     const { feeds } = expectStatus(await api.GET("/api/{user_id}/calendar-feeds", { params: { path } }), 200);
     check(feeds.some((f) => f.id === feed.id) && !JSON.stringify(feeds).includes(feed.url), "the listing shows the secret");
