@@ -223,7 +223,8 @@ def test_a_made_resource_s_404_is_dropped_only_when_a_deletion_took_what_held_it
     run would: after a list's DELETE, its calendar feed, its task and the task's comments answer
     404 (the contract's cascade), as does a subtask after its parent's, and their ST302 is
     dropped; a feed of a list still standing keeps its ST302 (revoked twice: the second is a
-    404 of another cause), and a failure of any other check on what is gone is kept."""
+    404 of another cause), as do a subtask whose parent was restored and one whose parent moved
+    out of the deleted list, and a failure of any other check on what is gone is kept."""
     schema = schemathesis.openapi.from_path(ROOT / "openapi.yaml")
     by_id = {
         op.definition.raw["operationId"]: op for op in map(_operation, schema.get_all_operations())
@@ -248,7 +249,9 @@ def test_a_made_resource_s_404_is_dropped_only_when_a_deletion_took_what_held_it
             operation=label, message="", created_with="POST", not_available_with=label
         )
 
-    gone, standing = (made("/lists", {"name": name}, "create_list") for name in ("Gone", "Kept"))
+    gone, standing, gone_too = (
+        made("/lists", {"name": name}, "create_list") for name in ("Gone", "Kept", "Gone too")
+    )
     gone_feed = made("/calendar-feeds", {"list_id": gone}, "create_calendar_feed")
     kept_feed = made("/calendar-feeds", {"list_id": standing}, "create_calendar_feed")
     task = made("/tasks", {"title": "Goes", "list_id": gone}, "create_task")
@@ -283,6 +286,36 @@ def test_a_made_resource_s_404_is_dropped_only_when_a_deletion_took_what_held_it
         other = Failure(operation=case.path, title="another check", message="")
         assert hooks.filter_failure(None, other, case, response) is True, case.path
 
+    # Restored, the parent brings its subtree back: a 404 there would be the service's fault.
+    restore = api.post(f"{base}/trash/{parent}/restore", headers=user.headers)
+    assert restore.status_code == 200, restore.text
+    sent("restore_task", restore, task_id=parent)
+    case, response = sent(
+        "get_task", api.get(f"{base}/tasks/{grandchild}", headers=user.headers), task_id=grandchild
+    )
+    assert response.status_code == 200
+    assert hooks.filter_failure(None, st302(case), case, response) is True
+    # A parent moved to another list takes its subtask along: the old list's deletion takes
+    # neither, and a 404 of the subtask would be the service's fault.
+    elsewhere = made("/lists", {"name": "Elsewhere"}, "create_list")
+    moving = made("/tasks", {"title": "Moving", "list_id": gone_too}, "create_task")
+    follower = made("/tasks", {"title": "Follows", "parent_id": moving}, "create_task")
+    moved = api.post(
+        f"{base}/tasks/{moving}/move", json={"list_id": elsewhere}, headers=user.headers
+    )
+    assert moved.status_code == 200, moved.text
+    sent("move_task", moved, task_id=moving)
+    sent(
+        "delete_list",
+        api.delete(f"{base}/lists/{gone_too}", headers=user.headers),
+        list_id=gone_too,
+    )
+    case, response = sent(
+        "get_task", api.get(f"{base}/tasks/{follower}", headers=user.headers), task_id=follower
+    )
+    assert response.status_code == 200
+    assert hooks.filter_failure(None, st302(case), case, response) is True
+
     revoke = f"{base}/calendar-feeds/{kept_feed}"
     assert api.delete(revoke, headers=user.headers).status_code == 204
     case, response = sent(
@@ -290,3 +323,33 @@ def test_a_made_resource_s_404_is_dropped_only_when_a_deletion_took_what_held_it
     )
     assert response.status_code == 404
     assert hooks.filter_failure(None, st302(case), case, response) is True
+
+
+def test_a_stateful_delete_of_the_token_s_own_session_ends_the_spare_one(
+    api: Api, user: User
+) -> None:
+    """The stateful phase links GET /api/me/sessions to DELETE /api/me/sessions/{session_id}
+    and never fetches a token after a 401: ending the token's own session left the phase's
+    every later step a 401. The hook sends the account's spare session's id instead, so the
+    DELETE still succeeds, and the token goes on working."""
+    login = {"email": user.email, "password": user.password}
+    spare = api.post("/api/auth/login", json=login).json()["access_token"]
+    identity = hooks.Identity(
+        user.access_token,
+        user.id,
+        user.password,
+        hooks._session_of(user.access_token),
+        hooks._session_of(spare),
+    )
+    assert identity.session_id == user.session_id
+    schema = schemathesis.openapi.from_path(ROOT / "openapi.yaml")
+    by_id = {
+        op.definition.raw["operationId"]: op for op in map(_operation, schema.get_all_operations())
+    }
+    case = by_id["delete_session"].Case(path_parameters={"session_id": user.session_id})
+    hooks.SignupAndLogin().set(case, identity, None)
+    assert case.path_parameters["session_id"] == identity.spare
+    url = f"/api/me/sessions/{case.path_parameters['session_id']}"
+    assert api.delete(url, headers=case.headers).status_code == 204
+    assert api.get("/api/me", headers=user.headers).status_code == 200
+    assert api.get("/api/me", headers={"Authorization": f"Bearer {spare}"}).status_code == 401
