@@ -12,11 +12,12 @@ Parts: the revision (a create that is its own transaction takes it in its statem
 row, a deferred trigger stamps it at commit; switched off, neither runs), the counts (0032 and
 after: the statement trigger of task_counts), the reminder rows (0036: a WHEN clause for a task
 without reminders), due_at (0030), placement's sequence (next_position(), against a default that
-needs no sequence), and every trigger at once (foreign keys included: what the bare INSERT
-costs). Without `sync`, synchronous_commit is off, so that the commit's WAL flush, which
-dominates a one-statement transaction on a busy disk, does not hide the statement's own work. It
-runs on a database of its own on the embedded server (or DATABASE_URL's server), made fresh;
-switching triggers off needs the tables' owner.
+needs no sequence), a list's newest-first index (0062: dropped, then made again), and every
+trigger at once (foreign keys included: what the bare INSERT costs). Without `sync`,
+synchronous_commit is off, so that the commit's WAL flush, which dominates a one-statement
+transaction on a busy disk, does not hide the statement's own work. It runs on a database of
+its own on the embedded server (or DATABASE_URL's server), made fresh; switching triggers off
+needs the tables' owner.
 """
 
 from __future__ import annotations
@@ -89,6 +90,14 @@ def parts() -> list[Part]:
         Part("without the reminder rows' trigger", reminders.off, reminders.on),
         Part("without due_at's trigger", due.off, due.on),
         Part("without placement's sequence", position, back),
+        Part(
+            "without a list's newest-first index (0062)",
+            ("DROP INDEX tasks_user_list_created_idx",),
+            (
+                "CREATE INDEX tasks_user_list_created_idx"
+                " ON tasks (user_id, list_id, created_at, id)",
+            ),
+        ),
         Part(
             "without any trigger (foreign keys too; no revision)",
             everything.off,

@@ -1,1 +1,2 @@
-DROP INDEX tasks_user_list_created_idx;
+-- transactional: false
+DROP INDEX CONCURRENTLY IF EXISTS tasks_user_list_created_idx;

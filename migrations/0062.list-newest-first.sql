@@ -1,4 +1,5 @@
 -- depends: 0061.claim-room-apart
+-- transactional: false
 -- A list's page in the default order (newest first), read off an index led by the list.
 --
 -- A page of one list (list_id, the view a frontend opens a list with) had only the account's
@@ -8,4 +9,10 @@
 -- whole (23 ms a page), or sifted 10,000 tasks in the account's order for a list of five. A
 -- member's page of a shared list (the owner's tasks in that list) read the whole list alike.
 -- Here each reads a page's worth of rows, in order, whatever the list's size.
-CREATE INDEX tasks_user_list_created_idx ON tasks (user_id, list_id, created_at, id);
+--
+-- Built CONCURRENTLY, outside a transaction: a plain CREATE INDEX holds off every write of tasks
+-- until it is built (142 ms for 98,000 tasks: some 15 s for ten million, during a rollout that
+-- runs migrations while the old version serves; findings-s40-review.md F1). A build that failed
+-- leaves an invalid index behind, which the first statement drops before the next try.
+DROP INDEX CONCURRENTLY IF EXISTS tasks_user_list_created_idx;
+CREATE INDEX CONCURRENTLY tasks_user_list_created_idx ON tasks (user_id, list_id, created_at, id);

@@ -154,12 +154,15 @@ SELECT count(*) FROM gone;
 -- account_ok, the caller's role on list_id (caller_role: null without one, or when the caller
 -- belongs to no such list) and whose tasks were cleared (owner_id); moves the completed tasks
 -- of list_id (when the role reaches :required_role), else of every list of the caller's own,
--- to the trash, their descendants with them (the cascade).
+-- to the trash, their descendants with them (the cascade). The list's row is key-share locked
+-- (the order a list's deletion takes: the list, then its tasks): a deletion committing first
+-- leaves no list here (no role), rather than a list whose tasks are gone (200, none cleared).
 WITH account AS (SELECT {token_account_ok} AS ok),
 target AS (
   SELECT l.user_id, l.id, list_role(:user_id, l.user_id, l.id) AS role FROM lists AS l
    WHERE (SELECT ok FROM account) AND l.id = :list_id
      AND list_role(:user_id, l.user_id, l.id) IS NOT NULL
+     FOR KEY SHARE OF l
 ),
 gone AS (
   DELETE FROM tasks

@@ -4,6 +4,7 @@ clear-completed; deleting a list trashes its tasks; the retention purge."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from typing import Any
 
@@ -12,7 +13,7 @@ import psycopg
 from server.config import Settings
 from server.db.queries import load_queries
 from server.system import purger
-from tests.support import Api, User
+from tests.support import Api, User, eventually
 
 Task = dict[str, Any]
 
@@ -249,3 +250,33 @@ def test_clear_completed_of_a_list_not_the_caller_s_is_422_and_moves_nothing(
         assert [e["loc"] for e in response.json()["errors"]] == [["body", "list_id"]]
     assert mine_done["id"] in listing(api, user)
     assert their_done["id"] in listing(api, other_user)
+
+
+def test_clear_completed_of_a_list_deleted_while_it_waits_is_422(
+    api: Api, user: User, sql: psycopg.Connection[Any], database_url: str
+) -> None:
+    """A list's deletion holds the list's row, then its tasks'; a clear of that list waits for
+    it and, once the deletion commits, finds no list (422), never a list whose tasks are gone
+    (200, none cleared: the answer that looks cleared)."""
+    made = api.post(f"/api/{user.id}/lists", json={"name": "Going"}, headers=user.headers).json()
+    make_task(api, user, "Done", list_id=made["id"], is_completed=True)
+    deleting = psycopg.connect(database_url)
+    deleting.execute("DELETE FROM lists WHERE id = %s", (made["id"],))  # not committed yet
+    answered: list[Any] = []
+
+    def clear() -> None:
+        body = {"list_id": made["id"]}
+        path = f"/api/{user.id}/tasks/clear-completed"
+        answered.append(api.post(path, json=body, headers=user.headers))
+
+    clearing = threading.Thread(target=clear)
+    clearing.start()
+    try:
+        waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+        assert eventually(lambda: sql.execute(waiting).fetchone()[0] > 0)  # type: ignore[index]
+    finally:
+        deleting.commit()
+        deleting.close()
+        clearing.join(30)
+    assert answered[0].status_code == 422, answered[0].text
+    assert [e["loc"] for e in answered[0].json()["errors"]] == [["body", "list_id"]]
