@@ -1,7 +1,8 @@
 """schemathesis hooks (schemathesis.toml `hooks`): authenticate through the real signup and login.
 
 Each token fetch signs up a new account and logs in to it, so every token schemathesis sends is
-fresh and made by the service itself (a deleted account's 401 makes schemathesis fetch anew).
+fresh and made by the service itself (a deleted account's 401 makes schemathesis fetch anew,
+in every phase but the stateful one: see the sessions below).
 
 What a generated request cannot know, the hook fills in on the positive (schema-valid) cases:
 - `{user_id}` must be the token's subject, else every task operation stops at 403. A generated
