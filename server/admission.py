@@ -1,5 +1,5 @@
 """Blocking work (bcrypt's, server/accounts/passwords.py), admitted rather than queued without
-bound; and work a worker does only a few at a time because each holds much memory (`Slots`).
+bound.
 
 The work runs on a few dedicated threads, never on the event loop. It waits in one queue per
 client (an address, or an IPv6 /64) and the threads take turns among the clients that are
@@ -108,28 +108,3 @@ class AdmissionQueue:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False)
-
-
-class Slots:
-    """Work a worker does a few at a time because each holds much memory (an export's
-    document, a calendar feed's text): one at a time per key (an account, a feed) and `size`
-    in all; past either, `busy` is raised at once (a 503 with Retry-After) rather than queued.
-    A slot taken is given back by `hold_until`'s future (the work's thread) being done, even if
-    its request is gone by then, or by `give_back`."""
-
-    def __init__(self, size: int, busy: Callable[[], ServiceUnavailable]) -> None:
-        self.size, self.busy = size, busy
-        self.taken: set[str] = set()
-
-    def take(self, key: str) -> None:
-        if key in self.taken or len(self.taken) >= self.size:
-            raise self.busy()
-        self.taken.add(key)
-
-    def give_back(self, key: str) -> None:
-        self.taken.discard(key)
-
-    def hold_until(self, key: str, done: asyncio.Future[T]) -> asyncio.Future[T]:
-        """`done`, shielded from its request's cancellation: the slot is given back when it is."""
-        done.add_done_callback(lambda _: self.give_back(key))
-        return asyncio.shield(done)

@@ -826,8 +826,8 @@ def test_a_worker_makes_an_account_s_export_one_at_a_time_and_two_at_once(
 ) -> None:
     """An export holds its whole document in memory (an account of 50,000 tasks: some 180 MB
     at its peak; six at once held a worker at 740 MB). While an account's export is made, its
-    next is 503 export-busy at once, and so is a third account's while two are made; each is
-    held on its thread until the refusals are answered. Then exports are made again."""
+    next is 503 export-busy at once; while two are made, a third account's waits its turn
+    (503 export-busy past EXPORT_WAIT) and is answered once one is done."""
     ada, bob, eve = (make_user(name=name) for name in ("Ada", "Bob", "Eve"))
     release = threading.Event()
     encoded = handlers._encoded
@@ -837,7 +837,7 @@ def test_a_worker_makes_an_account_s_export_one_at_a_time_and_two_at_once(
         return encoded(*args)
 
     monkeypatch.setattr(handlers, "_encoded", held_open)
-    making = api.app.ctx.exports.taken
+    slots = api.app.ctx.exports
 
     def export(who: User) -> Any:
         return api.arequest("GET", f"/api/{who.id}/export", headers=who.headers)
@@ -845,24 +845,27 @@ def test_a_worker_makes_an_account_s_export_one_at_a_time_and_two_at_once(
     async def race() -> list[httpx.Response]:
         first = asyncio.ensure_future(export(ada))
         try:
-            assert await until(lambda: len(making) == 1 or first.done())
+            assert await until(lambda: len(slots.taken) == 1 or first.done())
             again = await export(ada)  # the same account, while its export is made
             second = asyncio.ensure_future(export(bob))
-            assert await until(lambda: len(making) == 2 or second.done())
-            third = await export(eve)  # a third account, while two are made
-            assert not first.done()
-            assert not second.done()
+            assert await until(lambda: len(slots.taken) == 2 or second.done())
+            slots.wait = 0.2
+            late = await export(eve)  # waited its turn 0.2 s, in vain
+            slots.wait = handlers.EXPORT_WAIT
+            third = asyncio.ensure_future(export(eve))
+            assert await until(lambda: eve.id in slots.taken)  # waiting its turn
+            await asyncio.sleep(0.2)
+            assert not any(answer.done() for answer in (first, second, third))
         finally:
             release.set()
-        return [again, third, await first, await second]
+        return [again, late, await first, await second, await third]
 
-    again, third, first, second = api.run(race())
-    for busy in (again, third):
+    again, late, *answered = api.run(race())
+    for busy in (again, late):
         assert busy.status_code == 503, busy.text
         assert busy.json()["type"].endswith("export-busy")
         assert busy.headers["Retry-After"] == "2"
-    assert first.status_code == second.status_code == 200
-    assert {first.json()["format"], second.json()["format"]} == {"todo-api.export.v1"}
-    assert not making  # each let go once its document was encoded
-    assert api.get(f"/api/{eve.id}/export", headers=eve.headers).status_code == 200
+    assert [answer.status_code for answer in answered] == [200, 200, 200]
+    assert {answer.json()["format"] for answer in answered} == {"todo-api.export.v1"}
+    assert not slots.taken  # each let go once its document was encoded
     assert api.get(f"/api/{ada.id}/export", headers=ada.headers).status_code == 200

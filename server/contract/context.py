@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from server.access.gate import Gate
     from server.access.origins import Origins
-    from server.admission import AdmissionQueue, Slots
+    from server.admission import AdmissionQueue
     from server.config import Settings
     from server.contract.fallback import Fallback
     from server.contract.fastpath import OperationPlan
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from server.observability.loop_guard import LoopGuard
     from server.observability.metrics import Metrics
     from server.outbox.sender import Outlet
+    from server.slots import Slots
 
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # an X-Request-ID we echo

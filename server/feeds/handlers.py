@@ -9,12 +9,10 @@ next request, on every instance. The access log never shows the secret (the path
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 from typing import Any
 
-from server.admission import Slots
 from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import (
@@ -26,6 +24,7 @@ from server.errors import (
 )
 from server.feeds.ical import calendar
 from server.http.preconditions import Malformed, entity_tags
+from server.slots import Slots
 
 FEED_SECRET_PREFIX = "tdc_"  # noqa: S105 (a prefix, not a secret)
 FEED_QUOTA = 50  # feeds per account
@@ -33,19 +32,21 @@ FEED_TASKS = 10_000  # VTODOs a feed serves at most: the soonest dues
 FORMAT = "1"  # the text's layout: part of the ETag, so a new layout is downloaded again
 NO_FEED = "No such calendar feed."
 FEEDS_AT_ONCE = 4  # feeds a worker writes at once, a feed's at most one
+FEED_WAIT = 10  # seconds a feed waits for its turn past FEEDS_AT_ONCE, then 503
 FEED_RETRY = 2  # seconds (Retry-After): 10,000 VTODOs are written in about one
 
 
 class FeedBusy(ServiceUnavailable):
     slug = "feed-busy"
-    default_detail = "This calendar feed, or too many others, is being written; retry shortly."
+    default_detail = "This calendar feed is being written, or too many are; retry shortly."
 
 
 def feed_slots() -> Slots:
     """A worker writes a feed one at a time, and FEEDS_AT_ONCE in all (reading its tasks, then
-    writing its text on a thread): a feed of 10,000 VTODOs takes some 40 MB at its peak, and
-    sixteen requests of one feed's URL at once held a worker at 457 MB, and 373 MB after."""
-    return Slots(FEEDS_AT_ONCE, lambda: FeedBusy(FEED_RETRY))
+    writing its text on a thread; past that a feed waits its turn): a feed of 10,000 VTODOs
+    takes some 20-40 MB at its peak, and sixteen requests of one feed's URL at once held a
+    worker at 457 MB, and 373 MB after."""
+    return Slots(FEEDS_AT_ONCE, FEED_WAIT, lambda: FeedBusy(FEED_RETRY))
 
 
 def feed_token_hash(token: str) -> bytes:
@@ -114,23 +115,15 @@ async def serve_calendar_feed(request: Request) -> Reply:
     if _names(request.ctx.header_params.get("If-None-Match"), tag):
         return Reply(status=304, headers=headers)
     user_id, list_id = str(feed["user_id"]), feed["list_id"]
-    slots, key = request.app.ctx.feeds, str(feed["id"])
-    slots.take(key)
-    try:
-        rows = [
-            dict(row)
-            async for row in queries.calendar_feed_tasks(
-                db, user_id=user_id, list_id=list_id, limit=FEED_TASKS
-            )
-        ]
-        name = feed["list_name"] or "Tasks"
-        writing = asyncio.ensure_future(  # off the loop
-            asyncio.to_thread(_written, name, rows, feed["timezone"])
-        )
-    except BaseException:
-        slots.give_back(key)
-        raise
-    text = await slots.hold_until(key, writing)
+
+    async def read() -> list[dict[str, Any]]:
+        rows = queries.calendar_feed_tasks(db, user_id=user_id, list_id=list_id, limit=FEED_TASKS)
+        return [dict(row) async for row in rows]
+
+    def written(rows: list[dict[str, Any]]) -> bytes:
+        return _written(feed["list_name"] or "Tasks", rows, feed["timezone"])
+
+    text = await request.app.ctx.feeds.run(str(feed["id"]), read, written)  # made off the loop
     return Reply(text, headers=headers, content_type="text/calendar; charset=utf-8")
 
 

@@ -22,13 +22,13 @@ from typing import Any
 
 import orjson
 
-from server.admission import Slots
 from server.clients import client_key
 from server.contract.context import Request
 from server.contract.fallback import Fallback
 from server.contract.reply import Reply
 from server.db.executor import Executor, Row
 from server.errors import QuotaExceeded, ServiceUnavailable
+from server.slots import Slots
 from server.tasks.idempotency import once
 from server.transfer.export import document
 from server.transfer.plan import Plan, plan_export
@@ -38,6 +38,7 @@ from server.transfer.write import write_plan
 DEFAULT_LIST_NAME = "Todoist"
 IMPORT_QUEUE = 4  # imports per worker being checked or waiting to be, a client's at most one
 EXPORTS_AT_ONCE = 2  # exports per worker being made, an account's at most one
+EXPORT_WAIT = 10  # seconds an export waits for its turn past EXPORTS_AT_ONCE, then 503
 EXPORT_RETRY = 2  # seconds (Retry-After): an account of 50,000 tasks is exported in about one
 
 
@@ -52,37 +53,33 @@ def import_planner() -> Fallback:
 
 class ExportBusy(ServiceUnavailable):
     slug = "export-busy"
-    default_detail = "This account's export, or too many others, is being made; retry shortly."
+    default_detail = "This account's export is being made, or too many are; retry shortly."
 
 
 def export_slots() -> Slots:
     """A worker makes an account's export one at a time, and EXPORTS_AT_ONCE in all (reading
-    it, then encoding it on a thread): an export holds its whole document in memory, some 180
-    MB at its peak for an account of 50,000 tasks; six at once held a worker at 740 MB, and
-    430 MB after."""
-    return Slots(EXPORTS_AT_ONCE, lambda: ExportBusy(EXPORT_RETRY))
+    it, then encoding it on a thread; past that an export waits its turn): an export holds its
+    whole document in memory, some 180 MB at its peak for an account of 50,000 tasks; six at
+    once held a worker at 740 MB, and 430 MB after."""
+    return Slots(EXPORTS_AT_ONCE, EXPORT_WAIT, lambda: ExportBusy(EXPORT_RETRY))
 
 
 async def export_account(request: Request) -> Reply:
     queries, db, user_id = request.app.ctx.queries, request.ctx.db, request.ctx.user_id
-    slots = request.app.ctx.exports
-    slots.take(user_id)
-    try:
+
+    async def read() -> tuple[list[Row], list[dict[str, Any]], list[Row], Any]:
         async with db.transaction() as conn:
             lists = [dict(row) async for row in queries.export_lists(conn, user_id=user_id)]
             tasks = [dict(row) async for row in queries.export_tasks(conn, user_id=user_id)]
             comments = [row async for row in queries.export_comments(conn, user_id=user_id)]
-        now = request.app.ctx.clock()
-        encoding = asyncio.ensure_future(asyncio.to_thread(_encoded, lists, tasks, comments, now))
-    except BaseException:
-        slots.give_back(user_id)
-        raise
-    return Reply(await slots.hold_until(user_id, encoding))
+        return lists, tasks, comments, request.app.ctx.clock()
+
+    return Reply(await request.app.ctx.exports.run(user_id, read, _encoded))
 
 
-def _encoded(lists: list[Row], tasks: list[dict[str, Any]], comments: list[Row], now: Any) -> bytes:
+def _encoded(read: tuple[list[Row], list[dict[str, Any]], list[Row], Any]) -> bytes:
     """The document as JSON (an account's 50,000 tasks take a while: off the event loop)."""
-    return orjson.dumps(document(lists, tasks, comments, now), option=orjson.OPT_UTC_Z)
+    return orjson.dumps(document(*read), option=orjson.OPT_UTC_Z)
 
 
 async def import_account(request: Request) -> Reply:

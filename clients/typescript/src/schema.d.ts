@@ -1465,8 +1465,9 @@ export interface paths {
          *     sees a change on its next poll and downloads nothing otherwise. A
          *     revoked feed, a feed whose list or account was deleted, and a secret
          *     that was never issued all answer `404`. A worker writes a feed one at a
-         *     time, and four at once in all: a request meanwhile is `503` `feed-busy`,
-         *     to ask again after `Retry-After` (a `304` is answered meanwhile).
+         *     time (a request of it meanwhile is `503` `feed-busy`, to ask again after
+         *     `Retry-After`; a `304` is answered meanwhile) and four at once in all (a
+         *     fifth waits its turn, up to 10 s, then `feed-busy`).
          */
         get: operations["serve_calendar_feed"];
         put?: never;
@@ -1492,7 +1493,7 @@ export interface paths {
         };
         /**
          * Export the account's lists, tasks and comments
-         * @description One `Export` document: every list (in manual order) and every task, the trash included (`deleted_at` set), each sibling group in its manual order, with dates, recurrence and reminders, and every comment of those tasks (whoever wrote it; a trashed task's too), task by task, oldest first. `POST .../import` takes it back, into this account or another. A worker makes an account's export one at a time, and two at once in all: one asked for meanwhile is `503` `export-busy`, to ask again after `Retry-After`.
+         * @description One `Export` document: every list (in manual order) and every task, the trash included (`deleted_at` set), each sibling group in its manual order, with dates, recurrence and reminders, and every comment of those tasks (whoever wrote it; a trashed task's too), task by task, oldest first. `POST .../import` takes it back, into this account or another. A worker makes an account's export one at a time (one asked for meanwhile is `503` `export-busy`, to ask again after `Retry-After`) and two at once in all (a third waits its turn, up to 10 s, then `export-busy`).
          */
         get: operations["export_account"];
         put?: never;
@@ -3482,7 +3483,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The database is unreachable (or, for `/ready`, not fully migrated), or the password-hashing queue is full (signup, login, password change, deletion), or too many requests of an unusual shape wait for the worker's full validator (`validation-busy`), or another import of the same client is being checked (`import-busy`), or the account's export, or two others, is being made by the worker (`export-busy`), or the calendar feed, or four others, is being written by the worker (`feed-busy`), or the request's writes lost to concurrent ones three times running (`write-contention`: nothing of it happened), or the request took longer than the service allows (a write of a very large part of an account: nothing of it happened; retry later, or in smaller parts). Retry after `Retry-After` seconds. */
+        /** @description The database is unreachable (or, for `/ready`, not fully migrated), or the password-hashing queue is full (signup, login, password change, deletion), or too many requests of an unusual shape wait for the worker's full validator (`validation-busy`), or another import of the same client is being checked (`import-busy`), or the account's export is being made already, or others took the worker's turn for 10 s (`export-busy`), or the calendar feed is being written already, or others took the worker's turn for 10 s (`feed-busy`), or the request's writes lost to concurrent ones three times running (`write-contention`: nothing of it happened), or the request took longer than the service allows (a write of a very large part of an account: nothing of it happened; retry later, or in smaller parts). Retry after `Retry-After` seconds. */
         ServiceUnavailable: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
