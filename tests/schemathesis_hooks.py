@@ -32,8 +32,8 @@ run that made a list, a feed of it, deleted the list and then revoked the feed s
 as a failure (CI of stop 39). `filter_failure` drops that failure, and only it: when the
 404's path names a resource whose list, or parent task for a subtask (as the service last
 answered it, followed up the tree), a successful DELETE of a list or a task in this run
-removed and no restore brought back. tests/test_conformance.py
-plays the cascades against the service, and each drop and keep here.
+removed and no restore brought back. tests/test_conformance.py plays the cascades against the
+service, and each drop and keep here.
 """
 
 from __future__ import annotations
@@ -126,10 +126,9 @@ def after_call(context: Any, case: Any, response: Any) -> None:
             identity.password = case.body["new_password"]
     elif case.method.upper() == "DELETE" and case.path in TAKING:
         _DELETED.add(str(case.path_parameters[TAKING[case.path]]))
-    elif case.method.upper() == "POST" and case.path == RESTORE:
-        _DELETED.discard(str(case.path_parameters["task_id"]))
-        _note_holders(response)
     else:
+        if case.method.upper() == "POST" and case.path == RESTORE:
+            _DELETED.discard(str(case.path_parameters["task_id"]))
         _note_holders(response)
 
 

@@ -22,7 +22,7 @@ from schemathesis.core.failures import Failure
 from schemathesis.core.result import Ok, Result
 from schemathesis.core.transport import Response
 from schemathesis.openapi.checks import EnsureResourceAvailability
-from schemathesis.schemas import APIOperation
+from schemathesis.schemas import APIOperation, BaseSchema
 
 from tests import schemathesis_hooks as hooks
 from tests.live import ROOT, LiveServer, serve_fresh
@@ -184,8 +184,8 @@ def test_use_after_free_is_off_exactly_where_a_deleted_path_answers_again(
     stays on for a GET that only ever answers 404 after its DELETE."""
     config = SchemathesisConfig.from_path(ROOT / "schemathesis.toml")
     schema = schemathesis.openapi.from_path(ROOT / "openapi.yaml", config=config)
-    operations = [_operation(result) for result in schema.get_all_operations()]
-    by_id = {op.definition.raw["operationId"]: op for op in operations}
+    by_id = _by_operation_id(schema)
+    operations = list(by_id.values())
     pairs = {
         (deleting.definition.raw["operationId"], reading.definition.raw["operationId"])
         for deleting in operations
@@ -199,6 +199,12 @@ def test_use_after_free_is_off_exactly_where_a_deleted_path_answers_again(
         assert play(api, user) == statuses, reading
         checks = schema.config.checks_config_for(operation=by_id[reading], phase="stateful")
         assert checks.use_after_free.enabled == (statuses == {404}), reading
+
+
+def _by_operation_id(schema: BaseSchema) -> dict[str, APIOperation]:
+    return {
+        op.definition.raw["operationId"]: op for op in map(_operation, schema.get_all_operations())
+    }
 
 
 def _operation(result: Result[APIOperation, Any]) -> APIOperation:
@@ -225,10 +231,7 @@ def test_a_made_resource_s_404_is_dropped_only_when_a_deletion_took_what_held_it
     dropped; a feed of a list still standing keeps its ST302 (revoked twice: the second is a
     404 of another cause), as do a subtask whose parent was restored and one whose parent moved
     out of the deleted list, and a failure of any other check on what is gone is kept."""
-    schema = schemathesis.openapi.from_path(ROOT / "openapi.yaml")
-    by_id = {
-        op.definition.raw["operationId"]: op for op in map(_operation, schema.get_all_operations())
-    }
+    by_id = _by_operation_id(schemathesis.openapi.from_path(ROOT / "openapi.yaml"))
     base = f"/api/{user.id}"
 
     def sent(operation_id: str, answer: Any, **path: str) -> tuple[Any, Response]:
@@ -342,10 +345,7 @@ def test_a_stateful_delete_of_the_token_s_own_session_ends_the_spare_one(
         hooks._session_of(spare),
     )
     assert identity.session_id == user.session_id
-    schema = schemathesis.openapi.from_path(ROOT / "openapi.yaml")
-    by_id = {
-        op.definition.raw["operationId"]: op for op in map(_operation, schema.get_all_operations())
-    }
+    by_id = _by_operation_id(schemathesis.openapi.from_path(ROOT / "openapi.yaml"))
     case = by_id["delete_session"].Case(path_parameters={"session_id": user.session_id})
     hooks.SignupAndLogin().set(case, identity, None)
     assert case.path_parameters["session_id"] == identity.spare
