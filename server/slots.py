@@ -5,7 +5,8 @@ One at a time per key (an account, a feed): another request of that key meanwhil
 once (`busy`: a 503 with Retry-After), being the same work again. `size` at once in all: a
 request past that waits its turn, first come first served, for at most `wait` seconds (then
 `busy`), before it reads anything. The work is read on the event loop, then made on a thread;
-its slot is held until the thread is done, even if the request is gone by then.
+its slot is held until what was made is used (the answer sent: a large one is sent a part at a
+time, server/contract/reply.py), or, if the request is gone before, until the thread is done.
 """
 
 from __future__ import annotations
@@ -27,9 +28,15 @@ class Slots:
         self._room = asyncio.Semaphore(size)
 
     async def run(
-        self, key: str, read: Callable[[], Awaitable[Read]], make: Callable[[Read], T]
+        self,
+        key: str,
+        read: Callable[[], Awaitable[Read]],
+        make: Callable[[Read], T],
+        until: list[Callable[[], None]],
     ) -> T:
-        """make(await read()) on a thread, in a slot of `key`."""
+        """make(await read()) on a thread, in a slot of `key`, given back by whoever runs
+        `until` once what was made is used (the pipeline, when the answer is sent: the
+        request's `when_sent`)."""
         await self._take(key)
         try:
             found = await read()
@@ -37,8 +44,13 @@ class Slots:
         except BaseException:
             self._give_back(key)
             raise
-        made.add_done_callback(lambda _: self._give_back(key))
-        return await asyncio.shield(made)
+        try:
+            value = await asyncio.shield(made)
+        except BaseException:  # the thread failed, or the request is gone: when it is done
+            made.add_done_callback(lambda _: self._give_back(key))
+            raise
+        until.append(lambda: self._give_back(key))
+        return value
 
     async def _take(self, key: str) -> None:
         if key in self.taken:

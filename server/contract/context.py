@@ -102,6 +102,8 @@ class RequestContext:
     query: dict[str, Any] = field(default_factory=dict)
     header_params: dict[str, Any] = field(default_factory=dict)
     body: Any = None
+    # What the pipeline runs once the answer is sent, or the request is gone (server/slots.py)
+    when_sent: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def user_id(self) -> str:

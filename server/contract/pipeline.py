@@ -50,42 +50,49 @@ def endpoint(
     async def run(request: Request, **_path: str) -> HTTPResponse:
         settings = request.app.ctx.settings
         try:
-            checked = await _admit(request, operation)
             try:
-                values = await _read(plan, request, settings.validate_requests)
-            except Unsure:  # openapi-core decides (adapted only now: the plan needs no copies)
-                adapter = SanicOpenAPIRequest(request, operation)
-                values = await _fallback(request, "request").request(
-                    client_key(request), validate_request, contract, adapter
-                )
-                check_storable(values)
-            request.ctx.path_params = values.path
-            request.ctx.query = values.query
-            request.ctx.header_params = values.headers
-            request.ctx.body = values.body
-            reply = await _answered(handler, request, checked)
-            if checked is not None:
-                await checked.confirm()
-            if isinstance(reply, Streamed):
-                await reply.stream(request)
-                return None  # type: ignore[return-value]  # the stream has answered
-        except Exception as exc:
-            reply = problem_reply(request, exc)
-        data = reply.encode()
-        if settings.validate_responses:
-            try:
-                check = partial(
-                    plan.check_response, reply.status, reply.headers, reply.content_type, data
-                )
-                if data is not None and len(data) > LARGE_BODY:
-                    await asyncio.to_thread(check)
-                else:
-                    check()
-            except Unsure:
-                reply, data = await _checked_reply(
-                    request, contract, operation, reply, data, vouched
-                )
-        return reply.response(data)
+                checked = await _admit(request, operation)
+                try:
+                    values = await _read(plan, request, settings.validate_requests)
+                except Unsure:  # openapi-core decides (adapted only now: the plan needs no copies)
+                    adapter = SanicOpenAPIRequest(request, operation)
+                    values = await _fallback(request, "request").request(
+                        client_key(request), validate_request, contract, adapter
+                    )
+                    check_storable(values)
+                request.ctx.path_params = values.path
+                request.ctx.query = values.query
+                request.ctx.header_params = values.headers
+                request.ctx.body = values.body
+                reply = await _answered(handler, request, checked)
+                if checked is not None:
+                    await checked.confirm()
+                if isinstance(reply, Streamed):
+                    await reply.stream(request)
+                    return None  # type: ignore[return-value]  # the stream has answered
+            except Exception as exc:
+                reply = problem_reply(request, exc)
+            data = reply.encode()
+            if settings.validate_responses:
+                try:
+                    check = partial(
+                        plan.check_response, reply.status, reply.headers, reply.content_type, data
+                    )
+                    if data is not None and len(data) > LARGE_BODY:
+                        await asyncio.to_thread(check)
+                    else:
+                        check()
+                except Unsure:
+                    reply, data = await _checked_reply(
+                        request, contract, operation, reply, data, vouched
+                    )
+            if data is not None and len(data) > LARGE_BODY:  # sent as the client reads it
+                await reply.send_in_parts(request, data)
+                return None  # type: ignore[return-value]  # answered
+            return reply.response(data)
+        finally:  # the answer is sent, or the request is gone
+            for done in request.ctx.when_sent:
+                done()
 
     run.__name__ = operation.operation_id
     return run

@@ -42,10 +42,10 @@ class FeedBusy(ServiceUnavailable):
 
 
 def feed_slots() -> Slots:
-    """A worker writes a feed one at a time, and FEEDS_AT_ONCE in all (reading its tasks, then
-    writing its text on a thread; past that a feed waits its turn): a feed of 10,000 VTODOs
-    takes some 20-40 MB at its peak, and sixteen requests of one feed's URL at once held a
-    worker at 457 MB, and 373 MB after."""
+    """A worker writes a feed one at a time, and FEEDS_AT_ONCE in all (reading its tasks,
+    writing its text on a thread, then sending it; past that a feed waits its turn): a feed of
+    10,000 VTODOs takes some 20-40 MB at its peak, and sixteen requests of one feed's URL at
+    once held a worker at 457 MB, and 373 MB after."""
     return Slots(FEEDS_AT_ONCE, FEED_WAIT, lambda: FeedBusy(FEED_RETRY))
 
 
@@ -123,7 +123,7 @@ async def serve_calendar_feed(request: Request) -> Reply:
     def written(rows: list[dict[str, Any]]) -> bytes:
         return _written(feed["list_name"] or "Tasks", rows, feed["timezone"])
 
-    text = await request.app.ctx.feeds.run(str(feed["id"]), read, written)  # made off the loop
+    text = await request.app.ctx.feeds.run(str(feed["id"]), read, written, request.ctx.when_sent)
     return Reply(text, headers=headers, content_type="text/calendar; charset=utf-8")
 
 

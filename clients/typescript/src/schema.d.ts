@@ -1467,7 +1467,8 @@ export interface paths {
          *     that was never issued all answer `404`. A worker writes a feed one at a
          *     time (a request of it meanwhile is `503` `feed-busy`, to ask again after
          *     `Retry-After`; a `304` is answered meanwhile) and four at once in all (a
-         *     fifth waits its turn, up to 10 s, then `feed-busy`).
+         *     fifth waits its turn, up to 10 s, then `feed-busy`), each until it is
+         *     sent (see Limits: a client that stops reading is cut off).
          */
         get: operations["serve_calendar_feed"];
         put?: never;
@@ -1493,7 +1494,7 @@ export interface paths {
         };
         /**
          * Export the account's lists, tasks and comments
-         * @description One `Export` document: every list (in manual order) and every task, the trash included (`deleted_at` set), each sibling group in its manual order, with dates, recurrence and reminders, and every comment of those tasks (whoever wrote it; a trashed task's too), task by task, oldest first. `POST .../import` takes it back, into this account or another. A worker makes an account's export one at a time (one asked for meanwhile is `503` `export-busy`, to ask again after `Retry-After`) and two at once in all (a third waits its turn, up to 10 s, then `export-busy`).
+         * @description One `Export` document: every list (in manual order) and every task, the trash included (`deleted_at` set), each sibling group in its manual order, with dates, recurrence and reminders, and every comment of those tasks (whoever wrote it; a trashed task's too), task by task, oldest first. `POST .../import` takes it back, into this account or another. A worker makes an account's export one at a time (one asked for meanwhile is `503` `export-busy`, to ask again after `Retry-After`) and two at once in all (a third waits its turn, up to 10 s, then `export-busy`), each until it is sent (see Limits: a client that stops reading is cut off).
          */
         get: operations["export_account"];
         put?: never;

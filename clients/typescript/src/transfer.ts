@@ -4,7 +4,8 @@
  * the document into a fresh account, export that one and compare: the same document but for ids
  * and timestamps (and the inbox, which keeps the importing account's own name, colour and
  * place); the comment is the importer's own there. Exports asked for at once are each answered,
- * a busy one after its Retry-After, and so are a feed's polls from several devices at once.
+ * a busy one after its Retry-After, and so are a feed's polls from several devices at once; a
+ * large export read slowly comes whole.
  */
 import { type Api, type Schemas, check, expectEmpty, expectProblem, expectStatus, makeClient } from "./api.js";
 
@@ -133,6 +134,32 @@ export async function transferFlow(api: Api, baseUrl: string, userId: string, st
     const broken = { ...exported, tasks: [{ id: exported.tasks[0]?.id ?? "", list_id: exported.lists[0]?.id ?? "", title: "" }] };
     const problem = expectProblem(await fresh.POST("/api/{user_id}/import", { params: { path }, body: broken }), 422);
     check(problem.errors?.[0]?.loc.join(".").startsWith("body.tasks.0"), `422 at ${problem.errors?.[0]?.loc.join(".")}`);
+    await largeExport(fresh, baseUrl, login.user.id, login.access_token);
     expectEmpty(await fresh.DELETE("/api/me", { body: { password } }), 204);
   });
+}
+
+/** An export over 256 KiB is sent as the client reads it: read a part at a time with pauses, it
+ * comes whole, as long as its Content-Length says. */
+async function largeExport(api: Api, baseUrl: string, userId: string, token: string): Promise<void> {
+  const inbox = crypto.randomUUID();
+  const tasks = Array.from({ length: 200 }, (_, n) => ({
+    id: crypto.randomUUID(), list_id: inbox, title: `Large ${n}`, description: "x".repeat(1500),
+  }));
+  const doc = { format: "todo-api.export.v1" as const, lists: [{ id: inbox, name: "Inbox", is_inbox: true }], tasks };
+  const path = { user_id: userId };
+  expectStatus(await api.POST("/api/{user_id}/import", { params: { path }, body: doc }), 200);
+  const answer = await fetch(`${baseUrl}/api/${userId}/export`, { headers: { Authorization: `Bearer ${token}` } });
+  check(answer.status === 200 && answer.body !== null, `a large export answered ${answer.status}`);
+  const length = Number(answer.headers.get("Content-Length"));
+  const reader = answer.body.getReader();
+  const parts: Uint8Array[] = [];
+  for (let part = await reader.read(); !part.done; part = await reader.read()) {
+    parts.push(part.value);
+    await new Promise((resolve) => setTimeout(resolve, 5));  // a reader slower than the network
+  }
+  const bytes = Buffer.concat(parts);
+  check(length > 256 * 1024 && bytes.length === length, `a large export of ${bytes.length} bytes, Content-Length ${length}`);
+  const large = JSON.parse(bytes.toString("utf8")) as Export;
+  check(large.tasks.filter((t) => t.title.startsWith("Large ")).length === 200, "a large export lacks tasks");
 }

@@ -1,0 +1,149 @@
+"""A large answer (an export, a calendar feed) is sent a part at a time as the client reads it,
+in the slot it was made in: it stays in memory until it is sent (twenty exports a client opened
+and did not read held a worker at 744 MB while each slot was given back once encoded), so the
+slot is held until then, and a client that stops reading is cut off."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import psycopg
+import pytest
+
+from server.contract import reply
+from server.slots import Slots
+from tests.conftest import User
+from tests.support import Api, until
+
+TASKS = 5000  # of 2,000-character descriptions: an export of some 11 MB, a feed of some 12 MB,
+# more than the sockets' buffers hold (4 MB as the server sends, 4 KB as the test reads)
+SEED = """
+INSERT INTO tasks (user_id, list_id, title, description, due_on)
+SELECT l.user_id, l.id, 'Big ' || n, repeat('x', 2000), DATE '2030-01-01' + n
+FROM lists l, generate_series(%(start)s, %(start)s + 999) n
+WHERE l.user_id = %(user_id)s AND l.is_inbox
+"""
+
+
+@pytest.fixture
+def big(make_user: Callable[..., User], sql: psycopg.Connection[Any]) -> User:
+    owner: User = make_user(name="Big")
+    for start in range(0, TASKS, 1000):
+        sql.execute(SEED, {"user_id": owner.id, "start": start})
+    return owner
+
+
+def export(api: Api, owner: User) -> tuple[str, dict[str, str], Slots]:
+    return f"/api/{owner.id}/export", owner.headers, api.app.ctx.exports
+
+
+def feed(api: Api, owner: User) -> tuple[str, dict[str, str], Slots]:
+    made = api.post(f"/api/{owner.id}/calendar-feeds", json={}, headers=owner.headers)
+    assert made.status_code == 201, made.text
+    return urlsplit(made.json()["url"]).path, {}, api.app.ctx.feeds
+
+
+def asking(
+    api: Api, path: str, headers: dict[str, str], buffer: int | None = 4096
+) -> socket.socket:
+    """A connection that has asked for `path` and read nothing yet (by default, its receive
+    buffer kept small: a client that does not read holds little of the answer)."""
+    sock = socket.socket()
+    if buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
+    sock.connect(("127.0.0.1", api.port))
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n{head}\r\n".encode())
+    sock.setblocking(False)
+    return sock
+
+
+async def drained(sock: socket.socket) -> bytes:
+    """All the connection gives until it closes."""
+    loop, got = asyncio.get_running_loop(), bytearray()
+    while True:
+        try:
+            part = await loop.sock_recv(sock, 1 << 20)
+        except ConnectionResetError:
+            return bytes(got)
+        if not part:
+            return bytes(got)
+        got += part
+
+
+def length_and_body(answer: bytes) -> tuple[int, bytes]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "HTTP/1.1 200 OK", lines[0]
+    fields = dict(line.split(": ", 1) for line in lines[1:])
+    assert "transfer-encoding" not in {name.lower() for name in fields}
+    return int(next(v for k, v in fields.items() if k.lower() == "content-length")), body
+
+
+@pytest.mark.parametrize("answer", [export, feed], ids=["export", "feed"])
+def test_an_answer_a_client_does_not_read_holds_its_slot_until_it_is_cut_off(
+    api: Api, big: User, answer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the client has not read the answer, the same work asked for again is 503 busy (its
+    slot is still held), and once the client has taken nothing for PART_SECONDS it is cut off,
+    the slot is given back, and the next request is answered whole."""
+    monkeypatch.setattr(reply, "PART_SECONDS", 1.0)
+    path, headers, slots = answer(api, big)
+
+    async def play() -> tuple[Any, bytes, Any]:
+        sock = asking(api, path, headers)
+        try:
+            assert await until(lambda: slots.taken, within=30)
+            await asyncio.sleep(0.5)  # made and checked long since: now being sent
+            again = await api.arequest("GET", path, headers=headers)
+            assert await until(lambda: not slots.taken, within=30)
+            cut = await drained(sock)
+        finally:
+            sock.close()
+        return again, cut, await api.arequest("GET", path, headers=headers)
+
+    again, cut, whole = api.run(play())
+    assert again.status_code == 503, again.text[:300]
+    assert again.json()["type"].endswith("-busy")
+    assert again.headers["Retry-After"] == "2"
+    length, body = length_and_body(cut)
+    assert len(body) < length  # cut off
+    assert whole.status_code == 200
+    assert int(whole.headers["content-length"]) == len(whole.content) == length
+    assert whole.content.count(b"x" * 70) >= TASKS  # every description
+
+
+def test_a_slow_reader_that_keeps_reading_gets_the_whole_export(
+    api: Api, big: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cut-off is per part, not for the whole answer: a client that takes a part well within
+    PART_SECONDS reads on for as long as the answer lasts (here several times PART_SECONDS)."""
+    monkeypatch.setattr(reply, "PART_SECONDS", 0.5)
+    path, headers, slots = export(api, big)
+
+    async def play() -> bytes:
+        sock = asking(api, path, headers, buffer=None)
+        loop, got, end = asyncio.get_running_loop(), bytearray(), None
+        try:
+            while end is None or len(got) < end:
+                await asyncio.sleep(0.05)  # some 4 MB/s at most: 3 s for the export
+                part = await loop.sock_recv(sock, 200_000)
+                if not part:
+                    break
+                got += part
+                if end is None and b"\r\n\r\n" in got:
+                    end = got.index(b"\r\n\r\n") + 4 + length_and_body(bytes(got))[0]
+        finally:
+            sock.close()
+        return bytes(got)
+
+    length, body = length_and_body(api.run(play()))
+    assert len(body) == length
+    document = orjson.loads(body)
+    assert len(document["tasks"]) == TASKS
+    assert not slots.taken
