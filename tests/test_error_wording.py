@@ -198,6 +198,32 @@ def test_another_users_list_says_what_to_send_not_the_schema(
     assert item["errors"][0]["loc"] == ["body", "operations", 0, "body", "list_id"]
 
 
+@pytest.mark.parametrize(
+    ("suffix", "without"),
+    [
+        ("tasks", "for the inbox"),
+        ("tasks/clear-completed", "to clear every list"),
+        ("calendar-feeds", "for every list"),
+    ],
+)
+def test_each_body_naming_anothers_list_says_what_leaving_it_out_does(
+    api: Api, user: User, other_user: User, suffix: str, without: str
+) -> None:
+    theirs = api.get(f"/api/{other_user.id}/lists", headers=other_user.headers).json()["lists"][0]
+    body = (
+        {"title": "x", "list_id": theirs["id"]} if suffix == "tasks" else {"list_id": theirs["id"]}
+    )
+    _, errors = _errors(api.post(f"/api/{user.id}/{suffix}", json=body, headers=user.headers))
+    assert errors == [
+        {
+            "loc": ["body", "list_id"],
+            "msg": "is not one of your lists: send the id of a list from GET"
+            f" /api/{{user_id}}/lists, or leave list_id out {without}",
+            "type": "value_error",
+        }
+    ]
+
+
 def test_a_batch_item_without_its_task_id_or_body_says_which(api: Api, user: User) -> None:
     assert _batch_item(api, user, {"op": "delete"})["detail"] == (
         "A delete item needs the task_id of the task it acts on."

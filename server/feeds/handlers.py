@@ -24,6 +24,7 @@ from server.errors import (
 )
 from server.feeds.ical import calendar
 from server.http.preconditions import Malformed, entity_tags
+from server.lists.missing import not_your_list
 from server.slots import Slots
 
 FEED_SECRET_PREFIX = "tdc_"  # noqa: S105 (a prefix, not a secret)
@@ -78,7 +79,7 @@ async def create_calendar_feed(request: Request) -> Reply:
                 known = role["caller_role"] is not None
             if not known:
                 raise UnprocessableContent.at(
-                    ["body", "list_id"], "is not one of your lists", "value_error"
+                    ["body", "list_id"], not_your_list("for every list"), "value_error"
                 )
             raise QuotaExceeded(f"An account has at most {FEED_QUOTA} calendar feeds.")
     url = f"{request.scheme}://{request.host}/calendar/{token}"

@@ -11,14 +11,12 @@ from server.contract.reply import Reply
 from server.errors import NotFound, UnprocessableContent
 from server.http.paging import both_offset_and_cursor, cursor_instant, decode_cursor, encode_cursor
 from server.http.preconditions import conditional, etag
+from server.lists.missing import not_your_list
 from server.sync.restore import NOT_IN_TRASH, restore
 from server.tasks.fields import task_body
 
 CONTEXT = b"trash"
-NOT_YOUR_LIST = (
-    "is not one of your lists: send the id of a list from GET /api/{user_id}/lists, or leave"
-    " list_id out to clear every list"
-)
+NOT_YOUR_LIST = not_your_list("to clear every list")
 
 
 async def list_trash(request: Request) -> Reply:

@@ -19,14 +19,12 @@ from server.db.executor import ATTEMPTS, Executor, Row
 from server.db.queries import AccessParams, Queries, TokenParams
 from server.errors import NotFound, QuotaExceeded, UnprocessableContent
 from server.http.preconditions import current
+from server.lists.missing import not_your_list
 from server.ordering.siblings import LAST, Siblings, find_slot, put
 from server.tasks.missing import NO_TASK
 
 MAX_LEVEL = 4  # a top-level task is at level 1
-NOT_YOUR_LIST = (
-    "is not one of your lists: send the id of a list from GET /api/{user_id}/lists, or leave"
-    " list_id out for the inbox"
-)
+NOT_YOUR_LIST = not_your_list("for the inbox")
 NOT_THE_PARENTS_LIST = (
     "is not the list of the parent task: leave list_id out (a subtask goes in its parent's list)"
 )
