@@ -349,4 +349,4 @@ def test_a_worker_writes_a_feed_one_at_a_time_and_four_at_once(
         assert busy.json()["type"].endswith("feed-busy")
         assert busy.headers["Retry-After"] == "2"
     assert [answer.status_code for answer in answered] == [200] * 5
-    assert not slots.taken  # each let go once its text was written
+    assert not slots.taken  # each let go once its text was sent

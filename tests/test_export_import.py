@@ -867,5 +867,5 @@ def test_a_worker_makes_an_account_s_export_one_at_a_time_and_two_at_once(
         assert busy.headers["Retry-After"] == "2"
     assert [answer.status_code for answer in answered] == [200, 200, 200]
     assert {answer.json()["format"] for answer in answered} == {"todo-api.export.v1"}
-    assert not slots.taken  # each let go once its document was encoded
+    assert not slots.taken  # each let go once its document was sent
     assert api.get(f"/api/{ada.id}/export", headers=ada.headers).status_code == 200
