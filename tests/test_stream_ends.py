@@ -242,7 +242,9 @@ def test_a_stream_rechecks_its_session_before_each_delivery(
     api: Api, user: User, other_user: User, sql: psycopg.Connection[Any], delivery: str
 ) -> None:
     """With the revocation's own signal missing (triggers off for that statement), the next
-    delivery's re-check still ends the stream instead of delivering."""
+    delivery's re-check still ends the stream instead of delivering. The session ends once the
+    stream waits for signals: its answer is out before its first read (events.run), which is a
+    re-check of its own and would end it before any delivery."""
     session = log_in(api, user)
 
     async def scenario() -> None:
@@ -250,6 +252,7 @@ def test_a_stream_rechecks_its_session_before_each_delivery(
             httpx.AsyncClient(base_url=api.base, timeout=30) as client,
             stream(client, holder(user, session)) as listener,
         ):
+            await _until(_waiting_for_a_signal, 5)
             await asyncio.to_thread(_end_silently, sql, user.id)
             with pytest.raises(TimeoutError):
                 await listener.next(within=0.3)
@@ -332,15 +335,27 @@ async def stalled(api: Api, user: User, sql: psycopg.Connection[Any]) -> socket.
 
 def _blocked_in_a_send() -> bool:
     """Whether a stream waits in Sanic's send for its client to drain what was sent."""
+    return any(
+        "_deliver" in names and names[-3:-1] == ["send", "wait"] for names in _suspended_in()
+    )
+
+
+def _waiting_for_a_signal() -> bool:
+    """Whether a stream, its reads done, waits for its user's next signal (on its queue)."""
+    return any(names[-3:-1] == ["_deliver", "get"] for names in _suspended_in())
+
+
+def _suspended_in() -> list[list[str]]:
+    """For each task, the chain of coroutines it is suspended in, outermost first."""
+    chains = []
     for task in asyncio.all_tasks():
         names, awaited = [], cast(Any, task.get_coro())
-        while awaited is not None:  # the chain of coroutines the task is suspended in
+        while awaited is not None:
             code = getattr(awaited, "cr_code", None) or getattr(awaited, "gi_code", None)
             names.append(code.co_name if code else type(awaited).__name__)
             awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
-        if "_deliver" in names and names[-3:-1] == ["send", "wait"]:
-            return True
-    return False
+        chains.append(names)
+    return chains
 
 
 def _authorization(user: User) -> str:
