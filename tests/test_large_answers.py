@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -147,3 +148,38 @@ def test_a_slow_reader_that_keeps_reading_gets_the_whole_export(
     document = orjson.loads(body)
     assert len(document["tasks"]) == TASKS
     assert not slots.taken
+
+
+def test_a_client_gone_while_its_export_is_checked_leaves_the_slot_held_until_the_check_ends(
+    api: Api, big: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large answer's check reads the whole body again on a thread (an export of 50,000 tasks:
+    some 35 MB more, and a second of a thread): a client that leaves meanwhile leaves its slot
+    held until that thread is done, so leaving and asking again cannot pile checks up."""
+    plan = api.app.ctx.plans["export_account"]
+    checking, release = threading.Event(), threading.Event()
+    check = plan.check_response
+
+    def held_open(*args: Any) -> None:
+        checking.set()
+        release.wait(timeout=30)
+        check(*args)
+
+    monkeypatch.setattr(plan, "check_response", held_open)
+    path, headers, slots = export(api, big)
+
+    async def play() -> set[str]:
+        sock = asking(api, path, headers)
+        try:
+            assert await until(checking.is_set, within=30)
+        finally:
+            sock.close()
+        try:
+            await asyncio.sleep(0.5)  # the request is gone: its handler was cancelled
+            return set(slots.taken)
+        finally:
+            release.set()
+
+    assert api.run(play()) == {big.id}
+    assert api.run(until(lambda: not slots.taken, within=30))
+    assert api.get(path, headers=headers).status_code == 200

@@ -79,7 +79,7 @@ def endpoint(
                         plan.check_response, reply.status, reply.headers, reply.content_type, data
                     )
                     if data is not None and len(data) > LARGE_BODY:
-                        await asyncio.to_thread(check)
+                        await _checked_on_a_thread(request, check)
                     else:
                         check()
                 except Unsure:
@@ -91,11 +91,27 @@ def endpoint(
                 return None  # type: ignore[return-value]  # answered
             return reply.response(data)
         finally:  # the answer is sent, or the request is gone
-            for done in request.ctx.when_sent:
-                done()
+            _let_go(request.ctx.when_sent)
 
     run.__name__ = operation.operation_id
     return run
+
+
+async def _checked_on_a_thread(request: Request, check: Callable[[], None]) -> None:
+    """check() on a thread. If the request is gone meanwhile, what it holds until its answer is
+    sent (a slot: server/slots.py) is held until the thread is done, the body being in use."""
+    checking = asyncio.ensure_future(asyncio.to_thread(check))
+    try:
+        await asyncio.shield(checking)
+    except asyncio.CancelledError:
+        held, request.ctx.when_sent = request.ctx.when_sent, []
+        checking.add_done_callback(lambda _: _let_go(held))
+        raise
+
+
+def _let_go(held: list[Callable[[], None]]) -> None:
+    for done in held:
+        done()
 
 
 class Contended(ServiceUnavailable):
