@@ -86,7 +86,8 @@ def endpoint(
                     reply, data = await _checked_reply(
                         request, contract, operation, reply, data, vouched
                     )
-            if data is not None and len(data) > LARGE_BODY:  # sent as the client reads it
+            if data is not None and len(data) > LARGE_BODY and request.method != "HEAD":
+                # sent as the client reads it (a HEAD's is not sent: Sanic drops it)
                 await reply.send_in_parts(request, data)
                 return None  # type: ignore[return-value]  # answered
             return reply.response(data)

@@ -12,10 +12,12 @@ from sanic import HTTPResponse
 from sanic.exceptions import RequestCancelled
 from sanic.helpers import has_message_body
 
+from server.http.pace import Pace
+
 JSON = "application/json"
 FINISH_SECONDS = 0.25  # a stream's end waits this long for a client that does not read
-# A large body is sent a part at a time, each taken by the client within PART_SECONDS or the
-# connection is cut: some 26 KB/s at the least (a body stays in memory until it is sent).
+# A large body is sent a part at a time; a client that takes less than a PART of it in
+# PART_SECONDS (some 26 KB/s) is cut off: a body stays in memory until it is sent.
 PART = 256 * 1024
 PART_SECONDS = 10
 UNSAFE_IN_HEADERS = str.maketrans("", "", "\r\n\x00")  # what Sanic strips from every header
@@ -96,21 +98,34 @@ class Reply:
         return response
 
     async def send_in_parts(self, request: Any, data: bytes) -> None:
-        """Send `data`, this reply's body as encoded (and checked), a PART at a time: each part
-        is written once the client has taken the one before, and a client that takes none
-        within PART_SECONDS is cut off. The body's Content-Length is known, as ever."""
+        """Send `data`, this reply's body as encoded (and checked), a PART at a time as the
+        client takes it (with its Content-Length, as ever), and cut the client off once it
+        took less than a PART in PART_SECONDS (server/http/pace.py)."""
         head = self.response(b"")
         head.headers["content-length"] = str(len(data))
         response = await request.respond(head)
+        pace = Pace(request.transport, PART, PART_SECONDS, asyncio.get_running_loop().time)
         try:
             for start in range(0, len(data), PART):
-                async with asyncio.timeout(PART_SECONDS):
-                    await response.send(data[start : start + PART])
-            async with asyncio.timeout(PART_SECONDS):
-                await response.eof()
+                part = data[start : start + PART]
+                await _paced(response.send(part), pace)
+                pace.wrote(len(part))
+            await _paced(response.eof(), pace)
         except TimeoutError:  # too slow a reader holds the body no longer: as if it had left
             request.transport.abort()
             raise RequestCancelled() from None
+
+
+async def _paced(sending: Awaitable[None], pace: Pace) -> None:
+    """Await `sending`, looking at the client's pace while it waits (TimeoutError: too slow)."""
+    sent = asyncio.ensure_future(sending)
+    try:
+        while not (await asyncio.wait((sent,), timeout=min(1.0, PART_SECONDS / 4)))[0]:
+            if pace.too_slow():
+                raise TimeoutError
+        sent.result()
+    finally:
+        sent.cancel()  # still waiting: too slow, or the request is gone
 
 
 @dataclass
