@@ -12,7 +12,7 @@ from sanic import HTTPResponse
 from sanic.exceptions import RequestCancelled
 from sanic.helpers import has_message_body
 
-from server.http.pace import Pace
+from server.contract.pace import Pace
 
 JSON = "application/json"
 FINISH_SECONDS = 0.25  # a stream's end waits this long for a client that does not read
@@ -100,7 +100,7 @@ class Reply:
     async def send_in_parts(self, request: Any, data: bytes) -> None:
         """Send `data`, this reply's body as encoded (and checked), a PART at a time as the
         client takes it (with its Content-Length, as ever), and cut the client off once it
-        took less than a PART in PART_SECONDS (server/http/pace.py)."""
+        took less than a PART in PART_SECONDS (server/contract/pace.py)."""
         head = self.response(b"")
         head.headers["content-length"] = str(len(data))
         response = await request.respond(head)
