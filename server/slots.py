@@ -1,13 +1,17 @@
-"""Work a worker does a few at a time because each holds much memory while it is made: an
-export's document, a calendar feed's text.
+"""Work a worker does a few at a time because each holds much memory: an export's document, a
+calendar feed's text, while it is made (a document of 50,000 tasks: some 180 MB at its peak)
+and, made, until it is sent (its 22 MB).
 
-One at a time per key (an account, a feed): another request of that key meanwhile is refused at
-once (`busy`: a 503 with Retry-After), being the same work again. `size` at once in all: a
-request past that waits its turn, first come first served, for at most `wait` seconds (then
-`busy`), before it reads anything. The work is read on the event loop, then made on a thread;
-its slot is held until what was made is used (the answer sent: a large one is sent a part at a
-time, server/contract/reply.py), or, if the request is gone before, until the thread is done.
-"""
+- One at a time per key (an account, a feed), from the request's start until its answer is
+  sent, or the request is gone and its thread done: another request of that key meanwhile is
+  refused at once (`busy`: a 503 with Retry-After), being the same work again.
+- `size` made at once in all: a request past that waits its turn, first come first served, for
+  at most `wait` seconds (then `busy`), before it reads anything. Its turn ends with its thread.
+- At most `unsent` bytes made and not sent yet: past that a request is refused at once
+  (`busy`), before it reads anything. A client too slow to take an answer is cut off
+  (server/contract/pace.py), so its bytes go.
+
+A slow reader holds its own key and its own bytes, never another request's turn to be made."""
 
 from __future__ import annotations
 
@@ -17,43 +21,51 @@ from typing import TypeVar
 
 from server.errors import ServiceUnavailable
 
-T = TypeVar("T")
 Read = TypeVar("Read")
 
 
 class Slots:
-    def __init__(self, size: int, wait: float, busy: Callable[[], ServiceUnavailable]) -> None:
-        self.wait, self.busy = wait, busy
-        self.taken: set[str] = set()  # keys holding a slot, or waiting for one
+    def __init__(
+        self, size: int, wait: float, unsent: int, busy: Callable[[], ServiceUnavailable]
+    ) -> None:
+        self.wait, self.unsent, self.busy = wait, unsent, busy
+        self.taken: set[str] = set()  # keys being made, waiting to be, or being sent
+        self.held = 0  # bytes made and not sent yet
         self._room = asyncio.Semaphore(size)
 
     async def run(
         self,
         key: str,
         read: Callable[[], Awaitable[Read]],
-        make: Callable[[Read], T],
-        until: list[Callable[[], None]],
-    ) -> T:
-        """make(await read()) on a thread, in a slot of `key`, given back by whoever runs
-        `until` once what was made is used (the pipeline, when the answer is sent: the
-        request's `when_sent`)."""
+        make: Callable[[Read], bytes],
+        when_sent: list[Callable[[], None]],
+    ) -> bytes:
+        """make(await read()) on a thread, in a turn; `key` and the bytes made are let go by
+        whoever runs `when_sent` once they are sent (the pipeline: the request's when_sent)."""
         await self._take(key)
         try:
             found = await read()
             made = asyncio.ensure_future(asyncio.to_thread(make, found))
         except BaseException:
-            self._give_back(key)
+            self._room.release()
+            self.taken.discard(key)
             raise
+        made.add_done_callback(lambda _: self._room.release())
         try:
-            value = await asyncio.shield(made)
+            body = await asyncio.shield(made)
         except BaseException:  # the thread failed, or the request is gone: when it is done
-            made.add_done_callback(lambda _: self._give_back(key))
+            made.add_done_callback(lambda _: self.taken.discard(key))
             raise
-        until.append(lambda: self._give_back(key))
-        return value
+        self.held += len(body)
+        when_sent.append(lambda: self._sent(key, len(body)))
+        return body
+
+    def _sent(self, key: str, size: int) -> None:
+        self.taken.discard(key)
+        self.held -= size
 
     async def _take(self, key: str) -> None:
-        if key in self.taken:
+        if key in self.taken or self.held >= self.unsent:
             raise self.busy()
         self.taken.add(key)
         try:
@@ -65,7 +77,3 @@ class Slots:
         except BaseException:
             self.taken.discard(key)
             raise
-
-    def _give_back(self, key: str) -> None:
-        self.taken.discard(key)
-        self._room.release()

@@ -19,6 +19,7 @@ import pytest
 
 from server.contract import reply
 from server.slots import Slots
+from server.transfer import handlers
 from tests.conftest import User
 from tests.support import Api, until
 
@@ -32,12 +33,16 @@ WHERE l.user_id = %(user_id)s AND l.is_inbox
 """
 
 
-@pytest.fixture
-def big(make_user: Callable[..., User], sql: psycopg.Connection[Any]) -> User:
-    owner: User = make_user(name="Big")
+def seeded(make_user: Callable[..., User], sql: psycopg.Connection[Any], name: str) -> User:
+    owner: User = make_user(name=name)
     for start in range(0, TASKS, 1000):
         sql.execute(SEED, {"user_id": owner.id, "start": start})
     return owner
+
+
+@pytest.fixture
+def big(make_user: Callable[..., User], sql: psycopg.Connection[Any]) -> User:
+    return seeded(make_user, sql, "Big")
 
 
 def export(api: Api, owner: User) -> tuple[str, dict[str, str], Slots]:
@@ -206,3 +211,61 @@ def test_the_head_of_a_large_answer_is_its_get_s_without_an_error(
     whole = api.get(path, headers=headers)
     assert len(whole.content) == int(whole.headers["content-length"])
     assert abs(len(whole.content) - length) <= len(".000000")  # exported_at: its microseconds
+
+
+def test_answers_being_sent_hold_their_keys_not_the_turns_to_be_made(
+    api: Api,
+    big: User,
+    make_user: Callable[..., User],
+    sql: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A slow reader holds its own key and its bytes, never another request's turn to be made:
+    while two large exports (as many as a worker makes at once) are unread, a third account's
+    export is made at once."""
+    monkeypatch.setattr(reply, "PART_SECONDS", 30)  # unread for the whole test, not cut off
+    other, small = seeded(make_user, sql, "Other"), make_user(name="Small")
+    slots = api.app.ctx.exports
+
+    async def play() -> Any:
+        socks = [asking(api, *export(api, who)[:2]) for who in (big, other)]
+        try:
+            assert await until(lambda: slots.held > 2 * 10_000_000, within=30)  # made, unsent
+            slots.wait = 0.2
+            return await api.arequest("GET", f"/api/{small.id}/export", headers=small.headers)
+        finally:
+            slots.wait = handlers.EXPORT_WAIT
+            for sock in socks:
+                sock.close()
+            assert await until(lambda: not slots.taken, within=30)  # the readers gone
+
+    answer = api.run(play())
+    assert answer.status_code == 200, answer.text[:300]
+    assert answer.json()["format"] == "todo-api.export.v1"
+
+
+def test_past_the_bytes_made_and_not_sent_an_export_is_refused_until_they_go(
+    api: Api, big: User, make_user: Callable[..., User], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bytes made and not sent yet are bounded per worker (EXPORTS_UNSENT): past it another
+    account's export is 503 export-busy at once, and answered once the unread one is cut off."""
+    monkeypatch.setattr(reply, "PART_SECONDS", 1.0)
+    slots = api.app.ctx.exports
+    monkeypatch.setattr(slots, "unsent", 1_000_000)
+    small = make_user(name="Small")
+    path = f"/api/{small.id}/export"
+
+    async def play() -> tuple[Any, Any]:
+        sock = asking(api, *export(api, big)[:2])
+        try:
+            assert await until(lambda: big.id in slots.taken and slots.held > 0, within=30)
+            refused = await api.arequest("GET", path, headers=small.headers)
+            assert await until(lambda: slots.held == 0, within=30)  # cut off
+            return refused, await api.arequest("GET", path, headers=small.headers)
+        finally:
+            sock.close()
+
+    refused, answered = api.run(play())
+    assert refused.status_code == 503, refused.text[:300]
+    assert refused.json()["type"].endswith("export-busy")
+    assert answered.status_code == 200

@@ -35,6 +35,7 @@ NO_FEED = "No such calendar feed."
 FEEDS_AT_ONCE = 4  # feeds a worker writes at once, a feed's at most one
 FEED_WAIT = 10  # seconds a feed waits for its turn past FEEDS_AT_ONCE, then 503
 FEED_RETRY = 2  # seconds (Retry-After): 10,000 VTODOs are written in about one
+FEEDS_UNSENT = 64 * 1024 * 1024  # bytes of feeds written, not sent yet, per worker: 503 past it
 
 
 class FeedBusy(ServiceUnavailable):
@@ -43,11 +44,12 @@ class FeedBusy(ServiceUnavailable):
 
 
 def feed_slots() -> Slots:
-    """A worker writes a feed one at a time, and FEEDS_AT_ONCE in all (reading its tasks,
-    writing its text on a thread, then sending it; past that a feed waits its turn): a feed of
-    10,000 VTODOs takes some 20-40 MB at its peak, and sixteen requests of one feed's URL at
-    once held a worker at 457 MB, and 373 MB after."""
-    return Slots(FEEDS_AT_ONCE, FEED_WAIT, lambda: FeedBusy(FEED_RETRY))
+    """A worker writes a feed one at a time, until it is sent, and FEEDS_AT_ONCE in all
+    (reading its tasks and writing its text on a thread; past that a feed waits its turn): a
+    feed of 10,000 VTODOs takes some 20-40 MB at its peak (sixteen requests of one feed's URL
+    at once held a worker at 457 MB, and 373 MB after), and up to 12 MB until sent
+    (FEEDS_UNSENT in all)."""
+    return Slots(FEEDS_AT_ONCE, FEED_WAIT, FEEDS_UNSENT, lambda: FeedBusy(FEED_RETRY))
 
 
 def feed_token_hash(token: str) -> bytes:

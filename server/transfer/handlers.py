@@ -40,6 +40,7 @@ IMPORT_QUEUE = 4  # imports per worker being checked or waiting to be, a client'
 EXPORTS_AT_ONCE = 2  # exports per worker being made, an account's at most one
 EXPORT_WAIT = 10  # seconds an export waits for its turn past EXPORTS_AT_ONCE, then 503
 EXPORT_RETRY = 2  # seconds (Retry-After): an account of 50,000 tasks is exported in about one
+EXPORTS_UNSENT = 128 * 1024 * 1024  # bytes of exports made, not sent yet, per worker: 503 past it
 
 
 class ImportBusy(ServiceUnavailable):
@@ -57,13 +58,12 @@ class ExportBusy(ServiceUnavailable):
 
 
 def export_slots() -> Slots:
-    """A worker makes an account's export one at a time, and EXPORTS_AT_ONCE in all (reading
-    it, encoding it on a thread, checking it and sending it; past that an export waits its
-    turn): an export holds its whole document in memory, some 180 MB at its peak for an
-    account of 50,000 tasks; six at once held a worker at 740 MB, and 430 MB after. Until it
-    is sent: twenty a client did not read held a worker at 744 MB while slots were given back
-    once encoded."""
-    return Slots(EXPORTS_AT_ONCE, EXPORT_WAIT, lambda: ExportBusy(EXPORT_RETRY))
+    """A worker makes an account's export one at a time, until it is sent, and EXPORTS_AT_ONCE
+    in all (reading it and encoding it on a thread; past that an export waits its turn): an
+    export holds its whole document in memory, some 180 MB at its peak for an account of
+    50,000 tasks (six at once held a worker at 740 MB, and 430 MB after), and its 22 MB until
+    sent (EXPORTS_UNSENT in all)."""
+    return Slots(EXPORTS_AT_ONCE, EXPORT_WAIT, EXPORTS_UNSENT, lambda: ExportBusy(EXPORT_RETRY))
 
 
 async def export_account(request: Request) -> Reply:
