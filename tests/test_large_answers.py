@@ -89,6 +89,7 @@ def length_and_body(answer: bytes) -> tuple[int, bytes]:
     assert lines[0] == "HTTP/1.1 200 OK", lines[0]
     fields = dict(line.split(": ", 1) for line in lines[1:])
     assert "transfer-encoding" not in {name.lower() for name in fields}
+    assert {k.lower(): v for k, v in fields.items()}["x-accel-buffering"] == "yes"  # for nginx
     return int(next(v for k, v in fields.items() if k.lower() == "content-length")), body
 
 

@@ -100,9 +100,13 @@ class Reply:
     async def send_in_parts(self, request: Any, data: bytes) -> None:
         """Send `data`, this reply's body as encoded (and checked), a PART at a time as the
         client takes it (with its Content-Length, as ever), and cut the client off once it
-        took less than a PART in PART_SECONDS (server/contract/pace.py)."""
+        took less than a PART in PART_SECONDS (server/contract/pace.py). nginx, whose
+        buffering is off for the event streams, takes it at once and serves the slow client
+        itself (X-Accel-Buffering, which it does not pass on): measured behind the repo's
+        nginx, the account's next exports were 200 while a 120 KB/s client read, not 503."""
         head = self.response(b"")
         head.headers["content-length"] = str(len(data))
+        head.headers["x-accel-buffering"] = "yes"  # nginx in front takes it at once, buffered
         response = await request.respond(head)
         pace = Pace(request.transport, PART, PART_SECONDS, asyncio.get_running_loop().time)
         try:

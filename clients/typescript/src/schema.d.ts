@@ -1465,10 +1465,11 @@ export interface paths {
          *     sees a change on its next poll and downloads nothing otherwise. A
          *     revoked feed, a feed whose list or account was deleted, and a secret
          *     that was never issued all answer `404`. A worker writes a feed one at a
-         *     time (a request of it meanwhile is `503` `feed-busy`, to ask again after
-         *     `Retry-After`; a `304` is answered meanwhile) and four at once in all (a
-         *     fifth waits its turn, up to 10 s, then `feed-busy`), each until it is
-         *     sent (see Limits: a client that stops reading is cut off).
+         *     time, until it is sent (a request of it meanwhile is `503` `feed-busy`,
+         *     to ask again after `Retry-After`; a `304` is answered meanwhile), four
+         *     at once in all (a fifth waits its turn, up to 10 s, then `feed-busy`),
+         *     and holds at most 64 MiB of feeds written and not sent yet (past it,
+         *     `feed-busy` at once; see Limits: a client too slow is cut off).
          */
         get: operations["serve_calendar_feed"];
         put?: never;
@@ -1494,7 +1495,7 @@ export interface paths {
         };
         /**
          * Export the account's lists, tasks and comments
-         * @description One `Export` document: every list (in manual order) and every task, the trash included (`deleted_at` set), each sibling group in its manual order, with dates, recurrence and reminders, and every comment of those tasks (whoever wrote it; a trashed task's too), task by task, oldest first. `POST .../import` takes it back, into this account or another. A worker makes an account's export one at a time (one asked for meanwhile is `503` `export-busy`, to ask again after `Retry-After`) and two at once in all (a third waits its turn, up to 10 s, then `export-busy`), each until it is sent (see Limits: a client that stops reading is cut off).
+         * @description One `Export` document: every list (in manual order) and every task, the trash included (`deleted_at` set), each sibling group in its manual order, with dates, recurrence and reminders, and every comment of those tasks (whoever wrote it; a trashed task's too), task by task, oldest first. `POST .../import` takes it back, into this account or another. A worker makes an account's export one at a time, until it is sent (one asked for meanwhile is `503` `export-busy`, to ask again after `Retry-After`), two at once in all (a third waits its turn, up to 10 s, then `export-busy`), and holds at most 128 MiB of exports made and not sent yet (past it, `export-busy` at once; see Limits: a client too slow is cut off).
          */
         get: operations["export_account"];
         put?: never;
