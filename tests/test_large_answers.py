@@ -13,12 +13,15 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import orjson
 import psycopg
 import pytest
+from sanic import Request
 
 from server.contract import reply
 from server.slots import Slots
+from server.system import middleware
 from server.transfer import handlers
 from tests.conftest import User
 from tests.support import Api, until
@@ -270,3 +273,33 @@ def test_past_the_bytes_made_and_not_sent_an_export_is_refused_until_they_go(
     assert refused.status_code == 503, refused.text[:300]
     assert refused.json()["type"].endswith("export-busy")
     assert answered.status_code == 200
+
+
+def test_a_client_gone_as_the_head_is_given_is_no_error(
+    api: Api,
+    user: User,
+    sql: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client that leaves just as a large answer's head is given (the connection closed
+    between the head and the first part: a closed tab) is nothing to log as an error, and its
+    slot is given back. It made Sanic answer its error on the head already given, and log two
+    errors with their tracebacks."""
+    sql.execute(SEED, {"user_id": user.id, "start": 0})  # some 2.4 MB
+    logged = middleware.log_access
+
+    def leaving(fields: Any) -> None:  # the access log is written as the head is given
+        logged(fields)
+        request: Any = Request.get_current()
+        if request.path.endswith("/export"):
+            request.transport.abort()
+
+    monkeypatch.setattr(middleware, "log_access", leaving)
+    path, headers, slots = export(api, user)
+    with caplog.at_level(logging.WARNING), pytest.raises(httpx.RemoteProtocolError):
+        api.get(path, headers=headers)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    monkeypatch.setattr(middleware, "log_access", logged)
+    assert api.run(until(lambda: not slots.taken, within=10))
+    assert api.get(path, headers=headers).status_code == 200

@@ -11,6 +11,7 @@ import orjson
 from sanic import HTTPResponse
 from sanic.exceptions import RequestCancelled
 from sanic.helpers import has_message_body
+from sanic.http import Stage
 
 from server.contract.pace import Pace
 
@@ -116,8 +117,19 @@ class Reply:
                 pace.wrote(len(part))
             await _paced(response.eof(), pace)
         except TimeoutError:  # too slow a reader holds the body no longer: as if it had left
-            request.transport.abort()
+            _given_up(request)
             raise RequestCancelled() from None
+        except BaseException:  # the client is gone (or the send failed)
+            _given_up(request)
+            raise
+
+
+def _given_up(request: Any) -> None:
+    """The connection closed, and nothing more to answer on it: without the stage, a client
+    gone before the first part made Sanic answer its error on the head already given (the
+    Content-Length of the whole body), and log that with its traceback."""
+    request.transport.abort()
+    request.stream.stage = Stage.FAILED
 
 
 async def _paced(sending: Awaitable[None], pace: Pace) -> None:
