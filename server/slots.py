@@ -7,15 +7,17 @@ and, made, until it is sent (its 22 MB).
   refused at once (`busy`: a 503 with Retry-After), being the same work again.
 - `size` made at once in all: a request past that waits its turn, first come first served, for
   at most `wait` seconds (then `busy`), before it reads anything. Its turn ends with its thread.
-- At most `unsent` bytes made and not sent yet: past that a request is refused at once
-  (`busy`), before it reads anything. A client too slow to take an answer is cut off
-  (server/contract/pace.py), so its bytes go.
+- At most `unsent` bytes made and not sent yet, and `per_client` answers made and not sent yet
+  of one client (its address, server/clients.py): past either a request is refused at once
+  (`busy`), before it reads anything, and again when its turn comes if they filled meanwhile.
+  A client too slow to take an answer is cut off (server/contract/pace.py), so its bytes go.
 
 A slow reader holds its own key and its own bytes, never another request's turn to be made."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -26,23 +28,31 @@ Read = TypeVar("Read")
 
 class Slots:
     def __init__(
-        self, size: int, wait: float, unsent: int, busy: Callable[[], ServiceUnavailable]
+        self,
+        size: int,
+        wait: float,
+        unsent: int,
+        per_client: int,
+        busy: Callable[[], ServiceUnavailable],
     ) -> None:
-        self.wait, self.unsent, self.busy = wait, unsent, busy
+        self.wait, self.unsent, self.per_client, self.busy = wait, unsent, per_client, busy
         self.taken: set[str] = set()  # keys being made, waiting to be, or being sent
         self.held = 0  # bytes made and not sent yet
+        self.sending: Counter[str] = Counter()  # answers made and not sent yet, by client
         self._room = asyncio.Semaphore(size)
 
     async def run(
         self,
         key: str,
+        client: str,
         read: Callable[[], Awaitable[Read]],
         make: Callable[[Read], bytes],
         when_sent: list[Callable[[], None]],
     ) -> bytes:
-        """make(await read()) on a thread, in a turn; `key` and the bytes made are let go by
-        whoever runs `when_sent` once they are sent (the pipeline: the request's when_sent)."""
-        await self._take(key)
+        """make(await read()) on a thread, in a turn; `key`, and the bytes made as `client`'s,
+        are let go by whoever runs `when_sent` once they are sent (the pipeline: the request's
+        when_sent)."""
+        await self._take(key, client)
         try:
             found = await read()
             made = asyncio.ensure_future(asyncio.to_thread(make, found))
@@ -50,22 +60,33 @@ class Slots:
             self._room.release()
             self.taken.discard(key)
             raise
-        made.add_done_callback(lambda _: self._room.release())
         try:
             body = await asyncio.shield(made)
         except BaseException:  # the thread failed, or the request is gone: when it is done
-            made.add_done_callback(lambda _: self.taken.discard(key))
+            made.add_done_callback(lambda _: self._unmade(key))
             raise
-        self.held += len(body)
-        when_sent.append(lambda: self._sent(key, len(body)))
+        self.held += len(body)  # counted before the next turn looks
+        self.sending[client] += 1
+        self._room.release()
+        when_sent.append(lambda: self._sent(key, client, len(body)))
         return body
 
-    def _sent(self, key: str, size: int) -> None:
+    def _unmade(self, key: str) -> None:
+        self._room.release()
+        self.taken.discard(key)
+
+    def _sent(self, key: str, client: str, size: int) -> None:
         self.taken.discard(key)
         self.held -= size
+        self.sending[client] -= 1
+        if not self.sending[client]:
+            del self.sending[client]
 
-    async def _take(self, key: str) -> None:
-        if key in self.taken or self.held >= self.unsent:
+    def _full(self, client: str) -> bool:
+        return self.held >= self.unsent or self.sending[client] >= self.per_client
+
+    async def _take(self, key: str, client: str) -> None:
+        if key in self.taken or self._full(client):
             raise self.busy()
         self.taken.add(key)
         try:
@@ -77,3 +98,7 @@ class Slots:
         except BaseException:
             self.taken.discard(key)
             raise
+        if self._full(client):  # filled while this one waited its turn
+            self._room.release()
+            self.taken.discard(key)
+            raise self.busy()

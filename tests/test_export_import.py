@@ -821,14 +821,8 @@ def test_a_document_too_costly_to_check_is_refused_where_checking_stopped() -> N
     assert len(plan_export(doc).tasks) == 3
 
 
-def test_a_worker_makes_an_account_s_export_one_at_a_time_and_two_at_once(
-    api: Api, make_user: Callable[..., User], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An export holds its whole document in memory (an account of 50,000 tasks: some 180 MB
-    at its peak; six at once held a worker at 740 MB). While an account's export is made, its
-    next is 503 export-busy at once; while two are made, a third account's waits its turn
-    (503 export-busy past EXPORT_WAIT) and is answered once one is done."""
-    ada, bob, eve = (make_user(name=name) for name in ("Ada", "Bob", "Eve"))
+def encoding_held_open(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Exports are encoded (on their threads) once the event returned is set."""
     release = threading.Event()
     encoded = handlers._encoded
 
@@ -837,6 +831,18 @@ def test_a_worker_makes_an_account_s_export_one_at_a_time_and_two_at_once(
         return encoded(*args)
 
     monkeypatch.setattr(handlers, "_encoded", held_open)
+    return release
+
+
+def test_a_worker_makes_an_account_s_export_one_at_a_time_and_two_at_once(
+    api: Api, make_user: Callable[..., User], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An export holds its whole document in memory (an account of 50,000 tasks: some 180 MB
+    at its peak; six at once held a worker at 740 MB). While an account's export is made, its
+    next is 503 export-busy at once; while two are made, a third account's waits its turn
+    (503 export-busy past EXPORT_WAIT) and is answered once one is done."""
+    ada, bob, eve = (make_user(name=name) for name in ("Ada", "Bob", "Eve"))
+    release = encoding_held_open(monkeypatch)
     slots = api.app.ctx.exports
 
     def export(who: User) -> Any:

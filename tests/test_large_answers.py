@@ -25,6 +25,7 @@ from server.system import middleware
 from server.transfer import handlers
 from tests.conftest import User
 from tests.support import Api, until
+from tests.test_export_import import encoding_held_open
 
 TASKS = 5000  # of 2,000-character descriptions: an export of some 11 MB, a feed of some 12 MB,
 # more than the sockets' buffers hold (4 MB as the server sends, 4 KB as the test reads)
@@ -217,19 +218,26 @@ def test_the_head_of_a_large_answer_is_its_get_s_without_an_error(
     assert abs(len(whole.content) - length) <= len(".000000")  # exported_at: its microseconds
 
 
-def test_answers_being_sent_hold_their_keys_not_the_turns_to_be_made(
+@pytest.mark.parametrize(
+    ("per_client", "status"), [(10, 200), (handlers.EXPORTS_PER_CLIENT, 503)], ids=["others", "own"]
+)
+def test_answers_being_sent_hold_their_keys_and_their_clients_count_not_the_turns(
     api: Api,
     big: User,
     make_user: Callable[..., User],
     sql: psycopg.Connection[Any],
     monkeypatch: pytest.MonkeyPatch,
+    per_client: int,
+    status: int,
 ) -> None:
-    """A slow reader holds its own key and its bytes, never another request's turn to be made:
-    while two large exports (as many as a worker makes at once) are unread, a third account's
-    export is made at once."""
+    """A slow reader holds its own key, its bytes and its client's count, never another
+    request's turn to be made: while two large exports (as many as a worker makes at once) are
+    unread, a third account's export is made at once; but a client (an address: the test has
+    one) with EXPORTS_PER_CLIENT exports unsent is refused another at once."""
     monkeypatch.setattr(reply, "PART_SECONDS", 30)  # unread for the whole test, not cut off
     other, small = seeded(make_user, sql, "Other"), make_user(name="Small")
     slots = api.app.ctx.exports
+    monkeypatch.setattr(slots, "per_client", per_client)
 
     async def play() -> Any:
         socks = [asking(api, *export(api, who)[:2]) for who in (big, other)]
@@ -244,8 +252,10 @@ def test_answers_being_sent_hold_their_keys_not_the_turns_to_be_made(
             assert await until(lambda: not slots.taken, within=30)  # the readers gone
 
     answer = api.run(play())
-    assert answer.status_code == 200, answer.text[:300]
-    assert answer.json()["format"] == "todo-api.export.v1"
+    assert answer.status_code == status, answer.text[:300]
+    if status == 503:
+        assert answer.json()["type"].endswith("export-busy")
+        assert answer.elapsed.total_seconds() < 0.2  # at once, not after waiting for a turn
 
 
 def test_past_the_bytes_made_and_not_sent_an_export_is_refused_until_they_go(
@@ -303,3 +313,41 @@ def test_a_client_gone_as_the_head_is_given_is_no_error(
     monkeypatch.setattr(middleware, "log_access", logged)
     assert api.run(until(lambda: not slots.taken, within=10))
     assert api.get(path, headers=headers).status_code == 200
+
+
+def test_bytes_made_while_a_request_waited_its_turn_refuse_it_when_its_turn_comes(
+    api: Api,
+    big: User,
+    make_user: Callable[..., User],
+    sql: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The unsent bytes are looked at again when a waiting request's turn comes: a large export
+    made while another waited its turn, and sent to no reader, fills the budget, and the one
+    that waited is refused rather than made past it."""
+    monkeypatch.setattr(reply, "PART_SECONDS", 30)
+    other, small = seeded(make_user, sql, "Other"), make_user(name="Small")
+    slots = api.app.ctx.exports
+    monkeypatch.setattr(slots, "per_client", 10)
+    monkeypatch.setattr(slots, "unsent", 5_000_000)  # less than one export
+    release = encoding_held_open(monkeypatch)
+
+    async def play() -> Any:
+        socks = [asking(api, *export(api, who)[:2]) for who in (big, other)]
+        try:
+            assert await until(lambda: len(slots.taken) == 2, within=30)  # both being made
+            third = asyncio.ensure_future(
+                api.arequest("GET", f"/api/{small.id}/export", headers=small.headers)
+            )
+            assert await until(lambda: small.id in slots.taken, within=30)  # waiting its turn
+            release.set()
+            return await third
+        finally:
+            release.set()
+            for sock in socks:
+                sock.close()
+            assert await until(lambda: not slots.taken, within=30)
+
+    refused = api.run(play())
+    assert refused.status_code == 503, refused.text[:300]
+    assert refused.json()["type"].endswith("export-busy")

@@ -102,9 +102,8 @@ class Reply:
         """Send `data`, this reply's body as encoded (and checked), a PART at a time as the
         client takes it (with its Content-Length, as ever), and cut the client off once it
         took less than a PART in PART_SECONDS (server/contract/pace.py). nginx, whose
-        buffering is off for the event streams, takes it at once and serves the slow client
-        itself (X-Accel-Buffering, which it does not pass on): measured behind the repo's
-        nginx, the account's next exports were 200 while a 120 KB/s client read, not 503."""
+        buffering is off for the event streams, takes it at once and serves a slow client
+        itself (X-Accel-Buffering, which it does not pass on)."""
         head = self.response(b"")
         head.headers["content-length"] = str(len(data))
         head.headers["x-accel-buffering"] = "yes"  # nginx in front takes it at once, buffered

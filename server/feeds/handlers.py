@@ -13,6 +13,7 @@ import hashlib
 import secrets
 from typing import Any
 
+from server.clients import client_key
 from server.contract.context import Request
 from server.contract.reply import Reply
 from server.errors import (
@@ -36,6 +37,7 @@ FEEDS_AT_ONCE = 4  # feeds a worker writes at once, a feed's at most one
 FEED_WAIT = 10  # seconds a feed waits for its turn past FEEDS_AT_ONCE, then 503
 FEED_RETRY = 2  # seconds (Retry-After): 10,000 VTODOs are written in about one
 FEEDS_UNSENT = 64 * 1024 * 1024  # bytes of feeds written, not sent yet, per worker: 503 past it
+FEEDS_PER_CLIENT = 4  # feeds of one client (address) at once, written and not sent yet
 
 
 class FeedBusy(ServiceUnavailable):
@@ -47,9 +49,11 @@ def feed_slots() -> Slots:
     """A worker writes a feed one at a time, until it is sent, and FEEDS_AT_ONCE in all
     (reading its tasks and writing its text on a thread; past that a feed waits its turn): a
     feed of 10,000 VTODOs takes some 20-40 MB at its peak (sixteen requests of one feed's URL
-    at once held a worker at 457 MB, and 373 MB after), and up to 12 MB until sent
+    at once held a worker at 457 MB, and 373 MB after), and its text (some 24 MB) until sent
     (FEEDS_UNSENT in all)."""
-    return Slots(FEEDS_AT_ONCE, FEED_WAIT, FEEDS_UNSENT, lambda: FeedBusy(FEED_RETRY))
+    return Slots(
+        FEEDS_AT_ONCE, FEED_WAIT, FEEDS_UNSENT, FEEDS_PER_CLIENT, lambda: FeedBusy(FEED_RETRY)
+    )
 
 
 def feed_token_hash(token: str) -> bytes:
@@ -126,7 +130,8 @@ async def serve_calendar_feed(request: Request) -> Reply:
     def written(rows: list[dict[str, Any]]) -> bytes:
         return _written(feed["list_name"] or "Tasks", rows, feed["timezone"])
 
-    text = await request.app.ctx.feeds.run(str(feed["id"]), read, written, request.ctx.when_sent)
+    feeds, when_sent = request.app.ctx.feeds, request.ctx.when_sent
+    text = await feeds.run(str(feed["id"]), client_key(request), read, written, when_sent)
     return Reply(text, headers=headers, content_type="text/calendar; charset=utf-8")
 
 

@@ -41,6 +41,7 @@ EXPORTS_AT_ONCE = 2  # exports per worker being made, an account's at most one
 EXPORT_WAIT = 10  # seconds an export waits for its turn past EXPORTS_AT_ONCE, then 503
 EXPORT_RETRY = 2  # seconds (Retry-After): an account of 50,000 tasks is exported in about one
 EXPORTS_UNSENT = 128 * 1024 * 1024  # bytes of exports made, not sent yet, per worker: 503 past it
+EXPORTS_PER_CLIENT = 2  # exports of one client (address) at once, made and not sent yet
 
 
 class ImportBusy(ServiceUnavailable):
@@ -63,7 +64,13 @@ def export_slots() -> Slots:
     export holds its whole document in memory, some 180 MB at its peak for an account of
     50,000 tasks (six at once held a worker at 740 MB, and 430 MB after), and its 22 MB until
     sent (EXPORTS_UNSENT in all)."""
-    return Slots(EXPORTS_AT_ONCE, EXPORT_WAIT, EXPORTS_UNSENT, lambda: ExportBusy(EXPORT_RETRY))
+    return Slots(
+        EXPORTS_AT_ONCE,
+        EXPORT_WAIT,
+        EXPORTS_UNSENT,
+        EXPORTS_PER_CLIENT,
+        lambda: ExportBusy(EXPORT_RETRY),
+    )
 
 
 async def export_account(request: Request) -> Reply:
@@ -76,7 +83,8 @@ async def export_account(request: Request) -> Reply:
             comments = [row async for row in queries.export_comments(conn, user_id=user_id)]
         return lists, tasks, comments, request.app.ctx.clock()
 
-    return Reply(await request.app.ctx.exports.run(user_id, read, _encoded, request.ctx.when_sent))
+    exports, when_sent = request.app.ctx.exports, request.ctx.when_sent
+    return Reply(await exports.run(user_id, client_key(request), read, _encoded, when_sent))
 
 
 def _encoded(read: tuple[list[Row], list[dict[str, Any]], list[Row], Any]) -> bytes:
