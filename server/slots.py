@@ -8,9 +8,9 @@ and, made, until it is sent (its 22 MB).
 - `size` made at once in all: a request past that waits its turn, first come first served, for
   at most `wait` seconds (then `busy`), before it reads anything. Its turn ends with its thread.
 - At most `unsent` bytes made and not sent yet, and `per_client` answers made and not sent yet
-  of one client (its address, server/clients.py): past either a request is refused at once
-  (`busy`), before it reads anything, and again when its turn comes if they filled meanwhile.
-  A client too slow to take an answer is cut off (server/contract/pace.py), so its bytes go.
+  of one client (its address, server/clients.py): past either a request waits too, within the
+  same `wait`, and again if they filled while it waited its turn. A client too slow to take an
+  answer is cut off (server/contract/pace.py), so its bytes go.
 
 A slow reader holds its own key and its own bytes, never another request's turn to be made."""
 
@@ -40,6 +40,7 @@ class Slots:
         self.held = 0  # bytes made and not sent yet
         self.sending: Counter[str] = Counter()  # answers made and not sent yet, by client
         self._room = asyncio.Semaphore(size)
+        self._sent_one = asyncio.Event()  # set as an answer's bytes are let go
 
     async def run(
         self,
@@ -81,24 +82,33 @@ class Slots:
         self.sending[client] -= 1
         if not self.sending[client]:
             del self.sending[client]
+        self._sent_one.set()
 
     def _full(self, client: str) -> bool:
         return self.held >= self.unsent or self.sending[client] >= self.per_client
 
     async def _take(self, key: str, client: str) -> None:
-        if key in self.taken or self._full(client):
+        if key in self.taken:
             raise self.busy()
         self.taken.add(key)
         try:
             async with asyncio.timeout(self.wait):
-                await self._room.acquire()
+                await self._turn(client)
         except TimeoutError:
             self.taken.discard(key)
             raise self.busy() from None
         except BaseException:
             self.taken.discard(key)
             raise
-        if self._full(client):  # filled while this one waited its turn
+
+    async def _turn(self, client: str) -> None:
+        """A turn, once the bytes and the client's answers unsent leave room (a reader too slow
+        is cut off); looked at again once the turn comes, others' having filled them meanwhile."""
+        while True:
+            while self._full(client):
+                self._sent_one.clear()
+                await self._sent_one.wait()
+            await self._room.acquire()
+            if not self._full(client):
+                return
             self._room.release()
-            self.taken.discard(key)
-            raise self.busy()

@@ -1469,8 +1469,8 @@ export interface paths {
          *     to ask again after `Retry-After`; a `304` is answered meanwhile), four
          *     at once in all (a fifth waits its turn, up to 10 s, then `feed-busy`),
          *     and holds at most 64 MiB of feeds written and not sent yet, four of them
-         *     a client's (an address's; past either, `feed-busy` at once; see Limits:
-         *     a client too slow is cut off).
+         *     a client's (an address's; past either, a request waits within the same
+         *     10 s; see Limits: a client too slow is cut off).
          */
         get: operations["serve_calendar_feed"];
         put?: never;
@@ -1496,7 +1496,7 @@ export interface paths {
         };
         /**
          * Export the account's lists, tasks and comments
-         * @description One `Export` document: every list (in manual order) and every task, the trash included (`deleted_at` set), each sibling group in its manual order, with dates, recurrence and reminders, and every comment of those tasks (whoever wrote it; a trashed task's too), task by task, oldest first. `POST .../import` takes it back, into this account or another. A worker makes an account's export one at a time, until it is sent (one asked for meanwhile is `503` `export-busy`, to ask again after `Retry-After`), two at once in all (a third waits its turn, up to 10 s, then `export-busy`), and holds at most 128 MiB of exports made and not sent yet, two of them a client's (an address's; past either, `export-busy` at once; see Limits: a client too slow is cut off).
+         * @description One `Export` document: every list (in manual order) and every task, the trash included (`deleted_at` set), each sibling group in its manual order, with dates, recurrence and reminders, and every comment of those tasks (whoever wrote it; a trashed task's too), task by task, oldest first. `POST .../import` takes it back, into this account or another. A worker makes an account's export one at a time, until it is sent (one asked for meanwhile is `503` `export-busy`, to ask again after `Retry-After`), two at once in all (a third waits its turn, up to 10 s, then `export-busy`), and holds at most 128 MiB of exports made and not sent yet, two of them a client's (an address's; past either, a request waits within the same 10 s; see Limits: a client too slow is cut off).
          */
         get: operations["export_account"];
         put?: never;
