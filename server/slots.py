@@ -58,8 +58,7 @@ class Slots:
             found = await read()
             made = asyncio.ensure_future(asyncio.to_thread(make, found))
         except BaseException:
-            self._room.release()
-            self.taken.discard(key)
+            self._unmade(key)
             raise
         try:
             body = await asyncio.shield(made)
@@ -73,6 +72,8 @@ class Slots:
         return body
 
     def _unmade(self, key: str) -> None:
+        """The turn and the key of work that made nothing (its read or its thread failed, or
+        its request is gone)."""
         self._room.release()
         self.taken.discard(key)
 

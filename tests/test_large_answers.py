@@ -91,10 +91,10 @@ def length_and_body(answer: bytes) -> tuple[int, bytes]:
     head, _, body = answer.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     assert lines[0] == "HTTP/1.1 200 OK", lines[0]
-    fields = dict(line.split(": ", 1) for line in lines[1:])
-    assert "transfer-encoding" not in {name.lower() for name in fields}
-    assert {k.lower(): v for k, v in fields.items()}["x-accel-buffering"] == "yes"  # for nginx
-    return int(next(v for k, v in fields.items() if k.lower() == "content-length")), body
+    fields = {name.lower(): value for name, value in (line.split(": ", 1) for line in lines[1:])}
+    assert "transfer-encoding" not in fields
+    assert fields["x-accel-buffering"] == "yes"  # for nginx
+    return int(fields["content-length"]), body
 
 
 @pytest.mark.parametrize("answer", [export, feed], ids=["export", "feed"])
@@ -335,7 +335,7 @@ def test_a_client_gone_as_the_head_is_given_is_no_error(
     assert api.get(path, headers=headers).status_code == 200
 
 
-def test_bytes_made_while_a_request_waited_its_turn_refuse_it_when_its_turn_comes(
+def test_bytes_made_while_a_request_waited_its_turn_keep_it_waiting_past_its_turn(
     api: Api,
     big: User,
     make_user: Callable[..., User],
