@@ -371,3 +371,58 @@ def test_bytes_made_while_a_request_waited_its_turn_keep_it_waiting_past_its_tur
     refused = api.run(play())
     assert refused.status_code == 503, refused.text[:300]
     assert refused.json()["type"].endswith("export-busy")
+
+
+
+async def logged_out(api: Api, owner: User) -> None:
+    done = await api.arequest("POST", "/api/auth/logout-all", headers=owner.headers)
+    assert done.status_code == 204, done.text
+
+
+async def account_deleted(api: Api, owner: User) -> None:
+    body = {"password": owner.password}
+    done = await api.arequest("DELETE", "/api/me", json=body, headers=owner.headers)
+    assert done.status_code == 204, done.text
+
+
+async def feed_revoked(api: Api, owner: User) -> None:
+    url = f"/api/{owner.id}/calendar-feeds"
+    feeds = (await api.arequest("GET", url, headers=owner.headers)).json()["feeds"]
+    for made in feeds:
+        done = await api.arequest("DELETE", f"{url}/{made['id']}", headers=owner.headers)
+        assert done.status_code == 204, done.text
+
+
+@pytest.mark.parametrize(
+    ("answer", "end"),
+    [(export, logged_out), (export, account_deleted), (feed, feed_revoked)],
+    ids=["export-logout-all", "export-account-deleted", "feed-revoked"],
+)
+def test_an_answer_being_sent_is_cut_off_once_the_access_it_was_read_under_ends(
+    api: Api, big: User, answer: Any, end: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session ended, an account deleted or a feed revoked reaches an answer already being
+    sent: it goes on while its access holds (asked again every RECHECK_SECONDS), and stops
+    short of its Content-Length once it has not. A client that does not read is not cut off
+    for its pace here (PART_SECONDS 30): only the revocation ends it."""
+    monkeypatch.setattr(reply, "PART_SECONDS", 30)
+    monkeypatch.setattr(reply, "RECHECK_SECONDS", 0.2)
+    path, headers, slots = answer(api, big)
+
+    async def play() -> tuple[bool, bool, bytes]:
+        sock = asking(api, path, headers)
+        try:
+            assert await until(lambda: slots.taken, within=30)
+            await asyncio.sleep(1.5)  # made, checked and asked again several times meanwhile
+            held_while_live = bool(slots.taken)
+            await end(api, big)
+            cut = await until(lambda: not slots.taken, within=10, every=0.05)
+            return held_while_live, cut, await drained(sock)
+        finally:
+            sock.close()
+
+    held_while_live, cut, got = api.run(play())
+    assert held_while_live  # the access holding, the answer went on
+    assert cut
+    length, body = length_and_body(got)
+    assert len(body) < length

@@ -49,6 +49,7 @@ def endpoint(
 
     async def run(request: Request, **_path: str) -> HTTPResponse:
         settings = request.app.ctx.settings
+        checked: CallerExecutor | None = None
         try:
             try:
                 checked = await _admit(request, operation)
@@ -87,8 +88,10 @@ def endpoint(
                         request, contract, operation, reply, data, vouched
                     )
             if data is not None and len(data) > LARGE_BODY and request.method != "HEAD":
-                # sent as the client reads it (a HEAD's is not sent: Sanic drops it)
-                await reply.send_in_parts(request, data)
+                # sent as the client reads it (a HEAD's is not sent: Sanic drops it), while
+                # the access it was read under holds
+                allowed = reply.allowed or (checked.live_now if checked is not None else None)
+                await reply.send_in_parts(request, data, allowed)
                 return None  # type: ignore[return-value]  # answered
             return reply.response(data)
         finally:  # the answer is sent, or the request is gone

@@ -111,8 +111,8 @@ async def serve_calendar_feed(request: Request) -> Reply:
     tasks, so what is answered is at least as new as the tag it carries (a change committing
     in between is served again under the next tag, never missed)."""
     queries, db = request.app.ctx.queries, request.ctx.db
-    token = request.ctx.path_params["feed_token"]
-    feed = await queries.calendar_feed_state(db, token_hash=feed_token_hash(token))
+    token_hash = feed_token_hash(request.ctx.path_params["feed_token"])
+    feed = await queries.calendar_feed_state(db, token_hash=token_hash)
     if feed is None:
         raise NotFound(NO_FEED)
     # The zone too: an UNTIL in local time is written in UTC by it (ical.rule), and a change of
@@ -131,8 +131,12 @@ async def serve_calendar_feed(request: Request) -> Reply:
         return _written(feed["list_name"] or "Tasks", rows, feed["timezone"])
 
     feeds, when_sent = request.app.ctx.feeds, request.ctx.when_sent
+
+    async def live() -> bool:  # asked while a large feed is sent: revoked, it is cut off
+        return await queries.calendar_feed_state(db, token_hash=token_hash) is not None
+
     text = await feeds.run(str(feed["id"]), client_key(request), read, written, when_sent)
-    return Reply(text, headers=headers, content_type="text/calendar; charset=utf-8")
+    return Reply(text, headers=headers, content_type="text/calendar; charset=utf-8", allowed=live)
 
 
 def _written(name: str, rows: list[dict[str, Any]], zone: str) -> bytes:

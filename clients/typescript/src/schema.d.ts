@@ -1470,7 +1470,8 @@ export interface paths {
          *     at once in all (a fifth waits its turn, up to 10 s, then `feed-busy`),
          *     and holds at most 64 MiB of feeds written and not sent yet, four of them
          *     a client's (an address's; past either, a request waits within the same
-         *     10 s; see Limits: a client too slow is cut off).
+         *     10 s; see Limits: a client too slow is cut off, and one whose feed is
+         *     revoked while it is sent).
          */
         get: operations["serve_calendar_feed"];
         put?: never;
