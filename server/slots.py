@@ -11,6 +11,10 @@ and, made, until it is sent (its 22 MB).
   of one client (its address, server/clients.py): past either a request waits too, within the
   same `wait`, and again if they filled while it waited its turn. A client too slow to take an
   answer is cut off (server/contract/pace.py), so its bytes go.
+- While the bytes are full and a request waits for them (its own client's count not being what
+  holds it), the slowest reader that has taken less than SLOWER_THAN bytes a second over its
+  first JUDGED_AFTER seconds or more is cut off, one at a time: a few slow readers (some on the
+  floor's 26 KB/s) no longer keep every other large answer waiting until it is refused.
 
 A slow reader holds its own key and its own bytes, never another request's turn to be made."""
 
@@ -19,11 +23,30 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from contextlib import suppress
+from typing import Protocol, TypeVar
 
 from server.errors import ServiceUnavailable
 
 Read = TypeVar("Read")
+SLOWER_THAN = 100_000  # bytes/s: a reader cut off for a waiting request (some 4x the floor's)
+JUDGED_AFTER = 5.0  # seconds of sending before a reader's pace is judged
+LOOK_AGAIN = 1.0  # seconds: a request waiting for bytes looks at the readers' paces this often
+
+
+class Reader(Protocol):  # a large answer's client as it reads (server/contract/pace.py)
+    cut: bool
+
+    def age(self) -> float: ...
+    def rate(self) -> float: ...
+    def cut_off(self) -> None: ...
+
+
+class Answer(Protocol):  # what a request holds of its answer (server/contract/context.py)
+    when_sent: list[Callable[[], None]]
+
+    @property
+    def pace(self) -> Reader | None: ...
 
 
 class Slots:
@@ -39,6 +62,7 @@ class Slots:
         self.taken: set[str] = set()  # keys being made, waiting to be, or being sent
         self.held = 0  # bytes made and not sent yet
         self.sending: Counter[str] = Counter()  # answers made and not sent yet, by client
+        self.answers: dict[str, Answer] = {}  # made and not sent yet, by key
         self._room = asyncio.Semaphore(size)
         self._sent_one = asyncio.Event()  # set as an answer's bytes are let go
 
@@ -48,11 +72,10 @@ class Slots:
         client: str,
         read: Callable[[], Awaitable[Read]],
         make: Callable[[Read], bytes],
-        when_sent: list[Callable[[], None]],
+        answer: Answer,
     ) -> bytes:
         """make(await read()) on a thread, in a turn; `key`, and the bytes made as `client`'s,
-        are let go by whoever runs `when_sent` once they are sent (the pipeline: the request's
-        when_sent)."""
+        are let go by whoever runs the answer's `when_sent` once they are sent (the pipeline)."""
         await self._take(key, client)
         try:
             found = await read()
@@ -67,8 +90,9 @@ class Slots:
             raise
         self.held += len(body)  # counted before the next turn looks
         self.sending[client] += 1
+        self.answers[key] = answer
         self._room.release()
-        when_sent.append(lambda: self._sent(key, client, len(body)))
+        answer.when_sent.append(lambda: self._sent(key, client, len(body)))
         return body
 
     def _unmade(self, key: str) -> None:
@@ -79,6 +103,7 @@ class Slots:
 
     def _sent(self, key: str, client: str, size: int) -> None:
         self.taken.discard(key)
+        del self.answers[key]
         self.held -= size
         self.sending[client] -= 1
         if not self.sending[client]:
@@ -108,8 +133,22 @@ class Slots:
         while True:
             while self._full(client):
                 self._sent_one.clear()
-                await self._sent_one.wait()
+                if self.sending[client] < self.per_client:
+                    self._cut_the_slowest()
+                with suppress(TimeoutError):
+                    async with asyncio.timeout(LOOK_AGAIN):
+                        await self._sent_one.wait()
             await self._room.acquire()
             if not self._full(client):
                 return
             self._room.release()
+
+    def _cut_the_slowest(self) -> None:
+        """The slowest reader judged too slow, cut off, unless one cut off is still going."""
+        readers = [answer.pace for answer in self.answers.values() if answer.pace is not None]
+        if any(reader.cut for reader in readers):
+            return
+        judged = [(r.rate(), r) for r in readers if r.age() >= JUDGED_AFTER]
+        slow = [(rate, reader) for rate, reader in judged if rate < SLOWER_THAN]
+        if slow:
+            min(slow, key=lambda pair: pair[0])[1].cut_off()

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 from sanic import Request
 
+from server import slots as slots_module
 from server.contract import reply
 from server.slots import Slots
 from server.system import middleware
@@ -344,8 +345,10 @@ def test_bytes_made_while_a_request_waited_its_turn_keep_it_waiting_past_its_tur
 ) -> None:
     """The unsent bytes are looked at again when a waiting request's turn comes: a large export
     made while another waited its turn, and sent to no reader, fills the budget, and the one
-    that waited waits again, and is refused past its wait rather than made past the budget."""
+    that waited waits again, and is refused past its wait rather than made past the budget
+    (no reader judged too slow to be cut off for it)."""
     monkeypatch.setattr(reply, "PART_SECONDS", 30)
+    monkeypatch.setattr(slots_module, "SLOWER_THAN", 0)
     other, small = seeded(make_user, sql, "Other"), make_user(name="Small")
     slots = api.app.ctx.exports
     monkeypatch.setattr(slots, "per_client", 10)
@@ -371,7 +374,6 @@ def test_bytes_made_while_a_request_waited_its_turn_keep_it_waiting_past_its_tur
     refused = api.run(play())
     assert refused.status_code == 503, refused.text[:300]
     assert refused.json()["type"].endswith("export-busy")
-
 
 
 async def logged_out(api: Api, owner: User) -> None:
@@ -426,3 +428,49 @@ def test_an_answer_being_sent_is_cut_off_once_the_access_it_was_read_under_ends(
     assert cut
     length, body = length_and_body(got)
     assert len(body) < length
+
+
+@pytest.mark.parametrize(
+    ("slower_than", "status"), [(slots_module.SLOWER_THAN, 200), (0, 503)], ids=["slow", "not"]
+)
+def test_past_the_bytes_a_waiting_export_has_the_slowest_reader_cut_off(
+    api: Api,
+    big: User,
+    make_user: Callable[..., User],
+    monkeypatch: pytest.MonkeyPatch,
+    slower_than: int,
+    status: int,
+) -> None:
+    """While a reader slower than SLOWER_THAN holds the bytes made and not sent, another
+    account's export waiting for them has it cut off (short of its Content-Length) and is
+    answered; a reader not judged too slow is left to read, and the waiting export is refused
+    past its wait. The unread one is never cut off for its pace here (PART_SECONDS 30)."""
+    monkeypatch.setattr(reply, "PART_SECONDS", 30)
+    monkeypatch.setattr(slots_module, "JUDGED_AFTER", 0.5)
+    monkeypatch.setattr(slots_module, "SLOWER_THAN", slower_than)
+    slots = api.app.ctx.exports
+    monkeypatch.setattr(slots, "unsent", 1_000_000)
+    monkeypatch.setattr(slots, "wait", 2.0)
+    small = make_user(name="Small")
+
+    async def play() -> tuple[Any, bool, bytes]:
+        sock = asking(api, *export(api, big)[:2])
+        try:
+            assert await until(lambda: big.id in slots.answers, within=30)
+            answered = await api.arequest("GET", f"/api/{small.id}/export", headers=small.headers)
+            still_sent = big.id in slots.taken
+        finally:
+            sock.shutdown(socket.SHUT_WR)
+        try:
+            got = await drained(sock) if not still_sent else b""
+        finally:
+            sock.close()
+        assert await until(lambda: not slots.taken, within=40)
+        return answered, still_sent, got
+
+    answered, still_sent, got = api.run(play())
+    assert answered.status_code == status, answered.text[:300]
+    assert still_sent is (status == 503)
+    if status == 200:
+        length, body = length_and_body(got)
+        assert len(body) < length

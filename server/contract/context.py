@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from server.contract.fallback import Fallback
     from server.contract.fastpath import OperationPlan
     from server.contract.loading import Contract
+    from server.contract.pace import Pace
     from server.db.executor import Executor
     from server.db.hub import Hub
     from server.db.pool import Database
@@ -104,6 +105,7 @@ class RequestContext:
     body: Any = None
     # What the pipeline runs once the answer is sent, or the request is gone (server/slots.py)
     when_sent: list[Callable[[], None]] = field(default_factory=list)
+    pace: Pace | None = None  # a large answer's client's, once its parts are being sent
 
     @property
     def user_id(self) -> str:

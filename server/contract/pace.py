@@ -36,14 +36,31 @@ class Pace:
     ) -> None:
         self.transport, self.least, self.seconds, self.clock = transport, least, seconds, clock
         self.written = 0  # bytes of the answer handed to the transport
-        self._mark, self._at = 0, clock()  # bytes taken when last `least` more were
+        self.started = clock()
+        self._mark, self._at = 0, self.started  # bytes taken when last `least` more were
+        self.cut = False  # cut off by another's need (server/slots.py)
 
     def wrote(self, size: int) -> None:
         self.written += size
 
+    def taken(self) -> int:
+        return self.written - unacknowledged(self.transport)
+
+    def age(self) -> float:
+        return self.clock() - self.started
+
+    def rate(self) -> float:
+        """Bytes per second the client has taken since the answer began."""
+        return self.taken() / max(self.age(), 1e-3)
+
+    def cut_off(self) -> None:
+        """Close the connection: the answer's sender ends as if its client had left."""
+        self.cut = True
+        self.transport.abort()
+
     def too_slow(self) -> bool:
         """Whether the client took less than `least` bytes in the last `seconds`."""
-        taken, now = self.written - unacknowledged(self.transport), self.clock()
+        taken, now = self.taken(), self.clock()
         if taken - self._mark >= self.least:
             self._mark, self._at = taken, now
             return False

@@ -120,10 +120,8 @@ class Reply:
         head.headers["x-accel-buffering"] = "yes"  # nginx in front takes it at once, buffered
         response = await request.respond(head)
         clock = asyncio.get_running_loop().time
-        pace, held = (
-            Pace(request.transport, PART, PART_SECONDS, clock),
-            Held(allowed, RECHECK_SECONDS, clock),
-        )
+        pace = request.ctx.pace = Pace(request.transport, PART, PART_SECONDS, clock)
+        held = Held(allowed, RECHECK_SECONDS, clock)
         try:
             for start in range(0, len(data), PART):
                 part = data[start : start + PART]

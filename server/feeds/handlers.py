@@ -130,12 +130,12 @@ async def serve_calendar_feed(request: Request) -> Reply:
     def written(rows: list[dict[str, Any]]) -> bytes:
         return _written(feed["list_name"] or "Tasks", rows, feed["timezone"])
 
-    feeds, when_sent = request.app.ctx.feeds, request.ctx.when_sent
+    feeds = request.app.ctx.feeds
 
     async def live() -> bool:  # asked while a large feed is sent: revoked, it is cut off
         return await queries.calendar_feed_state(db, token_hash=token_hash) is not None
 
-    text = await feeds.run(str(feed["id"]), client_key(request), read, written, when_sent)
+    text = await feeds.run(str(feed["id"]), client_key(request), read, written, request.ctx)
     return Reply(text, headers=headers, content_type="text/calendar; charset=utf-8", allowed=live)
 
 

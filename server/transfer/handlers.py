@@ -83,8 +83,8 @@ async def export_account(request: Request) -> Reply:
             comments = [row async for row in queries.export_comments(conn, user_id=user_id)]
         return lists, tasks, comments, request.app.ctx.clock()
 
-    exports, when_sent = request.app.ctx.exports, request.ctx.when_sent
-    return Reply(await exports.run(user_id, client_key(request), read, _encoded, when_sent))
+    exports = request.app.ctx.exports
+    return Reply(await exports.run(user_id, client_key(request), read, _encoded, request.ctx))
 
 
 def _encoded(read: tuple[list[Row], list[dict[str, Any]], list[Row], Any]) -> bytes:
