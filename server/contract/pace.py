@@ -9,10 +9,31 @@ bytes the client has not acknowledged; elsewhere the transport's buffer alone co
 from __future__ import annotations
 
 import fcntl
+import socket
 import struct
 import termios
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
+
+
+def hold_little(transport: Any, size: int) -> None:
+    """The kernel queues some `size` of what is written to `transport`, not the 4 MB it grows
+    to: what a client has not taken stays with the sender, to be dropped by a cut."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with suppress(OSError, ValueError):  # not a TCP socket, or closed meanwhile
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size // 2)  # Linux doubles it
+
+
+def cut(transport: Any) -> None:
+    """Close the connection with a reset, dropping what the kernel still queues for it: a cut
+    answer stops where its client is, not some MB later (a plain close delivers the queue)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with suppress(OSError, ValueError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 def unacknowledged(transport: Any) -> int:
@@ -56,7 +77,7 @@ class Pace:
     def cut_off(self) -> None:
         """Close the connection: the answer's sender ends as if its client had left."""
         self.cut = True
-        self.transport.abort()
+        cut(self.transport)
 
     def too_slow(self) -> bool:
         """Whether the client took less than `least` bytes in the last `seconds`."""

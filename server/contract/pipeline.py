@@ -19,8 +19,9 @@ from server.contract.context import Request
 from server.contract.fallback import Fallback
 from server.contract.fastpath import OperationPlan, Unsure
 from server.contract.loading import Contract, Operation
+from server.contract.parts import refusal, send_in_parts
 from server.contract.problems import problem_reply
-from server.contract.reply import Reply, Streamed
+from server.contract.reply import AccessEnded, Allowed, Reply, Streamed
 from server.contract.validation import (
     ResponseMismatch,
     check_storable,
@@ -89,9 +90,13 @@ def endpoint(
                     )
             if data is not None and len(data) > LARGE_BODY and request.method != "HEAD":
                 # sent as the client reads it (a HEAD's is not sent: Sanic drops it), while
-                # the access it was read under holds
-                allowed = reply.allowed or (checked.live_now if checked is not None else None)
-                await reply.send_in_parts(request, data, allowed)
+                # the access it was read under holds: asked again before its head is given
+                allowed = _access(checked, reply)
+                refused = await refusal(allowed)
+                if refused is not None:
+                    reply = problem_reply(request, refused)
+                    return reply.response(reply.encode())
+                await send_in_parts(request, reply, data, allowed)
                 return None  # type: ignore[return-value]  # answered
             return reply.response(data)
         finally:  # the answer is sent, or the request is gone
@@ -111,6 +116,22 @@ async def _checked_on_a_thread(request: Request, check: Callable[[], None]) -> N
         held, request.ctx.when_sent = request.ctx.when_sent, []
         checking.add_done_callback(lambda _: _let_go(held))
         raise
+
+
+def _access(checked: CallerExecutor | None, reply: Reply) -> Allowed | None:
+    """What a large answer asks as it is sent: the caller's session (on a secured operation),
+    and what the handler names (a calendar feed: the feed)."""
+    own = reply.allowed
+    if checked is None:
+        return own
+
+    async def session_and_own() -> None:
+        if not await checked.live_now():
+            raise AccessEnded(AccountGone())
+        if own is not None:
+            await own()
+
+    return session_and_own
 
 
 def _let_go(held: list[Callable[[], None]]) -> None:

@@ -3,31 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import math
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import orjson
 from sanic import HTTPResponse
-from sanic.exceptions import RequestCancelled
 from sanic.helpers import has_message_body
-from sanic.http import Stage
 
-from server.contract.pace import Pace
+from server.errors import ApiError
 
-log = logging.getLogger("todo_api")
-Allowed = Callable[[], Awaitable[bool]]  # whether the access an answer was read under holds
+# Asked while a large answer is sent (server/contract/parts.py): returns while the access it
+# was read under holds, raises AccessEnded once it has not, anything else when it cannot tell.
+Allowed = Callable[[], Awaitable[None]]
 JSON = "application/json"
 FINISH_SECONDS = 0.25  # a stream's end waits this long for a client that does not read
-# A large body is sent a part at a time; a client that takes less than a PART of it in
-# PART_SECONDS (some 26 KB/s) is cut off: a body stays in memory until it is sent.
-PART = 256 * 1024
-PART_SECONDS = 10
-# While a large body is sent, the access it was read under is asked again this often (the
-# first time with its first part): a session, an account or a feed ended meanwhile cuts it off.
-RECHECK_SECONDS = 2
+
+
+class AccessEnded(Exception):
+    """The session, account or feed an answer was read under has ended: `refusal` is what a
+    request would now be answered."""
+
+    def __init__(self, refusal: ApiError) -> None:
+        super().__init__(refusal.detail)
+        self.refusal = refusal
+
+
 UNSAFE_IN_HEADERS = str.maketrans("", "", "\r\n\x00")  # what Sanic strips from every header
 
 
@@ -87,8 +88,8 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
     content_type: str = JSON
     cookies: tuple[str, ...] = ()  # Set-Cookie values, each its own header
-    # What a large body asks as it is sent (send_in_parts); None: the caller's session, on a
-    # secured operation (the pipeline)
+    # What a large body asks as it is sent, besides the caller's session on a secured operation
+    # (the pipeline)
     allowed: Allowed | None = None
 
     def encode(self) -> bytes | None:
@@ -107,82 +108,6 @@ class Reply:
         for cookie in self.cookies:
             response.headers.add("set-cookie", cookie)
         return response
-
-    async def send_in_parts(self, request: Any, data: bytes, allowed: Allowed | None) -> None:
-        """Send `data`, this reply's body as encoded (and checked), a PART at a time as the
-        client takes it (with its Content-Length, as ever), and cut the client off once it
-        took less than a PART in PART_SECONDS (server/contract/pace.py), or once `allowed`
-        (asked every RECHECK_SECONDS) says the access it was read under has ended. nginx,
-        whose buffering is off for the event streams, takes it at once and serves a slow
-        client itself (X-Accel-Buffering, which it does not pass on)."""
-        head = self.response(b"")
-        head.headers["content-length"] = str(len(data))
-        head.headers["x-accel-buffering"] = "yes"  # nginx in front takes it at once, buffered
-        response = await request.respond(head)
-        clock = asyncio.get_running_loop().time
-        pace = request.ctx.pace = Pace(request.transport, PART, PART_SECONDS, clock)
-        held = Held(allowed, RECHECK_SECONDS, clock)
-        try:
-            for start in range(0, len(data), PART):
-                part = data[start : start + PART]
-                await _paced(response.send(part), pace, held)
-                pace.wrote(len(part))
-            await _paced(response.eof(), pace, held)
-        except (TimeoutError, AccessEnded):  # the body is held no longer: as if it had left
-            _given_up(request)
-            raise RequestCancelled() from None
-        except BaseException:  # the client is gone (or the send failed)
-            _given_up(request)
-            raise
-
-
-def _given_up(request: Any) -> None:
-    """The connection closed, and nothing more to answer on it: without the stage, a client
-    gone before the first part made Sanic answer its error on the head already given (the
-    Content-Length of the whole body), and log that with its traceback."""
-    request.transport.abort()
-    request.stream.stage = Stage.FAILED
-
-
-async def _paced(sending: Awaitable[None], pace: Pace, held: Held) -> None:
-    """Await `sending`, looking at the client's pace and the answer's access while it waits
-    (TimeoutError: too slow; AccessEnded)."""
-    sent = asyncio.ensure_future(sending)
-    try:
-        await held.check()
-        while not (await asyncio.wait((sent,), timeout=min(1.0, PART_SECONDS / 4)))[0]:
-            if pace.too_slow():
-                raise TimeoutError
-            await held.check()
-        sent.result()
-    finally:
-        sent.cancel()  # still waiting: too slow, the access ended, or the request is gone
-
-
-class AccessEnded(Exception):
-    """The session, account or feed a large answer was read under ended while it was sent."""
-
-
-class Held:
-    """Whether an answer's access still holds, asked of `allowed` at most once per `seconds`
-    (the first time at once). A check that fails (PostgreSQL unreachable) ends it too: what
-    cannot be confirmed is not sent on."""
-
-    def __init__(self, allowed: Allowed | None, seconds: float, clock: Callable[[], float]):
-        self.allowed, self.seconds, self.clock = allowed, seconds, clock
-        self._at = -math.inf
-
-    async def check(self) -> None:
-        if self.allowed is None or self.clock() - self._at < self.seconds:
-            return
-        self._at = self.clock()
-        try:
-            holds = await self.allowed()
-        except Exception as exc:  # logged; the answer is cut off, unconfirmed
-            log.warning("a large answer's access could not be checked; cut off: %r", exc)
-            holds = False
-        if not holds:
-            raise AccessEnded
 
 
 @dataclass

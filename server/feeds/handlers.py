@@ -15,7 +15,7 @@ from typing import Any
 
 from server.clients import client_key
 from server.contract.context import Request
-from server.contract.reply import Reply
+from server.contract.reply import AccessEnded, Reply
 from server.errors import (
     AccountGone,
     NotFound,
@@ -132,8 +132,9 @@ async def serve_calendar_feed(request: Request) -> Reply:
 
     feeds = request.app.ctx.feeds
 
-    async def live() -> bool:  # asked while a large feed is sent: revoked, it is cut off
-        return await queries.calendar_feed_state(db, token_hash=token_hash) is not None
+    async def live() -> None:  # asked while a large feed is sent: revoked, it is cut off
+        if await queries.calendar_feed_state(db, token_hash=token_hash) is None:
+            raise AccessEnded(NotFound(NO_FEED))
 
     text = await feeds.run(str(feed["id"]), client_key(request), read, written, request.ctx)
     return Reply(text, headers=headers, content_type="text/calendar; charset=utf-8", allowed=live)
