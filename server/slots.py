@@ -11,10 +11,12 @@ and, made, until it is sent (its 22 MB).
   of one client (its address, server/clients.py): past either a request waits too, within the
   same `wait`, and again if they filled while it waited its turn. A client too slow to take an
   answer is cut off (server/contract/pace.py), so its bytes go.
-- While the bytes are full and a request waits for them (its own client's count not being what
-  holds it), the slowest reader that has taken less than SLOWER_THAN bytes a second over its
-  first JUDGED_AFTER seconds or more is cut off, one at a time: a few slow readers (some on the
-  floor's 26 KB/s) no longer keep every other large answer waiting until it is refused.
+- While the bytes are full and a request has waited half its `wait` for them (its own client's
+  count not being what holds it), the slowest reader that has taken less than SLOWER_THAN bytes
+  a second over its first JUDGED_AFTER seconds or more is cut off, one at a time: a few slow
+  readers (some on the floor's 26 KB/s) no longer keep every other large answer waiting until
+  it is refused. Readers faster than that still can (findings-s42-evict.md M1): a proxy that
+  buffers (README: nginx) takes such answers off the worker.
 
 A slow reader holds its own key and its own bytes, never another request's turn to be made."""
 
@@ -130,13 +132,17 @@ class Slots:
     async def _turn(self, client: str) -> None:
         """A turn, once the bytes and the client's answers unsent leave room (a reader too slow
         is cut off); looked at again once the turn comes, others' having filled them meanwhile."""
+        clock = asyncio.get_running_loop().time
+        cut_from = clock() + self.wait / 2
         while True:
             while self._full(client):
                 self._sent_one.clear()
-                if self.sending[client] < self.per_client:
+                now = clock()
+                if now >= cut_from and self.sending[client] < self.per_client:
                     self._cut_the_slowest()
+                look = LOOK_AGAIN if now >= cut_from else min(LOOK_AGAIN, cut_from - now)
                 with suppress(TimeoutError):
-                    async with asyncio.timeout(LOOK_AGAIN):
+                    async with asyncio.timeout(look):
                         await self._sent_one.wait()
             await self._room.acquire()
             if not self._full(client):

@@ -578,3 +578,35 @@ def test_past_the_bytes_a_waiting_export_has_the_slowest_reader_cut_off(
     if status == 200:
         length, body = length_and_body(got)
         assert len(body) < length
+
+
+def test_a_request_gone_early_in_its_wait_has_no_reader_cut_off(
+    api: Api, big: User, make_user: Callable[..., User], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request has a slow reader cut off only once it has waited half its wait: one that
+    leaves sooner (or is let in sooner) cost nobody an answer, so waiting requests sent for
+    nothing cut no reader off the moment they arrive."""
+    monkeypatch.setattr(parts, "PART_SECONDS", 30)
+    monkeypatch.setattr(slots_module, "JUDGED_AFTER", 0.5)
+    slots = api.app.ctx.exports
+    monkeypatch.setattr(slots, "unsent", 1_000_000)
+    monkeypatch.setattr(slots, "wait", 6.0)
+    small = make_user(name="Small")
+
+    async def play() -> bool:
+        sock = asking(api, *export(api, big)[:2])
+        try:
+            assert await until(lambda: big.id in slots.answers, within=30)
+            await asyncio.sleep(1)  # judged: far under SLOWER_THAN
+            with pytest.raises(httpx.ReadTimeout):
+                await api.arequest(
+                    "GET", f"/api/{small.id}/export", headers=small.headers, timeout=2.0
+                )
+            await asyncio.sleep(0.5)
+            pace = slots.answers[big.id].pace
+            return pace is not None and not pace.cut
+        finally:
+            sock.close()
+
+    assert api.run(play())
+    assert api.run(until(lambda: not slots.taken, within=30))

@@ -65,7 +65,8 @@ class Pace:
         self.written += size
 
     def taken(self) -> int:
-        return self.written - unacknowledged(self.transport)
+        """Bytes the client has taken (a part counts as written as it is handed over)."""
+        return max(self.written - unacknowledged(self.transport), 0)
 
     def age(self) -> float:
         return self.clock() - self.started

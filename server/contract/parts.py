@@ -62,9 +62,8 @@ async def send_in_parts(request: Any, reply: Reply, data: bytes, allowed: Allowe
     try:
         for start in range(0, len(data), PART):
             part = data[start : start + PART]
-            await _paced(partial(response.send, part), pace, held)
-            pace.wrote(len(part))
-        await _paced(response.eof, pace, held)
+            await _paced(partial(response.send, part), pace, held, len(part))
+        await _paced(response.eof, pace, held, 0)
     except TimeoutError:
         _given_up(request, "it took less than a part in PART_SECONDS")
         raise RequestCancelled() from None
@@ -86,11 +85,17 @@ def _given_up(request: Any, why: str) -> None:
         log.info("%s: a large answer cut off: %s", request.logged_path, why)
 
 
-async def _paced(sending: Callable[[], Awaitable[None]], pace: Pace, held: Held) -> None:
-    """Send (`sending()`) once the answer's access is known to hold or cannot be told, looking
-    at the client's pace and the access while it waits (TimeoutError: too slow; AccessEnded)."""
+async def _paced(sending: Callable[[], Awaitable[None]], pace: Pace, held: Held, size: int) -> None:
+    """Send `size` bytes (`sending()`) once the answer's access is known to hold or cannot be
+    told, looking at the client's pace and the access while it waits (TimeoutError: too slow;
+    AccessEnded)."""
+
+    async def counted() -> None:  # written as the transport takes it (Sanic waits, then writes)
+        await sending()
+        pace.wrote(size)
+
     await held.check()
-    sent = asyncio.ensure_future(sending())
+    sent = asyncio.ensure_future(counted())
     try:
         while not (await asyncio.wait((sent,), timeout=min(1.0, PART_SECONDS / 4)))[0]:
             if pace.too_slow():
