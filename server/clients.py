@@ -13,7 +13,22 @@ import sanic
 def client_key(request: sanic.Request[Any, Any]) -> str:
     """The peer's address (or the one a trusted proxy reports: Sanic applies PROXIES_COUNT),
     as a client."""
-    return client_of(str(request.remote_addr or request.ip))
+    return client_of(peer_address(request))
+
+
+def peer_address(request: sanic.Request[Any, Any]) -> str:
+    """Sanic's `remote_addr or ip`: the address a trusted proxy reports, else the peer's. With
+    none of Sanic's PROXIES_COUNT, REAL_IP_HEADER and FORWARDED_SECRET set, remote_addr is
+    always empty, and is not computed (it parses the forwarding headers through Sanic's config
+    lookups, some 4 µs a GET)."""
+    config = request.app.config
+    if (
+        config.get("PROXIES_COUNT")
+        or config.get("REAL_IP_HEADER")
+        or config.get("FORWARDED_SECRET")
+    ):
+        return str(request.remote_addr or request.ip)
+    return str(request.ip)
 
 
 def client_of(raw: str) -> str:

@@ -24,11 +24,12 @@ class Origins:
         self.listed = frozenset(settings.cors_origins)
         self.local = not settings.production
         self.refused: set[str] = set()
-
-    @property
-    def cors(self) -> list[str | re.Pattern[str]]:
-        """sanic-ext's cors_origins: exact origins, and the local pattern in development."""
-        return [*sorted(self.listed), *([LOCAL_DEV_ORIGIN] if self.local else [])]
+        # sanic-ext's cors_origins: exact origins, and the local pattern in development (made
+        # once: every answer asks whether there are any)
+        self.cors: list[str | re.Pattern[str]] = [
+            *sorted(self.listed),
+            *([LOCAL_DEV_ORIGIN] if self.local else []),
+        ]
 
     def allows(self, origin: str) -> bool:
         return origin in self.listed or (self.local and LOCAL_DEV_ORIGIN.match(origin) is not None)

@@ -8,6 +8,7 @@ import time
 from sanic import HTTPResponse
 
 from server.access.origins import own_origin
+from server.clients import peer_address
 from server.contract.context import Request
 from server.contract.problems import PROBLEM_JSON
 from server.contract.reply import JSON, ApiResponse
@@ -41,11 +42,12 @@ ApiResponse.encode_once(  # what else answers commonly carry (Sanic sets Connect
         ("content-type", PROBLEM_JSON),
         ("connection", "keep-alive"),
         ("connection", "close"),
+        ("Vary", "Origin"),  # set below wherever CORS is on
     ]
 )
 
 
-async def finish_response(request: Request, response: HTTPResponse) -> None:
+def finish_response(request: Request, response: HTTPResponse) -> None:
     headers = response.headers
     if not isinstance(response, ApiResponse):  # static files, event streams, Sanic's own
         for name, value in API_HEADERS.items():
@@ -75,7 +77,7 @@ async def finish_response(request: Request, response: HTTPResponse) -> None:
             "path": request.logged_path,
             "status": response.status,
             "duration_ms": round(seconds * 1000, 2) if seconds is not None else None,
-            "client": request.remote_addr or request.ip,
+            "client": peer_address(request),
             "user_id": request.ctx.user_id or None,
         }
     )
