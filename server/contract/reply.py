@@ -40,9 +40,9 @@ def _header_safe(text: str) -> str:
 
 def _encoded(header: tuple[str, Any]) -> tuple[bytes, bytes]:
     name, value = header
-    return _header_safe(name).encode("ascii"), _header_safe(str(value)).encode(
-        errors="surrogateescape"
-    )
+    if type(value) is not str:  # a Content-Length
+        value = str(value)
+    return _header_safe(name).encode("ascii"), _header_safe(value).encode(errors="surrogateescape")
 
 
 class ApiResponse(HTTPResponse):
@@ -74,10 +74,11 @@ class ApiResponse(HTTPResponse):
     def processed_headers(self) -> Iterator[tuple[bytes, bytes]]:
         if has_message_body(self.status):
             self.headers.setdefault("content-type", self.content_type)
-        known = self._known
-        encoded = [known.get(item) or _encoded(item) for item in self.headers.items()]
-        own = {name.lower() for name in self.headers}
-        encoded.extend(pair for name, pair in self._defaults.items() if name not in own)
+        headers, known = self.headers, self._known
+        encoded = [known.get(item) or _encoded(item) for item in headers.items()]
+        for name, pair in self._defaults.items():
+            if name not in headers:  # (a case-insensitive look-up)
+                encoded.append(pair)
         return iter(encoded)
 
 
