@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeAlias, TypedDict, cast
 
 import aiosql
 import asyncpg
+from aiosql.adapters.asyncpg import AsyncPGAdapter
 
 from server.db.executor import Executor, Row
 from server.db.pool import Database
@@ -833,10 +834,36 @@ def account_check() -> AccountCheck:
     return AccountCheck.read()
 
 
+class ExecutorAdapter(AsyncPGAdapter):
+    """aiosql's asyncpg adapter, but a statement on an Executor is handed to it at once: the
+    adapter's MaybeAcquire (an object, `dir()` of the client and an async context around every
+    statement) is for a pool, and an Executor acquires for itself. The pool and a bare
+    connection go the adapter's own way."""
+
+    async def select_one(
+        self, conn: Any, query_name: str, sql: str, parameters: Any, record_class: Any = None
+    ) -> Any:
+        if record_class is None and isinstance(conn, Executor):
+            return await conn.fetchrow(sql, *self.maybe_order_params(query_name, parameters))
+        return await super().select_one(conn, query_name, sql, parameters, record_class)
+
+    async def select_value(self, conn: Any, query_name: str, sql: str, parameters: Any) -> Any:
+        if isinstance(conn, Executor):
+            return await conn.fetchval(sql, *self.maybe_order_params(query_name, parameters))
+        return await super().select_value(conn, query_name, sql, parameters)
+
+    async def insert_update_delete(
+        self, conn: Any, query_name: str, sql: str, parameters: Any
+    ) -> Any:
+        if isinstance(conn, Executor):
+            return await conn.execute(sql, *self.maybe_order_params(query_name, parameters))
+        return await super().insert_update_delete(conn, query_name, sql, parameters)
+
+
 def load_queries(path: Path = SQL_DIR) -> Queries:
     """Every `-- name:` block of sql/*.sql, as async functions taking an Executor (or Conn)."""
     text = "\n\n".join(f.read_text(encoding="utf-8") for f in sorted(path.glob("*.sql")))
     text = text.replace("{task_columns}", TASK_COLUMNS).replace("{list_columns}", LIST_COLUMNS)
     text = text.replace("{comment_columns}", COMMENT_COLUMNS)
     text = AccountCheck.read(path).embed(text.replace("{user_columns}", USER_COLUMNS))
-    return cast(Queries, aiosql.from_str(text, "asyncpg"))
+    return cast(Queries, aiosql.from_str(text, ExecutorAdapter))
