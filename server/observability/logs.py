@@ -87,7 +87,10 @@ class LoopFlushedHandler(logging.StreamHandler[TextIO]):
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
-        self._pending: list[str] = []
+        # Lines, and access lines still to be formatted (their time and fields): formatted
+        # together as they are written, a loop over many lines instead of a line in every
+        # request, where the same code cost several times as much (issue 29).
+        self._pending: list[str | tuple[float, dict[str, Any]]] = []
         self._pending_bytes = 0
         self._due_on: asyncio.AbstractEventLoop | None = None  # the loop a write is due on
         self._written_at = -math.inf  # time.monotonic() of the last write
@@ -111,23 +114,33 @@ class LoopFlushedHandler(logging.StreamHandler[TextIO]):
                 self._write_pending()
             self._pending.append(text)
             self._pending_bytes += size
-            if not at_once:
-                try:
-                    loop = asyncio.get_running_loop()
-                except RuntimeError:
-                    pass
-                else:
-                    if not gather:
-                        loop.call_soon(self._write_pending)
-                    elif self._due_on is not loop:  # (a loop that closed ran none of it)
-                        self._due_on = loop
-                        wait = self._written_at + GATHER_SECONDS - time.monotonic()
-                        if wait > 0:
-                            loop.call_later(min(wait, GATHER_SECONDS), self._due, loop)
-                        else:
-                            loop.call_soon(self._due, loop)
-                    return
-            self._write_pending()
+            self._schedule(at_once, gather)
+
+    def write_access(self, created: float, fields: dict[str, Any]) -> None:
+        """The access line of `fields` logged at `created`, formatted when it is written."""
+        with self.lock or contextlib.nullcontext():
+            self._pending.append((created, fields))
+            self._schedule(False, True)
+
+    def _schedule(self, at_once: bool, gather: bool) -> None:
+        """The pending lines' write: now, at the end of this turn, or at the span's end."""
+        if not at_once:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                pass
+            else:
+                if not gather:
+                    loop.call_soon(self._write_pending)
+                elif self._due_on is not loop:  # (a loop that closed ran none of it)
+                    self._due_on = loop
+                    wait = self._written_at + GATHER_SECONDS - time.monotonic()
+                    if wait > 0:
+                        loop.call_later(min(wait, GATHER_SECONDS), self._due, loop)
+                    else:
+                        loop.call_soon(self._due, loop)
+                return
+        self._write_pending()
 
     def _due(self, loop: asyncio.AbstractEventLoop) -> None:
         """The span's write: only it disarms (a write made at once meanwhile leaves it due), and
@@ -141,10 +154,23 @@ class LoopFlushedHandler(logging.StreamHandler[TextIO]):
         with self.lock or contextlib.nullcontext():
             if not self._pending:
                 return
-            text, self._pending, self._pending_bytes = "".join(self._pending), [], 0
+            pending, self._pending, self._pending_bytes = self._pending, [], 0
             self._written_at = time.monotonic()
+            writes: list[str] = []  # each at most WRITE_LIMIT bytes (or one longer line)
+            lines: list[str] = []
+            size = 0
+            for item in pending:
+                text = item if isinstance(item, str) else _access_line(*item) + self.terminator
+                text_size = utf8_size(text)
+                if lines and size + text_size > WRITE_LIMIT:
+                    writes.append("".join(lines))
+                    lines, size = [], 0
+                lines.append(text)
+                size += text_size
+            writes.append("".join(lines))
             with contextlib.suppress(OSError, ValueError):  # the stream closed meanwhile
-                self.stream.write(text)
+                for text in writes:
+                    self.stream.write(text)
                 self.flush()
 
 
@@ -164,13 +190,18 @@ def log_access(fields: dict[str, Any]) -> None:
         return
     handler = _access_handler
     if handler is not None and not access_log.handlers and _todo_api.handlers == [handler]:
-        created = time.time()
-        line = redacted(json_line(created, "info", ACCESS, "request", fields))
-        if utf8_size(line) >= WRITE_LIMIT:  # with its newline, more than one write holds
-            line = redacted(json_line(created, "info", ACCESS, "request", _cut(fields)))
-        handler.write_line(line)
+        handler.write_access(time.time(), fields)
     else:
         access_log.info("request", extra=fields)
+
+
+def _access_line(created: float, fields: dict[str, Any]) -> str:
+    """The access line of `fields`, logged at `created`, as JsonFormatter would write it (cut
+    to fit one write)."""
+    line = redacted(json_line(created, "info", ACCESS, "request", fields))
+    if utf8_size(line) >= WRITE_LIMIT:  # with its newline, more than one write holds
+        line = redacted(json_line(created, "info", ACCESS, "request", _cut(fields)))
+    return line
 
 
 CUT_CHARS = 64  # a text of an access line too long for one write keeps this many characters
