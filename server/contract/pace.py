@@ -17,15 +17,6 @@ from contextlib import suppress
 from typing import Any
 
 
-def hold_little(transport: Any, size: int) -> None:
-    """The kernel queues some `size` of what is written to `transport`, not the 4 MB it grows
-    to: what a client has not taken stays with the sender, to be dropped by a cut."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with suppress(OSError, ValueError):  # not a TCP socket, or closed meanwhile
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size // 2)  # Linux doubles it
-
-
 def cut(transport: Any) -> None:
     """Close the connection with a reset, dropping what the kernel still queues for it: a cut
     answer stops where its client is, not some MB later (a plain close delivers the queue)."""

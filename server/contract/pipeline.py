@@ -19,7 +19,7 @@ from server.contract.context import Request
 from server.contract.fallback import Fallback
 from server.contract.fastpath import OperationPlan, Unsure
 from server.contract.loading import Contract, Operation
-from server.contract.parts import refusal, send_in_parts
+from server.contract.parts import Held, send_in_parts
 from server.contract.problems import problem_reply
 from server.contract.reply import AccessEnded, Allowed, Reply, Streamed
 from server.contract.validation import (
@@ -91,12 +91,12 @@ def endpoint(
             if data is not None and len(data) > LARGE_BODY and request.method != "HEAD":
                 # sent as the client reads it (a HEAD's is not sent: Sanic drops it), while
                 # the access it was read under holds: asked again before its head is given
-                allowed = _access(checked, reply)
-                refused = await refusal(allowed)
+                held = Held(_access(checked, reply))
+                refused = await held.refusal()
                 if refused is not None:
                     reply = problem_reply(request, refused)
                     return reply.response(reply.encode())
-                await send_in_parts(request, reply, data, allowed)
+                await send_in_parts(request, reply, data, held)
                 return None  # type: ignore[return-value]  # answered
             return reply.response(data)
         finally:  # the answer is sent, or the request is gone
