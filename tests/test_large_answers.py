@@ -610,3 +610,34 @@ def test_a_request_gone_early_in_its_wait_has_no_reader_cut_off(
 
     assert api.run(play())
     assert api.run(until(lambda: not slots.taken, within=30))
+
+
+def test_the_last_part_waits_a_bounded_time_for_the_client_to_take_the_rest(
+    api: Api, big: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last part waits for the client to take the rest, but no longer than TAKEN_WAIT:
+    nothing is written meanwhile, and Sanic ends a handler that writes nothing for its
+    RESPONSE_TIMEOUT (a 40 KB/s reader lost the end of a 5 MB export that way). A client that
+    does not read (nor is cut for its pace here) has the last part handed over after it."""
+    monkeypatch.setattr(parts, "PART_SECONDS", 30)
+    monkeypatch.setattr(parts, "TAKEN_WAIT", 1.0)
+    slots = api.app.ctx.exports
+
+    async def play() -> tuple[int, int]:
+        sock = asking(api, f"/api/{big.id}/export", big.headers)
+        loop, got = asyncio.get_running_loop(), bytearray()
+        try:
+            while b"\r\n\r\n" not in got:
+                got += await loop.sock_recv(sock, 1 << 16)
+            length = length_and_body(bytes(got))[0]
+            while len(length_and_body(bytes(got))[1]) < length - 2 * parts.PART:
+                got += await loop.sock_recv(sock, 1 << 16)  # all but the end taken: stop
+            pace = slots.answers[big.id].pace
+            assert pace is not None
+            await asyncio.sleep(3)  # the rest written long since, and TAKEN_WAIT passed
+            return pace.written, length
+        finally:
+            sock.close()
+
+    written, length = api.run(play())
+    assert written == length  # the last part handed over to the transport all the same
