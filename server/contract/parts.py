@@ -47,9 +47,9 @@ UNKNOWN = (
 
 
 class Held:
-    """An answer's access, asked of `allowed` (None: nothing to ask) once `seconds` have passed
-    since it was last known, or when forced. A check that cannot tell ends nothing: the answer
-    goes on and is asked again, and that is logged once per answer."""
+    """An answer's access, asked of `allowed` (None: nothing to ask) once RECHECK_SECONDS have
+    passed since it was last known, or when forced. A check that cannot tell ends nothing: the
+    answer goes on and is asked again, and that is logged once per answer."""
 
     def __init__(self, allowed: Allowed | None) -> None:
         self.allowed = allowed
