@@ -18,13 +18,12 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-import asyncpg
 from sanic.exceptions import RequestCancelled
 from sanic.http import Stage
 
 from server.contract.pace import Pace, cut
 from server.contract.reply import AccessEnded, Allowed, Reply
-from server.errors import ApiError
+from server.errors import DATABASE_DOWN, ApiError
 
 log = logging.getLogger("todo_api")
 # A client that takes less than a PART in PART_SECONDS (some 26 KB/s) is cut off: a body stays
@@ -36,14 +35,6 @@ PART_SECONDS = 10
 RECHECK_SECONDS = 2
 TAKEN_LOOK = 0.05  # seconds: how often the last part looks whether the client took the rest
 TAKEN_WAIT = 10  # seconds the last part waits for it at most (then the access is asked anyway)
-# What a check that cannot tell raises: no connection free in time, PostgreSQL unreachable.
-UNKNOWN = (
-    TimeoutError,
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-)
 
 
 class Held:
@@ -71,7 +62,7 @@ class Held:
         self._at = self.clock()
         try:
             await self.allowed()
-        except UNKNOWN as exc:
+        except DATABASE_DOWN as exc:  # it cannot tell: no connection free in time, no database
             if not self._told:
                 log.warning("a large answer's access could not be checked: %r", exc)
                 self._told = True
