@@ -169,7 +169,7 @@ class Report:
                 rows.append(
                     (f"full/plain throughput, {name}", measured_text, f">= {goal}", ratio >= goal)
                 )
-        for op in ("list 20", "get", "create"):
+        for op in ("list 20", "open 20", "get", "create"):
             small, _, large = GROWTH_SIZES[op]
             if (small, "full") in self.runs and (large, "full") in self.runs:
                 ratio = _div(self.mean(large, "full", "rps"), self.mean(small, "full", "rps"))

@@ -51,6 +51,10 @@ WORKLOADS = [
     # Growth: "list 20", "get" and "changes 10k" read the account of 10,000 tasks.
     Workload("list 20 @100", "list.lua", "small", "limit=20", modes=GROWTH),
     Workload("list 20 @50k", "list.lua", "huge", "limit=20", modes=GROWTH),
+    # The page of open tasks a todo app shows most (its total a kept count since migration 0063).
+    Workload("open 20 @100", "list.lua", "small", "limit=20&status=pending", modes=("full",)),
+    Workload("open 20", "list.lua", "big", "limit=20&status=pending", modes=("full",)),
+    Workload("open 20 @50k", "list.lua", "huge", "limit=20&status=pending", modes=("full",)),
     Workload("get @100", "get.lua", "small", modes=GROWTH),
     Workload("get @50k", "get.lua", "huge", modes=GROWTH),
     Workload("create @100", "create.lua", "small", creates=True, modes=GROWTH),
@@ -76,6 +80,7 @@ STORM = Workload("login storm", "login.lua", "storm", modes=FULL_AND_OFF)
 # Each growth operation at 100, 10,000 and 50,000 tasks: the workloads' names.
 GROWTH_SIZES = {
     "list 20": ("list 20 @100", "list 20", "list 20 @50k"),
+    "open 20": ("open 20 @100", "open 20", "open 20 @50k"),
     "get": ("get @100", "get", "get @50k"),
     "create": ("create @100", "create @10k", "create @50k"),
     "changes": ("changes @100", "changes @10k", "changes @50k"),

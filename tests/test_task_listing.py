@@ -666,6 +666,48 @@ def test_newest_first_pages_of_one_list_read_that_list_in_order_whatever_its_siz
             assert read <= 2 * 20 + 1, (name, mode, kept, read, [n["Node Type"] for n in scans])
 
 
+def total_nodes(plan: dict[str, Any], in_total: bool = False) -> Iterator[dict[str, Any]]:
+    """The nodes under the header's subplans: those that read the page's total."""
+    if in_total:
+        yield plan
+    for child in plan.get("Plans", []):
+        below = in_total or child.get("Parent Relationship") in ("InitPlan", "SubPlan")
+        yield from total_nodes(child, below)
+
+
+def test_the_totals_of_the_common_pages_are_kept_counts_not_counted(
+    api: Api, user: User, sql: psycopg.Connection[Any], settings: Settings
+) -> None:
+    """The total of a page of every task, of the open ones or of the finished ones (status
+    all, pending, completed), of every list or one, of the top level or not, reads no task:
+    it is the counts migrations 0039 and 0063 keep. Counted, a page of open tasks of an account
+    with 10,000 cost reading them all; a filter with no kept count (priority) still counts, and
+    the totals are the tasks' numbers either way."""
+    sql.execute(BIG_USER_TASKS, {"user_id": user.id, "count": 10_000})
+    sql.execute(
+        "UPDATE tasks SET is_completed = true, completed_at = now()"
+        " WHERE user_id = %s AND title LIKE '%%3'",
+        (user.id,),
+    )
+    sql.execute("ANALYZE tasks")
+    inbox = listing_of(api, user, limit=1)["tasks"][0]["list_id"]
+    token = {"user_id": user.id, "session_id": user.session_id, "token_hash": None}
+    expected = {"all": 10_000, "pending": 9_000, "completed": 1_000}
+    for status, in_list, top in itertools.product(expected, (None, inbox), (None, "none")):
+        query: dict[str, Any] = {"limit": 20, "status": status, "sort": "created"}
+        query.update({"order": "desc", "list_id": in_list, "parent_id": top})
+        query = {name: value for name, value in query.items() if value is not None}
+        request = listing.page_request(token, query, settings.jwt_secret)
+        plan = explain(sql, request, "force_generic_plan", analyze=True)
+        read = [n for n in total_nodes(plan) if n.get("Relation Name") == "tasks"]
+        assert read == [], (query, [n["Node Type"] for n in read])
+        assert listing_of(api, user, **query)["total"] == expected[status], query
+    counted = {"limit": 20, "status": "pending", "sort": "created", "priority": "high"}
+    request = listing.page_request(token, {**counted, "order": "desc"}, settings.jwt_secret)
+    plan = explain(sql, request, "force_generic_plan", analyze=True)
+    assert [n for n in total_nodes(plan) if n.get("Relation Name") == "tasks"]
+
+
 # --- all-day dues (SPEC §8) ------------------------------------------------------------------
 
 MIXED_DUES = """

@@ -38,16 +38,20 @@ SELECT (SELECT coalesce(max(level), 0) FROM placed),
        (SELECT count(*) FROM trash WHERE user_id = %(u)s),
        (SELECT tasks FROM task_counts WHERE user_id = %(u)s)
 """
-# Each of the owner's lists whose stored counts (tasks, top level) are not its tasks': none.
+# Each of the owner's lists whose stored counts (tasks, top level, and of each the open ones)
+# are not its tasks': none.
 LIST_COUNTS_OFF = """
-SELECT l.id, c.tasks, c.top_level, count(t.id), count(t.id) FILTER (WHERE t.parent_id IS NULL)
+SELECT l.id, c.tasks, c.top_level, c.pending, c.pending_top_level
   FROM lists AS l
   LEFT JOIN list_counts AS c ON c.user_id = l.user_id AND c.list_id = l.id
   LEFT JOIN tasks AS t ON t.user_id = l.user_id AND t.list_id = l.id
  WHERE l.user_id = %(u)s
- GROUP BY l.id, c.tasks, c.top_level
+ GROUP BY l.id, c.tasks, c.top_level, c.pending, c.pending_top_level
 HAVING c.tasks IS DISTINCT FROM count(t.id)
     OR c.top_level IS DISTINCT FROM count(t.id) FILTER (WHERE t.parent_id IS NULL)
+    OR c.pending IS DISTINCT FROM count(t.id) FILTER (WHERE NOT t.is_completed)
+    OR c.pending_top_level
+       IS DISTINCT FROM count(t.id) FILTER (WHERE NOT t.is_completed AND t.parent_id IS NULL)
 """
 
 
@@ -94,6 +98,9 @@ def storm_wave(
                 {"op": "move", "task_id": some(tasks), "body": {"parent_id": some(tasks)}},
                 {"op": "delete", "task_id": some(tasks)},
                 {"op": "create", "body": {"title": "b"}},
+                {"op": "complete", "task_id": some(tasks)},
+                {"op": "update", "task_id": some(tasks), "body": {"is_completed": False}},
+                {"op": "create", "body": {"title": "done", "is_completed": True}},
             ]
             body = {"operations": rng.sample(ops, 3), "atomic": rng.random() < 0.5}
             return later(api, owner, "POST", "/tasks/batch", json=body)
@@ -121,26 +128,31 @@ def storm_wave(
 
 
 def assert_page_totals(api: Api, owner: User, sql: psycopg.Connection[Any]) -> None:
-    """Every page's total (all tasks, the top level, each list, each list's top level) is the
-    number of its tasks."""
-    base = f"/api/{owner.id}/tasks?limit=1"
+    """Every page's total (all tasks, the top level, each list, each list's top level; of each,
+    all, the open and the finished ones) is the number of its tasks."""
     rows = sql.execute(
-        "SELECT list_id, count(*), count(*) FILTER (WHERE parent_id IS NULL)"
-        " FROM tasks WHERE user_id = %s GROUP BY list_id",
+        "SELECT list_id, is_completed, count(*), count(*) FILTER (WHERE parent_id IS NULL)"
+        " FROM tasks WHERE user_id = %s GROUP BY list_id, is_completed",
         (owner.id,),
     ).fetchall()
-    per_list = {str(r[0]): (r[1], r[2]) for r in rows}
+    counted = {(str(r[0]), r[1]): (r[2], r[3]) for r in rows}
     _, _, lists = known(sql, owner)
-    expected = {
-        base: sum(n for n, _ in per_list.values()),
-        f"{base}&parent_id=none": sum(top for _, top in per_list.values()),
-    }
-    for list_id in lists:
-        tasks, top = per_list.get(list_id, (0, 0))
-        expected[f"{base}&list_id={list_id}"] = tasks
-        expected[f"{base}&list_id={list_id}&parent_id=none"] = top
+    statuses = {"all": (False, True), "pending": (False,), "completed": (True,)}
+    expected = {}
+    for status, finished in statuses.items():
+        base = f"/api/{owner.id}/tasks?limit=1&status={status}"
+        for in_list in (None, *lists):
+            page = base if in_list is None else f"{base}&list_id={in_list}"
+            found = [
+                counted.get((list_id, done), (0, 0))
+                for list_id in (lists if in_list is None else [in_list])
+                for done in finished
+            ]
+            expected[page] = sum(tasks for tasks, _ in found)
+            expected[f"{page}&parent_id=none"] = sum(top for _, top in found)
     got = {path: api.get(path, headers=owner.headers).json()["total"] for path in expected}
     assert got == expected
+    assert any(total for path, total in got.items() if "status=completed" in path)
 
 
 @pytest.mark.parametrize("seed", [7, 23])
@@ -170,6 +182,10 @@ def test_a_storm_of_concurrent_writes_keeps_every_rule(
             assert reached == live  # every task under a parent of its own list, no cycle
             assert counted == live + trashed <= QUOTA
             assert sql.execute(LIST_COUNTS_OFF, {"u": owner_id}).fetchall() == []
+        for task_id in known(sql, user)[0][:3]:  # finished ones too, whatever the storm left
+            done = {"is_completed": True}
+            path = f"/api/{owner_id}/tasks/{task_id}/complete"
+            assert api.patch(path, json=done, headers=user.headers).status_code == 200
         assert_page_totals(api, user, sql)
     assert statuses[201] > 0
     assert statuses[200] > 0

@@ -90,14 +90,20 @@ SORT_KEYS = {
     ("due_date", "desc"): _tied_on_id("due_at", "coalesce({}::timestamptz, '-infinity')", DUE_DESC),
 }
 DIRECTIONS = {"asc": ("ASC", ">"), "desc": ("DESC", "<")}
-# The total of the common pages, read from the counts migration 0039 keeps (every task, one
-# list, the top level of either) rather than counted: by the filters in use, the column to sum
-# over the user's lists. Any other filter counts its matches.
+# The total of the common pages, read from the counts migrations 0039 and 0063 keep (every task,
+# one list, the top level of either; all of them, or open or finished ones) rather than counted:
+# by the filters in use, what to sum over the caller's lists ({completed}: that filter's value;
+# finished tasks are the tasks less the open ones). Any other filter counts its matches.
+_BY_STATUS = "CASE WHEN {{completed}} THEN c.{0} - c.{1} ELSE c.{1} END"
 KEPT_TOTALS = {
-    (): "tasks",
-    ("list_id",): "tasks",
-    ("parent_key",): "top_level",
-    ("list_id", "parent_key"): "top_level",
+    (): "c.tasks",
+    ("list_id",): "c.tasks",
+    ("parent_key",): "c.top_level",
+    ("list_id", "parent_key"): "c.top_level",
+    ("completed",): _BY_STATUS.format("tasks", "pending"),
+    ("completed", "list_id"): _BY_STATUS.format("tasks", "pending"),
+    ("completed", "parent_key"): _BY_STATUS.format("top_level", "pending_top_level"),
+    ("completed", "list_id", "parent_key"): _BY_STATUS.format("top_level", "pending_top_level"),
 }
 
 
@@ -195,18 +201,19 @@ def statement(shape: Shape) -> str:
 def _total(params: dict[str, str], matches: Callable[[str], str], caller: str) -> str:
     """The page's total over the caller's own tasks and their shared lists': kept counts
     where there are some, else the matches counted."""
-    column = KEPT_TOTALS.get(tuple(params))
-    if column is None:
+    kept = KEPT_TOTALS.get(tuple(params))
+    if kept is None:
         return (
             f"((SELECT count(*) FROM tasks WHERE {matches(OWN)})"  # noqa: S608 (fixed fragments)
             f" + (SELECT count(*) FROM list_members AS m, LATERAL"
             f" (SELECT FROM tasks WHERE {matches(SHARED)}) AS t WHERE m.member_id = {caller}))"
         )
+    counted = kept.format(completed=params.get("completed"))
     in_list = f" AND c.list_id = {params['list_id']}" if "list_id" in params else ""
     return (
-        f"((SELECT coalesce(sum(c.{column}), 0)"  # noqa: S608 (fixed fragments)
+        f"((SELECT coalesce(sum({counted}), 0)"  # noqa: S608 (fixed fragments)
         f" FROM list_counts AS c WHERE c.user_id = {caller}{in_list})"
-        f" + (SELECT coalesce(sum(c.{column}), 0) FROM list_members AS m JOIN list_counts AS c"
+        f" + (SELECT coalesce(sum({counted}), 0) FROM list_members AS m JOIN list_counts AS c"
         f" ON c.user_id = m.owner_id AND c.list_id = m.list_id"
         f" WHERE m.member_id = {caller}{in_list}))"
     )
