@@ -104,9 +104,9 @@ async def measure(dsn: str, user_id: str, runs: int) -> None:
             query = {"limit": 50, "status": "all", "sort": sort, "order": order}
             first = listing.page_request(token, query, secret)
             before = listing.page_request(token, {**query, "limit": 1, "offset": 8_999}, secret)
-            cursor = (await listing.read_page(db, before, secret))["next_cursor"]
+            cursor = (await listing.read_page(db, before, secret)).body["next_cursor"]
             deep = listing.page_request(token, {**query, "cursor": cursor}, secret)
-            assert (await listing.read_page(db, deep, secret))["tasks"], "empty deep page"
+            assert (await listing.read_page(db, deep, secret)).body["tasks"], "empty deep page"
             timings = [
                 await median_ms(lambda r=r: listing.read_page(db, r, secret), runs)
                 for r in (first, deep)

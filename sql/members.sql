@@ -81,3 +81,8 @@ SELECT account.ok AS account_ok, seen.role AS caller_role,
   FROM account
   LEFT JOIN seen ON true
   LEFT JOIN removed ON true;
+
+-- name: memberships_held(member_id, list_ids)$
+-- How many of these lists (of other owners) member_id still belongs to: asked while a large page
+-- of their tasks is sent.
+SELECT count(*) FROM list_members WHERE member_id = :member_id AND list_id = ANY(:list_ids::uuid[]);

@@ -26,6 +26,7 @@ from server.slots import Slots
 from server.system import middleware
 from server.transfer import handlers
 from tests.conftest import User
+from tests.sharing import share
 from tests.support import Api, until
 from tests.test_export_import import encoding_held_open
 
@@ -475,6 +476,63 @@ def test_an_answer_being_sent_is_cut_off_once_the_access_it_was_read_under_ends(
     cuts = [r.getMessage() for r in caplog.records if "cut off" in r.getMessage()]
     assert cuts
     assert all("its access ended" in cut for cut in cuts), cuts
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+WIDE = """
+INSERT INTO tasks (user_id, list_id, title, description)
+SELECT %(user_id)s, %(list_id)s, 'Wide ' || n, repeat('€', 2000) FROM generate_series(1, 100) n
+"""
+
+
+def test_a_large_page_of_a_shared_list_is_cut_off_once_the_list_is_no_longer_shared(
+    api: Api,
+    make_user: Callable[..., User],
+    sql: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A member's page of a shared list (some 650 KB) comes whole while the list is shared
+    with them, the membership asked as it is sent; once its owner removes them, a page being
+    sent is cut off where its client is, as a session's end cuts one (its owner's tasks are
+    no longer theirs to read)."""
+    monkeypatch.setattr(parts, "PART_SECONDS", 30)
+    monkeypatch.setattr(parts, "RECHECK_SECONDS", 0.2)
+    caplog.set_level(logging.INFO, logger="todo_api")
+    owner, member = make_user(name="Owner"), make_user(name="Member")
+    made = api.post(f"/api/{owner.id}/lists", json={"name": "Shared"}, headers=owner.headers)
+    assert made.status_code == 201, made.text
+    list_id = made.json()["id"]
+    sql.execute(WIDE, {"user_id": owner.id, "list_id": list_id})
+    share(sql, owner, list_id, member, "viewer")
+    path = f"/api/{member.id}/tasks?limit=100&list_id={list_id}"
+
+    async def play() -> tuple[bytes, bytes]:
+        reader = asking(api, path, member.headers, buffer=None)
+        try:
+            read_whole = await within(10, whole(reader))
+        finally:
+            reader.close()
+        sock = asking(api, path, member.headers)
+        try:
+            await asyncio.sleep(1.5)  # asked again several times meanwhile
+            url = f"/api/{owner.id}/lists/{list_id}/members/{member.id}"
+            removed = await api.arequest("DELETE", url, headers=owner.headers)
+            assert removed.status_code == 204, removed.text
+            await asyncio.sleep(3)  # asked again within a second and a RECHECK_SECONDS
+            return read_whole, await within(10, drained(sock))
+        finally:
+            sock.close()
+
+    read_whole, got = api.run(play())
+    length, body = length_and_body(read_whole)
+    assert len(body) == length > parts.PART * 2  # shared: the page, whole
+    assert len(orjson.loads(body)["tasks"]) == 100
+    length, body = length_and_body(got)
+    assert len(body) < parts.PART // 2 < length  # what the client's buffer held: nothing after
+    cuts = [r.getMessage() for r in caplog.records if "cut off" in r.getMessage()]
+    assert len(cuts) == 1, cuts
+    assert "no longer shared" in cuts[0], cuts
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 

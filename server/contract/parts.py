@@ -2,7 +2,8 @@
 PART at a time as its client takes it, with its Content-Length, for as long as the client takes
 enough of it (server/contract/pace.py) and the access it was read under holds.
 
-The access is asked before the head (ended: the refusal a request would now get), every
+The access is asked before the head (ended: the refusal a request would now get, if any: a page
+read while its list was shared is sent and cut off), every
 RECHECK_SECONDS while the parts go, and once more before the last part, which waits until
 the client has taken the rest (at most TAKEN_WAIT): an answer whose access ended is not made
 whole by the kernel's buffers having taken it. A cut resets the connection, dropping what the

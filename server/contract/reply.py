@@ -21,11 +21,13 @@ FINISH_SECONDS = 0.25  # a stream's end waits this long for a client that does n
 
 
 class AccessEnded(Exception):
-    """The session, account or feed an answer was read under has ended: `refusal` is what a
-    request would now be answered."""
+    """The session, account, feed or membership an answer was read under has ended: `refusal`
+    is what a request would now be answered; None, where the answer was read under it and a
+    request now gets another answer of the same (a page without a list no longer shared): the
+    answer is not refused before its head, only cut off while it is sent."""
 
-    def __init__(self, refusal: ApiError) -> None:
-        super().__init__(refusal.detail)
+    def __init__(self, refusal: ApiError | None, why: str = "") -> None:
+        super().__init__(why if refusal is None else refusal.detail)
         self.refusal = refusal
 
 

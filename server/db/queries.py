@@ -479,6 +479,7 @@ class Queries(Protocol):
         list_id: str,
         member_id: str,
     ) -> Row: ...
+    async def memberships_held(self, conn: Conn, *, member_id: str, list_ids: list[str]) -> int: ...
 
     # invitations.sql
     async def invitation_list(

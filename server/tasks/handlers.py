@@ -10,10 +10,11 @@ trip does both.
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any, NoReturn
 
 from server.contract.context import Request
-from server.contract.reply import Reply
+from server.contract.reply import AccessEnded, Reply
 from server.db.executor import Executor, Row
 from server.db.pool import keeps_statements
 from server.errors import BadRequest, NotFound
@@ -31,9 +32,21 @@ async def list_tasks(request: Request) -> Reply:
     settings = request.app.ctx.settings
     page = listing.page_request(request.ctx.token, request.ctx.query, settings.jwt_secret)
     kept = keeps_statements(settings)
-    return conditional(
-        request, await listing.read_page(request.ctx.db, page, settings.jwt_secret, kept)
+    read = await listing.read_page(request.ctx.db, page, settings.jwt_secret, kept)
+    reply = conditional(request, read.body)
+    if read.shared:
+        reply.allowed = partial(_still_shared, request, read.shared)
+    return reply
+
+
+async def _still_shared(request: Request, lists: frozenset[str]) -> None:
+    """Asked while a large page is sent (server/contract/parts.py): a list of its tasks no
+    longer shared with the caller (removed, left, the list deleted) cuts it off."""
+    held = await request.app.ctx.queries.memberships_held(
+        request.ctx.db, member_id=request.ctx.user_id, list_ids=list(lists)
     )
+    if held < len(lists):
+        raise AccessEnded(None, "a list of the page is no longer shared with the caller")
 
 
 async def create_task(request: Request) -> Reply:

@@ -79,6 +79,12 @@ class Filters:
 
 
 @dataclass(frozen=True)
+class Page:
+    body: dict[str, Any]  # the TaskPage
+    shared: frozenset[str]  # the lists of other owners its tasks are in: the caller's memberships
+
+
+@dataclass(frozen=True)
 class PageRequest:
     token: Mapping[str, Any]  # the access token's parameters of the account check
     sort: str
@@ -149,25 +155,26 @@ def page_request(token: Mapping[str, Any], query: dict[str, Any], secret: str) -
     return replace(request, offset=None, after=_after_from_cursor(request.key, raw_key, last_id))
 
 
-async def read_page(
-    db: Executor, request: PageRequest, secret: str, kept: bool = True
-) -> dict[str, Any]:
-    """The TaskPage body: the page, the total of matches and the cursor after the page, read
-    in one statement (one snapshot: the total and the page agree), which also checks the
-    access token. `kept`: False through PgBouncer (page_sql.Shape)."""
+async def read_page(db: Executor, request: PageRequest, secret: str, kept: bool = True) -> Page:
+    """The TaskPage body (the page, the total of matches and the cursor after the page, read
+    in one statement: one snapshot, the total and the page agree, which also checks the access
+    token), and the shared lists its tasks are in. `kept`: False through PgBouncer
+    (page_sql.Shape)."""
     sql, args = request.statement(kept)
     rows = await db.fetch(sql, *args)
     head = rows[0]
     found = rows if head["id"] is not None else []
     page = found[: request.limit]
     more = len(found) > request.limit
-    return {
+    body = {
         "tasks": [task_fields.task_body(row) for row in page],
         "total": head["total"],
         "limit": request.limit,
         "offset": request.offset,
         "next_cursor": _cursor_after(request, page[-1], secret) if more else None,
     }
+    others = (row for row in page if str(row["user_id"]) != request.user_id)
+    return Page(body, frozenset(str(row["list_id"]) for row in others))
 
 
 def _cursor_after(request: PageRequest, row: Any, secret: str) -> str:
