@@ -13,13 +13,16 @@
 -- One page of the trash the user sees (their own, and that of each list shared with them where
 -- their role reaches `role`: list_trash's x-required-role), newest deletion first (ties by id
 -- desc), after the keyset (after_deleted_at, after_id) when given, each row with the count of
--- the whole of it.
-SELECT {task_columns}, deleted_at, count(*) OVER () AS total
-  FROM (SELECT * FROM trash WHERE user_id = :user_id
-        UNION ALL
-        SELECT t.* FROM list_members AS m
-          JOIN trash AS t ON t.user_id = m.owner_id AND t.list_id = m.list_id
-         WHERE m.member_id = :user_id AND role_reaches(m.role, :role)) AS trash
+-- the whole of it (before the keyset: a page after a cursor counted only what followed it).
+WITH seen AS MATERIALIZED (
+  SELECT * FROM trash WHERE user_id = :user_id
+  UNION ALL
+  SELECT t.* FROM list_members AS m
+    JOIN trash AS t ON t.user_id = m.owner_id AND t.list_id = m.list_id
+   WHERE m.member_id = :user_id AND role_reaches(m.role, :role)
+)
+SELECT {task_columns}, deleted_at, (SELECT count(*) FROM seen) AS total
+  FROM seen
  WHERE (:after_deleted_at::timestamptz IS NULL
         OR (deleted_at, id) < (:after_deleted_at, :after_id::uuid))
  ORDER BY deleted_at DESC, id DESC

@@ -172,6 +172,9 @@ def test_trash_page_newest_first_with_offset_and_cursor(
     second = trash_of(api, user, limit=2, cursor=first["next_cursor"])
     assert [t["id"] for t in second["tasks"]] == newest_first[2:4]
     assert second["offset"] is None
+    third = trash_of(api, user, limit=2, cursor=second["next_cursor"])
+    assert [t["id"] for t in third["tasks"]] == newest_first[4:]
+    assert second["total"] == third["total"] == 5  # the whole trash's, on every page (was 3, 1)
     assert [t["id"] for t in trash_of(api, user, limit=2, offset=4)["tasks"]] == newest_first[4:]
     foreign = api.get(
         f"/api/{other_user.id}/trash",
