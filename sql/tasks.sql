@@ -73,6 +73,16 @@ SELECT account.ok AS account_ok, list_role(:user_id, user_id, list_id) AS caller
   FROM account LEFT JOIN tasks
     ON account.ok AND id = :id AND list_role(:user_id, user_id, list_id) IS NOT NULL;
 
+-- name: batch_owners(user_id, required_role, ids, list_ids)
+-- The owners of the lists of the tasks `ids` and of the lists `list_ids` that the caller's role
+-- on reaches :required_role, in id order: whose placement locks and task counts a batch takes
+-- before any row (server/sync/batch.py), as each of those owners' own writes take them.
+SELECT DISTINCT user_id AS owner_id FROM lists
+ WHERE (id = ANY (:list_ids::uuid[])
+        OR id IN (SELECT list_id FROM tasks WHERE id = ANY (:ids::uuid[])))
+   AND role_reaches(list_role(:user_id, user_id, id), :required_role)
+ ORDER BY owner_id;
+
 -- name: lock_batch_lists(user_id, required_role, ids, list_ids)!
 -- Nothing of note: a key-share lock on the lists of the tasks `ids` and the lists `list_ids`
 -- that the caller's role on reaches :required_role, in id order, taken before the tasks' rows

@@ -7,6 +7,7 @@ is left is what the answers say."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ import psycopg
 
 from tests.sharing import make_list, share
 from tests.support import Api, User, later
+from tests.test_quota_races import _until_waiting
 
 ROUNDS = 6
 TASKS = 6
@@ -89,3 +91,44 @@ def test_members_batching_in_opposite_orders_while_the_owner_deletes_never_get_a
             assert left[0] == 0
         else:
             assert left[0] == TASKS + 2
+
+
+def test_a_member_s_batch_takes_the_list_owner_s_placement_lock_before_the_owner_s_rows(
+    api: Api, sql: psycopg.Connection[Any], make_user: Callable[..., User], database_url: str
+) -> None:
+    """A member's batch moving a task of a shared list takes its owner's placement lock (the
+    one the owner's own move holds while it locks the task's row) before any row of the owner's,
+    as the owner's batch does, and waits for it holding nothing: the owner's move then goes
+    through. Before, the batch took only the member's own locks ahead, then held the task's row
+    while its move waited for the owner's lock: each such pair deadlocked (the hostile review's
+    F2: 23-34 deadlocks and 3-11 answers of 503 in 320 racing requests)."""
+    owner, member = make_user(), make_user()
+    shared = make_list(api, owner, "Shared")
+    share(sql, owner, shared["id"], member, "editor")
+    made = api.post(
+        f"/api/{owner.id}/tasks",
+        json={"title": "t", "list_id": shared["id"]},
+        headers=owner.headers,
+    )
+    assert made.status_code == 201, made.text
+    task_id = made.json()["id"]
+    ops = [{"op": "move", "task_id": task_id, "body": {"after_id": None}}]
+
+    async def race() -> Any:
+        watch = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+        holder = await psycopg.AsyncConnection.connect(database_url)
+        async with watch, holder:
+            # as the owner's move: its placement lock, then (once the batch waits) its task's row
+            await holder.execute("SET deadlock_timeout = '10ms'")  # the one to find a deadlock
+            await holder.execute("SELECT pg_advisory_xact_lock(3, hashtext(%s))", (owner.id,))
+            batch = later(api, member, "POST", "/tasks/batch", json={"operations": ops})
+            pending = asyncio.ensure_future(batch())
+            await _until_waiting(watch, pending)
+            assert not pending.done(), "the batch did not wait for the owner's placement lock"
+            await holder.execute("SELECT FROM tasks WHERE id = %s FOR UPDATE", (task_id,))
+            await holder.commit()
+            return await pending
+
+    answered = api.run(race())
+    assert answered.status_code == 200, answered.text
+    assert [r["status"] for r in answered.json()["results"]] == [200]

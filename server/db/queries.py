@@ -269,6 +269,15 @@ class Queries(Protocol):
     async def get_task(
         self, conn: Conn, *, user_id: str, session_id: str, token_hash: bytes | None, id: str
     ) -> Row: ...
+    def batch_owners(
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        required_role: str | None,
+        ids: list[str],
+        list_ids: list[str],
+    ) -> AsyncIterator[Row]: ...
     async def lock_batch_lists(
         self,
         conn: Conn,

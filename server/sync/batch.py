@@ -98,10 +98,13 @@ def _stale(error: ApiError) -> ApiError:
 async def _lock_ahead(
     request: Request, conn: Executor, items: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """The user's locks the items will take, taken first and in the order every writer takes
-    them (migration 0032): the placement lock for a move or a create (a subtask's), then the
-    task count for a create. Taken item by item, the batch could hold the count and wait for
-    the placement lock a restore holds while the restore waits for the count. Then the lists
+    """The locks the items will take, taken first and in the order every writer takes them
+    (migration 0032): the placement lock for a move or a create (a subtask's), then the task
+    count for a create, of the caller and of each owner of a shared list the items name, in id
+    order. Taken item by item, the batch could hold the count and wait for the placement lock
+    a restore holds while the restore waits for the count, or hold a row of a shared list's
+    task and wait for its owner's placement lock, which the owner's move holds while it waits
+    for that row (the caller's own alone were taken ahead before: the review's F2). Then the lists
     and the rows of the tasks the items name, each in id order: item by item, two batches naming
     the same tasks in opposite orders deadlock (and their retries again), as does a batch with a
     deletion of the list (sql/tasks.sql's lock_batch_lists). Answers the items as they run: the
@@ -110,13 +113,22 @@ async def _lock_ahead(
     completion)."""
     queries, user_id = request.app.ctx.queries, request.ctx.user_id
     ops = {item["op"] for item in items}
-    if ops & {"create", "move"}:
-        await queries.lock_placement(conn, **request.ctx.token)
-    if "create" in ops:
-        await queries.lock_task_count(conn, user_id=user_id)
     ids = _uuids(item.get("task_id") for item in items)
     list_ids = _uuids((item.get("body") or {}).get("list_id") for item in items)
     role = request.ctx.access["required_role"]
+    if ops & {"create", "move"}:
+        parents = _uuids((item.get("body") or {}).get("parent_id") for item in items)
+        owners = [user_id]
+        if ids or parents or list_ids:
+            named = queries.batch_owners(
+                conn, user_id=user_id, required_role=role, ids=[*ids, *parents], list_ids=list_ids
+            )
+            owners = sorted({user_id, *[str(row["owner_id"]) async for row in named]})
+        for owner in owners:
+            await queries.lock_owner_placement(conn, owner_id=owner)
+        if "create" in ops:
+            for owner in owners:
+                await queries.lock_task_count(conn, user_id=owner)
     if ids or list_ids:
         await queries.lock_batch_lists(
             conn, user_id=user_id, required_role=role, ids=ids, list_ids=list_ids
