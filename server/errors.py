@@ -189,6 +189,9 @@ class ServiceUnavailable(ApiError):
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
+BUSY = "The database is busy: no connection came free in time; retry shortly."
+
+
 class StatementTimeout(ServiceUnavailable):
     default_detail = (
         "The request took longer than the service allows, and changed nothing; retry later,"
@@ -228,7 +231,8 @@ def to_api_error(exc: BaseException, retry_after: int = 5) -> ApiError:
         return StatementTimeout(retry_after)
     if isinstance(exc, DATABASE_DOWN):
         log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
-        return ServiceUnavailable(retry_after)
+        # a wait for a connection (or a statement) ran out: up, but every connection in use
+        return ServiceUnavailable(retry_after, BUSY if isinstance(exc, TimeoutError) else None)
     if isinstance(exc, PayloadTooLarge) and "header" in str(exc):  # Sanic says 413 for both
         return HeadTooLarge()
     if isinstance(exc, SanicException) and 400 <= exc.status_code < 500:
