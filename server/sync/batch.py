@@ -117,12 +117,17 @@ async def _lock_ahead(
     ids = _uuids(item.get("task_id") for item in items)
     list_ids = _uuids((item.get("body") or {}).get("list_id") for item in items)
     role = request.ctx.access["required_role"]
-    if ops & {"create", "move"}:
-        parents = _uuids((item.get("body") or {}).get("parent_id") for item in items)
+    placing = [item for item in items if item["op"] in ("create", "move")]
+    if placing:  # whose trees and counts they change: the tasks moved, the parents and lists
+        bodies = [item.get("body") or {} for item in placing]
+        placed_ids = _uuids(
+            [item.get("task_id") for item in placing] + [b.get("parent_id") for b in bodies]
+        )
+        placed_lists = _uuids(body.get("list_id") for body in bodies)
         owners = [user_id]
-        if ids or parents or list_ids:
+        if placed_ids or placed_lists:
             named = queries.batch_owners(
-                conn, user_id=user_id, required_role=role, ids=[*ids, *parents], list_ids=list_ids
+                conn, user_id=user_id, required_role=role, ids=placed_ids, list_ids=placed_lists
             )
             owners = sorted({user_id, *[str(row["owner_id"]) async for row in named]})
         for owner in owners:
