@@ -36,8 +36,9 @@ class Counted:
 
 
 class CountingPool:
-    """An app's own pool, counting its acquires, and the statements sent on the connections
-    they hand out (asyncpg's query logger, added to each connection as it is acquired)."""
+    """An app's own pool, counting its acquires (an Executor's `take`s too), and the statements
+    sent on the connections they hand out (asyncpg's query logger, added to each connection as
+    it is acquired)."""
 
     def __init__(self, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
         self.counted = Counted()
@@ -48,6 +49,15 @@ class CountingPool:
             return _Logged(acquire(), self._log)
 
         monkeypatch.setattr(db, "acquire", counting_acquire)
+        take = db.take  # how an Executor acquires, around one statement
+
+        async def counting_take() -> asyncpg.Connection:
+            self.counted.acquires += 1
+            conn = await take()
+            conn.add_query_logger(self._log)
+            return conn
+
+        monkeypatch.setattr(db, "take", counting_take)
 
     def _log(self, record: Any) -> None:
         self.counted.statements.append(" ".join(record.query.split())[:80])

@@ -55,7 +55,12 @@ def endpoint(
             try:
                 checked = await _admit(request, operation)
                 try:
-                    values = await _read(plan, request, settings.validate_requests)
+                    if len(request.body) > LARGE_BODY:  # (only the import's may be so large)
+                        values = await asyncio.to_thread(
+                            _read, plan, request, settings.validate_requests
+                        )
+                    else:
+                        values = _read(plan, request, settings.validate_requests)
                 except Unsure:  # openapi-core decides (adapted only now: the plan needs no copies)
                     adapter = SanicOpenAPIRequest(request, operation)
                     values = await _fallback(request, "request").request(
@@ -67,7 +72,7 @@ def endpoint(
                 request.ctx.header_params = values.headers
                 request.ctx.body = values.body
                 reply = await _answered(handler, request, checked)
-                if checked is not None:
+                if checked is not None and not checked.caller.live:  # no statement checked it
                     await checked.confirm()
                 if isinstance(reply, Streamed):
                     await reply.stream(request)
@@ -145,12 +150,24 @@ class Contended(ServiceUnavailable):
 
 
 async def _answered(handler: Handler, request: Request, checked: CallerExecutor | None) -> Reply:
-    """The handler's reply. A refusal met after the account check (a row gone, a key the
-    account held) may be the account's end meanwhile: then it is the 401 it would have been a
-    moment later, not a 404 or a 409 about the account's remains (one more round trip, on
-    refusals only)."""
+    """The handler's reply. A transaction PostgreSQL chose as a deadlock's victim was rolled back
+    whole (nothing of it happened, nothing was answered), so the operation runs again; a third
+    loss is a 503 with Retry-After (still nothing happened), logged.
+
+    A refusal met after the account check (a row gone, a key the account held) may be the
+    account's end meanwhile: then it is the 401 it would have been a moment later, not a 404 or
+    a 409 about the account's remains (one more round trip, on refusals only)."""
     try:
-        return await _handled(handler, request)
+        for _attempt in range(ATTEMPTS - 1):
+            try:
+                return await handler(request)
+            except asyncpg.DeadlockDetectedError as exc:
+                log.info("deadlock victim, running %s again: %s", request.logged_path, exc)
+        try:
+            return await handler(request)
+        except asyncpg.DeadlockDetectedError as exc:
+            log.warning("deadlock victim %d times, answered 503: %s", ATTEMPTS, exc)
+            raise Contended(1) from None
     except (ApiError, asyncpg.IntegrityConstraintViolationError) as exc:
         if checked is not None and _may_be_the_accounts_end(exc) and not await checked.live_now():
             raise AccountGone() from None
@@ -162,33 +179,11 @@ def _may_be_the_accounts_end(exc: Exception) -> bool:
     return not isinstance(exc, ApiError) or exc.status in (404, 409, 422)
 
 
-async def _handled(handler: Handler, request: Request) -> Reply:
-    """The handler's reply. A transaction PostgreSQL chose as a deadlock's victim was rolled back
-    whole (nothing of it happened, nothing was answered), so the operation runs again; a third
-    loss is a 503 with Retry-After (still nothing happened), logged."""
-    for _attempt in range(ATTEMPTS - 1):
-        try:
-            return await handler(request)
-        except asyncpg.DeadlockDetectedError as exc:
-            log.info("deadlock victim, running %s again: %s", request.logged_path, exc)
-    try:
-        return await handler(request)
-    except asyncpg.DeadlockDetectedError as exc:
-        log.warning("deadlock victim %d times, answered 503: %s", ATTEMPTS, exc)
-        raise Contended(1) from None
-
-
-async def _read(plan: OperationPlan, request: Request, validate: bool) -> Any:
+def _read(plan: OperationPlan, request: Request, validate: bool) -> Any:
     """The request's clean values, checked storable (Unsure: openapi-core must decide)."""
-
-    def read() -> Any:
-        values = plan.read_request(request, validate=validate)
-        check_storable(values)
-        return values
-
-    if len(request.body) > LARGE_BODY:
-        return await asyncio.to_thread(read)
-    return read()
+    values = plan.read_request(request, validate=validate)
+    check_storable(values)
+    return values
 
 
 async def _admit(request: Request, operation: Operation) -> CallerExecutor | None:

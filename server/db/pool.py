@@ -81,7 +81,8 @@ class Database:
         """Requests waiting in line for a connection (the metrics read it)."""
         return sum(not turn.done() for turn in self._line)
 
-    async def _take(self) -> asyncpg.Connection:
+    async def take(self) -> asyncpg.Connection:
+        """A connection, to give back with release (what `acquire` does around a block)."""
         first_in_line = False
         while True:
             if self._closed:
@@ -229,10 +230,10 @@ class _Acquire:
         self.conn: asyncpg.Connection | None = None
 
     def __await__(self) -> Generator[Any, None, asyncpg.Connection]:
-        return self.db._take().__await__()
+        return self.db.take().__await__()
 
     async def __aenter__(self) -> asyncpg.Connection:
-        self.conn = await self.db._take()
+        self.conn = await self.db.take()
         return self.conn
 
     async def __aexit__(self, *exc: object) -> None:

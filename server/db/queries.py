@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -848,26 +848,32 @@ class ExecutorAdapter(AsyncPGAdapter):
     """aiosql's asyncpg adapter, but a statement on an Executor is handed to it at once: the
     adapter's MaybeAcquire (an object, `dir()` of the client and an async context around every
     statement) is for a pool, and an Executor acquires for itself. The pool and a bare
-    connection go the adapter's own way."""
+    connection go the adapter's own way.
 
-    async def select_one(
+    These are plain functions returning the statement's awaitable (the Executor's, or the
+    adapter's own coroutine), not coroutines of their own: a coroutine layer is one more frame
+    entered on the call and again on every resumption while the statement waits."""
+
+    def select_one(
         self, conn: Any, query_name: str, sql: str, parameters: Any, record_class: Any = None
-    ) -> Any:
+    ) -> Coroutine[Any, Any, Any]:
         if record_class is None and isinstance(conn, Executor):
-            return await conn.fetchrow(sql, *self.maybe_order_params(query_name, parameters))
-        return await super().select_one(conn, query_name, sql, parameters, record_class)
+            return conn.fetchrow(sql, *self.maybe_order_params(query_name, parameters))
+        return super().select_one(conn, query_name, sql, parameters, record_class)
 
-    async def select_value(self, conn: Any, query_name: str, sql: str, parameters: Any) -> Any:
-        if isinstance(conn, Executor):
-            return await conn.fetchval(sql, *self.maybe_order_params(query_name, parameters))
-        return await super().select_value(conn, query_name, sql, parameters)
-
-    async def insert_update_delete(
+    def select_value(
         self, conn: Any, query_name: str, sql: str, parameters: Any
-    ) -> Any:
+    ) -> Coroutine[Any, Any, Any]:
         if isinstance(conn, Executor):
-            return await conn.execute(sql, *self.maybe_order_params(query_name, parameters))
-        return await super().insert_update_delete(conn, query_name, sql, parameters)
+            return conn.fetchval(sql, *self.maybe_order_params(query_name, parameters))
+        return super().select_value(conn, query_name, sql, parameters)
+
+    def insert_update_delete(
+        self, conn: Any, query_name: str, sql: str, parameters: Any
+    ) -> Coroutine[Any, Any, Any]:
+        if isinstance(conn, Executor):
+            return conn.execute(sql, *self.maybe_order_params(query_name, parameters))
+        return super().insert_update_delete(conn, query_name, sql, parameters)
 
 
 def load_queries(path: Path = SQL_DIR) -> Queries:
