@@ -271,6 +271,8 @@ class OperationPlan:
             status: self._response(compiler, response)
             for status, response in op.get("responses", {}).items()
         }
+        # The same plans by the int a reply carries (`default` or `2XX` plans no reply: Unsure).
+        self.by_status = {int(k): plan for k, plan in self.responses.items() if k.isdigit()}
 
     @staticmethod
     def _parameter(compiler: Compiler, raw: Mapping[str, Any]) -> Parameter:
@@ -314,7 +316,11 @@ class OperationPlan:
 
     def read_request(self, request: HttpRequest, validate: bool) -> RequestValues:
         return self.read(
-            query_args(request), request.match_info, request.headers, request.body, validate
+            query_args(request) if request.query_string else (),
+            request.match_info,
+            request.headers,
+            request.body,
+            validate,
         )
 
     def read(
@@ -333,18 +339,18 @@ class OperationPlan:
         query: dict[str, list[str]] = {}
         for key, arg in query_args:
             query.setdefault(key, []).append(arg)
-        if validate and not self.open_query:
-            check_query_names(query, self.query_names)
-        repeated = [name for name in self.scalar_queries if len(query.get(name, ())) > 1]
-        if repeated:
-            raise BadRequest(REPEATED, errors=[_repeated(name) for name in sorted(repeated)])
+        if query:  # (an empty one has no unknown or repeated name)
+            if validate and not self.open_query:
+                check_query_names(query, self.query_names)
+            repeated = [name for name in self.scalar_queries if len(query.get(name, ())) > 1]
+            if repeated:
+                raise BadRequest(REPEATED, errors=[_repeated(name) for name in sorted(repeated)])
         invalid: list[dict[str, Any]] = []  # one item per parameter, as openapi-core reports
         for param in self.parameters:
             raw = self._raw(param, path, headers, query)
-            loc = [param.location, param.name]
             if raw is None:
                 if param.required:
-                    invalid.append(missing_parameter(loc))
+                    invalid.append(missing_parameter([param.location, param.name]))
                 elif param.default is not _MISSING:
                     default = param.default
                     if isinstance(default, list | dict):  # a fresh one: the handler may change it
@@ -358,9 +364,10 @@ class OperationPlan:
                     else _cast(param.item_type, raw[0], param.location == "query")
                 )
             except _Refused as refused:
-                invalid.append(refused.item(loc))
+                invalid.append(refused.item([param.location, param.name]))
                 continue
             if validate and not _is_valid(param.validator, value):
+                loc = [param.location, param.name]
                 invalid.extend(_rejected(param.validator, value, loc, self.document)[:1])
                 continue
             values[param.location][param.name] = param.convert(value)
@@ -446,10 +453,10 @@ class OperationPlan:
     def check_response(
         self, status: int, headers: Mapping[str, str], content_type: str, data: bytes | None
     ) -> None:
-        plan = self.responses.get(str(status))
+        plan = self.by_status.get(status)
         if plan is None:
             raise Unsure
-        present = {k.lower(): v for k, v in headers.items()}
+        present = {k.lower(): v for k, v in headers.items()} if plan.headers else {}
         for name, (required, kind, validator) in plan.headers.items():
             value: Any = present.get(name)
             if value is None:
@@ -466,7 +473,9 @@ class OperationPlan:
             if data:
                 raise Unsure
             return
-        validator = plan.content.get(content_type.split(";", 1)[0].strip().lower(), _MISSING)
+        validator = plan.content.get(content_type, _MISSING)  # as most replies spell it
+        if validator is _MISSING:
+            validator = plan.content.get(content_type.split(";", 1)[0].strip().lower(), _MISSING)
         if validator is _MISSING or validator is None or data is None:
             raise Unsure
         if validator is not ANY_TEXT and not validator.is_valid(orjson.loads(data)):

@@ -81,14 +81,12 @@ def endpoint(
                 reply = problem_reply(request, exc)
             data = reply.encode()
             if settings.validate_responses:
+                answer = (reply.status, reply.headers, reply.content_type, data)
                 try:
-                    check = partial(
-                        plan.check_response, reply.status, reply.headers, reply.content_type, data
-                    )
                     if data is not None and len(data) > LARGE_BODY:
-                        await _checked_on_a_thread(request, check)
+                        await _checked_on_a_thread(request, partial(plan.check_response, *answer))
                     else:
-                        check()
+                        plan.check_response(*answer)
                 except Unsure:
                     reply, data = await _checked_reply(
                         request, contract, operation, reply, data, vouched
