@@ -30,7 +30,8 @@ def task_body(row: Mapping[str, Any]) -> dict[str, Any]:
     body["created_by"] = body["created_by"] or body["user_id"]  # null: made by the owner
     if body["is_completed"] and body["completed_by"] is None:  # completed before sharing
         body["completed_by"] = body["user_id"]
-    return {**body, "deleted_at": row.get("deleted_at")}
+    body["deleted_at"] = row.get("deleted_at")  # (last, as the contract lists it)
+    return body
 
 
 def json_ready(body: Any) -> Any:
