@@ -96,26 +96,19 @@ SELECT id FROM lists
    FOR KEY SHARE;
 
 -- name: lock_batch_tasks(user_id, required_role, ids)
--- The tasks `ids` and their descendants, whose list the caller's role on reaches
--- :required_role, their rows locked in id order (the one order every batch takes them in: two
--- batches writing the same tasks in opposite orders, two members of a shared list, then wait
--- for each other instead of deadlocking again at each retry), each with its completion as this
--- statement found it before it waited for those locks (seen_completed, seen_completed_at: what
--- update_task answers as found, and what the batch's first completion of the task completes
--- from). The descendants, because an item's completion completes them and a move carries them,
--- after an earlier item's change of a count holds its list's counts (migration 0063): taken
--- then, a row a lone completion of a subtask holds while it waits for those counts deadlocked.
-WITH RECURSIVE named AS (
-  SELECT id FROM tasks WHERE id = ANY (:ids::uuid[])
-  UNION
-  SELECT t.id FROM tasks AS t JOIN named ON t.parent_id = named.id
-),
-found AS (
-  SELECT id, is_completed, last_completed_at FROM tasks WHERE id IN (SELECT id FROM named)
+-- The tasks `ids` whose list the caller's role on reaches :required_role, their rows locked in
+-- id order (the one order every batch takes them in: two batches writing the same tasks in
+-- opposite orders, two members of a shared list, then wait for each other instead of
+-- deadlocking again at each retry), each with its completion as this statement found it before
+-- it waited for those locks (seen_completed, seen_completed_at: what update_task answers as
+-- found, and what the batch's first completion of the task completes from).
+WITH found AS (
+  SELECT id, is_completed, last_completed_at FROM tasks WHERE id = ANY (:ids::uuid[])
 )
 SELECT t.id, found.is_completed AS seen_completed, found.last_completed_at AS seen_completed_at
   FROM tasks AS t JOIN found ON found.id = t.id
- WHERE role_reaches(list_role(:user_id, t.user_id, t.list_id), :required_role)
+ WHERE t.id = ANY (:ids::uuid[])
+   AND role_reaches(list_role(:user_id, t.user_id, t.list_id), :required_role)
  ORDER BY t.id
    FOR NO KEY UPDATE OF t;
 

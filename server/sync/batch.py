@@ -104,14 +104,16 @@ async def _lock_ahead(
     order. Taken item by item, the batch could hold the count and wait for the placement lock
     a restore holds while the restore waits for the count, or hold a row of a shared list's
     task and wait for its owner's placement lock, which the owner's move holds while it waits
-    for that row (the caller's own alone were taken ahead before: the review's F2). Then the
-    lists and the rows of the tasks the items name and of their descendants (which a completion
-    completes and a move carries, once an earlier item holds a list's counts), each in id
-    order: item by item, two batches naming the same tasks in opposite orders deadlock (and
-    their retries again), as does a batch with a deletion of the list (sql/tasks.sql's
-    lock_batch_lists). Answers the items as they run: the first update or complete of each
-    task carries, as FOUND, its completion as the batch found it before it waited for its row
-    (how server/tasks/completion.py tells a concurrent completion)."""
+    for that row (the caller's own alone were taken ahead before: the review's F2). Then the lists
+    and the rows of the tasks the items name, each in id order: item by item, two batches naming
+    the same tasks in opposite orders deadlock (and their retries again), as does a batch with a
+    deletion of the list (sql/tasks.sql's lock_batch_lists). Answers the items as they run: the
+    first update or complete of each task carries, as FOUND, its completion as the batch found
+    it before it waited for its row (how server/tasks/completion.py tells a concurrent
+    completion). The named tasks' subtasks are not locked ahead: in id order, that deadlocked
+    with a single move of their parent (parent first); a completion of a parent after an
+    earlier item changed a list's counts (migration 0063) may deadlock with a lone completion
+    of one of its subtasks instead, and run again (contract/pipeline.py)."""
     queries, user_id = request.app.ctx.queries, request.ctx.user_id
     ops = {item["op"] for item in items}
     ids = _uuids(item.get("task_id") for item in items)
