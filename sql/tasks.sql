@@ -95,21 +95,40 @@ SELECT id FROM lists
  ORDER BY id
    FOR KEY SHARE;
 
--- name: lock_batch_tasks(user_id, required_role, ids)
--- The tasks `ids` whose list the caller's role on reaches :required_role, their rows locked in
--- id order (the one order every batch takes them in: two batches writing the same tasks in
--- opposite orders, two members of a shared list, then wait for each other instead of
--- deadlocking again at each retry), each with its completion as this statement found it before
--- it waited for those locks (seen_completed, seen_completed_at: what update_task answers as
--- found, and what the batch's first completion of the task completes from).
-WITH found AS (
-  SELECT id, is_completed, last_completed_at FROM tasks WHERE id = ANY (:ids::uuid[])
+-- name: lock_batch_tasks(user_id, required_role, ids, trees)
+-- The tasks `ids` whose list the caller's role on reaches :required_role, and the descendants
+-- of those of them in `trees` (whose item completes, moves or deletes its subtree with it), their
+-- rows locked: the named tasks in id order (the one order every batch takes them in: two
+-- batches writing the same tasks in opposite orders, two members of a shared list, then wait
+-- for each other instead of deadlocking again at each retry), then their descendants a level at
+-- a time, each in id order: a parent before its subtasks, as a single move or completion takes
+-- a subtree. Taken here, before any item changes a list's counts (migration 0063): taken by
+-- the item, after an earlier one had, a row a lone completion of a subtask held while it waited
+-- for those counts deadlocked. Each with its completion as this statement found it before it
+-- waited for those locks (seen_completed, seen_completed_at: what update_task answers as found,
+-- and what the batch's first completion of the task completes from).
+WITH RECURSIVE named AS (
+  SELECT t.id FROM tasks AS t
+   WHERE t.id = ANY (:ids::uuid[])
+     AND role_reaches(list_role(:user_id, t.user_id, t.list_id), :required_role)
+),
+below (id, level) AS (
+  SELECT c.id, 1 FROM tasks AS c
+   WHERE c.parent_id = ANY (:trees::uuid[]) AND c.parent_id IN (SELECT id FROM named)
+  UNION ALL
+  SELECT c.id, below.level + 1 FROM tasks AS c JOIN below ON c.parent_id = below.id
+),
+taken (id, level) AS (
+  SELECT id, 0 FROM named
+  UNION ALL
+  SELECT id, min(level) FROM below WHERE id NOT IN (SELECT id FROM named) GROUP BY id
+),
+found AS (
+  SELECT id, is_completed, last_completed_at FROM tasks WHERE id IN (SELECT id FROM taken)
 )
 SELECT t.id, found.is_completed AS seen_completed, found.last_completed_at AS seen_completed_at
-  FROM tasks AS t JOIN found ON found.id = t.id
- WHERE t.id = ANY (:ids::uuid[])
-   AND role_reaches(list_role(:user_id, t.user_id, t.list_id), :required_role)
- ORDER BY t.id
+  FROM tasks AS t JOIN taken ON taken.id = t.id JOIN found ON found.id = t.id
+ ORDER BY taken.level, t.id
    FOR NO KEY UPDATE OF t;
 
 -- name: task_version(user_id, id)$

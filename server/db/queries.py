@@ -288,7 +288,13 @@ class Queries(Protocol):
         list_ids: list[str],
     ) -> None: ...
     def lock_batch_tasks(
-        self, conn: Conn, *, user_id: str, required_role: str | None, ids: list[str]
+        self,
+        conn: Conn,
+        *,
+        user_id: str,
+        required_role: str | None,
+        ids: list[str],
+        trees: list[str],
     ) -> AsyncIterator[Row]: ...
     async def task_version(self, conn: Conn, *, user_id: str, id: str) -> int | None: ...
     async def update_task(

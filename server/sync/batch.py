@@ -110,10 +110,8 @@ async def _lock_ahead(
     deletion of the list (sql/tasks.sql's lock_batch_lists). Answers the items as they run: the
     first update or complete of each task carries, as FOUND, its completion as the batch found
     it before it waited for its row (how server/tasks/completion.py tells a concurrent
-    completion). The named tasks' subtasks are not locked ahead: in id order, that deadlocked
-    with a single move of their parent (parent first); a completion of a parent after an
-    earlier item changed a list's counts (migration 0063) may deadlock with a lone completion
-    of one of its subtasks instead, and run again (contract/pipeline.py)."""
+    completion). The subtasks of a task an item completes, moves or deletes are locked with
+    them, after the named tasks, a level at a time (sql/tasks.sql's lock_batch_tasks)."""
     queries, user_id = request.app.ctx.queries, request.ctx.user_id
     ops = {item["op"] for item in items}
     ids = _uuids(item.get("task_id") for item in items)
@@ -143,7 +141,9 @@ async def _lock_ahead(
         )
     found: dict[str, tuple[bool, Any]] = {}
     if ids:
-        locked = queries.lock_batch_tasks(conn, user_id=user_id, required_role=role, ids=ids)
+        locked = queries.lock_batch_tasks(
+            conn, user_id=user_id, required_role=role, ids=ids, trees=_trees(items)
+        )
         found = {
             str(row["id"]): (row["seen_completed"], row["seen_completed_at"])
             async for row in locked
@@ -154,6 +154,17 @@ async def _lock_ahead(
         seen = found.pop(str(item.get("task_id")), None) if writes else None
         prepared.append(item if seen is None else {**item, FOUND: seen})
     return prepared
+
+
+def _trees(items: list[dict[str, Any]]) -> list[str]:
+    """The tasks whose subtrees the items change with them: completed (a completion completes
+    the subtasks), moved (they travel) or deleted (to the trash)."""
+    return _uuids(
+        item.get("task_id")
+        for item in items
+        if item["op"] in ("complete", "move", "delete")
+        or (item["op"] == "update" and "is_completed" in (item.get("body") or {}))
+    )
 
 
 def _uuids(values: Iterable[Any]) -> list[str]:
