@@ -97,31 +97,37 @@ SELECT id FROM lists
 
 -- name: lock_batch_tasks(user_id, required_role, ids, trees)
 -- The tasks `ids` whose list the caller's role on reaches :required_role, and the descendants
--- of those of them in `trees` (whose item completes, moves or deletes its subtree with it), their
--- rows locked: the named tasks in id order (the one order every batch takes them in: two
--- batches writing the same tasks in opposite orders, two members of a shared list, then wait
--- for each other instead of deadlocking again at each retry), then their descendants a level at
--- a time, each in id order: a parent before its subtasks, as a single move or completion takes
--- a subtree. Taken here, before any item changes a list's counts (migration 0063): taken by
--- the item, after an earlier one had, a row a lone completion of a subtask held while it waited
--- for those counts deadlocked. Each with its completion as this statement found it before it
--- waited for those locks (seen_completed, seen_completed_at: what update_task answers as found,
--- and what the batch's first completion of the task completes from).
+-- of those of them in `trees` (whose item completes, moves to another list or deletes its
+-- subtree with it), their rows locked level by level from the top of their trees, each level in
+-- id order: a parent before its subtasks, as a single move or completion takes a subtree, and
+-- the one order every batch takes them in (two batches writing the same tasks in opposite
+-- orders, two members of a shared list, then wait for each other instead of deadlocking again
+-- at each retry). Taken here, before any item changes a list's counts (migration 0063): taken
+-- by the item, after an earlier one had, a row a lone completion of a subtask held while it
+-- waited for those counts deadlocked. Each with its completion as this statement found it
+-- before it waited for those locks (seen_completed, seen_completed_at: what update_task answers
+-- as found, and what the batch's first completion of the task completes from).
 WITH RECURSIVE named AS (
-  SELECT t.id FROM tasks AS t
+  SELECT t.id, t.parent_id FROM tasks AS t
    WHERE t.id = ANY (:ids::uuid[])
      AND role_reaches(list_role(:user_id, t.user_id, t.list_id), :required_role)
 ),
+above (id, parent_id) AS (  -- each named task, once per ancestor it has
+  SELECT id, parent_id FROM named
+  UNION ALL
+  SELECT above.id, p.parent_id FROM above JOIN tasks AS p ON p.id = above.parent_id
+),
+placed (id, level) AS (SELECT id, count(*) - 1 FROM above GROUP BY id),
 below (id, level) AS (
-  SELECT c.id, 1 FROM tasks AS c
-   WHERE c.parent_id = ANY (:trees::uuid[]) AND c.parent_id IN (SELECT id FROM named)
+  SELECT c.id, placed.level + 1 FROM tasks AS c JOIN placed ON c.parent_id = placed.id
+   WHERE placed.id = ANY (:trees::uuid[])
   UNION ALL
   SELECT c.id, below.level + 1 FROM tasks AS c JOIN below ON c.parent_id = below.id
 ),
 taken (id, level) AS (
-  SELECT id, 0 FROM named
-  UNION ALL
-  SELECT id, min(level) FROM below WHERE id NOT IN (SELECT id FROM named) GROUP BY id
+  SELECT id, level FROM placed
+  UNION
+  SELECT id, level FROM below
 ),
 found AS (
   SELECT id, is_completed, last_completed_at FROM tasks WHERE id IN (SELECT id FROM taken)

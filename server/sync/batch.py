@@ -105,13 +105,14 @@ async def _lock_ahead(
     a restore holds while the restore waits for the count, or hold a row of a shared list's
     task and wait for its owner's placement lock, which the owner's move holds while it waits
     for that row (the caller's own alone were taken ahead before: the review's F2). Then the lists
-    and the rows of the tasks the items name, each in id order: item by item, two batches naming
-    the same tasks in opposite orders deadlock (and their retries again), as does a batch with a
+    and the rows of the tasks the items name (the lists in id order; the rows a level at a time
+    from the top of their trees, each level in id order): item by item, two batches naming the
+    same tasks in opposite orders deadlock (and their retries again), as does a batch with a
     deletion of the list (sql/tasks.sql's lock_batch_lists). Answers the items as they run: the
     first update or complete of each task carries, as FOUND, its completion as the batch found
     it before it waited for its row (how server/tasks/completion.py tells a concurrent
-    completion). The subtasks of a task an item completes, moves or deletes are locked with
-    them, after the named tasks, a level at a time (sql/tasks.sql's lock_batch_tasks)."""
+    completion). The subtasks of a task an item completes, moves to a list or deletes are
+    locked with them (sql/tasks.sql's lock_batch_tasks)."""
     queries, user_id = request.app.ctx.queries, request.ctx.user_id
     ops = {item["op"] for item in items}
     ids = _uuids(item.get("task_id") for item in items)
@@ -158,13 +159,18 @@ async def _lock_ahead(
 
 def _trees(items: list[dict[str, Any]]) -> list[str]:
     """The tasks whose subtrees the items change with them: completed (a completion completes
-    the subtasks), moved (they travel) or deleted (to the trash)."""
-    return _uuids(
-        item.get("task_id")
-        for item in items
-        if item["op"] in ("complete", "move", "delete")
-        or (item["op"] == "update" and "is_completed" in (item.get("body") or {}))
-    )
+    the subtasks; reopening does not), moved to a list (they travel) or deleted (to the
+    trash)."""
+    return _uuids(item.get("task_id") for item in items if _changes_subtree(item))
+
+
+def _changes_subtree(item: dict[str, Any]) -> bool:
+    body = item.get("body") or {}
+    if item["op"] == "complete":
+        return body.get("is_completed") is not False  # set, or toggled
+    if item["op"] == "update":
+        return body.get("is_completed") is True
+    return item["op"] == "delete" or (item["op"] == "move" and "list_id" in body)
 
 
 def _uuids(values: Iterable[Any]) -> list[str]:
