@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
@@ -35,6 +36,41 @@ def items(list_id: str, ids: list[str], priority: str) -> list[dict[str, Any]]:
             ops.append({"op": "update", "task_id": task_id, "body": {"priority": priority}})
     ops.append({"op": "create", "body": {"title": f"by batch {priority}", "list_id": list_id}})
     return ops
+
+
+Statement = tuple[str, tuple[Any, ...]]
+
+
+def batch_beside(
+    api: Api,
+    database_url: str,
+    caller: User,
+    ops: list[dict[str, Any]],
+    first: Statement,
+    then: Statement,
+) -> httpx.Response:
+    """The caller's batch of `ops`, sent while a transaction (as a single write would) holds
+    `first`; once the batch waits for a lock, that transaction takes `then` and commits. The
+    transaction is the one to find a deadlock (at once; the batch's 1 s would run it again), so
+    a batch that waits holding nothing it needs lets it through, and one holding such a lock
+    fails the test with DeadlockDetected."""
+
+    async def race() -> httpx.Response:
+        watch = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+        holder = await psycopg.AsyncConnection.connect(database_url)
+        async with watch, holder:
+            await holder.execute("SET deadlock_timeout = '10ms'")
+            await holder.execute(*first)
+            batch = later(api, caller, "POST", "/tasks/batch", json={"operations": ops})
+            pending = asyncio.ensure_future(batch())
+            await _until_waiting(watch, pending)
+            assert not pending.done(), "the batch did not wait for the held lock"
+            await holder.execute(*then)
+            await holder.commit()
+            return await pending
+
+    answered: httpx.Response = api.run(race())
+    return answered
 
 
 def test_members_batching_in_opposite_orders_while_the_owner_deletes_never_get_a_5xx(
@@ -115,22 +151,15 @@ def test_a_member_s_batch_takes_the_list_owner_s_placement_lock_before_the_owner
     task_id = made.json()["id"]
     ops = [{"op": "move", "task_id": task_id, "body": {"after_id": None}}]
 
-    async def race() -> Any:
-        watch = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
-        holder = await psycopg.AsyncConnection.connect(database_url)
-        async with watch, holder:
-            # as the owner's move: its placement lock, then (once the batch waits) its task's row
-            await holder.execute("SET deadlock_timeout = '10ms'")  # the one to find a deadlock
-            await holder.execute("SELECT pg_advisory_xact_lock(3, hashtext(%s))", (owner.id,))
-            batch = later(api, member, "POST", "/tasks/batch", json={"operations": ops})
-            pending = asyncio.ensure_future(batch())
-            await _until_waiting(watch, pending)
-            assert not pending.done(), "the batch did not wait for the owner's placement lock"
-            await holder.execute("SELECT FROM tasks WHERE id = %s FOR UPDATE", (task_id,))
-            await holder.commit()
-            return await pending
-
-    answered = api.run(race())
+    # as the owner's move: its placement lock, then (once the batch waits) its task's row
+    answered = batch_beside(
+        api,
+        database_url,
+        member,
+        ops,
+        ("SELECT pg_advisory_xact_lock(3, hashtext(%s))", (owner.id,)),
+        ("SELECT FROM tasks WHERE id = %s FOR UPDATE", (task_id,)),
+    )
     assert answered.status_code == 200, answered.text
     assert [r["status"] for r in answered.json()["results"]] == [200]
 
@@ -191,25 +220,18 @@ def test_a_batch_completing_a_parent_locks_its_subtasks_before_any_count(
     ).json()
     ops = [{"op": "complete", "task_id": task["id"]} for task in (first, parent)]
 
-    async def race() -> Any:
-        watch = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
-        holder = await psycopg.AsyncConnection.connect(database_url)
-        async with watch, holder:
-            # as a lone completion of the subtask: its row, then (once the batch waits) the counts
-            await holder.execute("SET deadlock_timeout = '10ms'")  # the one to find a deadlock
-            await holder.execute("SELECT FROM tasks WHERE id = %s FOR UPDATE", (child["id"],))
-            batch = later(api, owner, "POST", "/tasks/batch", json={"operations": ops})
-            pending = asyncio.ensure_future(batch())
-            await _until_waiting(watch, pending)
-            assert not pending.done(), "the batch did not wait for the subtask's row"
-            await holder.execute(
-                "UPDATE list_counts SET pending = pending WHERE user_id = %s AND list_id = %s",
-                (owner.id, child["list_id"]),
-            )
-            await holder.commit()
-            return await pending
-
-    answered = api.run(race())
+    # as a lone completion of the subtask: its row, then (once the batch waits) the counts
+    answered = batch_beside(
+        api,
+        database_url,
+        owner,
+        ops,
+        ("SELECT FROM tasks WHERE id = %s FOR UPDATE", (child["id"],)),
+        (
+            "UPDATE list_counts SET pending = pending WHERE user_id = %s AND list_id = %s",
+            (owner.id, child["list_id"]),
+        ),
+    )
     assert answered.status_code == 200, answered.text
     assert [r["status"] for r in answered.json()["results"]] == [200, 200]
     done = api.get(f"{base}/{child['id']}", headers=owner.headers).json()
@@ -241,23 +263,14 @@ def test_a_batch_takes_a_subtree_parent_first_as_a_single_move_does(
         item = {"op": named, "task_id": min(children)}
         ops.append(item if named == "complete" else {**item, "body": {"title": "named"}})
 
-    async def race() -> Any:
-        watch = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
-        holder = await psycopg.AsyncConnection.connect(database_url)
-        async with watch, holder:
-            # as a single move of the parent: its row, then (once the batch waits) its subtree's
-            await holder.execute("SET deadlock_timeout = '10ms'")  # the one to find a deadlock
-            await holder.execute("SELECT FROM tasks WHERE id = %s FOR UPDATE", (parent["id"],))
-            batch = later(api, owner, "POST", "/tasks/batch", json={"operations": ops})
-            pending = asyncio.ensure_future(batch())
-            await _until_waiting(watch, pending)
-            assert not pending.done(), "the batch did not wait for the parent's row"
-            await holder.execute(
-                "SELECT FROM tasks WHERE parent_id = %s ORDER BY id FOR UPDATE", (parent["id"],)
-            )
-            await holder.commit()
-            return await pending
-
-    answered = api.run(race())
+    # as a single move of the parent: its row, then (once the batch waits) its subtree's
+    answered = batch_beside(
+        api,
+        database_url,
+        owner,
+        ops,
+        ("SELECT FROM tasks WHERE id = %s FOR UPDATE", (parent["id"],)),
+        ("SELECT FROM tasks WHERE parent_id = %s ORDER BY id FOR UPDATE", (parent["id"],)),
+    )
     assert answered.status_code == 200, answered.text
     assert [r["status"] for r in answered.json()["results"]] == [200] * len(ops)
